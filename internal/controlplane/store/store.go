@@ -1,0 +1,67 @@
+// Package store holds moat's durable control-plane state (SPEC W10, S1, S2).
+//
+// The state is a flat map from string keys such as "instances/r-abc" to opaque byte values, read and changed
+// only inside transactions. The interface is deliberately small so that the embedded implementation (Bolt,
+// one file under the data directory) and a later etcd implementation can both satisfy it; package storetest
+// holds the conformance suite every implementation must pass.
+package store
+
+import "errors"
+
+// Sentinel errors. Implementations wrap them with context naming the key or path; test with errors.Is.
+var (
+	// ErrNotFound is returned by Tx.Get when the key is absent.
+	ErrNotFound = errors.New("not found")
+	// ErrLocked is returned when the backing store is held by another moat process.
+	ErrLocked = errors.New("state store is locked")
+	// ErrClosed is returned by View and Update after Close, and by a Tx used after its callback returned.
+	ErrClosed = errors.New("state store is closed")
+)
+
+// Store is the durable control-plane state. It is safe for concurrent use by many goroutines.
+//
+// Update runs fn in one atomic transaction; Updates are serialised, so fn sees every change committed before
+// it and no other writer runs while it runs (a read-modify-write inside fn cannot lose an update). If fn
+// returns an error or panics, nothing it did is written and the error (or panic) is passed on. Otherwise the
+// change is committed, and Update returns only once it is durable on disk: a change Update has acknowledged
+// survives any crash, and a change is never visible half-applied, whatever crashes when (W10).
+//
+// View runs fn on a consistent read-only snapshot: it sees every change committed before View began and none
+// committed after, even if Updates commit while it runs. Writes through a View's Tx fail.
+//
+// fn must not call View or Update on the same Store (a nested transaction may deadlock), and should be quick:
+// Updates are serialised and a long View may delay them.
+//
+// Close waits for running transactions, releases the store and makes later View and Update calls return
+// ErrClosed. Calling Close again returns nil.
+type Store interface {
+	View(fn func(Tx) error) error
+	Update(fn func(Tx) error) error
+	Close() error
+}
+
+// Tx is one transaction. It is valid only inside the View or Update callback that received it and must not be
+// shared with other goroutines; afterwards every method returns an error wrapping ErrClosed.
+//
+// Keys are non-empty strings, ordered byte-wise. Values are opaque bytes; an empty value is stored and read
+// back as an empty, non-nil slice. Implementations may refuse keys or values that exceed their size limits.
+type Tx interface {
+	// Get returns a copy of the value stored at key (the caller may keep and modify it), or an error wrapping
+	// ErrNotFound when the key is absent. Inside Update it sees the transaction's own uncommitted changes.
+	Get(key string) ([]byte, error)
+	// Put stores a copy of value at key, replacing any previous value; the caller may reuse value at once.
+	// An empty key is refused.
+	Put(key string, value []byte) error
+	// Delete removes key. Deleting an absent key is not an error.
+	Delete(key string) error
+	// List returns every key that starts with prefix, sorted by key, with copies of their values. The prefix
+	// is a plain byte prefix: "a/" matches "a/x" but not "ab". An empty prefix lists everything. No match
+	// yields an empty result and no error.
+	List(prefix string) ([]KV, error)
+}
+
+// KV is one key and its value, as returned by Tx.List. Value is the caller's own copy.
+type KV struct {
+	Key   string
+	Value []byte
+}
