@@ -1,0 +1,265 @@
+package resp
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// ErrReply reports a reply from the server that is not valid RESP2/RESP3. The connection it came from
+// must be closed.
+var ErrReply = errors.New("resp: malformed reply from server")
+
+// maxDepth bounds the nesting of aggregate replies copied.
+const maxDepth = 1000
+
+// ReplyInfo describes the top-level frame CopyReply copied. Head holds the first three elements of a
+// top-level aggregate when they are strings of at most 64 bytes or integers (as decimal text), which is
+// enough to tell pub/sub events and subscription confirmations apart from ordinary replies.
+type ReplyInfo struct {
+	Type  byte // '+', '-', ':', '$', '*', '%', '~', '>', …; the frame after any RESP3 attribute
+	Len   int  // element count of an aggregate (-1 for a null array)
+	Lead  byte // first byte of a simple string, error or number, long ones too (0 when empty or another type)
+	NHead int
+	Head  [3][]byte
+	bufs  [3][64]byte
+}
+
+// IsPush reports a RESP3 push frame.
+func (in *ReplyInfo) IsPush() bool { return in.Type == '>' }
+
+// HeadString returns Head[i] as a string, or "" when it was not captured.
+func (in *ReplyInfo) HeadString(i int) string {
+	if i >= in.NHead || in.Head[i] == nil {
+		return ""
+	}
+	return string(in.Head[i])
+}
+
+// CopyReply copies exactly one reply frame (including any RESP3 attribute before it) from src to dst
+// without holding long strings whole: bulk bodies and long simple lines stream through. It fills info
+// when info is not nil. src's buffer must hold a header line ("$<int64>\r\n"): 32 bytes or more.
+// A frame cut short returns io.ErrUnexpectedEOF; io.EOF means src ended before the frame began.
+func CopyReply(dst *bufio.Writer, src *bufio.Reader, info *ReplyInfo) error {
+	if info != nil {
+		info.NHead = 0
+		info.Len = 0
+		info.Lead = 0
+	}
+	c := copier{dst: dst, src: src}
+	return c.frame(0, info)
+}
+
+type copier struct {
+	dst *bufio.Writer
+	src *bufio.Reader
+}
+
+// line copies one CRLF-terminated line and returns it when it fits the reader's buffer (header lines do).
+// A longer line is copied through in pieces; it returns nil and the line's first two bytes (type and
+// lead), which the caller must check.
+func (c *copier) line() ([]byte, [2]byte, error) {
+	var first [2]byte
+	l, err := c.src.ReadSlice('\n')
+	if err == nil {
+		if len(l) < 3 || l[len(l)-2] != '\r' {
+			return nil, first, ErrReply
+		}
+		_, werr := c.dst.Write(l)
+		return l, first, werr
+	}
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		if err == io.EOF && len(l) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, first, err
+	}
+	// A long line (a simple string, error or number): copy it through in pieces.
+	copy(first[:], l) // a full buffer holds at least 16 bytes
+	var last byte
+	for errors.Is(err, bufio.ErrBufferFull) {
+		if _, werr := c.dst.Write(l); werr != nil {
+			return nil, first, werr
+		}
+		last = l[len(l)-1]
+		l, err = c.src.ReadSlice('\n')
+	}
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, first, err
+	}
+	if len(l) >= 2 {
+		last = l[len(l)-2]
+	}
+	if last != '\r' {
+		return nil, first, ErrReply
+	}
+	_, werr := c.dst.Write(l)
+	return nil, first, werr
+}
+
+// simpleLine reports the types whose whole value is on the type line.
+func simpleLine(t byte) bool {
+	switch t {
+	case '+', '-', ':', '_', ',', '#', '(':
+		return true
+	}
+	return false
+}
+
+// unexpected turns a clean EOF inside a frame into io.ErrUnexpectedEOF.
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func (c *copier) frame(depth int, info *ReplyInfo) error {
+	if depth > maxDepth {
+		return fmt.Errorf("%w: nesting deeper than %d", ErrReply, maxDepth)
+	}
+	l, first, err := c.line()
+	if err != nil {
+		return err
+	}
+	if l == nil { // a long line: only simple types are that long
+		if !simpleLine(first[0]) {
+			return fmt.Errorf("%w: unexpected type byte %q", ErrReply, first[0])
+		}
+		if info != nil {
+			info.Type, info.Len, info.Lead = first[0], 0, first[1]
+		}
+		return nil
+	}
+	t := l[0]
+	body := l[1 : len(l)-2]
+	if info != nil {
+		// Len and Lead are reset here too: an attribute's must not stay on the reply after it.
+		info.Type, info.Len, info.Lead = t, 0, 0
+		if len(body) > 0 && simpleLine(t) {
+			info.Lead = body[0]
+		}
+	}
+	switch t {
+	case '+', '-', ':', '_', ',', '#', '(':
+		return nil
+	case '$', '=', '!':
+		n, ok := parseInt(body)
+		if !ok || n < -1 || n > math.MaxInt64-2 {
+			return ErrReply
+		}
+		if n == -1 {
+			return nil
+		}
+		return c.body(n)
+	case '*', '~', '>', '%', '|':
+		n, ok := parseInt(body)
+		if !ok || n < -1 {
+			return ErrReply
+		}
+		if info != nil {
+			info.Len = int(n)
+		}
+		if t == '%' || t == '|' {
+			if n > math.MaxInt64/2 {
+				return ErrReply
+			}
+			n *= 2
+		}
+		for i := int64(0); i < n; i++ {
+			if info != nil && i < 3 && t != '|' {
+				if err := c.headElement(depth, info, int(i)); err != nil {
+					return unexpected(err)
+				}
+				continue
+			}
+			if err := c.frame(depth+1, nil); err != nil {
+				return unexpected(err)
+			}
+		}
+		if t == '|' { // an attribute precedes the real reply
+			return unexpected(c.frame(depth, info))
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: unexpected type byte %q", ErrReply, t)
+	}
+}
+
+// headElement copies element i of a top-level aggregate and records it in info when short.
+func (c *copier) headElement(depth int, info *ReplyInfo, i int) error {
+	info.NHead = i + 1
+	info.Head[i] = nil
+	b, err := c.src.Peek(1)
+	if err != nil {
+		return err
+	}
+	switch b[0] {
+	case '$', '+', ':':
+		l, _, err := c.line()
+		if err != nil {
+			return err
+		}
+		if l == nil {
+			if b[0] == '$' { // a bulk header is never that long
+				return ErrReply
+			}
+			return nil
+		}
+		if b := l[1 : len(l)-2]; l[0] != '$' {
+			if len(b) <= len(info.bufs[i]) {
+				info.Head[i] = append(info.bufs[i][:0], b...)
+			}
+			return nil
+		}
+		n, ok := parseInt(l[1 : len(l)-2])
+		if !ok || n < -1 || n > math.MaxInt64-2 {
+			return ErrReply
+		}
+		if n == -1 {
+			return nil
+		}
+		if n <= int64(len(info.bufs[i])) && int(n)+2 <= c.src.Size() {
+			p, err := c.src.Peek(int(n) + 2)
+			if err != nil {
+				return err
+			}
+			info.Head[i] = append(info.bufs[i][:0], p[:n]...)
+		}
+		return c.body(n)
+	default:
+		return c.frame(depth+1, nil)
+	}
+}
+
+// body copies n bytes plus the trailing CRLF through the reader's buffer, without allocating.
+func (c *copier) body(n int64) error {
+	n += 2
+	for n > 0 {
+		k := c.src.Buffered()
+		if k == 0 {
+			if _, err := c.src.Peek(1); err != nil {
+				if err == io.EOF {
+					return io.ErrUnexpectedEOF
+				}
+				return err
+			}
+			k = c.src.Buffered()
+		}
+		if int64(k) > n {
+			k = int(n)
+		}
+		p, _ := c.src.Peek(k)
+		if _, err := c.dst.Write(p); err != nil {
+			return err
+		}
+		c.src.Discard(k)
+		n -= int64(k)
+	}
+	return nil
+}
