@@ -42,9 +42,9 @@ type Reader struct {
 
 	// Progress through an incomplete multibulk command starting at buf[r], kept across reads so a large
 	// command is not re-parsed from its start after every read.
-	part     partial
-	stream   streamState // remainder of a command handed out with More
-	err      error       // sticky read or protocol error
+	part   partial
+	stream streamState // remainder of a command handed out with More
+	err    error       // sticky read or protocol error
 }
 
 type partial struct {
