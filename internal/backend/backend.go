@@ -1,0 +1,83 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Backend hands out connections ready for commands: authenticated with the backend credentials of
+// the instance (never the client's) and with the configured database selected. All methods are safe
+// for concurrent use.
+type Backend interface {
+	// Dial opens a new connection. The caller owns it and must close it; Close of the Backend does not
+	// close connections already handed out. Dial gives up after DialTimeout or at ctx's deadline,
+	// whichever comes first. Errors name the backend (String()) and the cause, and wrap one of
+	// ErrUnavailable, ErrAuth, ErrSelect (both through a *RefusedError), ErrHandshake or ErrClosed.
+	Dial(ctx context.Context) (net.Conn, error)
+	// String names the backend for logs: its URL with the password replaced by "xxxxx".
+	String() string
+	// Close stops the backend: later Dials fail with ErrClosed. For the embedded engine it also stops
+	// the engine and closes its database; every write acknowledged before is on disk. Idempotent.
+	Close() error
+}
+
+// DialTimeout bounds one Dial: connect, TLS handshake, AUTH and SELECT together.
+const DialTimeout = 2 * time.Second
+
+// Errors wrapped by Dial.
+var (
+	ErrUnavailable = errors.New("unreachable")    // connect or TLS handshake failed
+	ErrAuth        = errors.New("AUTH refused")   // the backend refused the configured credentials
+	ErrSelect      = errors.New("SELECT refused") // the backend refused the configured database
+	ErrHandshake   = errors.New("handshake")      // the connection broke or misbehaved during AUTH/SELECT
+	ErrClosed      = errors.New("backend closed") // Dial after Close
+)
+
+// Open opens the backend described by spec (see ParseSpec). dir is the instance's own data directory;
+// only the embedded engine uses it (it is created with mode 0700 if missing). log receives the
+// backend's own events; nil discards them.
+func Open(spec string, dir string, log *slog.Logger) (Backend, error) {
+	s, err := ParseSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	switch s.Kind {
+	case KindEmbedded:
+		return openEmbedded(dir, log)
+	case KindRedis, KindRediss, KindUnix:
+		return newUpstream(s, log), nil
+	default:
+		return nil, fmt.Errorf("%w: kind %q", ErrSpec, s.Kind)
+	}
+}
+
+// dialContext applies DialTimeout to ctx.
+func dialContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, DialTimeout)
+}
+
+// dial connects, retrying while a unix socket's accept queue is full, until ctx ends.
+func dial(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
+	wait := time.Millisecond
+	for {
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil || network != "unix" || !isBacklogFull(err) {
+			return c, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}

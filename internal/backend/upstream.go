@@ -1,0 +1,232 @@
+package backend
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// keepAlive is the TCP keep-alive period of backend connections.
+const keepAlive = 30 * time.Second
+
+// upstream is a RESP server reached over TCP, TLS or a unix socket.
+type upstream struct {
+	name    string // Spec.String(), password redacted
+	network string // "tcp" or "unix"
+	addr    string
+	tls     *tls.Config // nil unless rediss
+	hello   []byte      // AUTH and SELECT commands sent on every new connection, pipelined
+	steps   []step      // one per command in hello, in order
+	closed  atomic.Bool
+	log     *slog.Logger
+}
+
+// step is one handshake command: its name for errors and the sentinel wrapped when it is refused.
+type step struct {
+	what string
+	err  error
+}
+
+var _ Backend = (*upstream)(nil)
+
+func newUpstream(s Spec, log *slog.Logger) *upstream {
+	u := &upstream{name: s.String(), network: "tcp", addr: s.Addr, log: log}
+	if s.Kind == KindUnix {
+		u.network = "unix"
+	}
+	if s.Kind == KindRediss {
+		host, _, _ := net.SplitHostPort(s.Addr)
+		name := s.ServerName
+		if name == "" {
+			name = host
+		}
+		u.tls = &tls.Config{
+			ServerName:         name,
+			InsecureSkipVerify: s.InsecureSkipVerify, //nolint:gosec // opt-in, for tests only
+			MinVersion:         tls.VersionTLS12,
+		}
+	}
+	switch {
+	case s.User != "":
+		u.hello = appendCommand(u.hello, "AUTH", s.User, s.Password)
+		u.steps = append(u.steps, step{"AUTH", ErrAuth})
+	case s.Password != "":
+		u.hello = appendCommand(u.hello, "AUTH", s.Password)
+		u.steps = append(u.steps, step{"AUTH", ErrAuth})
+	}
+	if s.DB != 0 {
+		db := strconv.Itoa(s.DB)
+		u.hello = appendCommand(u.hello, "SELECT", db)
+		u.steps = append(u.steps, step{"SELECT " + db, ErrSelect})
+	}
+	return u
+}
+
+func (u *upstream) String() string { return u.name }
+
+// Close makes later Dials fail. Connections already handed out stay open.
+func (u *upstream) Close() error {
+	u.closed.Store(true)
+	return nil
+}
+
+// Dial connects, does the TLS handshake for rediss, sends AUTH and SELECT as configured (pipelined,
+// one round trip) and checks their replies. The connection comes back with its deadline cleared and
+// no unread bytes: replies are read exactly, nothing is buffered ahead.
+func (u *upstream) Dial(ctx context.Context) (net.Conn, error) {
+	if u.closed.Load() {
+		return nil, fmt.Errorf("backend %s: %w", u.name, ErrClosed)
+	}
+	ctx, cancel := dialContext(ctx)
+	defer cancel()
+	d := net.Dialer{KeepAlive: keepAlive}
+	raw, err := dial(ctx, &d, u.network, u.addr)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, err)
+	}
+	if u.tls == nil && len(u.hello) == 0 {
+		return raw, nil
+	}
+	// One deadline for the whole handshake, and cancellation of ctx unblocks it at once.
+	if dl, ok := ctx.Deadline(); ok {
+		_ = raw.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+	c, err := u.handshake(ctx, raw)
+	if !stop() && err == nil {
+		// ctx ended just as the handshake finished; the deadline is poisoned.
+		err = fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, context.Cause(ctx))
+	}
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c, nil
+}
+
+func (u *upstream) handshake(ctx context.Context, raw net.Conn) (net.Conn, error) {
+	c := raw
+	if u.tls != nil {
+		tc := tls.Client(raw, u.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, fmt.Errorf("backend %s: %w: TLS: %w", u.name, ErrUnavailable, err)
+		}
+		c = tc
+	}
+	if len(u.hello) == 0 {
+		return c, nil
+	}
+	if _, err := c.Write(u.hello); err != nil {
+		return nil, fmt.Errorf("backend %s: %w: %w", u.name, ErrHandshake, err)
+	}
+	replies, err := readStatusReplies(c, len(u.steps))
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w: %w", u.name, ErrHandshake, err)
+	}
+	for i, r := range replies {
+		if r[0] == '-' {
+			return nil, &RefusedError{Backend: u.name, Command: u.steps[i].what, Reply: r[1:], kind: u.steps[i].err}
+		}
+	}
+	return c, nil
+}
+
+// RefusedError is the Dial error when the backend answers AUTH or SELECT with an error reply.
+// It wraps ErrAuth or ErrSelect.
+type RefusedError struct {
+	Backend string // the backend's String()
+	Command string // "AUTH" or "SELECT <db>" (never the credentials)
+	Reply   string // the backend's error reply, without the leading '-'
+	kind    error
+}
+
+func (e *RefusedError) Error() string {
+	return "backend " + e.Backend + ": " + e.Command + " refused: " + e.Reply
+}
+
+func (e *RefusedError) Unwrap() error { return e.kind }
+
+// appendCommand appends a RESP array of bulk strings.
+func appendCommand(b []byte, args ...string) []byte {
+	b = append(b, '*')
+	b = strconv.AppendInt(b, int64(len(args)), 10)
+	b = append(b, '\r', '\n')
+	for _, a := range args {
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(len(a)), 10)
+		b = append(b, '\r', '\n')
+		b = append(b, a...)
+		b = append(b, '\r', '\n')
+	}
+	return b
+}
+
+// maxHandshakeReply bounds what a backend may answer to the handshake.
+const maxHandshakeReply = 4096
+
+var errReplyTooLong = errors.New("handshake reply longer than 4096 bytes")
+
+// readStatusReplies reads exactly n RESP simple-string or error replies (lines starting with '+' or
+// '-') and returns them without their CRLF. The backend answers only what it was sent, so reading in
+// chunks cannot consume bytes that belong to later traffic; bytes beyond the n-th reply are reported
+// as an error rather than lost.
+func readStatusReplies(c net.Conn, n int) ([]string, error) {
+	buf := make([]byte, 0, 256)
+	var out []string
+	start := 0
+	for {
+		// Parse every complete line in buf[start:].
+		for len(out) < n {
+			i := indexCRLF(buf[start:])
+			if i < 0 {
+				break
+			}
+			line := buf[start : start+i]
+			start += i + 2
+			if len(line) == 0 || (line[0] != '+' && line[0] != '-') {
+				return nil, fmt.Errorf("unexpected reply %q", truncate(line))
+			}
+			out = append(out, string(line))
+		}
+		if len(out) == n {
+			if start != len(buf) {
+				return nil, fmt.Errorf("%d unexpected bytes after the replies", len(buf)-start)
+			}
+			return out, nil
+		}
+		if len(buf) == cap(buf) {
+			if cap(buf) >= maxHandshakeReply {
+				return nil, errReplyTooLong
+			}
+			buf = append(make([]byte, 0, 2*cap(buf)), buf...)
+		}
+		m, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err != nil && m == 0 {
+			return nil, err
+		}
+	}
+}
+
+func indexCRLF(b []byte) int {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == '\r' && b[i+1] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
+}
