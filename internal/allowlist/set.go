@@ -1,0 +1,152 @@
+package allowlist
+
+import (
+	"net/netip"
+
+	"github.com/gaissmai/bart"
+)
+
+// Set is the compiled allow set of one instance (W6): the union of all its
+// groups' entries and every address of every host in every bound security
+// group. The entry 127.0.0.1 never admits anything: it is void as soon as
+// any other entry is listed or any security group is bound (even one without
+// hosts), and when it is the only entry every address is denied, loopback
+// included. Other loopback entries (127.0.0.2, 127.0.0.0/8, ::1) are ordinary.
+//
+// A Set is immutable once Compile returns it and safe for concurrent use by
+// any number of goroutines. A nil *Set, and the zero Set, deny every address.
+// A Set must not be copied by value; pass the pointer.
+type Set struct {
+	// The effective prefixes, for Allows. bart.Fast rather than bart.Lite:
+	// about 40% faster lookups (IPv6 most) for about twice the memory
+	// (13 MB instead of 6 MB for 100 groups of 1,000 entries).
+	table bart.Fast[struct{}]
+
+	// For Explain: copies of the inputs, in their order.
+	entries      []listed
+	hosts        []member
+	onlyLoopback bool // 127.0.0.1 is the only entry and nothing is bound: deny all
+	loopbackVoid bool // 127.0.0.1 is listed but void
+}
+
+// listed is one group entry as Explain reports it.
+type listed struct {
+	group string
+	p     netip.Prefix
+}
+
+// member is one host address of a bound security group.
+type member struct {
+	sg, id, name string
+	addr         netip.Addr
+}
+
+// Compile builds the allow set of an instance from its whitelist groups and
+// bound security groups (W6). It copies everything it keeps: later changes to
+// groups or bound do not affect the Set.
+//
+// Entries are used in canonical form (IPv4-mapped prefixes as IPv4, host bits
+// cleared); invalid prefixes and host addresses are ignored — run Validate on
+// groups from untrusted sources first. Host addresses are unmapped and used
+// without zone. A host address 127.0.0.1 is an address like any other: only
+// the whitelist entry 127.0.0.1 is the "deny everything" placeholder.
+func Compile(groups []Group, bound []Bound) *Set {
+	s := &Set{}
+	loopbackListed, othersListed := s.addEntries(groups)
+	s.addHosts(bound)
+	s.onlyLoopback = loopbackListed && !othersListed && len(bound) == 0
+	s.loopbackVoid = loopbackListed && !s.onlyLoopback
+	return s
+}
+
+// addEntries adds every group entry but 127.0.0.1 to the table, and every
+// entry to the list Explain reads. It reports whether 127.0.0.1 and whether
+// anything else is listed.
+func (s *Set) addEntries(groups []Group) (loopbackListed, othersListed bool) {
+	n := 0
+	for _, g := range groups {
+		n += len(g.Entries)
+	}
+	s.entries = make([]listed, 0, n)
+	lo := loopback()
+	for _, g := range groups {
+		for _, p := range g.Entries {
+			p, ok := canonical(p)
+			if !ok {
+				continue
+			}
+			s.entries = append(s.entries, listed{group: g.Name, p: p})
+			if p == lo {
+				loopbackListed = true // never allows anything: see Set
+				continue
+			}
+			othersListed = true
+			s.table.Insert(p, struct{}{})
+		}
+	}
+	return loopbackListed, othersListed
+}
+
+// addHosts adds every address of every host of the bound security groups.
+func (s *Set) addHosts(bound []Bound) {
+	n := 0
+	for _, b := range bound {
+		for _, h := range b.Hosts {
+			n += len(h.Addrs)
+		}
+	}
+	s.hosts = make([]member, 0, n)
+	for _, b := range bound {
+		for _, h := range b.Hosts {
+			for _, a := range h.Addrs {
+				if !a.IsValid() {
+					continue
+				}
+				a = unzoned(a.Unmap())
+				s.hosts = append(s.hosts, member{sg: b.SecurityGroup, id: h.ID, name: h.Name, addr: a})
+				s.table.Insert(netip.PrefixFrom(a, a.BitLen()), struct{}{})
+			}
+		}
+	}
+}
+
+// canonical returns p as ParseEntry would: IPv4-mapped prefixes in IPv4
+// form, host bits cleared. ok is false for an invalid prefix.
+func canonical(p netip.Prefix) (netip.Prefix, bool) {
+	if !p.IsValid() {
+		return netip.Prefix{}, false
+	}
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= mappedBits {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-mappedBits)
+	}
+	return p.Masked(), true
+}
+
+// unzoned returns a without its IPv6 zone.
+func unzoned(a netip.Addr) netip.Addr {
+	if a.Zone() == "" {
+		return a
+	}
+	return a.WithZone("")
+}
+
+// Allows reports whether a client at address a may connect (W6, W8). An
+// IPv4-mapped IPv6 address is judged as its IPv4 address; an IPv6 zone is
+// ignored; the invalid Addr is denied. This is the data plane's hot path: it
+// does not allocate.
+func (s *Set) Allows(a netip.Addr) bool {
+	if s == nil {
+		return false
+	}
+	return s.table.Contains(a.Unmap())
+}
+
+// Entries returns the number of distinct prefixes in effect: group entries
+// (without a void 127.0.0.1) and host addresses, each counted once however
+// many groups or hosts list it. A nil Set has none.
+func (s *Set) Entries() int {
+	if s == nil {
+		return 0
+	}
+	return s.table.Size()
+}
