@@ -1,0 +1,91 @@
+package gateway
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Refusal reasons, the "reason" label of moat_connections_refused_total.
+const (
+	ReasonIllegalAddress     = "illegal_address"
+	ReasonBackendUnavailable = "backend_unavailable"
+	ReasonRevoked            = "revoked"
+	ReasonProtocolError      = "protocol_error"
+)
+
+// Metrics are the data plane's Prometheus collectors. One Metrics serves every instance; it is safe for
+// concurrent use. Register it with Register.
+type Metrics struct {
+	accepted  *prometheus.CounterVec
+	refused   *prometheus.CounterVec
+	active    *prometheus.GaugeVec
+	forwarded *prometheus.CounterVec
+	backend   *prometheus.CounterVec
+}
+
+// NewMetrics creates the collectors; nothing is registered yet.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "moat_connections_accepted_total",
+			Help: "Client connections whose address was allowed.",
+		}, []string{"instance"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "moat_connections_refused_total",
+			Help: "Client connections refused or closed by moat, by reason.",
+		}, []string{"instance", "reason"}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "moat_connections_active",
+			Help: "Client connections being served.",
+		}, []string{"instance"}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "moat_commands_forwarded_total",
+			Help: "Commands sent to the backend.",
+		}, []string{"instance"}),
+		backend: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "moat_backend_errors_total",
+			Help: "Backend failures: dial (could not connect) and io (connection lost).",
+		}, []string{"instance", "kind"}),
+	}
+}
+
+// Register adds the collectors to r.
+func (m *Metrics) Register(r prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.active, m.forwarded, m.backend} {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// instanceMetrics are one instance's resolved label children, so the hot path does no label lookups.
+type instanceMetrics struct {
+	accepted        prometheus.Counter
+	refusedAddress  prometheus.Counter
+	refusedBackend  prometheus.Counter
+	refusedRevoked  prometheus.Counter
+	refusedProtocol prometheus.Counter
+	active          prometheus.Gauge
+	forwarded       prometheus.Counter
+	dialErrors      prometheus.Counter
+	ioErrors        prometheus.Counter
+}
+
+func (m *Metrics) forInstance(id string) instanceMetrics {
+	return instanceMetrics{
+		accepted:        m.accepted.WithLabelValues(id),
+		refusedAddress:  m.refused.WithLabelValues(id, ReasonIllegalAddress),
+		refusedBackend:  m.refused.WithLabelValues(id, ReasonBackendUnavailable),
+		refusedRevoked:  m.refused.WithLabelValues(id, ReasonRevoked),
+		refusedProtocol: m.refused.WithLabelValues(id, ReasonProtocolError),
+		active:          m.active.WithLabelValues(id),
+		forwarded:       m.forwarded.WithLabelValues(id),
+		dialErrors:      m.backend.WithLabelValues(id, "dial"),
+		ioErrors:        m.backend.WithLabelValues(id, "io"),
+	}
+}
+
+// forget removes an instance's series when it stops being served.
+func (m *Metrics) forget(id string) {
+	for _, v := range []*prometheus.MetricVec{m.accepted.MetricVec, m.refused.MetricVec, m.active.MetricVec, m.forwarded.MetricVec, m.backend.MetricVec} {
+		v.DeletePartialMatch(prometheus.Labels{"instance": id})
+	}
+}

@@ -1,0 +1,536 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moat-dev/moat/internal/resp"
+	"github.com/moat-dev/moat/internal/snapshot"
+)
+
+// A session relays one client connection over its own backend connection (the dedicated lane), so that
+// every piece of connection state — MULTI/WATCH, SELECT, blocking commands, pub/sub, HELLO 3, CLIENT
+// SETNAME — behaves exactly as against the backend itself.
+//
+// Two goroutines share the work. The reader reads a batch of commands, decides each one, gives each a
+// reply slot (in order), writes the forwarded ones to the backend and flushes once. The pump fills the
+// slots in order: a local reply is written as is; a forwarded one is copied from the backend frame by
+// frame as raw bytes. Out-of-band frames (pub/sub messages, RESP3 pushes, MONITOR lines) are copied
+// through as they come. The pump flushes the client only when it is about to wait.
+type session struct {
+	in   *Instance
+	conn net.Conn
+	addr netip.Addr
+	peer string
+	snap *snapshot.Snapshot // the snapshot the connection was admitted under
+
+	be net.Conn
+
+	// Shared between the reader and the pump, guarded by mu.
+	mu          sync.Mutex
+	queue       []slot
+	idle        bool // the pump waits for backend bytes with an empty queue
+	interrupted bool // the reader cut that wait short with a read deadline
+
+	// For the idle timeout (see idleReader): a connection owing replies, subscribed or monitoring is
+	// not idle, and its idle time counts from its last reply.
+	owed      atomic.Int64 // slots queued and not yet answered
+	listening atomic.Bool  // subscribed or monitoring, as the pump last saw it
+	lastReply atomic.Int64 // unix nanoseconds when owed last fell to zero
+	hungUp    atomic.Bool  // the client ended its input (see hangUp)
+	final     []byte       // the last reply after hangUp, guarded by mu
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// slot is the reply owed for one command, in order.
+type slot struct {
+	local []byte // moat's own reply; nil when the backend answers
+	kind  replyKind
+	n     int  // frames expected for kindSubscribe (0: compute when the slot reaches the head)
+	close bool // close the connection once this reply is written
+	reset bool // a RESET whose reply is skipped (kindNone): the connection state resets here
+}
+
+type replyKind uint8
+
+const (
+	kindOne       replyKind = iota // one reply frame
+	kindNone                       // no reply (CLIENT REPLY OFF/SKIP)
+	kindSubscribe                  // one confirmation per channel
+	kindUnsubscribe
+	kindPSubscribe
+	kindPUnsubscribe
+	kindSSubscribe
+	kindSUnsubscribe
+	kindHello
+	kindReset
+	kindMonitor
+)
+
+func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
+	return &session{in: in, conn: conn, addr: addr, peer: conn.RemoteAddr().String(), snap: snap, done: make(chan struct{})}
+}
+
+// close ends the session: both connections are closed, which unblocks both goroutines. Idempotent.
+func (s *session) close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.conn.Close()
+		if s.be != nil {
+			s.be.Close()
+		}
+	})
+}
+
+func (s *session) run() {
+	be, err := s.in.dialBackend()
+	if err != nil {
+		s.in.m.dialErrors.Inc()
+		s.in.m.refusedBackend.Inc()
+		s.in.log.Error("backend unavailable", "client", s.peer, "backend", s.in.backend.String(), "err", err)
+		s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		s.conn.Write(replyBackendUnavailable)
+		s.conn.Close()
+		return
+	}
+	s.mu.Lock()
+	s.be = be
+	s.mu.Unlock()
+	select {
+	case <-s.done: // closed (drop-on-revoke, shutdown) while dialling
+		be.Close()
+		return
+	default:
+	}
+	pumpDone := make(chan struct{})
+	go func() {
+		defer close(pumpDone)
+		s.pump()
+		s.close()
+	}()
+	s.read()
+	<-pumpDone
+}
+
+// read is the client-to-backend half.
+func (s *session) read() {
+	var src io.Reader = s.conn
+	if t := s.snap.IdleTimeout; t > 0 {
+		src = idleReader{s: s, timeout: t}
+	}
+	rd := resp.NewReader(src, s.snap.Limits)
+	bw := bufio.NewWriterSize(s.be, 16*1024)
+	var st decideState
+	var slots []slot
+	for {
+		cmds, err := rd.ReadBatch()
+		if err != nil {
+			var pe *resp.ProtocolError
+			if errors.As(err, &pe) {
+				s.in.m.refusedProtocol.Inc()
+				s.in.log.Info("closing connection: protocol error", "client", s.peer, "err", pe.Error())
+				var final []byte
+				if !st.replyOff && !st.skipNext { // like Redis, CLIENT REPLY OFF|SKIP silences this too
+					final = resp.AppendError(nil, "ERR "+pe.Error())
+				}
+				s.hangUp(final)
+				return
+			}
+			if errors.Is(err, io.EOF) {
+				s.hangUp(nil)
+				return
+			}
+			// Idle timeout, or closed under us: nothing more to reply to.
+			s.close()
+			return
+		}
+		slots = slots[:0]
+		quit, silentQuit := false, false
+		for i := range cmds {
+			sl, fwd := st.decide(&cmds[i])
+			if !fwd {
+				cmds[i].Raw = nil
+			}
+			if sl.close {
+				cmds = cmds[:i+1]
+				quit = true
+				// QUIT under CLIENT REPLY OFF|SKIP says nothing: end like a hang-up, so that whatever the
+				// backend still sends (pub/sub pushes are not silenced) comes through.
+				if silentQuit = sl.local == nil; silentQuit {
+					break
+				}
+			}
+			slots = append(slots, sl)
+			if quit {
+				break
+			}
+		}
+		// Slots are queued before their commands can reach the backend, so the pump always knows what a
+		// frame answers.
+		s.enqueue(slots)
+		forwarded := 0
+		for i := range cmds {
+			if cmds[i].Raw == nil {
+				if cmds[i].More {
+					if err := rd.Continue(io.Discard); err != nil {
+						s.close()
+						return
+					}
+				}
+				continue
+			}
+			forwarded++
+			if _, err := bw.Write(cmds[i].Raw); err != nil {
+				s.backendLost(err)
+				return
+			}
+			if cmds[i].More {
+				if err := rd.Continue(bw); err != nil {
+					s.close() // the backend holds half a command: the lane cannot be reused
+					return
+				}
+			}
+		}
+		if forwarded > 0 {
+			if err := bw.Flush(); err != nil {
+				s.backendLost(err)
+				return
+			}
+			s.in.m.forwarded.Add(float64(forwarded))
+		}
+		if quit {
+			if silentQuit {
+				s.hangUp(nil)
+			}
+			return
+		}
+	}
+}
+
+// hangUp ends the client's input: at its EOF (final nil), or at a protocol error (final is the error
+// reply, or nil when replies are off). The client may still be reading (printf … | nc): like Redis, which
+// answers the commands before the end of input, then sends final and closes, moat delivers every reply
+// still to come, then final, then closes. The backend is told the same way (its write side is shut), so
+// it answers what it has read and closes; the pump copies everything up to that EOF (see drained), which
+// needs no reply counting. A command still blocked is dropped, as Redis drops a blocked client that
+// hangs up. A backend connection that cannot be half-closed falls back on a closing reply slot.
+func (s *session) hangUp(final []byte) {
+	cw, ok := s.be.(interface{ CloseWrite() error })
+	if !ok {
+		s.enqueue([]slot{{local: final, kind: kindNone, close: true}})
+		return
+	}
+	s.mu.Lock()
+	s.final = final
+	s.mu.Unlock()
+	s.hungUp.Store(true)
+	if err := cw.CloseWrite(); err != nil {
+		s.close()
+	}
+}
+
+// drained reports whether err is the backend's EOF after hangUp, and if so writes the final reply.
+func (s *session) drained(err error, cw *bufio.Writer) bool {
+	if !s.hungUp.Load() || !errors.Is(err, io.EOF) {
+		return false
+	}
+	s.mu.Lock()
+	final := s.final
+	s.mu.Unlock()
+	cw.Write(final)
+	cw.Flush()
+	return true
+}
+
+func (s *session) backendLost(err error) {
+	select {
+	case <-s.done:
+	default:
+		if !s.hungUp.Load() { // else the backend ended the connection because the client did
+			s.in.m.ioErrors.Inc()
+			s.in.log.Warn("backend connection lost", "client", s.peer, "err", err)
+		}
+	}
+	s.close()
+}
+
+// enqueue appends slots for the pump, and wakes the pump if it waits on the backend while the first new
+// reply is moat's own (otherwise the backend's reply wakes it).
+func (s *session) enqueue(slots []slot) {
+	if len(slots) == 0 {
+		return
+	}
+	s.owed.Add(int64(len(slots)))
+	s.mu.Lock()
+	s.queue = append(s.queue, slots...)
+	if s.idle && !s.interrupted && (slots[0].local != nil || slots[0].kind == kindNone) {
+		s.interrupted = true
+		s.be.SetReadDeadline(time.Unix(1, 0))
+	}
+	s.mu.Unlock()
+}
+
+// pumpState is what the pump knows of the backend connection's state.
+type pumpState struct {
+	resp3      bool
+	channels   int // subscriptions, as the backend's confirmations report them
+	patterns   int
+	shards     int
+	monitoring bool
+}
+
+// pump is the backend-to-client half.
+func (s *session) pump() {
+	br := bufio.NewReaderSize(s.be, 16*1024)
+	cw := bufio.NewWriterSize(s.conn, 16*1024)
+	// work is what is left of batch, the slice last taken from the queue; the emptied batch goes back to
+	// the queue as its next backing array, so the steady state allocates nothing.
+	var work, batch, spare []slot
+	var st pumpState
+	var info resp.ReplyInfo
+	answered := 0 // slots completed since the last flush
+	for {
+		if len(work) == 0 {
+			if batch != nil {
+				spare, batch = batch[:0], nil
+			}
+			s.mu.Lock()
+			work, s.queue = s.queue, spare[:0]
+			batch, spare = work, nil
+			s.mu.Unlock()
+		}
+		// Moat's own replies and reply-less slots at the head go out at once.
+		for len(work) > 0 && (work[0].local != nil || work[0].kind == kindNone) {
+			if work[0].local != nil {
+				cw.Write(work[0].local)
+			}
+			if work[0].close {
+				cw.Flush()
+				return
+			}
+			if work[0].reset {
+				st = pumpState{}
+				s.listening.Store(false)
+			}
+			work = work[1:]
+			answered++
+		}
+		if br.Buffered() == 0 {
+			if err := cw.Flush(); err != nil {
+				return
+			}
+			s.answered(answered)
+			answered = 0
+			if len(work) == 0 {
+				// Nothing owed: wait for an out-of-band frame or for the reader's next slots, then start over
+				// so that a frame is always matched against every slot queued before it arrived.
+				if err := s.wait(br); err != nil {
+					s.drained(err, cw)
+					return
+				}
+				continue
+			}
+		}
+		if err := resp.CopyReply(cw, br, &info); err != nil {
+			if !s.drained(err, cw) && !errors.Is(err, net.ErrClosed) {
+				s.backendLost(err)
+			}
+			return
+		}
+		if len(work) == 0 || st.outOfBand(&info, work[0].kind) {
+			if info.Type == '>' {
+				s.listening.Store(st.listening())
+			}
+			continue
+		}
+		kind := work[0].kind
+		if st.answer(&work[0], &info) {
+			work = work[1:]
+			answered++
+		}
+		if kind != kindOne {
+			s.listening.Store(st.listening())
+		}
+	}
+}
+
+// answered records n slots answered and flushed.
+func (s *session) answered(n int) {
+	if n > 0 && s.owed.Add(-int64(n)) == 0 {
+		s.lastReply.Store(time.Now().UnixNano())
+	}
+}
+
+// idleReader reads from the client under the idle timeout (snapshot.IdleTimeout). Like Redis, which
+// exempts blocked and pub/sub clients, only an idle connection times out: no reply owed, not subscribed,
+// not monitoring, and no reply sent for the whole timeout. Every read restarts the clock, so a long
+// argument streamed slowly is not cut off while bytes keep coming.
+type idleReader struct {
+	s       *session
+	timeout time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	deadline := time.Now().Add(r.timeout)
+	for {
+		r.s.conn.SetReadDeadline(deadline)
+		n, err := r.s.conn.Read(p)
+		var ne net.Error
+		if n > 0 || err == nil || !errors.As(err, &ne) || !ne.Timeout() {
+			return n, err
+		}
+		if r.s.owed.Load() > 0 || r.s.listening.Load() {
+			deadline = time.Now().Add(r.timeout)
+			continue
+		}
+		if end := time.Unix(0, r.s.lastReply.Load()).Add(r.timeout); time.Now().Before(end) {
+			deadline = end
+			continue
+		}
+		return n, err
+	}
+}
+
+// wait blocks until the backend has bytes or the reader queues slots. It returns an error when the
+// backend connection ended (io.EOF: see drained), failed or the session is closing.
+func (s *session) wait(br *bufio.Reader) error {
+	s.mu.Lock()
+	if len(s.queue) > 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	s.idle = true
+	s.mu.Unlock()
+	_, err := br.Peek(1)
+	s.mu.Lock()
+	s.idle = false
+	if s.interrupted {
+		s.interrupted = false
+		s.be.SetReadDeadline(time.Time{})
+	}
+	s.mu.Unlock()
+	if err == nil {
+		return nil
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil // interrupted by the reader
+	}
+	if !(s.hungUp.Load() && errors.Is(err, io.EOF)) && !errors.Is(err, net.ErrClosed) {
+		s.backendLost(err)
+	}
+	return err
+}
+
+// listening reports a connection that waits for messages: subscribed or monitoring.
+func (st *pumpState) listening() bool {
+	return st.channels+st.patterns+st.shards > 0 || st.monitoring
+}
+
+// outOfBand reports a frame that answers no command: a pub/sub message, a RESP3 push that is not a
+// subscription confirmation, or a MONITOR line.
+func (st *pumpState) outOfBand(info *resp.ReplyInfo, head replyKind) bool {
+	switch info.Type {
+	case '>':
+		if subscriptionKind(info.HeadString(0)) == kindOne {
+			return true
+		}
+		if head < kindSubscribe || head > kindSUnsubscribe {
+			// A confirmation no slot waits for: SUBSCRIBE a b inside MULTI, whose EXEC array holds only
+			// the first one. It still tells the subscription count.
+			st.confirmed(info)
+			return true
+		}
+		return false
+	case '*':
+		if st.resp3 || st.channels+st.patterns+st.shards == 0 {
+			return false
+		}
+		switch info.HeadString(0) {
+		case "message", "pmessage", "smessage":
+			return true
+		}
+	case '+':
+		// MONITOR lines start with the timestamp; no reply a monitoring client can get does.
+		return st.monitoring && head != kindMonitor && info.Lead >= '0' && info.Lead <= '9'
+	}
+	return false
+}
+
+// answer applies one reply frame to the head slot and reports whether the slot is complete.
+func (st *pumpState) answer(sl *slot, info *resp.ReplyInfo) bool {
+	switch sl.kind {
+	case kindHello:
+		switch info.Type {
+		case '%':
+			st.resp3 = true
+		case '*':
+			st.resp3 = false
+		}
+	case kindReset:
+		if info.Type == '+' {
+			*st = pumpState{}
+		}
+	case kindMonitor:
+		if info.Type == '+' {
+			st.monitoring = true
+		}
+	case kindSubscribe, kindUnsubscribe, kindPSubscribe, kindPUnsubscribe, kindSSubscribe, kindSUnsubscribe:
+		if info.Type == '-' {
+			return true // the command failed as a whole
+		}
+		if sl.n == 0 { // UNSUBSCRIBE with no arguments: one confirmation per subscription, at least one
+			switch sl.kind {
+			case kindUnsubscribe:
+				sl.n = max(1, st.channels)
+			case kindPUnsubscribe:
+				sl.n = max(1, st.patterns)
+			default:
+				sl.n = max(1, st.shards)
+			}
+		}
+		st.confirmed(info)
+		sl.n--
+		return sl.n <= 0
+	}
+	return true
+}
+
+// confirmed updates the subscription counts from a confirmation ["subscribe", channel, count]. Redis's
+// count is channels+patterns for (un)subscribe and (un)psubscribe, and shard channels for the shard kind.
+func (st *pumpState) confirmed(info *resp.ReplyInfo) {
+	n, ok := atoi(info.HeadString(2))
+	if !ok {
+		return
+	}
+	switch info.HeadString(0) {
+	case "subscribe", "unsubscribe":
+		st.channels = max(0, n-st.patterns)
+	case "psubscribe", "punsubscribe":
+		st.patterns = max(0, n-st.channels)
+	case "ssubscribe", "sunsubscribe":
+		st.shards = n
+	}
+}
+
+func atoi(s string) (int, bool) {
+	if s == "" {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
+}
