@@ -1,0 +1,194 @@
+// Package config reads moat's configuration file and turns it into instance models. Every problem in
+// the file is reported at once, each naming the file, the field (with its line) and the bad value.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/controlplane/model"
+)
+
+// File is the configuration file's shape.
+type File struct {
+	// DataDir, APIListen: defaults for the matching serve flags (flags win).
+	DataDir   string     `yaml:"data_dir"`
+	APIListen string     `yaml:"api_listen"`
+	Instances []Instance `yaml:"instances"`
+}
+
+// Instance declares one instance.
+type Instance struct {
+	ID            string            `yaml:"id"`
+	Name          string            `yaml:"name"`
+	Listen        []string          `yaml:"listen"`
+	Backend       string            `yaml:"backend"`
+	EngineVersion string            `yaml:"engine_version"`
+	Params        map[string]string `yaml:"params"`
+	Whitelist     []Group           `yaml:"whitelist"`
+}
+
+// Group declares one whitelist group.
+type Group struct {
+	Group     string   `yaml:"group"`
+	Attribute string   `yaml:"attribute"`
+	IPs       []string `yaml:"ips"`
+}
+
+// DefaultEngineVersion is the engine version instances report unless declared.
+const DefaultEngineVersion = "7.0"
+
+// Load reads and validates path.
+func Load(path string) (*File, []model.Instance, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse validates a configuration file's contents; name is used in errors.
+func Parse(name string, data []byte) (*File, []model.Instance, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var f File
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := dec.Decode(&f); err != nil && err != io.EOF {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = typeName.ReplaceAllString(msg, "is not a known setting")
+		return nil, nil, fmt.Errorf("%s: %s", name, msg)
+	}
+	p := problems{file: name, root: &root}
+	insts := make([]model.Instance, 0, len(f.Instances))
+	seenID := map[string]int{}
+	seenListen := map[string]string{}
+	if len(f.Instances) == 0 {
+		p.add("instances", "", "declare at least one instance")
+	}
+	for i, ci := range f.Instances {
+		path := fmt.Sprintf("instances[%d]", i)
+		in := model.Instance{
+			ID: ci.ID, Name: ci.Name, Listen: ci.Listen, Backend: ci.Backend,
+			EngineVersion: ci.EngineVersion, Params: ci.Params, Origin: model.OriginConfig,
+		}
+		if in.Name == "" {
+			in.Name = in.ID
+		}
+		if in.Backend == "" {
+			in.Backend = "embedded"
+		}
+		if in.EngineVersion == "" {
+			in.EngineVersion = DefaultEngineVersion
+		}
+		if err := model.CheckID(ci.ID); err != nil {
+			p.add(path+".id", ci.ID, model.ErrInstanceID.Error())
+		} else if j, dup := seenID[ci.ID]; dup {
+			p.add(path+".id", ci.ID, fmt.Sprintf("already used by instances[%d]", j))
+		} else {
+			seenID[ci.ID] = i
+		}
+		if len(ci.Listen) == 0 {
+			p.add(path+".listen", "", "an instance needs at least one listen address (host:port)")
+		}
+		for j, l := range ci.Listen {
+			if err := model.CheckListen(l); err != nil {
+				p.add(fmt.Sprintf("%s.listen[%d]", path, j), l, errors.Unwrap(err).Error())
+			} else if other, dup := seenListen[l]; dup {
+				p.add(fmt.Sprintf("%s.listen[%d]", path, j), l, "already used by "+other)
+			} else {
+				seenListen[l] = path
+			}
+		}
+		if _, err := backend.ParseSpec(in.Backend); err != nil {
+			p.add(path+".backend", in.Backend, err.Error())
+		}
+		for k, v := range ci.Params {
+			if err := model.CheckParam(k, v); err != nil {
+				p.add(path+".params."+k, v, err.Error())
+			}
+		}
+		in.Groups = allowlist.Initial()
+		seenGroup := map[string]bool{}
+		for j, g := range ci.Whitelist {
+			gpath := fmt.Sprintf("%s.whitelist[%d]", path, j)
+			name := g.Group
+			if name == "" {
+				name = allowlist.DefaultGroup
+			}
+			if seenGroup[name] {
+				p.add(gpath+".group", name, "group declared twice")
+				continue
+			}
+			seenGroup[name] = true
+			groups, _, err := allowlist.Apply(in.Groups, allowlist.Change{
+				Group: name, Attribute: g.Attribute, Mode: allowlist.Cover,
+				Entries: strings.Join(g.IPs, ","), System: true,
+			})
+			if err != nil {
+				for _, e := range flatten(err) {
+					p.add(gpath, strings.Join(g.IPs, ","), e.Error())
+				}
+				continue
+			}
+			in.Groups = groups
+		}
+		insts = append(insts, in)
+	}
+	if err := p.err(); err != nil {
+		return nil, nil, err
+	}
+	return &f, insts, nil
+}
+
+// typeName matches the Go type yaml names in unknown-field errors, which means nothing to an operator.
+var typeName = regexp.MustCompile(`not found in type config\.\w+`)
+
+// flatten lists the errors inside an errors.Join.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// problems collects validation errors with the line of the field they concern.
+type problems struct {
+	file string
+	root *yaml.Node
+	list []string
+}
+
+func (p *problems) add(path, value, msg string) {
+	loc := p.file
+	if line := lineOf(p.root, path); line > 0 {
+		loc = fmt.Sprintf("%s:%d", p.file, line)
+	}
+	if value != "" {
+		p.list = append(p.list, fmt.Sprintf("%s: %s: %q: %s", loc, path, value, msg))
+	} else {
+		p.list = append(p.list, fmt.Sprintf("%s: %s: %s", loc, path, msg))
+	}
+}
+
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid configuration (%d problem(s)):\n  %s", len(p.list), strings.Join(p.list, "\n  "))
+}

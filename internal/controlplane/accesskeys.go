@@ -1,0 +1,217 @@
+package controlplane
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/moat-dev/moat/internal/controlplane/store"
+)
+
+// AccessKey is a credential for the API with its policy. The secret is needed to verify HMAC signatures,
+// so it is stored as is (in the 0600 state file); it is returned only when the key is created.
+type AccessKey struct {
+	ID          string    `json:"id"`
+	Secret      string    `json:"secret"`
+	Description string    `json:"description,omitempty"`
+	Actions     []string  `json:"actions"`   // action patterns: "*", "Describe*", "ModifySecurityIps"
+	Instances   []string  `json:"instances"` // instance IDs or "*"
+	Created     time.Time `json:"created"`
+}
+
+// Access key errors.
+var (
+	ErrKeyNotFound = errors.New("access key not found")
+	ErrPolicy      = errors.New("invalid policy")
+	ErrLastAdmin   = errors.New("cannot delete the last key allowed every action on every instance")
+)
+
+const keyPrefix = "keys/"
+
+// Allows reports whether the key's policy allows action on instance ("" for calls that name none:
+// those need the instance pattern "*").
+func (k AccessKey) Allows(action, instance string) bool {
+	return matchAny(k.Actions, action) && matchAny(k.Instances, orStar(instance))
+}
+
+// IsAdmin reports a key allowed every action on every instance.
+func (k AccessKey) IsAdmin() bool {
+	return matchAny(k.Actions, "\x00any") && matchAny(k.Instances, "\x00any")
+}
+
+func orStar(s string) string {
+	if s == "" {
+		return "*"
+	}
+	return s
+}
+
+func matchAny(patterns []string, s string) bool {
+	for _, p := range patterns {
+		if Match(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Match matches s against a pattern in which "*" stands for any run of characters (case-sensitive, like
+// action names). "*" alone matches everything.
+func Match(pattern, s string) bool {
+	if pattern == "*" {
+		return true
+	}
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for i := 1; i < len(parts)-1; i++ {
+		j := strings.Index(s, parts[i])
+		if j < 0 {
+			return false
+		}
+		s = s[j+len(parts[i]):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
+
+func checkPolicy(actions, instances []string) error {
+	var errs []error
+	if len(actions) == 0 {
+		errs = append(errs, fmt.Errorf("%w: at least one action pattern is needed", ErrPolicy))
+	}
+	if len(instances) == 0 {
+		errs = append(errs, fmt.Errorf("%w: at least one instance ID or \"*\" is needed", ErrPolicy))
+	}
+	for _, a := range actions {
+		if a == "" || strings.ContainsAny(a, " ,") {
+			errs = append(errs, fmt.Errorf("%w: action pattern %q", ErrPolicy, a))
+		}
+	}
+	for _, in := range instances {
+		if in == "" || strings.ContainsAny(in, " ,") {
+			errs = append(errs, fmt.Errorf("%w: instance %q", ErrPolicy, in))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func randomString(alphabet string, n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// CreateKey creates an access key with a new ID and secret and returns it (the only time the secret is
+// returned).
+func (p *Plane) CreateKey(a Actor, description string, actions, instances []string) (AccessKey, error) {
+	if err := checkPolicy(actions, instances); err != nil {
+		return AccessKey{}, err
+	}
+	k := AccessKey{
+		ID:          "MOAT" + randomString("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 20),
+		Secret:      randomString("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 30),
+		Description: description, Actions: actions, Instances: instances, Created: p.now(),
+	}
+	b, err := json.Marshal(k)
+	if err != nil {
+		return k, err
+	}
+	pub := k
+	pub.Secret = ""
+	after, _ := json.Marshal(pub)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	err = p.store.Update(func(tx store.Tx) error {
+		if err := tx.Put(keyPrefix+k.ID, b); err != nil {
+			return err
+		}
+		return appendAudit(tx, AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: "CreateAccessKey", Result: ResultOK, After: after})
+	})
+	return k, err
+}
+
+// DeleteKey removes an access key. The last admin key cannot be removed.
+func (p *Plane) DeleteKey(a Actor, id string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.store.Update(func(tx store.Tx) error {
+		kvs, err := tx.List(keyPrefix)
+		if err != nil {
+			return err
+		}
+		var victim *AccessKey
+		admins := 0
+		for _, kv := range kvs {
+			var k AccessKey
+			if err := json.Unmarshal(kv.Value, &k); err != nil {
+				return err
+			}
+			if k.IsAdmin() {
+				admins++
+			}
+			if k.ID == id {
+				victim = &k
+			}
+		}
+		if victim == nil {
+			return fmt.Errorf("%q: %w", id, ErrKeyNotFound)
+		}
+		if victim.IsAdmin() && admins == 1 {
+			return ErrLastAdmin
+		}
+		victim.Secret = ""
+		before, _ := json.Marshal(victim)
+		if err := tx.Delete(keyPrefix + id); err != nil {
+			return err
+		}
+		return appendAudit(tx, AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: "DeleteAccessKey", Result: ResultOK, Before: before})
+	})
+}
+
+// Key returns an access key, secret included (for signature checks).
+func (p *Plane) Key(id string) (AccessKey, error) {
+	var k AccessKey
+	err := p.store.View(func(tx store.Tx) error {
+		b, err := tx.Get(keyPrefix + id)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%q: %w", id, ErrKeyNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(b, &k)
+	})
+	return k, err
+}
+
+// Keys lists access keys without their secrets.
+func (p *Plane) Keys() ([]AccessKey, error) {
+	var out []AccessKey
+	err := p.store.View(func(tx store.Tx) error {
+		kvs, err := tx.List(keyPrefix)
+		if err != nil {
+			return err
+		}
+		for _, kv := range kvs {
+			var k AccessKey
+			if err := json.Unmarshal(kv.Value, &k); err != nil {
+				return err
+			}
+			k.Secret = ""
+			out = append(out, k)
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,24 @@
+package controlplane
+
+import (
+	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/controlplane/model"
+	"github.com/moat-dev/moat/internal/resp"
+	"github.com/moat-dev/moat/internal/snapshot"
+)
+
+// Compile builds the data plane's snapshot of an instance. bound lists the instance's bound security
+// groups with their member hosts.
+func Compile(in model.Instance, bound []allowlist.Bound) *snapshot.Snapshot {
+	lim := resp.DefaultLimits()
+	lim.MaxBulk = in.ParamInt("proto-max-bulk-len")
+	lim.MaxArgs = int(in.ParamInt("proto-max-multibulk-len"))
+	lim.MaxInline = int(in.ParamInt("proto-max-inline-len"))
+	return &snapshot.Snapshot{
+		Instance:     in.ID,
+		Allow:        allowlist.Compile(in.Groups, bound),
+		DropOnRevoke: in.ParamBool("drop-on-revoke"),
+		Limits:       lim,
+		IdleTimeout:  in.IdleTimeout(),
+	}
+}

@@ -1,0 +1,93 @@
+// Package model holds the control plane's types and their validation. It is pure: no I/O, no clocks.
+package model
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/moat-dev/moat/internal/allowlist"
+)
+
+// Origins of an instance: who declared it.
+const (
+	OriginDefault = "default" // the instance moat serves when started without a config file
+	OriginConfig  = "config"  // declared in the config file
+	OriginAPI     = "api"     // created through the API
+)
+
+// Instance is one database endpoint and everything its access model needs. Values are copied freely;
+// treat the slices and map inside as immutable once stored.
+type Instance struct {
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	Listen        []string          `json:"listen"`
+	Backend       string            `json:"backend"`
+	EngineVersion string            `json:"engine_version"`
+	Params        map[string]string `json:"params,omitempty"` // only values that differ from the defaults
+	Groups        []allowlist.Group `json:"groups"`
+	Origin        string            `json:"origin"`
+}
+
+// Sentinel errors; messages wrap them with the offending value.
+var (
+	ErrInstanceID = errors.New("instance ID must be \"r-\" followed by 1 to 62 lowercase letters or digits")
+	ErrListen     = errors.New("listen address must be host:port")
+	ErrNoListen   = errors.New("an instance needs at least one listen address")
+)
+
+// CheckID checks an instance ID: "r-" followed by 1–62 lowercase letters or digits.
+func CheckID(id string) error {
+	if len(id) < 3 || len(id) > 64 || id[:2] != "r-" {
+		return fmt.Errorf("%q: %w", id, ErrInstanceID)
+	}
+	for i := 2; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z') && !('0' <= c && c <= '9') {
+			return fmt.Errorf("%q: %w", id, ErrInstanceID)
+		}
+	}
+	return nil
+}
+
+// CheckListen checks one listen address ("127.0.0.1:6380", "[::1]:6380", ":6380").
+func CheckListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: %w", addr, ErrListen)
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		return fmt.Errorf("%q: host must be an IP address: %w", addr, ErrListen)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q: port must be 0–65535: %w", addr, ErrListen)
+	}
+	return nil
+}
+
+// Validate checks everything but the backend spec (the backend package owns that); it reports every
+// problem at once.
+func (in Instance) Validate() error {
+	var errs []error
+	if err := CheckID(in.ID); err != nil {
+		errs = append(errs, err)
+	}
+	if len(in.Listen) == 0 {
+		errs = append(errs, ErrNoListen)
+	}
+	for _, l := range in.Listen {
+		if err := CheckListen(l); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for name, v := range in.Params {
+		if err := CheckParam(name, v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := allowlist.Validate(in.Groups); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,281 @@
+// Package controlplane applies changes to moat's access model: it validates them, makes them durable in
+// the store, and only then tells the data plane, through a compiled snapshot. It never touches a live
+// connection.
+package controlplane
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/controlplane/model"
+	"github.com/moat-dev/moat/internal/controlplane/store"
+)
+
+// ErrInstanceNotFound is returned for an unknown instance ID.
+var ErrInstanceNotFound = errors.New("instance not found")
+
+const instancePrefix = "instances/"
+
+// Plane is safe for concurrent use; changes are serialised.
+type Plane struct {
+	store store.Store
+	log   *slog.Logger
+
+	mu       sync.Mutex // serialises changes and guards watchers
+	watchers []func(model.Instance, bool)
+
+	// Now is the clock of audit entries; nil means time.Now.
+	Now func() time.Time
+}
+
+// New returns a Plane over st.
+func New(st store.Store, log *slog.Logger) *Plane {
+	return &Plane{store: st, log: log}
+}
+
+func (p *Plane) now() time.Time {
+	if p.Now != nil {
+		return p.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Watch registers fn to be called, in order and after the change is durable, with every instance that
+// changed (deleted=true when it was removed). fn runs while changes are serialised: it must not call
+// back into the Plane's change methods.
+func (p *Plane) Watch(fn func(inst model.Instance, deleted bool)) {
+	p.mu.Lock()
+	p.watchers = append(p.watchers, fn)
+	p.mu.Unlock()
+}
+
+// Instances returns every instance, sorted by ID.
+func (p *Plane) Instances() ([]model.Instance, error) {
+	var out []model.Instance
+	err := p.store.View(func(tx store.Tx) error {
+		kvs, err := tx.List(instancePrefix)
+		if err != nil {
+			return err
+		}
+		for _, kv := range kvs {
+			var in model.Instance
+			if err := json.Unmarshal(kv.Value, &in); err != nil {
+				return fmt.Errorf("stored %s: %w", kv.Key, err)
+			}
+			out = append(out, in)
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, err
+}
+
+// Instance returns one instance.
+func (p *Plane) Instance(id string) (model.Instance, error) {
+	var in model.Instance
+	err := p.store.View(func(tx store.Tx) error {
+		var err error
+		in, err = get(tx, id)
+		return err
+	})
+	return in, err
+}
+
+func get(tx store.Tx, id string) (model.Instance, error) {
+	var in model.Instance
+	b, err := tx.Get(instancePrefix + id)
+	if errors.Is(err, store.ErrNotFound) {
+		return in, fmt.Errorf("instance %q: %w", id, ErrInstanceNotFound)
+	}
+	if err != nil {
+		return in, err
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return in, fmt.Errorf("stored instance %q: %w", id, err)
+	}
+	return in, nil
+}
+
+func put(tx store.Tx, in model.Instance) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return tx.Put(instancePrefix+in.ID, b)
+}
+
+// change runs fn on the stored instance id (absent: the zero Instance with exists=false) and stores its
+// result together with an audit entry, durably, in one transaction; then it notifies watchers. fn returns
+// the new instance, or deleted=true to remove it.
+func (p *Plane) change(a Actor, action, id string, fn func(in model.Instance, exists bool) (out model.Instance, deleted bool, err error)) (model.Instance, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out model.Instance
+	var deleted bool
+	err := p.store.Update(func(tx store.Tx) error {
+		in, err := get(tx, id)
+		exists := err == nil
+		if err != nil && !errors.Is(err, ErrInstanceNotFound) {
+			return err
+		}
+		out, deleted, err = fn(in, exists)
+		if err != nil {
+			return err
+		}
+		if exists && !deleted && sameInstance(in, out) {
+			return errUnchanged
+		}
+		e := AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: action, Instance: id, Result: ResultOK}
+		if exists {
+			e.Before, _ = json.Marshal(in)
+		}
+		if deleted {
+			if err := tx.Delete(instancePrefix + id); err != nil {
+				return err
+			}
+		} else {
+			if err := out.Validate(); err != nil {
+				return err
+			}
+			if err := put(tx, out); err != nil {
+				return err
+			}
+			e.After, _ = json.Marshal(out)
+		}
+		return appendAudit(tx, e)
+	})
+	if errors.Is(err, errUnchanged) {
+		return out, nil // nothing to store, audit or publish
+	}
+	if err != nil {
+		return model.Instance{}, err
+	}
+	for _, w := range p.watchers {
+		w(out, deleted)
+	}
+	return out, nil
+}
+
+var errUnchanged = errors.New("unchanged")
+
+func sameInstance(a, b model.Instance) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
+// update is change for an instance that must exist.
+func (p *Plane) update(a Actor, action, id string, fn func(model.Instance) (model.Instance, error)) (model.Instance, error) {
+	return p.change(a, action, id, func(in model.Instance, exists bool) (model.Instance, bool, error) {
+		if !exists {
+			return in, false, fmt.Errorf("instance %q: %w", id, ErrInstanceNotFound)
+		}
+		out, err := fn(in)
+		return out, false, err
+	})
+}
+
+// ErrInstanceExists is returned when creating an instance whose ID is taken.
+var ErrInstanceExists = errors.New("instance already exists")
+
+// CreateInstance stores a new instance; its ID must be free.
+func (p *Plane) CreateInstance(a Actor, in model.Instance) error {
+	if err := in.Validate(); err != nil {
+		return err
+	}
+	_, err := p.change(a, "CreateInstance", in.ID, func(_ model.Instance, exists bool) (model.Instance, bool, error) {
+		if exists {
+			return in, false, fmt.Errorf("instance %q: %w", in.ID, ErrInstanceExists)
+		}
+		return in, false, nil
+	})
+	return err
+}
+
+// PutInstance creates or replaces an instance after validating it.
+func (p *Plane) PutInstance(a Actor, in model.Instance) error {
+	if err := in.Validate(); err != nil {
+		return err
+	}
+	_, err := p.change(a, "PutInstance", in.ID, func(model.Instance, bool) (model.Instance, bool, error) { return in, false, nil })
+	return err
+}
+
+// DeleteInstance removes an instance from the model (its data directory is left alone).
+func (p *Plane) DeleteInstance(a Actor, id string) error {
+	_, err := p.change(a, "DeleteInstance", id, func(in model.Instance, exists bool) (model.Instance, bool, error) {
+		if !exists {
+			return in, false, fmt.Errorf("instance %q: %w", id, ErrInstanceNotFound)
+		}
+		return in, true, nil
+	})
+	return err
+}
+
+// ModifySecurityIps applies one whitelist change (W2–W7) and returns W7's warnings.
+func (p *Plane) ModifySecurityIps(a Actor, id string, c allowlist.Change) ([]string, error) {
+	var warnings []string
+	_, err := p.update(a, "ModifySecurityIps", id, func(in model.Instance) (model.Instance, error) {
+		groups, w, err := allowlist.Apply(in.Groups, c)
+		if err != nil {
+			return in, err
+		}
+		warnings = w
+		in.Groups = groups
+		return in, nil
+	})
+	return warnings, err
+}
+
+// DeleteGroup removes a whitelist group (not "default", not a system group unless system).
+func (p *Plane) DeleteGroup(a Actor, id, group string, system bool) error {
+	_, err := p.update(a, "DeleteSecurityIpGroup", id, func(in model.Instance) (model.Instance, error) {
+		groups, err := allowlist.DeleteGroup(in.Groups, group, system)
+		if err != nil {
+			return in, err
+		}
+		in.Groups = groups
+		return in, nil
+	})
+	return err
+}
+
+// SetParams sets instance parameters together (all or none); a default value removes the override.
+func (p *Plane) SetParams(a Actor, id string, values map[string]string) error {
+	var errs []error
+	for name, v := range values {
+		if err := model.CheckParam(name, v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	_, err := p.update(a, "ModifyInstanceConfig", id, func(in model.Instance) (model.Instance, error) {
+		params := make(map[string]string, len(in.Params)+len(values))
+		for k, v := range in.Params {
+			params[k] = v
+		}
+		for name, value := range values {
+			if d, _ := model.LookupParam(name); d.Default == value {
+				delete(params, name)
+			} else {
+				params[name] = value
+			}
+		}
+		in.Params = params
+		return in, nil
+	})
+	return err
+}
+
+// SetParam sets one instance parameter.
+func (p *Plane) SetParam(a Actor, id, name, value string) error {
+	return p.SetParams(a, id, map[string]string{name: value})
+}
