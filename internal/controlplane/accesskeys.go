@@ -1,13 +1,13 @@
 package controlplane
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/controlplane/store"
 )
 
@@ -103,15 +103,6 @@ func checkPolicy(actions, instances []string) error {
 	return errors.Join(errs...)
 }
 
-func randomString(alphabet string, n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
-}
-
 // CreateKey creates an access key with a new ID and secret and returns it (the only time the secret is
 // returned).
 func (p *Plane) CreateKey(a Actor, description string, actions, instances []string) (AccessKey, error) {
@@ -119,8 +110,8 @@ func (p *Plane) CreateKey(a Actor, description string, actions, instances []stri
 		return AccessKey{}, err
 	}
 	k := AccessKey{
-		ID:          "MOAT" + randomString("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 20),
-		Secret:      randomString("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 30),
+		ID:          "MOAT" + model.Random("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 20),
+		Secret:      model.Random("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 30),
 		Description: description, Actions: actions, Instances: instances, Created: p.now(),
 	}
 	b, err := json.Marshal(k)

@@ -1,7 +1,9 @@
-// Package model holds the control plane's types and their validation. It is pure: no I/O, no clocks.
+// Package model holds the control plane's types and their validation. It is pure: no I/O, no clocks
+// (NewID reads crypto/rand).
 package model
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -49,6 +51,25 @@ func CheckID(id string) error {
 		}
 	}
 	return nil
+}
+
+// NewID returns a fresh random instance ID: "r-" and 16 lowercase letters and digits.
+func NewID() string { return "r-" + Random("abcdefghijklmnopqrstuvwxyz0123456789", 16) }
+
+// Random returns n characters drawn uniformly from alphabet (at most 256 characters) with crypto/rand.
+func Random(alphabet string, n int) string {
+	limit := 256 - 256%len(alphabet) // bytes at or above limit would bias the draw: skip them
+	out := make([]byte, 0, n)
+	buf := make([]byte, n)
+	for len(out) < n {
+		rand.Read(buf)
+		for _, c := range buf {
+			if int(c) < limit && len(out) < n {
+				out = append(out, alphabet[int(c)%len(alphabet)])
+			}
+		}
+	}
+	return string(out)
 }
 
 // CheckListen checks one listen address ("127.0.0.1:6380", "[::1]:6380", ":6380").

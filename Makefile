@@ -1,0 +1,25 @@
+# moat — the two commands README starts with are `make run` (or `go run ./cmd/moat serve`) and `make test`.
+GO ?= go
+
+.PHONY: run build test test-unit fuzz bench vet
+
+run:
+	$(GO) run ./cmd/moat serve
+
+build:
+	$(GO) build -o bin/moat ./cmd/moat
+
+# The whole suite, as CI runs it: installs redis-server if missing, vets, runs every test with the race
+# detector, runs each fuzz target briefly and each benchmark a few iterations.
+test:
+	./scripts/test-deps.sh
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+	FUZZTIME=$${FUZZTIME:-10s} ./scripts/fuzz.sh
+	$(GO) test -run '^$$' -bench . -benchtime 100x ./...
+
+fuzz:
+	FUZZTIME=$${FUZZTIME:-1m} ./scripts/fuzz.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moat-dev/moat/internal/cli"
+)
+
+// buildMoat compiles the binary once per test run.
+func buildMoat(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "moat")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	stderr syncBuffer
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serve starts `moat serve` and waits until its API answers.
+func serve(t *testing.T, bin, dataDir, listen, api string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, "serve", "--data-dir", dataDir, "--listen", listen, "--api-listen", api)}
+	p.cmd.Stderr = &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", api); err == nil {
+			c.Close()
+			if _, err := os.Stat(filepath.Join(dataDir, "admin-key.json")); err == nil {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("moat did not start:\n%s", p.stderr.String())
+	return nil
+}
+
+func client(t *testing.T, dataDir string) *cli.Client {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, "admin-key.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ AccessKeyId, AccessKeySecret, Endpoint string }
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	return &cli.Client{Endpoint: p.Endpoint, KeyID: p.AccessKeyId, Secret: p.AccessKeySecret}
+}
+
+func instanceID(t *testing.T, c *cli.Client) string {
+	t.Helper()
+	var out struct {
+		Instances struct{ KVStoreInstance []struct{ InstanceId string } }
+	}
+	if err := c.Call("DescribeInstances", nil, &out); err != nil || len(out.Instances.KVStoreInstance) != 1 {
+		t.Fatalf("DescribeInstances: %v %+v", err, out)
+	}
+	return out.Instances.KVStoreInstance[0].InstanceId
+}
+
+// The first run teaches (banner), and kill -9 during a stream of whitelist changes loses no
+// acknowledged change (W10): the whole binary, its API and its store.
+func TestKillDuringWhitelistChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildMoat(t)
+	dir := t.TempDir()
+	listen, api := freePort(t), freePort(t)
+	p := serve(t, bin, dir, listen, api)
+	for _, want := range []string{"refuses every address until it is whitelisted", "moat whitelist modify --profile " + filepath.Join(dir, "admin-key.json"), listen} {
+		if !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("start-up output lacks %q:\n%s", want, p.stderr.String())
+		}
+	}
+	c := client(t, dir)
+	id := instanceID(t, c)
+
+	acked := 0
+	stop := time.After(1500 * time.Millisecond)
+	done := make(chan struct{})
+	go func() {
+		<-stop
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		close(done)
+	}()
+	for i := 0; ; i++ {
+		err := c.Call("ModifySecurityIps", map[string]string{"InstanceId": id, "SecurityIpGroupName": fmt.Sprintf("g%d", i%20),
+			"ModifyMode": "Append", "SecurityIps": fmt.Sprintf("10.%d.%d.%d", i/65536, i/256%256, i%256)}, nil)
+		if err != nil {
+			break // killed
+		}
+		acked = i + 1
+	}
+	<-done
+	p.cmd.Wait()
+	if acked < 10 {
+		t.Fatalf("only %d changes acknowledged before the kill", acked)
+	}
+
+	serve(t, bin, dir, listen, api)
+	var out struct {
+		SecurityIpGroups struct {
+			SecurityIpGroup []struct{ SecurityIpGroupName, SecurityIpList string }
+		}
+	}
+	if err := c.Call("DescribeSecurityIps", map[string]string{"InstanceId": id}, &out); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, g := range out.SecurityIpGroups.SecurityIpGroup {
+		for _, e := range strings.Split(g.SecurityIpList, ",") {
+			have[e] = true
+		}
+	}
+	for i := 0; i < acked; i++ {
+		if e := fmt.Sprintf("10.%d.%d.%d", i/65536, i/256%256, i%256); !have[e] {
+			t.Fatalf("acknowledged change %d (%s) lost after kill -9 (%d acknowledged)", i, e, acked)
+		}
+	}
+	t.Logf("%d acknowledged changes, all present after kill -9 and restart", acked)
+
+	// And the data plane follows: 127.0.0.0/8 is not listed, so a local client is refused...
+	conn, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(conn).ReadString('\n')
+	conn.Close()
+	if line != "-ERR illegal address\r\n" {
+		t.Fatalf("local client got %q", line)
+	}
+	// ...until it is whitelisted through the API.
+	if err := c.Call("ModifySecurityIps", map[string]string{"InstanceId": id, "SecurityIpGroupName": "local", "SecurityIps": "127.0.0.0/8"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	conn, err = net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("SET k v\r\n"))
+	line, _ = bufio.NewReader(conn).ReadString('\n')
+	if line != "+OK\r\n" {
+		t.Fatalf("whitelisted client got %q", line)
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	root := newRoot()
+	var out strings.Builder
+	root.SetOut(&out)
+	root.SetArgs([]string{"serve", "--help"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--data-dir", "--listen", "--api-listen", "--backend", "--config", "illegal address"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("serve --help lacks %q", want)
+		}
+	}
+	out.Reset()
+	root.SetArgs([]string{"version"})
+	if err := root.Execute(); err != nil || !strings.HasPrefix(out.String(), "moat ") {
+		t.Fatalf("version: %q %v", out.String(), err)
+	}
+}

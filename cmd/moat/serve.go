@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moat-dev/moat/internal/server"
+)
+
+func newServe() *cobra.Command {
+	var opts server.Options
+	var logLevel, logFormat string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve instances: enforce the whitelist on every connection and relay to the backend",
+		Long: `Serve one or more instances until SIGINT or SIGTERM.
+
+Without --config, moat serves one instance (created on first start, with an ID like r-xxxxxxxx) on
+--listen, backed by --backend. With --config, it serves the instances the file declares; SIGHUP re-reads
+the file and applies whitelist groups and parameters without a restart.
+
+Every address is refused until it is whitelisted: a refused client gets "-ERR illegal address" and is
+disconnected before anything it sends is read.
+
+State (instances, whitelists) lives in <data-dir>/state.db; the embedded engine keeps each instance's
+data under <data-dir>/instances/<id>/. Only one moat may use a data directory at a time.
+
+Backends: "embedded" (default; persistent, in-process; see README for what it does not support),
+redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock[?db=N&password=…].`,
+		Example: `  moat serve
+  moat serve --listen 0.0.0.0:6380 --backend redis://127.0.0.1:6379
+  moat serve --config moat.yaml --data-dir /var/lib/moat`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := newLogger(logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			opts.Log = log
+			srv, err := server.Start(opts)
+			if err != nil {
+				return err
+			}
+			log.Info("moat started", "version", version, "api_listen", srv.APIAddr().String(),
+				"metrics", "http://"+srv.APIAddr().String()+"/metrics")
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			for sig := range sigs {
+				if sig == syscall.SIGHUP {
+					if err := srv.Reload(); err != nil {
+						log.Error("reload failed: the previous configuration keeps serving", "err", err)
+					} else {
+						log.Info("configuration reloaded", "config", opts.ConfigPath)
+					}
+					continue
+				}
+				log.Info("shutting down", "signal", sig.String())
+				break
+			}
+			return srv.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.ConfigPath, "config", "c", "", "YAML file declaring the instances to serve (see README)")
+	f.StringVar(&opts.DataDir, "data-dir", "", "directory for moat's state and the embedded engine's data (default "+server.DefaultDataDir+")")
+	f.StringVar(&opts.Listen, "listen", "", "address the default instance listens on (default "+server.DefaultListen+"; no --config only)")
+	f.StringVar(&opts.APIListen, "api-listen", "", "address of moat's own HTTP listener: /metrics, /healthz, /readyz (default "+server.DefaultAPIListen+")")
+	f.StringVar(&opts.Backend, "backend", "", "the default instance's backend: embedded or a redis://, rediss://, unix:// URL (default embedded; no --config only)")
+	f.BoolVar(&opts.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (no authentication: keep --api-listen on loopback)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	ho := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, ho)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

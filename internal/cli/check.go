@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+type match struct{ Group, Entry, SecurityGroup, Host string }
+
+func newCheck(o *Options) *cobra.Command {
+	var instance, from string
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Would a client from this address be admitted? (dry run, no connection)",
+		Long: `Asks moat whether a client connecting from --from would be admitted to --instance, and why: which
+group and entry matched, or that none did, or that 127.0.0.1 alone denies everything.
+Exit code 0: allowed; 3: refused; 1: the question could not be answered.`,
+		Example: `  moat check --instance r-abc --from 10.0.1.7`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				InstanceId, SourceIp string
+				Allowed              bool
+				Reason               string
+				Matches              []match
+			}
+			if err := o.call("CheckAccess", map[string]string{"InstanceId": instance, "SourceIp": from}, &out); err != nil {
+				return err
+			}
+			err := o.emit(cmd.OutOrStdout(), out, func(w *tabwriter.Writer) {
+				verdict := "REFUSED"
+				if out.Allowed {
+					verdict = "ALLOWED"
+				}
+				fmt.Fprintf(w, "%s  %s\n", verdict, strings.TrimPrefix(out.Reason, "allowed "))
+				for _, m := range out.Matches {
+					if m.SecurityGroup != "" {
+						fmt.Fprintf(w, "  security group %s\thost %s\t%s\n", m.SecurityGroup, m.Host, m.Entry)
+					} else {
+						fmt.Fprintf(w, "  group %s\tentry %s\n", m.Group, m.Entry)
+					}
+				}
+			})
+			if err == nil && !out.Allowed {
+				return refusedError{errors.New("refused")}
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
+	cmd.Flags().StringVar(&from, "from", "", "client IP address")
+	required(cmd, "instance", "from")
+	return cmd
+}

@@ -1,0 +1,85 @@
+// Package cli is moat's command-line client: one file per noun, each verb a signed call to moat's API.
+// Output is a table for people or JSON (--output json) for scripts.
+package cli
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/moat-dev/moat/internal/controlplane/api/sign"
+)
+
+// Client calls moat's API with V1 (HMAC-SHA1) signatures, as the cloud SDK does.
+type Client struct {
+	Endpoint string // http://host:port
+	KeyID    string
+	Secret   string
+	HTTP     *http.Client
+}
+
+// APIError is an error answered by the API.
+type APIError struct {
+	Status    int
+	Code      string
+	Message   string
+	RequestId string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s: %s (HTTP %d, request %s)", e.Code, e.Message, e.Status, e.RequestId)
+}
+
+// Call invokes action with params and decodes the JSON response into out (nil: discard).
+func (c *Client) Call(action string, params map[string]string, out any) error {
+	form := url.Values{}
+	for k, v := range params {
+		if v != "" {
+			form.Set(k, v)
+		}
+	}
+	form.Set("Action", action)
+	form.Set("Version", "2015-01-01")
+	nonce := make([]byte, 16)
+	rand.Read(nonce)
+	sign.SignV1("POST", form, c.KeyID, c.Secret, time.Now(), hex.EncodeToString(nonce))
+	endpoint := strings.TrimRight(c.Endpoint, "/") + "/"
+	req, err := http.NewRequest("POST", endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("endpoint %q: %w", c.Endpoint, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach moat at %s: %w (is `moat serve` running? set --endpoint)", c.Endpoint, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := &APIError{Status: resp.StatusCode}
+		if json.Unmarshal(body, e) != nil || e.Code == "" {
+			e.Code, e.Message = "HTTP"+fmt.Sprint(resp.StatusCode), strings.TrimSpace(string(body))
+		}
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("decoding %s response: %w", action, err)
+	}
+	return nil
+}

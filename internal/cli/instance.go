@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+type instanceInfo struct {
+	InstanceId      string
+	InstanceName    string
+	InstanceStatus  string
+	EngineVersion   string
+	ListenAddresses []string
+	Backend         string
+	Origin          string
+	SecurityIPList  string `json:",omitempty"`
+}
+
+func newInstance(o *Options) *cobra.Command {
+	cmd := &cobra.Command{Use: "instance", Short: "List, create, delete and configure instances"}
+	cmd.AddCommand(newInstanceList(o), newInstanceDescribe(o), newInstanceCreate(o), newInstanceDelete(o),
+		newInstanceParams(o), newInstanceSet(o))
+	return cmd
+}
+
+func instanceTable(list []instanceInfo) func(*tabwriter.Writer) {
+	return func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "ID\tNAME\tSTATUS\tLISTEN\tBACKEND\tENGINE")
+		for _, in := range list {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", in.InstanceId, in.InstanceName, in.InstanceStatus,
+				strings.Join(in.ListenAddresses, ","), in.Backend, in.EngineVersion)
+		}
+	}
+}
+
+func newInstanceList(o *Options) *cobra.Command {
+	return &cobra.Command{
+		Use: "list", Short: "List instances (DescribeInstances)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var all []instanceInfo
+			for page := 1; ; page++ {
+				var out struct {
+					Instances  struct{ KVStoreInstance []instanceInfo }
+					TotalCount int
+				}
+				if err := o.call("DescribeInstances", map[string]string{"PageNumber": fmt.Sprint(page), "PageSize": "100"}, &out); err != nil {
+					return err
+				}
+				all = append(all, out.Instances.KVStoreInstance...)
+				if len(out.Instances.KVStoreInstance) == 0 || len(all) >= out.TotalCount {
+					break
+				}
+			}
+			return o.emit(cmd.OutOrStdout(), all, instanceTable(all))
+		},
+	}
+}
+
+func newInstanceDescribe(o *Options) *cobra.Command {
+	var id string
+	cmd := &cobra.Command{
+		Use: "describe", Short: "Show one instance (DescribeInstanceAttribute)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Instances struct{ DBInstanceAttribute []instanceInfo }
+			}
+			if err := o.call("DescribeInstanceAttribute", map[string]string{"InstanceId": id}, &out); err != nil {
+				return err
+			}
+			list := out.Instances.DBInstanceAttribute
+			return o.emit(cmd.OutOrStdout(), list, instanceTable(list))
+		},
+	}
+	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
+	required(cmd, "instance")
+	return cmd
+}
+
+func newInstanceCreate(o *Options) *cobra.Command {
+	var id, name, listen, backend, engine string
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create an instance; it serves at once and refuses every address until whitelisted (CreateInstance)",
+		Example: `  moat instance create --name app --listen 0.0.0.0:6381 --backend redis://10.0.0.5:6379
+  moat instance create --id r-cache1            # a free port on 127.0.0.1, embedded engine`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				InstanceId, InstanceName string
+				ListenAddresses          []string
+			}
+			err := o.call("CreateInstance", map[string]string{"InstanceId": id, "InstanceName": name, "Listen": listen,
+				"Backend": backend, "EngineVersion": engine}, &out)
+			if err != nil {
+				return err
+			}
+			return o.emit(cmd.OutOrStdout(), out, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "created %s listening on %s; every address is refused until whitelisted:\n", out.InstanceId, strings.Join(out.ListenAddresses, ","))
+				fmt.Fprintf(w, "  moat whitelist modify --instance %s --group <name> --ips <addresses>\n", out.InstanceId)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&id, "id", "", "instance ID (r- + lowercase letters and digits; default: generated)")
+	f.StringVar(&name, "name", "", "display name (default: the ID)")
+	f.StringVar(&listen, "listen", "", "comma-separated host:port addresses (default: a free port on 127.0.0.1)")
+	f.StringVar(&backend, "backend", "", "embedded (default), redis://, rediss:// or unix:// URL")
+	f.StringVar(&engine, "engine-version", "", "engine version reported (default 7.0)")
+	return cmd
+}
+
+func newInstanceDelete(o *Options) *cobra.Command {
+	var id string
+	cmd := &cobra.Command{
+		Use: "delete", Short: "Stop serving an instance and remove it (its data directory is kept)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.call("DeleteInstance", map[string]string{"InstanceId": id}, nil); err != nil {
+				return err
+			}
+			return o.emit(cmd.OutOrStdout(), map[string]string{"InstanceId": id, "Deleted": "true"},
+				func(w *tabwriter.Writer) { fmt.Fprintf(w, "deleted %s\n", id) })
+		},
+	}
+	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
+	required(cmd, "instance")
+	return cmd
+}
+
+type parameter struct {
+	ParameterName, ParameterValue, ParameterDescription, CheckingCode string
+}
+
+func newInstanceParams(o *Options) *cobra.Command {
+	var id string
+	cmd := &cobra.Command{
+		Use: "params", Short: "Show an instance's parameters (DescribeParameters)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				RunningParameters struct{ Parameter []parameter }
+			}
+			if err := o.call("DescribeParameters", map[string]string{"DBInstanceId": id}, &out); err != nil {
+				return err
+			}
+			ps := out.RunningParameters.Parameter
+			return o.emit(cmd.OutOrStdout(), ps, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "PARAMETER\tVALUE\tACCEPTS")
+				for _, p := range ps {
+					fmt.Fprintf(w, "%s\t%s\t%s\n", p.ParameterName, p.ParameterValue, p.CheckingCode)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
+	required(cmd, "instance")
+	return cmd
+}
+
+func newInstanceSet(o *Options) *cobra.Command {
+	var id string
+	var params []string
+	cmd := &cobra.Command{
+		Use:     "set",
+		Short:   "Set instance parameters, all or none (ModifyInstanceConfig)",
+		Example: `  moat instance set --instance r-abc --param drop-on-revoke=yes --param timeout=300`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			values := map[string]string{}
+			for _, p := range params {
+				k, v, ok := strings.Cut(p, "=")
+				if !ok || k == "" {
+					return usageError{fmt.Errorf("--param %q: want name=value", p)}
+				}
+				values[k] = v
+			}
+			conf, _ := json.Marshal(values)
+			if err := o.call("ModifyInstanceConfig", map[string]string{"InstanceId": id, "Config": string(conf)}, nil); err != nil {
+				return err
+			}
+			names := make([]string, 0, len(values))
+			for k := range values {
+				names = append(names, k+"="+values[k])
+			}
+			sort.Strings(names)
+			return o.emit(cmd.OutOrStdout(), map[string]any{"InstanceId": id, "Set": values},
+				func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s: set %s\n", id, strings.Join(names, " ")) })
+		},
+	}
+	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
+	cmd.Flags().StringArrayVar(&params, "param", nil, "name=value (repeatable)")
+	required(cmd, "instance", "param")
+	return cmd
+}

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/controlplane"
+)
+
+// parseAddr parses a client address, IPv4-mapped IPv6 judged as IPv4 (W8).
+func parseAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return a, err
+	}
+	return a.Unmap(), nil
+}
+
+// table lists every action moat answers.
+func (h *Handler) table() map[string]action {
+	kv := []string{VersionKVStore}
+	inst := []string{"InstanceId"}
+	return map[string]action{
+		"DescribeSecurityIps":       {kv, inst, describeSecurityIps},
+		"ModifySecurityIps":         {kv, inst, modifySecurityIps},
+		"DeleteSecurityIpGroup":     {kv, inst, deleteSecurityIpGroup},
+		"CheckAccess":               {kv, inst, checkAccess},
+		"DescribeInstances":         {kv, nil, describeInstances},
+		"DescribeInstanceAttribute": {kv, inst, describeInstanceAttribute},
+		"CreateInstance":            {kv, inst, createInstance},
+		"DeleteInstance":            {kv, inst, deleteInstance},
+		"DescribeParameters":        {kv, []string{"DBInstanceId", "InstanceId"}, describeParameters},
+		"ModifyInstanceConfig":      {kv, inst, modifyInstanceConfig},
+		"CreateAccessKey":           {kv, nil, createAccessKey},
+		"DeleteAccessKey":           {kv, nil, deleteAccessKey},
+		"DescribeAccessKeys":        {kv, nil, describeAccessKeys},
+		"DescribeAuditLogs":         {kv, inst, describeAuditLogs},
+	}
+}
+
+// ipGroup is one group as DescribeSecurityIps shows it.
+type ipGroup struct {
+	SecurityIpGroupName      string
+	SecurityIpGroupAttribute string
+	SecurityIpList           string
+}
+
+func describeSecurityIps(c *call) (any, error) {
+	id, err := c.required("InstanceId")
+	if err != nil {
+		return nil, err
+	}
+	in, err := c.h.plane.Instance(id)
+	if err != nil {
+		return nil, err
+	}
+	groups := []ipGroup{}
+	for _, g := range in.Groups {
+		groups = append(groups, ipGroup{g.Name, g.Attribute, allowlist.FormatList(g.Entries)})
+	}
+	return map[string]any{"SecurityIpGroups": map[string]any{"SecurityIpGroup": groups}}, nil
+}
+
+func modifySecurityIps(c *call) (any, error) {
+	id, err := c.required("InstanceId")
+	if err != nil {
+		return nil, err
+	}
+	ips, err := c.required("SecurityIps")
+	if err != nil {
+		return nil, err
+	}
+	mode, err := allowlist.ParseMode(c.params.Get("ModifyMode"))
+	if err != nil {
+		return nil, err
+	}
+	warnings, err := c.h.plane.ModifySecurityIps(c.actor, id, allowlist.Change{
+		Group:     c.params.Get("SecurityIpGroupName"),
+		Attribute: c.params.Get("SecurityIpGroupAttribute"),
+		Mode:      mode,
+		Entries:   ips,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(warnings) > 0 {
+		// W7: the SDK ignores fields it does not know; moat's CLI prints these.
+		return map[string]any{"MoatWarnings": warnings}, nil
+	}
+	return map[string]any{}, nil
+}
+
+func deleteSecurityIpGroup(c *call) (any, error) {
+	id, err := c.required("InstanceId")
+	if err != nil {
+		return nil, err
+	}
+	group, err := c.required("SecurityIpGroupName")
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{}, c.h.plane.DeleteGroup(c.actor, id, group, false)
+}
+
+// checkAccess is the dry run (API6): would a client from SourceIp be admitted, and why.
+func checkAccess(c *call) (any, error) {
+	id, err := c.required("InstanceId")
+	if err != nil {
+		return nil, err
+	}
+	src, err := c.required("SourceIp")
+	if err != nil {
+		return nil, err
+	}
+	addr, err := parseAddr(src)
+	if err != nil {
+		return nil, invalid("InvalidSourceIp.Malformed", fmt.Sprintf("SourceIp %q is not an IP address", src))
+	}
+	in, err := c.h.plane.Instance(id)
+	if err != nil {
+		return nil, err
+	}
+	v := controlplane.Compile(in, nil).Allow.Explain(addr) // the data plane's own compilation
+	matches := []map[string]string{}
+	for _, m := range v.Matches {
+		matches = append(matches, map[string]string{"Group": m.Group, "Entry": m.Entry, "SecurityGroup": m.SecurityGroup, "Host": m.Host})
+	}
+	return map[string]any{"InstanceId": id, "SourceIp": addr.String(), "Allowed": v.Allowed, "Reason": v.Reason, "Matches": matches}, nil
+}

@@ -1,0 +1,290 @@
+// Package api serves moat's control plane as an RPC-style HTTP API compatible with Alibaba Cloud's
+// R-kvstore (2015-01-01): the official SDK, the aliyun CLI and moat's own CLI call it unchanged.
+//
+// Every call is signed (V1 HMAC-SHA1 or V3 ACS3-HMAC-SHA256), checked against the calling key's
+// policy, and answered in JSON with a RequestId; errors are non-2xx with string RequestId, HostId, Code,
+// Message and Recommend. Changes go through the control plane, which makes them durable and audits them
+// before the data plane sees them.
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"golang.org/x/time/rate"
+
+	"github.com/moat-dev/moat/internal/controlplane"
+	"github.com/moat-dev/moat/internal/controlplane/api/sign"
+	"github.com/moat-dev/moat/internal/controlplane/model"
+)
+
+// Request bounds.
+const (
+	maxBody      = 1 << 20   // bytes of form body
+	maxParams    = 2000      // parameters in query and body together
+	maxParamSize = 256 << 10 // bytes of one value (1,000 whitelist entries fit easily)
+)
+
+// Versions of the APIs moat answers.
+const (
+	VersionKVStore = "2015-01-01"
+	VersionECS     = "2014-05-26"
+)
+
+// Runtime is the part of moat that serves instances: the API starts and stops them when they are
+// created and deleted.
+type Runtime interface {
+	// StartInstance binds the instance's listen addresses and begins serving it; it returns the
+	// addresses actually bound (port 0 resolved). Nothing is left running on error.
+	StartInstance(in model.Instance) ([]string, error)
+	StopInstance(id string)
+}
+
+// Handler serves the API. It is safe for concurrent use.
+type Handler struct {
+	plane    *controlplane.Plane
+	runtime  Runtime
+	verifier *sign.Verifier
+	log      *slog.Logger
+	actions  map[string]action
+	failLog  *rate.Limiter // samples the log of refused signatures
+}
+
+// action is one API action.
+type action struct {
+	versions []string
+	// instance names the parameter holding the instance the call acts on ("" if none), for policies.
+	instance []string
+	run      func(c *call) (any, error)
+}
+
+// call is one request being served.
+type call struct {
+	h         *Handler
+	r         *http.Request
+	params    url.Values
+	action    string
+	requestID string
+	actor     controlplane.Actor
+	key       controlplane.AccessKey
+	instance  string
+}
+
+// New returns a Handler.
+func New(plane *controlplane.Plane, runtime Runtime, log *slog.Logger) *Handler {
+	h := &Handler{plane: plane, runtime: runtime, log: log, failLog: rate.NewLimiter(1, 10)}
+	h.verifier = sign.NewVerifier(func(id string) (string, bool) {
+		k, err := plane.Key(id)
+		if err != nil {
+			return "", false
+		}
+		return k.Secret, true
+	})
+	h.actions = h.table()
+	return h
+}
+
+// ServeHTTP answers one RPC call at "/".
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := &call{h: h, r: r, requestID: newRequestID()}
+	result, err := c.serve()
+	if err != nil {
+		h.writeError(w, c, mapError(err))
+		return
+	}
+	body, err := json.Marshal(result)
+	if err != nil {
+		h.writeError(w, c, mapError(err))
+		return
+	}
+	// Every response carries RequestId: add it to the action's own object.
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil || m == nil {
+		m = map[string]json.RawMessage{}
+	}
+	m["RequestId"], _ = json.Marshal(c.requestID)
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	json.NewEncoder(w).Encode(m)
+}
+
+func (c *call) serve() (any, error) {
+	h := c.h
+	if c.r.URL.Path != "/" {
+		return nil, errActionNotFound
+	}
+	if c.r.Method != http.MethodGet && c.r.Method != http.MethodPost {
+		return nil, &Error{http.StatusMethodNotAllowed, "UnsupportedHTTPMethod", "Use GET or POST."}
+	}
+	sr, err := c.readRequest()
+	if err != nil {
+		return nil, err
+	}
+	c.action = first(c.params.Get("Action"), c.r.Header.Get("x-acs-action"))
+	version := first(c.params.Get("Version"), c.r.Header.Get("x-acs-version"))
+	if c.action == "" {
+		return nil, missing("Action")
+	}
+	act, ok := h.actions[c.action]
+	if !ok {
+		return nil, errActionNotFound
+	}
+	if version == "" {
+		return nil, missing("Version")
+	}
+	if !contains(act.versions, version) {
+		return nil, invalid("InvalidVersion", "Specified parameter Version \""+version+"\" is not valid for "+c.action+" (use "+strings.Join(act.versions, " or ")+").")
+	}
+	v, err := h.verifier.Verify(sr)
+	if err != nil {
+		if h.failLog.Allow() {
+			h.log.Warn("API call refused: authentication failed", "action", c.action, "source", c.r.RemoteAddr, "err", err)
+		}
+		return nil, err
+	}
+	c.key, err = h.plane.Key(v.AccessKeyID)
+	if err != nil {
+		return nil, err
+	}
+	c.actor = controlplane.Actor{KeyID: c.key.ID, Source: remoteIP(c.r)}
+	for _, p := range act.instance {
+		if c.instance = c.params.Get(p); c.instance != "" {
+			break
+		}
+	}
+	if !c.allowed() {
+		h.log.Warn("API call denied by the key's policy", "key", c.key.ID, "action", c.action, "instance", c.instance, "source", c.actor.Source)
+		h.plane.RecordFailure(c.actor, c.action, c.instance, controlplane.ResultDenied, errForbidden)
+		return nil, errForbidden
+	}
+	out, err := act.run(c)
+	if err != nil && !strings.HasPrefix(c.action, "Describe") && c.action != "CheckAccess" {
+		h.plane.RecordFailure(c.actor, c.action, c.instance, controlplane.ResultError, err)
+	}
+	return out, err
+}
+
+// allowed reports whether the key's policy allows the call. DescribeInstances names no instance: a key
+// allowed it on some instance may call it, and sees only the instances its policy names.
+func (c *call) allowed() bool {
+	if c.key.Allows(c.action, c.instance) {
+		return true
+	}
+	if c.action == "DescribeInstances" && c.instance == "" {
+		for _, in := range c.key.Instances {
+			if c.key.Allows(c.action, in) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// readRequest collects the parameters from the query and a form body, within bounds.
+func (c *call) readRequest() (*sign.Request, error) {
+	body, err := io.ReadAll(io.LimitReader(c.r.Body, maxBody+1))
+	if err != nil {
+		return nil, invalid("InvalidRequest", "reading the request body: "+err.Error())
+	}
+	if len(body) > maxBody {
+		return nil, errTooLarge
+	}
+	sr, err := sign.FromHTTP(c.r, body)
+	if err != nil {
+		return nil, err
+	}
+	c.params = url.Values{}
+	n := 0
+	for _, vs := range []url.Values{sr.Query, sr.Form} {
+		for k, v := range vs {
+			n += len(v)
+			for _, s := range v {
+				if len(s) > maxParamSize {
+					return nil, errTooLarge
+				}
+			}
+			if _, dup := c.params[k]; !dup {
+				c.params[k] = v
+			}
+		}
+	}
+	if n > maxParams {
+		return nil, errTooLarge
+	}
+	return sr, nil
+}
+
+// required returns a parameter that must be present.
+func (c *call) required(name string) (string, error) {
+	v := c.params.Get(name)
+	if v == "" {
+		return "", missing(name)
+	}
+	return v, nil
+}
+
+func (h *Handler) writeError(w http.ResponseWriter, c *call, e *Error) {
+	if e.Status >= 500 {
+		h.log.Error("API call failed", "action", c.action, "request_id", c.requestID)
+	}
+	host := c.r.Host
+	if host == "" {
+		host = "moat"
+	}
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.WriteHeader(e.Status)
+	json.NewEncoder(w).Encode(map[string]string{
+		"RequestId": c.requestID,
+		"HostId":    host,
+		"Code":      e.Code,
+		"Message":   e.Message,
+		"Recommend": "moat: see `moat --help` or README for " + orDash(c.action),
+	})
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "the API"
+	}
+	return s
+}
+
+func newRequestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	s := strings.ToUpper(hex.EncodeToString(b))
+	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+var errListenInUse = errors.New("listen address cannot be bound")

@@ -1,0 +1,244 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/controlplane/model"
+)
+
+// instanceView is an instance as DescribeInstances and DescribeInstanceAttribute show it: the SDK's field
+// names, plus moat's own (ListenAddresses, Backend, Params) that the SDK ignores.
+type instanceView struct {
+	InstanceId       string
+	InstanceName     string
+	InstanceStatus   string
+	ConnectionDomain string
+	Port             int64
+	EngineVersion    string
+	Engine           string
+	InstanceType     string
+	ArchitectureType string
+	NetworkType      string
+	SecurityIPList   string `json:",omitempty"`
+	ListenAddresses  []string
+	Backend          string
+	Origin           string
+}
+
+func view(in model.Instance, withIPs bool) instanceView {
+	v := instanceView{
+		InstanceId: in.ID, InstanceName: in.Name, InstanceStatus: "Normal", EngineVersion: in.EngineVersion,
+		Engine: "Redis", InstanceType: "Redis", ArchitectureType: "standard", NetworkType: "CLASSIC",
+		ListenAddresses: in.Listen, Origin: in.Origin,
+	}
+	if s, err := backend.ParseSpec(in.Backend); err == nil {
+		v.Backend = s.String()
+	}
+	if len(in.Listen) > 0 {
+		host, port, _ := net.SplitHostPort(in.Listen[0])
+		v.ConnectionDomain = host
+		v.Port, _ = strconv.ParseInt(port, 10, 64)
+	}
+	if withIPs {
+		var all []string
+		for _, g := range in.Groups {
+			all = append(all, allowlist.FormatList(g.Entries))
+		}
+		v.SecurityIPList = strings.Join(all, ",")
+	}
+	return v
+}
+
+func describeInstances(c *call) (any, error) {
+	all, err := c.h.plane.Instances()
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	for _, id := range splitList(c.params.Get("InstanceIds")) {
+		ids[id] = true
+	}
+	search := c.params.Get("SearchKey")
+	page, size, err := paging(c)
+	if err != nil {
+		return nil, err
+	}
+	var list []instanceView
+	for _, in := range all {
+		if len(ids) > 0 && !ids[in.ID] {
+			continue
+		}
+		if search != "" && !strings.Contains(in.ID, search) && !strings.Contains(in.Name, search) {
+			continue
+		}
+		if !c.key.Allows(c.action, in.ID) {
+			continue // a key sees only the instances its policy names
+		}
+		list = append(list, view(in, false))
+	}
+	total := len(list)
+	start := min((page-1)*size, total)
+	list = list[start:min(start+size, total)]
+	if list == nil {
+		list = []instanceView{}
+	}
+	return map[string]any{"Instances": map[string]any{"KVStoreInstance": list},
+		"TotalCount": total, "PageNumber": page, "PageSize": size}, nil
+}
+
+func paging(c *call) (page, size int, err error) {
+	page, size = 1, 30
+	if s := c.params.Get("PageNumber"); s != "" {
+		if page, err = strconv.Atoi(s); err != nil || page < 1 {
+			return 0, 0, invalid("InvalidPageNumber.Malformed", "PageNumber must be an integer of at least 1.")
+		}
+	}
+	if s := c.params.Get("PageSize"); s != "" {
+		if size, err = strconv.Atoi(s); err != nil || size < 1 || size > 100 {
+			return 0, 0, invalid("InvalidPageSize.Malformed", "PageSize must be an integer from 1 to 100.")
+		}
+	}
+	return page, size, nil
+}
+
+func describeInstanceAttribute(c *call) (any, error) {
+	id, err := c.required("InstanceId")
+	if err != nil {
+		return nil, err
+	}
+	in, err := c.h.plane.Instance(id)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Instances": map[string]any{"DBInstanceAttribute": []instanceView{view(in, true)}}}, nil
+}
+
+// createInstance creates an instance and starts serving it at once, refusing every address (W1).
+// Besides the cloud's InstanceName and EngineVersion it takes moat's InstanceId (else one is generated),
+// Listen (comma list of host:port; default: a free port on 127.0.0.1) and Backend (default embedded).
+func createInstance(c *call) (any, error) {
+	if c.params.Get("Password") != "" {
+		return nil, invalid("InvalidParameter.Password", "Password is not supported yet: moat's ACL users are not built; omit it.")
+	}
+	id := c.params.Get("InstanceId")
+	if id == "" {
+		id = model.NewID()
+	}
+	in := model.Instance{
+		ID: id, Name: first(c.params.Get("InstanceName"), id),
+		Listen:        splitList(first(c.params.Get("Listen"), "127.0.0.1:0")),
+		Backend:       first(c.params.Get("Backend"), "embedded"),
+		EngineVersion: first(c.params.Get("EngineVersion"), "7.0"),
+		Groups:        allowlist.Initial(), Origin: model.OriginAPI,
+	}
+	if _, err := backend.ParseSpec(in.Backend); err != nil {
+		return nil, err
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := c.h.plane.Instance(id); err == nil {
+		return nil, invalid("InvalidInstanceId.Duplicate", fmt.Sprintf("instance %q already exists", id))
+	}
+	bound, err := c.h.runtime.StartInstance(in)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errListenInUse, err)
+	}
+	in.Listen = bound
+	if err := c.h.plane.CreateInstance(c.actor, in); err != nil {
+		c.h.runtime.StopInstance(id)
+		return nil, err
+	}
+	v := view(in, false)
+	return map[string]any{"InstanceId": in.ID, "InstanceName": in.Name, "ConnectionDomain": v.ConnectionDomain,
+		"Port": v.Port, "InstanceStatus": "Normal", "ListenAddresses": in.Listen}, nil
+}
+
+func deleteInstance(c *call) (any, error) {
+	id, err := c.required("InstanceId")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.h.plane.DeleteInstance(c.actor, id); err != nil {
+		return nil, err
+	}
+	c.h.runtime.StopInstance(id)
+	return map[string]any{}, nil
+}
+
+type parameter struct {
+	ParameterName        string
+	ParameterValue       string
+	ParameterDescription string
+	ModifiableStatus     string
+	ForceRestart         string
+	CheckingCode         string
+}
+
+func describeParameters(c *call) (any, error) {
+	id := first(c.params.Get("DBInstanceId"), c.params.Get("InstanceId"))
+	if id == "" {
+		return nil, missing("DBInstanceId")
+	}
+	in, err := c.h.plane.Instance(id)
+	if err != nil {
+		return nil, err
+	}
+	var conf, running []parameter
+	for _, name := range model.ParamNames() {
+		p, _ := model.LookupParam(name)
+		conf = append(conf, parameter{name, p.Default, p.Help, "true", "false", p.Checking})
+		running = append(running, parameter{name, in.Param(name), p.Help, "true", "false", p.Checking})
+	}
+	sort.Slice(running, func(i, j int) bool { return running[i].ParameterName < running[j].ParameterName })
+	return map[string]any{"Engine": "redis", "EngineVersion": in.EngineVersion,
+		"ConfigParameters": map[string]any{"Parameter": conf}, "RunningParameters": map[string]any{"Parameter": running}}, nil
+}
+
+// modifyInstanceConfig takes Config, a JSON object of parameter names to values, and applies all or none.
+func modifyInstanceConfig(c *call) (any, error) {
+	id, err := c.required("InstanceId")
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.required("Config")
+	if err != nil {
+		return nil, err
+	}
+	var values map[string]any
+	if err := json.Unmarshal([]byte(raw), &values); err != nil || len(values) == 0 {
+		return nil, invalid("InvalidParameter.Config", `Config must be a JSON object of parameter names to values, e.g. {"drop-on-revoke":"yes"}.`)
+	}
+	str := map[string]string{}
+	for k, v := range values {
+		switch v := v.(type) {
+		case string:
+			str[k] = v
+		case float64:
+			str[k] = strconv.FormatFloat(v, 'f', -1, 64)
+		case bool:
+			str[k] = map[bool]string{true: "yes", false: "no"}[v]
+		default:
+			return nil, invalid("InvalidParameter.Config", fmt.Sprintf("parameter %q: value must be a string or number", k))
+		}
+	}
+	return map[string]any{}, c.h.plane.SetParams(c.actor, id, str)
+}
+
+// splitList splits a comma list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,382 @@
+// Package server runs moat: it opens the state store, reconciles it with the configuration, starts a
+// gateway per instance, keeps the data plane's snapshots in step with the control plane, and serves the
+// HTTP listener (metrics and health).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/config"
+	"github.com/moat-dev/moat/internal/controlplane"
+	"github.com/moat-dev/moat/internal/controlplane/model"
+	"github.com/moat-dev/moat/internal/controlplane/store"
+	"github.com/moat-dev/moat/internal/gateway"
+)
+
+// configActor is who the audit log names for changes made from the config file and flags.
+var configActor = controlplane.Actor{KeyID: "config"}
+
+// Defaults for `moat serve` without a config file.
+const (
+	DefaultListen    = "127.0.0.1:6380"
+	DefaultAPIListen = "127.0.0.1:6390"
+	DefaultDataDir   = "./moat-data"
+	DefaultBackend   = "embedded"
+)
+
+// Options are the serve command's inputs. Empty fields take the defaults above.
+type Options struct {
+	ConfigPath string
+	DataDir    string
+	Listen     string // the default instance's listen address (no config file only)
+	APIListen  string
+	Backend    string // the default instance's backend (no config file only)
+	Log        *slog.Logger
+	Banner     io.Writer // where the first-run guidance is printed (default os.Stderr)
+	Pprof      bool      // serve /debug/pprof/ on the API listener (unauthenticated: loopback only)
+}
+
+// Server is a running moat.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	store   *store.Bolt
+	plane   *controlplane.Plane
+	metrics *gateway.Metrics
+	reg     *prometheus.Registry
+	http    *http.Server
+	apiAddr net.Addr
+
+	adminKeyPath string
+
+	mu        sync.Mutex
+	instances map[string]*served
+	ready     bool
+}
+
+type served struct {
+	gw      *gateway.Instance
+	backend backend.Backend
+	model   model.Instance
+}
+
+// Start opens the state, starts every instance and the HTTP listener. On error nothing is left running.
+func Start(opts Options) (_ *Server, err error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Banner == nil {
+		opts.Banner = os.Stderr
+	}
+	var file *config.File
+	var declared []model.Instance
+	if opts.ConfigPath != "" {
+		if opts.Listen != "" || opts.Backend != "" {
+			return nil, errors.New("--listen and --backend set the default instance, which is not served with --config: set listen and backend in the config file")
+		}
+		file, declared, err = config.Load(opts.ConfigPath)
+		if err != nil {
+			return nil, err
+		}
+		if opts.DataDir == "" {
+			opts.DataDir = file.DataDir
+		}
+		if opts.APIListen == "" {
+			opts.APIListen = file.APIListen
+		}
+	}
+	opts.DataDir = orDefault(opts.DataDir, DefaultDataDir)
+	opts.APIListen = orDefault(opts.APIListen, DefaultAPIListen)
+
+	s := &Server{opts: opts, log: opts.Log, instances: map[string]*served{}}
+	s.store, err = store.OpenBolt(filepath.Join(opts.DataDir, "state.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	s.plane = controlplane.New(s.store, s.log)
+	s.metrics = gateway.NewMetrics()
+	s.reg = prometheus.NewRegistry()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := s.metrics.Register(s.reg); err != nil {
+		return nil, err
+	}
+
+	var toServe []model.Instance
+	if opts.ConfigPath != "" {
+		toServe, err = s.reconcileConfig(declared)
+	} else {
+		var in model.Instance
+		in, err = s.defaultInstance()
+		toServe = []model.Instance{in}
+		if err == nil {
+			toServe, err = s.appendAPIInstances(toServe)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.plane.Watch(s.onChange)
+	if err := s.startHTTP(); err != nil {
+		return nil, err
+	}
+	if err := s.ensureAdminKey(); err != nil {
+		return nil, err
+	}
+	for _, in := range toServe {
+		if err := s.startInstance(in); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	s.ready = true
+	s.mu.Unlock()
+	return s, nil
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+// defaultInstance returns the instance served without a config file, creating it on first start.
+func (s *Server) defaultInstance() (model.Instance, error) {
+	all, err := s.plane.Instances()
+	if err != nil {
+		return model.Instance{}, err
+	}
+	listen := orDefault(s.opts.Listen, DefaultListen)
+	be := orDefault(s.opts.Backend, DefaultBackend)
+	if _, err := backend.ParseSpec(be); err != nil {
+		return model.Instance{}, fmt.Errorf("--backend: %w", err)
+	}
+	if err := model.CheckListen(listen); err != nil {
+		return model.Instance{}, fmt.Errorf("--listen: %w", err)
+	}
+	for _, in := range all {
+		if in.Origin == model.OriginDefault {
+			if in.Listen[0] != listen || in.Backend != be {
+				in.Listen, in.Backend = []string{listen}, be
+				if err := s.plane.PutInstance(configActor, in); err != nil {
+					return model.Instance{}, err
+				}
+			}
+			return in, nil
+		}
+	}
+	in := model.Instance{
+		ID: model.NewID(), Name: "default", Listen: []string{listen}, Backend: be,
+		EngineVersion: config.DefaultEngineVersion, Groups: initialGroups(), Origin: model.OriginDefault,
+	}
+	return in, s.plane.PutInstance(configActor, in)
+}
+
+// appendAPIInstances adds the instances created through the API, which are served whether or not a
+// config file is used.
+func (s *Server) appendAPIInstances(list []model.Instance) ([]model.Instance, error) {
+	all, err := s.plane.Instances()
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range all {
+		if in.Origin == model.OriginAPI {
+			list = append(list, in)
+		}
+	}
+	return list, nil
+}
+
+// reconcileConfig makes the store agree with the config file: declared instances take the file's listen
+// addresses, backend, parameters and declared whitelist groups (groups created through the API are kept);
+// instances that came from the file but are no longer in it are removed from the model (their data
+// directories stay). It returns the instances to serve.
+func (s *Server) reconcileConfig(declared []model.Instance) ([]model.Instance, error) {
+	all, err := s.plane.Instances()
+	if err != nil {
+		return nil, err
+	}
+	stored := map[string]model.Instance{}
+	for _, in := range all {
+		stored[in.ID] = in
+	}
+	want := map[string]bool{}
+	var out []model.Instance
+	for _, d := range declared {
+		want[d.ID] = true
+		if old, ok := stored[d.ID]; ok {
+			d.Groups = mergeGroups(old.Groups, d.Groups, s.log.With("instance", d.ID))
+		}
+		if err := s.plane.PutInstance(configActor, d); err != nil {
+			return nil, fmt.Errorf("instance %s: %w", d.ID, err)
+		}
+		out = append(out, d)
+	}
+	for _, in := range all {
+		switch {
+		case want[in.ID]:
+		case in.Origin == model.OriginConfig:
+			s.log.Warn("instance no longer in the config file: removed (its data directory is kept)", "instance", in.ID)
+			if err := s.plane.DeleteInstance(configActor, in.ID); err != nil {
+				return nil, err
+			}
+		case in.Origin == model.OriginAPI:
+			out = append(out, in)
+		}
+	}
+	return out, nil
+}
+
+// StartInstance serves an instance created through the API (api.Runtime): it binds, serves with the
+// instance's snapshot and returns the bound addresses.
+func (s *Server) StartInstance(in model.Instance) ([]string, error) {
+	s.mu.Lock()
+	_, dup := s.instances[in.ID]
+	s.mu.Unlock()
+	if dup {
+		return nil, fmt.Errorf("instance %s is already served", in.ID)
+	}
+	if err := s.startInstance(in); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range s.Gateway(in.ID).Addrs() {
+		out = append(out, a.String())
+	}
+	s.mu.Lock()
+	s.instances[in.ID].model.Listen = out
+	s.mu.Unlock()
+	return out, nil
+}
+
+// StopInstance stops serving an instance (api.Runtime).
+func (s *Server) StopInstance(id string) { s.stopInstance(id) }
+
+// startInstance opens the instance's backend and starts its gateway.
+func (s *Server) startInstance(in model.Instance) error {
+	dir := filepath.Join(s.opts.DataDir, "instances", in.ID)
+	be, err := backend.Open(in.Backend, dir, s.log.With("instance", in.ID))
+	if err != nil {
+		return fmt.Errorf("instance %s: backend: %w", in.ID, err)
+	}
+	gw, err := gateway.Start(gateway.Config{
+		ID: in.ID, Listen: in.Listen, Backend: be, Log: s.log, Metrics: s.metrics,
+	}, controlplane.Compile(in, nil))
+	if err != nil {
+		be.Close()
+		return err
+	}
+	s.mu.Lock()
+	s.instances[in.ID] = &served{gw: gw, backend: be, model: in}
+	s.mu.Unlock()
+	s.banner(in, gw)
+	return nil
+}
+
+// onChange follows the control plane: every durable change is compiled and published at once.
+func (s *Server) onChange(in model.Instance, deleted bool) {
+	s.mu.Lock()
+	sv := s.instances[in.ID]
+	s.mu.Unlock()
+	if sv == nil {
+		return
+	}
+	if deleted {
+		s.stopInstance(in.ID)
+		return
+	}
+	if !slices.Equal(sv.model.Listen, in.Listen) || sv.model.Backend != in.Backend {
+		s.log.Warn("listen addresses or backend changed: restart moat to apply", "instance", in.ID)
+	}
+	sv.gw.Publish(controlplane.Compile(in, nil))
+	s.mu.Lock()
+	sv.model = in
+	s.mu.Unlock()
+	s.log.Info("access model published", "instance", in.ID, "allowed_prefixes", sv.gw.Snapshot().Allow.Entries())
+}
+
+func (s *Server) stopInstance(id string) {
+	s.mu.Lock()
+	sv := s.instances[id]
+	delete(s.instances, id)
+	s.mu.Unlock()
+	if sv != nil {
+		sv.gw.Close()
+		sv.backend.Close()
+	}
+}
+
+// Plane returns the control plane.
+func (s *Server) Plane() *controlplane.Plane { return s.plane }
+
+// AdminKeyPath returns the path of the administrator key file.
+func (s *Server) AdminKeyPath() string { return s.adminKeyPath }
+
+// APIAddr returns the HTTP listener's address.
+func (s *Server) APIAddr() net.Addr { return s.apiAddr }
+
+// Gateway returns a served instance's gateway, or nil.
+func (s *Server) Gateway(id string) *gateway.Instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sv := s.instances[id]; sv != nil {
+		return sv.gw
+	}
+	return nil
+}
+
+// Reload re-reads the config file and applies what can change live: whitelist groups and parameters.
+func (s *Server) Reload() error {
+	if s.opts.ConfigPath == "" {
+		return errors.New("no config file to reload")
+	}
+	_, declared, err := config.Load(s.opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	_, err = s.reconcileConfig(declared)
+	return err
+}
+
+// Close stops everything: the HTTP listener, every instance (closing client connections), the backends
+// (the embedded engine flushes to disk) and the store.
+func (s *Server) Close() error {
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s.http.Shutdown(ctx)
+		cancel()
+	}
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.instances))
+	for id := range s.instances {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		s.stopInstance(id)
+	}
+	if s.store != nil {
+		return s.store.Close()
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func start(t *testing.T, opts Options) *Server {
+	t.Helper()
+	opts.Log = quiet()
+	if opts.Banner == nil {
+		opts.Banner = io.Discard
+	}
+	if opts.APIListen == "" {
+		opts.APIListen = "127.0.0.1:0"
+	}
+	s, err := Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// do sends one inline command from source address src and returns the first reply line.
+func do(t *testing.T, addr, src, cmd string) string {
+	t.Helper()
+	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+		return "write error: " + err.Error()
+	}
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "read error: " + err.Error()
+	}
+	if strings.HasPrefix(line, "$") && line != "$-1\r\n" {
+		body, _ := br.ReadString('\n')
+		return strings.TrimSpace(body)
+	}
+	return strings.TrimSpace(line)
+}
+
+func writeConfig(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// The walkthrough of the README: a new instance refuses everyone, the operator whitelists an address,
+// that client writes a value, and the value survives a restart on the embedded engine.
+func TestEmbeddedDataAndWhitelistSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "moat.yaml")
+	listen := freeAddr(t)
+	writeConfig(t, cfg, "instances:\n  - id: r-walk\n    listen: ["+listen+"]\n")
+	s := start(t, Options{ConfigPath: cfg, DataDir: dir})
+	if got := do(t, listen, "127.0.0.1", "PING"); got != "-ERR illegal address" {
+		t.Fatalf("new instance answered %q", got)
+	}
+	writeConfig(t, cfg, "instances:\n  - id: r-walk\n    listen: ["+listen+"]\n    whitelist:\n      - group: local\n        ips: [127.0.0.0/8]\n")
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := do(t, listen, "127.0.0.5", "SET k survived"); got != "+OK" {
+		t.Fatalf("SET after whitelisting: %q", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = start(t, Options{ConfigPath: cfg, DataDir: dir})
+	defer s.Close()
+	if got := do(t, listen, "127.0.0.5", "GET k"); got != "survived" {
+		t.Fatalf("GET after restart: %q", got)
+	}
+}
+
+// A bad reload keeps the old configuration serving.
+func TestBadReloadKeepsServing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "moat.yaml")
+	listen := freeAddr(t)
+	good := "instances:\n  - id: r-keep\n    listen: [" + listen + "]\n    whitelist:\n      - group: local\n        ips: [127.0.0.0/8]\n"
+	writeConfig(t, cfg, good)
+	s := start(t, Options{ConfigPath: cfg, DataDir: dir})
+	defer s.Close()
+	writeConfig(t, cfg, strings.Replace(good, "127.0.0.0/8", "127.0.0.5/8", 1))
+	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), "127.0.0.0/8") {
+		t.Fatalf("bad reload: %v", err)
+	}
+	if got := do(t, listen, "127.0.0.9", "PING"); got != "+PONG" && got != "PONG" {
+		t.Fatalf("after a bad reload: %q", got)
+	}
+}
+
+// Without a config file moat serves one instance whose ID stays the same across restarts, and tells
+// the operator at start how to let a client in.
+func TestDefaultInstanceAndBanner(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	var banner bytes.Buffer
+	s, err := Start(Options{DataDir: dir, Listen: listen, APIListen: "127.0.0.1:0", Log: quiet(), Banner: &banner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insts, _ := s.Plane().Instances()
+	if len(insts) != 1 {
+		t.Fatalf("%d instances", len(insts))
+	}
+	id := insts[0].ID
+	for _, want := range []string{id, listen, "refuses every address", "illegal address",
+		"moat whitelist modify --profile " + filepath.Join(dir, "admin-key.json") + " --instance " + id + " --group local --ips 127.0.0.0/8"} {
+		if !strings.Contains(banner.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, banner.String())
+		}
+	}
+	resp, err := http.Get("http://" + s.APIAddr().String() + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get("http://" + s.APIAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `moat_connections_accepted_total{instance="`+id+`"}`) {
+		t.Fatalf("metrics lack the instance:\n%s", body)
+	}
+	s.Close()
+	s, err = Start(Options{DataDir: dir, Listen: listen, APIListen: "127.0.0.1:0", Log: quiet(), Banner: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	insts, _ = s.Plane().Instances()
+	if len(insts) != 1 || insts[0].ID != id {
+		t.Fatalf("restart created a new instance: %+v", insts)
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, err = Start(Options{DataDir: dir, Listen: busy.Addr().String(), APIListen: "127.0.0.1:0", Log: quiet(), Banner: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), busy.Addr().String()) || !strings.Contains(err.Error(), "instance r-") {
+		t.Fatalf("busy listen address: %v", err)
+	}
+	s := start(t, Options{DataDir: dir, Listen: freeAddr(t), Banner: io.Discard})
+	defer s.Close()
+	_, err = Start(Options{DataDir: dir, Listen: freeAddr(t), APIListen: "127.0.0.1:0", Log: quiet(), Banner: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "another moat") {
+		t.Fatalf("second moat on one data dir: %v", err)
+	}
+	_, err = Start(Options{ConfigPath: filepath.Join(dir, "x.yaml"), Listen: "127.0.0.1:1", Log: quiet()})
+	if err == nil || !strings.Contains(err.Error(), "--listen") {
+		t.Fatalf("--listen with --config: %v", err)
+	}
+}

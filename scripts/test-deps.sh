@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what moat's tests need on a Debian/Ubuntu machine: a real redis-server and redis-cli.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing ${need[*]} (tests run against a real redis-server)" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq "${need[@]}" >/dev/null
+# The Debian package starts a system redis-server on 6379; the tests start their own.
