@@ -35,6 +35,10 @@ type Instance struct {
 	EngineVersion string            `yaml:"engine_version"`
 	Params        map[string]string `yaml:"params"`
 	Whitelist     []Group           `yaml:"whitelist"`
+	// Type (standard, cluster, rw_split) and Architecture (classic, cloud_native) decide whether security
+	// groups may be bound (SG3); empty means standard and classic.
+	Type         string `yaml:"type"`
+	Architecture string `yaml:"architecture"`
 }
 
 // Group declares one whitelist group.
@@ -113,6 +117,16 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 		}
 		if _, err := backend.ParseSpec(in.Backend); err != nil {
 			p.add(path+".backend", in.Backend, err.Error())
+		}
+		if t, err := model.ParseType(ci.Type); err != nil {
+			p.add(path+".type", ci.Type, model.ErrInstanceType.Error())
+		} else if ci.Type != "" {
+			in.Type = t
+		}
+		if a, err := model.ParseArchitecture(ci.Architecture); err != nil {
+			p.add(path+".architecture", ci.Architecture, model.ErrArchitecture.Error())
+		} else if ci.Architecture != "" {
+			in.Architecture = a
 		}
 		for k, v := range ci.Params {
 			if err := model.CheckParam(k, v); err != nil {

@@ -33,6 +33,7 @@ type AuditEntry struct {
 	Source   string          `json:"source,omitempty"`
 	Action   string          `json:"action"`
 	Instance string          `json:"instance,omitempty"`
+	Resource string          `json:"resource,omitempty"` // the host or security group a change concerns
 	Result   string          `json:"result"`
 	Error    string          `json:"error,omitempty"`
 	Before   json.RawMessage `json:"before,omitempty"`

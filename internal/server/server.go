@@ -226,6 +226,7 @@ func (s *Server) reconcileConfig(declared []model.Instance) ([]model.Instance, e
 		want[d.ID] = true
 		if old, ok := stored[d.ID]; ok {
 			d.Groups = mergeGroups(old.Groups, d.Groups, s.log.With("instance", d.ID))
+			d.SecurityGroups = old.SecurityGroups // bound through the API (ModifySecurityGroupConfiguration)
 		}
 		if err := s.plane.PutInstance(configActor, d); err != nil {
 			return nil, fmt.Errorf("instance %s: %w", d.ID, err)
@@ -279,9 +280,14 @@ func (s *Server) startInstance(in model.Instance) error {
 	if err != nil {
 		return fmt.Errorf("instance %s: backend: %w", in.ID, err)
 	}
+	snap, err := s.plane.CompileInstance(in) // with its bound security groups
+	if err != nil {
+		be.Close()
+		return err
+	}
 	gw, err := gateway.Start(gateway.Config{
 		ID: in.ID, Listen: in.Listen, Backend: be, Log: s.log, Metrics: s.metrics,
-	}, controlplane.Compile(in, nil))
+	}, snap)
 	if err != nil {
 		be.Close()
 		return err
@@ -308,7 +314,13 @@ func (s *Server) onChange(in model.Instance, deleted bool) {
 	if !slices.Equal(sv.model.Listen, in.Listen) || sv.model.Backend != in.Backend {
 		s.log.Warn("listen addresses or backend changed: restart moat to apply", "instance", in.ID)
 	}
-	sv.gw.Publish(controlplane.Compile(in, nil))
+	snap, err := s.plane.CompileInstance(in) // with its bound security groups' hosts as stored now
+	if err != nil {
+		// Only when the store fails (closing): keep the published snapshot rather than publish a partial one.
+		s.log.Error("access model not published: reading its security groups failed", "instance", in.ID, "err", err)
+		return
+	}
+	sv.gw.Publish(snap)
 	s.mu.Lock()
 	sv.model = in
 	s.mu.Unlock()

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 
 	"github.com/moat-dev/moat/internal/allowlist"
-	"github.com/moat-dev/moat/internal/controlplane"
 )
 
 // parseAddr parses a client address, IPv4-mapped IPv6 judged as IPv4 (W8).
@@ -36,6 +35,10 @@ func (h *Handler) table() map[string]action {
 		"DeleteAccessKey":           {kv, nil, deleteAccessKey},
 		"DescribeAccessKeys":        {kv, nil, describeAccessKeys},
 		"DescribeAuditLogs":         {kv, inst, describeAuditLogs},
+
+		// Security groups bound to an instance (sgconfig.go); ECS actions are in ecs.go.
+		"DescribeSecurityGroupConfiguration": {kv, inst, describeSecurityGroupConfiguration},
+		"ModifySecurityGroupConfiguration":   {kv, []string{"DBInstanceId", "InstanceId"}, modifySecurityGroupConfiguration},
 	}
 }
 
@@ -121,7 +124,11 @@ func checkAccess(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := controlplane.Compile(in, nil).Allow.Explain(addr) // the data plane's own compilation
+	snap, err := c.h.plane.CompileInstance(in) // the data plane's own compilation, security groups included
+	if err != nil {
+		return nil, err
+	}
+	v := snap.Allow.Explain(addr)
 	matches := []map[string]string{}
 	for _, m := range v.Matches {
 		matches = append(matches, map[string]string{"Group": m.Group, "Entry": m.Entry, "SecurityGroup": m.SecurityGroup, "Host": m.Host})

@@ -56,6 +56,8 @@ type Handler struct {
 	log      *slog.Logger
 	actions  map[string]action
 	failLog  *rate.Limiter // samples the log of refused signatures
+	// ecs holds the actions of ECS 2014-05-26 (ecs.go); an Action may exist in both tables.
+	ecs map[string]action
 }
 
 // action is one API action.
@@ -89,6 +91,7 @@ func New(plane *controlplane.Plane, runtime Runtime, log *slog.Logger) *Handler 
 		return k.Secret, true
 	})
 	h.actions = h.table()
+	h.ecs = h.ecsTable()
 	return h
 }
 
@@ -132,7 +135,7 @@ func (c *call) serve() (any, error) {
 	if c.action == "" {
 		return nil, missing("Action")
 	}
-	act, ok := h.actions[c.action]
+	act, ok := h.lookup(c.action, version) // by Action and Version (ecs.go)
 	if !ok {
 		return nil, errActionNotFound
 	}

@@ -26,6 +26,7 @@ type instanceView struct {
 	InstanceType     string
 	ArchitectureType string
 	NetworkType      string
+	Architecture     string // moat: classic or cloud_native
 	SecurityIPList   string `json:",omitempty"`
 	ListenAddresses  []string
 	Backend          string
@@ -38,6 +39,7 @@ func view(in model.Instance, withIPs bool) instanceView {
 		Engine: "Redis", InstanceType: "Redis", ArchitectureType: "standard", NetworkType: "CLASSIC",
 		ListenAddresses: in.Listen, Origin: in.Origin,
 	}
+	v.ArchitectureType, v.Architecture = cloudArchitectureType(in), in.InstanceArchitecture()
 	if s, err := backend.ParseSpec(in.Backend); err == nil {
 		v.Backend = s.String()
 	}
@@ -137,6 +139,9 @@ func createInstance(c *call) (any, error) {
 		Backend:       first(c.params.Get("Backend"), "embedded"),
 		EngineVersion: first(c.params.Get("EngineVersion"), "7.0"),
 		Groups:        allowlist.Initial(), Origin: model.OriginAPI,
+	}
+	if err := instanceKind(c, &in); err != nil { // ArchitectureType and Architecture (sgconfig.go)
+		return nil, err
 	}
 	if _, err := backend.ParseSpec(in.Backend); err != nil {
 		return nil, err

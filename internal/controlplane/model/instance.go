@@ -30,6 +30,12 @@ type Instance struct {
 	Params        map[string]string `json:"params,omitempty"` // only values that differ from the defaults
 	Groups        []allowlist.Group `json:"groups"`
 	Origin        string            `json:"origin"`
+	// Type (standard, cluster, rw_split) and Architecture (classic, cloud_native); empty means the
+	// default (standard, classic). They decide whether security groups may be bound (SG3).
+	Type         string `json:"type,omitempty"`
+	Architecture string `json:"architecture,omitempty"`
+	// SecurityGroups are the IDs of the bound security groups (SG2, at most 10), in the order given.
+	SecurityGroups []string `json:"security_groups,omitempty"`
 }
 
 // Sentinel errors; messages wrap them with the offending value.
@@ -110,5 +116,6 @@ func (in Instance) Validate() error {
 	if err := allowlist.Validate(in.Groups); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, in.validateKind()...)
 	return errors.Join(errs...)
 }
