@@ -36,16 +36,31 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("%s: %s (HTTP %d, request %s)", e.Code, e.Message, e.Status, e.RequestId)
 }
 
-// Call invokes action with params and decodes the JSON response into out (nil: discard).
+// Call invokes action with params and decodes the JSON response into out (nil: discard). Parameters
+// with an empty value are not sent.
 func (c *Client) Call(action string, params map[string]string, out any) error {
+	return c.CallVersion(action, "2015-01-01", params, out)
+}
+
+// CallVersion is Call for an API version: "2015-01-01" (R-kvstore) or "2014-05-26" (ECS).
+func (c *Client) CallVersion(action, version string, params map[string]string, out any) error {
 	form := url.Values{}
 	for k, v := range params {
 		if v != "" {
 			form.Set(k, v)
 		}
 	}
+	return c.CallValues(action, version, form, out)
+}
+
+// CallValues is CallVersion with the parameters sent exactly as given, empty values included.
+func (c *Client) CallValues(action, version string, params url.Values, out any) error {
+	form := url.Values{}
+	for k, v := range params {
+		form[k] = append([]string(nil), v...)
+	}
 	form.Set("Action", action)
-	form.Set("Version", "2015-01-01")
+	form.Set("Version", version)
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
 	sign.SignV1("POST", form, c.KeyID, c.Secret, time.Now(), hex.EncodeToString(nonce))

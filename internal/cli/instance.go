@@ -25,6 +25,7 @@ func newInstance(o *Options) *cobra.Command {
 	cmd := &cobra.Command{Use: "instance", Short: "List, create, delete and configure instances"}
 	cmd.AddCommand(newInstanceList(o), newInstanceDescribe(o), newInstanceCreate(o), newInstanceDelete(o),
 		newInstanceParams(o), newInstanceSet(o))
+	cmd.AddCommand(newInstanceSecurityGroups(o), newInstanceSetSecurityGroups(o)) // sg.go
 	return cmd
 }
 
@@ -82,7 +83,7 @@ func newInstanceDescribe(o *Options) *cobra.Command {
 }
 
 func newInstanceCreate(o *Options) *cobra.Command {
-	var id, name, listen, backend, engine string
+	var id, name, listen, backend, engine, typ, arch string
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create an instance; it serves at once and refuses every address until whitelisted (CreateInstance)",
@@ -95,7 +96,7 @@ func newInstanceCreate(o *Options) *cobra.Command {
 				ListenAddresses          []string
 			}
 			err := o.call("CreateInstance", map[string]string{"InstanceId": id, "InstanceName": name, "Listen": listen,
-				"Backend": backend, "EngineVersion": engine}, &out)
+				"Backend": backend, "EngineVersion": engine, "ArchitectureType": typ, "Architecture": arch}, &out)
 			if err != nil {
 				return err
 			}
@@ -111,6 +112,8 @@ func newInstanceCreate(o *Options) *cobra.Command {
 	f.StringVar(&listen, "listen", "", "comma-separated host:port addresses (default: a free port on 127.0.0.1)")
 	f.StringVar(&backend, "backend", "", "embedded (default), redis://, rediss:// or unix:// URL")
 	f.StringVar(&engine, "engine-version", "", "engine version reported (default 7.0)")
+	f.StringVar(&typ, "type", "", "standard (default), cluster or rw_split")
+	f.StringVar(&arch, "architecture", "", "classic (default) or cloud_native")
 	return cmd
 }
 

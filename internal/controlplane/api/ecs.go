@@ -295,11 +295,23 @@ func rules(specs []model.RuleSpec) ([]model.Rule, error) {
 		}
 		out = append(out, r)
 	}
-	if first != nil {
-		return nil, fmt.Errorf("%s: %w", strings.Join(errs, "; "), first)
+	switch {
+	case first != nil && len(specs) == 1:
+		return nil, first
+	case first != nil:
+		return nil, ruleErrors{strings.Join(errs, "; "), first}
 	}
 	return out, nil
 }
+
+// ruleErrors names every bad rule of a call; its code is the first one's.
+type ruleErrors struct {
+	msg   string
+	first error
+}
+
+func (e ruleErrors) Error() string { return e.msg }
+func (e ruleErrors) Unwrap() error { return e.first }
 
 func authorize(direction string) func(c *call) (any, error) {
 	return func(c *call) (any, error) {
