@@ -49,6 +49,8 @@ type Instance struct {
 
 	refusalLog *rate.Limiter
 	suppressed atomic.Int64 // refusals not logged since the last logged one
+
+	activity Activity // recent refusals, for the console (activity.go)
 }
 
 // Start binds every listen address and begins serving with snap. Nothing is served if any address
@@ -122,6 +124,7 @@ func (in *Instance) Publish(s *snapshot.Snapshot) {
 	for _, ss := range revoked {
 		in.log.Info("closing connection: address no longer allowed (drop-on-revoke)", "client", ss.peer)
 		in.m.refusedRevoked.Inc()
+		in.activity.record(ss.addr, ReasonRevoked)
 		ss.close()
 	}
 }
@@ -174,6 +177,7 @@ func (in *Instance) handle(conn net.Conn) {
 	snap := in.snap.Load()
 	if !snap.Allow.Allows(addr) {
 		in.m.refusedAddress.Inc()
+		in.activity.record(addr, ReasonIllegalAddress)
 		in.logRefusal(conn.RemoteAddr().String(), ReasonIllegalAddress)
 		conn.SetWriteDeadline(time.Now().Add(time.Second))
 		conn.Write(replyIllegalAddress)

@@ -95,6 +95,7 @@ func (s *session) run() {
 	if err != nil {
 		s.in.m.dialErrors.Inc()
 		s.in.m.refusedBackend.Inc()
+		s.in.activity.record(s.addr, ReasonBackendUnavailable)
 		s.in.log.Error("backend unavailable", "client", s.peer, "backend", s.in.backend.String(), "err", err)
 		s.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		s.conn.Write(replyBackendUnavailable)
@@ -136,6 +137,7 @@ func (s *session) read() {
 			var pe *resp.ProtocolError
 			if errors.As(err, &pe) {
 				s.in.m.refusedProtocol.Inc()
+				s.in.activity.record(s.addr, ReasonProtocolError)
 				s.in.log.Info("closing connection: protocol error", "client", s.peer, "err", pe.Error())
 				var final []byte
 				if !st.replyOff && !st.skipNext { // like Redis, CLIENT REPLY OFF|SKIP silences this too
