@@ -1,7 +1,5 @@
 package acl
 
-import "bytes"
-
 // maxGlobNesting is where Redis gives up a match (CVE-2024-31228, in Debian's 7.0.15): a recursion
 // deeper than this is no match.
 const maxGlobNesting = 1000
@@ -112,52 +110,51 @@ func matchSet(q string, c byte) (string, bool) {
 }
 
 // matcher is a compiled glob: the common shapes (a literal, a literal prefix followed by '*', '*' alone)
-// are matched without the general algorithm. Its zero value matches nothing.
+// are matched without the general algorithm. It is kept small (the ACL check walks a user's patterns in
+// a tight loop). Its zero value matches only the empty string.
 type matcher struct {
-	kind   matchKind
-	lit    []byte // the literal, or the prefix
-	source string // the pattern for the general case
+	lit  string // the literal, the prefix, or the whole pattern for matchGlob
+	kind matchKind
 }
 
 type matchKind uint8
 
 const (
-	matchGlob matchKind = iota
-	matchAll
-	matchExact
+	matchExact matchKind = iota
 	matchPrefix
+	matchAll
+	matchGlob
 )
 
 // compileGlob picks the cheapest exact equivalent of GlobMatch(pattern, ·).
 func compileGlob(pattern string) matcher {
-	special := func(c byte) bool { return c == '*' || c == '?' || c == '[' || c == '\\' }
 	stars := 0
 	for stars < len(pattern) && pattern[len(pattern)-1-stars] == '*' {
 		stars++
 	}
 	body := pattern[:len(pattern)-stars]
 	for i := 0; i < len(body); i++ {
-		if special(body[i]) {
-			return matcher{kind: matchGlob, source: pattern}
+		if c := body[i]; c == '*' || c == '?' || c == '[' || c == '\\' {
+			return matcher{kind: matchGlob, lit: pattern}
 		}
 	}
 	switch {
 	case stars == 0:
-		return matcher{kind: matchExact, lit: []byte(body), source: pattern}
+		return matcher{kind: matchExact, lit: body}
 	case body == "":
-		return matcher{kind: matchAll, source: pattern}
+		return matcher{kind: matchAll}
 	}
-	return matcher{kind: matchPrefix, lit: []byte(body), source: pattern}
+	return matcher{kind: matchPrefix, lit: body}
 }
 
 func (m *matcher) match(s []byte) bool {
 	switch m.kind {
+	case matchExact:
+		return string(s) == m.lit
+	case matchPrefix:
+		return len(s) >= len(m.lit) && string(s[:len(m.lit)]) == m.lit
 	case matchAll:
 		return len(s) > 0 // like Redis, '*' does not match the empty string
-	case matchExact:
-		return bytes.Equal(m.lit, s)
-	case matchPrefix:
-		return bytes.HasPrefix(s, m.lit)
 	}
-	return GlobMatch(m.source, s)
+	return GlobMatch(m.lit, s)
 }

@@ -52,8 +52,8 @@ func (c *Command) keys(args [][]byte, buf []keyRef) []keyRef {
 			return out
 		}
 	}
-	if c.getKeys != nil {
-		return c.getKeys(args, buf[:0])
+	if c.finder != noFinder {
+		return c.finder.find(args, buf[:0])
 	}
 	if c.hasKeys && (!c.useSpecs || c.incomplete) {
 		// Specs that cannot be trusted (VARIABLE_FLAGS, INCOMPLETE) and no key finder: only for a table

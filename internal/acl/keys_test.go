@@ -77,7 +77,7 @@ func TestKeysMatchGetKeysAndFlags(t *testing.T) {
 	for _, c := range tbl.cmds {
 		if c.hasKeys || len(c.KeySpecs) > 0 {
 			n := 6
-			if c.getKeys != nil {
+			if c.finder != noFinder {
 				n = 60 // the hand-written key finders get more
 			}
 			for range n {

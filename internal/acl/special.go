@@ -4,57 +4,96 @@ package acl
 // (get_keys_function in Redis's command table), the fixed channel table, and the SORT BY/GET rule. They
 // are keyed by command name, so they apply to a table loaded from any backend.
 
-// keysFunc appends the keys of one command line to buf.
-type keysFunc func(args [][]byte, buf []keyRef) []keyRef
+// keyFinder names a command's own key finder. Finders are called through a switch, not a function
+// value, so the key buffer the ACL check passes stays on the stack.
+type keyFinder uint8
 
-// keysFuncFor returns the key finder redis-server 7.0.15 has for a command, or nil. Each one follows the
-// 7.0.15 function named beside it (R70:src/db.c).
-func keysFuncFor(name string) keysFunc {
+const (
+	noFinder           keyFinder = iota
+	finderSet                    // setGetKeys: the GET option makes the access a read
+	finderBitfield               // bitfieldGetKeys: only GET/OVERFLOW operations make it read-only
+	finderSort                   // sortGetKeys: the key plus the last STORE destination
+	finderSortRO                 // sortROGetKeys
+	finderMigrate                // migrateGetKeys
+	finderGeoradius              // georadiusGetKeys
+	finderXread                  // xreadGetKeys
+	finderNumKeys2               // evalGetKeys, functionGetKeys, blmpopGetKeys, bzmpopGetKeys: count at 2, keys from 3
+	finderNumKeys1               // zunionInterDiffGetKeys, sintercardGetKeys, lmpopGetKeys, zmpopGetKeys: count at 1
+	finderNumKeysStore           // zunionInterDiffStoreGetKeys: destination 1, count at 2, keys from 3
+)
+
+// keyFinderFor returns the key finder redis-server 7.0.15 has for a command (its get_keys_function), or
+// noFinder. Each one follows the 7.0.15 function named above (R70:src/db.c).
+func keyFinderFor(name string) keyFinder {
 	switch name {
-	case "set": // setGetKeys: the GET option makes the access a read
-		return setKeys
-	case "bitfield": // bitfieldGetKeys: only GET/OVERFLOW operations make it read-only
-		return bitfieldKeys
-	case "sort": // sortGetKeys: the key plus the last STORE destination
-		return sortKeys
-	case "sort_ro": // sortROGetKeys
-		return sortROKeys
-	case "migrate": // migrateGetKeys
-		return migrateKeys
-	case "georadius", "georadiusbymember": // georadiusGetKeys
-		return georadiusKeys
-	case "xread", "xreadgroup": // xreadGetKeys
-		return xreadKeys
-	case "eval", "eval_ro", "evalsha", "evalsha_ro", "fcall", "fcall_ro", // evalGetKeys, functionGetKeys
-		"blmpop", "bzmpop": // blmpopGetKeys, bzmpopGetKeys
-		return numKeysFinder(0, 2, 3)
+	case "set":
+		return finderSet
+	case "bitfield":
+		return finderBitfield
+	case "sort":
+		return finderSort
+	case "sort_ro":
+		return finderSortRO
+	case "migrate":
+		return finderMigrate
+	case "georadius", "georadiusbymember":
+		return finderGeoradius
+	case "xread", "xreadgroup":
+		return finderXread
+	case "eval", "eval_ro", "evalsha", "evalsha_ro", "fcall", "fcall_ro", "blmpop", "bzmpop":
+		return finderNumKeys2
 	case "zunion", "zinter", "zdiff", "zintercard", "sintercard", "lmpop", "zmpop":
-		return numKeysFinder(0, 1, 2) // zunionInterDiffGetKeys, sintercardGetKeys, lmpopGetKeys, zmpopGetKeys
-	case "zunionstore", "zinterstore", "zdiffstore": // zunionInterDiffStoreGetKeys
-		return numKeysFinder(1, 2, 3)
+		return finderNumKeys1
+	case "zunionstore", "zinterstore", "zdiffstore":
+		return finderNumKeysStore
 	}
-	return nil
+	return noFinder
 }
 
-// numKeysFinder is genericGetKeys: argv[countAt] (read with atoi) keys from argv[firstAt], then the
+// find appends the keys the finder sees in args to buf.
+func (f keyFinder) find(args [][]byte, buf []keyRef) []keyRef {
+	switch f {
+	case finderSet:
+		return setKeys(args, buf)
+	case finderBitfield:
+		return bitfieldKeys(args, buf)
+	case finderSort:
+		return sortKeys(args, buf)
+	case finderSortRO:
+		return append(buf, keyRef{pos: 1, flags: KeyRO | KeyAccess})
+	case finderMigrate:
+		return migrateKeys(args, buf)
+	case finderGeoradius:
+		return georadiusKeys(args, buf)
+	case finderXread:
+		return xreadKeys(args, buf)
+	case finderNumKeys2:
+		return numKeys(args, buf, 0, 2, 3)
+	case finderNumKeys1:
+		return numKeys(args, buf, 0, 1, 2)
+	case finderNumKeysStore:
+		return numKeys(args, buf, 1, 2, 3)
+	}
+	return buf
+}
+
+// numKeys is genericGetKeys: argv[countAt] (read with atoi) keys from argv[firstAt], then the
 // destination argv[storeAt] when storeAt > 0. No keys when the count is out of range. Flags are 0.
-func numKeysFinder(storeAt, countAt, firstAt int) keysFunc {
-	return func(args [][]byte, buf []keyRef) []keyRef {
-		if countAt >= len(args) {
-			return buf
-		}
-		num := atoi(args[countAt])
-		if num < 1 || num > len(args)-firstAt {
-			return buf
-		}
-		for i := range num {
-			buf = append(buf, keyRef{pos: int32(firstAt + i)})
-		}
-		if storeAt > 0 {
-			buf = append(buf, keyRef{pos: int32(storeAt)})
-		}
+func numKeys(args [][]byte, buf []keyRef, storeAt, countAt, firstAt int) []keyRef {
+	if countAt >= len(args) {
 		return buf
 	}
+	num := atoi(args[countAt])
+	if num < 1 || num > len(args)-firstAt {
+		return buf
+	}
+	for i := range num {
+		buf = append(buf, keyRef{pos: int32(firstAt + i)})
+	}
+	if storeAt > 0 {
+		buf = append(buf, keyRef{pos: int32(storeAt)})
+	}
+	return buf
 }
 
 func setKeys(args [][]byte, buf []keyRef) []keyRef {
@@ -88,10 +127,6 @@ loop:
 		return append(buf, keyRef{pos: 1, flags: KeyRO | KeyAccess})
 	}
 	return append(buf, keyRef{pos: 1, flags: KeyRW | KeyAccess | KeyUpdate})
-}
-
-func sortROKeys(args [][]byte, buf []keyRef) []keyRef {
-	return append(buf, keyRef{pos: 1, flags: KeyRO | KeyAccess})
 }
 
 func sortKeys(args [][]byte, buf []keyRef) []keyRef {

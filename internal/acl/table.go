@@ -36,7 +36,7 @@ type Command struct {
 	hasKeys    bool                // doesCommandHaveKeys: a key-spec that is not NOT_KEY, or a getkeys function
 	useSpecs   bool                // key-specs are reliable: some spec is not NOT_KEY and none is VARIABLE_FLAGS
 	incomplete bool                // some key spec is INCOMPLETE
-	getKeys    keysFunc            // the command's own key finder (SET, SORT, EVAL…), nil for most
+	finder     keyFinder           // the command's own key finder (SET, SORT, EVAL…), noFinder for most
 	channels   channelSpec         // the fixed channel table entry (SUBSCRIBE, PUBLISH…)
 	noperm     string              // the 7.0 NOPERM reply for a denied command, without '-'
 	dryrun     string              // the ACL DRYRUN text for a denied command
@@ -292,10 +292,10 @@ func (t *Table) add(c *Command, parent *Command) error {
 			c.incomplete = true
 		}
 	}
-	c.getKeys = keysFuncFor(c.Name)
+	c.finder = keyFinderFor(c.Name)
 	c.channels = channelSpecFor(c.Name)
 	c.useSpecs = anyKey && !varFlags
-	c.hasKeys = anyKey || c.getKeys != nil
+	c.hasKeys = anyKey || c.finder != noFinder
 	c.noperm = "NOPERM this user has no permissions to run the '" + c.Name + "' command"
 	c.dryrun = "This user has no permissions to run the '" + c.Name + "' command"
 	return nil
