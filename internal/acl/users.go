@@ -1,0 +1,235 @@
+package acl
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// DefaultUserRules are the rules of the default user of a fresh server: "on nopass ~* &* +@all".
+var defaultUserRules = []string{"on", "nopass", "~*", "&*", "+@all"}
+
+// Users is the set of ACL users of one instance, compiled against one Table. It always holds "default".
+//
+// Users is a plain value owned by one writer (the control plane, under its lock); it is not safe for
+// concurrent mutation. The *User values it hands out are immutable, so a connection may keep one and
+// Check with it while the set changes; to publish the set to the data plane, publish a Clone.
+type Users struct {
+	table *Table
+	cfg   Config
+	m     map[string]*User
+}
+
+// NewUsers returns a set holding only the default user, "on nopass ~* &* +@all".
+func NewUsers(t *Table, cfg Config) *Users {
+	us := &Users{table: t, cfg: cfg, m: map[string]*User{}}
+	if err := us.SetUser("default", defaultUserRules...); err != nil {
+		panic("acl: default user: " + err.Error()) // the rules are constant
+	}
+	return us
+}
+
+// Table is the command table the users are compiled against.
+func (us *Users) Table() *Table { return us.table }
+
+// Clone returns a copy that shares the immutable users.
+func (us *Users) Clone() *Users {
+	return &Users{table: us.table, cfg: us.cfg, m: maps.Clone(us.m)}
+}
+
+// Config returns the settings the users are built with.
+func (us *Users) Config() Config { return us.cfg }
+
+// SetScriptsNeedAllKeys changes Config.ScriptsNeedAllKeys for every user (each is replaced by a copy).
+func (us *Users) SetScriptsNeedAllKeys(on bool) {
+	us.cfg.ScriptsNeedAllKeys = on
+	for name, u := range us.m {
+		c := u.clone()
+		c.scriptsNeedAllKeys = on
+		us.m[name] = c
+	}
+}
+
+// Get returns the user, or nil.
+func (us *Users) Get(name string) *User { return us.m[name] }
+
+// Len is the number of users.
+func (us *Users) Len() int { return len(us.m) }
+
+// Names returns the user names in ACL USERS order (byte order).
+func (us *Users) Names() []string {
+	return slices.Sorted(maps.Keys(us.m))
+}
+
+// List returns ACL LIST: "user <name> <rules>" per user, in name order.
+func (us *Users) List() []string {
+	var out []string
+	for _, n := range us.Names() {
+		out = append(out, "user "+n+" "+us.m[n].Describe())
+	}
+	return out
+}
+
+// SetUser is ACL SETUSER name rules…: it creates the user when it does not exist and applies the rules
+// left to right, atomically — when one fails nothing changes, and the error is Redis's reply. Several
+// arguments of one selector ("(~x", "+get)") are merged first, as Redis does.
+func (us *Users) SetUser(name string, rules ...string) error {
+	if hasSpaces(name) {
+		return replyErr("ERR Usernames can't contain spaces or null characters")
+	}
+	u, err := us.build(us.m[name], name, rules, func(rule string, e error) *ReplyError {
+		return replyErr("ERR Error in ACL SETUSER modifier '" + cstring(rule) + "': " + e.Error())
+	}, func(arg string) *ReplyError {
+		return replyErr("ERR Unmatched parenthesis in acl selector starting at '" + cstring(arg) + "'.")
+	})
+	if err != nil {
+		return err
+	}
+	us.m[name] = u
+	return nil
+}
+
+// build applies rules to a copy of old (or to a new user) and returns it.
+func (us *Users) build(old *User, name string, rules []string,
+	ruleErr func(rule string, e error) *ReplyError, unmatched func(arg string) *ReplyError) (*User, error) {
+	merged, open := mergeSelectorArgs(rules)
+	if open >= 0 {
+		return nil, unmatched(rules[open])
+	}
+	var u *User
+	if old != nil {
+		u = old.clone()
+		u.scriptsNeedAllKeys = us.cfg.ScriptsNeedAllKeys
+	} else {
+		u = newUser(us.table, name, us.cfg)
+	}
+	for _, r := range merged {
+		if err := u.applyRule(r, us.cfg); err != nil {
+			return nil, ruleErr(r, err)
+		}
+	}
+	return u, nil
+}
+
+// DelUser is ACL DELUSER: it deletes the named users that exist and returns how many. Naming "default"
+// fails with Redis's error and deletes nothing. The caller must close the connections of deleted users.
+func (us *Users) DelUser(names ...string) (int, error) {
+	if slices.Contains(names, "default") {
+		return 0, replyErr("ERR The 'default' user cannot be removed")
+	}
+	n := 0
+	for _, name := range names {
+		if _, ok := us.m[name]; ok {
+			delete(us.m, name)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Authenticate is AUTH: the user named name if pass opens it (it exists, is on, and is nopass or has
+// the password), else nil. Every failure looks the same, as WRONGPASS does.
+func (us *Users) Authenticate(name string, pass []byte) *User {
+	u := us.m[name]
+	if u == nil || !u.CheckPassword(pass) {
+		return nil
+	}
+	return u
+}
+
+// SetRequirePass is the requirepass setting: the default user gets "resetpass" then ">pass", or
+// "nopass" when pass is empty (§2.7).
+func (us *Users) SetRequirePass(pass string) error {
+	second := "nopass"
+	if pass != "" {
+		second = ">" + pass
+	}
+	return us.SetUser("default", "resetpass", second)
+}
+
+// DefaultAuthenticated reports whether new connections start authenticated: default is on and nopass.
+func (us *Users) DefaultAuthenticated() bool {
+	d := us.m["default"]
+	return d != nil && d.enabled && d.nopass
+}
+
+// Rebind recompiles every user against another table (a backend's COMMAND reply), by re-applying the
+// rules ACL LIST shows. It fails, changing nothing, when a rule names a command the new table lacks.
+func (us *Users) Rebind(t *Table) (*Users, error) {
+	out := &Users{table: t, cfg: us.cfg, m: make(map[string]*User, len(us.m))}
+	for _, name := range us.Names() {
+		rules := splitSpaces(us.m[name].Describe())
+		if err := out.SetUser(name, rules...); err != nil {
+			return nil, fmt.Errorf("acl: rebind user %q to %s: %w", name, t.Source, err)
+		}
+	}
+	return out, nil
+}
+
+// DryRun is ACL DRYRUN username command args…: args is the command line (args[0] the command). The
+// reply is "OK" (send +OK) or a denial text (send as a bulk string); err is an error reply: no such user,
+// no such command, wrong number of arguments.
+func (us *Users) DryRun(username string, args [][]byte) (reply string, err error) {
+	u := us.m[username]
+	if u == nil {
+		return "", replyErr("ERR User '" + cstring(username) + "' not found")
+	}
+	if len(args) == 0 {
+		return "", replyErr("ERR wrong number of arguments for 'acl|dryrun' command")
+	}
+	base := us.table.lookupTop(args[0])
+	c := base
+	if base != nil && base.subs != nil && len(args) > 1 {
+		c = base.lookupSub(args[1])
+	}
+	if c == nil {
+		return "", replyErr("ERR Command '" + string(cstr(args[0])) + "' not found")
+	}
+	if (c.Arity > 0 && c.Arity != len(args)) || len(args) < -c.Arity {
+		return "", replyErr("ERR wrong number of arguments for '" + c.Name + "' command")
+	}
+	return u.Check(c, args).DryRunText(args), nil
+}
+
+// GenPass is ACL GENPASS [bits]: ceil(bits/4) random hex characters, 256 bits by default (bits 0).
+func GenPass(bits int) (string, error) {
+	if bits == 0 {
+		bits = 256
+	}
+	if bits < 0 || bits > 4096 {
+		return "", replyErr("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096")
+	}
+	chars := (bits + 3) / 4
+	buf := make([]byte, (chars+1)/2)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(buf)[:chars], nil
+}
+
+// ParseGenPassBits reads ACL GENPASS's argument as Redis does (a long); 0 is returned as an error like
+// any value out of range.
+func ParseGenPassBits(arg []byte) (int, error) {
+	n, ok := string2ll(arg)
+	if !ok {
+		return 0, replyErr("ERR value is not an integer or out of range")
+	}
+	if n <= 0 || n > 4096 {
+		return 0, replyErr("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096")
+	}
+	return int(n), nil
+}
+
+// splitSpaces splits on ' ' only, dropping empty words (how ACL LIST text is read back).
+func splitSpaces(s string) []string {
+	var out []string
+	for _, w := range strings.Split(s, " ") {
+		if w != "" {
+			out = append(out, w)
+		}
+	}
+	return out
+}
