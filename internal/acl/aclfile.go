@@ -1,0 +1,99 @@
+package acl
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+)
+
+// ParseACLFile reads an aclfile (§2.6) the way ACL LOAD does (ACLLoadFromFile, 7.0.15) and returns the
+// new user set; the caller swaps it in whole. filename only appears in error texts. On any error nothing
+// is returned and the error is ACL LOAD's reply: every problem found, "<file>:<line>: …", followed by
+// "WARNING: ACL errors detected, no change to the previously active ACL rules was performed".
+//
+// One user per line, "user <name> <rules…>", words separated by single spaces; blank lines are skipped;
+// there are no comments. A file without a "default" user gets a fresh "on nopass ~* &* +@all" one. Like
+// Redis (which reads the file with fgets), a NUL byte ends its 1023-byte read chunk.
+func ParseACLFile(t *Table, cfg Config, filename string, data []byte) (*Users, error) {
+	us := &Users{table: t, cfg: cfg, m: map[string]*User{}}
+	var errs strings.Builder
+	for i, line := range strings.Split(fgetsText(data), "\n") {
+		linenum := strconv.Itoa(i + 1)
+		line = strings.Trim(line, " \t\r\n")
+		if line == "" {
+			continue
+		}
+		argv := strings.Split(line, " ")
+		if argv[0] != "user" || len(argv) < 2 {
+			errs.WriteString(filename + ":" + linenum + " should start with user keyword followed by the username. ")
+			continue
+		}
+		name := argv[1]
+		if hasSpaces(name) {
+			errs.WriteString("'" + filename + ":" + linenum + ": username '" + name + "' contains invalid characters. ")
+			continue
+		}
+		if _, dup := us.m[name]; dup {
+			errs.WriteString("WARNING: Duplicate user '" + name + "' found on line " + linenum + ". ")
+			continue
+		}
+		u := newUser(t, name, cfg)
+		us.m[name] = u
+		rules, open := mergeSelectorArgs(argv[2:])
+		if open >= 0 {
+			// redis-server 7.0.15 crashes here when rules precede the '('; moat reports it.
+			errs.WriteString(filename + ":" + linenum + ": Unmatched parenthesis in selector definition.")
+			continue
+		}
+		reported := false
+		for _, r := range rules {
+			r = strings.Trim(r, "\t\r\n")
+			err := u.applyRule(r, cfg)
+			switch {
+			case err == nil:
+			case err == errUnknownCommand:
+				errs.WriteString(filename + ":" + linenum + ": Error in applying operation '" + cstring(r) + "': " + err.Error() + ". ")
+			case !reported:
+				errs.WriteString(filename + ":" + linenum + ": " + err.Error() + ". ")
+				reported = true
+			}
+		}
+	}
+	if errs.Len() > 0 {
+		errs.WriteString("WARNING: ACL errors detected, no change to the previously active ACL rules was performed")
+		return nil, replyErr("ERR " + errs.String())
+	}
+	if us.m["default"] == nil {
+		d := newUser(t, "default", cfg)
+		for _, r := range []string{"+@all", "~*", "&*", "on", "nopass"} {
+			_ = d.applyRule(r, cfg)
+		}
+		us.m["default"] = d
+	}
+	return us, nil
+}
+
+// fgetsText is the file as Redis builds it: fgets chunks of at most 1023 bytes (or up to a newline),
+// each cut at its first NUL byte by sdscat.
+func fgetsText(data []byte) string {
+	var b strings.Builder
+	for len(data) > 0 {
+		n := min(len(data), 1023)
+		if i := bytes.IndexByte(data[:n], '\n'); i >= 0 {
+			n = i + 1
+		}
+		b.Write(cstr(data[:n]))
+		data = data[n:]
+	}
+	return b.String()
+}
+
+// ACLFile renders the set as ACL SAVE writes the aclfile: "user <name> <rules>\n" per user, in name
+// order.
+func (us *Users) ACLFile() []byte {
+	var b bytes.Buffer
+	for _, line := range us.List() {
+		b.WriteString(line + "\n")
+	}
+	return b.Bytes()
+}
