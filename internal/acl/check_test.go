@@ -329,3 +329,36 @@ func TestRebind(t *testing.T) {
 		t.Error("rebinding to a table without SET succeeded")
 	}
 }
+
+// Connections check with the *User they hold while the control plane changes the set and publishes
+// clones: no data race, and a held user keeps its rules.
+func TestCheckConcurrentWithChanges(t *testing.T) {
+	tbl := mustDefault(t)
+	us := NewUsers(tbl, Config{})
+	_ = us.SetUser("u", "on", "+get", "~app:*")
+	held := us.Clone().Get("u")
+	args := bytesArgs("get", "app:1")
+	cmd, _ := tbl.Resolve(args)
+	done := make(chan bool)
+	for range 4 {
+		go func() {
+			ok := true
+			for range 2000 {
+				ok = ok && held.Check(cmd, args).Allowed()
+			}
+			done <- ok
+		}()
+	}
+	for i := range 200 {
+		_ = us.SetUser("u", "-get", fmt.Sprintf("~k%d", i), "(+set ~x)")
+		_ = us.Clone()
+	}
+	for range 4 {
+		if !<-done {
+			t.Error("a held user changed under a concurrent SetUser")
+		}
+	}
+	if us.Get("u").Check(cmd, args).Allowed() {
+		t.Error("the new user should be denied GET")
+	}
+}
