@@ -6,6 +6,7 @@ import "github.com/spf13/cobra"
 func Commands(o *Options) []*cobra.Command {
 	cmds := []*cobra.Command{newWhitelist(o), newCheck(o), newInstance(o), newKey(o), newAudit(o)}
 	cmds = append(cmds, newHost(o), newSG(o)) // host.go, sg.go
+	cmds = append(cmds, newRefusals(o))       // refusals.go
 	for _, c := range cmds {
 		o.AddFlags(c)
 		usageArgs(c)

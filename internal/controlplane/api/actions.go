@@ -39,6 +39,9 @@ func (h *Handler) table() map[string]action {
 		// Security groups bound to an instance (sgconfig.go); ECS actions are in ecs.go.
 		"DescribeSecurityGroupConfiguration": {kv, inst, describeSecurityGroupConfiguration},
 		"ModifySecurityGroupConfiguration":   {kv, []string{"DBInstanceId", "InstanceId"}, modifySecurityGroupConfiguration},
+
+		// Recent refused connections of an instance (activity.go).
+		"DescribeRefusedConnections": {kv, inst, describeRefusedConnections},
 	}
 }
 

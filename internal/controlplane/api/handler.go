@@ -145,14 +145,14 @@ func (c *call) serve() (any, error) {
 	if !contains(act.versions, version) {
 		return nil, invalid("InvalidVersion", "Specified parameter Version \""+version+"\" is not valid for "+c.action+" (use "+strings.Join(act.versions, " or ")+").")
 	}
-	v, err := h.verifier.Verify(sr)
+	v, err := h.verify(c.r.Context(), sr) // a signature, or the console's session (session.go)
 	if err != nil {
 		if h.failLog.Allow() {
 			h.log.Warn("API call refused: authentication failed", "action", c.action, "source", c.r.RemoteAddr, "err", err)
 		}
 		return nil, err
 	}
-	c.key, err = h.plane.Key(v.AccessKeyID)
+	c.key, err = h.key(c.r.Context(), v.AccessKeyID)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,17 @@
+package server
+
+import (
+	"github.com/moat-dev/moat/internal/controlplane/api"
+	"github.com/moat-dev/moat/internal/gateway"
+)
+
+var _ api.RefusalSource = (*Server)(nil)
+
+// RefusedConnections reports a served instance's recent refused connections (api.RefusalSource).
+func (s *Server) RefusedConnections(id string) (gateway.ActivityReport, bool) {
+	gw := s.Gateway(id)
+	if gw == nil {
+		return gateway.ActivityReport{}, false
+	}
+	return gw.Activity(), true
+}
