@@ -148,11 +148,15 @@ func compileGlob(pattern string) matcher {
 }
 
 func (m *matcher) match(s []byte) bool {
+	// For literals, the last byte is compared first: prefixes such as "tenant1:" and "tenant2:" usually
+	// differ near their end, and this rejects them without a memequal call.
 	switch m.kind {
 	case matchExact:
-		return string(s) == m.lit
+		n := len(m.lit)
+		return len(s) == n && (n == 0 || s[n-1] == m.lit[n-1]) && string(s) == m.lit
 	case matchPrefix:
-		return len(s) >= len(m.lit) && string(s[:len(m.lit)]) == m.lit
+		n := len(m.lit)
+		return len(s) >= n && s[n-1] == m.lit[n-1] && string(s[:n]) == m.lit
 	case matchAll:
 		return len(s) > 0 // like Redis, '*' does not match the empty string
 	}
