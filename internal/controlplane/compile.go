@@ -14,11 +14,13 @@ func Compile(in model.Instance, bound []allowlist.Bound) *snapshot.Snapshot {
 	lim.MaxBulk = in.ParamInt("proto-max-bulk-len")
 	lim.MaxArgs = int(in.ParamInt("proto-max-multibulk-len"))
 	lim.MaxInline = int(in.ParamInt("proto-max-inline-len"))
-	return &snapshot.Snapshot{
+	s := &snapshot.Snapshot{
 		Instance:     in.ID,
 		Allow:        allowlist.Compile(in.Groups, bound),
 		DropOnRevoke: in.ParamBool("drop-on-revoke"),
 		Limits:       lim,
 		IdleTimeout:  in.IdleTimeout(),
 	}
+	compileNet(in, s)
+	return s
 }

@@ -5,9 +5,11 @@
 package snapshot
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
 )
 
@@ -24,4 +26,36 @@ type Snapshot struct {
 	// IdleTimeout closes a client connection idle this long (0: never, like redis.conf "timeout 0").
 	// Connections waiting for a reply, subscribed or monitoring are not idle.
 	IdleTimeout time.Duration
+
+	// Network security (N2, N4, N5, connection limits).
+
+	// ProtectedMode is the protected-mode parameter (N2); see DeniesNonLocal.
+	ProtectedMode bool
+	// DefaultUserNoPass reports that the default user has no password. No ACL users exist yet, so the
+	// control plane always sets it; the ACL work sets it from the default user (requirepass, nopass).
+	DefaultUserNoPass bool
+	// Renames are the rename-command directives (N4), applied to connections admitted under this
+	// snapshot. The zero value renames nothing.
+	Renames rediscmd.Renames
+	// MaxClients bounds the instance's client connections; MaxClientsPerIP those from one source
+	// address. 0 means no bound.
+	MaxClients      int
+	MaxClientsPerIP int
+	// ProxyTrusted are the load balancers whose connections start with a PROXY protocol header (N5);
+	// empty: PROXY protocol is off.
+	ProxyTrusted []netip.Prefix
+}
+
+// DeniesNonLocal reports Redis's protected-mode rule: protected-mode is on and the default user has no
+// password, so only loopback clients may connect.
+func (s *Snapshot) DeniesNonLocal() bool { return s.ProtectedMode && s.DefaultUserNoPass }
+
+// TrustsProxy reports whether a connection from addr must start with a PROXY protocol header.
+func (s *Snapshot) TrustsProxy(addr netip.Addr) bool {
+	for _, p := range s.ProxyTrusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }

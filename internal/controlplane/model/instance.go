@@ -36,6 +36,8 @@ type Instance struct {
 	Architecture string `json:"architecture,omitempty"`
 	// SecurityGroups are the IDs of the bound security groups (SG2, at most 10), in the order given.
 	SecurityGroups []string `json:"security_groups,omitempty"`
+	// TLSListen are the addresses served with TLS (N3), beside or instead of Listen.
+	TLSListen []string `json:"tls_listen,omitempty"`
 }
 
 // Sentinel errors; messages wrap them with the offending value.
@@ -100,7 +102,7 @@ func (in Instance) Validate() error {
 	if err := CheckID(in.ID); err != nil {
 		errs = append(errs, err)
 	}
-	if len(in.Listen) == 0 {
+	if len(in.Listen) == 0 && len(in.TLSListen) == 0 {
 		errs = append(errs, ErrNoListen)
 	}
 	for _, l := range in.Listen {
@@ -117,5 +119,6 @@ func (in Instance) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, in.validateKind()...)
+	errs = append(errs, in.validateNet()...)
 	return errors.Join(errs...)
 }

@@ -34,6 +34,33 @@ var params = map[string]Param{
 		Help: "Most arguments in one command."},
 	"proto-max-inline-len": {Name: "proto-max-inline-len", Default: "65536", Checking: rangeText(1024, 1024*1024), check: checkRange(1024, 1024*1024),
 		Help: "Longest inline (telnet-style) command line and longest protocol header line, in bytes."},
+	// Network security (netparams.go).
+	"protected-mode": {Name: "protected-mode", Default: "yes", Checking: "[yes|no]", check: checkYesNo,
+		Help: "yes: while the default user has no password, clients from other than a loopback address (127.0.0.0/8, ::1) get Redis's -DENIED reply and are disconnected (N2)."},
+	"rename-command": {Name: "rename-command", Default: "", Checking: `NAME NEWNAME | NAME "", comma-separated`, check: checkRenames,
+		Help: `Rename commands for new connections, as redis.conf's rename-command lines, in order and comma-separated: CONFIG CFG,FLUSHALL "". The old name then gets the unknown-command error; "" removes a command. The backend and ACL rules keep the original names (N4).`},
+	"maxclients": {Name: "maxclients", Default: "10000", Checking: rangeText(1, 1000000), check: checkRange(1, 1000000),
+		Help: "Most client connections the instance serves at once; more get -ERR max number of clients reached."},
+	"maxclients-per-ip": {Name: "maxclients-per-ip", Default: "0", Checking: rangeText(0, 1000000), check: checkRange(0, 1000000),
+		Help: "Most client connections from one source address (0: no limit); more get -ERR max number of clients reached."},
+	"proxy-protocol": {Name: "proxy-protocol", Default: "", Checking: "IPs or CIDR blocks, comma-separated", check: checkTrusted,
+		Help: "Load balancers trusted to send a PROXY protocol v1/v2 header: a connection from one must start with one, and the client address it carries is the one judged and logged. A header from anyone else is a protocol error (N5)."},
+	"tls-cert-file": {Name: "tls-cert-file", Default: "", Checking: "file path", check: checkPath,
+		Help: "PEM certificate chain of the TLS listeners; reloaded without restart when the file changes."},
+	"tls-key-file": {Name: "tls-key-file", Default: "", Checking: "file path", check: checkPath,
+		Help: "PEM private key (unencrypted) of tls-cert-file."},
+	"tls-ca-cert-file": {Name: "tls-ca-cert-file", Default: "", Checking: "file path", check: checkPath,
+		Help: "PEM CA certificates that client certificates must chain to."},
+	"tls-ca-cert-dir": {Name: "tls-ca-cert-dir", Default: "", Checking: "directory path", check: checkPath,
+		Help: "Directory whose PEM files are CA certificates that client certificates may chain to."},
+	"tls-auth-clients": {Name: "tls-auth-clients", Default: "yes", Checking: "[no|optional|yes]", check: checkAuthClients,
+		Help: "yes: a client certificate is required; optional: checked if sent; no: not asked for."},
+	"tls-protocols": {Name: "tls-protocols", Default: "TLSv1.2 TLSv1.3", Checking: "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3", check: checkProtocols,
+		Help: "TLS versions served, space-separated; they must be consecutive (crypto/tls has a minimum and a maximum)."},
+	"tls-ciphers": {Name: "tls-ciphers", Default: "", Checking: "OpenSSL or IANA suite names", check: checkCiphers,
+		Help: "TLS 1.2 and older cipher suites, by name (ECDHE-RSA-AES128-GCM-SHA256:…); empty: Go's defaults. OpenSSL keywords (HIGH, !aNULL) and suites crypto/tls lacks or counts insecure are refused."},
+	"tls-session-caching": {Name: "tls-session-caching", Default: "yes", Checking: "[yes|no]", check: checkYesNo,
+		Help: "no: turn off TLS session resumption."},
 }
 
 // ParamNames returns the known parameter names, sorted.
@@ -55,6 +82,9 @@ func LookupParam(name string) (Param, bool) {
 // CheckParam validates a value for a parameter.
 func CheckParam(name, value string) error {
 	p, ok := params[name]
+	if why, no := unsupportedParams[name]; !ok && no {
+		return fmt.Errorf("parameter %q: not supported: %s: %w", name, why, ErrParam)
+	}
 	if !ok {
 		return fmt.Errorf("parameter %q: unknown (known: %v): %w", name, ParamNames(), ErrParam)
 	}
