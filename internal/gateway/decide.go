@@ -3,6 +3,7 @@ package gateway
 import (
 	"unsafe"
 
+	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
 )
 
@@ -11,37 +12,99 @@ type decideState struct {
 	multi    bool // inside MULTI: every command gets one reply (QUEUED or an error) until EXEC/DISCARD
 	replyOff bool // CLIENT REPLY OFF: no replies until CLIENT REPLY ON
 	skipNext bool // CLIENT REPLY SKIP: no reply for the next command
+
+	// dirty: moat refused a command inside MULTI (a renamed-away command, a CLIENT subcommand moat
+	// answers), which the backend never saw. Like Redis, the transaction must then fail: EXEC is
+	// replaced by DISCARD and answered with EXECABORT.
+	dirty  bool
+	queued int // commands sent inside MULTI, for CLIENT LIST's multi=
+
+	// renames are the connection's rename-command directives (N4); scratch holds the rewritten
+	// commands of the current batch (see rewriteName).
+	renames rediscmd.Renames
+	scratch []byte
 }
 
-// decide gives a command its reply slot and reports whether it is forwarded to the backend. It never
-// allocates for forwarded commands.
-func (st *decideState) decide(c *resp.Command) (slot, bool) {
+// act is what the reader sends the backend for a command.
+type act uint8
+
+const (
+	actForward act = iota // Raw, then the rest of a command too long to hold (More)
+	actDrop               // nothing; the rest of a long command is read and discarded
+	actReplace            // Raw, which decide replaced with a whole command; the rest is discarded
+)
+
+// Commands moat sends in place of one it answers itself.
+var (
+	// pingCmd consumes the backend's CLIENT REPLY SKIP when the skipped command never reaches it.
+	pingCmd = []byte("*1\r\n$4\r\nPING\r\n")
+	// discardCmd replaces EXEC when moat refused a command of the transaction.
+	discardCmd = []byte("*1\r\n$7\r\nDISCARD\r\n")
+)
+
+// batch starts a new batch of commands: the scratch space of the previous one is reused.
+func (st *decideState) batch() { st.scratch = st.scratch[:0] }
+
+// decide gives a command its reply slot and says what reaches the backend. It never allocates for
+// commands forwarded unchanged.
+func (st *decideState) decide(c *resp.Command) (slot, act) {
 	var name, sub, arg [16]byte
 	cmd := lower(c.Args, 0, &name)
+	if !st.renames.Empty() && len(c.Args) > 0 {
+		var long [rediscmd.MaxNameLen]byte
+		if r, ok := st.renames.Lookup(lowerInto(c.Args[0], long[:])); ok {
+			if r.Removed {
+				return st.answer(c, slot{local: unknownCommand(c)}, true)
+			}
+			cmd = r.Original
+			st.rewriteName(c, r.Original)
+		}
+	}
 	sl := slot{kind: kindOne}
-	forward := true
+	fwd := actForward
+	if st.multi {
+		switch cmd {
+		case "exec", "discard", "multi", "watch", "quit", "reset":
+		default:
+			st.queued++
+		}
+	}
 	switch cmd {
 	case "quit":
 		// Answered here: the backend connection stays clean and the client's goodbye is not delayed.
 		sl = slot{local: replyOK, close: true}
-		forward = false
+		fwd = actDrop
 	case "multi":
-		st.multi = true
+		if !st.multi {
+			st.multi, st.dirty, st.queued = true, false, 0
+		}
 	case "exec", "discard":
-		st.multi = false
+		if cmd == "exec" && st.multi && st.dirty && !c.More {
+			c.Raw = discardCmd
+			sl.kind = kindExecAbort
+			fwd = actReplace
+		}
+		st.multi, st.dirty, st.queued = false, false, 0
 	case "reset":
 		// RESET turns CLIENT REPLY OFF back on before it answers, but a SKIP in force still silences it.
 		skipped := st.skipNext
-		*st = decideState{}
+		*st = decideState{renames: st.renames, scratch: st.scratch}
 		sl.kind = kindReset
 		if skipped {
 			sl.kind = kindNone
 			sl.reset = true
 		}
-		return sl, true
+		return sl, actForward
 	case "hello":
 		if !st.multi {
 			sl.kind = kindHello
+			sl.call = helloSetName(c)
+		}
+	case "select":
+		if !st.multi && len(c.Args) == 2 {
+			if db, ok := atoi(string(c.Args[1])); ok {
+				sl.kind, sl.n = kindSelect, db
+			}
 		}
 	case "monitor":
 		if !st.multi {
@@ -59,19 +122,30 @@ func (st *decideState) decide(c *resp.Command) (slot, bool) {
 			}
 		}
 	case "client":
-		// Inside MULTI, CLIENT REPLY is only queued.
-		if !st.multi && len(c.Args) == 3 && lower(c.Args, 1, &sub) == "reply" {
-			switch lower(c.Args, 2, &arg) {
-			case "on":
-				st.replyOff, st.skipNext = false, false
-				return sl, true
-			case "off":
-				st.replyOff = true
-			case "skip":
-				if !st.replyOff {
-					st.skipNext = true
-					sl.kind = kindNone
-					return sl, true
+		switch subcmd := lower(c.Args, 1, &sub); subcmd {
+		case "list", "info", "kill", "id", "unblock", "tracking":
+			if l, mine := st.client(c, subcmd); mine {
+				return st.answer(c, l, l.local != nil)
+			}
+		case "setname":
+			if !st.multi && len(c.Args) == 3 {
+				sl.call = &clientCall{op: opSetName, name: string(c.Args[2])}
+			}
+		case "reply":
+			// Inside MULTI, CLIENT REPLY is only queued.
+			if !st.multi && len(c.Args) == 3 {
+				switch lower(c.Args, 2, &arg) {
+				case "on":
+					st.replyOff, st.skipNext = false, false
+					return sl, actForward
+				case "off":
+					st.replyOff = true
+				case "skip":
+					if !st.replyOff {
+						st.skipNext = true
+						sl.kind = kindNone
+						return sl, actForward
+					}
 				}
 			}
 		}
@@ -84,8 +158,101 @@ func (st *decideState) decide(c *resp.Command) (slot, bool) {
 			sl.kind = kindNone
 		}
 		sl.local = nil
+		if sl.kind == kindNone {
+			sl.call = nil
+		}
 	}
-	return sl, forward
+	return sl, fwd
+}
+
+// answer completes a slot moat answers itself (local bytes or a CLIENT call) for a command the backend
+// does not get. isErr: the answer is an error, which inside MULTI dooms the transaction, as in Redis.
+// Under CLIENT REPLY OFF|SKIP nothing is written (a call still acts); a SKIP the backend is waiting to
+// apply is consumed with a PING whose reply it then skips.
+func (st *decideState) answer(c *resp.Command, sl slot, isErr bool) (slot, act) {
+	if st.multi && isErr {
+		st.dirty = true
+	}
+	if !st.replyOff && !st.skipNext {
+		if sl.call != nil {
+			sl.kind = kindNone
+		}
+		return sl, actDrop
+	}
+	sl.local, sl.kind = nil, kindNone
+	if sl.call != nil {
+		sl.call.silent = true
+	}
+	if st.skipNext {
+		st.skipNext = false
+		c.Raw = pingCmd
+		return sl, actReplace
+	}
+	return sl, actDrop
+}
+
+// rewriteName makes c.Raw carry the command's original name in place of the one the client typed
+// (N4: the backend always receives original names). The new bytes live in st.scratch until the next
+// batch. Raw is always multibulk (inline commands are re-encoded by the reader).
+func (st *decideState) rewriteName(c *resp.Command, orig string) {
+	raw := c.Raw
+	// *N\r\n $len\r\n name\r\n rest…
+	i := indexCRLF(raw)
+	if i < 0 {
+		return
+	}
+	j := indexCRLF(raw[i+2:])
+	if j < 0 {
+		return
+	}
+	n, ok := atoi(string(raw[i+3 : i+2+j]))
+	restAt := i + 2 + j + 2 + n + 2
+	if !ok || restAt > len(raw) {
+		return
+	}
+	start := len(st.scratch)
+	st.scratch = append(st.scratch, raw[:i+2]...)
+	st.scratch = append(st.scratch, '$')
+	st.scratch = appendInt(st.scratch, len(orig))
+	st.scratch = append(st.scratch, '\r', '\n')
+	st.scratch = append(st.scratch, orig...)
+	st.scratch = append(st.scratch, '\r', '\n')
+	st.scratch = append(st.scratch, raw[restAt:]...)
+	c.Raw = st.scratch[start:len(st.scratch):len(st.scratch)]
+}
+
+func indexCRLF(b []byte) int {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == '\r' && b[i+1] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+func appendInt(b []byte, n int) []byte {
+	var d [20]byte
+	i := len(d)
+	for {
+		i--
+		d[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, d[i:]...)
+}
+
+// helloSetName returns the call that records HELLO's SETNAME once the backend accepts the HELLO.
+func helloSetName(c *resp.Command) *clientCall {
+	for i := 2; i+1 < len(c.Args); i++ {
+		var b [16]byte
+		if lower(c.Args, i, &b) == "setname" {
+			return &clientCall{op: opSetName, name: string(c.Args[i+1])}
+		}
+	}
+	return nil
 }
 
 // subscriptionKind maps a confirmation or command name to its reply kind; kindOne for anything else.
@@ -111,10 +278,17 @@ func subscriptionKind(name string) replyKind {
 // matters here is). The string aliases buf, which must not change while the string is in use; this keeps
 // command dispatch free of allocations.
 func lower(args [][]byte, i int, buf *[16]byte) string {
-	if i >= len(args) || len(args[i]) > len(buf) {
+	if i >= len(args) {
 		return ""
 	}
-	a := args[i]
+	return lowerInto(args[i], buf[:])
+}
+
+// lowerInto is lower for any buffer: a lower-cased in buf, or "" when a is longer than buf.
+func lowerInto(a []byte, buf []byte) string {
+	if len(a) > len(buf) || len(a) == 0 {
+		return ""
+	}
 	for j, c := range a {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'

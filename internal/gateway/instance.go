@@ -28,6 +28,12 @@ type Config struct {
 	Metrics *Metrics
 	// DialTimeout bounds connecting to the backend for a new client (default 2 s).
 	DialTimeout time.Duration
+
+	// TLSListen are addresses served with TLS (N3), configured by TLS for each handshake.
+	TLSListen []string
+	TLS       TLSSource
+	// HandshakeTimeout bounds reading a PROXY header and the TLS handshake (default 10 s).
+	HandshakeTimeout time.Duration
 }
 
 // Instance serves one instance's listeners. Its methods are safe for concurrent use.
@@ -51,6 +57,8 @@ type Instance struct {
 	suppressed atomic.Int64 // refusals not logged since the last logged one
 
 	activity Activity // recent refusals, for the console (activity.go)
+
+	x instanceX // network security and connection management (admit.go)
 }
 
 // Start binds every listen address and begins serving with snap. Nothing is served if any address
@@ -73,8 +81,12 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 		in.dialTimeout = 2 * time.Second
 	}
 	in.snap.Store(snap)
+	if err := in.configureX(cfg); err != nil {
+		return nil, err
+	}
+	split := splitFamilies(cfg.Listen, cfg.TLSListen)
 	for _, addr := range cfg.Listen {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := listen(addr, split(addr))
 		if err != nil {
 			for _, l := range in.listeners {
 				l.Close()
@@ -83,9 +95,19 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 		}
 		in.listeners = append(in.listeners, ln)
 	}
+	if err := in.listenTLS(cfg); err != nil {
+		for _, l := range in.listeners {
+			l.Close()
+		}
+		return nil, err
+	}
 	for _, ln := range in.listeners {
 		in.wg.Add(1)
-		go in.acceptLoop(ln)
+		go in.acceptLoop(ln, false)
+	}
+	for _, ln := range in.x.tlsListeners {
+		in.wg.Add(1)
+		go in.acceptLoop(ln, true)
 	}
 	return in, nil
 }
@@ -109,6 +131,7 @@ func (in *Instance) Snapshot() *snapshot.Snapshot { return in.snap.Load() }
 // unless s.DropOnRevoke is set, in which case those whose address s no longer allows are closed before
 // Publish returns.
 func (in *Instance) Publish(s *snapshot.Snapshot) {
+	in.applyLimits(s)
 	in.snap.Store(s)
 	if !s.DropOnRevoke {
 		return
@@ -138,9 +161,16 @@ func (in *Instance) Close() error {
 	for ss := range in.sessions {
 		sessions = append(sessions, ss)
 	}
+	pending := in.pendingConns()
 	in.mu.Unlock()
 	for _, ln := range in.listeners {
 		ln.Close()
+	}
+	for _, ln := range in.x.tlsListeners {
+		ln.Close()
+	}
+	for _, c := range pending {
+		c.Close()
 	}
 	for _, ss := range sessions {
 		ss.close()
@@ -150,7 +180,7 @@ func (in *Instance) Close() error {
 	return nil
 }
 
-func (in *Instance) acceptLoop(ln net.Listener) {
+func (in *Instance) acceptLoop(ln net.Listener, secure bool) {
 	defer in.wg.Done()
 	var backoff time.Duration
 	for {
@@ -166,15 +196,21 @@ func (in *Instance) acceptLoop(ln net.Listener) {
 			continue
 		}
 		backoff = 0
-		in.handle(conn)
+		in.handle(conn, secure)
 	}
 }
 
-// handle judges a new connection before reading a byte from it (W8) and starts its session if allowed.
-// Refusals are handled right here on the accept goroutine: they cost one write and one close.
-func (in *Instance) handle(conn net.Conn) {
+// handle judges a new connection before reading a byte from it (W8), and before any TLS handshake,
+// and starts its session if allowed (admit.go). Refusals are handled right here on the accept goroutine:
+// they cost one write and one close. A connection from a trusted load balancer is judged by the address
+// its PROXY header carries, which its session reads first (N5).
+func (in *Instance) handle(conn net.Conn, secure bool) {
 	addr := peerAddr(conn)
 	snap := in.snap.Load()
+	if len(snap.ProxyTrusted) > 0 && snap.TrustsProxy(addr) {
+		in.admit(conn, addr, snap, secure, true)
+		return
+	}
 	if !snap.Allow.Allows(addr) {
 		in.m.refusedAddress.Inc()
 		in.activity.record(addr, ReasonIllegalAddress)
@@ -184,26 +220,7 @@ func (in *Instance) handle(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	in.m.accepted.Inc()
-	ss := newSession(in, conn, addr, snap)
-	in.mu.Lock()
-	if in.closed {
-		in.mu.Unlock()
-		conn.Close()
-		return
-	}
-	in.sessions[ss] = struct{}{}
-	in.wg.Add(1)
-	in.mu.Unlock()
-	in.m.active.Inc()
-	go func() {
-		defer in.wg.Done()
-		ss.run()
-		in.mu.Lock()
-		delete(in.sessions, ss)
-		in.mu.Unlock()
-		in.m.active.Dec()
-	}()
+	in.admit(conn, addr, snap, secure, false)
 }
 
 // logRefusal logs a refused connection, at most about one a second (bursts of 10), so that a scan cannot

@@ -8,6 +8,9 @@ const (
 	ReasonBackendUnavailable = "backend_unavailable"
 	ReasonRevoked            = "revoked"
 	ReasonProtocolError      = "protocol_error"
+	ReasonProtectedMode      = "protected_mode" // N2: -DENIED
+	ReasonMaxClients         = "max_clients"    // maxclients, maxclients-per-ip
+	ReasonTLSHandshake       = "tls_handshake"  // the TLS handshake failed (no or a bad client certificate…)
 )
 
 // Metrics are the data plane's Prometheus collectors. One Metrics serves every instance; it is safe for
@@ -67,6 +70,11 @@ type instanceMetrics struct {
 	forwarded       prometheus.Counter
 	dialErrors      prometheus.Counter
 	ioErrors        prometheus.Counter
+
+	// Network security.
+	refusedProtected  prometheus.Counter
+	refusedMaxClients prometheus.Counter
+	refusedTLS        prometheus.Counter
 }
 
 func (m *Metrics) forInstance(id string) instanceMetrics {
@@ -80,6 +88,10 @@ func (m *Metrics) forInstance(id string) instanceMetrics {
 		forwarded:       m.forwarded.WithLabelValues(id),
 		dialErrors:      m.backend.WithLabelValues(id, "dial"),
 		ioErrors:        m.backend.WithLabelValues(id, "io"),
+
+		refusedProtected:  m.refused.WithLabelValues(id, ReasonProtectedMode),
+		refusedMaxClients: m.refused.WithLabelValues(id, ReasonMaxClients),
+		refusedTLS:        m.refused.WithLabelValues(id, ReasonTLSHandshake),
 	}
 }
 

@@ -1,5 +1,7 @@
 package gateway
 
+import "github.com/moat-dev/moat/internal/resp"
+
 // Every reply a client can receive from moat itself, as wire bytes. Texts follow redis-server 7.0.15 where
 // Redis has the situation; moat's own situations use Redis's style ("-ERR" + lower-case sentence).
 var (
@@ -12,3 +14,77 @@ var (
 )
 
 // Protocol errors carry Redis's own text (resp.ProtocolError) and are encoded with resp.AppendError.
+
+// Network security (N2–N5) and connection management. Texts are Redis 7.0.15's unless noted as moat's.
+var (
+	// N2: protected mode, sent on accept (after the handshake on a TLS listener), then the connection is
+	// closed. Redis's text, "Setup a an" typo included.
+	replyDenied = []byte("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n")
+	// maxclients and maxclients-per-ip, sent on accept, then the connection is closed.
+	replyMaxClients = []byte("-ERR max number of clients reached\r\n")
+	// N5, moat's: a trusted load balancer's connection did not start with a valid PROXY header.
+	replyProxyExpected = []byte("-ERR Protocol error: expected a PROXY protocol header from this load balancer\r\n")
+	// A command moat answers itself, or a command renamed away, inside MULTI: the transaction is doomed.
+	replyNotInMulti = []byte("-ERR Command not allowed inside a transaction\r\n")
+	replyExecAbort  = []byte("-EXECABORT Transaction discarded because of previous errors.\r\n")
+	// CLIENT LIST / KILL.
+	replySyntaxError     = []byte("-ERR syntax error\r\n")
+	replyNoSuchClient    = []byte("-ERR No such client\r\n")
+	replyClientIDRange   = []byte("-ERR client-id should be greater than 0\r\n")
+	replyInvalidClientID = []byte("-ERR Invalid client ID\r\n")
+	// moat's: client IDs are moat's, not the backend's, so commands that pass one to the backend are
+	// refused rather than let them reach another client's backend connection.
+	replyUnblockIDs  = []byte("-ERR CLIENT UNBLOCK is not available through moat: client IDs are moat's, not the backend's\r\n")
+	replyRedirectIDs = []byte("-ERR CLIENT TRACKING REDIRECT is not available through moat: client IDs are moat's, not the backend's; use RESP3 tracking (HELLO 3) without REDIRECT\r\n")
+)
+
+// errProxyHeader is the protocol error (N5) for a PROXY header from a peer not in proxy-protocol: the
+// client gets "-ERR Protocol error: …" and is disconnected, as for any protocol error.
+var errProxyHeader = &resp.ProtocolError{Msg: "PROXY protocol header from an address not in proxy-protocol"}
+
+// errorReply encodes a Redis error whose text holds client input; CR and LF become spaces, as Redis
+// does, so the reply stays one line.
+func errorReply(msg string) []byte {
+	b := make([]byte, 0, len(msg)+3)
+	b = append(b, '-')
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		b = append(b, c)
+	}
+	return append(b, '\r', '\n')
+}
+
+// wrongArity is Redis's arity error for a command's full name ("client|kill").
+func wrongArity(fullname string) []byte {
+	return errorReply("ERR wrong number of arguments for '" + fullname + "' command")
+}
+
+// unknownCommand is Redis's reply to a command it does not know — here, one renamed away (N4): the
+// name as typed and the first arguments, each cut at a NUL byte as Redis's C strings are, at most
+// 128 bytes of them.
+func unknownCommand(c *resp.Command) []byte {
+	b := []byte("ERR unknown command '")
+	b = append(b, cstr(c.Args[0], 128)...)
+	b = append(b, "', with args beginning with: "...)
+	var args []byte
+	for i := 1; i < len(c.Args) && len(args) < 128; i++ {
+		args = append(args, '\'')
+		args = append(args, cstr(c.Args[i], 128-len(args)+1)...)
+		args = append(args, '\'', ' ')
+	}
+	return errorReply(string(append(b, args...)))
+}
+
+// cstr is a as printf's "%.*s" sees it: up to the first NUL, at most n bytes.
+func cstr(a []byte, n int) []byte {
+	for i, c := range a {
+		if c == 0 {
+			a = a[:i]
+			break
+		}
+	}
+	return a[:min(len(a), max(n, 0))]
+}

@@ -48,6 +48,8 @@ type session struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+
+	x sessionX // network security and connection management (conn.go, admit.go)
 }
 
 // slot is the reply owed for one command, in order.
@@ -57,6 +59,9 @@ type slot struct {
 	n     int  // frames expected for kindSubscribe (0: compute when the slot reaches the head)
 	close bool // close the connection once this reply is written
 	reset bool // a RESET whose reply is skipped (kindNone): the connection state resets here
+	// call: a CLIENT subcommand moat answers (kindNone: run when the slot reaches the head), or a name
+	// to record once the backend accepts the command (clientcmd.go).
+	call *clientCall
 }
 
 type replyKind uint8
@@ -73,6 +78,8 @@ const (
 	kindHello
 	kindReset
 	kindMonitor
+	kindSelect    // one reply; n is the database, recorded for CLIENT LIST when it succeeds
+	kindExecAbort // DISCARD sent in place of EXEC: its +OK is dropped and EXECABORT written instead
 )
 
 func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
@@ -84,13 +91,19 @@ func (s *session) close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		s.conn.Close()
-		if s.be != nil {
-			s.be.Close()
+		s.mu.Lock() // run sets be under mu, and may still be dialling
+		be := s.be
+		s.mu.Unlock()
+		if be != nil {
+			be.Close()
 		}
 	})
 }
 
 func (s *session) run() {
+	if !s.open() {
+		return
+	}
 	be, err := s.in.dialBackend()
 	if err != nil {
 		s.in.m.dialErrors.Inc()
@@ -127,10 +140,15 @@ func (s *session) read() {
 	if t := s.snap.IdleTimeout; t > 0 {
 		src = idleReader{s: s, timeout: t}
 	}
+	if !s.x.proxied {
+		s.x.sniff.r = src
+		src = &s.x.sniff
+	}
 	rd := resp.NewReader(src, s.snap.Limits)
 	bw := bufio.NewWriterSize(s.be, 16*1024)
-	var st decideState
+	st := decideState{renames: s.snap.Renames}
 	var slots []slot
+	var acts []act
 	for {
 		cmds, err := rd.ReadBatch()
 		if err != nil {
@@ -154,13 +172,12 @@ func (s *session) read() {
 			s.close()
 			return
 		}
-		slots = slots[:0]
+		slots, acts = slots[:0], acts[:0]
+		st.batch()
 		quit, silentQuit := false, false
 		for i := range cmds {
-			sl, fwd := st.decide(&cmds[i])
-			if !fwd {
-				cmds[i].Raw = nil
-			}
+			sl, a := st.decide(&cmds[i])
+			acts = append(acts, a)
 			if sl.close {
 				cmds = cmds[:i+1]
 				quit = true
@@ -177,10 +194,18 @@ func (s *session) read() {
 		}
 		// Slots are queued before their commands can reach the backend, so the pump always knows what a
 		// frame answers.
+		s.noteBatch(&st, &cmds[len(cmds)-1])
 		s.enqueue(slots)
 		forwarded := 0
 		for i := range cmds {
-			if cmds[i].Raw == nil {
+			if acts[i] != actForward {
+				if acts[i] == actReplace {
+					forwarded++
+					if _, err := bw.Write(cmds[i].Raw); err != nil {
+						s.backendLost(err)
+						return
+					}
+				}
 				if cmds[i].More {
 					if err := rd.Continue(io.Discard); err != nil {
 						s.close()
@@ -298,7 +323,8 @@ func (s *session) pump() {
 	var work, batch, spare []slot
 	var st pumpState
 	var info resp.ReplyInfo
-	answered := 0 // slots completed since the last flush
+	var discard *bufio.Writer // swallows the reply of a DISCARD sent in place of EXEC
+	answered := 0             // slots completed since the last flush
 	for {
 		if len(work) == 0 {
 			if batch != nil {
@@ -311,6 +337,14 @@ func (s *session) pump() {
 		}
 		// Moat's own replies and reply-less slots at the head go out at once.
 		for len(work) > 0 && (work[0].local != nil || work[0].kind == kindNone) {
+			if work[0].call != nil {
+				reply, closeSelf := work[0].call.run(s, st.resp3)
+				cw.Write(reply)
+				if closeSelf {
+					cw.Flush()
+					return
+				}
+			}
 			if work[0].local != nil {
 				cw.Write(work[0].local)
 			}
@@ -321,6 +355,8 @@ func (s *session) pump() {
 			if work[0].reset {
 				st = pumpState{}
 				s.listening.Store(false)
+				s.noteReset()
+				s.noteSubs(&st)
 			}
 			work = work[1:]
 			answered++
@@ -341,25 +377,40 @@ func (s *session) pump() {
 				continue
 			}
 		}
-		if err := resp.CopyReply(cw, br, &info); err != nil {
+		dst := cw
+		if len(work) > 0 && work[0].kind == kindExecAbort && s.discardReply(br) {
+			if discard == nil {
+				discard = bufio.NewWriterSize(io.Discard, 64)
+			}
+			dst = discard
+		}
+		if err := resp.CopyReply(dst, br, &info); err != nil {
 			if !s.drained(err, cw) && !errors.Is(err, net.ErrClosed) {
 				s.backendLost(err)
 			}
 			return
 		}
+		if dst == discard {
+			cw.Write(replyExecAbort)
+		}
 		if len(work) == 0 || st.outOfBand(&info, work[0].kind) {
 			if info.Type == '>' {
 				s.listening.Store(st.listening())
+				s.noteSubs(&st)
 			}
 			continue
 		}
 		kind := work[0].kind
+		if kind != kindOne || work[0].call != nil {
+			s.noteReply(&work[0], &info)
+		}
 		if st.answer(&work[0], &info) {
 			work = work[1:]
 			answered++
 		}
 		if kind != kindOne {
 			s.listening.Store(st.listening())
+			s.noteSubs(&st)
 		}
 	}
 }

@@ -1,0 +1,396 @@
+package gateway
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+
+	"github.com/moat-dev/moat/internal/snapshot"
+)
+
+// TLSSource gives the TLS configuration for each new handshake (tlsconf.Server implements it).
+// Config must be safe for concurrent use and may return a different configuration after a reload;
+// established connections keep theirs.
+type TLSSource interface {
+	Config() *tls.Config
+}
+
+// instanceX is the instance state of the network-security work: TLS listeners, PROXY protocol,
+// connection limits, client IDs.
+type instanceX struct {
+	tlsListeners     []net.Listener
+	tls              TLSSource
+	handshakeTimeout time.Duration
+
+	nextID int64 // the last connection ID given; guarded by Instance.mu
+
+	// Guarded by Instance.mu.
+	pending map[*session]struct{} // from a trusted load balancer, PROXY header not read yet
+	perIP   map[netip.Addr]int    // connections per client address, kept while maxclients-per-ip is set
+}
+
+// isLocal is protected mode's "loopback" (N2): 127.0.0.0/8 and ::1, as Redis 7.2+ and Valkey define
+// it (7.0 took only 127.0.0.1). addr is unmapped, so ::ffff:127.0.0.1 counts as 127.0.0.1.
+func isLocal(addr netip.Addr) bool {
+	return addr.IsLoopback()
+}
+
+// admit takes a connection whose peer passed the whitelist (or is a trusted load balancer, proxied):
+// it applies the connection limits and protected mode, in Redis's order, and starts the session. It
+// runs on the accept goroutine and, for the plain case, allocates nothing but the session.
+func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot, secure, proxied bool) {
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		conn.Close()
+		return
+	}
+	if snap.MaxClients > 0 && len(in.sessions)+len(in.x.pending) >= snap.MaxClients {
+		in.mu.Unlock()
+		in.refuse(conn, addr, ReasonMaxClients, replyMaxClients)
+		return
+	}
+	if !proxied && in.overIPLimit(addr, snap) {
+		in.mu.Unlock()
+		in.refuse(conn, addr, ReasonMaxClients, replyMaxClients)
+		return
+	}
+	denied := !proxied && snap.DeniesNonLocal() && !isLocal(addr)
+	if denied && !secure {
+		in.mu.Unlock()
+		in.refuse(conn, addr, ReasonProtectedMode, replyDenied)
+		return
+	}
+	ss := newSession(in, conn, addr, snap)
+	in.x.nextID++
+	ss.x = sessionX{id: in.x.nextID, created: time.Now(), raw: conn, secure: secure, proxied: proxied, denied: denied}
+	ss.x.view.multi = -1
+	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		ss.x.addrPort = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	if proxied {
+		ss.x.lb = ss.x.addrPort
+		if in.x.pending == nil {
+			in.x.pending = make(map[*session]struct{})
+		}
+		in.x.pending[ss] = struct{}{}
+	} else {
+		if secure {
+			ss.conn = tls.Server(conn, in.x.tls.Config())
+		}
+		in.enter(ss)
+	}
+	in.wg.Add(1)
+	in.mu.Unlock()
+	if !proxied {
+		in.m.accepted.Inc()
+	}
+	in.m.active.Inc()
+	go func() {
+		defer in.wg.Done()
+		ss.run()
+		in.forget(ss)
+		in.m.active.Dec()
+	}()
+}
+
+// overIPLimit reports a client address at its maxclients-per-ip. Called with mu held.
+func (in *Instance) overIPLimit(addr netip.Addr, snap *snapshot.Snapshot) bool {
+	return snap.MaxClientsPerIP > 0 && in.x.perIP != nil && in.x.perIP[addr] >= snap.MaxClientsPerIP
+}
+
+// enter registers a session whose client address is final. Called with mu held.
+func (in *Instance) enter(ss *session) {
+	in.sessions[ss] = struct{}{}
+	if in.x.perIP != nil {
+		in.x.perIP[ss.addr]++
+		ss.x.counted = true
+	}
+}
+
+// forget removes a session that ended.
+func (in *Instance) forget(ss *session) {
+	in.mu.Lock()
+	delete(in.x.pending, ss)
+	delete(in.sessions, ss)
+	if ss.x.counted && in.x.perIP != nil {
+		if n := in.x.perIP[ss.addr] - 1; n > 0 {
+			in.x.perIP[ss.addr] = n
+		} else {
+			delete(in.x.perIP, ss.addr)
+		}
+	}
+	in.mu.Unlock()
+}
+
+// applyLimits starts or stops counting connections per client address as maxclients-per-ip is set or
+// cleared, so that the plain accept path does no map work while there is no such limit.
+func (in *Instance) applyLimits(s *snapshot.Snapshot) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	switch {
+	case s.MaxClientsPerIP > 0 && in.x.perIP == nil:
+		in.x.perIP = make(map[netip.Addr]int, len(in.sessions))
+		for ss := range in.sessions {
+			in.x.perIP[ss.addr]++
+			ss.x.counted = true
+		}
+	case s.MaxClientsPerIP == 0 && in.x.perIP != nil:
+		in.x.perIP = nil
+		for ss := range in.sessions {
+			ss.x.counted = false
+		}
+	}
+}
+
+// refuse writes a refusal reply, counts and logs it, and closes the connection. The write has a short
+// deadline: a refused client cannot hold moat.
+func (in *Instance) refuse(conn net.Conn, addr netip.Addr, reason string, reply []byte) {
+	in.refuseAs(conn, conn.RemoteAddr().String(), addr, reason, reply)
+}
+
+// refuseAs is refuse with the client named for the log (the address a PROXY header carried).
+func (in *Instance) refuseAs(conn net.Conn, peer string, addr netip.Addr, reason string, reply []byte) {
+	switch reason {
+	case ReasonMaxClients:
+		in.m.refusedMaxClients.Inc()
+	case ReasonProtectedMode:
+		in.m.refusedProtected.Inc()
+	case ReasonIllegalAddress:
+		in.m.refusedAddress.Inc()
+	case ReasonProtocolError:
+		in.m.refusedProtocol.Inc()
+	case ReasonTLSHandshake:
+		in.m.refusedTLS.Inc()
+	}
+	in.activity.record(addr, reason)
+	in.logRefusal(peer, reason)
+	if reply != nil {
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		conn.Write(reply)
+	}
+	conn.Close()
+}
+
+// open does what must happen before a session relays: read the PROXY header of a trusted load
+// balancer and judge the address it carries, the TLS handshake, protected mode's refusal over TLS. It
+// reports whether the session may go on; when not, the connection is closed.
+func (s *session) open() bool {
+	if s.x.proxied && !s.readProxyHeader() {
+		return false
+	}
+	if s.x.secure {
+		if !s.handshake() {
+			return false
+		}
+		if s.x.denied {
+			s.in.refuseAs(s.conn, s.peer, s.addr, ReasonProtectedMode, replyDenied)
+			return false
+		}
+	}
+	return true
+}
+
+// handshake runs the TLS handshake under the instance's handshake timeout.
+func (s *session) handshake() bool {
+	tc := s.conn.(*tls.Conn)
+	tc.SetDeadline(time.Now().Add(s.in.x.handshakeTimeout))
+	err := tc.Handshake()
+	if err == nil {
+		tc.SetDeadline(time.Time{})
+		return true
+	}
+	reason := ReasonTLSHandshake
+	var rh tls.RecordHeaderError
+	// The record header holds the first 5 bytes: a signature's first 5 are evidence enough.
+	if errors.As(err, &rh) && proxySignature(rh.RecordHeader[:]) != sigNo {
+		reason = ReasonProtocolError // a PROXY header from a peer not in proxy-protocol
+		err = errProxyUntrusted
+	}
+	s.in.log.Debug("TLS handshake failed", "client", s.peer, "err", err)
+	s.in.refuseAs(s.x.raw, s.peer, s.addr, reason, nil)
+	return false
+}
+
+var errProxyUntrusted = errors.New("PROXY protocol header from an address not in proxy-protocol")
+
+// readProxyHeader reads the PROXY header a trusted load balancer sends first (v1 or v2), then judges
+// the client address it carries as the accept path judges a direct peer: whitelist, per-address limit,
+// protected mode. A LOCAL header (the balancer's own health check) is judged as the balancer.
+func (s *session) readProxyHeader() bool {
+	in := s.in
+	br := bufio.NewReaderSize(s.x.raw, 256)
+	hdr, err := proxyproto.ReadHeaderTimeout(s.x.raw, br, in.x.handshakeTimeout)
+	if err != nil {
+		in.log.Info("closing connection: no valid PROXY header from a trusted load balancer", "lb", s.peer, "err", err)
+		in.refuse(s.x.raw, s.addr, ReasonProtocolError, replyProxyExpected)
+		return false
+	}
+	client := s.x.lb
+	if hdr.Command.IsProxy() {
+		if ta, ok := hdr.SourceAddr.(*net.TCPAddr); ok {
+			ap := ta.AddrPort()
+			client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		}
+	}
+	var conn net.Conn = &bufferedConn{Conn: s.x.raw, r: br}
+	if br.Buffered() == 0 {
+		conn = s.x.raw
+	}
+	addr, peer := client.Addr(), client.String()
+	snap := in.snap.Load()
+	if !snap.Allow.Allows(addr) {
+		in.refuseAs(conn, peer, addr, ReasonIllegalAddress, replyIllegalAddress)
+		return false
+	}
+	denied := snap.DeniesNonLocal() && !isLocal(addr)
+	if denied && !s.x.secure {
+		in.refuseAs(conn, peer, addr, ReasonProtectedMode, replyDenied)
+		return false
+	}
+	if s.x.secure {
+		conn = tls.Server(conn, in.x.tls.Config())
+	}
+	in.mu.Lock()
+	if in.overIPLimit(addr, snap) {
+		in.mu.Unlock()
+		in.refuseAs(conn, peer, addr, ReasonMaxClients, replyMaxClients)
+		return false
+	}
+	delete(in.x.pending, s)
+	s.addr, s.x.addrPort, s.x.denied, s.conn, s.peer = addr, client, denied, conn, peer
+	in.enter(s)
+	in.mu.Unlock()
+	in.m.accepted.Inc()
+	return true
+}
+
+// bufferedConn reads what a bufio.Reader holds before reading the connection again.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) {
+	if c.r != nil {
+		if c.r.Buffered() > 0 {
+			return c.r.Read(p)
+		}
+		c.r = nil
+	}
+	return c.Conn.Read(p)
+}
+
+// PROXY protocol signatures.
+var (
+	sigV1 = []byte("PROXY ")
+	sigV2 = []byte("\r\n\r\n\x00\r\nQUIT\n")
+)
+
+const (
+	sigNo    = iota // not a PROXY header
+	sigMatch        // starts with a PROXY header signature
+	sigMore         // too short to tell
+)
+
+// proxySignature tells whether b starts with a PROXY protocol v1 or v2 signature.
+func proxySignature(b []byte) int {
+	res := sigNo
+	for _, sig := range [][]byte{sigV1, sigV2} {
+		n := min(len(b), len(sig))
+		if string(b[:n]) != string(sig[:n]) {
+			continue
+		}
+		if n == len(sig) {
+			return sigMatch
+		}
+		res = sigMore
+	}
+	return res
+}
+
+// proxySniffer turns a PROXY header at the start of a connection from a peer that is not a trusted
+// load balancer into a protocol error (N5): such a header is never taken as commands (v2's signature
+// would read as an inline QUIT). Only the first bytes are inspected.
+type proxySniffer struct {
+	r    io.Reader
+	done bool
+}
+
+func (p *proxySniffer) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	for !p.done && n > 0 {
+		switch proxySignature(b[:n]) {
+		case sigMatch:
+			return 0, errProxyHeader
+		case sigNo:
+			p.done = true
+		case sigMore:
+			if err != nil || n == len(b) {
+				p.done = true
+				break
+			}
+			var m int
+			m, err = p.r.Read(b[n:])
+			n += m
+		}
+	}
+	return n, err
+}
+
+// configureX applies the network-security part of the configuration.
+func (in *Instance) configureX(cfg Config) error {
+	in.x.tls = cfg.TLS
+	in.x.handshakeTimeout = cfg.HandshakeTimeout
+	if in.x.handshakeTimeout <= 0 {
+		in.x.handshakeTimeout = 10 * time.Second
+	}
+	if len(cfg.TLSListen) > 0 && cfg.TLS == nil {
+		return fmt.Errorf("instance %s: TLS listen addresses without a TLS configuration", cfg.ID)
+	}
+	in.applyLimits(in.snap.Load())
+	return nil
+}
+
+// listenTLS binds the TLS listen addresses; on error none is left open.
+func (in *Instance) listenTLS(cfg Config) error {
+	split := splitFamilies(cfg.Listen, cfg.TLSListen)
+	for _, addr := range cfg.TLSListen {
+		ln, err := listen(addr, split(addr))
+		if err != nil {
+			for _, l := range in.x.tlsListeners {
+				l.Close()
+			}
+			in.x.tlsListeners = nil
+			return fmt.Errorf("instance %s: listen (TLS) on %s: %w", cfg.ID, addr, err)
+		}
+		in.x.tlsListeners = append(in.x.tlsListeners, ln)
+	}
+	return nil
+}
+
+// TLSAddrs returns the bound TLS listen addresses.
+func (in *Instance) TLSAddrs() []net.Addr {
+	out := make([]net.Addr, len(in.x.tlsListeners))
+	for i, ln := range in.x.tlsListeners {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// pendingConns returns the sockets of connections still reading their PROXY header. Called with mu held.
+func (in *Instance) pendingConns() []net.Conn {
+	out := make([]net.Conn, 0, len(in.x.pending))
+	for ss := range in.x.pending {
+		out = append(out, ss.x.raw)
+	}
+	return out
+}

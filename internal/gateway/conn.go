@@ -1,0 +1,265 @@
+package gateway
+
+import (
+	"bufio"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/moat-dev/moat/internal/rediscmd"
+	"github.com/moat-dev/moat/internal/resp"
+)
+
+// sessionX is what the network-security work adds to a session. Fields are set before the session
+// is visible to other goroutines and not changed after, unless noted.
+type sessionX struct {
+	id       int64
+	created  time.Time
+	raw      net.Conn       // the accepted socket (conn may be TLS, or read a PROXY header's leftovers first)
+	secure   bool           // accepted on a TLS listener
+	proxied  bool           // from a trusted load balancer: a PROXY header comes first
+	denied   bool           // protected mode refuses it once the TLS handshake is done
+	counted  bool           // counted in instanceX.perIP; guarded by Instance.mu
+	addrPort netip.AddrPort // the client's address and port, unmapped (the PROXY header's when proxied)
+	lb       netip.AddrPort // the load balancer, when proxied
+
+	sniff proxySniffer // the read path's first bytes (reader goroutine)
+	subs  subsView     // what the pump last published to view (pump goroutine)
+
+	view clientView // for CLIENT LIST; guarded by session.mu
+}
+
+// clientView is the part of CLIENT LIST that changes as the connection is used.
+type clientView struct {
+	lastCmd string // canonical name of the last known command; "" before the first
+	lastAt  int64  // unix nanoseconds of the last batch of commands
+	multi   int    // commands queued inside MULTI, -1 outside
+	name    string // CLIENT SETNAME / HELLO SETNAME, once the backend accepted it
+	db      int
+	resp3   bool
+	subsView
+}
+
+type subsView struct {
+	sub, psub, ssub int
+	monitor         bool
+}
+
+// noteBatch records, for CLIENT LIST, the last command of a batch the reader decided.
+func (s *session) noteBatch(st *decideState, last *resp.Command) {
+	name := commandName(st, last)
+	now := time.Now().UnixNano()
+	multi := -1
+	if st.multi {
+		multi = st.queued
+	}
+	s.mu.Lock()
+	if name != "" {
+		s.x.view.lastCmd = name
+	}
+	s.x.view.lastAt = now
+	s.x.view.multi = multi
+	s.mu.Unlock()
+}
+
+// commandName is the canonical name CLIENT LIST shows for c: its original name (rename-command
+// undone), "container|sub" for a known subcommand, "" for a command Redis does not know.
+func commandName(st *decideState, c *resp.Command) string {
+	if len(c.Args) == 0 {
+		return ""
+	}
+	var buf [rediscmd.MaxNameLen + 1 + 32]byte
+	name := lowerInto(c.Args[0], buf[:rediscmd.MaxNameLen])
+	if r, ok := st.renames.Lookup(name); ok {
+		if r.Removed {
+			return ""
+		}
+		name = r.Original
+	}
+	if len(c.Args) > 1 && rediscmd.IsContainer(name) {
+		n := copy(buf[:], name)
+		buf[n] = '|'
+		if sub := lowerInto(c.Args[1], buf[n+1:]); sub != "" {
+			if full, ok := rediscmd.Canonical(string(buf[:n+1+len(sub)])); ok {
+				return full
+			}
+		}
+	}
+	full, _ := rediscmd.Canonical(name)
+	return full
+}
+
+// noteSubs publishes the pump's subscription state to the view when it changed.
+func (s *session) noteSubs(st *pumpState) {
+	v := subsView{sub: st.channels, psub: st.patterns, ssub: st.shards, monitor: st.monitoring}
+	if v == s.x.subs {
+		return
+	}
+	s.x.subs = v
+	s.mu.Lock()
+	s.x.view.subsView = v
+	s.mu.Unlock()
+}
+
+// noteReply records what a completed reply tells about the connection: the database SELECT chose, the
+// name CLIENT SETNAME or HELLO set, the protocol HELLO chose, RESET's clean slate. Pump goroutine.
+func (s *session) noteReply(sl *slot, info *resp.ReplyInfo) {
+	ok := info.Type != '-' && info.Type != '!'
+	switch {
+	case sl.kind == kindSelect && ok:
+		s.mu.Lock()
+		s.x.view.db = sl.n
+		s.mu.Unlock()
+	case sl.kind == kindHello && ok:
+		s.mu.Lock()
+		s.x.view.resp3 = info.Type == '%' // HELLO answers a map in RESP3, an array in RESP2
+		if sl.call != nil {
+			s.x.view.name = sl.call.name
+		}
+		s.mu.Unlock()
+	case sl.kind == kindReset && ok:
+		s.noteReset()
+	case sl.call != nil && sl.call.op == opSetName && ok:
+		s.mu.Lock()
+		s.x.view.name = sl.call.name
+		s.mu.Unlock()
+	}
+}
+
+// noteReset records RESET's clean slate: database 0, no name, RESP2.
+func (s *session) noteReset() {
+	s.mu.Lock()
+	s.x.view.db, s.x.view.name, s.x.view.resp3 = 0, "", false
+	s.mu.Unlock()
+}
+
+func (s *session) snapshotView() clientView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.x.view
+}
+
+func (s *session) addrPort() netip.AddrPort { return s.x.addrPort }
+
+func (s *session) addrString() string { return s.x.addrPort.String() }
+
+func (s *session) laddrString() string {
+	a := s.x.raw.LocalAddr()
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	}
+	return a.String()
+}
+
+// user is the connection's ACL user. No ACL users exist yet: everyone is "default".
+func (s *session) user() string { return "default" }
+
+func (s *session) clientType() int8 {
+	v := s.snapshotView()
+	if v.sub+v.psub+v.ssub > 0 {
+		return typePubSub
+	}
+	return typeNormal
+}
+
+// fd returns the socket's file descriptor, or -1.
+func (s *session) fd() int {
+	sc, ok := s.x.raw.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	rc.Control(func(f uintptr) { fd = int(f) })
+	return fd
+}
+
+// describe appends the connection's CLIENT LIST line (without the newline): Redis 7.0's fields in
+// Redis's order, with moat's values, then moat's own instance=. Buffer sizes moat does not track the
+// way Redis does are 0.
+func (s *session) describe(b []byte, now time.Time) []byte {
+	v := s.snapshotView()
+	last := v.lastAt
+	if last == 0 {
+		last = s.x.created.UnixNano()
+	}
+	flags := ""
+	if v.monitor {
+		flags += "O"
+	}
+	if v.sub+v.psub+v.ssub > 0 {
+		flags += "P"
+	}
+	if v.multi >= 0 {
+		flags += "x"
+	}
+	if flags == "" {
+		flags = "N"
+	}
+	cmd := v.lastCmd
+	if cmd == "" {
+		cmd = "NULL"
+	}
+	proto := 2
+	if v.resp3 {
+		proto = 3
+	}
+	b = append(b, "id="...)
+	b = strconv.AppendInt(b, s.x.id, 10)
+	b = append(b, " addr="...)
+	b = append(b, s.addrString()...)
+	b = append(b, " laddr="...)
+	b = append(b, s.laddrString()...)
+	b = append(b, " fd="...)
+	b = strconv.AppendInt(b, int64(s.fd()), 10)
+	b = append(b, " name="...)
+	b = append(b, v.name...)
+	b = append(b, " age="...)
+	b = strconv.AppendInt(b, int64(now.Sub(s.x.created)/time.Second), 10)
+	b = append(b, " idle="...)
+	b = strconv.AppendInt(b, max(0, (now.UnixNano()-last)/int64(time.Second)), 10)
+	b = append(b, " flags="...)
+	b = append(b, flags...)
+	b = append(b, " db="...)
+	b = strconv.AppendInt(b, int64(v.db), 10)
+	b = append(b, " sub="...)
+	b = strconv.AppendInt(b, int64(v.sub), 10)
+	b = append(b, " psub="...)
+	b = strconv.AppendInt(b, int64(v.psub), 10)
+	b = append(b, " ssub="...)
+	b = strconv.AppendInt(b, int64(v.ssub), 10)
+	b = append(b, " multi="...)
+	b = strconv.AppendInt(b, int64(v.multi), 10)
+	b = append(b, " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
+	b = append(b, cmd...)
+	b = append(b, " user="...)
+	b = append(b, s.user()...)
+	b = append(b, " redir=-1 resp="...)
+	b = strconv.AppendInt(b, int64(proto), 10)
+	b = append(b, " instance="...)
+	b = append(b, s.in.id...)
+	return b
+}
+
+// discardReply reports whether the next backend frame is the reply to a DISCARD sent in place of EXEC
+// (+OK, or an error), rather than an out-of-band push that arrived first.
+func (s *session) discardReply(br *bufio.Reader) bool {
+	b, err := br.Peek(3)
+	return err == nil && (string(b) == "+OK" || b[0] == '-')
+}
+
+// closing reports a session whose close has begun.
+func (s *session) closing() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
