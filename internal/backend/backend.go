@@ -52,7 +52,7 @@ func Open(spec string, dir string, log *slog.Logger) (Backend, error) {
 	case KindEmbedded:
 		return openEmbedded(dir, log)
 	case KindRedis, KindRediss, KindUnix:
-		return newUpstream(s, log), nil
+		return openUpstream(s, log)
 	default:
 		return nil, fmt.Errorf("%w: kind %q", ErrSpec, s.Kind)
 	}

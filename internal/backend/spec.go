@@ -46,13 +46,18 @@ type Spec struct {
 	// TLS (rediss only). The server certificate is verified against the system roots.
 	ServerName         string // name sent as SNI and verified; default: the host of Addr
 	InsecureSkipVerify bool   // skip certificate verification (tests only)
+
+	// TLS files (rediss only), re-read when they change (tlsfiles.go).
+	CAFile   string // ca_cert: PEM CAs the server's certificate must chain to, instead of the system roots
+	CertFile string // client_cert: PEM client certificate presented to the server (with KeyFile)
+	KeyFile  string // client_key: its PEM private key
 }
 
 // ParseSpec parses a backend spec:
 //
 //	embedded                                  (also the empty string) the in-process engine
 //	redis://[user[:pass]@]host[:port][/db]    port defaults to 6379, db to 0
-//	rediss://[user[:pass]@]host[:port][/db][?sni=name&insecure_skip_verify=true]
+//	rediss://[user[:pass]@]host[:port][/db][?sni=name&insecure_skip_verify=true&ca_cert=/ca.pem&client_cert=/c.pem&client_key=/c.key]
 //	unix:///path/to.sock[?db=N&user=name&password=pass]
 //
 // Passwords and users are percent-decoded. Every bad part of the spec is named in the error, which
@@ -127,6 +132,18 @@ func parseTCP(spec string, u *url.URL) (Spec, error) {
 				bad = append(bad, "sni: empty")
 			}
 			s.ServerName = v
+		case s.Kind == KindRediss && (key == "ca_cert" || key == "client_cert" || key == "client_key"):
+			if v == "" {
+				bad = append(bad, key+": empty")
+			}
+			switch key {
+			case "ca_cert":
+				s.CAFile = v
+			case "client_cert":
+				s.CertFile = v
+			default:
+				s.KeyFile = v
+			}
 		case s.Kind == KindRediss && key == "insecure_skip_verify":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -139,6 +156,9 @@ func parseTCP(spec string, u *url.URL) (Spec, error) {
 	}
 	if u.Fragment != "" {
 		bad = append(bad, "fragment: not allowed")
+	}
+	if (s.CertFile == "") != (s.KeyFile == "") {
+		bad = append(bad, "client_cert and client_key: give both or neither")
 	}
 	if bad != nil {
 		return Spec{}, specErr(spec, bad)
@@ -243,6 +263,11 @@ func (s Spec) String() string {
 		if s.InsecureSkipVerify {
 			q.Set("insecure_skip_verify", "true")
 		}
+		for k, v := range map[string]string{"ca_cert": s.CAFile, "client_cert": s.CertFile, "client_key": s.KeyFile} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
 		u.RawQuery = q.Encode()
 		return u.String()
 	case KindUnix:
@@ -265,7 +290,8 @@ func (s Spec) String() string {
 }
 
 // publicParams are the query parameters whose values error texts may show.
-var publicParams = map[string]bool{"db": true, "user": true, "sni": true, "insecure_skip_verify": true}
+var publicParams = map[string]bool{"db": true, "user": true, "sni": true, "insecure_skip_verify": true,
+	"ca_cert": true, "client_cert": true, "client_key": true} // file paths, not secrets
 
 // redactRaw hides the password in a spec that may not parse: the part of the userinfo after the
 // first ':' and the value of every query parameter but those in publicParams.

@@ -25,6 +25,8 @@ type upstream struct {
 	steps   []step      // one per command in hello, in order
 	closed  atomic.Bool
 	log     *slog.Logger
+	// files are rediss's CA and client certificate, nil without (tlsfiles.go).
+	files *certFiles
 }
 
 // step is one handshake command: its name for errors and the sentinel wrapped when it is refused.
@@ -114,7 +116,7 @@ func (u *upstream) Dial(ctx context.Context) (net.Conn, error) {
 func (u *upstream) handshake(ctx context.Context, raw net.Conn) (net.Conn, error) {
 	c := raw
 	if u.tls != nil {
-		tc := tls.Client(raw, u.tls)
+		tc := tls.Client(raw, u.tlsConfig())
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, fmt.Errorf("backend %s: %w: TLS: %w", u.name, ErrUnavailable, err)
 		}
