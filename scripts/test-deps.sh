@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what moat's tests need on a Debian/Ubuntu machine: a real redis-server and redis-cli.
+# Installs what moat's tests need on a Debian/Ubuntu machine: a real redis-server and redis-cli, and
+# chromium for the console's browser test.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -7,10 +8,12 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 # The security-group ruleset test (internal/firewall) loads nftables into network namespaces it creates.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+# The web console's browser test (internal/console) drives Debian's headless chromium.
+[ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
-echo "installing ${need[*]} (tests run against a real redis-server)" >&2
+echo "installing ${need[*]} (tests run against a real redis-server and a real browser)" >&2
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive

@@ -20,12 +20,17 @@ import (
 //	/healthz  200 while the process runs
 //	/readyz   200 when every instance is serving and its backend answers a connection, else 503 with why
 //	/         the control-plane API (package api)
+//	/console/ the web console (package console)
 func (s *Server) startHTTP() error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("/", api.New(s.plane, s, s.log))
+	apiHandler := api.New(s.plane, s, s.log)
+	mux.Handle("/", toConsole(apiHandler)) // a browser opening "/" is sent to the console (console.go)
+	if err := s.mountConsole(mux, apiHandler); err != nil {
+		return err
+	}
 	if s.opts.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

@@ -147,6 +147,7 @@ func Start(opts Options) (_ *Server, err error) {
 			return nil, err
 		}
 	}
+	s.consoleBanner()
 	s.mu.Lock()
 	s.ready = true
 	s.mu.Unlock()

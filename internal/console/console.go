@@ -1,0 +1,229 @@
+// Package console serves moat's web console on the API listener, under /console/: the "Whitelist
+// Settings" page of the seeds (groups, Modify, Add Whitelist, Delete, import of host IPs, security
+// groups), an access check, and recent activity.
+//
+// The page is plain HTML, CSS and JavaScript embedded in the binary (no framework, no build step, no
+// CDN). Its script calls the control-plane API through /console/api, which hands each call to the API
+// handler in-process as the logged-in caller (api.AsKey, api.AsPrincipal): the console gets exactly the
+// actions, validation, policies, audit log and error codes the SDK and the CLI get, and has no action
+// logic of its own.
+//
+// Logging in takes an access key (ID and secret) or the console password moat creates on first start.
+// A session is a random cookie (HttpOnly, SameSite=Strict, path /console/) that expires after
+// IdleTimeout without use or MaxAge after login; every state-changing request must carry the
+// session's CSRF token and come from the same origin.
+package console
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/moat-dev/moat/internal/controlplane"
+	"github.com/moat-dev/moat/internal/controlplane/store"
+)
+
+// Prefix is where the console is served.
+const Prefix = "/console/"
+
+// PasswordPrincipal is the caller the audit log names for calls made in a session opened with the
+// console password. It has the administrator's policy (every action on every instance).
+const PasswordPrincipal = "console-password"
+
+//go:embed assets
+var assets embed.FS
+
+// Config is what the console needs. Plane, API and Store are required.
+type Config struct {
+	Plane *controlplane.Plane // checks access keys at login
+	// API is the control-plane API handler (api.Handler): the console sends it every call, with the
+	// caller in the request's context.
+	API     http.Handler
+	Store   store.Store // keeps the console password's hash
+	DataDir string      // where the password file is written on first start
+	Log     *slog.Logger
+
+	IdleTimeout time.Duration // default DefaultIdleTimeout
+	MaxAge      time.Duration // default DefaultMaxAge
+	// PasswordIterations is the PBKDF2 cost of a new password (default 600,000; tests lower it).
+	PasswordIterations int
+	Now                func() time.Time // nil: time.Now
+}
+
+// Console is the console's HTTP handler. It is safe for concurrent use.
+type Console struct {
+	cfg      Config
+	sessions sessions
+	pages    *template.Template
+	static   fs.FS
+	failures failureLimiter
+}
+
+// New returns a Console. Call EnsurePassword once at start so that password login is possible.
+func New(cfg Config) *Console {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	static, _ := fs.Sub(assets, "assets/static")
+	return &Console{
+		cfg:    cfg,
+		pages:  template.Must(template.ParseFS(assets, "assets/*.html")),
+		static: static,
+	}
+}
+
+func (c *Console) now() time.Time {
+	if c.cfg.Now != nil {
+		return c.cfg.Now()
+	}
+	return time.Now()
+}
+
+func (c *Console) idle() time.Duration {
+	if c.cfg.IdleTimeout > 0 {
+		return c.cfg.IdleTimeout
+	}
+	return DefaultIdleTimeout
+}
+
+func (c *Console) maxAge() time.Duration {
+	if c.cfg.MaxAge > 0 {
+		return c.cfg.MaxAge
+	}
+	return DefaultMaxAge
+}
+
+// securityHeaders apply to every console response: only the console's own files may run or style
+// the page, it cannot be framed, and no console address leaks to other sites through the Referer header.
+func securityHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin") // not no-referrer: that makes browsers send "Origin: null" with forms
+}
+
+// ServeHTTP serves everything under Prefix.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w)
+	rest, ok := strings.CutPrefix(r.URL.Path, Prefix)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	switch {
+	case rest == "":
+		c.app(w, r)
+	case rest == "login":
+		c.login(w, r)
+	case rest == "logout":
+		c.logout(w, r)
+	case rest == "api":
+		c.api(w, r)
+	case strings.HasPrefix(rest, "static/"):
+		c.serveStatic(w, r, strings.TrimPrefix(rest, "static/"))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// app serves the console page to a logged-in browser, and sends others to the login page.
+func (c *Console) app(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	s, state := c.session(r)
+	if state != liveSession {
+		target := Prefix + "login"
+		if state == expiredSession {
+			target += "?expired=1"
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return
+	}
+	c.render(w, http.StatusOK, "app.html", map[string]any{
+		"CSRF": s.csrf, "Principal": s.principal, "ByPassword": s.byPassword,
+		"IdleMinutes": int(c.idle() / time.Minute),
+	})
+}
+
+func (c *Console) render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := c.pages.ExecuteTemplate(&buf, name, data); err != nil {
+		c.cfg.Log.Error("console: rendering a page failed", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// serveStatic serves the embedded script, style sheet and icon. They hold no secrets and are served
+// without a session (the login page uses the style sheet).
+func (c *Console) serveStatic(w http.ResponseWriter, r *http.Request, name string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if name == "" || strings.Contains(name, "/") || path.Clean(name) != name {
+		http.NotFound(w, r)
+		return
+	}
+	b, err := fs.ReadFile(c.static, name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	switch path.Ext(name) {
+	case ".js":
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	case ".css":
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	case ".svg":
+		w.Header().Set("Content-Type", "image/svg+xml")
+	}
+	w.Header().Set("Cache-Control", "no-cache") // revalidate: a new moat binary may ship new files
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
+}
+
+// failureLimiter slows password guessing: each source address may fail to log in 5 times in a burst,
+// then once every 12 seconds.
+type failureLimiter struct {
+	mu     sync.Mutex
+	byAddr map[string]*rate.Limiter
+}
+
+const maxTrackedAddrs = 4096
+
+func (f *failureLimiter) limiter(addr string) *rate.Limiter {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byAddr == nil || len(f.byAddr) >= maxTrackedAddrs {
+		f.byAddr = map[string]*rate.Limiter{} // bounded: forget everyone rather than grow
+	}
+	l := f.byAddr[addr]
+	if l == nil {
+		l = rate.NewLimiter(rate.Every(12*time.Second), 5)
+		f.byAddr[addr] = l
+	}
+	return l
+}
+
+// blocked reports whether addr has used up its failures.
+func (f *failureLimiter) blocked(addr string) bool { return f.limiter(addr).Tokens() < 1 }
+
+// failed spends one of addr's failures.
+func (f *failureLimiter) failed(addr string) { f.limiter(addr).Allow() }

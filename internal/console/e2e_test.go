@@ -1,0 +1,518 @@
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/console"
+	"github.com/moat-dev/moat/internal/controlplane"
+	"github.com/moat-dev/moat/internal/controlplane/api"
+	"github.com/moat-dev/moat/internal/controlplane/api/sign"
+	"github.com/moat-dev/moat/internal/server"
+)
+
+// moat is a real moat (server.Start: API, console, gateway, embedded backend) for the browser test.
+type moat struct {
+	t        *testing.T
+	srv      *server.Server
+	base     string // http://host:port of the API listener
+	keyID    string
+	secret   string
+	password string
+	inst     string // the default instance
+	listen   string // its address
+}
+
+func startMoat(t *testing.T) *moat {
+	t.Helper()
+	dir := t.TempDir()
+	// A fixed port rather than :0, so that the address the console shows (the configured one) is the
+	// address clients use.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String()
+	ln.Close()
+	srv, err := server.Start(server.Options{DataDir: dir, Listen: listen, APIListen: "127.0.0.1:0",
+		Log: slog.New(slog.DiscardHandler), Banner: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	m := &moat{t: t, srv: srv, base: "http://" + srv.APIAddr().String()}
+	var p server.Profile
+	b, err := os.ReadFile(srv.AdminKeyPath())
+	if err != nil || json.Unmarshal(b, &p) != nil {
+		t.Fatalf("admin key file: %v", err)
+	}
+	m.keyID, m.secret = p.AccessKeyId, p.AccessKeySecret
+	b, err = os.ReadFile(filepath.Join(dir, console.PasswordFile))
+	if err != nil {
+		t.Fatalf("console password file: %v", err)
+	}
+	m.password = strings.TrimSpace(string(b))
+	all, err := srv.Plane().Instances()
+	if err != nil || len(all) != 1 {
+		t.Fatalf("instances: %v %v", all, err)
+	}
+	m.inst = all[0].ID
+	m.listen = srv.Gateway(m.inst).Addrs()[0].String()
+	return m
+}
+
+// call is a signed API call, as the SDK and the CLI make it.
+func (m *moat) call(version, action string, params map[string]string) map[string]any {
+	m.t.Helper()
+	form := url.Values{"Action": {action}, "Version": {version}}
+	for k, v := range params {
+		form.Set(k, v)
+	}
+	sign.SignV1("POST", form, m.keyID, m.secret, time.Now(), "")
+	res, err := http.Post(m.base+"/", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 {
+		m.t.Fatalf("%s: %d %v %v", action, res.StatusCode, out, err)
+	}
+	return out
+}
+
+// redisFrom is a real Redis client (go-redis) whose connections come from the source address src.
+func redisFrom(addr, src string) *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Addr: addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1, PoolSize: 1,
+		DialTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+			return d.DialContext(ctx, network, addr)
+		},
+	})
+}
+
+// admitted runs SET and GET from a new client at src; nil means the client got in.
+func admitted(addr, src string) error {
+	c := redisFrom(addr, src)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Set(ctx, "console:e2e", src, 0).Err(); err != nil {
+		return err
+	}
+	got, err := c.Get(ctx, "console:e2e").Result()
+	if err != nil {
+		return err
+	}
+	if got != src {
+		return fmt.Errorf("GET returned %q, want %q", got, src)
+	}
+	return nil
+}
+
+// expectRefused asserts W8 for new clients at src: a connection that reads first is told
+// "-ERR illegal address" and closed, and the Redis client's command fails (with that error, or with a
+// reset when it wrote after moat had already closed the connection). Each call is two refusals.
+func expectRefused(t *testing.T, addr, src string) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(c)
+	c.Close()
+	if string(b) != "-ERR illegal address\r\n" {
+		t.Fatalf("client from %s read %q, want -ERR illegal address and EOF", src, b)
+	}
+	if err := admitted(addr, src); err == nil {
+		t.Fatalf("Redis client from %s was admitted", src)
+	} else if !strings.Contains(err.Error(), "ERR illegal address") && !strings.Contains(err.Error(), "broken pipe") &&
+		!strings.Contains(err.Error(), "connection reset") && !errors.Is(err, io.EOF) {
+		t.Fatalf("Redis client from %s: %v, want ERR illegal address or a closed connection", src, err)
+	}
+}
+
+// chromium returns the path of Debian's chromium. Without it the test is skipped, except under CI,
+// where scripts/test-deps.sh installs it and its absence is a failure.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("MOAT_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is not installed (scripts/test-deps.sh installs it): the browser test cannot run")
+	}
+	t.Skip("chromium is not installed: run scripts/test-deps.sh (apt-get install chromium) to run the browser test")
+	return ""
+}
+
+// artifacts returns the directory for the screenshots: $MOAT_ARTIFACTS/console, or testdata-out/console
+// at the module's root (ignored by git; CI keeps it as an artifact).
+func artifacts(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("MOAT_ARTIFACTS")
+	if dir == "" {
+		root, err := filepath.Abs(".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+				break
+			}
+			parent := filepath.Dir(root)
+			if parent == root {
+				t.Fatal("go.mod not found above the test's directory")
+			}
+			root = parent
+		}
+		dir = filepath.Join(root, "testdata-out")
+	}
+	dir = filepath.Join(dir, "console")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// page drives one browser tab; every failure names the step.
+type page struct {
+	t     *testing.T
+	ctx   context.Context
+	shots string
+
+	mu       sync.Mutex
+	problems []string // uncaught exceptions and console errors of the page
+}
+
+func newPage(t *testing.T) *page {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox, // root in CI containers
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("no-proxy-server", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	p := &page{t: t, ctx: ctx, shots: artifacts(t)}
+	if err := chromedp.Do(ctx); err != nil { // start the browser with no deadline
+		t.Fatalf("starting chromium: %v", err)
+	}
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Type == "error" {
+				p.mu.Lock()
+				p.problems = append(p.problems, m.String())
+				p.mu.Unlock()
+			}
+		}
+	}()
+	return p
+}
+
+// do runs steps with a deadline; step names the failure.
+func (p *page) do(step string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		p.fail(step, err)
+	}
+}
+
+// fail saves a screenshot, reports what the page logged, and stops the test.
+func (p *page) fail(step string, err error) {
+	p.t.Helper()
+	p.shot("failed-" + strings.ReplaceAll(step, " ", "-"))
+	p.mu.Lock()
+	for _, m := range p.problems {
+		p.t.Logf("page error: %s", m)
+	}
+	p.mu.Unlock()
+	p.t.Fatalf("%s: %v", step, err)
+}
+
+// text returns the text of the first element matching the CSS selector.
+func (p *page) text(sel string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+	if err != nil {
+		p.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// waitFor waits until the JavaScript expression is true.
+func (p *page) waitFor(step, expr string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		p.fail(step, fmt.Errorf("waiting for %s: %w", expr, err))
+	}
+}
+
+// waitText waits until the element's text contains want.
+func (p *page) waitText(step, sel, want string) {
+	p.t.Helper()
+	p.waitFor(step, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, want))
+}
+
+// layoutShift returns the page's cumulative layout shift since it loaded, leaving out shifts right
+// after input (as the metric does).
+func (p *page) layoutShift() float64 {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`new Promise((done) => {
+		let cls = 0;
+		new PerformanceObserver((list) => { for (const e of list.getEntries()) if (!e.hadRecentInput) cls += e.value; })
+			.observe({ type: 'layout-shift', buffered: true });
+		setTimeout(() => done(cls), 200);
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("layout shift: %v", err)
+	}
+	return v
+}
+
+// shot saves a screenshot of the whole page as <name>.png.
+func (p *page) shot(name string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(p.shots, name+".png")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		p.t.Errorf("screenshot %s: %v", name, err)
+	}
+	p.t.Logf("screenshot: %s", path)
+}
+
+func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+// retype empties a field (as select-all and delete would) and types value into it, key by key.
+func retype(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = ''; e.dispatchEvent(new Event('input', {bubbles: true})); })()`, sel)),
+		chromedp.SendKeys(css(sel), value))
+}
+
+// The issue's walkthrough in a real browser: log in, try a group name the rules refuse (and see why),
+// add a valid group by importing a registered host's internal IP, see a real Redis client from that
+// address admitted, delete the group and see that client refused on its next connection; bind and
+// unbind a security group the same way; ask the access check; read the activity. A screenshot of each
+// main page is saved.
+func TestConsoleInABrowser(t *testing.T) {
+	m := startMoat(t)
+	p := newPage(t)
+
+	// Hosts and a security group, registered through the API as an operator (or the CLI) would.
+	m.call(api.VersionECS, "CreateHost", map[string]string{"InstanceId": "i-web1", "InstanceName": "web-1", "PrivateIpAddress": "127.0.0.7"})
+	m.call(api.VersionECS, "CreateHost", map[string]string{"InstanceId": "i-db1", "InstanceName": "db-primary", "PrivateIpAddress": "127.0.0.8"})
+	sg := m.call(api.VersionECS, "CreateSecurityGroup", map[string]string{"SecurityGroupName": "app-servers", "Description": "web tier"})["SecurityGroupId"].(string)
+	m.call(api.VersionECS, "JoinSecurityGroup", map[string]string{"SecurityGroupId": sg, "InstanceId": "i-web1"})
+	expectRefused(t, m.listen, "127.0.0.7") // W1: nobody yet
+
+	// A browser opening the API's address lands on the login page.
+	p.do("open moat", chromedp.Navigate(m.base+"/"), chromedp.WaitVisible(css("#password")))
+	p.shot("01-login")
+	p.do("log in with the console password",
+		chromedp.SendKeys(css("#password"), m.password),
+		chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css("#instances")))
+	p.waitText("instance listed", "#instances", m.inst)
+	p.waitText("instance address listed", "#instances", m.listen)
+	p.shot("02-instances")
+
+	// Whitelist Settings of the instance.
+	p.do("manage the instance", chromedp.Click(css(`#instances a[href="#/i/`+m.inst+`/whitelist"]`)), chromedp.WaitVisible(css("#groups")))
+	p.waitText("default group shown", `#groups tr[data-group="default"]`, "127.0.0.1")
+	p.waitText("refusing everyone said", "#state-banner", "Every address is refused")
+
+	// Add Whitelist with a name W2 refuses: the rules say why as it is typed, and the API's error is
+	// shown next to the name.
+	p.do("open Add Whitelist", chromedp.Click(css("#add-whitelist")), chromedp.WaitVisible(css("#group-name")))
+	p.do("type a bad name", chromedp.SendKeys(css("#group-name"), "App-Servers"))
+	p.waitFor("live rules flag the name", `document.querySelectorAll('#group-name-rules li.fail').length === 2`)
+	p.do("choose the host import", chromedp.Click(css("#method-import")), chromedp.WaitVisible(css("#host-search")))
+	p.waitText("hosts listed", "#host-list", "web-1")
+	p.waitText("second host listed", "#host-list", "db-primary")
+	p.do("search hosts fuzzily", chromedp.SendKeys(css("#host-search"), "web1"))
+	p.waitFor("search narrows to web-1", `document.querySelectorAll('#host-list input[type=checkbox]').length === 1 && document.querySelector('#host-list input').value === '127.0.0.7'`)
+	p.do("select the host's IP and move it into the group",
+		chromedp.Click(css(`#host-list input[value="127.0.0.7"]`)),
+		chromedp.Click(css("#host-add")))
+	p.waitFor("IP moved into the list", `document.querySelector('#group-ips').value === '127.0.0.7'`)
+	p.do("save with the bad name", chromedp.Click(css("#group-ok")))
+	p.waitText("API error next to the name", "#group-name-error", "InvalidGroupName.Format")
+	if msg := p.text("#group-name-error"); !strings.Contains(msg, "must start with a lowercase letter") || !strings.Contains(msg, "lowercase letters, digits and _") {
+		t.Errorf("name error %q does not explain the rules", msg)
+	}
+	p.shot("03-add-whitelist-invalid-name")
+	if err := admitted(m.listen, "127.0.0.7"); err == nil {
+		t.Fatal("a refused change let the client in")
+	}
+
+	// The 0.0.0.0/0 warning appears before saving, and saving needs the acknowledgement.
+	p.do("type 0.0.0.0/0", chromedp.SendKeys(css("#group-ips"), ",0.0.0.0/0"))
+	p.waitFor("warning shown", `!document.querySelector('#group-ips-warning').hidden`)
+	p.do("fix the name", retype("#group-name", "app_servers"))
+	p.waitFor("rules pass", `document.querySelectorAll('#group-name-rules li.pass').length === 5`)
+	p.do("save without acknowledging", chromedp.Click(css("#group-ok")))
+	p.waitText("acknowledgement asked", "#group-form-error", "Confirm that every address may connect")
+	p.shot("04-open-warning")
+	p.do("remove 0.0.0.0/0 and save", retype("#group-ips", "127.0.0.7"))
+	p.waitFor("warning gone", `document.querySelector('#group-ips-warning').hidden`)
+	p.do("save the valid group", chromedp.Click(css("#group-ok")), chromedp.WaitNotPresent(css("#group-dialog")))
+	p.waitText("new group listed", `#groups tr[data-group="app_servers"]`, "127.0.0.7")
+	p.waitFor("banner gone", `!document.querySelector('#state-banner')`)
+	p.shot("05-whitelist")
+
+	// A real client from the imported address gets in; another host's address does not.
+	if err := admitted(m.listen, "127.0.0.7"); err != nil {
+		t.Fatalf("client from the imported host IP: %v", err)
+	}
+	expectRefused(t, m.listen, "127.0.0.8")
+	established := redisFrom(m.listen, "127.0.0.7")
+	defer established.Close()
+	if err := established.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("established client: %v", err)
+	}
+
+	// The access check agrees, and says why.
+	p.do("open the access check", chromedp.Click(css(`#side a[href="#/i/`+m.inst+`/check"]`)), chromedp.WaitVisible(css("#check-ip")))
+	p.do("check 127.0.0.7", chromedp.SendKeys(css("#check-ip"), "127.0.0.7"), chromedp.Click(css("#check-go")))
+	p.waitText("allowed", "#verdict-word", "Allowed")
+	p.waitText("reason names the group", "#verdict-reason", `group "app_servers" entry 127.0.0.7`)
+	p.shot("06-access-check")
+	p.do("check a malformed address", retype("#check-ip", "10.0.0.300"), chromedp.Click(css("#check-go")))
+	p.waitText("error next to the field", "#check-ip-error", "InvalidSourceIp.Malformed")
+
+	// Delete the group: the next connection from 127.0.0.7 is refused; the established one continues (W9).
+	p.do("back to the whitelist", chromedp.Click(css(`#side a[href="#/i/`+m.inst+`/whitelist"]`)), chromedp.WaitVisible(css(`#groups tr[data-group="app_servers"]`)))
+	if n := p.text(`#groups tr[data-group="default"] td.actions`); strings.Contains(n, "Delete") {
+		t.Errorf("Delete is offered for the default group: %q", n)
+	}
+	p.do("delete the group", chromedp.Click(css(`#groups tr[data-group="app_servers"] button[data-action="delete"]`)), chromedp.WaitVisible(css("#confirm-ok")))
+	p.do("confirm", chromedp.Click(css("#confirm-ok")), chromedp.WaitNotPresent(css(`#groups tr[data-group="app_servers"]`)))
+	expectRefused(t, m.listen, "127.0.0.7")
+	if err := established.Ping(context.Background()).Err(); err != nil {
+		t.Errorf("the connection established before the change was closed: %v", err)
+	}
+
+	// Security groups: bind app-servers (web-1 is a member), the host gets in; remove it, it does not.
+	p.do("open the Security Groups tab", chromedp.Click(css(`.tabs a[href="#/i/`+m.inst+`/security-groups"]`)), chromedp.WaitVisible(css("#add-sg")))
+	p.waitText("none bound", "#sg-count", "0 of 10")
+	p.do("open Add Security Group", chromedp.Click(css("#add-sg")), chromedp.WaitVisible(css("#sg-search")))
+	p.do("search by name", chromedp.SendKeys(css("#sg-search"), "app"))
+	p.waitText("group found", "#sg-list", sg)
+	p.do("select and bind", chromedp.Click(css(`#sg-list input[value="`+sg+`"]`)), chromedp.Click(css("#sg-ok")), chromedp.WaitNotPresent(css("#sg-dialog")))
+	p.waitText("bound group listed", `#security-groups tr[data-sg="`+sg+`"]`, "app-servers")
+	p.waitText("count", "#sg-count", "1 of 10")
+	p.shot("07-security-groups")
+	if err := admitted(m.listen, "127.0.0.7"); err != nil {
+		t.Fatalf("member of the bound security group: %v", err)
+	}
+	p.do("remove the security group", chromedp.Click(css(`#security-groups tr[data-sg="`+sg+`"] button`)), chromedp.WaitVisible(css("#confirm-ok")))
+	p.do("confirm removal", chromedp.Click(css("#confirm-ok")), chromedp.WaitNotPresent(css(`#security-groups tr[data-sg="`+sg+`"]`)))
+	expectRefused(t, m.listen, "127.0.0.7")
+
+	// Activity: the refusals with address, reason and count, the chart, and the audit log newest first.
+	p.do("open the activity", chromedp.Click(css(`#side a[href="#/i/`+m.inst+`/activity"]`)), chromedp.WaitVisible(css("#refusals")))
+	p.waitText("refused address listed", "#refusals", "127.0.0.7")
+	p.waitText("reason", "#refusals", "not whitelisted")
+	p.waitFor("count of 127.0.0.7", `[...document.querySelectorAll('#refusals tbody tr')].some(r => r.cells[0].textContent === '127.0.0.7' && r.cells[2].textContent === '7')`)
+	p.waitText("chart summary", "#chart-summary", "refused connections in the last hour")
+	p.waitFor("a bar for this minute", `document.querySelectorAll('#refusal-chart rect.bar:not(.zero)').length >= 1`)
+	p.waitText("newest audit entry first", "#audit tbody tr:first-child", "ModifySecurityGroupConfiguration")
+	p.waitText("group deletion audited", "#audit", "DeleteSecurityIpGroup")
+	p.waitText("audit names the console's caller", "#audit", console.PasswordPrincipal)
+	p.shot("08-activity")
+
+	// Each main page, loaded afresh, does not move under the reader's eyes while its data arrives.
+	// A system group is shown without Modify and Delete.
+	in, err := m.srv.Plane().Instance(m.inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Groups = append(in.Groups, allowlist.Group{Name: "ali_dms_group", Entries: []netip.Prefix{netip.MustParsePrefix("100.104.0.0/16")}})
+	if err := m.srv.Plane().PutInstance(controlplane.Actor{KeyID: "test"}, in); err != nil {
+		t.Fatal(err)
+	}
+	for _, pg := range []struct{ page, ready string }{
+		{"", "#instances"}, {"#/i/" + m.inst + "/whitelist", `#groups tr[data-group="ali_dms_group"]`},
+		{"#/i/" + m.inst + "/security-groups", "#security-groups"}, {"#/i/" + m.inst + "/check", "#check-ip"},
+		{"#/i/" + m.inst + "/activity", "#audit"},
+	} {
+		p.do("load "+pg.page, chromedp.Navigate(m.base+"/console/"+pg.page), chromedp.Reload(), chromedp.WaitVisible(css(pg.ready)))
+		cls := p.layoutShift()
+		t.Logf("page %q: cumulative layout shift %.4f", pg.page, cls)
+		if cls > 0.01 {
+			t.Errorf("page %q: cumulative layout shift %.3f while loading, want none", pg.page, cls)
+		}
+	}
+	p.do("back to the whitelist", chromedp.Navigate(m.base+"/console/#/i/"+m.inst+"/whitelist"), chromedp.Reload(), chromedp.WaitVisible(css(`#groups tr[data-group="ali_dms_group"]`)))
+	if row := p.text(`#groups tr[data-group="ali_dms_group"]`); strings.Contains(row, "Modify") || strings.Contains(row, "Delete") || !strings.Contains(row, "system") {
+		t.Errorf("system group row %q: want a system badge and no Modify or Delete", row)
+	}
+
+	// Log out: the page is gone until the next login.
+	p.do("log out", chromedp.Click(css(`.who button[type="submit"]`)), chromedp.WaitVisible(css("#password")))
+	p.waitText("logged out", "body", "You are logged out")
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	provoked := 0
+	for _, msg := range p.problems {
+		if strings.Contains(msg, "status of 400") && provoked < 2 {
+			provoked++ // the browser logs the two API errors this test provokes on purpose
+			continue
+		}
+		t.Errorf("page error: %s", msg)
+	}
+}
