@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# moat's benchmark harness (issue 7, part 1): moat against direct Redis, HAProxy and twemproxy in one run.
+#
+#   make bench-harness                # 5 rounds (about 5–10 minutes on 2 cores)
+#   ROUNDS=1 make bench-harness       # smoke run
+#
+# Installs what it needs from Debian when missing (redis-server, redis-tools, haproxy, nutcracker), builds
+# moat from the working tree, starts on loopback with free ports: a direct redis-server, HAProxy (TCP mode,
+# 1,000-CIDR allow list), twemproxy (one server connection) and moat (1,000-entry whitelist over 10 groups)
+# in front of it, then runs redis-benchmark against each in turn, round-robin:
+#   -t set,get -n 200000 -c 50 -P 1   and   -P 16     (ops/s)
+#   -t ping_mbulk -n 50000 -c 50 -k 0                 (new connections/s)
+# plus, for moat only, an idle-memory test (10,000 idle connections, or as many as the open-file limit
+# allows) and a refusal-flood test (served throughput with and without a connect-and-refuse flood from a
+# non-whitelisted address). It records the CPU every process used in every run (/proc/<pid>/stat), prints
+# a table of medians and ratios to direct Redis, and writes results.csv, chart.png, summary.md, the raw
+# samples and every log into bench/out/<UTC time>/ (OUT= to choose).
+#
+# Settings (environment): ROUNDS (5), REQUESTS (200000), CLIENTS (50), CHURN_N (50000), IDLE_CONNS (10000),
+# FLOOD (1; 0 skips the flood test), FLOOD_WORKERS (2), FLOOD_NICE (0: niceness added to the flood client),
+# NICE (-10: niceness of every server and of the client, as in the reference baseline; needs root),
+# MOAT_BIN (use this moat binary instead of building one), MOAT_REF (build moat from this git revision
+# instead of the working tree, e.g. when the tree is mid-edit), RUN_TIMEOUT (3m per redis-benchmark run),
+# DEADLINE (90m for all rounds).
+#
+# Every process it starts is stopped on exit, failure or Ctrl-C; every wait is bounded; all traffic stays
+# on 127.0.0.0/8.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-5}
+REQUESTS=${REQUESTS:-200000}
+CLIENTS=${CLIENTS:-50}
+CHURN_N=${CHURN_N:-50000}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+FLOOD=${FLOOD:-1}
+FLOOD_WORKERS=${FLOOD_WORKERS:-2}
+FLOOD_NICE=${FLOOD_NICE:-0}
+NICE=${NICE:--10}
+RUN_TIMEOUT=${RUN_TIMEOUT:-3m}
+DEADLINE=${DEADLINE:-90m}
+
+bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$bench_dir/.." && pwd)
+OUT=${OUT:-$bench_dir/out/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+work=$OUT/work
+mkdir -p "$work" "$OUT/bin"
+
+say() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+[ "$(uname -s)" = Linux ] || die "Linux only (reads /proc)"
+[ "$(getconf CLK_TCK)" = 100 ] || die "CLK_TCK is $(getconf CLK_TCK), the CPU accounting assumes 100"
+case $ROUNDS in '' | *[!0-9]*) die "ROUNDS=$ROUNDS: want a number" ;; esac
+
+# --- what it needs from Debian ----------------------------------------------------------------------
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-benchmark >/dev/null 2>&1 || need+=(redis-tools)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v nutcracker >/dev/null 2>&1 || need+=(nutcracker)
+if [ ${#need[@]} -gt 0 ]; then
+  mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+  say "installing ${need[*]} from Debian"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  # The packages may start system services on default ports; the harness starts its own copies on free
+  # ports and never talks to those.
+fi
+
+# --- build ------------------------------------------------------------------------------------------
+moat_rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "${MOAT_BIN:-}" ]; then
+  cp "$MOAT_BIN" "$OUT/bin/moat"
+  moat_desc="moat binary $MOAT_BIN"
+elif [ -n "${MOAT_REF:-}" ]; then
+  moat_rev=$(git -C "$root" rev-parse --short "$MOAT_REF")
+  say "building moat $moat_rev from a clean export of $MOAT_REF"
+  mkdir -p "$work/src"
+  git -C "$root" archive "$MOAT_REF" | tar -x -C "$work/src"
+  (cd "$work/src" && go build -o "$OUT/bin/moat" ./cmd/moat)
+  moat_desc="moat $moat_rev (MOAT_REF=$MOAT_REF)"
+else
+  say "building moat from the working tree ($moat_rev)"
+  (cd "$root" && go build -o "$OUT/bin/moat" ./cmd/moat)
+  dirty=""
+  git -C "$root" diff --quiet HEAD -- . ':!bench' 2>/dev/null || dirty=" + uncommitted changes"
+  moat_desc="moat $moat_rev$dirty (working tree)"
+fi
+(cd "$bench_dir" && go build -o "$OUT/bin/moatbench" ./cmd/moatbench)
+mb=$OUT/bin/moatbench
+
+# --- processes, and their cleanup -------------------------------------------------------------------
+pids=()
+fg_pid=""
+# fg runs a long step in the background and waits for it: bash runs a trap only once the foreground
+# command ends, but a trapped signal interrupts `wait` at once, so Ctrl-C and TERM stop the harness
+# without waiting for the step to finish.
+fg() {
+  "$@" &
+  fg_pid=$!
+  local rc=0
+  wait "$fg_pid" || rc=$?
+  fg_pid=""
+  return "$rc"
+}
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  # The running step first (it stops its redis-benchmark and flood client), then the servers, newest first.
+  local all=()
+  [ -n "$fg_pid" ] && all+=("$fg_pid")
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do all+=("${pids[$i]}"); done
+  for pid in "${all[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${all[@]}"; do
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  [ ${#pids[@]} -gt 0 ] && say "stopped ${#pids[@]} processes (logs in $work)"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Open-file limit: as high as we may (10,000 idle connections through moat need 20,000 descriptors).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+nofile=$(ulimit -n)
+
+mapfile -t ports < <("$mb" freeports -n 7)
+p_redis=${ports[0]} p_haproxy=${ports[1]} p_twem=${ports[2]} p_twem_stats=${ports[3]}
+p_moat=${ports[4]} p_moat_flood=${ports[5]} p_moat_api=${ports[6]}
+"$mb" gen -dir "$work" -redis "$p_redis" -haproxy "$p_haproxy" -twemproxy "$p_twem" -moat "$p_moat" \
+  -moat-flood "$p_moat_flood" -moat-api "$p_moat_api"
+
+# wait_pong PORT NAME PID: PING through PORT until PONG (at most 10 s), and the process must stay up.
+wait_pong() {
+  for _ in $(seq 100); do
+    kill -0 "$3" 2>/dev/null || die "$2 exited at start (see $work/$2.log)"
+    [ "$(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null)" = PONG ] && return 0
+    sleep 0.1
+  done
+  die "$2 does not answer PING on 127.0.0.1:$1 (see $work/$2.log)"
+}
+
+maxclients=$((nofile - 64))
+nice -n "$NICE" redis-server --port "$p_redis" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+  --dir "$work" --maxclients "$maxclients" >"$work/redis.log" 2>&1 &
+pid_redis=$!
+pids+=("$pid_redis")
+wait_pong "$p_redis" redis "$pid_redis"
+
+nice -n "$NICE" haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+pid_haproxy=$!
+pids+=("$pid_haproxy")
+nice -n "$NICE" nutcracker -c "$work/nutcracker.yml" -s "$p_twem_stats" -a 127.0.0.1 -o "$work/twemproxy.log" &
+pid_twem=$!
+pids+=("$pid_twem")
+nice -n "$NICE" "$OUT/bin/moat" serve --config "$work/moat.yaml" --log-level warn >"$work/moat.log" 2>&1 &
+pid_moat=$!
+pids+=("$pid_moat")
+wait_pong "$p_haproxy" haproxy "$pid_haproxy"
+wait_pong "$p_twem" twemproxy "$pid_twem"
+wait_pong "$p_moat" moat "$pid_moat"
+wait_pong "$p_moat_flood" moat "$pid_moat"
+say "started: redis-server :$p_redis, haproxy :$p_haproxy, twemproxy :$p_twem, moat :$p_moat (flood instance :$p_moat_flood)"
+
+# --- the machine --------------------------------------------------------------------------------------
+ver() { "$@" 2>&1 | sed -n 1p; }
+{
+  echo "date:          $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "kernel:        $(uname -r)"
+  echo "nproc:         $(nproc)"
+  echo "model name:    $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "memory:        $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "redis-server:  $(ver redis-server --version)"
+  echo "haproxy:       $(ver haproxy -v)"
+  echo "nutcracker:    $(ver nutcracker -V)"
+  echo "moat:          $moat_desc"
+  echo "go:            $(go version)"
+  echo "settings:      ROUNDS=$ROUNDS REQUESTS=$REQUESTS CLIENTS=$CLIENTS CHURN_N=$CHURN_N NICE=$NICE FLOOD_WORKERS=$FLOOD_WORKERS FLOOD_NICE=$FLOOD_NICE open-files=$nofile"
+  echo "load before:   $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/machine.txt"
+cat "$OUT/machine.txt" >&2
+
+ver_redis=$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
+ver_haproxy=$(haproxy -v | sed -n 1p | awk '{print $3}' | cut -d- -f1)
+ver_twem=$(nutcracker -V 2>&1 | sed -n 1p | sed 's/.*-//')
+{
+  printf '# name\tlabel\taddress\tpid\tskip\n'
+  printf 'direct\tredis-server %s (direct)\t127.0.0.1:%s\t0\t\n' "$ver_redis" "$p_redis"
+  printf 'haproxy\tHAProxy %s TCP, 1,000-CIDR allow list\t127.0.0.1:%s\t%s\t\n' "$ver_haproxy" "$p_haproxy" "$pid_haproxy"
+  printf 'twemproxy\ttwemproxy %s, 1 server conn, no allow list\t127.0.0.1:%s\t%s\t\n' "$ver_twem" "$p_twem" "$pid_twem"
+  printf 'moat\tmoat %s, 1,000-entry whitelist in 10 groups\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat" "$pid_moat"
+  printf 'moat+acl\tmoat + ACL user with key patterns\t\t0\tno ACL users in moat yet (issue 5)\n'
+} >"$OUT/targets.tsv"
+
+# --- idle memory (moat) ---------------------------------------------------------------------------
+# Each idle client costs moat two descriptors (the client and its backend connection).
+moat_nofile=$(awk '/^Max open files/ {print $4}' "/proc/$pid_moat/limits")
+idle_conns=$IDLE_CONNS
+idle_note=""
+if [ $((2 * idle_conns + 256)) -gt "$moat_nofile" ]; then
+  idle_conns=$(((moat_nofile - 256) / 2))
+  idle_note="capped at $idle_conns connections: moat's open-file limit is $moat_nofile and each connection uses two (client + backend)"
+  say "idle test: $idle_note"
+fi
+say "idle-memory test: $idle_conns connections to moat"
+fg "$mb" idle -addr "127.0.0.1:$p_moat" -pid "$pid_moat" -conns "$idle_conns" \
+  -metrics "http://127.0.0.1:$p_moat_api/metrics" -out "$OUT/idle.json" -note "$idle_note" ||
+  say "idle-memory test failed; continuing without it"
+sleep 2 # let moat close the sessions before the throughput rounds
+
+# --- the rounds -------------------------------------------------------------------------------------
+flood_args=()
+if [ "$FLOOD" = 1 ]; then
+  flood_args=(-flood-addr "127.0.0.1:$p_moat_flood" -flood-pid "$pid_moat" -flood-workers "$FLOOD_WORKERS" -flood-nice "$FLOOD_NICE")
+fi
+say "running $ROUNDS round(s)"
+run_rc=0
+fg nice -n "$NICE" "$mb" run -targets "$OUT/targets.tsv" -raw "$OUT/raw.csv" -log "$OUT/run.log" -rounds "$ROUNDS" \
+  -redis-pid "$pid_redis" -n "$REQUESTS" -c "$CLIENTS" -churn-n "$CHURN_N" -timeout "$RUN_TIMEOUT" -deadline "$DEADLINE" \
+  "${flood_args[@]}" || run_rc=$?
+echo "load after:    $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
+
+# Report what was measured even if the rounds stopped early (a proxy died, the deadline passed).
+if [ "$(wc -l <"$OUT/raw.csv" 2>/dev/null || echo 0)" -gt 1 ]; then
+  "$mb" report -dir "$OUT"
+fi
+[ "$run_rc" -eq 0 ] || die "the rounds stopped early (exit $run_rc); partial results in $OUT"
+say "results in $OUT"
