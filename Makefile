@@ -1,7 +1,7 @@
 # moat — the two commands README starts with are `make run` (or `go run ./cmd/moat serve`) and `make test`.
 GO ?= go
 
-.PHONY: run build test test-unit fuzz bench vet
+.PHONY: run build test test-unit fuzz bench bench-harness vet
 
 run:
 	$(GO) run ./cmd/moat serve
@@ -25,3 +25,8 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The benchmark harness (bench/, its own Go module, not part of ./...): moat against direct Redis, HAProxy
+# and twemproxy on loopback, round-robin. ROUNDS=1 for a smoke run; results in bench/out/<UTC time>/.
+bench-harness:
+	./bench/run.sh
