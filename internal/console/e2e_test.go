@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moat-dev/moat/internal/allowlist"
@@ -374,6 +375,12 @@ func TestConsoleInABrowser(t *testing.T) {
 	p.waitText("default group shown", `#groups tr[data-group="default"]`, "127.0.0.1")
 	p.waitText("refusing everyone said", "#state-banner", "Every address is refused")
 
+	// The keyboard alone opens and closes a dialog, and the focus goes back where it was.
+	p.do("focus Add Whitelist", chromedp.Focus(css("#add-whitelist")), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(css("#group-name")))
+	p.waitFor("focus in the name field", `document.activeElement && document.activeElement.id === 'group-name'`)
+	p.do("Escape closes", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(css("#group-dialog")))
+	p.waitFor("focus back on the button", `document.activeElement && document.activeElement.id === 'add-whitelist'`)
+
 	// Add Whitelist with a name W2 refuses: the rules say why as it is typed, and the API's error is
 	// shown next to the name.
 	p.do("open Add Whitelist", chromedp.Click(css("#add-whitelist")), chromedp.WaitVisible(css("#group-name")))
@@ -500,6 +507,12 @@ func TestConsoleInABrowser(t *testing.T) {
 	if row := p.text(`#groups tr[data-group="ali_dms_group"]`); strings.Contains(row, "Modify") || strings.Contains(row, "Delete") || !strings.Contains(row, "system") {
 		t.Errorf("system group row %q: want a system badge and no Modify or Delete", row)
 	}
+
+	// SG3 is explained where it applies: an instance on engine 3.2 cannot bind security groups.
+	m.call(api.VersionKVStore, "CreateInstance", map[string]string{"InstanceId": "r-legacy", "InstanceName": "legacy", "EngineVersion": "3.2"})
+	p.do("open the old instance's security groups", chromedp.Navigate(m.base+"/console/#/i/r-legacy/security-groups"), chromedp.Reload(), chromedp.WaitVisible(css("#sg-restriction")))
+	p.waitText("restriction explained", "#sg-restriction", "security groups need Redis 4.0 or later")
+	p.waitFor("Add disabled", `document.querySelector('#add-sg').disabled`)
 
 	// Log out: the page is gone until the next login.
 	p.do("log out", chromedp.Click(css(`.who button[type="submit"]`)), chromedp.WaitVisible(css("#password")))
