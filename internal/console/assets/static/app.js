@@ -805,6 +805,9 @@
     backend_unavailable: 'backend unavailable',
     revoked: 'closed: no longer allowed (drop-on-revoke)',
     protocol_error: 'protocol error',
+    protected_mode: 'protected mode (DENIED: no password set, not loopback)',
+    max_clients: 'too many clients (maxclients)',
+    tls_handshake: 'TLS handshake failed',
   };
 
   function chart(timeline) {
