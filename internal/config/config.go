@@ -39,6 +39,12 @@ type Instance struct {
 	// groups may be bound (SG3); empty means standard and classic.
 	Type         string `yaml:"type"`
 	Architecture string `yaml:"architecture"`
+	// TLSListen are addresses served with TLS (N3). Instead of listen and tls_listen, redis.conf's way
+	// may be used: bind (addresses, default 127.0.0.1), port and tls_port (0: none) — see net.go.
+	TLSListen []string `yaml:"tls_listen"`
+	Bind      []string `yaml:"bind"`
+	Port      *int     `yaml:"port"`
+	TLSPort   *int     `yaml:"tls_port"`
 }
 
 // Group declares one whitelist group.
@@ -83,10 +89,12 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 	}
 	for i, ci := range f.Instances {
 		path := fmt.Sprintf("instances[%d]", i)
+		ci.Listen, ci.TLSListen = resolveListen(ci, path, &p)
 		in := model.Instance{
 			ID: ci.ID, Name: ci.Name, Listen: ci.Listen, Backend: ci.Backend,
 			EngineVersion: ci.EngineVersion, Params: ci.Params, Origin: model.OriginConfig,
 		}
+		in.TLSListen = ci.TLSListen
 		if in.Name == "" {
 			in.Name = in.ID
 		}
@@ -103,7 +111,7 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 		} else {
 			seenID[ci.ID] = i
 		}
-		if len(ci.Listen) == 0 {
+		if len(ci.Listen) == 0 && len(ci.TLSListen) == 0 {
 			p.add(path+".listen", "", "an instance needs at least one listen address (host:port)")
 		}
 		for j, l := range ci.Listen {
@@ -115,6 +123,7 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 				seenListen[l] = path
 			}
 		}
+		checkTLSListen(in, path, seenListen, &p)
 		if _, err := backend.ParseSpec(in.Backend); err != nil {
 			p.add(path+".backend", in.Backend, err.Error())
 		}

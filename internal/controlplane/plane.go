@@ -29,6 +29,8 @@ type Plane struct {
 
 	mu       sync.Mutex // serialises changes and guards watchers
 	watchers []func(model.Instance, bool)
+	// checks see every instance about to be stored (AddCheck, checks.go); guarded by mu.
+	checks []func(model.Instance) error
 
 	// Now is the clock of audit entries; nil means time.Now.
 	Now func() time.Time
@@ -141,6 +143,9 @@ func (p *Plane) change(a Actor, action, id string, fn func(in model.Instance, ex
 			}
 		} else {
 			if err := out.Validate(); err != nil {
+				return err
+			}
+			if err := p.runChecks(out); err != nil {
 				return err
 			}
 			if err := put(tx, out); err != nil {

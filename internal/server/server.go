@@ -26,6 +26,7 @@ import (
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/controlplane/store"
 	"github.com/moat-dev/moat/internal/gateway"
+	"github.com/moat-dev/moat/internal/tlsconf"
 )
 
 // configActor is who the audit log names for changes made from the config file and flags.
@@ -49,6 +50,8 @@ type Options struct {
 	Log        *slog.Logger
 	Banner     io.Writer // where the first-run guidance is printed (default os.Stderr)
 	Pprof      bool      // serve /debug/pprof/ on the API listener (unauthenticated: loopback only)
+	// TLSReload is how often certificate files are checked for changes (default DefaultTLSReload).
+	TLSReload time.Duration
 }
 
 // Server is a running moat.
@@ -73,6 +76,7 @@ type served struct {
 	gw      *gateway.Instance
 	backend backend.Backend
 	model   model.Instance
+	tls     *tlsconf.Server // nil without TLS listen addresses (tls.go)
 }
 
 // Start opens the state, starts every instance and the HTTP listener. On error nothing is left running.
@@ -114,6 +118,7 @@ func Start(opts Options) (_ *Server, err error) {
 		}
 	}()
 	s.plane = controlplane.New(s.store, s.log)
+	s.plane.AddCheck(s.checkTLS) // before the config file is reconciled: its TLS files must load too
 	s.metrics = gateway.NewMetrics()
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -265,8 +270,10 @@ func (s *Server) StartInstance(in model.Instance) ([]string, error) {
 	for _, a := range s.Gateway(in.ID).Addrs() {
 		out = append(out, a.String())
 	}
+	tlsOut := s.TLSAddrs(in.ID)
 	s.mu.Lock()
 	s.instances[in.ID].model.Listen = out
+	s.instances[in.ID].model.TLSListen = tlsOut
 	s.mu.Unlock()
 	return out, nil
 }
@@ -286,15 +293,24 @@ func (s *Server) startInstance(in model.Instance) error {
 		be.Close()
 		return err
 	}
-	gw, err := gateway.Start(gateway.Config{
-		ID: in.ID, Listen: in.Listen, Backend: be, Log: s.log, Metrics: s.metrics,
-	}, snap)
+	tlsSrv, err := s.instanceTLS(in)
 	if err != nil {
 		be.Close()
 		return err
 	}
+	gw, err := gateway.Start(gateway.Config{
+		ID: in.ID, Listen: in.Listen, Backend: be, Log: s.log, Metrics: s.metrics,
+		TLSListen: in.TLSListen, TLS: tlsSource(tlsSrv),
+	}, snap)
+	if err != nil {
+		be.Close()
+		if tlsSrv != nil {
+			tlsSrv.Close()
+		}
+		return err
+	}
 	s.mu.Lock()
-	s.instances[in.ID] = &served{gw: gw, backend: be, model: in}
+	s.instances[in.ID] = &served{gw: gw, backend: be, model: in, tls: tlsSrv}
 	s.mu.Unlock()
 	s.banner(in, gw)
 	return nil
@@ -312,7 +328,7 @@ func (s *Server) onChange(in model.Instance, deleted bool) {
 		s.stopInstance(in.ID)
 		return
 	}
-	if !slices.Equal(sv.model.Listen, in.Listen) || sv.model.Backend != in.Backend {
+	if !slices.Equal(sv.model.Listen, in.Listen) || sv.model.Backend != in.Backend || !slices.Equal(sv.model.TLSListen, in.TLSListen) {
 		s.log.Warn("listen addresses or backend changed: restart moat to apply", "instance", in.ID)
 	}
 	snap, err := s.plane.CompileInstance(in) // with its bound security groups' hosts as stored now
@@ -322,6 +338,7 @@ func (s *Server) onChange(in model.Instance, deleted bool) {
 		return
 	}
 	sv.gw.Publish(snap)
+	s.applyTLS(sv, in)
 	s.mu.Lock()
 	sv.model = in
 	s.mu.Unlock()
@@ -336,6 +353,9 @@ func (s *Server) stopInstance(id string) {
 	if sv != nil {
 		sv.gw.Close()
 		sv.backend.Close()
+		if sv.tls != nil {
+			sv.tls.Close()
+		}
 	}
 }
 
@@ -368,6 +388,7 @@ func (s *Server) Reload() error {
 		return err
 	}
 	_, err = s.reconcileConfig(declared)
+	s.reloadTLS()
 	return err
 }
 

@@ -31,6 +31,9 @@ type instanceView struct {
 	ListenAddresses  []string
 	Backend          string
 	Origin           string
+
+	// moat: the TLS listen addresses (N3).
+	TLSListenAddresses []string `json:",omitempty"`
 }
 
 func view(in model.Instance, withIPs bool) instanceView {
@@ -40,6 +43,7 @@ func view(in model.Instance, withIPs bool) instanceView {
 		ListenAddresses: in.Listen, Origin: in.Origin,
 	}
 	v.ArchitectureType, v.Architecture = cloudArchitectureType(in), in.InstanceArchitecture()
+	v.TLSListenAddresses = in.TLSListen
 	if s, err := backend.ParseSpec(in.Backend); err == nil {
 		v.Backend = s.String()
 	}
@@ -143,6 +147,9 @@ func createInstance(c *call) (any, error) {
 	if err := instanceKind(c, &in); err != nil { // ArchitectureType and Architecture (sgconfig.go)
 		return nil, err
 	}
+	if err := createNet(c, &in); err != nil { // TLSListen and Config (netparams.go)
+		return nil, err
+	}
 	if _, err := backend.ParseSpec(in.Backend); err != nil {
 		return nil, err
 	}
@@ -157,13 +164,18 @@ func createInstance(c *call) (any, error) {
 		return nil, fmt.Errorf("%w: %v", errListenInUse, err)
 	}
 	in.Listen = bound
+	in.TLSListen = boundTLS(c, in)
 	if err := c.h.plane.CreateInstance(c.actor, in); err != nil {
 		c.h.runtime.StopInstance(id)
 		return nil, err
 	}
 	v := view(in, false)
-	return map[string]any{"InstanceId": in.ID, "InstanceName": in.Name, "ConnectionDomain": v.ConnectionDomain,
-		"Port": v.Port, "InstanceStatus": "Normal", "ListenAddresses": in.Listen}, nil
+	out := map[string]any{"InstanceId": in.ID, "InstanceName": in.Name, "ConnectionDomain": v.ConnectionDomain,
+		"Port": v.Port, "InstanceStatus": "Normal", "ListenAddresses": in.Listen}
+	if len(in.TLSListen) > 0 {
+		out["TLSListenAddresses"] = in.TLSListen
+	}
+	return out, nil
 }
 
 func deleteInstance(c *call) (any, error) {

@@ -1,0 +1,79 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/moat-dev/moat/internal/controlplane/model"
+)
+
+// createNet reads CreateInstance's network parameters (moat's): TLSListen, a comma list of host:port
+// served with TLS (without Listen, the instance has no plain listener: redis.conf's "port 0"), and
+// Config, the instance's parameters as a JSON object like ModifyInstanceConfig's (a TLS instance needs
+// its tls-* parameters from the start).
+func createNet(c *call, in *model.Instance) error {
+	if tl := splitList(c.params.Get("TLSListen")); len(tl) > 0 {
+		in.TLSListen = tl
+		if c.params.Get("Listen") == "" {
+			in.Listen = nil
+		}
+	}
+	if raw := c.params.Get("Config"); raw != "" {
+		if err := createParams(raw, in); err != nil {
+			return err
+		}
+	}
+	if len(in.TLSListen) > 0 {
+		// The files are read now, so that a bad certificate is InvalidParameter.Config, not a start failure.
+		if err := in.TLSOptions().Validate(); err != nil {
+			return fmt.Errorf("TLS listen addresses: %w: %w", err, model.ErrParam)
+		}
+		if _, err := in.TLSOptions().Load(time.Now()); err != nil {
+			return fmt.Errorf("TLS listen addresses: %w: %w", err, model.ErrParam)
+		}
+	}
+	return nil
+}
+
+// createParams parses CreateInstance's Config into the instance's parameters.
+func createParams(raw string, in *model.Instance) error {
+	var values map[string]any
+	if err := json.Unmarshal([]byte(raw), &values); err != nil {
+		return invalid("InvalidParameter.Config", `Config must be a JSON object of parameter names to values, e.g. {"tls-auth-clients":"no"}.`)
+	}
+	in.Params = map[string]string{}
+	for k, v := range values {
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case float64:
+			s = strconv.FormatFloat(v, 'f', -1, 64)
+		case bool:
+			s = map[bool]string{true: "yes", false: "no"}[v]
+		default:
+			return invalid("InvalidParameter.Config", fmt.Sprintf("parameter %q: value must be a string or number", k))
+		}
+		if err := model.CheckParam(k, s); err != nil {
+			return err
+		}
+		if d, _ := model.LookupParam(k); d.Default != s {
+			in.Params[k] = s
+		}
+	}
+	return nil
+}
+
+// boundTLS returns the TLS addresses the runtime bound for a new instance (port 0 resolved), when the
+// runtime can tell; otherwise the addresses asked for.
+func boundTLS(c *call, in model.Instance) []string {
+	if len(in.TLSListen) == 0 {
+		return nil
+	}
+	if r, ok := c.h.runtime.(interface{ TLSAddrs(id string) []string }); ok {
+		return r.TLSAddrs(in.ID)
+	}
+	return in.TLSListen
+}
