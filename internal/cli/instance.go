@@ -84,24 +84,37 @@ func newInstanceDescribe(o *Options) *cobra.Command {
 
 func newInstanceCreate(o *Options) *cobra.Command {
 	var id, name, listen, backend, engine, typ, arch string
+	var tlsListen string // network security (N3)
+	var createParams []string
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create an instance; it serves at once and refuses every address until whitelisted (CreateInstance)",
 		Example: `  moat instance create --name app --listen 0.0.0.0:6381 --backend redis://10.0.0.5:6379
-  moat instance create --id r-cache1            # a free port on 127.0.0.1, embedded engine`,
+  moat instance create --id r-cache1            # a free port on 127.0.0.1, embedded engine
+  moat instance create --id r-tls --tls-listen 0.0.0.0:6390 --param tls-cert-file=/etc/moat/tls.crt \
+    --param tls-key-file=/etc/moat/tls.key --param tls-auth-clients=no   # TLS only`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var out struct {
 				InstanceId, InstanceName string
 				ListenAddresses          []string
+				TLSListenAddresses       []string `json:",omitempty"`
 			}
-			err := o.call("CreateInstance", map[string]string{"InstanceId": id, "InstanceName": name, "Listen": listen,
-				"Backend": backend, "EngineVersion": engine, "ArchitectureType": typ, "Architecture": arch}, &out)
+			conf, err := paramsJSON(createParams)
+			if err != nil {
+				return err
+			}
+			err = o.call("CreateInstance", map[string]string{"InstanceId": id, "InstanceName": name, "Listen": listen,
+				"Backend": backend, "EngineVersion": engine, "ArchitectureType": typ, "Architecture": arch,
+				"TLSListen": tlsListen, "Config": conf}, &out)
 			if err != nil {
 				return err
 			}
 			return o.emit(cmd.OutOrStdout(), out, func(w *tabwriter.Writer) {
 				fmt.Fprintf(w, "created %s listening on %s; every address is refused until whitelisted:\n", out.InstanceId, strings.Join(out.ListenAddresses, ","))
+				if len(out.TLSListenAddresses) > 0 {
+					fmt.Fprintf(w, "  (TLS on %s)\n", strings.Join(out.TLSListenAddresses, ","))
+				}
 				fmt.Fprintf(w, "  moat whitelist modify --instance %s --group <name> --ips <addresses>\n", out.InstanceId)
 			})
 		},
@@ -114,7 +127,27 @@ func newInstanceCreate(o *Options) *cobra.Command {
 	f.StringVar(&engine, "engine-version", "", "engine version reported (default 7.0)")
 	f.StringVar(&typ, "type", "", "standard (default), cluster or rw_split")
 	f.StringVar(&arch, "architecture", "", "classic (default) or cloud_native")
+	f.StringVar(&tlsListen, "tls-listen", "", "comma-separated host:port addresses served with TLS (without --listen: TLS only)")
+	f.StringArrayVar(&createParams, "param", nil, "parameter name=value, repeatable (e.g. tls-cert-file=…)")
 	return cmd
+}
+
+// paramsJSON turns repeated --param name=value flags into the JSON object the API's Config takes; ""
+// when there are none.
+func paramsJSON(params []string) (string, error) {
+	if len(params) == 0 {
+		return "", nil
+	}
+	values := map[string]string{}
+	for _, p := range params {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return "", usageError{fmt.Errorf("--param %q: want name=value", p)}
+		}
+		values[k] = v
+	}
+	b, _ := json.Marshal(values)
+	return string(b), nil
 }
 
 func newInstanceDelete(o *Options) *cobra.Command {
