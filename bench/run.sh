@@ -203,7 +203,7 @@ ver_twem=$(nutcracker -V 2>&1 | sed -n 1p | sed 's/.*-//')
   printf 'haproxy\tHAProxy %s TCP, 1,000-CIDR allow list\t127.0.0.1:%s\t%s\t\n' "$ver_haproxy" "$p_haproxy" "$pid_haproxy"
   printf 'twemproxy\ttwemproxy %s, 1 server conn, no allow list\t127.0.0.1:%s\t%s\t\n' "$ver_twem" "$p_twem" "$pid_twem"
   printf 'moat\tmoat %s, 1,000-entry whitelist in 10 groups\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat" "$pid_moat"
-  printf 'moat+acl\tmoat + ACL user with key patterns\t\t0\tno ACL users in moat yet (issue 5)\n'
+  printf 'moat+acl\tmoat + ACL user with key patterns\t\t0\tthe gateway does not enforce ACL users yet (issue 5)\n'
 } >"$OUT/targets.tsv"
 
 # --- idle memory (moat) ---------------------------------------------------------------------------
@@ -236,7 +236,7 @@ echo "load after:    $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 
 # Report what was measured even if the rounds stopped early (a proxy died, the deadline passed).
 if [ "$(wc -l <"$OUT/raw.csv" 2>/dev/null || echo 0)" -gt 1 ]; then
-  "$mb" report -dir "$OUT"
+  "$mb" report -dir "$OUT" -title "ops/s ratio to direct redis-server: $ROUNDS round(s), $(nproc) cores shared by client, proxies and server"
 fi
 [ "$run_rc" -eq 0 ] || die "the rounds stopped early (exit $run_rc); partial results in $OUT"
 say "results in $OUT"

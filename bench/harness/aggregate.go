@@ -26,6 +26,7 @@ type Cell struct {
 	ClientCores      float64
 	FloodCores       float64
 	OtherCores       float64
+	SoftirqCores     float64 // part of OtherCores
 	ProxyUsPerOp     float64 // µs of proxy CPU per request (per connection for churn)
 	RedisUsPerOp     float64
 	FloodConnsPerSec float64
@@ -121,6 +122,7 @@ func Aggregate(targets []Target, samples []Sample) *Summary {
 		c.ClientCores = med(func(s Sample) float64 { return per(s.ClientCPU, s.WallSec) })
 		c.FloodCores = med(func(s Sample) float64 { return per(s.FloodCPU, s.WallSec) })
 		c.OtherCores = med(func(s Sample) float64 { return per(s.OtherCPU, s.WallSec) })
+		c.SoftirqCores = med(func(s Sample) float64 { return per(s.SoftirqCPU, s.WallSec) })
 		c.ProxyUsPerOp = med(func(s Sample) float64 { return perOp(s.ProxyCPU, s.Ops) })
 		c.RedisUsPerOp = med(func(s Sample) float64 { return perOp(s.RedisCPU, s.Ops) })
 		c.FloodConnsPerSec = med(func(s Sample) float64 { return per(float64(s.FloodConns), s.WallSec) })

@@ -109,10 +109,34 @@ func WriteChart(path, title string, sum *Summary) error {
 	p.X.Min, p.X.Max = -0.6, float64(len(sum.Tests))-0.4
 	// Room above the tallest bar for the legend (one line per entry).
 	p.Y.Max = yMax + 0.07*float64(len(bars)+1) + 0.05
+	p.Y.Tick.Marker = ratioTicks{}
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Legend.XOffs = vg.Points(6)
 	p.Legend.Padding = vg.Points(3)
 	p.Legend.TextStyle.Font.Size = vg.Points(9)
 	return p.Save(9*vg.Inch, 5*vg.Inch, path)
+}
+
+// ratioTicks labels the ratio axis every 0.25 (every 0.5 above 2), with unlabelled ticks between.
+type ratioTicks struct{}
+
+func (ratioTicks) Ticks(lo, hi float64) []plot.Tick {
+	step := 0.25
+	if hi > 2 {
+		step = 0.5
+	}
+	var ts []plot.Tick
+	for i := 0; i < 200; i++ {
+		v := math.Ceil(lo/(step/2))*(step/2) + float64(i)*step/2
+		if v > hi+1e-9 {
+			break
+		}
+		t := plot.Tick{Value: v}
+		if math.Abs(math.Remainder(v, step)) < 1e-9 {
+			t.Label = fmt.Sprintf("%.2f", v)
+		}
+		ts = append(ts, t)
+	}
+	return ts
 }

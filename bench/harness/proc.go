@@ -45,31 +45,35 @@ func ProcCPU(pid int) (float64, error) {
 
 // ParseBoxBusy returns the busy time of all CPUs together, in seconds, from the contents of /proc/stat:
 // user+nice+system+irq+softirq+steal of the aggregate "cpu" line (idle and iowait excluded; guest time is
-// already inside user).
-func ParseBoxBusy(stat string) (float64, error) {
+// already inside user), and of that the softirq part — on loopback, much of the network stack's work,
+// which the kernel charges to no process.
+func ParseBoxBusy(stat string) (busy, softirq float64, err error) {
 	for line := range strings.Lines(stat) {
 		f := strings.Fields(line)
 		if len(f) < 9 || f[0] != "cpu" {
 			continue
 		}
-		var busy uint64
+		var b, si uint64
 		for _, j := range []int{1, 2, 3, 6, 7, 8} { // user nice system [idle iowait] irq softirq steal
 			v, err := strconv.ParseUint(f[j], 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("/proc/stat: %q", line)
+				return 0, 0, fmt.Errorf("/proc/stat: %q", line)
 			}
-			busy += v
+			b += v
+			if j == 7 {
+				si = v
+			}
 		}
-		return float64(busy) / ClockTicks, nil
+		return float64(b) / ClockTicks, float64(si) / ClockTicks, nil
 	}
-	return 0, fmt.Errorf("/proc/stat: no aggregate cpu line")
+	return 0, 0, fmt.Errorf("/proc/stat: no aggregate cpu line")
 }
 
 // BoxBusy is ParseBoxBusy of the running system.
-func BoxBusy() (float64, error) {
+func BoxBusy() (busy, softirq float64, err error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	return ParseBoxBusy(string(b))
 }

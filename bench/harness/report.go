@@ -93,8 +93,9 @@ func WriteTable(w io.Writer, sum *Summary) {
 
 	fmt.Fprintf(w, "\nCPU during each run (medians): cores = CPU seconds / wall seconds; µs/op = CPU per request "+
 		"(per connection for churn; a set,get run's CPU is shared by its SET and GET rows, so both show the same figure). "+
-		"\"rest\" = the box's busy time not charged to the client, the proxy or redis-server (other people's work, unattributed kernel work).\n\n")
-	fmt.Fprintf(w, "| target | test | p50 ms | proxy cores | proxy µs/op | redis cores | redis µs/op | client cores | rest cores | spread ops/s |\n")
+		"\"rest\" = the box's busy time not charged to the client, the proxy or redis-server: other people's work, and kernel work charged to no process, "+
+		"of which softirq (mostly the loopback network stack) is shown in parentheses.\n\n")
+	fmt.Fprintf(w, "| target | test | p50 ms | proxy cores | proxy µs/op | redis cores | redis µs/op | client cores | rest cores (softirq) | spread ops/s |\n")
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, t := range sum.Targets {
 		if t.Skip != "" {
@@ -111,14 +112,14 @@ func WriteTable(w io.Writer, sum *Summary) {
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s–%s |\n", t.Name, test,
 				fixed(c.P50Ms, 3), proxyCores, proxyUs, fixed(c.RedisCores, 2), fixed(c.RedisUsPerOp, 1),
-				fixed(c.ClientCores, 2), fixed(c.OtherCores, 2), Thousands(c.Min), Thousands(c.Max))
+				fixed(c.ClientCores, 2), rest(c), Thousands(c.Min), Thousands(c.Max))
 		}
 	}
 
 	if f := sum.Flood; f != nil {
 		fmt.Fprintf(w, "\nRefusal flood (moat's flood instance, `-t get -P 1`; the flood connects from a refused 127.0.0.x address "+
 			"and reads the refusal, as fast as it can, during the \"on\" run):\n\n")
-		fmt.Fprintf(w, "| run | ops/s | n | p50 ms | moat cores | redis cores | client cores | flood client cores | refused conn/s | rest cores |\n")
+		fmt.Fprintf(w, "| run | ops/s | n | p50 ms | moat cores | redis cores | client cores | flood client cores | refused conn/s | rest cores (softirq) |\n")
 		fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range []struct {
 			name string
@@ -130,7 +131,7 @@ func WriteTable(w io.Writer, sum *Summary) {
 			c := r.c
 			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.name, Thousands(c.RPS), c.N,
 				fixed(c.P50Ms, 3), fixed(c.ProxyCores, 2), fixed(c.RedisCores, 2), fixed(c.ClientCores, 2),
-				fixed(c.FloodCores, 2), Thousands(c.FloodConnsPerSec), fixed(c.OtherCores, 2))
+				fixed(c.FloodCores, 2), Thousands(c.FloodConnsPerSec), rest(c))
 		}
 		fmt.Fprintf(w, "\nServed with flood / without: %s; moat CPU per refused connection ≈ %s µs "+
 			"(its extra cores during the flood over the refusals per second)\n", fixed(f.Ratio, 2), fixed(f.UsPerRefusal, 1))
@@ -175,6 +176,10 @@ func WriteTable(w io.Writer, sum *Summary) {
 	}
 }
 
+func rest(c *Cell) string {
+	return fmt.Sprintf("%s (%s)", fixed(c.OtherCores, 2), fixed(c.SoftirqCores, 2))
+}
+
 func verdict(ok bool, v float64) string {
 	switch {
 	case math.IsNaN(v):
@@ -187,7 +192,7 @@ func verdict(ok bool, v float64) string {
 
 var resultsHeader = []string{"target", "test", "n", "median_ops_per_s", "min_ops_per_s", "max_ops_per_s",
 	"ratio_to_direct", "p50_ms", "proxy_cores", "proxy_us_per_op", "redis_cores", "redis_us_per_op",
-	"client_cores", "flood_client_cores", "flood_refused_per_s", "rest_cores", "value", "unit", "note"}
+	"client_cores", "flood_client_cores", "flood_refused_per_s", "rest_cores", "softirq_cores", "value", "unit", "note"}
 
 // WriteResultsCSV writes one line per target and test (medians), one per skipped target, the flood pair
 // (ratio = flooded / unflooded) and the idle-memory figure (value in bytes per connection).
@@ -203,11 +208,11 @@ func WriteResultsCSV(w io.Writer, sum *Summary) error {
 	cell := func(target, test string, c *Cell, ratio float64, value, unit, note string) {
 		cw.Write([]string{target, test, strconv.Itoa(c.N), f(c.RPS, 2), f(c.Min, 2), f(c.Max, 2), f(ratio, 4),
 			f(c.P50Ms, 3), f(c.ProxyCores, 3), f(c.ProxyUsPerOp, 2), f(c.RedisCores, 3), f(c.RedisUsPerOp, 2),
-			f(c.ClientCores, 3), f(c.FloodCores, 3), f(c.FloodConnsPerSec, 0), f(c.OtherCores, 3), value, unit, note})
+			f(c.ClientCores, 3), f(c.FloodCores, 3), f(c.FloodConnsPerSec, 0), f(c.OtherCores, 3), f(c.SoftirqCores, 3), value, unit, note})
 	}
 	for _, t := range sum.Targets {
 		if t.Skip != "" {
-			cw.Write([]string{t.Name, "", "0", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "skipped: " + t.Skip})
+			cw.Write([]string{t.Name, "", "0", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "skipped: " + t.Skip})
 			continue
 		}
 		for _, test := range sum.Tests {
@@ -226,7 +231,7 @@ func WriteResultsCSV(w io.Writer, sum *Summary) error {
 		}
 	}
 	if id := sum.Idle; id != nil {
-		cw.Write([]string{"moat", "idle memory", strconv.Itoa(id.Conns), "", "", "", "", "", "", "", "", "", "", "", "", "",
+		cw.Write([]string{"moat", "idle memory", strconv.Itoa(id.Conns), "", "", "", "", "", "", "", "", "", "", "", "", "", "",
 			f(id.BytesPerConn, 0), "bytes/connection",
 			fmt.Sprintf("RSS %d -> %d bytes over %d idle connections", id.RSSBefore, id.RSSAfter, id.Conns)})
 	}

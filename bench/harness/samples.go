@@ -38,15 +38,16 @@ type Sample struct {
 	// ClientCPU: redis-benchmark (from its rusage). ProxyCPU: the target's proxy process (0 for direct).
 	// RedisCPU: the redis-server behind every target. FloodCPU: the refusal-flood client, if one ran.
 	// OtherCPU: everything else the box did meanwhile (all CPUs' busy time minus the above) — other
-	// people's work, and kernel work not charged to a process.
-	ClientCPU, ProxyCPU, RedisCPU, FloodCPU, OtherCPU float64
+	// people's work, and kernel work not charged to a process; SoftirqCPU: the softirq part of the box's
+	// busy time (inside OtherCPU), mostly the loopback network stack.
+	ClientCPU, ProxyCPU, RedisCPU, FloodCPU, OtherCPU, SoftirqCPU float64
 	// FloodConns: connections the flood client saw refused during the run.
 	FloodConns int64
 	Note       string
 }
 
 var sampleHeader = []string{"round", "target", "test", "rps", "p50_ms", "ops", "wall_s",
-	"client_cpu_s", "proxy_cpu_s", "redis_cpu_s", "flood_cpu_s", "other_cpu_s", "flood_conns", "note"}
+	"client_cpu_s", "proxy_cpu_s", "redis_cpu_s", "flood_cpu_s", "other_cpu_s", "softirq_cpu_s", "flood_conns", "note"}
 
 // SampleWriter appends samples to the raw samples file (CSV with a header).
 type SampleWriter struct {
@@ -70,7 +71,7 @@ func (sw *SampleWriter) Write(s Sample) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	rec := []string{strconv.Itoa(s.Round), s.Target, s.Test, f(s.RPS), f(s.P50Ms),
 		strconv.FormatInt(s.Ops, 10), f(s.WallSec), f(s.ClientCPU), f(s.ProxyCPU), f(s.RedisCPU),
-		f(s.FloodCPU), f(s.OtherCPU), strconv.FormatInt(s.FloodConns, 10), s.Note}
+		f(s.FloodCPU), f(s.OtherCPU), f(s.SoftirqCPU), strconv.FormatInt(s.FloodConns, 10), s.Note}
 	if err := sw.w.Write(rec); err != nil {
 		return err
 	}
@@ -111,9 +112,9 @@ func ReadSamples(r io.Reader) ([]Sample, error) {
 		s.Target, s.Test = rec[1], rec[2]
 		s.RPS, s.P50Ms = num(3), num(4)
 		s.Ops, s.WallSec = integer(5), num(6)
-		s.ClientCPU, s.ProxyCPU, s.RedisCPU, s.FloodCPU, s.OtherCPU = num(7), num(8), num(9), num(10), num(11)
-		s.FloodConns = integer(12)
-		s.Note = rec[13]
+		s.ClientCPU, s.ProxyCPU, s.RedisCPU, s.FloodCPU, s.OtherCPU, s.SoftirqCPU = num(7), num(8), num(9), num(10), num(11), num(12)
+		s.FloodConns = integer(13)
+		s.Note = rec[14]
 		if len(errs) > 0 {
 			return nil, fmt.Errorf("samples line %d: bad %v", i+1, errs)
 		}

@@ -213,15 +213,15 @@ func alive(pids ...int) error {
 }
 
 type cpuSnap struct {
-	at                time.Time
-	box, proxy, redis float64
-	flood             float64
+	at                         time.Time
+	box, softirq, proxy, redis float64
+	flood                      float64
 }
 
 func (c *runConfig) snap(proxyPID, floodPID int) (cpuSnap, error) {
 	s := cpuSnap{at: time.Now()}
 	var err error
-	if s.box, err = harness.BoxBusy(); err != nil {
+	if s.box, s.softirq, err = harness.BoxBusy(); err != nil {
 		return s, err
 	}
 	if proxyPID > 0 {
@@ -312,7 +312,7 @@ func (c *runConfig) once(round int, target, addr string, proxyPID int, args []st
 		}
 		s := harness.Sample{Round: round, Target: target, Test: test, RPS: res.RPS, P50Ms: res.P50Ms, Ops: ops,
 			WallSec: wall, ClientCPU: clientCPU, ProxyCPU: proxyCPU, RedisCPU: redisCPU, FloodCPU: floodCPU,
-			OtherCPU: other, FloodConns: floodAfter - floodBefore}
+			OtherCPU: other, SoftirqCPU: after.softirq - before.softirq, FloodConns: floodAfter - floodBefore}
 		if record {
 			if err := c.raw.Write(s); err != nil {
 				return "", err
@@ -320,8 +320,8 @@ func (c *runConfig) once(round int, target, addr string, proxyPID int, args []st
 		}
 		parts = append(parts, fmt.Sprintf("%s %s/s", res.Test, harness.Thousands(res.RPS)))
 	}
-	summary := fmt.Sprintf("%-28s cores: proxy %.2f redis %.2f client %.2f rest %.2f", strings.Join(parts, "  "),
-		proxyCPU/wall, redisCPU/wall, clientCPU/wall, other/wall)
+	summary := fmt.Sprintf("%-28s cores: proxy %.2f redis %.2f client %.2f rest %.2f (softirq %.2f)", strings.Join(parts, "  "),
+		proxyCPU/wall, redisCPU/wall, clientCPU/wall, other/wall, (after.softirq-before.softirq)/wall)
 	if fl != nil {
 		summary += fmt.Sprintf(" flood %.2f (%s refused/s)", floodCPU/wall, harness.Thousands(float64(floodAfter-floodBefore)/wall))
 	}
