@@ -17,6 +17,8 @@ test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 	# Show that the nftables namespace test ran (or why it was skipped): it needs root and namespaces.
 	$(GO) test -count=1 -v -run '^TestRulesetInNetworkNamespace$$' ./internal/firewall/
+	# Likewise protected mode from a real non-loopback address (a network namespace and a veth pair).
+	$(GO) test -count=1 -v -run '^TestProtectedModeFromNonLoopback$$' ./internal/gateway/
 	FUZZTIME=$${FUZZTIME:-10s} ./scripts/fuzz.sh
 	$(GO) test -run '^$$' -bench . -benchtime 100x ./...
 

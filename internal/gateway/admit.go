@@ -319,31 +319,66 @@ func proxySignature(b []byte) int {
 
 // proxySniffer turns a PROXY header at the start of a connection from a peer that is not a trusted
 // load balancer into a protocol error (N5): such a header is never taken as commands (v2's signature
-// would read as an inline QUIT). Only the first bytes are inspected.
+// would read as an inline QUIT). Only the first bytes are inspected; reads pass straight through after.
 type proxySniffer struct {
 	r    io.Reader
 	done bool
+	// Used only when the caller's buffer is too small to hold a signature: the bytes read to decide,
+	// delivered before anything else, then err.
+	buf    [12]byte
+	off, n int
+	err    error
 }
 
 func (p *proxySniffer) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	for !p.done && n > 0 {
-		switch proxySignature(b[:n]) {
-		case sigMatch:
-			return 0, errProxyHeader
-		case sigNo:
-			p.done = true
-		case sigMore:
-			if err != nil || n == len(b) {
-				p.done = true
-				break
-			}
-			var m int
-			m, err = p.r.Read(b[n:])
-			n += m
+	switch {
+	case p.off < p.n:
+		k := copy(b, p.buf[p.off:p.n])
+		p.off += k
+		return k, nil
+	case p.err != nil:
+		return 0, p.err
+	case p.done:
+		return p.r.Read(b)
+	case len(b) < len(p.buf):
+		if err := p.sniffInto(p.buf[:], &p.n); err != nil && p.n == 0 {
+			return 0, err
+		} else if err != nil && err != errProxyHeader {
+			p.err = err
+		} else if err == errProxyHeader {
+			return 0, err
 		}
+		return p.Read(b)
+	}
+	var n int
+	err := p.sniffInto(b, &n)
+	if err == errProxyHeader {
+		return 0, err
 	}
 	return n, err
+}
+
+// sniffInto reads into b (at least 12 bytes) until its start is known to be a PROXY signature or not,
+// or the source ends; *n counts the bytes read.
+func (p *proxySniffer) sniffInto(b []byte, n *int) error {
+	for {
+		switch proxySignature(b[:*n]) {
+		case sigMatch:
+			return errProxyHeader
+		case sigNo:
+			p.done = true
+			return nil
+		}
+		m, err := p.r.Read(b[*n:])
+		*n += m
+		if err != nil {
+			if proxySignature(b[:*n]) == sigMatch {
+				return errProxyHeader
+			}
+			p.done = true
+			return err
+		}
+	}
 }
 
 // configureX applies the network-security part of the configuration.
