@@ -469,8 +469,12 @@ func (s *session) wait(br *bufio.Reader) error {
 		s.interrupted = false
 		s.be.SetReadDeadline(time.Time{})
 	}
+	// The reader's wake-up and the backend's end can arrive together, and the end may win: slots queued
+	// meanwhile are still owed (moat's own replies first), so they are served before the end is looked at
+	// again. The socket reports its end again on the next read.
+	queued := len(s.queue) > 0
 	s.mu.Unlock()
-	if err == nil {
+	if err == nil || queued {
 		return nil
 	}
 	var ne net.Error
