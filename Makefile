@@ -14,7 +14,10 @@ build:
 test:
 	./scripts/test-deps.sh
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 15m ./...
+	# -artifacts keeps what tests save in t.ArtifactDir() (the console's browser screenshots) under
+	# testdata-out/_artifacts/ (gitignored; CI keeps it); go test wants -outputdir to exist.
+	mkdir -p testdata-out
+	$(GO) test -race -count=1 -timeout 15m -artifacts -outputdir testdata-out ./...
 	# Show that the nftables namespace test ran (or why it was skipped): it needs root and namespaces.
 	$(GO) test -count=1 -v -run '^TestRulesetInNetworkNamespace$$' ./internal/firewall/
 	# Likewise protected mode from a real non-loopback address (a network namespace and a veth pair).

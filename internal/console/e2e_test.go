@@ -81,6 +81,28 @@ func startMoat(t *testing.T) *moat {
 	return m
 }
 
+// groupEntries returns the group's SecurityIpList as the API (DescribeSecurityIps) reports it.
+func (m *moat) groupEntries(name string) string {
+	m.t.Helper()
+	out := m.call(api.VersionKVStore, "DescribeSecurityIps", map[string]string{"InstanceId": m.inst})
+	b, _ := json.Marshal(out)
+	var r struct {
+		SecurityIpGroups struct {
+			SecurityIpGroup []struct{ SecurityIpGroupName, SecurityIpList string }
+		}
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		m.t.Fatalf("DescribeSecurityIps: %v", err)
+	}
+	for _, g := range r.SecurityIpGroups.SecurityIpGroup {
+		if g.SecurityIpGroupName == name {
+			return g.SecurityIpList
+		}
+	}
+	m.t.Fatalf("DescribeSecurityIps: no group %q in %s", name, b)
+	return ""
+}
+
 // call is a signed API call, as the SDK and the CLI make it.
 func (m *moat) call(version, action string, params map[string]string) map[string]any {
 	m.t.Helper()
@@ -175,40 +197,11 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// artifacts returns the directory for the screenshots: $MOAT_ARTIFACTS/console, or testdata-out/console
-// at the module's root (ignored by git; CI keeps it as an artifact).
-func artifacts(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("MOAT_ARTIFACTS")
-	if dir == "" {
-		root, err := filepath.Abs(".")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-				break
-			}
-			parent := filepath.Dir(root)
-			if parent == root {
-				t.Fatal("go.mod not found above the test's directory")
-			}
-			root = parent
-		}
-		dir = filepath.Join(root, "testdata-out")
-	}
-	dir = filepath.Join(dir, "console")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // page drives one browser tab; every failure names the step.
 type page struct {
 	t     *testing.T
 	ctx   context.Context
-	shots string
+	shots string // the test's artifact directory
 
 	mu       sync.Mutex
 	problems []string // uncaught exceptions and console errors of the page
@@ -229,7 +222,11 @@ func newPage(t *testing.T) *page {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	p := &page{t: t, ctx: ctx, shots: artifacts(t)}
+	// Screenshots go to the test's artifact directory: with `go test -artifacts -outputdir DIR` (as
+	// `make test` runs it) they are kept under DIR/_artifacts/; without -artifacts it is a temporary
+	// directory removed when the test ends.
+	p := &page{t: t, ctx: ctx, shots: t.ArtifactDir()}
+	t.Logf("screenshots in %s", p.shots)
 	if err := chromedp.Do(ctx); err != nil { // start the browser with no deadline
 		t.Fatalf("starting chromium: %v", err)
 	}
@@ -345,9 +342,11 @@ func retype(sel, value string) chromedp.Action[chromedp.Void] {
 
 // The issue's walkthrough in a real browser: log in, try a group name the rules refuse (and see why),
 // add a valid group by importing a registered host's internal IP, see a real Redis client from that
-// address admitted, delete the group and see that client refused on its next connection; bind and
-// unbind a security group the same way; ask the access check; read the activity. A screenshot of each
-// main page is saved.
+// address admitted; Modify the group (a list the API refuses, its error next to the field and the group
+// unchanged; then a valid Cover that admits a newly listed address and refuses the removed one); delete
+// the group and see the client refused on its next connection; find a security group by ID and by name,
+// bind and unbind it the same way; ask the access check; read the activity. A screenshot of each main
+// page is saved in the test's artifact directory (kept with `go test -artifacts -outputdir DIR`).
 func TestConsoleInABrowser(t *testing.T) {
 	m := startMoat(t)
 	p := newPage(t)
@@ -356,6 +355,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	m.call(api.VersionECS, "CreateHost", map[string]string{"InstanceId": "i-web1", "InstanceName": "web-1", "PrivateIpAddress": "127.0.0.7"})
 	m.call(api.VersionECS, "CreateHost", map[string]string{"InstanceId": "i-db1", "InstanceName": "db-primary", "PrivateIpAddress": "127.0.0.8"})
 	sg := m.call(api.VersionECS, "CreateSecurityGroup", map[string]string{"SecurityGroupName": "app-servers", "Description": "web tier"})["SecurityGroupId"].(string)
+	// A second group that neither the other's ID nor "app" matches, so that each search must narrow.
+	m.call(api.VersionECS, "CreateSecurityGroup", map[string]string{"SecurityGroupId": "sg-cachetier01", "SecurityGroupName": "cache-tier"})
 	m.call(api.VersionECS, "JoinSecurityGroup", map[string]string{"SecurityGroupId": sg, "InstanceId": "i-web1"})
 	expectRefused(t, m.listen, "127.0.0.7") // W1: nobody yet
 
@@ -440,14 +441,49 @@ func TestConsoleInABrowser(t *testing.T) {
 	p.do("check a malformed address", retype("#check-ip", "10.0.0.300"), chromedp.Click(css("#check-go")))
 	p.waitText("error next to the field", "#check-ip-error", "InvalidSourceIp.Malformed")
 
-	// Delete the group: the next connection from 127.0.0.7 is refused; the established one continues (W9).
+	// Modify the group (Cover). First a list with entries the API refuses: its error, naming each bad
+	// entry, is shown next to the list, the dialog stays open, and the group is unchanged.
 	p.do("back to the whitelist", chromedp.Click(css(`#side a[href="#/i/`+m.inst+`/whitelist"]`)), chromedp.WaitVisible(css(`#groups tr[data-group="app_servers"]`)))
+	p.do("open Modify", chromedp.Click(css(`#groups tr[data-group="app_servers"] button[data-action="modify"]`)), chromedp.WaitVisible(css("#group-ips")))
+	p.waitText("Modify names the group", "#dlg-title", "Modify Whitelist of Group: app_servers")
+	p.waitFor("the group's list to edit, and no name field", `document.querySelector('#group-ips').value === '127.0.0.7' && !document.querySelector('#group-name')`)
+	p.do("type a list with bad entries", retype("#group-ips", "127.0.0.9,10.0.0.300,127.0.0.0/33"))
+	p.do("save the bad list", chromedp.Click(css("#group-ok")))
+	p.waitText("API error next to the list", "#group-ips-error", "InvalidSecurityIPList.Format")
+	if msg := p.text("#group-ips-error"); !strings.Contains(msg, "10.0.0.300") || !strings.Contains(msg, "127.0.0.0/33") {
+		t.Errorf("list error %q does not name both bad entries", msg)
+	}
+	p.waitFor("list marked invalid, dialog still open", `document.querySelector('#group-ips').getAttribute('aria-invalid') === 'true' && !!document.querySelector('#group-dialog[open]')`)
+	p.shot("07-modify-invalid-entry")
+	if got := m.groupEntries("app_servers"); got != "127.0.0.7" {
+		t.Fatalf("group after a refused Modify: %q, want 127.0.0.7", got)
+	}
+	expectRefused(t, m.listen, "127.0.0.9")
+
+	// Then a valid one, replacing 127.0.0.7 by 127.0.0.9: the list shows the new entry only, a client
+	// from 127.0.0.9 gets in, a new one from 127.0.0.7 is refused, the established one continues (W9).
+	p.do("replace the list", retype("#group-ips", "127.0.0.9"))
+	p.waitFor("error cleared as the list is edited", `document.querySelector('#group-ips-error').textContent === '' && !document.querySelector('#group-ips').hasAttribute('aria-invalid')`)
+	p.do("save the modified group", chromedp.Click(css("#group-ok")), chromedp.WaitNotPresent(css("#group-dialog")))
+	p.waitFor("new list shown", `(() => { const e = [...document.querySelectorAll('#groups tr[data-group="app_servers"] ul.entries li')].map(li => li.textContent); return e.length === 1 && e[0] === '127.0.0.9'; })()`)
+	if got := m.groupEntries("app_servers"); got != "127.0.0.9" {
+		t.Fatalf("group after Modify: %q, want 127.0.0.9", got)
+	}
+	if err := admitted(m.listen, "127.0.0.9"); err != nil {
+		t.Fatalf("client from the newly listed address: %v", err)
+	}
+	expectRefused(t, m.listen, "127.0.0.7")
+	if err := established.Ping(context.Background()).Err(); err != nil {
+		t.Errorf("the connection established before Modify was closed: %v", err)
+	}
+
+	// Delete the group: the next connection from 127.0.0.9 is refused; the established one continues (W9).
 	if n := p.text(`#groups tr[data-group="default"] td.actions`); strings.Contains(n, "Delete") {
 		t.Errorf("Delete is offered for the default group: %q", n)
 	}
 	p.do("delete the group", chromedp.Click(css(`#groups tr[data-group="app_servers"] button[data-action="delete"]`)), chromedp.WaitVisible(css("#confirm-ok")))
 	p.do("confirm", chromedp.Click(css("#confirm-ok")), chromedp.WaitNotPresent(css(`#groups tr[data-group="app_servers"]`)))
-	expectRefused(t, m.listen, "127.0.0.7")
+	expectRefused(t, m.listen, "127.0.0.9")
 	if err := established.Ping(context.Background()).Err(); err != nil {
 		t.Errorf("the connection established before the change was closed: %v", err)
 	}
@@ -456,12 +492,16 @@ func TestConsoleInABrowser(t *testing.T) {
 	p.do("open the Security Groups tab", chromedp.Click(css(`.tabs a[href="#/i/`+m.inst+`/security-groups"]`)), chromedp.WaitVisible(css("#add-sg")))
 	p.waitText("none bound", "#sg-count", "0 of 10")
 	p.do("open Add Security Group", chromedp.Click(css("#add-sg")), chromedp.WaitVisible(css("#sg-search")))
-	p.do("search by name", chromedp.SendKeys(css("#sg-search"), "app"))
-	p.waitText("group found", "#sg-list", sg)
+	p.waitFor("both groups offered", `document.querySelectorAll('#sg-list input[type=checkbox]').length === 2`)
+	onlySG := fmt.Sprintf(`(() => { const c = document.querySelectorAll('#sg-list input[type=checkbox]'); return c.length === 1 && c[0].value === %q; })()`, sg)
+	p.do("search by ID", chromedp.SendKeys(css("#sg-search"), sg))
+	p.waitFor("the ID finds its group only", onlySG)
+	p.do("search by name", retype("#sg-search", "app"))
+	p.waitFor("the name finds its group only", onlySG)
 	p.do("select and bind", chromedp.Click(css(`#sg-list input[value="`+sg+`"]`)), chromedp.Click(css("#sg-ok")), chromedp.WaitNotPresent(css("#sg-dialog")))
 	p.waitText("bound group listed", `#security-groups tr[data-sg="`+sg+`"]`, "app-servers")
 	p.waitText("count", "#sg-count", "1 of 10")
-	p.shot("07-security-groups")
+	p.shot("08-security-groups")
 	if err := admitted(m.listen, "127.0.0.7"); err != nil {
 		t.Fatalf("member of the bound security group: %v", err)
 	}
@@ -478,8 +518,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	p.waitFor("a bar for this minute", `document.querySelectorAll('#refusal-chart rect.bar:not(.zero)').length >= 1`)
 	p.waitText("newest audit entry first", "#audit tbody tr:first-child", "ModifySecurityGroupConfiguration")
 	p.waitText("group deletion audited", "#audit", "DeleteSecurityIpGroup")
+	p.waitText("Modify audited as a change of entries", "#audit", "group app_servers: +127.0.0.9, −127.0.0.7")
 	p.waitText("audit names the console's caller", "#audit", console.PasswordPrincipal)
-	p.shot("08-activity")
+	p.shot("09-activity")
 
 	// Each main page, loaded afresh, does not move under the reader's eyes while its data arrives.
 	// A system group is shown without Modify and Delete.
@@ -522,8 +563,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	defer p.mu.Unlock()
 	provoked := 0
 	for _, msg := range p.problems {
-		if strings.Contains(msg, "status of 400") && provoked < 2 {
-			provoked++ // the browser logs the two API errors this test provokes on purpose
+		if strings.Contains(msg, "status of 400") && provoked < 3 {
+			provoked++ // the browser logs the three API errors this test provokes on purpose
 			continue
 		}
 		t.Errorf("page error: %s", msg)
