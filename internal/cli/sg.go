@@ -513,7 +513,7 @@ func newSGRender(o *Options) *cobra.Command {
 				return usageError{fmt.Errorf("--format %q: want nftables", format)}
 			}
 			var out struct{ Ruleset string }
-			if err := o.callECS("RenderSecurityGroup", map[string]string{"SecurityGroupId": sg, "Format": format}, &out); err != nil {
+			if err := o.callECS("RenderSecurityGroup", map[string]string{"SecurityGroupId": sg, "RulesetFormat": format}, &out); err != nil {
 				return err
 			}
 			_, err := io.WriteString(cmd.OutOrStdout(), out.Ruleset)

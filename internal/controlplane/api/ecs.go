@@ -694,12 +694,14 @@ func renderSecurityGroup(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f := first(c.params.Get("Format"), "nftables"); f != "nftables" {
-		return nil, &Error{http.StatusBadRequest, "InvalidFormat.ValueNotSupported", "Format must be nftables."}
+	// Not "Format": that is the RPC protocol's own parameter (the answer's format), which the SDK always
+	// sets to JSON.
+	if f := first(c.params.Get("RulesetFormat"), "nftables"); f != "nftables" {
+		return nil, &Error{http.StatusBadRequest, "InvalidRulesetFormat.ValueNotSupported", "RulesetFormat must be nftables."}
 	}
 	g, err := c.h.plane.SecurityGroup(id)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"SecurityGroupId": g.ID, "Format": "nftables", "Ruleset": firewall.Nftables(g)}, nil
+	return map[string]any{"SecurityGroupId": g.ID, "RulesetFormat": "nftables", "Ruleset": firewall.Nftables(g)}, nil
 }

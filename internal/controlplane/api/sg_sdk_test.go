@@ -9,6 +9,7 @@ import (
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
+	kvstore "github.com/aliyun/alibaba-cloud-sdk-go/services/r-kvstore"
 )
 
 // ecsClient is the SDK's ECS client with the administrator key.
@@ -48,25 +49,64 @@ func (m *moat) kvErr(action string, query map[string]string, status int, code st
 	return wantSDKError(m.t, err, status, code).Message()
 }
 
-// bind is ModifySecurityGroupConfiguration through the SDK's CommonRequest (the SDK has no typed call).
-func (m *moat) bind(inst, sgs string) {
+// kvClient is the SDK's R-kvstore client from services/r-kvstore (package r_kvstore), which, unlike
+// services/r_kvstore, has the typed security-group binding calls; administrator key.
+func (m *moat) kvClient() *kvstore.Client {
 	m.t.Helper()
-	m.commonJSON(m.common("ModifySecurityGroupConfiguration", map[string]string{"DBInstanceId": inst, "SecurityGroupId": sgs}))
+	c, err := kvstore.NewClientWithAccessKey("cn-hangzhou", m.keyID, m.secret)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return c
 }
 
-// bound is DescribeSecurityGroupConfiguration: the bound groups' IDs, and the whole answer.
+// bind is the SDK's typed ModifySecurityGroupConfiguration (by DBInstanceId; it must succeed). The typed
+// call cannot unbind every group: the SDK leaves out string fields that are empty, so moat would see no
+// SecurityGroupId (TestSDKTypedBinding shows the refusal); bind(inst, "") sends it present but empty
+// through a CommonRequest, which moat reads as "unbind every group".
+func (m *moat) bind(inst, sgs string) {
+	m.t.Helper()
+	if sgs == "" {
+		m.commonJSON(m.common("ModifySecurityGroupConfiguration", map[string]string{"DBInstanceId": inst, "SecurityGroupId": ""}))
+		return
+	}
+	req := at(m, kvstore.CreateModifySecurityGroupConfigurationRequest())
+	req.DBInstanceId, req.SecurityGroupId = inst, sgs
+	resp, err := m.kvClient().ModifySecurityGroupConfiguration(req)
+	if err != nil || resp.RequestId == "" {
+		m.t.Fatalf("ModifySecurityGroupConfiguration %s %q: %v %+v", inst, sgs, err, resp)
+	}
+}
+
+// bound is the SDK's typed DescribeSecurityGroupConfiguration (by InstanceId): the bound groups' IDs as
+// the SDK reads them, and the raw JSON answer, for checks of its shape. The two must agree.
 func (m *moat) bound(inst string) ([]string, map[string]any) {
 	m.t.Helper()
-	out := m.commonJSON(m.common("DescribeSecurityGroupConfiguration", map[string]string{"InstanceId": inst}))
-	var ids []string
+	req := at(m, kvstore.CreateDescribeSecurityGroupConfigurationRequest())
+	req.InstanceId = inst
+	resp, err := m.kvClient().DescribeSecurityGroupConfiguration(req)
+	if err != nil {
+		m.t.Fatalf("DescribeSecurityGroupConfiguration %s: %v", inst, err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(resp.GetHttpContentBytes(), &out); err != nil {
+		m.t.Fatalf("DescribeSecurityGroupConfiguration: %v in %s", err, resp.GetHttpContentString())
+	}
+	var ids, raw []string
+	for _, rel := range resp.Items.EcsSecurityGroupRelation {
+		ids = append(ids, rel.SecurityGroupId)
+	}
 	for _, it := range out["Items"].(map[string]any)["EcsSecurityGroupRelation"].([]any) {
-		ids = append(ids, it.(map[string]any)["SecurityGroupId"].(string))
+		raw = append(raw, it.(map[string]any)["SecurityGroupId"].(string))
+	}
+	if strings.Join(ids, ",") != strings.Join(raw, ",") || resp.RequestId == "" {
+		m.t.Fatalf("the SDK read %v (RequestId %q) from %s", ids, resp.RequestId, resp.GetHttpContentString())
 	}
 	return ids, out
 }
 
-// Hosts and groups through the SDK: typed ECS calls where the SDK has them, CommonRequest for moat's
-// host registration and for the R-kvstore binding calls.
+// Hosts and groups through the SDK: typed ECS calls where the SDK has them, typed R-kvstore binding
+// calls (bind, bound), CommonRequest for moat's host registration.
 func TestSDKHostsAndSecurityGroups(t *testing.T) {
 	m := startMoat(t)
 	c := m.ecsClient()
