@@ -45,13 +45,39 @@
   }
   function clear(el) { while (el.firstChild) el.firstChild.remove(); return el; }
 
-  // toast says what a change did; at most three stay, each for a few seconds.
+  // toast says what a change did, in the live region (role=status) at the bottom right. So that none
+  // stays over the page's content: at most TOAST_MAX are shown (a new one pushes out the oldest), each
+  // goes by itself after a few seconds (a warning stays longer, and the time stops while the pointer
+  // or the focus is on it), each has a button to dismiss it, and all go when the reader moves to
+  // another page (clearToasts, on hashchange).
+  const TOAST_MAX = 3;
+  const TOAST_MS = 5000;
+  const TOAST_WARN_MS = 10000;
   function toast(msg, kind) {
-    const d = h('div', { class: kind || '' }, msg);
+    const d = h('div', { class: kind ? 'toast-item ' + kind : 'toast-item' });
+    let timer = 0, hover = false, focus = false;
+    const dismiss = () => {
+      clearTimeout(timer);
+      if (!d.isConnected) return;
+      const hadFocus = d.contains(document.activeElement);
+      d.remove();
+      if (hadFocus) main.focus(); // not lost to the body
+    };
+    const wait = () => {
+      clearTimeout(timer);
+      if (!hover && !focus) timer = setTimeout(dismiss, kind === 'warn' ? TOAST_WARN_MS : TOAST_MS);
+    };
+    d.addEventListener('mouseenter', () => { hover = true; wait(); });
+    d.addEventListener('mouseleave', () => { hover = false; wait(); });
+    d.addEventListener('focusin', () => { focus = true; wait(); });
+    d.addEventListener('focusout', (ev) => { if (!d.contains(ev.relatedTarget)) { focus = false; wait(); } });
+    append(d, h('span', { class: 'toast-text' }, msg),
+      h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss notification', title: 'Dismiss', onclick: dismiss }, '×'));
     toastBox.append(d);
-    while (toastBox.children.length > 3) toastBox.firstChild.remove();
-    setTimeout(() => d.remove(), kind === 'warn' ? 10000 : 4000);
+    while (toastBox.children.length > TOAST_MAX) toastBox.firstElementChild.remove();
+    wait();
   }
+  function clearToasts() { clear(toastBox); }
 
   function fmtTime(s) {
     if (!s) return '';
@@ -488,7 +514,11 @@
 
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
+      // A new attempt: the previous one's errors go (the API says again what is still wrong).
       formError.textContent = '';
+      ipsError.textContent = '';
+      ips.removeAttribute('aria-invalid');
+      if (nameInput) { nameError.textContent = ''; nameInput.removeAttribute('aria-invalid'); }
       const list = entries();
       const name = adding ? nameInput.value : group.SecurityIpGroupName;
       if (adding && names.has(name)) {
@@ -523,12 +553,30 @@
     (nameInput || ips).focus();
   }
 
-  // showApiError puts an API error next to the field it concerns (the code names it), or on the form.
+  // The field an API error concerns, by the whole first part of its code (the part before the dot):
+  // InvalidSecurityIPGroupName.NotFound is about the group name, InvalidSecurityIPList.Format and
+  // InvalidSecurityIPs.NotFound about the list. A MissingParameter error names the parameter.
+  const FIELD_OF_CODE = {
+    InvalidGroupName: 'name', InvalidSecurityIPGroupName: 'name', InvalidSecurityIpGroupName: 'name',
+    InvalidSecurityIPList: 'ips', InvalidSecurityIpList: 'ips', InvalidSecurityIPs: 'ips', InvalidSecurityIps: 'ips',
+    InvalidSourceIp: 'ips',
+  };
+  const FIELD_OF_PARAM = { SecurityIpGroupName: 'name', SecurityIps: 'ips', SourceIp: 'ips' };
+  function fieldOf(e) {
+    const kind = String(e.code || '').split('.')[0];
+    if (Object.hasOwn(FIELD_OF_CODE, kind)) return FIELD_OF_CODE[kind];
+    if (kind === 'MissingParameter') {
+      const m = /parameter "([A-Za-z]+)"/.exec(e.message || ''); // The input parameter "SecurityIps" that is mandatory…
+      if (m && Object.hasOwn(FIELD_OF_PARAM, m[1])) return FIELD_OF_PARAM[m[1]];
+    }
+    return null;
+  }
+
+  // showApiError puts an API error next to the field it concerns (fieldOf), or on the form when that
+  // field is not in the form (a Modify has no name field) or the error concerns no field.
   function showApiError(e, fields) {
-    const code = e.code || '';
-    let target = null;
-    if (/^InvalidGroupName|SecurityIpGroupName/.test(code) || /SecurityIpGroupName/.test(e.message)) target = fields.name;
-    else if (/^InvalidSecurityIP|^InvalidSecurityIPs|^InvalidSourceIp/.test(code) || /SecurityIps|SourceIp/.test(e.message)) target = fields.ips;
+    const field = fieldOf(e);
+    const target = field ? fields[field] : null;
     if (target) {
       const [input, out] = target;
       out.textContent = e.text;
@@ -925,7 +973,8 @@
       h('tbody', {}, entries.length === 0
         ? h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No audited call for this instance yet.'))
         : entries.map((e) => {
-          const lines = e.error ? [e.error] : changes(e.before, e.after);
+          // A failed call's error may hold several (errors.Join: one a line): each is an item.
+          const lines = e.error ? String(e.error).split('\n').map((l) => l.trim()).filter(Boolean) : changes(e.before, e.after);
           return h('tr', { 'data-seq': e.seq },
             h('td', {}, fmtTime(e.time)),
             h('td', { class: 'mono' }, e.action),
@@ -937,7 +986,7 @@
         }))));
   }
 
-  window.addEventListener('hashchange', render);
+  window.addEventListener('hashchange', () => { clearToasts(); render(); });
   if (!location.hash) history.replaceState(null, '', '#/instances');
   render();
 })();
