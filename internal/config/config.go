@@ -3,12 +3,11 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"regexp"
+	"reflect"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -66,21 +65,20 @@ func Load(path string) (*File, []model.Instance, error) {
 	return Parse(path, data)
 }
 
-// Parse validates a configuration file's contents; name is used in errors.
+// Parse validates a configuration file's contents; name is used in errors. Every problem is reported at
+// once: unknown and repeated settings and values of the wrong type as well as invalid values. Only YAML
+// that cannot be parsed at all stops at its first error.
 func Parse(name string, data []byte) (*File, []model.Instance, error) {
 	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var f File
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if err := dec.Decode(&f); err != nil && err != io.EOF {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = typeName.ReplaceAllString(msg, "is not a known setting")
-		return nil, nil, fmt.Errorf("%s: %s", name, msg)
-	}
 	p := problems{file: name, root: &root}
+	var f File
+	decodeNode(&root, "", reflect.ValueOf(&f).Elem(), &p)
+	if p.exhausted() {
+		return nil, nil, p.err() // what was decoded is incomplete: checking it would only add noise
+	}
 	insts := make([]model.Instance, 0, len(f.Instances))
 	seenID := map[string]int{}
 	seenListen := map[string]string{}
@@ -175,9 +173,6 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 	return &f, insts, nil
 }
 
-// typeName matches the Go type yaml names in unknown-field errors, which means nothing to an operator.
-var typeName = regexp.MustCompile(`not found in type config\.\w+`)
-
 // flatten lists the errors inside an errors.Join.
 func flatten(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -190,28 +185,68 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// problems collects validation errors with the line of the field they concern.
+// problems collects validation errors with the line of the field they concern. A field whose value
+// could not be decoded (failed) is reported once: later problems at or under its path, which only
+// follow from its zero value, are dropped.
 type problems struct {
-	file string
-	root *yaml.Node
-	list []string
+	file   string
+	root   *yaml.Node
+	list   []problem
+	failed []string
+
+	// Decoding state (line.go): the merge keys being applied, and the values decoded so far against the
+	// most a file of this size may expand to.
+	merging       map[*yaml.Node]bool
+	spent, budget int
 }
 
+// add reports a problem at path, located by the path's line in the document, unless the path's value
+// (or one holding it) could not be decoded.
 func (p *problems) add(path, value, msg string) {
+	for _, f := range p.failed {
+		if path == f || strings.HasPrefix(path, f+".") || strings.HasPrefix(path, f+"[") {
+			return
+		}
+	}
+	p.record(lineOf(p.root, path), path, value, msg)
+}
+
+// undecodable reports a setting that could not be decoded, and marks its path as failed.
+func (p *problems) undecodable(line int, path, value, msg string) {
+	p.record(line, path, value, msg)
+	p.failed = append(p.failed, path)
+}
+
+// record reports a problem on the given line (0: unknown).
+func (p *problems) record(line int, path, value, msg string) {
+	if path == "" {
+		path = "top level"
+	}
 	loc := p.file
-	if line := lineOf(p.root, path); line > 0 {
+	if line > 0 {
 		loc = fmt.Sprintf("%s:%d", p.file, line)
 	}
+	text := fmt.Sprintf("%s: %s: %s", loc, path, msg)
 	if value != "" {
-		p.list = append(p.list, fmt.Sprintf("%s: %s: %q: %s", loc, path, value, msg))
-	} else {
-		p.list = append(p.list, fmt.Sprintf("%s: %s: %s", loc, path, msg))
+		text = fmt.Sprintf("%s: %s: %q: %s", loc, path, value, msg)
 	}
+	p.list = append(p.list, problem{line, text})
+}
+
+type problem struct {
+	line int // 0: unknown
+	text string
 }
 
 func (p *problems) err() error {
 	if len(p.list) == 0 {
 		return nil
 	}
-	return fmt.Errorf("invalid configuration (%d problem(s)):\n  %s", len(p.list), strings.Join(p.list, "\n  "))
+	// In the order of the file; problems of the file as a whole (no line) first.
+	slices.SortStableFunc(p.list, func(a, b problem) int { return a.line - b.line })
+	texts := make([]string, len(p.list))
+	for i, pr := range p.list {
+		texts[i] = pr.text
+	}
+	return fmt.Errorf("invalid configuration (%d problem(s)):\n  %s", len(texts), strings.Join(texts, "\n  "))
 }

@@ -1,10 +1,18 @@
 package config
 
 import (
+	"bytes"
+	"errors"
+	"io"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/controlplane/model"
 )
 
 func TestParseValid(t *testing.T) {
@@ -84,6 +92,105 @@ func TestParseReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// Settings that cannot be decoded (unknown, repeated, of the wrong type) are reported together with
+// every other problem of the file, in the order of the file, each naming the file, line, field and bad
+// value; a setting that cannot be decoded is not reported a second time as missing or invalid.
+func TestParseReportsDecodingProblemsWithTheRest(t *testing.T) {
+	f, insts, err := Parse("moat.yaml", []byte(`instances:
+  - id: r-one
+    listne: [127.0.0.1:6380]
+    listen: 127.0.0.1:6381
+    port: six
+    params:
+      drop-on-revoke: maybe
+      protected-mode: [no]
+    whitelist:
+      - group: dev
+        ips: [10.0.0.5/24]
+        colour: blue
+  - id: R-Two
+    listen: [127.0.0.1:6382]
+    id: r-two
+    tls_port: [6383]
+data_dir: [a, b]
+`))
+	if err == nil || f != nil || insts != nil {
+		t.Fatalf("accepted: %v %v %v", f, insts, err)
+	}
+	want := `invalid configuration (11 problem(s)):
+  moat.yaml:3: instances[0].listne: not a known setting (known: id, name, listen, backend, engine_version, params, whitelist, type, architecture, tls_listen, bind, port, tls_port)
+  moat.yaml:4: instances[0].listen: "127.0.0.1:6381": want a list
+  moat.yaml:5: instances[0].port: "six": want a whole number
+  moat.yaml:7: instances[0].params.drop-on-revoke: "maybe": parameter "drop-on-revoke": value "maybe": must be yes or no: invalid parameter
+  moat.yaml:8: instances[0].params.protected-mode: want a single value, got a list
+  moat.yaml:10: instances[0].whitelist[0]: "10.0.0.5/24": group "dev": entry "10.0.0.5/24": host bits are set (use 10.0.0.0/24)
+  moat.yaml:12: instances[0].whitelist[0].colour: not a known setting (known: group, attribute, ips)
+  moat.yaml:13: instances[1].id: "R-Two": ` + model.ErrInstanceID.Error() + `
+  moat.yaml:15: instances[1].id: "r-two": set twice (first on line 13)
+  moat.yaml:16: instances[1].tls_port: want a whole number, got a list
+  moat.yaml:17: data_dir: want a single value, got a list`
+	if got := err.Error(); got != want {
+		t.Fatalf("error:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// Anchors, aliases and merge keys work as in any YAML file.
+func TestParseAnchorsAndMerges(t *testing.T) {
+	_, insts, err := Parse("moat.yaml", []byte(`instances:
+  - &first
+    id: r-one
+    listen: [127.0.0.1:6380]
+    backend: redis://127.0.0.1:6379/1
+    whitelist: &office
+      - {group: office, ips: [10.1.0.0/16]}
+  - <<: *first
+    id: r-two
+    listen: [127.0.0.1:6381]
+  - id: r-three
+    listen: [127.0.0.1:6382]
+    whitelist: *office
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(insts) != 3 {
+		t.Fatalf("%d instances", len(insts))
+	}
+	two, three := insts[1], insts[2]
+	if two.ID != "r-two" || two.Listen[0] != "127.0.0.1:6381" || two.Backend != "redis://127.0.0.1:6379/1" {
+		t.Fatalf("merged instance: %+v", two)
+	}
+	for _, in := range []model.Instance{two, three} {
+		if g := in.Groups[len(in.Groups)-1]; g.Name != "office" || allowlist.FormatList(g.Entries) != "10.1.0.0/16" {
+			t.Fatalf("%s: groups %+v", in.ID, in.Groups)
+		}
+	}
+	for _, tc := range []struct{ doc, want string }{
+		{"instances:\n  - &x\n    <<: *x\n    id: r-a\n    listen: [127.0.0.1:1]\n", "moat.yaml:3: instances[0].<<: the merged mapping includes itself"},
+		{"instances:\n  - <<: 5\n    id: r-a\n    listen: [127.0.0.1:1]\n", `moat.yaml:2: instances[0].<<: "5": want a mapping`},
+	} {
+		_, _, err := Parse("moat.yaml", []byte(tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "\n  ") != 1 {
+			t.Errorf("%q: %v, want only %q", tc.doc, err, tc.want)
+		}
+	}
+}
+
+// A few lines that expand, through aliases, to eight million values are refused instead of decoded.
+func TestParseRefusesAliasBombs(t *testing.T) {
+	ips := "&ips [" + strings.Repeat("10.0.0.1, ", 199) + "10.0.0.1]"
+	groups := "&groups [{group: g, ips: " + ips + "}" + strings.Repeat(", {group: g, ips: *ips}", 199) + "]"
+	doc := "instances:\n  - {id: r-a, listen: [127.0.0.1:1], whitelist: " + groups + "}\n" +
+		strings.Repeat("  - {id: r-a, listen: [127.0.0.1:1], whitelist: *groups}\n", 199)
+	_, _, err := Parse("moat.yaml", []byte(doc))
+	if err == nil || !strings.Contains(err.Error(), "moat.yaml: top level: aliases expand the file to more than") {
+		t.Fatalf("alias bomb: %.300v", err)
+	}
+	if n := strings.Count(err.Error(), "\n  "); n != 1 {
+		t.Fatalf("alias bomb: %d problems, want only the expansion: %.300v", n, err)
+	}
+}
+
 func TestParseRefusesUnknownFieldsAndDuplicates(t *testing.T) {
 	for name, doc := range map[string]string{
 		"unknown field": "instances:\n  - id: r-a\n    listne: [127.0.0.1:1]\n",
@@ -105,7 +212,10 @@ func TestParseRefusesUnknownFieldsAndDuplicates(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("instances:\n  - id: r-a\n    listen: [127.0.0.1:1]\n    whitelist:\n      - {group: dev, ips: [10.0.0.0/8]}\n"))
 	f.Add([]byte("instances: []\n"))
+	f.Add([]byte("instances:\n  - &a\n    id: r-a\n    listen: [127.0.0.1:1]\n    params: {x: 1}\n  - <<: *a\n    id: r-b\n    port: 5\n"))
+	f.Add([]byte("instances:\n  - id: r-a\n    listen: x\n    port: [1]\n    id: r-b\n    colour: 1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkDecodeAgainstYAML(t, data)
 		_, insts, err := Parse("fuzz.yaml", data)
 		if err != nil {
 			return
@@ -116,4 +226,43 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkDecodeAgainstYAML compares decodeNode with the oracle, yaml's own strict decoder: where yaml
+// decodes the file without error, decodeNode must report nothing and build the same File; where yaml
+// refuses it, decodeNode must report a problem.
+func checkDecodeAgainstYAML(t *testing.T, data []byte) {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return // not YAML: Parse stops there
+	}
+	var want File
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	werr := dec.Decode(&want)
+	if werr != nil && !errors.Is(werr, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(werr, &te) {
+			return // an error yaml's parser meets only when decoding (alias limits and the like)
+		}
+	} else {
+		werr = nil
+	}
+	var got File
+	p := problems{file: "fuzz.yaml", root: &root}
+	decodeNode(&root, "", reflect.ValueOf(&got).Elem(), &p)
+	// Stricter than yaml on purpose: a setting with an empty name (": 5"), which yaml skips.
+	if werr == nil && len(p.list) > 0 && !slices.ContainsFunc(p.list, func(pr problem) bool {
+		return !strings.Contains(pr.text, "must be a plain word, not empty")
+	}) {
+		return
+	}
+	switch {
+	case werr == nil && len(p.list) > 0:
+		t.Fatalf("yaml decodes %q, decodeNode reports %v", data, p.list)
+	case werr == nil && !reflect.DeepEqual(got, want):
+		t.Fatalf("%q: decodeNode built %+v, yaml %+v", data, got, want)
+	case werr != nil && len(p.list) == 0:
+		t.Fatalf("yaml refuses %q (%v), decodeNode reports nothing", data, werr)
+	}
 }

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/pires/go-proxyproto"
 
 	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/gateway"
 	"github.com/moat-dev/moat/internal/snapshot"
 )
 
@@ -192,4 +194,64 @@ func TestProxyCarriedAddressIsJudged(t *testing.T) {
 	other := dial(t, e.addr, lb) // the balancer's address is not what is counted
 	other.send(headerV1("127.0.0.10", 5) + cmd("PING"))
 	other.expect("+PONG\r\n")
+}
+
+// N5: the address a PROXY header carries is the one the refusal log names and CLIENT LIST shows; the
+// trusted balancer's own address appears in neither.
+func TestProxyCarriedAddressInLogAndClientList(t *testing.T) {
+	t.Parallel()
+	var logs logBuffer
+	snap := proxySnap(t)
+	snap.MaxClientsPerIP = 1
+	e := newEnv(t, snap, withLog(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+
+	// Two admitted clients behind the balancer, one per header version.
+	v1 := dial(t, e.addr, lb)
+	v1.send(headerV1("10.1.2.3", 40001) + cmd("PING"))
+	v1.expect("+PONG\r\n")
+	v2 := dial(t, e.addr, lb)
+	v2.send(headerV2(t, "2001:db8::7", 40002) + cmd("PING"))
+	v2.expect("+PONG\r\n")
+
+	// Refusals of what the headers carry: not whitelisted (v1 and v2), and over the per-address limit.
+	// Each line is logged before the reply is written, so it is in the buffer once the reply arrives.
+	refused := []struct{ header, reply, client, reason string }{
+		{headerV1("10.9.9.9", 40003), illegalAddress, "10.9.9.9:40003", gateway.ReasonIllegalAddress},
+		{headerV2(t, "10.9.9.8", 40004), illegalAddress, "10.9.9.8:40004", gateway.ReasonIllegalAddress},
+		{headerV1("10.1.2.3", 40005), maxClientsText, "10.1.2.3:40005", gateway.ReasonMaxClients},
+	}
+	for _, r := range refused {
+		c := dial(t, e.addr, lb)
+		c.send(r.header)
+		c.expect(r.reply)
+		c.expectEOF(replyTimeout)
+	}
+	lines := logs.refusals(t)
+	if len(lines) != len(refused) {
+		t.Fatalf("%d refusal lines, want %d: %v", len(lines), len(refused), lines)
+	}
+	for i, r := range refused {
+		if lines[i]["client"] != r.client || lines[i]["reason"] != r.reason {
+			t.Errorf("refusal %d logged as client=%v reason=%v, want client=%s reason=%s (the carried address, not the balancer %s)",
+				i, lines[i]["client"], lines[i]["reason"], r.client, r.reason, lb)
+		}
+	}
+
+	// CLIENT LIST, asked directly from another loopback client, shows the carried addresses.
+	list := dial(t, e.addr, "127.0.0.9").do("CLIENT", "LIST")
+	for _, want := range []string{" addr=10.1.2.3:40001 ", " addr=[2001:db8::7]:40002 ", " addr=127.0.0.9:"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("CLIENT LIST lacks %q:\n%s", want, list)
+		}
+	}
+	if strings.Contains(list, "addr="+lb+":") {
+		t.Errorf("CLIENT LIST shows the balancer's address:\n%s", list)
+	}
+	if n := strings.Count(list, " addr="); n != 3 {
+		t.Errorf("CLIENT LIST shows %d clients, want 3 (refused connections are gone):\n%s", n, list)
+	}
+	// The clients behind the balancer still work.
+	if got := v1.do("PING"); got != "+PONG\r\n" {
+		t.Errorf("PING after the refusals: %q", got)
+	}
 }
