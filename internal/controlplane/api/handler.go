@@ -132,18 +132,10 @@ func (c *call) serve() (any, error) {
 	}
 	c.action = first(c.params.Get("Action"), c.r.Header.Get("x-acs-action"))
 	version := first(c.params.Get("Version"), c.r.Header.Get("x-acs-version"))
-	if c.action == "" {
-		return nil, missing("Action")
-	}
-	act, ok := h.lookup(c.action, version) // by Action and Version (ecs.go)
-	if !ok {
-		return nil, errActionNotFound
-	}
-	if version == "" {
-		return nil, missing("Version")
-	}
-	if !contains(act.versions, version) {
-		return nil, invalid("InvalidVersion", "Specified parameter Version \""+version+"\" is not valid for "+c.action+" (use "+strings.Join(act.versions, " or ")+").")
+	act, err := c.find(version)
+	if err != nil {
+		c.recordIfSigned(sr, err)
+		return nil, err
 	}
 	v, err := h.verify(c.r.Context(), sr) // a signature, or the console's session (session.go)
 	if err != nil {
@@ -168,10 +160,55 @@ func (c *call) serve() (any, error) {
 		return nil, errForbidden
 	}
 	out, err := act.run(c)
-	if err != nil && !strings.HasPrefix(c.action, "Describe") && c.action != "CheckAccess" {
+	if err != nil { // failed reads too; successful reads are not recorded, successful changes are (by the plane)
 		h.plane.RecordFailure(c.actor, c.action, c.instance, controlplane.ResultError, err)
 	}
 	return out, err
+}
+
+// find returns the action the call names, by Action and Version (ecs.go). As on the provider's gateway,
+// a missing or unknown action or version is refused before the signature is checked.
+func (c *call) find(version string) (action, error) {
+	if c.action == "" {
+		return action{}, missing("Action")
+	}
+	act, ok := c.h.lookup(c.action, version)
+	if !ok {
+		return act, errActionNotFound
+	}
+	if version == "" {
+		return act, missing("Version")
+	}
+	if !contains(act.versions, version) {
+		return act, invalid("InvalidVersion", "Specified parameter Version \""+version+"\" is not valid for "+c.action+" (use "+strings.Join(act.versions, " or ")+").")
+	}
+	return act, nil
+}
+
+// maxAuditedAction bounds the action name an audit entry records for a call naming no known action.
+const maxAuditedAction = 128
+
+// recordIfSigned audits a call refused before its signature was checked (cause) when it does carry a
+// valid key's signature: failed calls by a valid key are recorded whatever failed. An unsigned or
+// badly signed call is not recorded (and not logged here: it was refused for cause already).
+func (c *call) recordIfSigned(sr *sign.Request, cause error) {
+	v, err := c.h.verify(c.r.Context(), sr)
+	if err != nil {
+		return
+	}
+	k, err := c.h.key(c.r.Context(), v.AccessKeyID)
+	if err != nil {
+		return
+	}
+	action := c.action
+	if len(action) > maxAuditedAction {
+		action = action[:maxAuditedAction]
+	}
+	instance := first(c.params.Get("InstanceId"), c.params.Get("DBInstanceId"))
+	if len(instance) > maxAuditedAction {
+		instance = instance[:maxAuditedAction]
+	}
+	c.h.plane.RecordFailure(controlplane.Actor{KeyID: k.ID, Source: remoteIP(c.r)}, action, instance, controlplane.ResultError, cause)
 }
 
 // allowed reports whether the key's policy allows the call. DescribeInstances names no instance: a key
