@@ -362,3 +362,40 @@ func TestCheckConcurrentWithChanges(t *testing.T) {
 		t.Error("the new user should be denied GET")
 	}
 }
+
+// Unrestricted is exactly "Check allows everything": it holds for the rules that grant all commands,
+// keys and channels on an enabled user, and for no narrower rule set.
+func TestUnrestricted(t *testing.T) {
+	tbl := mustDefault(t)
+	us := NewUsers(tbl, Config{})
+	cases := []struct {
+		rules string
+		want  bool
+	}{
+		{"on nopass ~* &* +@all", true},
+		{"on >pw allkeys allchannels allcommands", true},
+		{"on >pw ~* &* +@all (~x +get)", true}, // selectors only add
+		{"off nopass ~* &* +@all", false},
+		{"on nopass ~* &* +@all -flushall", false},
+		{"on nopass ~app:* &* +@all", false},
+		{"on nopass %R~* &* +@all", false},
+		{"on nopass ~* resetchannels +@all", false},
+		{"on nopass ~* &* -@all +@read +@write", false},
+	}
+	for i, tc := range cases {
+		name := fmt.Sprintf("u%d", i)
+		if err := us.SetUser(name, splitCommandLine(t, tc.rules)...); err != nil {
+			t.Fatalf("%q: %v", tc.rules, err)
+		}
+		if got := us.Get(name).Unrestricted(); got != tc.want {
+			t.Errorf("%q: Unrestricted() = %v, want %v", tc.rules, got, tc.want)
+		}
+	}
+	if !us.Get("default").Unrestricted() {
+		t.Error("a fresh default user is not Unrestricted")
+	}
+	var none *User
+	if none.Unrestricted() {
+		t.Error("a nil user is Unrestricted")
+	}
+}

@@ -381,3 +381,7 @@ func (b bitset) put(i int, v bool) {
 }
 
 func (b bitset) clone() bitset { return append(bitset(nil), b...) }
+
+// NoAuth reports the no_auth flag (AUTH, HELLO, QUIT, RESET): the command runs before authentication
+// and always passes the ACL command check.
+func (c *Command) NoAuth() bool { return c.noAuth }

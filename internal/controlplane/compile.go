@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/resp"
@@ -8,8 +9,9 @@ import (
 )
 
 // Compile builds the data plane's snapshot of an instance. bound lists the instance's bound security
-// groups with their member hosts.
-func Compile(in model.Instance, bound []allowlist.Bound) *snapshot.Snapshot {
+// groups with their member hosts; users are its compiled ACL users (nil: the fresh default user alone),
+// which the snapshot takes over: the caller must not change them after.
+func Compile(in model.Instance, bound []allowlist.Bound, users *acl.Users) *snapshot.Snapshot {
 	lim := resp.DefaultLimits()
 	lim.MaxBulk = in.ParamInt("proto-max-bulk-len")
 	lim.MaxArgs = int(in.ParamInt("proto-max-multibulk-len"))
@@ -20,7 +22,10 @@ func Compile(in model.Instance, bound []allowlist.Bound) *snapshot.Snapshot {
 		DropOnRevoke: in.ParamBool("drop-on-revoke"),
 		Limits:       lim,
 		IdleTimeout:  in.IdleTimeout(),
+		Users:        users,
+		ACLLogMaxLen: int(in.ParamInt("acllog-max-len")),
 	}
+	s.DefaultUserNoPass = users == nil || users.Get("default").NoPass()
 	compileNet(in, s)
 	return s
 }

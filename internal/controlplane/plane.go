@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/controlplane/store"
@@ -34,6 +35,9 @@ type Plane struct {
 
 	// Now is the clock of audit entries; nil means time.Now.
 	Now func() time.Time
+
+	tableOnce sync.Once
+	table     *acl.Table // see Commands
 }
 
 // New returns a Plane over st.
@@ -142,7 +146,13 @@ func (p *Plane) change(a Actor, action, id string, fn func(in model.Instance, ex
 				return err
 			}
 		} else {
+			if err := p.moveRequirePass(&out); err != nil {
+				return err
+			}
 			if err := out.Validate(); err != nil {
+				return err
+			}
+			if _, err := p.Users(out); err != nil {
 				return err
 			}
 			if err := p.runChecks(out); err != nil {
@@ -268,6 +278,10 @@ func (p *Plane) SetParams(a Actor, id string, values map[string]string) error {
 			params[k] = v
 		}
 		for name, value := range values {
+			if name == "requirepass" { // even when empty: change moves it into the default user
+				params[name] = value
+				continue
+			}
 			if d, _ := model.LookupParam(name); d.Default == value {
 				delete(params, name)
 			} else {

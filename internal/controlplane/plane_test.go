@@ -45,7 +45,7 @@ func TestModifySecurityIpsIsDurableAndPublished(t *testing.T) {
 	if len(seen) != 1 || len(seen[0].Groups) != 2 {
 		t.Fatalf("watcher saw %+v", seen)
 	}
-	snap := Compile(seen[0], nil)
+	snap := Compile(seen[0], nil, nil)
 	if !snap.Allow.Allows(netip.MustParseAddr("10.0.1.7")) || snap.Allow.Allows(netip.MustParseAddr("127.0.0.1")) {
 		t.Fatal("compiled snapshot does not follow the groups")
 	}
@@ -113,7 +113,7 @@ func TestSetParamCompiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	in, _ := p.Instance("r-test")
-	s := Compile(in, nil)
+	s := Compile(in, nil, nil)
 	if !s.DropOnRevoke || s.IdleTimeout.Seconds() != 30 {
 		t.Fatalf("snapshot %+v", s)
 	}

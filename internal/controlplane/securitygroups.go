@@ -599,5 +599,9 @@ func (p *Plane) CompileInstance(in model.Instance) (*snapshot.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Compile(in, bound), nil
+	users, err := p.Users(in)
+	if err != nil {
+		return nil, err
+	}
+	return Compile(in, bound, users), nil
 }

@@ -56,11 +56,9 @@ type clientCall struct {
 	user           string
 	hasUser        bool
 	skipMe         bool
-}
 
-// knownUser reports whether a user exists. Until ACL users are built, only "default" does; the ACL
-// work replaces this with a lookup in the snapshot's users.
-func knownUser(name string) bool { return name == "default" }
+	acl *aclCall // ACL GETUSER, ACL LOG (aclcmd.go)
+}
 
 // client parses a CLIENT subcommand moat owns. mine is false when the backend should get the command
 // after all (CLIENT TRACKING without REDIRECT, or an arity error the backend words itself). Otherwise
@@ -121,15 +119,17 @@ func (st *decideState) client(c *resp.Command, sub string) (sl slot, mine bool) 
 		}
 	case "kill":
 		call.op = opKill
-		if l, ok := call.parseKill(c.Args); !ok {
+		known := func(name string) bool { return st.auth.users.Get(name) != nil }
+		if l, ok := call.parseKill(c.Args, known); !ok {
 			return slot{local: l}, true
 		}
 	}
 	return slot{call: call}, true
 }
 
-// parseKill reads CLIENT KILL's filters; on a bad one it returns Redis's error reply.
-func (k *clientCall) parseKill(args [][]byte) ([]byte, bool) {
+// parseKill reads CLIENT KILL's filters; on a bad one it returns Redis's error reply. known tells
+// whether a user exists.
+func (k *clientCall) parseKill(args [][]byte, known func(string) bool) ([]byte, bool) {
 	if len(args) == 3 { // old form: CLIENT KILL addr
 		k.old, k.addr, k.hasAddr = true, string(args[2]), true
 		return nil, true
@@ -158,7 +158,7 @@ func (k *clientCall) parseKill(args [][]byte) ([]byte, bool) {
 		case "laddr":
 			k.laddr, k.hasLA = string(v), true
 		case "user":
-			if !knownUser(string(v)) {
+			if !known(string(v)) {
 				return errorReply("ERR No such user '" + string(v) + "'"), false
 			}
 			k.user, k.hasUser = string(v), true
@@ -222,6 +222,8 @@ func hasRedirect(opts [][]byte) bool {
 func (k *clientCall) run(s *session, resp3 bool) (reply []byte, closeSelf bool) {
 	var out []byte
 	switch k.op {
+	case opACLGetUser, opACLLog:
+		out = k.runACL(s, resp3)
 	case opID:
 		out = resp.AppendInt(nil, s.x.id)
 	case opInfo:

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,7 +27,10 @@ type sessionX struct {
 	lb       netip.AddrPort // the load balancer, when proxied
 
 	sniff proxySniffer // the read path's first bytes (reader goroutine)
-	subs  subsView     // what the pump last published to view (pump goroutine)
+	// changingACL: the reader is inside an ACL change (aclcmd.go); Publish leaves the connection to
+	// close itself after its reply if its own user went.
+	changingACL atomic.Bool
+	subs        subsView // what the pump last published to view (pump goroutine)
 
 	view clientView // for CLIENT LIST; guarded by session.mu
 }
@@ -37,6 +41,8 @@ type clientView struct {
 	lastAt  int64  // unix nanoseconds of the last batch of commands
 	multi   int    // commands queued inside MULTI, -1 outside
 	name    string // CLIENT SETNAME / HELLO SETNAME, once the backend accepted it
+	user    string // the ACL user (auth.go)
+	authed  bool   // authenticated as user
 	db      int
 	resp3   bool
 	subsView
@@ -154,8 +160,15 @@ func (s *session) laddrString() string {
 	return a.String()
 }
 
-// user is the connection's ACL user. No ACL users exist yet: everyone is "default".
-func (s *session) user() string { return "default" }
+// user is the connection's ACL user, as CLIENT LIST shows it.
+func (s *session) user() string { return s.snapshotView().user }
+
+// noteUser records the connection's ACL user (reader goroutine, at AUTH, HELLO AUTH and RESET).
+func (s *session) noteUser(name string, authed bool) {
+	s.mu.Lock()
+	s.x.view.user, s.x.view.authed = name, authed
+	s.mu.Unlock()
+}
 
 func (s *session) clientType() int8 {
 	v := s.snapshotView()

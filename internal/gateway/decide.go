@@ -23,6 +23,10 @@ type decideState struct {
 	// commands of the current batch (see rewriteName).
 	renames rediscmd.Renames
 	scratch []byte
+
+	auth    authState // who the connection is (auth.go)
+	sess    *session  // for the ACL LOG's client info, the ACL command and the UserStore
+	argsBuf [][]byte  // a renamed command's arguments under their original name
 }
 
 // act is what the reader sends the backend for a command.
@@ -50,14 +54,20 @@ func (st *decideState) batch() { st.scratch = st.scratch[:0] }
 func (st *decideState) decide(c *resp.Command) (slot, act) {
 	var name, sub, arg [16]byte
 	cmd := lower(c.Args, 0, &name)
+	orig := "" // the original name of a renamed command
 	if !st.renames.Empty() && len(c.Args) > 0 {
 		var long [rediscmd.MaxNameLen]byte
 		if r, ok := st.renames.Lookup(lowerInto(c.Args[0], long[:])); ok {
 			if r.Removed {
 				return st.answer(c, slot{local: unknownCommand(c)}, true)
 			}
-			cmd = r.Original
+			cmd, orig = r.Original, r.Original
 			st.rewriteName(c, r.Original)
+		}
+	}
+	if !st.auth.free {
+		if sl, a, done := st.authorize(c, st.withName(c, orig)); done {
+			return sl, a
 		}
 	}
 	sl := slot{kind: kindOne}
@@ -70,6 +80,15 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		}
 	}
 	switch cmd {
+	case "auth":
+		return st.authCommand(c)
+	case "acl":
+		return st.aclCommand(c, st.withName(c, orig))
+	case "debug", "module": // a restricted connection had them refused by authorize already
+		if len(c.Args) < 2 {
+			return st.answer(c, slot{local: wrongArity(cmd)}, true)
+		}
+		return st.answer(c, slot{local: protectedCommand(cmd)}, true)
 	case "quit":
 		// Answered here: the backend connection stays clean and the client's goodbye is not delayed.
 		sl = slot{local: replyOK, close: true}
@@ -88,7 +107,9 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 	case "reset":
 		// RESET turns CLIENT REPLY OFF back on before it answers, but a SKIP in force still silences it.
 		skipped := st.skipNext
-		*st = decideState{renames: st.renames, scratch: st.scratch}
+		*st = decideState{renames: st.renames, scratch: st.scratch, sess: st.sess, argsBuf: st.argsBuf}
+		st.auth.start(st.sess.in, st.sess.in.snap.Load())
+		st.sess.noteUser(st.auth.user.Name(), st.auth.authed)
 		sl.kind = kindReset
 		if skipped {
 			sl.kind = kindNone
@@ -96,6 +117,9 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		}
 		return sl, actForward
 	case "hello":
+		if sl, a, ok := st.hello(c); !ok {
+			return sl, a
+		}
 		if !st.multi {
 			sl.kind = kindHello
 			sl.call = helloSetName(c)

@@ -47,9 +47,10 @@ func group(t testing.TB, name, list string) allowlist.Group {
 // data plane's tests do not depend on the control plane's.)
 func compile(groups []allowlist.Group) *snapshot.Snapshot {
 	return &snapshot.Snapshot{
-		Instance: "r-test",
-		Allow:    allowlist.Compile(groups, nil),
-		Limits:   resp.DefaultLimits(),
+		Instance:     "r-test",
+		Allow:        allowlist.Compile(groups, nil),
+		Limits:       resp.DefaultLimits(),
+		ACLLogMaxLen: 128,
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/snapshot"
 )
@@ -34,6 +35,12 @@ type Config struct {
 	TLS       TLSSource
 	// HandshakeTimeout bounds reading a PROXY header and the TLS handshake (default 10 s).
 	HandshakeTimeout time.Duration
+
+	// Commands is the command table ACL users are compiled against, for snapshots without users (nil:
+	// redis-server 7.0.15's, acl.LoadDefault). Users makes ACL SETUSER and DELUSER durable; nil refuses
+	// them.
+	Commands *acl.Table
+	Users    UserStore
 }
 
 // Instance serves one instance's listeners. Its methods are safe for concurrent use.
@@ -58,6 +65,11 @@ type Instance struct {
 
 	activity Activity // recent refusals, for the console (activity.go)
 
+	// ACLs (auth.go, aclcmd.go).
+	freshUsers *acl.Users // the users of a snapshot without any: Redis's fresh default user
+	aclLog     *acl.Log
+	users      UserStore
+
 	x instanceX // network security and connection management (admit.go)
 }
 
@@ -80,6 +92,16 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	if in.dialTimeout <= 0 {
 		in.dialTimeout = 2 * time.Second
 	}
+	table := cfg.Commands
+	if table == nil {
+		var err error
+		if table, err = acl.LoadDefault(); err != nil {
+			return nil, fmt.Errorf("instance %s: %w", cfg.ID, err)
+		}
+	}
+	in.freshUsers = acl.NewUsers(table, acl.Config{ScriptsNeedAllKeys: true})
+	in.aclLog = acl.NewLog(snap.ACLLogMaxLen)
+	in.users = cfg.Users
 	in.snap.Store(snap)
 	if err := in.configureX(cfg); err != nil {
 		return nil, err
@@ -130,17 +152,22 @@ func (in *Instance) Snapshot() *snapshot.Snapshot { return in.snap.Load() }
 // Publish makes s the snapshot every new connection is judged by. Established connections continue (W9)
 // unless s.DropOnRevoke is set, in which case those whose address s no longer allows are closed before
 // Publish returns.
+//
+// Connections authenticated as a user s deletes or disables are closed too (A3), but for one inside the
+// ACL change itself, which closes after its reply.
 func (in *Instance) Publish(s *snapshot.Snapshot) {
 	in.applyLimits(s)
+	in.aclLog.SetMaxLen(s.ACLLogMaxLen)
 	in.snap.Store(s)
-	if !s.DropOnRevoke {
-		return
-	}
+	users := in.usersOf(s)
 	in.mu.Lock()
-	var revoked []*session
+	var revoked, gone []*session
 	for ss := range in.sessions {
-		if !s.Allow.Allows(ss.addr) {
+		switch {
+		case s.DropOnRevoke && !s.Allow.Allows(ss.addr):
 			revoked = append(revoked, ss)
+		case ss.userGone(users):
+			gone = append(gone, ss)
 		}
 	}
 	in.mu.Unlock()
@@ -150,6 +177,21 @@ func (in *Instance) Publish(s *snapshot.Snapshot) {
 		in.activity.record(ss.addr, ReasonRevoked)
 		ss.close()
 	}
+	for _, ss := range gone {
+		in.log.Info("closing connection: its ACL user was deleted or disabled", "client", ss.peer, "user", ss.user())
+		ss.close()
+	}
+}
+
+// userGone reports an authenticated connection whose user users no longer has, or has disabled, and
+// that is not itself making the change.
+func (ss *session) userGone(users *acl.Users) bool {
+	v := ss.snapshotView()
+	if !v.authed || ss.x.changingACL.Load() {
+		return false
+	}
+	u := users.Get(v.user)
+	return u == nil || !u.Enabled()
 }
 
 // Close stops accepting, closes every client connection and waits for the sessions to end. The backend

@@ -21,6 +21,7 @@ type Metrics struct {
 	active    *prometheus.GaugeVec
 	forwarded *prometheus.CounterVec
 	backend   *prometheus.CounterVec
+	acl       *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors; nothing is registered yet.
@@ -46,12 +47,16 @@ func NewMetrics() *Metrics {
 			Name: "moat_backend_errors_total",
 			Help: "Backend failures: dial (could not connect) and io (connection lost).",
 		}, []string{"instance", "kind"}),
+		acl: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "moat_acl_refusals_total",
+			Help: "Commands and logins moat refused: auth (AUTH or HELLO AUTH failed), source (a user's source restriction), noperm (an ACL rule), noauth (a command before AUTH).",
+		}, []string{"instance", "reason"}),
 	}
 }
 
 // Register adds the collectors to r.
 func (m *Metrics) Register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.active, m.forwarded, m.backend} {
+	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.active, m.forwarded, m.backend, m.acl} {
 		if err := r.Register(c); err != nil {
 			return err
 		}
@@ -75,6 +80,12 @@ type instanceMetrics struct {
 	refusedProtected  prometheus.Counter
 	refusedMaxClients prometheus.Counter
 	refusedTLS        prometheus.Counter
+
+	// Authentication and ACLs.
+	authFailed prometheus.Counter
+	authSource prometheus.Counter
+	aclDenied  prometheus.Counter
+	aclNoAuth  prometheus.Counter
 }
 
 func (m *Metrics) forInstance(id string) instanceMetrics {
@@ -92,12 +103,17 @@ func (m *Metrics) forInstance(id string) instanceMetrics {
 		refusedProtected:  m.refused.WithLabelValues(id, ReasonProtectedMode),
 		refusedMaxClients: m.refused.WithLabelValues(id, ReasonMaxClients),
 		refusedTLS:        m.refused.WithLabelValues(id, ReasonTLSHandshake),
+
+		authFailed: m.acl.WithLabelValues(id, "auth"),
+		authSource: m.acl.WithLabelValues(id, "source"),
+		aclDenied:  m.acl.WithLabelValues(id, "noperm"),
+		aclNoAuth:  m.acl.WithLabelValues(id, "noauth"),
 	}
 }
 
 // forget removes an instance's series when it stops being served.
 func (m *Metrics) forget(id string) {
-	for _, v := range []*prometheus.MetricVec{m.accepted.MetricVec, m.refused.MetricVec, m.active.MetricVec, m.forwarded.MetricVec, m.backend.MetricVec} {
+	for _, v := range []*prometheus.MetricVec{m.accepted.MetricVec, m.refused.MetricVec, m.active.MetricVec, m.forwarded.MetricVec, m.backend.MetricVec, m.acl.MetricVec} {
 		v.DeletePartialMatch(prometheus.Labels{"instance": id})
 	}
 }

@@ -13,6 +13,59 @@ var (
 	replyOK = []byte("+OK\r\n")
 )
 
+// Authentication (A1, A2): Redis 7.0.15's texts.
+var (
+	replyNoAuth         = []byte("-NOAUTH Authentication required.\r\n")
+	replyWrongPass      = []byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+	replyAuthNoPassword = []byte("-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n")
+	replyNoAuthHello    = []byte("-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n")
+	replyHelloVersion   = []byte("-ERR Protocol version is not an integer or out of range\r\n")
+	replyNoProto        = []byte("-NOPROTO unsupported protocol version\r\n")
+	// ACL LOG with a count that is not an integer.
+	replyNotInteger = []byte("-ERR value is not an integer or out of range\r\n")
+	// An ACL change that could not be stored (ACL SAVE's failure text); the log says why.
+	replyACLSaveFailed = []byte("-ERR There was an error trying to save the ACLs. Please check the server logs for more information\r\n")
+	// DEBUG and MODULE are refused as by redis.conf's defaults (enable-debug-command no,
+	// enable-module-command no): clients of moat never reach the backend's.
+	replyDebugNotAllowed  = []byte("-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n")
+	replyModuleNotAllowed = []byte("-ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n")
+	// moat's: a HELLO whose arguments are too long to hold cannot have its AUTH part removed.
+	replyHelloTooLong = []byte("-ERR HELLO arguments too long\r\n")
+)
+
+// aclHelp is ACL HELP's reply, one status line each, as redis-server 7.0.15 sends it.
+var aclHelp = []string{
+	"ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"CAT [<category>]",
+	"    List all commands that belong to <category>, or all command categories",
+	"    when no category is specified.",
+	"DELUSER <username> [<username> ...]",
+	"    Delete a list of users.",
+	"DRYRUN <username> <command> [<arg> ...]",
+	"    Returns whether the user can execute the given command without executing the command.",
+	"GETUSER <username>",
+	"    Get the user's details.",
+	"GENPASS [<bits>]",
+	"    Generate a secure 256-bit user password. The optional `bits` argument can",
+	"    be used to specify a different size.",
+	"LIST",
+	"    Show users details in config file format.",
+	"LOAD",
+	"    Reload users from the ACL file.",
+	"LOG [<count> | RESET]",
+	"    Show the ACL log entries.",
+	"SAVE",
+	"    Save the current config to the ACL file.",
+	"SETUSER <username> <attribute> [<attribute> ...]",
+	"    Create or modify a user with the specified attributes.",
+	"USERS",
+	"    List all the registered usernames.",
+	"WHOAMI",
+	"    Return the current connection username.",
+	"HELP",
+	"    Prints this help.",
+}
+
 // Protocol errors carry Redis's own text (resp.ProtocolError) and are encoded with resp.AppendError.
 
 // Network security (N2–N5) and connection management. Texts are Redis 7.0.15's unless noted as moat's.

@@ -146,7 +146,9 @@ func (s *session) read() {
 	}
 	rd := resp.NewReader(src, s.snap.Limits)
 	bw := bufio.NewWriterSize(s.be, 16*1024)
-	st := decideState{renames: s.snap.Renames}
+	st := decideState{renames: s.snap.Renames, sess: s}
+	st.auth.start(s.in, s.in.snap.Load())
+	s.noteUser(st.auth.user.Name(), st.auth.authed)
 	var slots []slot
 	var acts []act
 	for {
@@ -174,6 +176,11 @@ func (s *session) read() {
 		}
 		slots, acts = slots[:0], acts[:0]
 		st.batch()
+		if st.auth.refresh(s.in); st.auth.gone { // deleted or disabled while the batch was on its way
+			s.in.log.Info("closing connection: its ACL user was deleted or disabled", "client", s.peer)
+			s.close()
+			return
+		}
 		quit, silentQuit := false, false
 		for i := range cmds {
 			sl, a := st.decide(&cmds[i])

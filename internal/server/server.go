@@ -233,9 +233,14 @@ func (s *Server) reconcileConfig(declared []model.Instance) ([]model.Instance, e
 		if old, ok := stored[d.ID]; ok {
 			d.Groups = mergeGroups(old.Groups, d.Groups, s.log.With("instance", d.ID))
 			d.SecurityGroups = old.SecurityGroups // bound through the API (ModifySecurityGroupConfiguration)
+			d.ACL = old.ACL                       // users are managed by ACL commands and the API; a declared requirepass edits them
 		}
 		if err := s.plane.PutInstance(configActor, d); err != nil {
 			return nil, fmt.Errorf("instance %s: %w", d.ID, err)
+		}
+		d, err := s.plane.Instance(d.ID) // as stored: a declared requirepass is in its default user now
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, d)
 	}
@@ -301,6 +306,7 @@ func (s *Server) startInstance(in model.Instance) error {
 	gw, err := gateway.Start(gateway.Config{
 		ID: in.ID, Listen: in.Listen, Backend: be, Log: s.log, Metrics: s.metrics,
 		TLSListen: in.TLSListen, TLS: tlsSource(tlsSrv),
+		Commands: s.plane.Commands(), Users: userStore{s.plane},
 	}, snap)
 	if err != nil {
 		be.Close()

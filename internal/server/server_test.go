@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"log/slog"
@@ -11,7 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/moat-dev/moat/internal/redistest"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -32,29 +32,13 @@ func start(t *testing.T, opts Options) *Server {
 	return s
 }
 
-// do sends one inline command from source address src and returns the first reply line.
+// do sends one inline command from source address src on a new connection and returns the reply's first
+// line (a bulk reply's payload).
 func do(t *testing.T, addr, src, cmd string) string {
 	t.Helper()
-	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := redistest.DialFrom(t, addr, src)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
-		return "write error: " + err.Error()
-	}
-	br := bufio.NewReader(c)
-	line, err := br.ReadString('\n')
-	if err != nil {
-		return "read error: " + err.Error()
-	}
-	if strings.HasPrefix(line, "$") && line != "$-1\r\n" {
-		body, _ := br.ReadString('\n')
-		return strings.TrimSpace(body)
-	}
-	return strings.TrimSpace(line)
+	return c.Do(cmd)
 }
 
 func writeConfig(t *testing.T, path, body string) {

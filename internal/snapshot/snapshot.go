@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
@@ -31,9 +32,15 @@ type Snapshot struct {
 
 	// ProtectedMode is the protected-mode parameter (N2); see DeniesNonLocal.
 	ProtectedMode bool
-	// DefaultUserNoPass reports that the default user has no password. No ACL users exist yet, so the
-	// control plane always sets it; the ACL work sets it from the default user (requirepass, nopass).
+	// DefaultUserNoPass reports that the default user has nopass (no requirepass): Redis's condition
+	// for protected mode.
 	DefaultUserNoPass bool
+
+	// Users are the instance's ACL users (A3), shared read-only by every connection: never changed
+	// once published. A nil Users means Redis's fresh default user alone ("on nopass ~* &* +@all").
+	Users *acl.Users
+	// ACLLogMaxLen is acllog-max-len.
+	ACLLogMaxLen int
 	// Renames are the rename-command directives (N4), applied to connections admitted under this
 	// snapshot. The zero value renames nothing.
 	Renames rediscmd.Renames

@@ -1,18 +1,18 @@
 package api_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"net"
 	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
 	kvstore "github.com/aliyun/alibaba-cloud-sdk-go/services/r-kvstore"
+
+	"github.com/moat-dev/moat/internal/redistest"
 )
 
 // auditOf returns the audit entries of one action, newest first.
@@ -441,42 +441,6 @@ func strs(v any) []string {
 	return out
 }
 
-// session is one open Redis connection from a given source address.
-type session struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func openSession(t *testing.T, addr, src string) *session {
-	t.Helper()
-	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &session{t, c, bufio.NewReader(c)}
-}
-
-// do sends an inline command and returns the reply as redis does (a bulk reply's payload).
-func (s *session) do(cmd string) string {
-	s.t.Helper()
-	s.c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := s.c.Write([]byte(cmd + "\r\n")); err != nil {
-		return "write error: " + err.Error()
-	}
-	line, err := s.br.ReadString('\n')
-	if err != nil {
-		return "read error: " + err.Error()
-	}
-	if strings.HasPrefix(line, "$") && line != "$-1\r\n" {
-		body, _ := s.br.ReadString('\n')
-		return strings.TrimSpace(body)
-	}
-	return strings.TrimSpace(line)
-}
-
 // SG4 with real connections: a group's rules never affect who may connect to an instance. A member is
 // admitted; drop rules naming its address, the instance's port, or everyone do not refuse it (new
 // connections or an open one); an accept rule for a non-member does not admit it. Membership alone
@@ -496,8 +460,8 @@ func TestRulesNeverAffectInstanceAccess(t *testing.T) {
 			t.Fatalf("before any rule: %s → %q, want %q", src, got, want)
 		}
 	}
-	open := openSession(t, m.listen, "127.0.0.41")
-	if got := open.do("PING"); got != "PONG" {
+	open := redistest.DialFrom(t, m.listen, "127.0.0.41")
+	if got := open.Do("PING"); got != "PONG" {
 		t.Fatalf("open session: %q", got)
 	}
 
@@ -533,7 +497,7 @@ func TestRulesNeverAffectInstanceAccess(t *testing.T) {
 			t.Errorf("CheckAccess(%s) with drop rules: %v", src, out)
 		}
 	}
-	if got := open.do("PING"); got != "PONG" {
+	if got := open.Do("PING"); got != "PONG" {
 		t.Errorf("the open session after the drop rules: %q", got)
 	}
 	out := m.mustCall("CheckAccess", map[string]string{"InstanceId": m.inst, "SourceIp": "127.0.0.41"})

@@ -38,6 +38,10 @@ type Instance struct {
 	SecurityGroups []string `json:"security_groups,omitempty"`
 	// TLSListen are the addresses served with TLS (N3), beside or instead of Listen.
 	TLSListen []string `json:"tls_listen,omitempty"`
+	// ACL holds the instance's ACL users (A3) as ACL LIST shows them, one "user <name> <rules>" line
+	// each, passwords as SHA-256 hashes; empty means only Redis's fresh default user, "on nopass ~* &*
+	// +@all". The control plane checks the lines against its command table before storing them.
+	ACL []string `json:"acl,omitempty"`
 }
 
 // Sentinel errors; messages wrap them with the offending value.

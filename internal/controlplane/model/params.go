@@ -34,6 +34,13 @@ var params = map[string]Param{
 		Help: "Most arguments in one command."},
 	"proto-max-inline-len": {Name: "proto-max-inline-len", Default: "65536", Checking: rangeText(1024, 1024*1024), check: checkRange(1024, 1024*1024),
 		Help: "Longest inline (telnet-style) command line and longest protocol header line, in bytes."},
+	// Authentication and ACL (A1–A3). requirepass is not stored: setting it edits the default user.
+	"requirepass": {Name: "requirepass", Default: "", Checking: "a password, or empty", check: checkPassword,
+		Help: "The default user's password, as redis.conf's requirepass: setting it runs ACL SETUSER default resetpass >password (empty: resetpass nopass). Clients then AUTH before any command. Write-only: it is kept only as a SHA-256 hash in the default user and always described as empty."},
+	"acl-pubsub-default": {Name: "acl-pubsub-default", Default: "resetchannels", Checking: "[resetchannels|allchannels]", check: checkOneOf("resetchannels", "allchannels"),
+		Help: "Channels a new ACL user or selector starts with: resetchannels (none, Redis 7.0's default) or allchannels (&*). Existing users keep theirs."},
+	"acllog-max-len": {Name: "acllog-max-len", Default: "128", Checking: rangeText(0, 100000), check: checkRange(0, 100000),
+		Help: "Most entries ACL LOG keeps (denied commands, keys, channels and failed AUTHs, grouped as Redis does)."},
 	// Network security (netparams.go).
 	"protected-mode": {Name: "protected-mode", Default: "yes", Checking: "[yes|no]", check: checkYesNo,
 		Help: "yes: while the default user has no password, clients from other than a loopback address (127.0.0.0/8, ::1) get Redis's -DENIED reply and are disconnected (N2)."},
@@ -117,6 +124,26 @@ func (in Instance) IdleTimeout() time.Duration {
 }
 
 func rangeText(lo, hi int64) string { return fmt.Sprintf("[%d-%d]", lo, hi) }
+
+// checkPassword accepts any password but one that could not be typed on a command line: a NUL byte is
+// allowed by Redis too, so only the length is bounded.
+func checkPassword(v string) error {
+	if len(v) > 4096 {
+		return errors.New("must be at most 4096 bytes")
+	}
+	return nil
+}
+
+func checkOneOf(values ...string) func(string) error {
+	return func(v string) error {
+		for _, ok := range values {
+			if v == ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %v", values)
+	}
+}
 
 func checkYesNo(v string) error {
 	if v != "yes" && v != "no" {

@@ -1,0 +1,97 @@
+package controlplane
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/moat-dev/moat/internal/acl"
+	"github.com/moat-dev/moat/internal/controlplane/model"
+)
+
+// Commands is the command table ACL users are compiled against: redis-server 7.0.15's (acl.LoadDefault),
+// loaded once.
+func (p *Plane) Commands() *acl.Table {
+	p.tableOnce.Do(func() {
+		t, err := acl.LoadDefault()
+		if err != nil {
+			// commands.json is embedded in the binary and tested: this cannot happen in a built moat.
+			panic("controlplane: the embedded command table does not load: " + err.Error())
+		}
+		p.table = t
+	})
+	return p.table
+}
+
+// ACLConfig is the server settings that shape an instance's users: acl-pubsub-default, and moat's rule
+// that a user restricted by key or channel patterns may not run scripts (acl.Config.ScriptsNeedAllKeys):
+// a script runs inside the backend with moat's backend login, where its undeclared keys go unchecked.
+func ACLConfig(in model.Instance) acl.Config {
+	return acl.Config{AllChannels: in.Param("acl-pubsub-default") == "allchannels", ScriptsNeedAllKeys: true}
+}
+
+// Users compiles an instance's ACL users. The error is ACL LOAD's text for stored lines that no longer
+// compile (which validation before every store prevents).
+func (p *Plane) Users(in model.Instance) (*acl.Users, error) {
+	cfg := ACLConfig(in)
+	if len(in.ACL) == 0 {
+		return acl.NewUsers(p.Commands(), cfg), nil
+	}
+	us, err := acl.ParseACLFile(p.Commands(), cfg, "acl", []byte(strings.Join(in.ACL, "\n")))
+	if err != nil {
+		return nil, fmt.Errorf("instance %s: users: %w", in.ID, err)
+	}
+	return us, nil
+}
+
+// setUsers stores us in in.ACL: nothing when us is only the fresh default user.
+func setUsers(in *model.Instance, us *acl.Users) {
+	list := us.List()
+	if slices.Equal(list, freshUsers) {
+		list = nil
+	}
+	in.ACL = list
+}
+
+var freshUsers = []string{"user default on nopass ~* &* +@all"}
+
+// ChangeUsers applies fn to the instance's users and stores the result, durably and audited as action,
+// in one change: when fn fails nothing changes and its error (a Redis reply text for the ACL commands)
+// is returned. The new users are published before ChangeUsers returns.
+func (p *Plane) ChangeUsers(a Actor, action, id string, fn func(*acl.Users) error) error {
+	_, err := p.update(a, action, id, func(in model.Instance) (model.Instance, error) {
+		us, err := p.Users(in)
+		if err != nil {
+			return in, err
+		}
+		if err := fn(us); err != nil {
+			return in, err
+		}
+		setUsers(&in, us)
+		return in, nil
+	})
+	return err
+}
+
+// moveRequirePass turns a requirepass parameter, from any source (ModifyInstanceConfig, the config file,
+// CreateInstance), into the default user's password, as Redis does (§2.7): resetpass, then >password, or
+// nopass for an empty one. The parameter itself is never stored.
+func (p *Plane) moveRequirePass(in *model.Instance) error {
+	pass, ok := in.Params["requirepass"]
+	if !ok {
+		return nil
+	}
+	us, err := p.Users(*in)
+	if err != nil {
+		return err
+	}
+	if err := us.SetRequirePass(pass); err != nil {
+		return err
+	}
+	setUsers(in, us)
+	params := maps.Clone(in.Params)
+	delete(params, "requirepass")
+	in.Params = params
+	return nil
+}

@@ -1,0 +1,121 @@
+package controlplane
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moat-dev/moat/internal/acl"
+)
+
+// requirepass (A1) is the default user's password, as in Redis: from ModifyInstanceConfig or a stored
+// instance's parameters it becomes "resetpass >pw" on the default user, is never stored as a parameter
+// (nor in clear anywhere: the audit log holds the hash), and an empty one gives nopass back.
+func TestRequirePassEditsTheDefaultUser(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	p, st := openPlane(t, path)
+	in := testInstance()
+	in.Params = map[string]string{"requirepass": "s3cret"} // as the config file declares it
+	if err := p.PutInstance(admin, in); err != nil {
+		t.Fatal(err)
+	}
+	check := func(pass string, nopass bool) {
+		t.Helper()
+		got, err := p.Instance("r-test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, stored := got.Params["requirepass"]; stored {
+			t.Errorf("requirepass stored as a parameter: %v", got.Params)
+		}
+		snap, err := p.CompileInstance(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		def := snap.Users.Get("default")
+		if def.NoPass() != nopass || snap.DefaultUserNoPass != nopass {
+			t.Errorf("default nopass %v, snapshot %v; want %v", def.NoPass(), snap.DefaultUserNoPass, nopass)
+		}
+		if pass != "" && (snap.Users.Authenticate("default", []byte(pass)) == nil || snap.Users.Authenticate("default", []byte("other")) != nil) {
+			t.Errorf("default user does not take exactly the password %q", pass)
+		}
+	}
+	check("s3cret", false)
+	if err := p.SetParam(admin, "r-test", "requirepass", "n3w"); err != nil {
+		t.Fatal(err)
+	}
+	check("n3w", false)
+	st.Close()
+	p, st = openPlane(t, path)
+	check("n3w", false)
+	entries, err := p.AuditLog(AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.Contains(string(e.Before)+string(e.After), "n3w") || strings.Contains(string(e.Before)+string(e.After), "s3cret") {
+			t.Errorf("audit entry %d holds the password in clear", e.Seq)
+		}
+	}
+	if err := p.SetParam(admin, "r-test", "requirepass", ""); err != nil {
+		t.Fatal(err)
+	}
+	check("", true)
+	if got, _ := p.Instance("r-test"); got.ACL != nil {
+		t.Errorf("the fresh default user is stored as %q; want nothing", got.ACL)
+	}
+	_ = st
+}
+
+// ChangeUsers (ACL SETUSER/DELUSER through the gateway, A3) is durable and audited; a refused change
+// returns Redis's reply text and changes nothing; stored lines that would not compile are refused.
+func TestChangeUsers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	p, st := openPlane(t, path)
+	if err := p.PutInstance(admin, testInstance()); err != nil {
+		t.Fatal(err)
+	}
+	redis := Actor{KeyID: "redis:default", Source: "127.0.0.2"}
+	if err := p.ChangeUsers(redis, "ACL SETUSER", "r-test", func(us *acl.Users) error {
+		return us.SetUser("alice", "on", ">apw", "~app:*", "+@read")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := p.ChangeUsers(redis, "ACL SETUSER", "r-test", func(us *acl.Users) error {
+		if err := us.SetUser("bob", "on"); err != nil {
+			return err
+		}
+		return us.SetUser("alice", "+nosuchcommand")
+	})
+	var re *acl.ReplyError
+	if !errors.As(err, &re) || !strings.Contains(re.Reply, "nosuchcommand") {
+		t.Fatalf("a bad rule: %v, want Redis's reply", err)
+	}
+	if err := p.ChangeUsers(redis, "ACL DELUSER", "r-nosuch", func(*acl.Users) error { return nil }); !errors.Is(err, ErrInstanceNotFound) {
+		t.Fatalf("unknown instance: %v", err)
+	}
+	st.Close()
+	p, _ = openPlane(t, path)
+	in, err := p.Instance("r-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"user alice on #" + acl.HashPassword([]byte("apw")) + " ~app:* resetchannels -@all +@read", "user default on nopass ~* &* +@all"}
+	if !slices.Equal(in.ACL, want) {
+		t.Fatalf("stored users %q, want %q (bob must not be there)", in.ACL, want)
+	}
+	entries, _ := p.AuditLog(AuditFilter{Action: "ACL SETUSER"})
+	if len(entries) != 1 || entries[0].KeyID != "redis:default" || entries[0].Source != "127.0.0.2" {
+		t.Fatalf("audit: %+v", entries)
+	}
+	bad := in
+	bad.ACL = []string{"user eve on +nosuchcommand"}
+	if err := p.PutInstance(admin, bad); err == nil {
+		t.Fatal("an instance with users that do not compile was stored")
+	}
+	if got, _ := p.Instance("r-test"); !slices.Equal(got.ACL, want) {
+		t.Fatalf("a refused store changed the users: %q", got.ACL)
+	}
+}
