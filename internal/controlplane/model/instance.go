@@ -42,6 +42,13 @@ type Instance struct {
 	// each, passwords as SHA-256 hashes; empty means only Redis's fresh default user, "on nopass ~* &*
 	// +@all". The control plane checks the lines against its command table before storing them.
 	ACL []string `json:"acl,omitempty"`
+	// UserSources restricts ACL users to source addresses (A4), by user name: IP addresses, CIDR blocks
+	// and names of this instance's whitelist groups. AUTH as such a user from any other address fails as
+	// a wrong password does. A user without an entry may log in from any admitted address.
+	UserSources map[string][]string `json:"user_sources,omitempty"`
+	// Accounts holds what the R-kvstore account actions (CreateAccount…) keep beside an ACL user, by
+	// user name (account.go).
+	Accounts map[string]Account `json:"accounts,omitempty"`
 }
 
 // Sentinel errors; messages wrap them with the offending value.
@@ -124,5 +131,6 @@ func (in Instance) Validate() error {
 	}
 	errs = append(errs, in.validateKind()...)
 	errs = append(errs, in.validateNet()...)
+	errs = append(errs, in.validateSources()...)
 	return errors.Join(errs...)
 }
