@@ -24,6 +24,7 @@ func Compile(in model.Instance, bound []allowlist.Bound, users *acl.Users) *snap
 		IdleTimeout:  in.IdleTimeout(),
 		Users:        users,
 		ACLLogMaxLen: int(in.ParamInt("acllog-max-len")),
+		UserSources:  UserSources(in),
 	}
 	s.DefaultUserNoPass = users == nil || users.Get("default").NoPass()
 	compileNet(in, s)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/moat-dev/moat/internal/acl"
+	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 )
 
@@ -94,4 +95,32 @@ func (p *Plane) moveRequirePass(in *model.Instance) error {
 	delete(params, "requirepass")
 	in.Params = params
 	return nil
+}
+
+// UserSources compiles an instance's per-user source restrictions (A4): for each restricted user, the
+// set of addresses it may log in from — its listed addresses and blocks (as a group named after the
+// user) and the entries of the whitelist groups it names, with W6's rule for the 127.0.0.1 placeholder.
+// Users without a restriction are absent. Set.Explain says which entry or group admits an address.
+func UserSources(in model.Instance) map[string]*allowlist.Set {
+	if len(in.UserSources) == 0 {
+		return nil
+	}
+	byName := map[string]allowlist.Group{}
+	for _, g := range in.Groups {
+		byName[g.Name] = g
+	}
+	out := make(map[string]*allowlist.Set, len(in.UserSources))
+	for user, list := range in.UserSources {
+		own := allowlist.Group{Name: "user:" + user}
+		var groups []allowlist.Group
+		for _, e := range list {
+			if g, ok := byName[e]; ok {
+				groups = append(groups, g)
+			} else if p, err := allowlist.ParseEntry(e); err == nil {
+				own.Entries = append(own.Entries, p)
+			}
+		}
+		out[user] = allowlist.Compile(append([]allowlist.Group{own}, groups...), nil)
+	}
+	return out
 }

@@ -41,6 +41,9 @@ type Snapshot struct {
 	Users *acl.Users
 	// ACLLogMaxLen is acllog-max-len.
 	ACLLogMaxLen int
+	// UserSources are the addresses each source-restricted user may log in from (A4), by user name;
+	// a user not listed may log in from anywhere admitted.
+	UserSources map[string]*allowlist.Set
 	// Renames are the rename-command directives (N4), applied to connections admitted under this
 	// snapshot. The zero value renames nothing.
 	Renames rediscmd.Renames
