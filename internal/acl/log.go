@@ -14,6 +14,8 @@ const (
 	LogKey     LogReason = "key"
 	LogChannel LogReason = "channel"
 	LogAuth    LogReason = "auth"
+	// LogSource is moat's: a login with the right password from an address its user is restricted from.
+	LogSource LogReason = "source"
 )
 
 // LogContext is where the denied command ran.

@@ -1,6 +1,8 @@
 package controlplane
 
 import (
+	"time"
+
 	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/controlplane/model"
@@ -25,6 +27,16 @@ func Compile(in model.Instance, bound []allowlist.Bound, users *acl.Users) *snap
 		Users:        users,
 		ACLLogMaxLen: int(in.ParamInt("acllog-max-len")),
 		UserSources:  UserSources(in),
+
+		WhitelistAlways:      in.ParamBool("#no_loose_check-whitelist-always"),
+		AuthLockoutThreshold: int(in.ParamInt("auth-lockout-threshold")),
+		AuthLockoutWindow:    time.Duration(in.ParamInt("auth-lockout-window")) * time.Second,
+		AuthLockoutDuration:  time.Duration(in.ParamInt("auth-lockout-duration")) * time.Second,
+	}
+	if in.ParamBool("vpc-password-free") {
+		if vpc, _ := model.ParseTrusted(in.Param("vpc-cidr")); len(vpc) > 0 {
+			s.VPCFree = allowlist.Compile([]allowlist.Group{{Name: "vpc", Entries: vpc}}, nil)
+		}
 	}
 	s.DefaultUserNoPass = users == nil || users.Get("default").NoPass()
 	compileNet(in, s)

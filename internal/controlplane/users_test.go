@@ -2,10 +2,12 @@ package controlplane
 
 import (
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moat-dev/moat/internal/acl"
 )
@@ -117,5 +119,35 @@ func TestChangeUsers(t *testing.T) {
 	}
 	if got, _ := p.Instance("r-test"); !slices.Equal(got.ACL, want) {
 		t.Fatalf("a refused store changed the users: %q", got.ACL)
+	}
+}
+
+// W11 and A5 parameters compile into the snapshot; password-free VPC access without the VPC's blocks is
+// refused and changes nothing.
+func TestVPCAndLockoutParams(t *testing.T) {
+	p, _ := openPlane(t, filepath.Join(t.TempDir(), "state.db"))
+	if err := p.PutInstance(admin, testInstance()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetParam(admin, "r-test", "vpc-password-free", "yes"); err == nil || !strings.Contains(err.Error(), "vpc-cidr") {
+		t.Fatalf("vpc-password-free without vpc-cidr: %v", err)
+	}
+	if err := p.SetParams(admin, "r-test", map[string]string{"vpc-password-free": "yes", "vpc-cidr": "10.8.0.0/16,10.9.0.0/16",
+		"auth-lockout-threshold": "5", "auth-lockout-duration": "30"}); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := p.Instance("r-test")
+	snap, err := p.CompileInstance(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !snap.PasswordFree(netip.MustParseAddr("10.9.1.1")) || snap.PasswordFree(netip.MustParseAddr("10.10.1.1")) || snap.WhitelistAlways {
+		t.Errorf("VPC: %v", snap.VPCFree)
+	}
+	if !snap.Admits(netip.MustParseAddr("10.8.0.1")) || snap.Admits(netip.MustParseAddr("10.10.0.1")) {
+		t.Error("a password-free VPC client is not admitted, or another is")
+	}
+	if snap.AuthLockoutThreshold != 5 || snap.AuthLockoutDuration != 30*time.Second || snap.AuthLockoutWindow != time.Minute {
+		t.Errorf("lockout: %d %v %v", snap.AuthLockoutThreshold, snap.AuthLockoutWindow, snap.AuthLockoutDuration)
 	}
 }

@@ -166,7 +166,7 @@ func (st *decideState) changeUsers(action string, fn func(*acl.Users) error) (fa
 		in.log.Error("ACL change not stored", "client", st.sess.peer, "action", action, "err", err)
 		return replyACLSaveFailed
 	}
-	st.auth.refresh(in)
+	st.auth.refresh(in, st.sess.addr)
 	return nil
 }
 

@@ -170,6 +170,8 @@ func (in *Instance) refuseAs(conn net.Conn, peer string, addr netip.Addr, reason
 		in.m.refusedProtocol.Inc()
 	case ReasonTLSHandshake:
 		in.m.refusedTLS.Inc()
+	case ReasonAuthLockout:
+		in.m.refusedLockout.Inc()
 	}
 	in.activity.record(addr, reason)
 	in.logRefusal(peer, reason)
@@ -247,8 +249,12 @@ func (s *session) readProxyHeader() bool {
 	}
 	addr, peer := client.Addr(), client.String()
 	snap := in.snap.Load()
-	if !snap.Allow.Allows(addr) {
+	if !snap.Admits(addr) {
 		in.refuseAs(conn, peer, addr, ReasonIllegalAddress, replyIllegalAddress)
+		return false
+	}
+	if in.lockout.locked(addr) {
+		in.refuseAs(conn, peer, addr, ReasonAuthLockout, replyLockedOut)
 		return false
 	}
 	denied := snap.DeniesNonLocal() && !isLocal(addr)

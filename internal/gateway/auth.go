@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -36,10 +37,20 @@ func (in *Instance) usersOf(s *snapshot.Snapshot) *acl.Users {
 	return in.freshUsers
 }
 
-// start gives a new connection (or one that RESET) the default user.
-func (a *authState) start(in *Instance, s *snapshot.Snapshot) {
+// start gives a new connection (or one that RESET) from addr the default user: authenticated when the
+// default user is on and nopass, or the client is a password-free VPC client (W11), unless the default
+// user is restricted to other source addresses (A4).
+func (a *authState) start(in *Instance, s *snapshot.Snapshot, addr netip.Addr) {
 	a.snap, a.users = s, in.usersOf(s)
-	a.set(a.users.Get("default"), a.users.DefaultAuthenticated())
+	def := a.users.Get("default")
+	authed := a.users.DefaultAuthenticated() || (s.PasswordFree(addr) && def.Enabled())
+	a.set(def, authed && sourceAllowed(s, "default", addr))
+}
+
+// sourceAllowed reports whether user may log in from addr (A4).
+func sourceAllowed(s *snapshot.Snapshot, user string, addr netip.Addr) bool {
+	set := s.UserSources[user]
+	return set == nil || set.Allows(addr)
 }
 
 func (a *authState) set(u *acl.User, authed bool) {
@@ -49,14 +60,14 @@ func (a *authState) set(u *acl.User, authed bool) {
 
 // refresh moves the connection to the users of the snapshot in force, if it changed: its user's new
 // rules apply from the next command, as in Redis. A user deleted or disabled meanwhile marks it gone.
-func (a *authState) refresh(in *Instance) {
+func (a *authState) refresh(in *Instance, addr netip.Addr) {
 	s := in.snap.Load()
 	if s == a.snap {
 		return
 	}
 	a.snap, a.users = s, in.usersOf(s)
 	u := a.users.Get(a.user.Name())
-	if u == nil || (a.authed && !u.Enabled()) {
+	if u == nil || (a.authed && (!u.Enabled() || !sourceAllowed(s, u.Name(), addr))) {
 		a.gone = true
 		a.set(a.users.Get("default"), false)
 		return
@@ -134,17 +145,50 @@ func (st *decideState) logDenied(d acl.Decision, args [][]byte) {
 	st.sess.in.m.aclDenied.Inc()
 }
 
-func (st *decideState) logAuthFailure(typed []byte, username string) {
+// login checks a login attempt as name with pass (AUTH, HELLO AUTH) and, when it succeeds, makes the
+// connection that user. A failure — wrong password, unknown or disabled user, a source address the
+// user is restricted from (A4), an address locked out (A5) — looks the same to the client; the ACL LOG,
+// the metrics and moat's log say which it was. Failures count towards the address's lockout.
+func (st *decideState) login(typed []byte, name string, pass []byte) *acl.User {
+	in, addr := st.sess.in, st.sess.addr
+	if in.lockout.locked(addr) {
+		st.loginFailed(typed, name, acl.LogAuth, "address locked out after repeated failed logins")
+		return nil
+	}
+	u := st.auth.users.Authenticate(name, pass)
+	switch {
+	case u == nil:
+		st.loginFailed(typed, name, acl.LogAuth, "wrong password, or unknown or disabled user")
+	case !sourceAllowed(st.auth.snap, name, addr):
+		st.loginFailed(typed, name, acl.LogSource, "source address not allowed for this user")
+		u = nil
+	}
 	now := time.Now()
-	st.sess.in.aclLog.Add(acl.AuthEntry(string(typed), username, st.logContext(), string(st.sess.describe(nil, now)), now))
-	st.sess.in.m.authFailed.Inc()
-	st.sess.in.log.Info("AUTH failed", "client", st.sess.peer, "user", username)
-}
-
-// login switches the connection to u, as a successful AUTH or HELLO AUTH does.
-func (st *decideState) login(u *acl.User) {
+	if u == nil {
+		if in.lockout.fail(addr, st.auth.snap, now) {
+			in.m.authLockouts.Inc()
+			in.log.Warn("address locked out after repeated failed logins", "client", st.sess.peer,
+				"failures", st.auth.snap.AuthLockoutThreshold, "for", st.auth.snap.AuthLockoutDuration.String())
+		}
+		return nil
+	}
+	in.lockout.succeed(addr, now)
 	st.auth.set(u, true)
 	st.sess.noteUser(u.Name(), true)
+	return u
+}
+
+func (st *decideState) loginFailed(typed []byte, name string, reason acl.LogReason, why string) {
+	now := time.Now()
+	e := acl.AuthEntry(string(typed), name, st.logContext(), string(st.sess.describe(nil, now)), now)
+	e.Reason = reason
+	st.sess.in.aclLog.Add(e)
+	if reason == acl.LogSource {
+		st.sess.in.m.authSource.Inc()
+	} else {
+		st.sess.in.m.authFailed.Inc()
+	}
+	st.sess.in.log.Info("login refused", "client", st.sess.peer, "user", name, "why", why)
 }
 
 // auth answers AUTH [user] password (A2), including moat's one-argument "user:password" form. Inside
@@ -159,46 +203,32 @@ func (st *decideState) authCommand(c *resp.Command) (slot, act) {
 	case st.multi:
 		return st.answer(c, slot{local: replyNotInMulti}, true)
 	}
-	var u *acl.User
-	var tried string
-	if len(args) == 3 {
-		tried = string(args[1])
-		u = st.auth.users.Authenticate(tried, args[2])
-	} else {
-		u, tried = st.authOneArg(args[1])
-		if u == nil && tried == "" {
+	name, pass := string(args[1]), args[len(args)-1]
+	if len(args) == 2 {
+		var ok bool
+		if name, pass, ok = st.oneArgCredentials(args[1]); !ok {
 			return st.answer(c, slot{local: replyAuthNoPassword}, true)
 		}
 	}
-	if u == nil {
-		st.logAuthFailure(args[0], tried)
+	if st.login(args[0], name, pass) == nil {
 		return st.answer(c, slot{local: replyWrongPass}, true)
 	}
-	st.login(u)
 	return slot{local: replyOK}, actDrop
 }
 
-// authOneArg is AUTH with one argument: the default user's password, or else (moat's addition, the
-// managed-cloud form) "user:password". tried is the user name to log on failure; "" with a nil user
-// means Redis's error for AUTH <password> while the default user is nopass.
-func (st *decideState) authOneArg(arg []byte) (u *acl.User, tried string) {
+// oneArgCredentials reads AUTH's one argument: the default user's password, or else (moat's addition,
+// the managed-cloud form) "user:password" for an existing user. ok is false for Redis's error: AUTH
+// <password> while the default user is nopass.
+func (st *decideState) oneArgCredentials(arg []byte) (name string, pass []byte, ok bool) {
 	us := st.auth.users
 	def := us.Get("default")
-	if !def.NoPass() {
-		if u := us.Authenticate("default", arg); u != nil {
-			return u, "default"
-		}
+	if !def.NoPass() && us.Authenticate("default", arg) != nil {
+		return "default", arg, true
 	}
-	if i := bytes.IndexByte(arg, ':'); i > 0 {
-		name := string(arg[:i])
-		if us.Get(name) != nil {
-			return us.Authenticate(name, arg[i+1:]), name
-		}
+	if i := bytes.IndexByte(arg, ':'); i > 0 && us.Get(string(arg[:i])) != nil {
+		return string(arg[:i]), arg[i+1:], true
 	}
-	if def.NoPass() {
-		return nil, ""
-	}
-	return nil, "default"
+	return "default", arg, !def.NoPass()
 }
 
 // hello handles HELLO [protover [AUTH user pass] [SETNAME name]]: moat checks the version and options,
@@ -245,14 +275,10 @@ func (st *decideState) hello(c *resp.Command) (sl slot, a act, ok bool) {
 		return sl, a, false
 	}
 	if authAt >= 0 {
-		name := string(args[authAt+1])
-		u := st.auth.users.Authenticate(name, args[authAt+2])
-		if u == nil {
-			st.logAuthFailure(args[0], name)
+		if st.login(args[0], string(args[authAt+1]), args[authAt+2]) == nil {
 			sl, a = st.answer(c, slot{local: replyWrongPass}, true)
 			return sl, a, false
 		}
-		st.login(u)
 		st.stripHelloAuth(c, authAt)
 	}
 	if !st.auth.authed {

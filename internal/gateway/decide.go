@@ -108,7 +108,7 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		// RESET turns CLIENT REPLY OFF back on before it answers, but a SKIP in force still silences it.
 		skipped := st.skipNext
 		*st = decideState{renames: st.renames, scratch: st.scratch, sess: st.sess, argsBuf: st.argsBuf}
-		st.auth.start(st.sess.in, st.sess.in.snap.Load())
+		st.auth.start(st.sess.in, st.sess.in.snap.Load(), st.sess.addr)
 		st.sess.noteUser(st.auth.user.Name(), st.auth.authed)
 		sl.kind = kindReset
 		if skipped {

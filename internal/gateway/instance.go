@@ -69,6 +69,7 @@ type Instance struct {
 	freshUsers *acl.Users // the users of a snapshot without any: Redis's fresh default user
 	aclLog     *acl.Log
 	users      UserStore
+	lockout    lockout // A5 (lockout.go)
 
 	x instanceX // network security and connection management (admit.go)
 }
@@ -164,7 +165,7 @@ func (in *Instance) Publish(s *snapshot.Snapshot) {
 	var revoked, gone []*session
 	for ss := range in.sessions {
 		switch {
-		case s.DropOnRevoke && !s.Allow.Allows(ss.addr):
+		case s.DropOnRevoke && !s.Admits(ss.addr):
 			revoked = append(revoked, ss)
 		case ss.userGone(users):
 			gone = append(gone, ss)
@@ -253,13 +254,17 @@ func (in *Instance) handle(conn net.Conn, secure bool) {
 		in.admit(conn, addr, snap, secure, true)
 		return
 	}
-	if !snap.Allow.Allows(addr) {
+	if !snap.Admits(addr) {
 		in.m.refusedAddress.Inc()
 		in.activity.record(addr, ReasonIllegalAddress)
 		in.logRefusal(conn.RemoteAddr().String(), ReasonIllegalAddress)
 		conn.SetWriteDeadline(time.Now().Add(time.Second))
 		conn.Write(replyIllegalAddress)
 		conn.Close()
+		return
+	}
+	if in.lockout.locked(addr) {
+		in.refuse(conn, addr, ReasonAuthLockout, replyLockedOut)
 		return
 	}
 	in.admit(conn, addr, snap, secure, false)

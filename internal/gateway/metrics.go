@@ -11,6 +11,7 @@ const (
 	ReasonProtectedMode      = "protected_mode" // N2: -DENIED
 	ReasonMaxClients         = "max_clients"    // maxclients, maxclients-per-ip
 	ReasonTLSHandshake       = "tls_handshake"  // the TLS handshake failed (no or a bad client certificate…)
+	ReasonAuthLockout        = "auth_lockout"   // A5: too many failed logins from the address
 )
 
 // Metrics are the data plane's Prometheus collectors. One Metrics serves every instance; it is safe for
@@ -49,7 +50,7 @@ func NewMetrics() *Metrics {
 		}, []string{"instance", "kind"}),
 		acl: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moat_acl_refusals_total",
-			Help: "Commands and logins moat refused: auth (AUTH or HELLO AUTH failed), source (a user's source restriction), noperm (an ACL rule), noauth (a command before AUTH).",
+			Help: "Commands and logins moat refused: auth (AUTH or HELLO AUTH failed), source (a user's source restriction), noperm (an ACL rule), noauth (a command before AUTH); lockout counts addresses locked out after repeated failures.",
 		}, []string{"instance", "reason"}),
 	}
 }
@@ -80,12 +81,14 @@ type instanceMetrics struct {
 	refusedProtected  prometheus.Counter
 	refusedMaxClients prometheus.Counter
 	refusedTLS        prometheus.Counter
+	refusedLockout    prometheus.Counter
 
 	// Authentication and ACLs.
-	authFailed prometheus.Counter
-	authSource prometheus.Counter
-	aclDenied  prometheus.Counter
-	aclNoAuth  prometheus.Counter
+	authFailed   prometheus.Counter
+	authSource   prometheus.Counter
+	aclDenied    prometheus.Counter
+	aclNoAuth    prometheus.Counter
+	authLockouts prometheus.Counter
 }
 
 func (m *Metrics) forInstance(id string) instanceMetrics {
@@ -103,11 +106,13 @@ func (m *Metrics) forInstance(id string) instanceMetrics {
 		refusedProtected:  m.refused.WithLabelValues(id, ReasonProtectedMode),
 		refusedMaxClients: m.refused.WithLabelValues(id, ReasonMaxClients),
 		refusedTLS:        m.refused.WithLabelValues(id, ReasonTLSHandshake),
+		refusedLockout:    m.refused.WithLabelValues(id, ReasonAuthLockout),
 
-		authFailed: m.acl.WithLabelValues(id, "auth"),
-		authSource: m.acl.WithLabelValues(id, "source"),
-		aclDenied:  m.acl.WithLabelValues(id, "noperm"),
-		aclNoAuth:  m.acl.WithLabelValues(id, "noauth"),
+		authFailed:   m.acl.WithLabelValues(id, "auth"),
+		authSource:   m.acl.WithLabelValues(id, "source"),
+		aclDenied:    m.acl.WithLabelValues(id, "noperm"),
+		aclNoAuth:    m.acl.WithLabelValues(id, "noauth"),
+		authLockouts: m.acl.WithLabelValues(id, "lockout"),
 	}
 }
 

@@ -147,7 +147,7 @@ func (s *session) read() {
 	rd := resp.NewReader(src, s.snap.Limits)
 	bw := bufio.NewWriterSize(s.be, 16*1024)
 	st := decideState{renames: s.snap.Renames, sess: s}
-	st.auth.start(s.in, s.in.snap.Load())
+	st.auth.start(s.in, s.in.snap.Load(), s.addr)
 	s.noteUser(st.auth.user.Name(), st.auth.authed)
 	var slots []slot
 	var acts []act
@@ -176,7 +176,7 @@ func (s *session) read() {
 		}
 		slots, acts = slots[:0], acts[:0]
 		st.batch()
-		if st.auth.refresh(s.in); st.auth.gone { // deleted or disabled while the batch was on its way
+		if st.auth.refresh(s.in, s.addr); st.auth.gone { // deleted or disabled while the batch was on its way
 			s.in.log.Info("closing connection: its ACL user was deleted or disabled", "client", s.peer)
 			s.close()
 			return

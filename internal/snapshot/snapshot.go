@@ -44,6 +44,18 @@ type Snapshot struct {
 	// UserSources are the addresses each source-restricted user may log in from (A4), by user name;
 	// a user not listed may log in from anywhere admitted.
 	UserSources map[string]*allowlist.Set
+
+	// Password-free VPC access (W11): VPCFree holds the instance's VPC blocks while it is on (nil: off);
+	// their clients need no password and, unless WhitelistAlways (#no_loose_check-whitelist-always),
+	// skip the whitelist.
+	VPCFree         *allowlist.Set
+	WhitelistAlways bool
+
+	// Brute-force lockout (A5): AuthLockoutThreshold failed AUTHs from one address within
+	// AuthLockoutWindow refuse that address for AuthLockoutDuration. A zero threshold turns it off.
+	AuthLockoutThreshold int
+	AuthLockoutWindow    time.Duration
+	AuthLockoutDuration  time.Duration
 	// Renames are the rename-command directives (N4), applied to connections admitted under this
 	// snapshot. The zero value renames nothing.
 	Renames rediscmd.Renames
@@ -55,6 +67,16 @@ type Snapshot struct {
 	// empty: PROXY protocol is off.
 	ProxyTrusted []netip.Prefix
 }
+
+// Admits reports whether a client at a may connect (W6, W8, W11): the allow set has it, or it is a
+// password-free VPC client and the whitelist does not apply to those. A nil Allow admits none.
+func (s *Snapshot) Admits(a netip.Addr) bool {
+	return s.Allow.Allows(a) || (!s.WhitelistAlways && s.VPCFree.Allows(a))
+}
+
+// PasswordFree reports a client that needs no password: inside the VPC of an instance with
+// password-free VPC access on (W11).
+func (s *Snapshot) PasswordFree(a netip.Addr) bool { return s.VPCFree.Allows(a) }
 
 // DeniesNonLocal reports Redis's protected-mode rule: protected-mode is on and the default user has no
 // password, so only loopback clients may connect.

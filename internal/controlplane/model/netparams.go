@@ -135,6 +135,9 @@ func (in Instance) TLSOptions() tlsconf.Options {
 // serve (Redis's start-up rules, without reading the files), and no address is both plain and TLS.
 func (in Instance) validateNet() []error {
 	var errs []error
+	if in.ParamBool("vpc-password-free") && in.Param("vpc-cidr") == "" {
+		errs = append(errs, fmt.Errorf("parameter \"vpc-password-free\": yes needs vpc-cidr, the VPC's address blocks: %w", ErrParam))
+	}
 	for _, l := range in.TLSListen {
 		if err := CheckListen(l); err != nil {
 			errs = append(errs, fmt.Errorf("TLS listen: %w", err))

@@ -1,0 +1,119 @@
+package gateway_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moat-dev/moat/internal/allowlist"
+)
+
+const wrongPass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+
+// A4: a user restricted to source addresses logs in only from them; from elsewhere AUTH and HELLO AUTH
+// fail exactly as a wrong password does, the ACL LOG says "source", and the refusal is counted. A
+// restricted default user does not start authenticated elsewhere.
+func TestUserSourceRestriction(t *testing.T) {
+	t.Parallel()
+	users := append([][]string{{"default", "on", "nopass", "~*", "&*", "+@all"}}, aclUsers[1:]...)
+	s := withUsers(t, allowLoopback(t), users)
+	s.UserSources = map[string]*allowlist.Set{
+		"alice":   allowlist.Compile([]allowlist.Group{group(t, "user:alice", "127.0.0.2")}, nil),
+		"default": allowlist.Compile([]allowlist.Group{group(t, "office", "127.0.0.4/31")}, nil),
+	}
+	e := newEnv(t, s)
+
+	from2 := dial(t, e.addr, "127.0.0.2")
+	if got := from2.do("AUTH", "alice", "apw"); got != "+OK\r\n" {
+		t.Errorf("AUTH alice from an allowed address: %q", got)
+	}
+	from3 := dial(t, e.addr, "127.0.0.3")
+	if got := from3.do("GET", "k"); got != "-NOAUTH Authentication required.\r\n" {
+		t.Errorf("default user restricted elsewhere, GET from 127.0.0.3: %q", got)
+	}
+	if got := from3.do("AUTH", "alice", "apw"); got != wrongPass {
+		t.Errorf("AUTH alice from 127.0.0.3: %q", got)
+	}
+	if got := from3.do("HELLO", "3", "AUTH", "alice", "apw"); got != wrongPass {
+		t.Errorf("HELLO AUTH alice from 127.0.0.3: %q", got)
+	}
+	if got := from3.do("AUTH", "bob", "x"); got != "+OK\r\n" { // bob is not restricted
+		t.Errorf("AUTH bob from 127.0.0.3: %q", got)
+	}
+	from5 := dial(t, e.addr, "127.0.0.5")
+	if got := from5.do("GET", "k"); got != "$-1\r\n" {
+		t.Errorf("default user from its office 127.0.0.5: %q", got)
+	}
+	if got := from5.do("ACL", "LOG", "1"); !strings.Contains(got, "$6\r\nsource\r\n") || !strings.Contains(got, "$5\r\nalice\r\n") {
+		t.Errorf("ACL LOG: %q, want the source refusal of alice", got)
+	}
+	if n := e.counter("moat_acl_refusals_total", map[string]string{"instance": "r-test", "reason": "source"}); n != 2 {
+		t.Errorf("source refusals counted: %v, want 2", n)
+	}
+}
+
+// A5: failed logins from one address lock it out — its AUTH fails whatever the password, its new
+// connections are refused with a clear error — while other addresses are unaffected; the lockout ends
+// after its duration.
+func TestAuthLockout(t *testing.T) {
+	t.Parallel()
+	s := withUsers(t, allowLoopback(t), aclUsers)
+	s.AuthLockoutThreshold, s.AuthLockoutWindow, s.AuthLockoutDuration = 3, time.Minute, 700*time.Millisecond
+	e := newEnv(t, s)
+	c := dial(t, e.addr, "127.0.0.6")
+	for i := range 3 {
+		if got := c.do("AUTH", "alice", "guess"); got != wrongPass {
+			t.Fatalf("failed AUTH %d: %q", i, got)
+		}
+	}
+	locked := time.Now()
+	if got := c.do("AUTH", "alice", "apw"); got != wrongPass {
+		t.Errorf("the right password while locked out: %q", got)
+	}
+	if got := dial(t, e.addr, "127.0.0.6").readReply(); got != "-ERR too many failed authentication attempts from this address, try again later\r\n" {
+		t.Errorf("a new connection while locked out: %q", got)
+	}
+	if got := dial(t, e.addr, "127.0.0.7").do("AUTH", "alice", "apw"); got != "+OK\r\n" {
+		t.Errorf("another address: %q", got)
+	}
+	if n := e.refused("auth_lockout"); n != 1 {
+		t.Errorf("lockout refusals counted: %v", n)
+	}
+	if !eventually(5*time.Second, func() bool { return c.do("AUTH", "alice", "apw") == "+OK\r\n" }) {
+		t.Fatal("the lockout did not end")
+	}
+	if d := time.Since(locked); d < 600*time.Millisecond {
+		t.Errorf("the lockout ended after %v, want 700ms", d)
+	}
+	if got := dial(t, e.addr, "127.0.0.6").do("PING"); got != "-NOAUTH Authentication required.\r\n" {
+		t.Errorf("a new connection after the lockout: %q", got)
+	}
+}
+
+// W11: with password-free VPC access, a client inside the VPC needs no password and skips the
+// whitelist; others are judged as always. #no_loose_check-whitelist-always puts VPC clients back under
+// the whitelist (still password-free).
+func TestPasswordFreeVPC(t *testing.T) {
+	t.Parallel()
+	s := withUsers(t, compile([]allowlist.Group{group(t, "app", "127.0.0.9")}), aclUsers)
+	s.VPCFree = allowlist.Compile([]allowlist.Group{group(t, "vpc", "127.0.0.16/28")}, nil)
+	e := newEnv(t, s)
+	if got := dial(t, e.addr, "127.0.0.17").do("SET", "k", "v"); got != "+OK\r\n" {
+		t.Errorf("VPC client, not whitelisted, no password: %q", got)
+	}
+	if got := dial(t, e.addr, "127.0.0.9").do("GET", "k"); got != "-NOAUTH Authentication required.\r\n" {
+		t.Errorf("whitelisted client outside the VPC: %q", got)
+	}
+	if got := dial(t, e.addr, "127.0.0.40").readReply(); got != illegalAddress {
+		t.Errorf("neither: %q", got)
+	}
+	strict := withUsers(t, compile([]allowlist.Group{group(t, "app", "127.0.0.9,127.0.0.18")}), aclUsers)
+	strict.VPCFree, strict.WhitelistAlways = s.VPCFree, true
+	e.gw.Publish(strict)
+	if got := dial(t, e.addr, "127.0.0.17").readReply(); got != illegalAddress {
+		t.Errorf("VPC client not whitelisted, with the whitelist always on: %q", got)
+	}
+	if got := dial(t, e.addr, "127.0.0.18").do("GET", "k"); got != bulk("v") {
+		t.Errorf("whitelisted VPC client: %q, want no password needed", got)
+	}
+}
