@@ -9,13 +9,24 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/resp"
+	"github.com/moat-dev/moat/internal/snapshot"
 )
 
 // benchRelay sends b.N commands through the gateway to redis-server, depth at a time in one write, and
 // reads every reply. Allocations reported include the client side's (none per command) and moat's.
 func benchRelay(b *testing.B, depth int) {
-	e := newEnv(b, allowLoopback(b))
+	benchRelayAs(b, depth, allowLoopback(b), nil)
+}
+
+// benchRelayAs is benchRelay under snapshot snap, logged in with auth (AUTH's arguments; nil: not at all).
+func benchRelayAs(b *testing.B, depth int, snap *snapshot.Snapshot, auth []string) {
+	e := newEnv(b, snap)
 	c := dial(b, e.addr, "127.0.0.2")
+	if auth != nil {
+		if got := c.do(append([]string{"AUTH"}, auth...)...); got != "+OK\r\n" {
+			b.Fatalf("AUTH: %q", got)
+		}
+	}
 	if got := c.do("SET", "bench:key", strings.Repeat("x", 64)); got != "+OK\r\n" {
 		b.Fatalf("SET: %q", got)
 	}
@@ -51,3 +62,23 @@ func BenchmarkRelaySingle(b *testing.B) { benchRelay(b, 1) }
 
 // BenchmarkRelayPipeline16 is 16 commands per write (redis-benchmark -P 16).
 func BenchmarkRelayPipeline16(b *testing.B) { benchRelay(b, 16) }
+
+// aclBenchUser has 20 key patterns and 5 categories (as acl.BenchmarkCheck's user), and matches
+// bench:key with its last pattern.
+var aclBenchUser = func() []string {
+	u := []string{"bench", "on", ">pw", "+@read", "+@write", "+@string", "+@hash", "+@connection"}
+	for i := range 19 {
+		u = append(u, "~tenant"+strings.Repeat("x", i)+":*")
+	}
+	return append(u, "~bench:*")
+}()
+
+// BenchmarkRelaySingleACL and BenchmarkRelayPipeline16ACL are the same with every command judged for
+// that user: the cost of the ACL check on the hot path.
+func BenchmarkRelaySingleACL(b *testing.B) {
+	benchRelayAs(b, 1, withUsers(b, allowLoopback(b), [][]string{aclBenchUser}), []string{"bench", "pw"})
+}
+
+func BenchmarkRelayPipeline16ACL(b *testing.B) {
+	benchRelayAs(b, 16, withUsers(b, allowLoopback(b), [][]string{aclBenchUser}), []string{"bench", "pw"})
+}
