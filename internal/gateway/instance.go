@@ -41,6 +41,8 @@ type Config struct {
 	// them.
 	Commands *acl.Table
 	Users    UserStore
+	// DefaultCommands: judge with Commands even if the backend has COMMAND (by default its table is used).
+	DefaultCommands bool
 }
 
 // Instance serves one instance's listeners. Its methods are safe for concurrent use.
@@ -66,6 +68,7 @@ type Instance struct {
 	activity Activity // recent refusals, for the console (activity.go)
 
 	// ACLs (auth.go, aclcmd.go).
+	table      *acl.Table // the command table users are judged with (commands.go)
 	freshUsers *acl.Users // the users of a snapshot without any: Redis's fresh default user
 	aclLog     *acl.Log
 	users      UserStore
@@ -100,7 +103,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 			return nil, fmt.Errorf("instance %s: %w", cfg.ID, err)
 		}
 	}
-	in.freshUsers = acl.NewUsers(table, acl.Config{ScriptsNeedAllKeys: true})
+	in.table = table
 	in.aclLog = acl.NewLog(snap.ACLLogMaxLen)
 	in.users = cfg.Users
 	in.snap.Store(snap)
@@ -124,6 +127,12 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 		}
 		return nil, err
 	}
+	// Bound: now ask the backend for its command table, before the first client is served.
+	if !cfg.DefaultCommands && in.backend != nil {
+		in.table = in.commandTable(table)
+	}
+	in.freshUsers = acl.NewUsers(in.table, acl.Config{ScriptsNeedAllKeys: true})
+	in.snap.Store(in.bind(snap))
 	for _, ln := range in.listeners {
 		in.wg.Add(1)
 		go in.acceptLoop(ln, false)
@@ -157,6 +166,7 @@ func (in *Instance) Snapshot() *snapshot.Snapshot { return in.snap.Load() }
 // Connections authenticated as a user s deletes or disables are closed too (A3), but for one inside the
 // ACL change itself, which closes after its reply.
 func (in *Instance) Publish(s *snapshot.Snapshot) {
+	s = in.bind(s)
 	in.applyLimits(s)
 	in.aclLog.SetMaxLen(s.ACLLogMaxLen)
 	in.snap.Store(s)
