@@ -31,6 +31,8 @@ func (s *Server) ensureAdminKey() error {
 	if len(keys) > 0 {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			s.log.Warn("the administrator key file is gone; use another key's credentials (the secret cannot be shown again)", "path", path)
+		} else {
+			s.log.Info("administrator access key", "file", path)
 		}
 		return nil
 	}
