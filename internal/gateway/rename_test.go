@@ -114,3 +114,29 @@ func clientID(t testing.TB, c *client) string {
 	}
 	return strings.TrimSpace(r[1:])
 }
+
+// N4 with ACLs: rules keep using original names. A user allowed config|get runs it under its new name;
+// the NOPERM text and ACL DRYRUN name the original command; the old name is unknown, as for everyone.
+func TestRenamedCommandsUnderACLRules(t *testing.T) {
+	t.Parallel()
+	users := append([][]string{}, aclUsers...)
+	users = append(users, []string{"ops", "on", ">o", "~*", "-@all", "+config|get", "+ping"})
+	s := withUsers(t, renamed(t, "CONFIG CFG"), users)
+	e := newEnv(t, s)
+	ops := dial(t, e.addr, "127.0.0.2")
+	ops.do("AUTH", "ops", "o")
+	if got := ops.do("CFG", "GET", "maxmemory"); !strings.HasPrefix(got, "*2\r\n") {
+		t.Errorf("CFG GET by a user allowed config|get: %q", got)
+	}
+	if got := ops.do("CFG", "SET", "maxmemory", "0"); got != "-NOPERM this user has no permissions to run the 'config|set' command\r\n" {
+		t.Errorf("CFG SET: %q", got)
+	}
+	if got := ops.do("CONFIG", "GET", "maxmemory"); got != "-ERR unknown command 'CONFIG', with args beginning with: 'GET' 'maxmemory' \r\n" {
+		t.Errorf("the old name: %q", got)
+	}
+	admin := dial(t, e.addr, "127.0.0.3")
+	admin.do("AUTH", "admin", "adminpw")
+	if got := admin.do("ACL", "DRYRUN", "ops", "CONFIG", "SET", "maxmemory", "0"); got != bulk("This user has no permissions to run the 'config|set' command") {
+		t.Errorf("ACL DRYRUN with the original name: %q", got)
+	}
+}
