@@ -2,8 +2,10 @@ package gateway_test
 
 import (
 	"bufio"
+	"errors"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -352,4 +354,43 @@ func mapGet(v acl.Value, key string) acl.Value {
 		}
 	}
 	return acl.Value{}
+}
+
+// Until a client has authenticated, Redis bounds what it may send (10 arguments, 16 KiB per argument)
+// and closes the connection with a protocol error past that; the commands after a successful AUTH in
+// the same pipeline get the ordinary limits. moat answers the same bytes.
+func TestUnauthenticatedLimitsMatchRedis(t *testing.T) {
+	t.Parallel()
+	e := newACLEnv(t)
+	big := strings.Repeat("v", 20000)
+	eleven := []string{"MSET"}
+	for i := range 5 {
+		eleven = append(eleven, "k"+string(rune('a'+i)), "v")
+	}
+	noauth := "-NOAUTH Authentication required.\r\n"
+	for _, sc := range []struct{ name, script, want string }{
+		// Redis closes these with the rest of the pipeline unread, so its side may end in a reset
+		// before the client reads it all: its replies are written out here.
+		{"eleven arguments", cmd("PING") + cmd(eleven...) + cmd("PING"), noauth + "-ERR Protocol error: unauthenticated multibulk length\r\n"},
+		{"a long argument", cmd("PING") + cmd("SET", "k", big) + cmd("PING"), noauth + "-ERR Protocol error: unauthenticated bulk length\r\n"},
+		{"a failed AUTH keeps the bounds", cmd("AUTH", "bad") + cmd("SET", "k", big) + cmd("PING"), wrongPass + "-ERR Protocol error: unauthenticated bulk length\r\n"},
+		{"AUTH first, then the same", cmd("AUTH", "defpw") + cmd(eleven...) + cmd("SET", "k", big) + cmd("STRLEN", "k"), ""},
+	} {
+		e.flush(t)
+		want := sc.want
+		if want == "" {
+			var err error
+			if want, err = transcript(t, e.oracle.Addr, "127.0.0.1", sc.script); err != nil {
+				t.Fatalf("%s: redis-server: %v", sc.name, err)
+			}
+		}
+		// Closing with input unread ends in a reset, as Redis's does; what came before it counts.
+		got, err := transcript(t, e.addr, "127.0.0.2", sc.script)
+		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("%s: moat: %v", sc.name, err)
+		}
+		if got != want {
+			t.Errorf("%s:\nwant: %q\nmoat: %q", sc.name, want, got)
+		}
+	}
 }

@@ -144,7 +144,8 @@ func (s *session) read() {
 		s.x.sniff.r = src
 		src = &s.x.sniff
 	}
-	rd := resp.NewReader(src, s.snap.Limits)
+	lim := s.snap.Limits
+	rd := resp.NewReader(src, lim)
 	bw := bufio.NewWriterSize(s.be, 16*1024)
 	st := decideState{renames: s.snap.Renames, sess: s}
 	st.auth.start(s.in, s.in.snap.Load(), s.addr)
@@ -152,6 +153,10 @@ func (s *session) read() {
 	var slots []slot
 	var acts []act
 	for {
+		if lim.Unauthenticated == st.auth.authed { // Redis's bounds until the client has authenticated
+			lim.Unauthenticated = !st.auth.authed
+			rd.SetLimits(lim)
+		}
 		cmds, err := rd.ReadBatch()
 		if err != nil {
 			var pe *resp.ProtocolError

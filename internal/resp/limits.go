@@ -20,7 +20,18 @@ type Limits struct {
 	// arguments that fit and its remainder is streamed through (see Reader.Continue), so that a 512 MiB value
 	// never sits whole in moat's memory.
 	MaxBuffered int
+	// Unauthenticated applies Redis's bounds for a client that must still authenticate: at most 10
+	// arguments and 16 KiB per argument ("unauthenticated multibulk length", "unauthenticated bulk
+	// length"), and one command per batch, so that the commands after an AUTH are read with the limits
+	// that follow it, as Redis reads them.
+	Unauthenticated bool
 }
+
+// Redis's bounds while a client must authenticate (networking.c, authRequired).
+const (
+	unauthMaxArgs = 10
+	unauthMaxBulk = 16384
+)
 
 // DefaultLimits mirrors redis-server 7.0 where Redis has a limit and picks conservative bounds where it
 // has none.

@@ -123,7 +123,7 @@ func (rd *Reader) parseBuffered() error {
 			rd.err = err
 			return err
 		}
-		if !done || rd.stream.active {
+		if !done || rd.stream.active || (rd.lim.Unauthenticated && len(rd.cmds) > 0) {
 			break
 		}
 	}
@@ -228,6 +228,9 @@ func (rd *Reader) parseMultibulk() (bool, error) {
 			rd.r = next // "*0" and "*-1" are no command at all
 			return true, nil
 		}
+		if rd.lim.Unauthenticated && n > unauthMaxArgs {
+			return false, protoErr("unauthenticated multibulk length")
+		}
 		*p = partial{active: true, nargs: int(n), pos: next - rd.r, offs: p.offs[:0]}
 	}
 	for len(p.offs)/2 < p.nargs {
@@ -238,6 +241,9 @@ func (rd *Reader) parseMultibulk() (bool, error) {
 		}
 		if !ok {
 			return false, nil
+		}
+		if rd.lim.Unauthenticated && n > unauthMaxBulk {
+			return false, protoErr("unauthenticated bulk length")
 		}
 		if next-rd.r+int(min(n, int64(rd.lim.MaxBuffered)))+2 > rd.lim.MaxBuffered {
 			// Too long to hold: hand out what is held and stream the rest from this header on.

@@ -982,3 +982,40 @@ func TestReaderContinueStopsAtCommandEnd(t *testing.T) {
 		t.Fatalf("Raw+Continue differs from the command")
 	}
 }
+
+// Unauthenticated: Redis's bounds before AUTH (10 arguments, 16 KiB an argument, its texts), one
+// command a batch, and the ordinary limits again once they are set back.
+func TestUnauthenticatedLimits(t *testing.T) {
+	unauth := DefaultLimits()
+	unauth.Unauthenticated = true
+	for _, tc := range []struct{ in, want string }{
+		{"*11\r\n", "Protocol error: unauthenticated multibulk length"},
+		{"*2\r\n$3\r\nSET\r\n$16385\r\n", "Protocol error: unauthenticated bulk length"},
+		{"*-1\r\n*99999999999\r\n", "Protocol error: invalid multibulk length"}, // Redis's order: invalid first
+	} {
+		_, err := NewReader(strings.NewReader(tc.in), unauth).ReadBatch()
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%q: %v, want %q", tc.in, err, tc.want)
+		}
+	}
+	in := "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*10\r\n" + strings.Repeat("$1\r\nx\r\n", 10) + "*2\r\n$3\r\nGET\r\n$16385\r\n" + strings.Repeat("k", 16385) + "\r\n"
+	rd := NewReader(strings.NewReader(in), unauth)
+	cmds, err := rd.ReadBatch()
+	if err != nil || len(cmds) != 1 || string(cmds[0].Args[0]) != "AUTH" {
+		t.Fatalf("first batch: %d commands, %v; want AUTH alone", len(cmds), err)
+	}
+	rd.SetLimits(DefaultLimits()) // AUTH succeeded
+	var lens []int
+	for len(lens) < 2 {
+		cmds, err = rd.ReadBatch()
+		if err != nil {
+			t.Fatalf("after AUTH: %v, want the ordinary limits", err)
+		}
+		for _, c := range cmds {
+			lens = append(lens, len(c.Args))
+		}
+	}
+	if lens[0] != 10 || lens[1] != 2 {
+		t.Fatalf("after AUTH: commands of %v arguments", lens)
+	}
+}
