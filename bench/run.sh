@@ -7,7 +7,9 @@
 # Installs what it needs from Debian when missing (redis-server, redis-tools, haproxy, nutcracker), builds
 # moat from the working tree, starts on loopback with free ports: a direct redis-server, HAProxy (TCP mode,
 # 1,000-CIDR allow list), twemproxy (one server connection) and moat (1,000-entry whitelist over 10 groups)
-# in front of it, then runs redis-benchmark against each in turn, round-robin:
+# in front of it, twice: plain, and as the instance r-benchacl (the same whitelist, requirepass set, and an
+# ACL user "bench" with 20 key patterns and 5 categories that redis-benchmark logs in as, which makes it
+# AUTH on every connection, churn's included), then runs redis-benchmark against each in turn, round-robin:
 #   -t set,get -n 200000 -c 50 -P 1   and   -P 16     (ops/s)
 #   -t ping_mbulk -n 50000 -c 50 -k 0                 (new connections/s)
 # plus, for moat only, an idle-memory test (10,000 idle connections, or as many as the open-file limit
@@ -138,21 +140,33 @@ trap 'exit 143' TERM
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 nofile=$(ulimit -n)
 
-mapfile -t ports < <("$mb" freeports -n 7)
+mapfile -t ports < <("$mb" freeports -n 8)
 p_redis=${ports[0]} p_haproxy=${ports[1]} p_twem=${ports[2]} p_twem_stats=${ports[3]}
-p_moat=${ports[4]} p_moat_flood=${ports[5]} p_moat_api=${ports[6]}
-"$mb" gen -dir "$work" -redis "$p_redis" -haproxy "$p_haproxy" -twemproxy "$p_twem" -moat "$p_moat" \
-  -moat-flood "$p_moat_flood" -moat-api "$p_moat_api"
+p_moat=${ports[4]} p_moat_flood=${ports[5]} p_moat_api=${ports[6]} p_moat_acl=${ports[7]}
 
-# wait_pong PORT NAME PID: PING through PORT until PONG (at most 10 s), and the process must stay up.
+# The ACL instance's passwords: requirepass (the default user's, in moat.yaml) and the bench user's (in
+# targets.tsv, for redis-benchmark). Fresh for every run; kept out of command lines except redis-benchmark's
+# (it has no other way to take one).
+genpw() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+(umask 077 && genpw >"$work/acl-requirepass" && genpw >"$work/acl-bench-pass")
+acl_default_pw=$(cat "$work/acl-requirepass")
+acl_bench_pw=$(cat "$work/acl-bench-pass")
+"$mb" gen -dir "$work" -redis "$p_redis" -haproxy "$p_haproxy" -twemproxy "$p_twem" -moat "$p_moat" \
+  -moat-flood "$p_moat_flood" -moat-api "$p_moat_api" -moat-acl "$p_moat_acl" -moat-acl-passfile "$work/acl-requirepass"
+
+# wait_pong PORT NAME PID [PASSWORD]: PING through PORT (as the default user with PASSWORD) until PONG (at
+# most 10 s), and the process must stay up.
 wait_pong() {
   for _ in $(seq 100); do
     kill -0 "$3" 2>/dev/null || die "$2 exited at start (see $work/$2.log)"
-    [ "$(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null)" = PONG ] && return 0
+    [ "$(env ${4:+"REDISCLI_AUTH=$4"} redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null)" = PONG ] && return 0
     sleep 0.1
   done
   die "$2 does not answer PING on 127.0.0.1:$1 (see $work/$2.log)"
 }
+# acl_cli ARGS…: redis-cli to the ACL instance as its default user; acl_bench ARGS…: as the bench user.
+acl_cli() { REDISCLI_AUTH=$acl_default_pw redis-cli --no-auth-warning -h 127.0.0.1 -p "$p_moat_acl" "$@"; }
+acl_bench() { REDISCLI_AUTH=$acl_bench_pw redis-cli --no-auth-warning -h 127.0.0.1 -p "$p_moat_acl" --user bench "$@"; }
 
 maxclients=$((nofile - 64))
 nice -n "$NICE" redis-server --port "$p_redis" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
@@ -174,7 +188,38 @@ wait_pong "$p_haproxy" haproxy "$pid_haproxy"
 wait_pong "$p_twem" twemproxy "$pid_twem"
 wait_pong "$p_moat" moat "$pid_moat"
 wait_pong "$p_moat_flood" moat "$pid_moat"
-say "started: redis-server :$p_redis, haproxy :$p_haproxy, twemproxy :$p_twem, moat :$p_moat (flood instance :$p_moat_flood)"
+wait_pong "$p_moat_acl" moat "$pid_moat" "$acl_default_pw"
+say "started: redis-server :$p_redis, haproxy :$p_haproxy, twemproxy :$p_twem, moat :$p_moat (flood instance :$p_moat_flood, ACL instance :$p_moat_acl)"
+
+# --- the ACL user (moat+acl) ----------------------------------------------------------------------------
+# 20 key patterns, of which redis-benchmark's keys (key:__rand_int__) match only the last, so every SET and
+# GET is checked against all 20; 5 categories that let SET, GET and PING (and AUTH) through. `reset` first:
+# the user is stored in moat-data, which a rerun into the same OUT reuses.
+acl_patterns=()
+for i in $(seq 0 18); do acl_patterns+=("~app$i:*"); done
+acl_patterns+=("~key:*")
+acl_categories=(+@read +@write +@string +@connection +@fast)
+acl_set=$(acl_cli ACL SETUSER bench reset on ">$acl_bench_pw" "${acl_patterns[@]}" "${acl_categories[@]}" 2>&1) || true
+[ "$acl_set" = OK ] || die "ACL SETUSER bench through moat: $(printf '%s' "$acl_set" | head -c 300)"
+# acl_expect WHAT WANT GOT: GOT must be WANT (WANT starting with '~': GOT must contain the rest).
+acl_expect() {
+  case $2 in
+    '~'*) [[ $3 == *"${2#\~}"* ]] ;;
+    *) [ "$3" = "$2" ] ;;
+  esac || die "ACL check failed: $1: want '$2', got '$(printf '%s' "$3" | head -c 300)'"
+}
+acl_expect "PING without AUTH" "~NOAUTH" "$(redis-cli -h 127.0.0.1 -p "$p_moat_acl" PING 2>&1)"
+acl_expect "SET as bench" OK "$(acl_bench SET key:acl-check ok 2>&1)"
+acl_expect "GET as bench" ok "$(acl_bench GET key:acl-check 2>&1)"
+acl_expect "PING as bench" PONG "$(acl_bench PING 2>&1)"
+acl_expect "ACL WHOAMI as bench (@slow, not granted)" "~NOPERM" "$(acl_bench ACL WHOAMI 2>&1)"
+acl_expect "GET of a key outside the patterns, as bench" "~NOPERM" "$(acl_bench GET other:1 2>&1)"
+acl_expect "ACL DRYRUN bench CONFIG GET x" "~no permissions to run the 'config|get' command" "$(acl_cli ACL DRYRUN bench CONFIG GET x 2>&1)"
+acl_expect "ACL DRYRUN bench SET key:1 v" OK "$(acl_cli ACL DRYRUN bench SET key:1 v 2>&1)"
+acl_expect "ACL DRYRUN bench GET app19:1" "~no permissions to access the 'app19:1' key" "$(acl_cli ACL DRYRUN bench GET app19:1 2>&1)"
+acl_cli DEL key:acl-check >/dev/null
+acl_cli ACL LOG RESET >/dev/null
+say "ACL user bench on :$p_moat_acl: ${#acl_patterns[@]} key patterns, ${#acl_categories[@]} categories (${acl_categories[*]}); GET works, CONFIG GET is refused"
 
 # --- the machine --------------------------------------------------------------------------------------
 ver() { "$@" 2>&1 | sed -n 1p; }
@@ -198,13 +243,15 @@ ver_redis=$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
 ver_haproxy=$(haproxy -v | sed -n 1p | awk '{print $3}' | cut -d- -f1)
 ver_twem=$(nutcracker -V 2>&1 | sed -n 1p | sed 's/.*-//')
 {
-  printf '# name\tlabel\taddress\tpid\tskip\n'
+  printf '# name\tlabel\taddress\tpid\tskip\tuser\tpassword\n'
   printf 'direct\tredis-server %s (direct)\t127.0.0.1:%s\t0\t\n' "$ver_redis" "$p_redis"
   printf 'haproxy\tHAProxy %s TCP, 1,000-CIDR allow list\t127.0.0.1:%s\t%s\t\n' "$ver_haproxy" "$p_haproxy" "$pid_haproxy"
   printf 'twemproxy\ttwemproxy %s, 1 server conn, no allow list\t127.0.0.1:%s\t%s\t\n' "$ver_twem" "$p_twem" "$pid_twem"
   printf 'moat\tmoat %s, 1,000-entry whitelist in 10 groups\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat" "$pid_moat"
-  printf 'moat+acl\tmoat + ACL user with key patterns\t\t0\tthe gateway does not enforce ACL users yet (issue 5)\n'
+  printf 'moat+acl\tmoat %s + ACL user: %d key patterns, %d categories\t127.0.0.1:%s\t%s\t\tbench\t%s\n' \
+    "$moat_rev" "${#acl_patterns[@]}" "${#acl_categories[@]}" "$p_moat_acl" "$pid_moat" "$acl_bench_pw"
 } >"$OUT/targets.tsv"
+chmod 600 "$OUT/targets.tsv" # it holds the bench user's password
 
 # --- idle memory (moat) ---------------------------------------------------------------------------
 # Each idle client costs moat two descriptors (the client and its backend connection).
@@ -233,6 +280,16 @@ fg nice -n "$NICE" "$mb" run -targets "$OUT/targets.tsv" -raw "$OUT/raw.csv" -lo
   -redis-pid "$pid_redis" -n "$REQUESTS" -c "$CLIENTS" -churn-n "$CHURN_N" -timeout "$RUN_TIMEOUT" -deadline "$DEADLINE" \
   "${flood_args[@]}" || run_rc=$?
 echo "load after:    $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
+
+# redis-benchmark counts an error reply as a completed request, so prove the ACL user was refused nothing
+# but what redis-benchmark asks for at start (CONFIG GET save/appendonly, refused by design: it then warns
+# "Could not fetch server CONFIG" and goes on). Each ACL LOG entry's "object" is the command or key refused.
+acl_cli ACL LOG 128 >"$work/acl-log.txt" 2>&1 || true
+acl_refused=$(awk 'prev == "object" { print } { prev = $0 }' "$work/acl-log.txt" | grep -vx 'config|get' | sort | uniq -c || true)
+if [ -n "$acl_refused" ]; then
+  say "the ACL user was refused during the rounds (ACL LOG in $work/acl-log.txt): $(echo $acl_refused)"
+  run_rc=1
+fi
 
 # Report what was measured even if the rounds stopped early (a proxy died, the deadline passed).
 if [ "$(wc -l <"$OUT/raw.csv" 2>/dev/null || echo 0)" -gt 1 ]; then

@@ -13,6 +13,8 @@ type Target struct {
 	Name  string
 	Label string // longer description for the table, e.g. "HAProxy 2.6 TCP, 1,000-CIDR allow list"
 	Skip  string // non-empty: declared but not measured, and why
+	Auth  bool   // the client logs in (AUTH) on every connection it opens
+	User  string // as this ACL user ("" with Auth: the default user)
 }
 
 // Cell is the medians of one target's samples of one test.

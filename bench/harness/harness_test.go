@@ -83,26 +83,45 @@ func TestTestName(t *testing.T) {
 	}
 }
 
-const targetsFile = "# name\tlabel\taddr\tpid\tskip\n" +
+// 5-field lines (the original format) mixed with 7-field ones (credentials).
+const targetsFile = "# name\tlabel\taddr\tpid\tskip\tuser\tpassword\n" +
 	"direct\tdirect redis-server\t127.0.0.1:7001\t0\t\n" +
 	"haproxy\tHAProxy\t127.0.0.1:7002\t101\t\n" +
-	"moat\tmoat\t127.0.0.1:7003\t102\t\n" +
-	"moat+acl\tmoat with an ACL user\t\t0\tno ACL users yet (issue 5)\n"
+	"moat\tmoat\t127.0.0.1:7003\t102\t\t\t\n" +
+	"moat+acl\tmoat + ACL user\t127.0.0.1:7004\t102\t\tbench\tb3nchpw\n" +
+	"moat+pass\tmoat, requirepass\t127.0.0.1:7005\t102\t\t\tdefpw\n" +
+	"envoy\tEnvoy\t\t0\tnot installed\n"
 
 func TestReadTargets(t *testing.T) {
 	ts, err := ReadTargets(strings.NewReader(targetsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ts) != 4 || ts[1].PID != 101 || ts[1].Addr != "127.0.0.1:7002" || ts[3].Skip == "" || ts[0].Label != "direct redis-server" {
+	if len(ts) != 6 || ts[1].PID != 101 || ts[1].Addr != "127.0.0.1:7002" || ts[5].Skip == "" || ts[0].Label != "direct redis-server" {
 		t.Errorf("got %+v", ts)
 	}
+	for i, want := range []struct {
+		auth bool
+		user string
+		args string
+	}{{false, "", ""}, {false, "", ""}, {false, "", ""}, {true, "bench", "--user bench -a b3nchpw"}, {true, "", "-a defpw"}, {false, "", ""}} {
+		if got := ts[i]; got.Auth != want.auth || got.User != want.user || strings.Join(got.BenchAuthArgs(), " ") != want.args {
+			t.Errorf("line %d (%s): auth %v user %q args %q, want %+v", i, got.Name, got.Auth, got.User, got.BenchAuthArgs(), want)
+		}
+	}
+	if p := Plain(ts); p[3] != (Target{Name: "moat+acl", Label: "moat + ACL user", Auth: true, User: "bench"}) {
+		t.Errorf("Plain must keep the user, drop the password: %+v", p[3])
+	}
 	for name, bad := range map[string]string{
-		"no direct":  "haproxy\tHAProxy\t127.0.0.1:7002\t101\t\n",
-		"repeated":   "direct\td\t127.0.0.1:1\t0\t\ndirect\td\t127.0.0.1:2\t0\t\n",
-		"bad pid":    "direct\td\t127.0.0.1:1\tx\t\n",
-		"few fields": "direct\t127.0.0.1:1\n",
-		"no address": "direct\td\t\t0\t\n",
+		"no direct":         "haproxy\tHAProxy\t127.0.0.1:7002\t101\t\n",
+		"repeated":          "direct\td\t127.0.0.1:1\t0\t\ndirect\td\t127.0.0.1:2\t0\t\n",
+		"bad pid":           "direct\td\t127.0.0.1:1\tx\t\n",
+		"few fields":        "direct\t127.0.0.1:1\n",
+		"no address":        "direct\td\t\t0\t\n",
+		"six fields":        "direct\td\t127.0.0.1:1\t0\t\tbench\n",
+		"eight fields":      "direct\td\t127.0.0.1:1\t0\t\tbench\tpw\tx\n",
+		"user, no password": "direct\td\t127.0.0.1:1\t0\t\tbench\t\n",
+		"user with a blank": "direct\td\t127.0.0.1:1\t0\t\tbe nch\tpw\n",
 	} {
 		if _, err := ReadTargets(strings.NewReader(bad)); err == nil {
 			t.Errorf("%s: want an error", name)
@@ -153,6 +172,8 @@ func cannedSamples(t *testing.T) []Sample {
 		ss = append(ss, samplesFrom(t, round, "direct", benchOut(v.dSet, v.dGet), 1, cpu(0, 3.5))...)
 		ss = append(ss, samplesFrom(t, round, "haproxy", benchOut(v.hSet, v.hGet), 1, cpu(3.6, 3.4))...)
 		ss = append(ss, samplesFrom(t, round, "moat", benchOut(v.mSet, v.mGet), 1, cpu(4, 3.4))...)
+		ss = append(ss, samplesFrom(t, round, "moat+acl", benchOut("40000", "36000"), 1, cpu(4.2, 3.4))...)
+		ss = append(ss, samplesFrom(t, round, "moat+acl", churnOut("7500"), 0, Sample{Ops: 50000, WallSec: 6.6, ProxyCPU: 7})...)
 		ss = append(ss, samplesFrom(t, round, "direct", churnOut("15000"), 0, Sample{Ops: 50000, WallSec: 3.3})...)
 		ss = append(ss, samplesFrom(t, round, "moat", churnOut("9000"), 0, Sample{Ops: 50000, WallSec: 5.5, ProxyCPU: 5.5})...)
 	}
@@ -169,7 +190,8 @@ var cannedTargets = []Target{
 	{Name: "direct", Label: "direct redis-server"},
 	{Name: "haproxy", Label: "HAProxy"},
 	{Name: "moat", Label: "moat"},
-	{Name: "moat+acl", Label: "moat with an ACL user", Skip: "no ACL users yet (issue 5)"},
+	{Name: "moat+acl", Label: "moat + ACL user", Auth: true, User: "bench"},
+	{Name: "envoy", Label: "Envoy", Skip: "not installed"},
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9*math.Max(1, math.Abs(b)) }
@@ -196,7 +218,9 @@ func TestAggregate(t *testing.T) {
 	if sum.Cells["haproxy"][TestChurn] != nil || sum.Cells["direct"][TestP16Set] != nil {
 		t.Error("cells without samples must be absent")
 	}
-	if _, ok := sum.Cells["moat+acl"]; ok {
+	check("moat+acl", TestP1Get, 36000, 36000.0/80000)
+	check("moat+acl", TestChurn, 7500, 0.5)
+	if _, ok := sum.Cells["envoy"]; ok {
 		t.Error("a skipped target must have no cells")
 	}
 	c := sum.Cells["moat"][TestP1Set]
@@ -276,7 +300,10 @@ func TestReport(t *testing.T) {
 		"| direct redis-server | 80,000 (1.00) | 80,000 (1.00) | – | – | 15,000 (1.00) | 3 |",
 		"| HAProxy | 51,000 (0.64) | 51,000 (0.64) | – | – | – | 3 |",
 		"| moat | 44,000 (0.55) | 46,000 (0.57) | – | – | 9,000 (0.60) | 3 |",
-		"| moat with an ACL user | skipped: no ACL users yet (issue 5) |",
+		"| moat + ACL user | 40,000 (0.50) | 36,000 (0.45) | – | – | 7,500 (0.50) | 3 |",
+		"\nmoat+acl: redis-benchmark logs in as ACL user \"bench\" (AUTH bench password) on every connection it opens, so each new connection of churn includes an AUTH",
+		"| Envoy | skipped: not installed |",
+		"moat+acl against issue 7's targets:\n",
 		"| moat | P1 SET | 0.300 | 0.80 | 10.0 | 0.68 | 8.5 | 0.80 | 0.10 (0.05) | 40,000–48,000 |",
 		"| flood | 33,750 | 2 |",
 		"Served with flood / without: 0.75; moat CPU per refused connection ≈ 23.2 µs",
@@ -308,8 +335,17 @@ func TestReport(t *testing.T) {
 	if r := rows["moat/P1 GET"]; r == nil || r[3] != "46000.00" || r[6] != "0.5750" {
 		t.Errorf("moat P1 GET row: %v", r)
 	}
-	if r := rows["moat+acl/"]; r == nil || !strings.HasPrefix(r[19], "skipped") {
+	if strings.Count(table, "- idle memory:") != 1 || strings.Count(table, "- refusal flood:") != 1 || strings.Count(table, "AUTH bench password") != 1 {
+		t.Error("idle and flood verdicts are moat's only, the AUTH note is said once")
+	}
+	if r := rows["envoy/"]; r == nil || !strings.HasPrefix(r[19], "skipped") {
 		t.Errorf("skipped row: %v", r)
+	}
+	if r := rows["moat+acl/"+TestChurn]; r == nil || r[6] != "0.5000" || !strings.Contains(r[19], "AUTH") {
+		t.Errorf("moat+acl churn row: %v", r)
+	}
+	if r := rows["moat/"+TestChurn]; r == nil || r[19] != "" {
+		t.Errorf("moat churn row: %v", r)
 	}
 	if r := rows["moat/"+TestFloodOn]; r == nil || r[6] != "0.7500" || r[14] != "10500" || r[17] != "23.2" {
 		t.Errorf("flood row: %v", r)
@@ -375,6 +411,11 @@ func TestMoatConfig(t *testing.T) {
 	if strings.Count(cfg, "- group: ") != 10 || !strings.Contains(cfg, "- group: default\n") || !strings.Contains(cfg, "- group: bench9\n") ||
 		!strings.Contains(cfg, ", 127.0.0.0/8]\n") || strings.Count(cfg, ", ") != 990 {
 		t.Errorf("config:\n%s", cfg[:min(len(cfg), 600)])
+	}
+	cfg = MoatConfig("/tmp/d", "127.0.0.1:9", []MoatInstance{{ID: "r-benchacl", Listen: "127.0.0.1:8", Backend: "redis://127.0.0.1:7",
+		Entries: l[:4], Groups: 1, Params: map[string]string{"requirepass": "0123abcd", "timeout": "0"}}})
+	if !strings.Contains(cfg, "    backend: \"redis://127.0.0.1:7\"\n    params:\n      \"requirepass\": \"0123abcd\"\n      \"timeout\": \"0\"\n    whitelist:\n      - group: default\n") {
+		t.Errorf("config with params:\n%s", cfg)
 	}
 	if h := HAProxyConfig("127.0.0.1:2", "127.0.0.1:1", "/x/allow.lst"); !strings.Contains(h, "tcp-request connection reject unless { src -f /x/allow.lst }") {
 		t.Error(h)

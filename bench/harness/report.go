@@ -90,6 +90,15 @@ func WriteTable(w io.Writer, sum *Summary) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %d |\n", label(t), strings.Join(cols, " | "), n)
 	}
+	var notes []string
+	for _, t := range sum.Targets {
+		if t.Skip == "" && t.Auth {
+			notes = append(notes, t.Name+": "+authNote(t))
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n\n"))
+	}
 
 	fmt.Fprintf(w, "\nCPU during each run (medians): cores = CPU seconds / wall seconds; µs/op = CPU per request "+
 		"(per connection for churn; a set,get run's CPU is shared by its SET and GET rows, so both show the same figure). "+
@@ -151,8 +160,12 @@ func WriteTable(w io.Writer, sum *Summary) {
 		}
 	}
 
-	if row := sum.Cells["moat"]; row != nil {
-		fmt.Fprintf(w, "\nmoat against issue 7's targets")
+	for _, name := range []string{"moat", "moat+acl"} {
+		row := sum.Cells[name]
+		if row == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s against issue 7's targets", name)
 		if c := row[TestP1Set]; c != nil && c.N < 3 {
 			fmt.Fprintf(w, " (%d round(s): indicative only, one noisy sample can flip a verdict)", c.N)
 		}
@@ -165,6 +178,9 @@ func WriteTable(w io.Writer, sum *Summary) {
 			g := GoalFor(test)
 			fmt.Fprintf(w, "- %s: %s (target ≥ %.2f) %s\n", test, fixed(c.Ratio, 2), g, verdict(c.Ratio >= g, c.Ratio))
 		}
+		if name != "moat" {
+			continue // the idle and flood tests run against moat's plain instances only
+		}
 		if id := sum.Idle; id != nil && id.Conns > 0 {
 			fmt.Fprintf(w, "- idle memory: %s bytes/connection (target ≤ %s) %s\n", Thousands(id.BytesPerConn),
 				Thousands(Goals.IdleBytesPerConn), verdict(id.BytesPerConn <= Goals.IdleBytesPerConn, id.BytesPerConn))
@@ -174,6 +190,16 @@ func WriteTable(w io.Writer, sum *Summary) {
 				1-Goals.FloodLossFraction, verdict(f.Ratio >= 1-Goals.FloodLossFraction, f.Ratio))
 		}
 	}
+}
+
+// authNote says how a target's client logs in, and what that adds to churn.
+func authNote(t Target) string {
+	who := "the default user (AUTH password)"
+	if t.User != "" {
+		who = fmt.Sprintf("ACL user %q (AUTH %s password)", t.User, t.User)
+	}
+	return "redis-benchmark logs in as " + who + " on every connection it opens, so each new connection of churn " +
+		"includes an AUTH round trip (and its password check) before the PING"
 }
 
 func rest(c *Cell) string {
@@ -217,7 +243,11 @@ func WriteResultsCSV(w io.Writer, sum *Summary) error {
 		}
 		for _, test := range sum.Tests {
 			if c := sum.Cells[t.Name][test]; c != nil {
-				cell(t.Name, test, c, c.Ratio, "", "", "")
+				note := ""
+				if t.Auth {
+					note = authNote(t)
+				}
+				cell(t.Name, test, c, c.Ratio, "", "", note)
 			}
 		}
 	}

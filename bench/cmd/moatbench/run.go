@@ -99,6 +99,13 @@ func run(args []string) error {
 		if err := loopbackOnly(t.Addr); err != nil {
 			return fmt.Errorf("target %s: %w", t.Name, err)
 		}
+		if t.Auth {
+			who := "the default user"
+			if t.User != "" {
+				who = "ACL user " + t.User
+			}
+			fmt.Fprintf(logw, "%-10s redis-benchmark logs in as %s on every connection\n", t.Name, who)
+		}
 		measured = append(measured, t)
 	}
 	if c.floodAddr != "" {
@@ -121,7 +128,7 @@ func run(args []string) error {
 
 	if *warmup {
 		for _, t := range measured {
-			if _, err := c.once(0, t.Name, t.Addr, t.PID, []string{"-t", "set,get", "-n", "20000", "-P", "16"}, 16, "", nil, false); err != nil {
+			if _, err := c.once(0, t.Name, t.Addr, t.BenchAuthArgs(), t.PID, []string{"-t", "set,get", "-n", "20000", "-P", "16"}, 16, "", nil, false); err != nil {
 				fmt.Fprintf(logw, "warm-up %s: %v\n", t.Name, err)
 			}
 		}
@@ -151,7 +158,7 @@ func run(args []string) error {
 				if err := alive(t.PID, c.redisPID); err != nil {
 					return fmt.Errorf("round %d, before %s on %s: %w", r, tt.name, t.Name, err)
 				}
-				res, err := c.once(r, t.Name, t.Addr, t.PID, tt.args, tt.pipeline, "", nil, true)
+				res, err := c.once(r, t.Name, t.Addr, t.BenchAuthArgs(), t.PID, tt.args, tt.pipeline, "", nil, true)
 				if err != nil {
 					fmt.Fprintf(logw, "round %d %-10s %-12s FAILED: %v\n", r, t.Name, tt.name, err)
 					if c.ctx.Err() != nil {
@@ -241,11 +248,14 @@ func (c *runConfig) snap(proxyPID, floodPID int) (cpuSnap, error) {
 }
 
 // once runs redis-benchmark against addr with args, records one sample per result line (unless record
-// is false), and returns a one-line summary. fl, when not nil, is a running flood client whose CPU and
-// refusals during the run are recorded.
-func (c *runConfig) once(round int, target, addr string, proxyPID int, args []string, pipeline int, testOverride string, fl *floodProc, record bool) (string, error) {
+// is false), and returns a one-line summary. auth are the login arguments (TargetSpec.BenchAuthArgs),
+// which redis-benchmark applies to every connection it opens. fl, when not nil, is a running flood
+// client whose CPU and refusals during the run are recorded.
+func (c *runConfig) once(round int, target, addr string, auth []string, proxyPID int, args []string, pipeline int, testOverride string, fl *floodProc, record bool) (string, error) {
 	host, port, _ := net.SplitHostPort(addr)
-	full := append([]string{"-h", host, "-p", port, "--csv", "-c", strconv.Itoa(c.clients)}, args...)
+	full := append([]string{"-h", host, "-p", port}, auth...)
+	full = append(full, "--csv", "-c", strconv.Itoa(c.clients))
+	full = append(full, args...)
 	ops := int64(0)
 	for i := 0; i+1 < len(args); i++ {
 		if args[i] == "-n" {
@@ -353,7 +363,7 @@ func lastLine(s string) string {
 func (c *runConfig) floodRun(round int, on bool) (string, error) {
 	args := []string{"-t", "get", "-n", strconv.Itoa(c.requests), "-P", "1"}
 	if !on {
-		return c.once(round, "moat", c.floodAddr, c.floodPID, args, 1, harness.TestFloodOff, nil, true)
+		return c.once(round, "moat", c.floodAddr, nil, c.floodPID, args, 1, harness.TestFloodOff, nil, true)
 	}
 	fl, err := c.startFlood()
 	if err != nil {
@@ -367,7 +377,7 @@ func (c *runConfig) floodRun(round int, on bool) (string, error) {
 	} else if n == 0 {
 		return "", fmt.Errorf("the flood client saw no refusal in 300 ms (is %s refused by the flood instance?)", c.floodSrc)
 	}
-	return c.once(round, "moat", c.floodAddr, c.floodPID, args, 1, harness.TestFloodOn, fl, true)
+	return c.once(round, "moat", c.floodAddr, nil, c.floodPID, args, 1, harness.TestFloodOn, fl, true)
 }
 
 // floodProc is a running `moatbench flood` child. It answers SIGUSR1 with one line on stdout: the
