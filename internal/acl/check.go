@@ -68,6 +68,9 @@ func (d Decision) Reply() string {
 func (d Decision) Object(args [][]byte) string {
 	switch d.Reason {
 	case DeniedKey, DeniedChannel:
+		if d.Pos < 0 || d.Pos >= len(args) {
+			return "" // CheckHeld: in the part of a long command not read
+		}
 		return string(args[d.Pos])
 	case DeniedCommand:
 		return d.Cmd.Name
@@ -312,4 +315,64 @@ func (u *User) SortDenied(cmd *Command, args [][]byte) string {
 // user; it says nothing about authentication.
 func (u *User) Unrestricted() bool {
 	return u != nil && u.enabled && u.root.allCommands && u.root.allKeys && u.root.allChannels
+}
+
+// CheckHeld judges a command too long for the gateway to hold whole: held are its first arguments, and
+// more follow that nobody has seen yet, so keys and channels may lie beyond held. It is stricter than
+// Check, never looser: some selector must allow the command by name and (with the scripting rule) run
+// it, grant all channels when the command has channels, and grant its keys — all keys, or, when every
+// key of the command sits at fixed positions inside held (no movable keys: SET, APPEND, RPUSH key …),
+// both read and write on each of them, whatever the unseen options ask for. cmd is found by name.
+func (u *User) CheckHeld(cmd *Command, held [][]byte) Decision {
+	if u == nil || cmd == nil {
+		return Decision{Reason: DeniedCommand, Cmd: cmd}
+	}
+	best := Decision{Reason: DeniedCommand, Cmd: cmd}
+	fixed := cmd.fixedKeysWithin(len(held))
+	for i := 0; i <= len(u.selectors); i++ {
+		s := u.selector(i)
+		if !s.commandAllowed(cmd, held) || (u.scriptsNeedAllKeys && !s.mayRunScript(cmd)) {
+			continue
+		}
+		reason, pos := Allowed, 0
+		switch {
+		case cmd.channels.checked() && !s.allChannels:
+			reason, pos = DeniedChannel, -1 // an argument not seen
+		case cmd.hasKeys && !s.allKeys && !fixed:
+			reason, pos = DeniedKey, -1
+		case cmd.hasKeys && !s.allKeys:
+			for k := cmd.FirstKey; k <= cmd.LastKey; k += cmd.Step {
+				if !s.keyAllowed(held[k], PermRead|PermWrite) {
+					reason, pos = DeniedKey, k
+					break
+				}
+			}
+		}
+		if reason == Allowed {
+			return Decision{Reason: Allowed, Cmd: cmd}
+		}
+		if reason > best.Reason || (reason == best.Reason && pos > best.Pos) {
+			best.Reason, best.Pos = reason, pos
+		}
+	}
+	return best
+}
+
+// fixedKeysWithin reports whether all of c's keys are at the fixed positions FirstKey…LastKey (by Step)
+// and those lie below n: no movable keys, a non-negative last key.
+func (c *Command) fixedKeysWithin(n int) bool {
+	return !c.HasFlag("movablekeys") && c.FirstKey > 0 && c.LastKey >= c.FirstKey && c.Step > 0 && c.LastKey < n
+}
+
+// LookupArgs finds the command (or subcommand) a command line names, without checking its arity: for
+// a command line the gateway holds only the start of. nil when unknown.
+func (t *Table) LookupArgs(args [][]byte) *Command {
+	if len(args) == 0 {
+		return nil
+	}
+	base := t.lookupTop(args[0])
+	if base != nil && base.subs != nil && len(args) > 1 {
+		return base.lookupSub(args[1])
+	}
+	return base
 }

@@ -399,3 +399,46 @@ func TestUnrestricted(t *testing.T) {
 		t.Error("a nil user is Unrestricted")
 	}
 }
+
+// CheckHeld judges the start of a command line strictly: it never allows what Check would refuse for
+// some completion of the line, and allows fixed-position keys the user may read and write.
+func TestCheckHeld(t *testing.T) {
+	tbl := mustDefault(t)
+	us := NewUsers(tbl, Config{ScriptsNeedAllKeys: true})
+	for _, u := range [][]string{
+		{"app", "on", "~app:*", "&news.*", "+@all"},
+		{"ro", "on", "%R~app:*", "+@all"},
+		{"all", "on", "~*", "&*", "+@all"},
+		{"sel", "on", "+get", "(~app:* +@all)"},
+	} {
+		if err := us.SetUser(u[0], u[1:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		user, held string
+		want       Reason
+	}{
+		{"app", "SET app:1", Allowed},
+		{"app", "SET other", DeniedKey},
+		{"ro", "SET app:1", DeniedKey}, // read-only patterns never do for an unseen SET … GET
+		{"ro", "GET app:1", DeniedKey}, // both are needed whatever the command
+		{"app", "MSET app:1 x app:2", DeniedKey},
+		{"all", "MSET app:1 x app:2", Allowed},
+		{"app", "PUBLISH news.1", DeniedChannel},
+		{"all", "PUBLISH news.1", Allowed},
+		{"app", "EVAL", DeniedCommand}, // scripts need all keys
+		{"app", "FLUSHALL", Allowed},
+		{"sel", "SET app:1", Allowed}, // by the selector
+		{"sel", "SET other", DeniedKey},
+	} {
+		args := bytesArgs(splitCommandLine(t, tc.held)...)
+		cmd := tbl.LookupArgs(args)
+		if got := us.Get(tc.user).CheckHeld(cmd, args).Reason; got != tc.want {
+			t.Errorf("%s: %q: %v, want %v", tc.user, tc.held, got, tc.want)
+		}
+	}
+	if tbl.LookupArgs(bytesArgs("NOSUCH")) != nil || tbl.LookupArgs(nil) != nil {
+		t.Error("LookupArgs found an unknown command")
+	}
+}

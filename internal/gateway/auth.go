@@ -76,11 +76,22 @@ func (a *authState) refresh(in *Instance, addr netip.Addr) {
 }
 
 // authorize runs the checks Redis makes before a command runs, for a connection that is not free:
-// lookup and arity, NOAUTH, NOPERM. cmd is the original (not renamed) lower-case name. When the command
-// may not run, done is true and sl/a are its refusal.
+// lookup and arity, DEBUG/MODULE, NOAUTH, NOPERM. args are the command line under the command's
+// original name. When the command may not run, done is true and sl/a are its refusal. A command too
+// long to hold (c.More) is judged by its name and what is held, strictly (acl.User.CheckHeld): its
+// arity and any key in the part not read yet cannot be seen.
 func (st *decideState) authorize(c *resp.Command, args [][]byte) (sl slot, a act, done bool) {
 	au := &st.auth
-	cmd, cerr := au.users.Table().Resolve(args)
+	table := au.users.Table()
+	var cmd *acl.Command
+	var cerr *acl.CommandError
+	if c.More {
+		if cmd = table.LookupArgs(args); cmd == nil {
+			_, cerr = table.Resolve(args) // the unknown-command text
+		}
+	} else {
+		cmd, cerr = table.Resolve(args)
+	}
 	if cerr != nil {
 		sl, a = st.answer(c, slot{local: errorReply(cerr.Reply)}, true)
 		return sl, a, true
@@ -90,17 +101,26 @@ func (st *decideState) authorize(c *resp.Command, args [][]byte) (sl slot, a act
 		return sl, a, true
 	}
 	if !au.authed && !cmd.NoAuth() {
+		st.sess.in.m.aclNoAuth.Inc()
 		sl, a = st.answer(c, slot{local: replyNoAuth}, true)
 		return sl, a, true
 	}
 	if cmd.NoAuth() {
 		return sl, a, false // AUTH, HELLO, QUIT, RESET always pass the command check
 	}
-	d := au.user.Check(cmd, args)
+	var d acl.Decision
+	if c.More {
+		d = au.user.CheckHeld(cmd, args)
+	} else {
+		d = au.user.Check(cmd, args)
+	}
 	if !d.Allowed() {
 		st.logDenied(d, args)
 		sl, a = st.answer(c, slot{local: errorReply(d.Reply())}, true)
 		return sl, a, true
+	}
+	if c.More {
+		return sl, a, false
 	}
 	if msg := au.user.SortDenied(cmd, args); msg != "" {
 		sl, a = st.answer(c, slot{local: errorReply(msg)}, true)

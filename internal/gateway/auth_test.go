@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -392,5 +393,41 @@ func TestUnauthenticatedLimitsMatchRedis(t *testing.T) {
 		if got != want {
 			t.Errorf("%s:\nwant: %q\nmoat: %q", sc.name, want, got)
 		}
+	}
+}
+
+// A command too long for moat to hold (over 1 MiB) is judged by what moat has read of it, strictly:
+// keys at fixed positions are checked (needing read and write), keys that may lie in the part not read
+// yet are refused unless the user has all keys — so no key slips past in a long command's tail.
+func TestLongCommandsUnderACLRules(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withUsers(t, allowLoopback(t), aclUsers))
+	big := strings.Repeat("v", 2<<20)
+	alice := dial(t, e.addr, "127.0.0.2")
+	alice.do("AUTH", "alice", "apw")
+	keyDenied := "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+	for _, step := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"SET", "app:1", big}, "+OK\r\n"},
+		{[]string{"APPEND", "app:1", big}, ":" + strconv.Itoa(4<<20) + "\r\n"},
+		{[]string{"SET", "other", big}, keyDenied},
+		{[]string{"MSET", "app:2", "x", "app:3", big, "other", "v"}, keyDenied},
+		{[]string{"PUBLISH", "news.1", big}, "-NOPERM this user has no permissions to access one of the channels used as arguments\r\n"},
+		{[]string{"STRLEN", "app:1"}, ":" + strconv.Itoa(4<<20) + "\r\n"},
+	} {
+		if got := alice.do(step.args...); got != step.want {
+			t.Errorf("%s %s …: %q, want %q", step.args[0], step.args[1], got, step.want)
+		}
+	}
+	backend := dial(t, e.srv.Addr, "127.0.0.1")
+	if got := backend.do("EXISTS", "other", "app:2", "app:3"); got != ":0\r\n" {
+		t.Errorf("refused long commands reached the backend: EXISTS %q", got)
+	}
+	admin := dial(t, e.addr, "127.0.0.3")
+	admin.do("AUTH", "admin", "adminpw")
+	if got := admin.do("MSET", "app:2", "x", "app:3", big, "other", "v"); got != "+OK\r\n" {
+		t.Errorf("MSET by a user with all keys: %q", got)
 	}
 }
