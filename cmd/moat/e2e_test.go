@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/cli"
+	"github.com/moat-dev/moat/internal/redistest"
 )
 
 // buildMoat compiles the binary once per test run.
@@ -28,15 +29,7 @@ func buildMoat(t *testing.T) string {
 	return bin
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freePort(t *testing.T) string { return redistest.FreeAddr(t) }
 
 type proc struct {
 	cmd    *exec.Cmd

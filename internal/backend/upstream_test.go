@@ -405,12 +405,11 @@ func tlsFiles(t *testing.T) (certFile, keyFile, caFile string) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := redistest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 func TestUpstreamTLS(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -58,7 +59,7 @@ func Start(t testing.TB, args ...string) *Server {
 	t.Cleanup(s.Stop)
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			t.Fatalf("redistest: find a free port: %v", err)
 		}
@@ -218,17 +219,31 @@ func lookPath(t testing.TB) string {
 }
 
 // freePort asks the kernel for a free port on 127.0.0.1 and releases it.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// FreePort returns a TCP port that is free on 127.0.0.1, for a test to bind a moment later. It is drawn
+// at random below Linux's ephemeral range (32768–60999 by default), where neither the kernel's choice
+// for a ":0" listener nor the local port of an outgoing connection can take it in between: with many
+// tests' servers and clients at once, an ephemeral port found free is soon taken.
+func FreePort() (int, error) {
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
+	}
+	return 0, errors.New("no free port found in 20000-31999")
+}
+
+// FreeAddr is FreePort as "127.0.0.1:port"; it fails the test when none is found.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	port, err := FreePort()
 	if err != nil {
-		return 0, err
+		t.Fatal(err)
 	}
-	defer l.Close()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("listener address is not TCP")
-	}
-	return addr.Port, nil
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 type lockedBuffer struct {

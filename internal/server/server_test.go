@@ -48,15 +48,7 @@ func writeConfig(t *testing.T, path, body string) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return redistest.FreeAddr(t) }
 
 // The walkthrough of the README: a new instance refuses everyone, the operator whitelists an address,
 // that client writes a value, and the value survives a restart on the embedded engine.
