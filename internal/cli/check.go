@@ -11,24 +11,39 @@ import (
 
 type match struct{ Group, Entry, SecurityGroup, Host string }
 
+// login is CheckAccess's verdict on logging in as --user.
+type login struct {
+	UserName                          string
+	Exists, Enabled, SourceRestricted bool
+	Sources                           []string
+	Allowed                           bool
+	Reason                            string
+	Matches                           []struct{ Group, Entry string }
+}
+
 func newCheck(o *Options) *cobra.Command {
-	var instance, from string
+	var instance, from, user string
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Would a client from this address be admitted? (dry run, no connection)",
 		Long: `Asks moat whether a client connecting from --from would be admitted to --instance, and why: which
-group and entry matched, or that none did, or that 127.0.0.1 alone denies everything.
-Exit code 0: allowed; 3: refused; 1: the question could not be answered.`,
-		Example: `  moat check --instance r-abc --from 10.0.1.7`,
-		Args:    cobra.NoArgs,
+group and entry matched, or that none did, or that 127.0.0.1 alone denies everything. With --user,
+also whether that user may log in from the address: it exists and is on, and its source restriction
+(moat acl sources) admits the address, by which entry or group (the password is not judged).
+Exit code 0: allowed; 3: refused (the connection, or the user's login); 1: the question could not be
+answered.`,
+		Example: `  moat check --instance r-abc --from 10.0.1.7
+  moat check --instance r-abc --from 10.0.1.7 --user alice`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var out struct {
 				InstanceId, SourceIp string
 				Allowed              bool
 				Reason               string
 				Matches              []match
+				User                 *login `json:",omitempty"`
 			}
-			if err := o.call("CheckAccess", map[string]string{"InstanceId": instance, "SourceIp": from}, &out); err != nil {
+			if err := o.call("CheckAccess", map[string]string{"InstanceId": instance, "SourceIp": from, "UserName": user}, &out); err != nil {
 				return err
 			}
 			err := o.emit(cmd.OutOrStdout(), out, func(w *tabwriter.Writer) {
@@ -44,8 +59,22 @@ Exit code 0: allowed; 3: refused; 1: the question could not be answered.`,
 						fmt.Fprintf(w, "  group %s\tentry %s\n", m.Group, m.Entry)
 					}
 				}
+				if u := out.User; u != nil {
+					verdict := "LOGIN REFUSED"
+					if u.Allowed {
+						verdict = "LOGIN ALLOWED"
+					}
+					fmt.Fprintf(w, "%s  %s\n", verdict, u.Reason)
+					for _, m := range u.Matches {
+						if m.Group != "" {
+							fmt.Fprintf(w, "  group %s\tentry %s\n", m.Group, m.Entry)
+						} else {
+							fmt.Fprintf(w, "  source\tentry %s\n", m.Entry)
+						}
+					}
+				}
 			})
-			if err == nil && !out.Allowed {
+			if err == nil && (!out.Allowed || (out.User != nil && !out.User.Allowed)) {
 				return refusedError{errors.New("refused")}
 			}
 			return err
@@ -53,6 +82,7 @@ Exit code 0: allowed; 3: refused; 1: the question could not be answered.`,
 	}
 	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
 	cmd.Flags().StringVar(&from, "from", "", "client IP address")
+	cmd.Flags().StringVar(&user, "user", "", "ACL user: may it log in from --from?")
 	required(cmd, "instance", "from")
 	return cmd
 }

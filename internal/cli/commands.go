@@ -5,8 +5,9 @@ import "github.com/spf13/cobra"
 // Commands returns the client commands, each with the shared flags (--endpoint, credentials, --output).
 func Commands(o *Options) []*cobra.Command {
 	cmds := []*cobra.Command{newWhitelist(o), newCheck(o), newInstance(o), newKey(o), newAudit(o)}
-	cmds = append(cmds, newHost(o), newSG(o)) // host.go, sg.go
-	cmds = append(cmds, newRefusals(o))       // refusals.go
+	cmds = append(cmds, newHost(o), newSG(o))     // host.go, sg.go
+	cmds = append(cmds, newRefusals(o))           // refusals.go
+	cmds = append(cmds, newAccount(o), newACL(o)) // acl.go
 	for _, c := range cmds {
 		o.AddFlags(c)
 		usageArgs(c)

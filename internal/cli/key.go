@@ -76,7 +76,7 @@ func newKeyDelete(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "delete", Short: "Delete an access key (the last administrator key cannot be deleted)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.call("DeleteAccessKey", map[string]string{"AccessKeyId": id}, nil); err != nil {
+			if err := o.call("DeleteAccessKey", map[string]string{"UserAccessKeyId": id}, nil); err != nil {
 				return err
 			}
 			return o.emit(cmd.OutOrStdout(), map[string]string{"AccessKeyId": id, "Deleted": "true"},

@@ -149,6 +149,7 @@ func (o *Options) emit(w io.Writer, v any, table func(*tabwriter.Writer)) error 
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // ACL rules hold & < >: print them as they are
 		return enc.Encode(v)
 	case "table", "":
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -59,20 +59,51 @@ var freshUsers = []string{"user default on nopass ~* &* +@all"}
 
 // ChangeUsers applies fn to the instance's users and stores the result, durably and audited as action,
 // in one change: when fn fails nothing changes and its error (a Redis reply text for the ACL commands)
-// is returned. The new users are published before ChangeUsers returns.
+// is returned. The new users are published before ChangeUsers returns. What the instance keeps about a
+// user beside its rules (Accounts, UserSources) goes with the user when fn deletes it.
 func (p *Plane) ChangeUsers(a Actor, action, id string, fn func(*acl.Users) error) error {
+	return p.ChangeAccounts(a, action, id, func(_ *model.Instance, us *acl.Users) error { return fn(us) })
+}
+
+// ChangeAccounts is ChangeUsers for changes that also touch what the instance keeps beside its users:
+// fn gets the instance with its own copies of Accounts and UserSources (non-nil, free to change) and
+// the compiled users. After fn, the entries of users that no longer exist are dropped. When fn fails
+// nothing changes and its error is returned as is.
+func (p *Plane) ChangeAccounts(a Actor, action, id string, fn func(in *model.Instance, us *acl.Users) error) error {
 	_, err := p.update(a, action, id, func(in model.Instance) (model.Instance, error) {
 		us, err := p.Users(in)
 		if err != nil {
 			return in, err
 		}
-		if err := fn(us); err != nil {
+		in.Accounts = maps.Clone(in.Accounts)
+		if in.Accounts == nil {
+			in.Accounts = map[string]model.Account{}
+		}
+		in.UserSources = maps.Clone(in.UserSources)
+		if in.UserSources == nil {
+			in.UserSources = map[string][]string{}
+		}
+		if err := fn(&in, us); err != nil {
 			return in, err
 		}
 		setUsers(&in, us)
+		pruneAccounts(&in, us)
 		return in, nil
 	})
 	return err
+}
+
+// pruneAccounts drops the account data and source restrictions of users that do not exist, and stores
+// empty maps as nil (so that an unchanged instance compares equal).
+func pruneAccounts(in *model.Instance, us *acl.Users) {
+	maps.DeleteFunc(in.Accounts, func(name string, _ model.Account) bool { return us.Get(name) == nil })
+	maps.DeleteFunc(in.UserSources, func(name string, _ []string) bool { return us.Get(name) == nil })
+	if len(in.Accounts) == 0 {
+		in.Accounts = nil
+	}
+	if len(in.UserSources) == 0 {
+		in.UserSources = nil
+	}
 }
 
 // moveRequirePass turns a requirepass parameter, from any source (ModifyInstanceConfig, the config file,

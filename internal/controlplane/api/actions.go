@@ -3,8 +3,11 @@ package api
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/controlplane/model"
+	"github.com/moat-dev/moat/internal/snapshot"
 )
 
 // parseAddr parses a client address, IPv4-mapped IPv6 judged as IPv4 (W8).
@@ -42,6 +45,20 @@ func (h *Handler) table() map[string]action {
 
 		// Recent refused connections of an instance (activity.go).
 		"DescribeRefusedConnections": {kv, inst, describeRefusedConnections},
+
+		// Accounts: the R-kvstore actions (accounts.go) and moat's own over raw ACL users (aclusers.go).
+		"CreateAccount":            {kv, inst, createAccount},
+		"DescribeAccounts":         {kv, inst, describeAccounts},
+		"ModifyAccountDescription": {kv, inst, modifyAccountDescription},
+		"ResetAccountPassword":     {kv, inst, resetAccountPassword},
+		"GrantAccountPrivilege":    {kv, inst, grantAccountPrivilege},
+		"DeleteAccount":            {kv, inst, deleteAccount},
+		"DescribeACLUsers":         {kv, inst, describeACLUsers},
+		"ModifyACLUser":            {kv, inst, modifyACLUser},
+		"DeleteACLUser":            {kv, inst, deleteACLUser},
+		"ImportACL":                {kv, inst, importACL},
+		"ExportACL":                {kv, inst, exportACL},
+		"ModifyAccountSources":     {kv, inst, modifyAccountSources},
 	}
 }
 
@@ -136,5 +153,71 @@ func checkAccess(c *call) (any, error) {
 	for _, m := range v.Matches {
 		matches = append(matches, map[string]string{"Group": m.Group, "Entry": m.Entry, "SecurityGroup": m.SecurityGroup, "Host": m.Host})
 	}
-	return map[string]any{"InstanceId": id, "SourceIp": addr.String(), "Allowed": v.Allowed, "Reason": v.Reason, "Matches": matches}, nil
+	out := map[string]any{"InstanceId": id, "SourceIp": addr.String(), "Allowed": v.Allowed, "Reason": v.Reason, "Matches": matches}
+	if name := c.params.Get("UserName"); name != "" {
+		out["User"] = userVerdict(in, snap, name, addr)
+	}
+	return out, nil
+}
+
+// loginVerdict says whether a client from an address may log in as a user (A4), beside the verdict on
+// the connection: the user exists and is on, and its source restriction, if any, admits the address.
+// The password is not judged. A client can log in only when both verdicts allow it.
+type loginVerdict struct {
+	UserName         string
+	Exists           bool
+	Enabled          bool
+	SourceRestricted bool
+	Sources          []string      // the restriction as stored: addresses, blocks, group names
+	Allowed          bool          // AUTH as the user from the address is not refused for who or where
+	Reason           string        // one sentence saying why
+	Matches          []sourceMatch // the source entries that admit the address
+}
+
+// sourceMatch is one entry of a user's sources that admits an address: Group is the whitelist group it
+// comes from, "" for an address or block listed for the user itself.
+type sourceMatch struct{ Group, Entry string }
+
+func userVerdict(in model.Instance, snap *snapshot.Snapshot, name string, addr netip.Addr) loginVerdict {
+	v := loginVerdict{UserName: name, Sources: in.UserSources[name], Matches: []sourceMatch{}}
+	if v.Sources == nil {
+		v.Sources = []string{}
+	}
+	u := snap.Users.Get(name)
+	switch {
+	case u == nil:
+		v.Reason = fmt.Sprintf("user %q does not exist: AUTH gets WRONGPASS", name)
+		return v
+	case !u.Enabled():
+		v.Exists = true
+		v.Reason = fmt.Sprintf("user %q is off: AUTH gets WRONGPASS", name)
+		return v
+	}
+	v.Exists, v.Enabled = true, true
+	set := snap.UserSources[name]
+	if set == nil {
+		v.Allowed = true
+		v.Reason = fmt.Sprintf("user %q is on and may log in from any address the instance admits", name)
+		return v
+	}
+	v.SourceRestricted = true
+	e := set.Explain(addr)
+	for _, m := range e.Matches {
+		if strings.HasPrefix(m.Group, "user:") {
+			m.Group = "" // the user's own entry (UserSources), not a whitelist group
+		}
+		v.Matches = append(v.Matches, sourceMatch{m.Group, m.Entry})
+	}
+	v.Allowed = e.Allowed
+	switch {
+	case e.Allowed && v.Matches[0].Group == "":
+		v.Reason = fmt.Sprintf("user %q may log in from %s: its source entry %s admits it", name, addr, v.Matches[0].Entry)
+	case e.Allowed:
+		v.Reason = fmt.Sprintf("user %q may log in from %s: whitelist group %q entry %s admits it", name, addr, v.Matches[0].Group, v.Matches[0].Entry)
+	case strings.HasPrefix(e.Reason, "no group"):
+		v.Reason = fmt.Sprintf("user %q may not log in from %s: none of its sources (%s) admits it; AUTH gets WRONGPASS", name, addr, strings.Join(v.Sources, ","))
+	default:
+		v.Reason = fmt.Sprintf("user %q may not log in from %s: in its sources (%s) %s; AUTH gets WRONGPASS", name, addr, strings.Join(v.Sources, ","), e.Reason)
+	}
+	return v
 }

@@ -106,6 +106,14 @@ var codes = []struct {
 	{model.ErrVpcID, 400, "InvalidVpcId.Malformed"},
 	{model.ErrInstanceType, 400, "InvalidArchitectureType.ValueNotSupported"},
 	{model.ErrArchitecture, 400, "InvalidArchitecture.ValueNotSupported"},
+	// Accounts (accounts.go) and per-user source restrictions (A4).
+	{model.ErrAccountName, 400, "InvalidAccountName.Format"},
+	{model.ErrAccountReserved, 400, "InvalidAccountName.Format"},
+	{model.ErrAccountPassword, 400, "InvalidAccountPassword.Format"},
+	{model.ErrAccountPrivilege, 400, "InvalidAccountPrivilege.ValueNotSupported"},
+	{model.ErrAccountType, 400, "InvalidAccountType.ValueNotSupported"},
+	{model.ErrAccountDescription, 400, "InvalidAccountDescription.Format"},
+	{model.ErrUserSource, 400, "InvalidSources.Format"},
 }
 
 // mapError turns any error into an API error. Caller mistakes are 4xx; anything unrecognised is a 500

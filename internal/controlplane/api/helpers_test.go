@@ -34,8 +34,9 @@ type moat struct {
 	api    string // host:port of the API listener
 	keyID  string // administrator key
 	secret string
-	inst   string // the default instance's ID
-	listen string // the default instance's address
+	inst   string    // the default instance's ID
+	listen string    // the default instance's address
+	logw   io.Writer // where moat logs (nil: nowhere)
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -53,7 +54,11 @@ func startMoat(t *testing.T) *moat {
 // (other tests on this machine take ports too), which m.listen records.
 func (m *moat) start() {
 	m.t.Helper()
-	srv, err := server.Start(server.Options{DataDir: m.dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0", Log: quiet(), Banner: io.Discard})
+	log := quiet()
+	if m.logw != nil {
+		log = slog.New(slog.NewTextHandler(m.logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv, err := server.Start(server.Options{DataDir: m.dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0", Log: log, Banner: io.Discard})
 	if err != nil {
 		m.t.Fatal(err)
 	}

@@ -26,8 +26,10 @@ func createAccessKey(c *call) (any, error) {
 	return map[string]any{"AccessKeyId": k.ID, "AccessKeySecret": k.Secret, "Actions": k.Actions, "Instances": k.Instances}, nil
 }
 
+// deleteAccessKey deletes the key named by UserAccessKeyId (RAM's name for it): AccessKeyId is the
+// caller's own key in a V1 signature, so it cannot also name the key to delete.
 func deleteAccessKey(c *call) (any, error) {
-	id, err := c.required("AccessKeyId")
+	id, err := c.required("UserAccessKeyId")
 	if err != nil {
 		return nil, err
 	}

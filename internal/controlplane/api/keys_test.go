@@ -56,12 +56,11 @@ func (m *moat) createKey(actions, instances, description string) (string, string
 	return id, secret
 }
 
-// deleteKey is DeleteAccessKey of victim, called with the key id/secret. It is signed V3 through the
-// Tea SDK: a V1 signature puts the caller's own ID in the parameter AccessKeyId, which is also the
-// parameter naming the key to delete (see TestDeleteAccessKeyV1NamesAnotherKey).
+// deleteKey is DeleteAccessKey of victim (UserAccessKeyId), called with the key id/secret, signed V3
+// through the Tea SDK (TestDeleteAccessKeyV1NamesAnotherKey signs it V1).
 func (m *moat) deleteKey(id, secret, victim string) error {
 	m.t.Helper()
-	_, err := m.teaCall(id, secret, "DeleteAccessKey", "2015-01-01", map[string]string{"AccessKeyId": victim})
+	_, err := m.teaCall(id, secret, "DeleteAccessKey", "2015-01-01", map[string]string{"UserAccessKeyId": victim})
 	return err
 }
 
@@ -192,7 +191,7 @@ func TestDescribeOnlyKeyIsForbiddenElsewhere(t *testing.T) {
 	}{
 		{"DescribeAccessKeys", nil},
 		{"CreateAccessKey", map[string]string{"Actions": "*", "Instances": "*"}},
-		{"DeleteAccessKey", map[string]string{"AccessKeyId": m.keyID}},
+		{"DeleteAccessKey", map[string]string{"UserAccessKeyId": m.keyID}},
 	} {
 		_, err := reader.ProcessCommonRequest(m.common(r.action, r.params))
 		wantSDKError(t, err, 403, "Forbidden.RAM")
@@ -213,16 +212,31 @@ func TestDescribeOnlyKeyIsForbiddenElsewhere(t *testing.T) {
 	}
 }
 
-// DeleteAccessKey names the key to delete in AccessKeyId, the very parameter a V1 signature uses for the
-// caller's own key ID: through the official classic SDK (and moat's CLI, which signs V1) the call
-// deletes the caller's key, or is refused as the last administrator, whatever key it names.
+// DeleteAccessKey names the key to delete in UserAccessKeyId (RAM's name): AccessKeyId is the caller's
+// own key ID in a V1 signature (the classic SDK, moat's CLI), so it cannot name another key. A V1 call
+// naming the victim in AccessKeyId only is refused as missing UserAccessKeyId and deletes nothing (it
+// used to delete the caller's key); with UserAccessKeyId it deletes exactly that key.
 func TestDeleteAccessKeyV1NamesAnotherKey(t *testing.T) {
-	t.Skip("known bug: DeleteAccessKey's AccessKeyId parameter collides with V1's AccessKeyId (needs a parameter of its own, e.g. RAM's UserAccessKeyId)")
 	m := startMoat(t)
 	id, secret := m.createKey("Describe*", m.inst, "to delete")
-	m.commonJSON(m.common("DeleteAccessKey", map[string]string{"AccessKeyId": id}))
+	_, err := m.admin().ProcessCommonRequest(m.common("DeleteAccessKey", map[string]string{"AccessKeyId": id}))
+	se := wantSDKError(t, err, 400, "MissingParameter")
+	if !strings.Contains(se.Message(), "UserAccessKeyId") {
+		t.Fatalf("the refusal does not name UserAccessKeyId: %q", se.Message())
+	}
+	if keys, _ := m.listKeys(); len(keys) != 2 || keys[m.keyID] == nil || keys[id] == nil {
+		t.Fatalf("after the refused V1 call: %v", keyIDs(keys))
+	}
+	if err := m.describeWith(m.keyID, m.secret, m.inst); err != nil {
+		t.Fatalf("the caller's key after the refused call: %v", err)
+	}
+
+	m.commonJSON(m.common("DeleteAccessKey", map[string]string{"UserAccessKeyId": id}))
 	wantSDKError(t, m.describeWith(id, secret, m.inst), 404, "InvalidAccessKeyId.NotFound")
 	if keys, _ := m.listKeys(); len(keys) != 1 || keys[m.keyID] == nil {
 		t.Fatalf("after deleting %s by CommonRequest: %v", id, keyIDs(keys))
+	}
+	if err := m.describeWith(m.keyID, m.secret, m.inst); err != nil {
+		t.Fatalf("the caller's key after deleting another: %v", err)
 	}
 }
