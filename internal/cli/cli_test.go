@@ -21,7 +21,7 @@ func TestCLISession(t *testing.T) {
 		// The default instance's ID is random, so it would sort anywhere in lists: it goes first.
 		e.must("instance", "delete", "--instance", e.inst)
 		r := e.golden("instance_create",
-			args("instance", "create", "--id", "r-app", "--name", "app"),
+			args("instance", "create", "--id", "r-app", "--name", "app", "--param", "protected-mode=no"),
 			args("instance", "create", "--id", "r-cache", "--listen", "127.0.0.1:0", "--engine-version", "6.0", "-o", "json"),
 		)
 		if !strings.Contains(r[0].stdout, "created r-app listening on 127.0.0.1:") || !strings.Contains(r[1].stdout, `"127.0.0.1:`) || strings.Contains(r[1].stdout, `:0"`) {

@@ -148,7 +148,7 @@ func checkAccess(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := snap.Allow.Explain(addr)
+	v := admission(snap, addr)
 	matches := []map[string]string{}
 	for _, m := range v.Matches {
 		matches = append(matches, map[string]string{"Group": m.Group, "Entry": m.Entry, "SecurityGroup": m.SecurityGroup, "Host": m.Host})
@@ -158,6 +158,26 @@ func checkAccess(c *call) (any, error) {
 		out["User"] = userVerdict(in, snap, name, addr)
 	}
 	return out, nil
+}
+
+// admission is the accept-time verdict on addr, as the gateway decides it: the whitelist and bound
+// security groups (W6), password-free VPC access (W11), then protected mode (N2).
+func admission(snap *snapshot.Snapshot, addr netip.Addr) allowlist.Verdict {
+	v := snap.Allow.Explain(addr)
+	vpc := snap.PasswordFree(addr)
+	switch {
+	case !v.Allowed && vpc && !snap.WhitelistAlways:
+		v.Allowed = true
+		v.Reason = "allowed without the whitelist: a client of the instance's VPC with password-free VPC access (vpc-password-free, vpc-cidr); it needs no password"
+		return v
+	case v.Allowed && vpc:
+		v.Reason += "; a client of the instance's VPC: it needs no password (password-free VPC access)"
+	}
+	if v.Allowed && snap.DeniesNonLocal() && !addr.IsLoopback() && !vpc {
+		v.Allowed = false
+		v.Reason = "refused by protected mode: the default user has no password and the address is not loopback (set requirepass, or protected-mode no); the whitelist alone would admit it: " + v.Reason
+	}
+	return v
 }
 
 // loginVerdict says whether a client from an address may log in as a user (A4), beside the verdict on

@@ -222,6 +222,12 @@ func TestSDKCommonRequests(t *testing.T) {
 				t.Fatalf("CheckAccess on a new instance: %v", out)
 			}
 			m.modify(m.inst, "app", "Cover", "10.0.0.0/24")
+			// Whitelisted, but from another host while the default user has no password: protected mode (N2).
+			out = m.commonJSON(req("CheckAccess", map[string]string{"InstanceId": m.inst, "SourceIp": "10.0.0.7"}))
+			if out["Allowed"] != false || !strings.HasPrefix(out["Reason"].(string), "refused by protected mode") {
+				t.Fatalf("CheckAccess whitelisted, protected mode on: %v", out)
+			}
+			m.mustCall("ModifyInstanceConfig", map[string]string{"InstanceId": m.inst, "Config": `{"protected-mode":"no"}`})
 			out = m.commonJSON(req("CheckAccess", map[string]string{"InstanceId": m.inst, "SourceIp": "10.0.0.7"}))
 			matches, _ := out["Matches"].([]any)
 			if out["Allowed"] != true || len(matches) != 1 || matches[0].(map[string]any)["Group"] != "app" || matches[0].(map[string]any)["Entry"] != "10.0.0.0/24" {
@@ -257,7 +263,7 @@ func TestSDKCommonRequests(t *testing.T) {
 			for _, e := range logs {
 				actions = append(actions, e.(map[string]any)["action"].(string))
 			}
-			if len(actions) < 2 || actions[0] != "DeleteSecurityIpGroup" || actions[1] != "ModifySecurityIps" {
+			if len(actions) < 3 || actions[0] != "DeleteSecurityIpGroup" || actions[1] != "ModifyInstanceConfig" || actions[2] != "ModifySecurityIps" {
 				t.Fatalf("DescribeAuditLogs (newest first): %v", actions)
 			}
 		})
