@@ -470,6 +470,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	p.do("check 127.0.0.7", chromedp.SendKeys(css("#check-ip"), "127.0.0.7"), chromedp.Click(css("#check-go")))
 	p.waitText("allowed", "#verdict-word", "Allowed")
 	p.waitText("reason names the group", "#verdict-reason", `group "app_servers" entry 127.0.0.7`)
+	p.do("check a user too", chromedp.SendKeys(css("#check-user"), "nobody"), chromedp.Click(css("#check-go")))
+	p.waitText("the user's verdict", "#verdict-user", `User nobody: may not log in from here — user "nobody" does not exist`)
 	p.shot("06-access-check")
 	p.do("check a malformed address", retype("#check-ip", "10.0.0.300"), chromedp.Click(css("#check-go")))
 	p.waitText("error next to the field", "#check-ip-error", "InvalidSourceIp.Malformed")

@@ -816,20 +816,20 @@
       btn.disabled = true;
       try {
         const params = { InstanceId: route.id, SourceIp: src.value.trim() };
-        if (user.value.trim()) params.User = user.value.trim();
+        if (user.value.trim()) params.UserName = user.value.trim();
         const r = await call('CheckAccess', params);
         clear(result);
         result.className = 'verdict ' + (r.Allowed ? 'allowed' : 'refused');
         append(result,
-          h('p', { class: 'big', id: 'verdict-word' }, r.Allowed ? `Allowed: ${r.SourceIp} may connect` : `Refused: ${r.SourceIp} gets "ERR illegal address"`),
+          h('p', { class: 'big', id: 'verdict-word' }, r.Allowed ? `Allowed: ${r.SourceIp} may connect` : `Refused: ${r.SourceIp} may not connect`),
           h('p', { id: 'verdict-reason' }, r.Reason),
           (r.Matches || []).length ? h('table', {},
             h('caption', {}, 'Everything that admits this address'),
             h('thead', {}, h('tr', {}, ['Group', 'Entry', 'Security group', 'Host'].map((t) => h('th', { scope: 'col' }, t)))),
             h('tbody', {}, r.Matches.map((m) => h('tr', {}, h('td', { class: 'mono' }, m.Group || ''), h('td', { class: 'mono' }, m.Entry || ''),
               h('td', { class: 'mono' }, m.SecurityGroup || ''), h('td', { class: 'mono' }, m.Host || ''))))) : null,
-          params.User && !('User' in r) && !('UserName' in r)
-            ? h('p', { class: 'note' }, `User "${params.User}" was not checked: this moat judges the address only (per-user source restrictions are not built yet).`) : null);
+          r.User ? h('p', { id: 'verdict-user' },
+            `User ${r.User.UserName}: ${r.User.Allowed ? 'may log in from here' : 'may not log in from here'} — ${r.User.Reason}`) : null);
       } catch (e) {
         showApiError(e, { ips: [src, srcError], form: srcError });
         clear(result).append(h('p', { class: 'note' }, 'No answer.'));
