@@ -117,3 +117,19 @@ func TestPasswordFreeVPC(t *testing.T) {
 		t.Errorf("whitelisted VPC client: %q, want no password needed", got)
 	}
 }
+
+// N5 with A4: behind a trusted load balancer, a user's source restriction judges the address the PROXY
+// header carries, not the balancer's.
+func TestUserSourcesBehindProxy(t *testing.T) {
+	t.Parallel()
+	s := withUsers(t, proxySnap(t), aclUsers)
+	s.UserSources = map[string]*allowlist.Set{"alice": allowlist.Compile([]allowlist.Group{group(t, "user:alice", "10.1.2.3")}, nil)}
+	e := newEnv(t, s)
+	for _, tc := range []struct{ client, want string }{{"10.1.2.3", "+OK\r\n"}, {"127.0.0.9", wrongPass}} {
+		c := dial(t, e.addr, lb)
+		c.send(headerV1(tc.client, 40100) + cmd("AUTH", "alice", "apw"))
+		if got := c.readReply(); got != tc.want {
+			t.Errorf("AUTH alice from %s behind the balancer: %q, want %q", tc.client, got, tc.want)
+		}
+	}
+}
