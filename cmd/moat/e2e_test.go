@@ -65,8 +65,8 @@ func serve(t *testing.T, bin, dataDir, listen, api string) *proc {
 	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", api); err == nil {
-			c.Close()
+		// "moat started" is logged once every instance serves, after the API answers and the banner.
+		if strings.Contains(p.stderr.String(), `msg="moat started"`) {
 			if _, err := os.Stat(filepath.Join(dataDir, "admin-key.json")); err == nil {
 				return p
 			}
