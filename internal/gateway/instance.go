@@ -74,6 +74,8 @@ type Instance struct {
 	users      UserStore
 	lockout    lockout // A5 (lockout.go)
 
+	bufs sessionBuffers // bufpool.go
+
 	x instanceX // network security and connection management (admit.go)
 }
 

@@ -145,8 +145,10 @@ func (s *session) read() {
 		src = &s.x.sniff
 	}
 	lim := s.snap.Limits
-	rd := resp.NewReader(src, lim)
-	bw := bufio.NewWriterSize(s.be, 16*1024)
+	rd := s.in.bufs.commandReader(src, lim)
+	defer s.in.bufs.putCommandReader(rd)
+	bw := s.in.bufs.writer(s.be)
+	defer s.in.bufs.putWriter(bw)
 	st := decideState{renames: s.snap.Renames, sess: s}
 	st.auth.start(s.in, s.in.snap.Load(), s.addr)
 	s.noteUser(st.auth.user.Name(), st.auth.authed)
@@ -328,8 +330,10 @@ type pumpState struct {
 
 // pump is the backend-to-client half.
 func (s *session) pump() {
-	br := bufio.NewReaderSize(s.be, 16*1024)
-	cw := bufio.NewWriterSize(s.conn, 16*1024)
+	br := s.in.bufs.reader(s.be)
+	defer s.in.bufs.putReader(br)
+	cw := s.in.bufs.writer(s.conn)
+	defer s.in.bufs.putWriter(cw)
 	// work is what is left of batch, the slice last taken from the queue; the emptied batch goes back to
 	// the queue as its next backing array, so the steady state allocates nothing.
 	var work, batch, spare []slot

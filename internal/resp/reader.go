@@ -67,6 +67,20 @@ func NewReader(src io.Reader, lim Limits) *Reader {
 	return &Reader{src: src, lim: lim, buf: make([]byte, minBuffer)}
 }
 
+// Reset makes rd a new Reader of src bounded by lim, reusing its memory (but a buffer grown for a long
+// command, which is let go): for a pool of Readers. Commands handed out before are invalid after.
+func (rd *Reader) Reset(src io.Reader, lim Limits) {
+	buf := rd.buf
+	if len(buf) != minBuffer {
+		buf = make([]byte, minBuffer)
+	}
+	*rd = Reader{src: src, lim: lim, buf: buf, cmds: rd.cmds[:0], args: rd.args[:0], inl: rd.inl[:0],
+		part: partial{offs: rd.part.offs[:0]}}
+	if cap(rd.args) > 4096 || cap(rd.inl) > minBuffer {
+		rd.args, rd.inl = nil, nil
+	}
+}
+
 // SetLimits changes the bounds for commands not yet parsed.
 func (rd *Reader) SetLimits(lim Limits) { rd.lim = lim }
 

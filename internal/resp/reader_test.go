@@ -1019,3 +1019,26 @@ func TestUnauthenticatedLimits(t *testing.T) {
 		t.Fatalf("after AUTH: commands of %v arguments", lens)
 	}
 }
+
+// Reset (for pooled Readers) leaves nothing of the previous connection: not a half-read command, not a
+// long command's stream, not a grown buffer, not a sticky error.
+func TestReaderReset(t *testing.T) {
+	rd := NewReader(strings.NewReader("*2\r\n$3\r\nGET\r\n$3\r\nabc\r\n*2\r\n$3\r\nSET\r\n$4000000\r\nxx"), DefaultLimits())
+	if cmds, err := rd.ReadBatch(); err != nil || len(cmds) != 2 || !cmds[1].More {
+		t.Fatalf("first connection: %v %v", cmds, err)
+	}
+	if err := rd.Continue(io.Discard); err == nil {
+		t.Fatal("the first connection's long command ended early without an error")
+	}
+	rd.Reset(strings.NewReader("*1\r\n$4\r\nPING\r\nECHO hi\r\n"), DefaultLimits())
+	cmds, err := rd.ReadBatch()
+	if err != nil || len(cmds) != 2 || string(cmds[0].Args[0]) != "PING" || string(cmds[1].Args[1]) != "hi" || cmds[0].More {
+		t.Fatalf("after Reset: %v %v", cmds, err)
+	}
+	if len(rd.buf) != minBuffer {
+		t.Errorf("buffer after Reset: %d bytes, want %d", len(rd.buf), minBuffer)
+	}
+	if _, err := rd.ReadBatch(); err != io.EOF {
+		t.Errorf("end of the second connection: %v, want EOF", err)
+	}
+}
