@@ -140,9 +140,9 @@ trap 'exit 143' TERM
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 nofile=$(ulimit -n)
 
-mapfile -t ports < <("$mb" freeports -n 8)
+mapfile -t ports < <("$mb" freeports -n 9)
 p_redis=${ports[0]} p_haproxy=${ports[1]} p_twem=${ports[2]} p_twem_stats=${ports[3]}
-p_moat=${ports[4]} p_moat_flood=${ports[5]} p_moat_api=${ports[6]} p_moat_acl=${ports[7]}
+p_moat=${ports[4]} p_moat_flood=${ports[5]} p_moat_api=${ports[6]} p_moat_acl=${ports[7]} p_naive=${ports[8]}
 
 # The ACL instance's passwords: requirepass (the default user's, in moat.yaml) and the bench user's (in
 # targets.tsv, for redis-benchmark). Fresh for every run; kept out of command lines except redis-benchmark's
@@ -181,11 +181,15 @@ pids+=("$pid_haproxy")
 nice -n "$NICE" nutcracker -c "$work/nutcracker.yml" -s "$p_twem_stats" -a 127.0.0.1 -o "$work/twemproxy.log" &
 pid_twem=$!
 pids+=("$pid_twem")
+nice -n "$NICE" "$mb" relay -listen "127.0.0.1:$p_naive" -backend "127.0.0.1:$p_redis" >"$work/naive.log" 2>&1 &
+pid_naive=$!
+pids+=("$pid_naive")
 nice -n "$NICE" "$OUT/bin/moat" serve --config "$work/moat.yaml" --log-level warn >"$work/moat.log" 2>&1 &
 pid_moat=$!
 pids+=("$pid_moat")
 wait_pong "$p_haproxy" haproxy "$pid_haproxy"
 wait_pong "$p_twem" twemproxy "$pid_twem"
+wait_pong "$p_naive" naive "$pid_naive"
 wait_pong "$p_moat" moat "$pid_moat"
 wait_pong "$p_moat_flood" moat "$pid_moat"
 wait_pong "$p_moat_acl" moat "$pid_moat" "$acl_default_pw"
@@ -247,6 +251,7 @@ ver_twem=$(nutcracker -V 2>&1 | sed -n 1p | sed 's/.*-//')
   printf 'direct\tredis-server %s (direct)\t127.0.0.1:%s\t0\t\n' "$ver_redis" "$p_redis"
   printf 'haproxy\tHAProxy %s TCP, 1,000-CIDR allow list\t127.0.0.1:%s\t%s\t\n' "$ver_haproxy" "$p_haproxy" "$pid_haproxy"
   printf 'twemproxy\ttwemproxy %s, 1 server conn, no allow list\t127.0.0.1:%s\t%s\t\n' "$ver_twem" "$p_twem" "$pid_twem"
+  printf 'naive\tnaive Go relay (1:1, io.Copy, no parsing, no allow list)\t127.0.0.1:%s\t%s\t\n' "$p_naive" "$pid_naive"
   printf 'moat\tmoat %s, 1,000-entry whitelist in 10 groups\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat" "$pid_moat"
   printf 'moat+acl\tmoat %s + ACL user: %d key patterns, %d categories\t127.0.0.1:%s\t%s\t\tbench\t%s\n' \
     "$moat_rev" "${#acl_patterns[@]}" "${#acl_categories[@]}" "$p_moat_acl" "$pid_moat" "$acl_bench_pw"

@@ -6,6 +6,7 @@
 //	flood                   a connect-and-refuse client (started by run, not by hand)
 //	idle                    open idle connections to moat and measure its RSS per connection
 //	report                  medians, ratios, results.csv and the chart from a run's directory
+//	relay                   the naive 1:1 Go relay of the reference baseline, as a target
 //
 // Every loop is bounded in count and time, and every address it connects to is a loopback address.
 package main
@@ -34,6 +35,8 @@ func main() {
 		err = idle(args)
 	case "report":
 		err = report(args)
+	case "relay":
+		err = relay(args)
 	default:
 		usage()
 	}
@@ -44,6 +47,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: moatbench freeports|gen|run|flood|idle|report [flags] (see bench/run.sh)")
+	fmt.Fprintln(os.Stderr, "usage: moatbench freeports|gen|run|flood|idle|report|relay [flags] (see bench/run.sh)")
 	os.Exit(2)
 }
