@@ -147,8 +147,6 @@ func (s *session) read() {
 	lim := s.snap.Limits
 	rd := s.in.bufs.commandReader(src, lim)
 	defer s.in.bufs.putCommandReader(rd)
-	bw := s.in.bufs.writer(s.be)
-	defer s.in.bufs.putWriter(bw)
 	st := decideState{renames: s.snap.Renames, sess: s}
 	st.auth.start(s.in, s.in.snap.Load(), s.addr)
 	s.noteUser(st.auth.user.Name(), st.auth.authed)
@@ -210,6 +208,9 @@ func (s *session) read() {
 		// frame answers.
 		s.noteBatch(&st, &cmds[len(cmds)-1])
 		s.enqueue(slots)
+		// The writer to the backend is held only while a batch is written: an idle connection does not
+		// keep one (bufpool.go).
+		bw := s.in.bufs.writer(s.be)
 		forwarded := 0
 		for i := range cmds {
 			if acts[i] != actForward {
@@ -247,6 +248,7 @@ func (s *session) read() {
 			}
 			s.in.m.forwarded.Add(float64(forwarded))
 		}
+		s.in.bufs.putWriter(bw)
 		if quit {
 			if silentQuit {
 				s.hangUp(nil)
@@ -332,8 +334,14 @@ type pumpState struct {
 func (s *session) pump() {
 	br := s.in.bufs.reader(s.be)
 	defer s.in.bufs.putReader(br)
+	// The writer to the client is held only while replies are written: it goes back to the pool before
+	// the pump waits with nothing owed, so an idle connection does not keep one (bufpool.go).
 	cw := s.in.bufs.writer(s.conn)
-	defer s.in.bufs.putWriter(cw)
+	defer func() {
+		if cw != nil {
+			s.in.bufs.putWriter(cw)
+		}
+	}()
 	// work is what is left of batch, the slice last taken from the queue; the emptied batch goes back to
 	// the queue as its next backing array, so the steady state allocates nothing.
 	var work, batch, spare []slot
@@ -342,6 +350,9 @@ func (s *session) pump() {
 	var discard *bufio.Writer // swallows the reply of a DISCARD sent in place of EXEC
 	answered := 0             // slots completed since the last flush
 	for {
+		if cw == nil {
+			cw = s.in.bufs.writer(s.conn)
+		}
 		if len(work) == 0 {
 			if batch != nil {
 				spare, batch = batch[:0], nil
@@ -386,7 +397,10 @@ func (s *session) pump() {
 			if len(work) == 0 {
 				// Nothing owed: wait for an out-of-band frame or for the reader's next slots, then start over
 				// so that a frame is always matched against every slot queued before it arrived.
+				s.in.bufs.putWriter(cw)
+				cw = nil
 				if err := s.wait(br); err != nil {
+					cw = s.in.bufs.writer(s.conn)
 					s.drained(err, cw)
 					return
 				}
