@@ -81,15 +81,7 @@ func createAccount(c *call) (any, error) {
 }
 
 func describeAccounts(c *call) (any, error) {
-	id, err := c.required("InstanceId")
-	if err != nil {
-		return nil, err
-	}
-	in, err := c.h.plane.Instance(id)
-	if err != nil {
-		return nil, err
-	}
-	us, err := c.h.plane.Users(in)
+	id, in, us, err := c.instanceUsers()
 	if err != nil {
 		return nil, err
 	}

@@ -35,15 +35,7 @@ type aclUserView struct {
 }
 
 func describeACLUsers(c *call) (any, error) {
-	id, err := c.required("InstanceId")
-	if err != nil {
-		return nil, err
-	}
-	in, err := c.h.plane.Instance(id)
-	if err != nil {
-		return nil, err
-	}
-	us, err := c.h.plane.Users(in)
+	id, in, us, err := c.instanceUsers()
 	if err != nil {
 		return nil, err
 	}
@@ -145,15 +137,7 @@ func importACL(c *call) (any, error) {
 }
 
 func exportACL(c *call) (any, error) {
-	id, err := c.required("InstanceId")
-	if err != nil {
-		return nil, err
-	}
-	in, err := c.h.plane.Instance(id)
-	if err != nil {
-		return nil, err
-	}
-	us, err := c.h.plane.Users(in)
+	id, _, us, err := c.instanceUsers()
 	if err != nil {
 		return nil, err
 	}
@@ -236,4 +220,18 @@ func maskPasswords(s string, rules []string) string {
 		}
 	}
 	return s
+}
+
+// instanceUsers reads the InstanceId parameter and returns that instance with its compiled users.
+func (c *call) instanceUsers() (string, model.Instance, *acl.Users, error) {
+	id, err := c.required("InstanceId")
+	if err != nil {
+		return "", model.Instance{}, nil, err
+	}
+	in, err := c.h.plane.Instance(id)
+	if err != nil {
+		return "", model.Instance{}, nil, err
+	}
+	us, err := c.h.plane.Users(in)
+	return id, in, us, err
 }
