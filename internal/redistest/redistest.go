@@ -43,7 +43,7 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
-	logb *lockedBuffer
+	logb *Buffer
 }
 
 // Start runs redis-server on 127.0.0.1 with a free port, plus extra redis.conf-style args
@@ -157,7 +157,7 @@ func (s *Server) start() error {
 		"--dir", s.Dir,
 	}, s.args...)
 	cmd := exec.Command(s.bin, args...)
-	logb := &lockedBuffer{}
+	logb := &Buffer{}
 	cmd.Stdout = logb
 	cmd.Stderr = logb
 	if err := cmd.Start(); err != nil {
@@ -246,18 +246,21 @@ func FreeAddr(t testing.TB) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
-type lockedBuffer struct {
+// Buffer collects output written from several goroutines (a child process's output, a logger) while
+// a test reads it. The zero value is ready to use.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *Buffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+// String returns everything written so far.
+func (l *Buffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()

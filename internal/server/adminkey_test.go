@@ -7,32 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/moat-dev/moat/internal/redistest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startCaptured starts moat on dir with its process log and its banner captured, and closes it again.
 func startCaptured(t *testing.T, dir string) (log, banner string) {
 	t.Helper()
-	var l, b syncBuffer
+	var l, b redistest.Buffer
 	s, err := Start(Options{DataDir: dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0",
 		Log: slog.New(slog.NewTextHandler(&l, &slog.HandlerOptions{Level: slog.LevelDebug})), Banner: &b})
 	if err != nil {

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,13 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/r_kvstore"
 
 	"github.com/moat-dev/moat/internal/acl"
+	"github.com/moat-dev/moat/internal/redistest"
 )
 
 // conn is one client connection to an instance, from a chosen local address.
@@ -594,29 +593,11 @@ func TestAccountSourcesAndCheckAccess(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for a logger written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Passwords given to the account and ACL actions, accepted or refused, are never answered, logged,
 // audited or stored in clear: the audit log and the store hold only the SHA-256 hash that ACL LIST
 // shows, and an error quoting a password rule masks it.
 func TestAccountPasswordsNeverInClear(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &redistest.Buffer{}
 	m := &moat{t: t, dir: t.TempDir(), logw: logs}
 	m.start()
 	t.Cleanup(m.stop)
