@@ -373,18 +373,7 @@ func TestAccountBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			v := url.Values{}
-			for k, s := range c.params {
-				v.Set(k, s)
-			}
-			status, body := m.do(c.action, rawRequest{Params: v})
-			e := wantErrorJSON(t, status, body, c.status, c.code)
-			if !strings.Contains(e["Message"], c.message) {
-				t.Errorf("message %q does not mention %q", e["Message"], c.message)
-			}
-			if strings.Contains(e["Message"], "\n") {
-				t.Errorf("message spans lines: %q", e["Message"])
-			}
+			e := m.wantRefused(t, c.action, c.params, c.status, c.code, c.message)
 			if p := c.params["AccountPassword"]; len(p) >= 5 && strings.Contains(e["Message"], p) {
 				t.Errorf("message repeats the password: %q", e["Message"])
 			}

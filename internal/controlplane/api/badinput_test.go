@@ -3,7 +3,6 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -117,18 +116,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			v := url.Values{}
-			for k, s := range c.params {
-				v.Set(k, s)
-			}
-			status, body := m.do(c.action, rawRequest{Params: v})
-			e := wantErrorJSON(t, status, body, c.status, c.code)
-			if !strings.Contains(e["Message"], c.message) {
-				t.Errorf("message %q does not mention %q", e["Message"], c.message)
-			}
-			if strings.Contains(e["Message"], "\n") {
-				t.Errorf("message spans lines: %q", e["Message"])
-			}
+			m.wantRefused(t, c.action, c.params, c.status, c.code, c.message)
 			if after := state(); after != before {
 				t.Fatalf("the refused call changed the instance:\nbefore %s\nafter  %s", before, after)
 			}

@@ -376,3 +376,22 @@ func modifyRequest(m *moat, group, ips string) *r_kvstore.ModifySecurityIpsReque
 	req.InstanceId, req.SecurityIpGroupName, req.SecurityIps = m.inst, group, ips
 	return req
 }
+
+// wantRefused sends action with params and checks the refusal: HTTP status, error code, a one-line
+// message that mentions message. It returns the error JSON.
+func (m *moat) wantRefused(t *testing.T, action string, params map[string]string, status int, code, message string) map[string]string {
+	t.Helper()
+	v := url.Values{}
+	for k, s := range params {
+		v.Set(k, s)
+	}
+	got, body := m.do(action, rawRequest{Params: v})
+	e := wantErrorJSON(t, got, body, status, code)
+	if !strings.Contains(e["Message"], message) {
+		t.Errorf("message %q does not mention %q", e["Message"], message)
+	}
+	if strings.Contains(e["Message"], "\n") {
+		t.Errorf("message spans lines: %q", e["Message"])
+	}
+	return e
+}
