@@ -18,6 +18,8 @@ test:
 	# testdata-out/_artifacts/ (gitignored; CI keeps it); go test wants -outputdir to exist.
 	mkdir -p testdata-out
 	$(GO) test -race -count=1 -timeout 15m -artifacts -outputdir testdata-out ./...
+	# The gateway's tests run on shared lanes (moat's default); run them again on dedicated lanes alone.
+	MOAT_TEST_SHARED_LANES=0 $(GO) test -race -count=1 -timeout 10m ./internal/gateway/
 	# Show that the nftables namespace test ran (or why it was skipped): it needs root and namespaces.
 	$(GO) test -count=1 -v -run '^TestRulesetInNetworkNamespace$$' ./internal/firewall/
 	# Likewise protected mode from a real non-loopback address (a network namespace and a veth pair).

@@ -22,6 +22,7 @@ func Compile(in model.Instance, bound []allowlist.Bound, users *acl.Users) *snap
 		Instance:     in.ID,
 		Allow:        allowlist.Compile(in.Groups, bound),
 		DropOnRevoke: in.ParamBool("drop-on-revoke"),
+		SharedLanes:  int(in.ParamInt("shared-lanes")),
 		Limits:       lim,
 		IdleTimeout:  in.IdleTimeout(),
 		Users:        users,

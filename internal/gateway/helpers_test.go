@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,8 +52,22 @@ func compile(groups []allowlist.Group) *snapshot.Snapshot {
 		Allow:        allowlist.Compile(groups, nil),
 		Limits:       resp.DefaultLimits(),
 		ACLLogMaxLen: 128,
+		SharedLanes:  testLanes,
 	}
 }
+
+// testLanes is the shared-lanes parameter of the tests' snapshots: moat's default (2), or
+// MOAT_TEST_SHARED_LANES (make test runs this package again with 0, for the dedicated lane alone).
+var testLanes = func() int {
+	if v, ok := os.LookupEnv("MOAT_TEST_SHARED_LANES"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			panic("MOAT_TEST_SHARED_LANES must be a number of lanes, 0 or more: " + v)
+		}
+		return n
+	}
+	return 2
+}()
 
 // dropOnRevoke returns s with the drop-on-revoke parameter on.
 func dropOnRevoke(s *snapshot.Snapshot) *snapshot.Snapshot {

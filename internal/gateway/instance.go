@@ -76,6 +76,8 @@ type Instance struct {
 
 	bufs sessionBuffers // bufpool.go
 
+	lanes [2]*lanePool // shared lanes, RESP2 and RESP3 (lane.go)
+
 	x instanceX // network security and connection management (admit.go)
 }
 
@@ -95,6 +97,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 		sessions:    make(map[*session]struct{}),
 		refusalLog:  rate.NewLimiter(rate.Every(time.Second), 10),
 	}
+	in.lanes = [2]*lanePool{{in: in}, {in: in, resp3: true}}
 	if in.dialTimeout <= 0 {
 		in.dialTimeout = 2 * time.Second
 	}
@@ -231,6 +234,9 @@ func (in *Instance) Close() error {
 		ss.close()
 	}
 	in.wg.Wait()
+	for _, p := range in.lanes {
+		p.close()
+	}
 	in.metrics.forget(in.id)
 	return nil
 }

@@ -23,6 +23,7 @@ type Metrics struct {
 	forwarded *prometheus.CounterVec
 	backend   *prometheus.CounterVec
 	acl       *prometheus.CounterVec
+	moved     *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors; nothing is registered yet.
@@ -52,12 +53,16 @@ func NewMetrics() *Metrics {
 			Name: "moat_acl_refusals_total",
 			Help: "Commands and logins moat refused: auth (AUTH or HELLO AUTH failed), source (a user's source restriction), noperm (an ACL rule), noauth (a command before AUTH); lockout counts addresses locked out after repeated failures.",
 		}, []string{"instance", "reason"}),
+		moved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "moat_sessions_moved_dedicated_total",
+			Help: "Client connections that left the shared lane for a backend connection of their own, before a command that needs connection state (MULTI, SELECT, blocking commands, pub/sub…).",
+		}, []string{"instance"}),
 	}
 }
 
 // Register adds the collectors to r.
 func (m *Metrics) Register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.active, m.forwarded, m.backend, m.acl} {
+	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.active, m.forwarded, m.backend, m.acl, m.moved} {
 		if err := r.Register(c); err != nil {
 			return err
 		}
@@ -89,6 +94,8 @@ type instanceMetrics struct {
 	aclDenied    prometheus.Counter
 	aclNoAuth    prometheus.Counter
 	authLockouts prometheus.Counter
+
+	movedDedicated prometheus.Counter
 }
 
 func (m *Metrics) forInstance(id string) instanceMetrics {
@@ -113,12 +120,14 @@ func (m *Metrics) forInstance(id string) instanceMetrics {
 		aclDenied:    m.acl.WithLabelValues(id, "noperm"),
 		aclNoAuth:    m.acl.WithLabelValues(id, "noauth"),
 		authLockouts: m.acl.WithLabelValues(id, "lockout"),
+
+		movedDedicated: m.moved.WithLabelValues(id),
 	}
 }
 
 // forget removes an instance's series when it stops being served.
 func (m *Metrics) forget(id string) {
-	for _, v := range []*prometheus.MetricVec{m.accepted.MetricVec, m.refused.MetricVec, m.active.MetricVec, m.forwarded.MetricVec, m.backend.MetricVec, m.acl.MetricVec} {
+	for _, v := range []*prometheus.MetricVec{m.accepted.MetricVec, m.refused.MetricVec, m.active.MetricVec, m.forwarded.MetricVec, m.backend.MetricVec, m.acl.MetricVec, m.moved.MetricVec} {
 		v.DeletePartialMatch(prometheus.Labels{"instance": id})
 	}
 }

@@ -49,6 +49,9 @@ type session struct {
 	closeOnce sync.Once
 	done      chan struct{}
 
+	sh       sharedState  // on a shared lane (shared.go)
+	inflight atomic.Int64 // replies owed on the shared lane and not yet delivered
+
 	x sessionX // network security and connection management (conn.go, admit.go)
 }
 
@@ -58,6 +61,7 @@ type slot struct {
 	kind  replyKind
 	n     int  // frames expected for kindSubscribe (0: compute when the slot reaches the head)
 	close bool // close the connection once this reply is written
+	move  bool // kindNone: the session moved to its dedicated lane here (shared.go)
 	reset bool // a RESET whose reply is skipped (kindNone): the connection state resets here
 	// call: a CLIENT subcommand moat answers (kindNone: run when the slot reaches the head), or a name
 	// to record once the backend accepts the command (clientcmd.go).
@@ -104,15 +108,23 @@ func (s *session) run() {
 	if !s.open() {
 		return
 	}
+	if n := s.snap.SharedLanes; n > 0 {
+		l, err := s.in.lanes[0].acquire(n)
+		if err != nil {
+			s.refuseBackend(err)
+			return
+		}
+		s.sh = sharedState{lane: l, wake: make(chan struct{}, 1), drained: make(chan struct{}, 1), settled: make(chan struct{}, 1)}
+		s.serve(func() {
+			if st, moved := s.sharedPump(); moved {
+				s.pump(st)
+			}
+		})
+		return
+	}
 	be, err := s.in.dialBackend()
 	if err != nil {
-		s.in.m.dialErrors.Inc()
-		s.in.m.refusedBackend.Inc()
-		s.in.activity.record(s.addr, ReasonBackendUnavailable)
-		s.in.log.Error("backend unavailable", "client", s.peer, "backend", s.in.backend.String(), "err", err)
-		s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		s.conn.Write(replyBackendUnavailable)
-		s.conn.Close()
+		s.refuseBackend(err)
 		return
 	}
 	s.mu.Lock()
@@ -124,14 +136,30 @@ func (s *session) run() {
 		return
 	default:
 	}
+	s.serve(func() { s.pump(pumpState{}) })
+}
+
+// serve runs pump beside the reader until both end.
+func (s *session) serve(pump func()) {
 	pumpDone := make(chan struct{})
 	go func() {
 		defer close(pumpDone)
-		s.pump()
+		pump()
 		s.close()
 	}()
 	s.read()
 	<-pumpDone
+}
+
+// refuseBackend answers a client that cannot be served because the backend is unreachable.
+func (s *session) refuseBackend(err error) {
+	s.in.m.dialErrors.Inc()
+	s.in.m.refusedBackend.Inc()
+	s.in.activity.record(s.addr, ReasonBackendUnavailable)
+	s.in.log.Error("backend unavailable", "client", s.peer, "backend", s.in.backend.String(), "err", err)
+	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	s.conn.Write(replyBackendUnavailable)
+	s.conn.Close()
 }
 
 // read is the client-to-backend half.
@@ -207,48 +235,17 @@ func (s *session) read() {
 		// Slots are queued before their commands can reach the backend, so the pump always knows what a
 		// frame answers.
 		s.noteBatch(&st, &cmds[len(cmds)-1])
-		s.enqueue(slots)
-		// The writer to the backend is held only while a batch is written: an idle connection does not
-		// keep one (bufpool.go).
-		bw := s.in.bufs.writer(s.be)
-		forwarded := 0
-		for i := range cmds {
-			if acts[i] != actForward {
-				if acts[i] == actReplace {
-					forwarded++
-					if _, err := bw.Write(cmds[i].Raw); err != nil {
-						s.backendLost(err)
-						return
-					}
-				}
-				if cmds[i].More {
-					if err := rd.Continue(io.Discard); err != nil {
-						s.close()
-						return
-					}
-				}
-				continue
-			}
-			forwarded++
-			if _, err := bw.Write(cmds[i].Raw); err != nil {
-				s.backendLost(err)
+		from := 0
+		if s.sh.lane != nil {
+			if from = s.sendShared(rd, &st, cmds, acts, slots); from < 0 {
 				return
 			}
-			if cmds[i].More {
-				if err := rd.Continue(bw); err != nil {
-					s.close() // the backend holds half a command: the lane cannot be reused
-					return
-				}
-			}
+		} else {
+			s.enqueue(slots)
 		}
-		if forwarded > 0 {
-			if err := bw.Flush(); err != nil {
-				s.backendLost(err)
-				return
-			}
-			s.in.m.forwarded.Add(float64(forwarded))
+		if from < len(cmds) && !s.sendDedicated(rd, cmds[from:], acts[from:]) {
+			return
 		}
-		s.in.bufs.putWriter(bw)
 		if quit {
 			if silentQuit {
 				s.hangUp(nil)
@@ -256,6 +253,53 @@ func (s *session) read() {
 			return
 		}
 	}
+}
+
+// sendDedicated writes a batch's commands to the session's own backend connection, and the rest of a
+// command too long to hold. False: the session ends.
+func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act) bool {
+	// The writer to the backend is held only while a batch is written: an idle connection does not
+	// keep one (bufpool.go).
+	bw := s.in.bufs.writer(s.be)
+	forwarded := 0
+	for i := range cmds {
+		if acts[i] != actForward {
+			if acts[i] == actReplace {
+				forwarded++
+				if _, err := bw.Write(cmds[i].Raw); err != nil {
+					s.backendLost(err)
+					return false
+				}
+			}
+			if cmds[i].More {
+				if err := rd.Continue(io.Discard); err != nil {
+					s.close()
+					return false
+				}
+			}
+			continue
+		}
+		forwarded++
+		if _, err := bw.Write(cmds[i].Raw); err != nil {
+			s.backendLost(err)
+			return false
+		}
+		if cmds[i].More {
+			if err := rd.Continue(bw); err != nil {
+				s.close() // the backend holds half a command: the lane cannot be reused
+				return false
+			}
+		}
+	}
+	if forwarded > 0 {
+		if err := bw.Flush(); err != nil {
+			s.backendLost(err)
+			return false
+		}
+		s.in.m.forwarded.Add(float64(forwarded))
+	}
+	s.in.bufs.putWriter(bw)
+	return true
 }
 
 // hangUp ends the client's input: at its EOF (final nil), or at a protocol error (final is the error
@@ -319,6 +363,28 @@ func (s *session) enqueue(slots []slot) {
 		s.be.SetReadDeadline(time.Unix(1, 0))
 	}
 	s.mu.Unlock()
+	if s.sh.wake != nil {
+		s.signal()
+	}
+}
+
+// slotQueue is the pump's side of the queue: the slice last taken goes back to the queue, once emptied,
+// as its next backing array, so the steady state allocates nothing.
+type slotQueue struct {
+	batch, spare []slot
+}
+
+// take returns the slots queued since the last take (the previous ones must all be answered).
+func (q *slotQueue) take(s *session) []slot {
+	if q.batch != nil {
+		q.spare, q.batch = q.batch[:0], nil
+	}
+	s.mu.Lock()
+	work := s.queue
+	s.queue = q.spare[:0]
+	s.mu.Unlock()
+	q.batch, q.spare = work, nil
+	return work
 }
 
 // pumpState is what the pump knows of the backend connection's state.
@@ -330,63 +396,23 @@ type pumpState struct {
 	monitoring bool
 }
 
-// pump is the backend-to-client half.
-func (s *session) pump() {
+// pump is the backend-to-client half of the dedicated lane; st is what the shared lane left.
+func (s *session) pump(st pumpState) {
 	br := s.in.bufs.reader(s.be)
 	defer s.in.bufs.putReader(br)
 	// The writer to the client is held only while replies are written: it goes back to the pool before
 	// the pump waits with nothing owed, so an idle connection does not keep one (bufpool.go).
-	cw := s.in.bufs.writer(s.conn)
-	defer func() {
-		if cw != nil {
-			s.in.bufs.putWriter(cw)
-		}
-	}()
-	// work is what is left of batch, the slice last taken from the queue; the emptied batch goes back to
-	// the queue as its next backing array, so the steady state allocates nothing.
-	var work, batch, spare []slot
-	var st pumpState
+	var cw *bufio.Writer // taken by serveLocal
+	defer s.putClientWriter(&cw)
+	var q slotQueue
+	var work []slot // what is left of the slots last taken
 	var info resp.ReplyInfo
 	var discard *bufio.Writer // swallows the reply of a DISCARD sent in place of EXEC
 	answered := 0             // slots completed since the last flush
 	for {
-		if cw == nil {
-			cw = s.in.bufs.writer(s.conn)
-		}
-		if len(work) == 0 {
-			if batch != nil {
-				spare, batch = batch[:0], nil
-			}
-			s.mu.Lock()
-			work, s.queue = s.queue, spare[:0]
-			batch, spare = work, nil
-			s.mu.Unlock()
-		}
 		// Moat's own replies and reply-less slots at the head go out at once.
-		for len(work) > 0 && (work[0].local != nil || work[0].kind == kindNone) {
-			if work[0].call != nil {
-				reply, closeSelf := work[0].call.run(s, st.resp3)
-				cw.Write(reply)
-				if closeSelf {
-					cw.Flush()
-					return
-				}
-			}
-			if work[0].local != nil {
-				cw.Write(work[0].local)
-			}
-			if work[0].close {
-				cw.Flush()
-				return
-			}
-			if work[0].reset {
-				st = pumpState{}
-				s.listening.Store(false)
-				s.noteReset()
-				s.noteSubs(&st)
-			}
-			work = work[1:]
-			answered++
+		if s.serveLocal(&cw, &q, &work, &st, &answered) {
+			return
 		}
 		if br.Buffered() == 0 {
 			if err := cw.Flush(); err != nil {
@@ -397,8 +423,7 @@ func (s *session) pump() {
 			if len(work) == 0 {
 				// Nothing owed: wait for an out-of-band frame or for the reader's next slots, then start over
 				// so that a frame is always matched against every slot queued before it arrived.
-				s.in.bufs.putWriter(cw)
-				cw = nil
+				s.putClientWriter(&cw)
 				if err := s.wait(br); err != nil {
 					cw = s.in.bufs.writer(s.conn)
 					s.drained(err, cw)

@@ -22,6 +22,9 @@ type Snapshot struct {
 	Allow *allowlist.Set
 	// DropOnRevoke closes established connections whose address this snapshot no longer allows (W9).
 	DropOnRevoke bool
+	// SharedLanes is how many shared backend connections the instance's clients' stateless commands are
+	// multiplexed over, per protocol (RESP2, RESP3); 0: every client gets its own (the dedicated lane).
+	SharedLanes int
 	// Limits bound what a client may send.
 	Limits resp.Limits
 	// IdleTimeout closes a client connection idle this long (0: never, like redis.conf "timeout 0").

@@ -26,6 +26,8 @@ type Param struct {
 var params = map[string]Param{
 	"drop-on-revoke": {Name: "drop-on-revoke", Default: "no", Checking: "[yes|no]", check: checkYesNo,
 		Help: "yes: when the whitelist changes, close established connections whose address is no longer allowed (within a second); no: they continue (W9)."},
+	"shared-lanes": {Name: "shared-lanes", Default: "2", Checking: rangeText(0, 64), check: checkRange(0, 64),
+		Help: "Backend connections shared by the clients' stateless commands, per protocol (RESP2, RESP3): commands from many clients are written together and each reply is routed back to its client. A client moves to a backend connection of its own, for good, before a command that needs one (MULTI/WATCH, SELECT, blocking commands, pub/sub, MONITOR, CLIENT SETNAME/REPLY/TRACKING…). 0: every client gets its own backend connection from the start. Applies to new connections."},
 	"timeout": {Name: "timeout", Default: "0", Checking: rangeText(0, 365*24*3600), check: checkRange(0, 365*24*3600),
 		Help: "Close a client connection after this many seconds idle (0: never). Connections waiting on a reply, subscribed or monitoring are not idle."},
 	"proto-max-bulk-len": {Name: "proto-max-bulk-len", Default: "536870912", Checking: rangeText(1024*1024, 512*1024*1024), check: checkRange(1024*1024, 512*1024*1024),

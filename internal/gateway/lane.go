@@ -1,0 +1,315 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/moat-dev/moat/internal/resp"
+)
+
+// The shared lane: many sessions' stateless commands over a few backend connections (snapshot
+// SharedLanes of them per protocol). Authentication and ACLs are moat's, so every lane connection is
+// moat's own backend login and identities never mix on it.
+//
+// A session writes its batch's forwarded commands into the lane's buffer and the FIFO of replies owed,
+// in one critical section, so the order of commands on the wire is the order of the FIFO. The lane's
+// writer yields once before it takes the buffer, so that the commands of every session that is ready
+// share one write. The lane's reader frames each reply, appends it to the inbox of the session at the
+// FIFO's head (session.inbox) and wakes each session it served once per read from the backend. The
+// session's pump (sharedPump) fills its reply slots in order from its inbox and moat's own replies.
+//
+// A session leaves the shared lane for a dedicated one, before the command is sent, when the command
+// needs state a shared connection cannot hold (sharedNeed); it never comes back.
+type lane struct {
+	pool *lanePool
+	be   net.Conn
+
+	mu     sync.Mutex
+	out    []byte    // commands not yet written
+	fifo   []pending // replies owed, in the order of the commands
+	kicked bool      // the writer has been told about out
+	err    error     // the lane failed: nothing more is accepted
+
+	kick  chan struct{} // wakes the writer
+	done  chan struct{} // closed when the lane fails
+	spare []byte        // the writer's previous buffer, reused as the next out
+}
+
+// pending is n replies owed to s, in order.
+type pending struct {
+	s *session
+	n int
+}
+
+// errLaneLost is how a session learns that its lane failed.
+var errLaneLost = errors.New("shared backend connection lost")
+
+// Bounds of the shared lane.
+const (
+	// inboxLimit is how many reply bytes a session may have waiting for its client before the lane's
+	// reader waits for that client (which stalls every session on the lane).
+	inboxLimit = 4 << 20
+	// inboxStall is how long the lane's reader waits for a client that reads nothing of its replies
+	// before it closes that connection, so that one client cannot hold up a lane.
+	inboxStall = 2 * time.Second
+	// keepBuffer: buffers larger than this are not kept for reuse once they are empty.
+	keepBuffer = 256 << 10
+	// maxLanes bounds the shared-lanes parameter.
+	maxLanes = 64
+)
+
+// submit queues the forwarded commands of one batch (acts[i] != actDrop) for the backend: n replies
+// owed to s. Nothing is sent if the lane failed.
+func (l *lane) submit(s *session, cmds []resp.Command, acts []act, n int) error {
+	l.mu.Lock()
+	if l.err != nil {
+		l.mu.Unlock()
+		return errLaneLost
+	}
+	for i := range cmds {
+		if acts[i] != actDrop {
+			l.out = append(l.out, cmds[i].Raw...)
+		}
+	}
+	l.fifo = append(l.fifo, pending{s: s, n: n})
+	s.inflight.Add(int64(n))
+	kick := !l.kicked
+	l.kicked = true
+	l.mu.Unlock()
+	if kick {
+		l.kick <- struct{}{} // never blocks: only the first submit after a write sends, and kick holds one
+	}
+	return nil
+}
+
+// write is the lane's writer goroutine.
+func (l *lane) write() {
+	for {
+		select {
+		case <-l.kick:
+		case <-l.done:
+			return
+		}
+		// Let the other sessions that are ready add their commands, so they share this write.
+		runtime.Gosched()
+		l.mu.Lock()
+		buf := l.out
+		l.out, l.kicked = l.spare[:0], false
+		failed := l.err != nil
+		l.mu.Unlock()
+		if failed {
+			return
+		}
+		if _, err := l.be.Write(buf); err != nil {
+			l.fail(err)
+			return
+		}
+		if cap(buf) > keepBuffer {
+			buf = nil
+		}
+		l.spare = buf[:0]
+	}
+}
+
+// read is the lane's reader goroutine: it routes every reply frame to the session that owes it.
+func (l *lane) read() {
+	br := bufio.NewReaderSize(l.be, 32<<10)
+	var sink inboxSink
+	fw := bufio.NewWriterSize(&sink, 16<<10)
+	var work []pending // taken from fifo; work[wi] is owed the next frame
+	wi := 0
+	var served []*session // sessions given replies since the last wake-up
+	for {
+		if br.Buffered() == 0 {
+			for _, s := range served {
+				s.signal()
+			}
+			clear(served)
+			served = served[:0]
+			if _, err := br.Peek(1); err != nil {
+				l.fail(err)
+				l.abandon(work[wi:])
+				return
+			}
+		}
+		if wi == len(work) {
+			clear(work)
+			l.mu.Lock()
+			work, l.fifo = l.fifo, work[:0]
+			l.mu.Unlock()
+			wi = 0
+			if len(work) == 0 {
+				l.fail(fmt.Errorf("%w: a reply no command asked for", resp.ErrReply))
+				return
+			}
+		}
+		s := work[wi].s
+		sink.s, sink.last = s, false
+		err := resp.CopyReply(fw, br, nil)
+		if err == nil {
+			sink.last = true
+			err = fw.Flush()
+			if sink.last { // flushed before it ended: the end is still to be recorded
+				s.deliver(nil, true)
+			}
+		}
+		if err != nil {
+			l.fail(err)
+			l.abandon(work[wi:])
+			return
+		}
+		if len(served) == 0 || served[len(served)-1] != s {
+			served = append(served, s)
+		}
+		if work[wi].n--; work[wi].n == 0 {
+			wi++
+		}
+	}
+}
+
+// fail marks the lane failed and closes its backend connection; the reader then abandons every session
+// still owed a reply. The pool replaces a failed lane.
+func (l *lane) fail(err error) {
+	l.mu.Lock()
+	first := l.err == nil
+	if first {
+		l.err = err
+	}
+	l.mu.Unlock()
+	if first {
+		l.be.Close()
+		close(l.done)
+		if !errors.Is(err, net.ErrClosed) {
+			l.pool.in.m.ioErrors.Inc()
+			l.pool.in.log.Warn("shared backend connection lost", "backend", l.pool.in.backend.String(), "err", err)
+		}
+	}
+}
+
+// abandon closes the sessions owed replies that will not come: those of work (the reader's) and those
+// still queued.
+func (l *lane) abandon(work []pending) {
+	l.mu.Lock()
+	queued := l.fifo
+	l.fifo = nil
+	l.mu.Unlock()
+	for _, p := range append(work, queued...) {
+		p.s.close()
+	}
+}
+
+func (l *lane) failed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err != nil
+}
+
+// inboxSink appends a frame's bytes to the inbox of the session being served. last marks the final write
+// of a frame (the flush after CopyReply), which also records the frame's end.
+type inboxSink struct {
+	s    *session
+	last bool
+}
+
+func (k *inboxSink) Write(p []byte) (int, error) {
+	k.s.deliver(p, k.last)
+	k.last = false
+	return len(p), nil
+}
+
+// lanePool holds an instance's shared lanes of one protocol, dialled on first use and replaced when
+// they fail.
+type lanePool struct {
+	in    *Instance
+	resp3 bool
+
+	mu    sync.Mutex
+	next  int
+	slots [maxLanes]laneSlot
+	shut  bool
+}
+
+type laneSlot struct {
+	mu       sync.Mutex
+	l        *lane
+	failedAt time.Time // the last dial failed slowly then: callers within a second get that error at once
+	dialErr  error
+}
+
+// acquire returns a working lane, one of the first n round robin, dialling it if needed.
+func (p *lanePool) acquire(n int) (*lane, error) {
+	n = min(max(n, 1), maxLanes)
+	p.mu.Lock()
+	if p.shut {
+		p.mu.Unlock()
+		return nil, errLaneLost
+	}
+	sl := &p.slots[p.next%n]
+	p.next++
+	p.mu.Unlock()
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.l != nil && !sl.l.failed() {
+		return sl.l, nil
+	}
+	if time.Since(sl.failedAt) < time.Second {
+		return nil, sl.dialErr
+	}
+	start := time.Now()
+	l, err := p.dial()
+	if err != nil {
+		if time.Since(start) > 100*time.Millisecond { // a slow failure (a timeout) is not tried again at once
+			sl.failedAt, sl.dialErr = time.Now(), err
+		}
+		return nil, err
+	}
+	p.mu.Lock()
+	if p.shut {
+		p.mu.Unlock()
+		l.fail(net.ErrClosed)
+		return nil, errLaneLost
+	}
+	p.mu.Unlock()
+	sl.l = l
+	return l, nil
+}
+
+// helloCmd turns a RESP3 lane's connection to RESP3.
+var helloCmd = []byte("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n")
+
+func (p *lanePool) dial() (*lane, error) {
+	be, err := p.in.dialBackend()
+	if err != nil {
+		return nil, err
+	}
+	if p.resp3 {
+		if err := hello3(be, p.in.dialTimeout); err != nil {
+			be.Close()
+			return nil, err
+		}
+	}
+	l := &lane{pool: p, be: be, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go l.write()
+	go l.read()
+	return l, nil
+}
+
+// close closes every lane; sessions still on them are closed by the instance.
+func (p *lanePool) close() {
+	p.mu.Lock()
+	p.shut = true
+	p.mu.Unlock()
+	for i := range p.slots {
+		sl := &p.slots[i]
+		sl.mu.Lock()
+		if sl.l != nil {
+			sl.l.fail(net.ErrClosed)
+		}
+		sl.mu.Unlock()
+	}
+}

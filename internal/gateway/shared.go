@@ -1,0 +1,473 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/moat-dev/moat/internal/rediscmd"
+	"github.com/moat-dev/moat/internal/resp"
+)
+
+// The session's side of the shared lane (lane.go). A session starts on a shared lane of the RESP2 pool
+// when the instance has shared lanes (snapshot SharedLanes > 0). HELLO 3 / HELLO 2 move it between the
+// RESP2 and RESP3 pools once every reply owed on the old lane has arrived. A command that needs
+// connection state moves it, for good, to a dedicated lane: the reader dials the session's own backend
+// connection (turned to RESP3 first if the session speaks it), queues a move slot, and from then on the
+// session is an ordinary dedicated one; the pump serves the shared replies up to the move slot and then
+// becomes the dedicated pump.
+
+// sharedState is the session's shared-lane state. lane and resp3 belong to the reader; the inbox to the
+// lane's reader and the pump, under session.mu.
+type sharedState struct {
+	lane  *lane // nil: on a dedicated lane (or never shared)
+	resp3 bool  // lane is of the RESP3 pool
+
+	inbox []byte // reply bytes delivered and not yet taken by the pump
+	ends  []int  // where each complete frame in inbox ends
+
+	wake    chan struct{} // the pump has something to do: slots queued or replies delivered
+	drained chan struct{} // the pump took the inbox (the lane's reader may be waiting for that)
+	settled chan struct{} // every reply owed has been delivered (the reader may be waiting for that)
+}
+
+// laneNeed is what a forwarded command asks of the lane.
+type laneNeed uint8
+
+const (
+	needShared    laneNeed = iota // any lane of the session's protocol
+	needDedicated                 // connection state: leave the shared lane before sending it
+	needRESP2                     // HELLO 2: a lane of the RESP2 pool
+	needRESP3                     // HELLO 3: a lane of the RESP3 pool
+)
+
+// sharedNeed says whether c (a command decided as sl and forwarded) can go on a shared lane. Anything
+// that leaves state on the connection (transactions, database, name, reply mode, tracking, pub/sub,
+// MONITOR, replication, cluster flags), blocks it, or is too long to hold needs a dedicated lane.
+func (s *session) sharedNeed(st *decideState, c *resp.Command, sl *slot) laneNeed {
+	if c.More || sl.call != nil {
+		return needDedicated
+	}
+	var buf [rediscmd.MaxNameLen]byte
+	name := lowerInto(c.Args[0], buf[:])
+	if !st.renames.Empty() {
+		if r, ok := st.renames.Lookup(name); ok {
+			name = r.Original
+		}
+	}
+	switch sl.kind {
+	case kindOne:
+	case kindHello:
+		if len(c.Args) < 2 {
+			return needShared
+		}
+		if v, _ := atoi(string(c.Args[1])); v == 3 {
+			return needRESP3
+		}
+		return needRESP2
+	default:
+		return needDedicated
+	}
+	switch name {
+	case "multi", "exec", "discard", "watch", "unwatch", "select", "reset", "readonly", "readwrite",
+		"asking", "sync", "psync", "replconf", "wait", "waitaof", "monitor", "subscribe", "psubscribe",
+		"ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe":
+		return needDedicated
+	case "client":
+		var sub [16]byte
+		switch lower(c.Args, 1, &sub) {
+		case "setinfo", "getname", "help":
+			return needShared // no state a shared connection must not hold (a shared session has no name)
+		}
+		return needDedicated
+	case "xread", "xreadgroup":
+		for i := 1; i < len(c.Args); i++ {
+			var b [16]byte
+			if lower(c.Args, i, &b) == "block" {
+				return needDedicated
+			}
+		}
+		return needShared
+	case "get", "set", "incr", "del", "exists", "mget", "mset", "hget", "hset", "expire", "ttl":
+		return needShared // the commonest commands skip the table lookup below
+	}
+	if cmd := s.in.table.Lookup(name); cmd != nil && slices.Contains(cmd.Flags, "blocking") {
+		return needDedicated
+	}
+	return needShared
+}
+
+// sendShared sends a decided batch on shared lanes: enqueues its slots and submits its forwarded
+// commands, switching pools at a HELLO that changes the protocol. It stops at the first command that
+// needs a dedicated lane, moves the session there (with that command's slot and the rest queued after
+// the move slot) and returns that command's index; len(cmds) when everything went shared; -1 when the
+// session ends.
+func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Command, acts []act, slots []slot) int {
+	start, n := 0, 0
+	for i := 0; i <= len(cmds); i++ {
+		need := needShared
+		if i < len(cmds) {
+			if acts[i] == actDrop {
+				continue
+			}
+			need = s.sharedNeed(st, &cmds[i], &slots[i])
+			if s.fits(need) {
+				n++
+				continue
+			}
+		}
+		// Send cmds[start:i] on the current lane.
+		if n > 0 && !s.laneReady() {
+			s.enqueue([]slot{{local: replyBackendUnavailable, close: true}})
+			return -1
+		}
+		s.enqueue(slots[start:min(i, len(slots))]) // a silent QUIT, last, has no slot
+		if n > 0 {
+			if err := s.sh.lane.submit(s, cmds[start:i], acts[start:i], n); err != nil {
+				s.backendLost(err)
+				return -1
+			}
+			s.in.m.forwarded.Add(float64(n))
+		}
+		if i == len(cmds) {
+			break
+		}
+		if need == needDedicated {
+			if !s.moveToDedicated() {
+				return -1
+			}
+			s.enqueue(slots[i:])
+			return i
+		}
+		// HELLO 2|3 changing the protocol: once the old lane has answered everything (so that nothing sent
+		// on the new lane overtakes it), change pools.
+		if !s.settle() {
+			return -1
+		}
+		l, err := s.in.lanes[boolIndex(need == needRESP3)].acquire(s.snap.SharedLanes)
+		if err != nil {
+			s.in.log.Info("no shared lane for the protocol: moving to a dedicated lane", "client", s.peer, "err", err)
+			if !s.moveToDedicated() {
+				return -1
+			}
+			s.enqueue(slots[i:])
+			return i
+		}
+		s.sh.lane, s.sh.resp3 = l, need == needRESP3
+		start, n = i, 1
+	}
+	if last := &cmds[len(cmds)-1]; last.More && acts[len(cmds)-1] == actDrop {
+		if err := rd.Continue(io.Discard); err != nil {
+			s.close()
+			return -1
+		}
+	}
+	return len(cmds)
+}
+
+// fits reports whether the session's current lane serves a command that needs need.
+func (s *session) fits(need laneNeed) bool {
+	switch need {
+	case needShared:
+		return true
+	case needRESP2:
+		return !s.sh.resp3
+	case needRESP3:
+		return s.sh.resp3
+	}
+	return false
+}
+
+// laneReady reports whether the session's lane works, replacing one that failed (the backend went away)
+// while the session owed nothing on it: such a client is not disconnected, and is served again once
+// the backend is back. False: no lane; the client is told the backend is unavailable.
+func (s *session) laneReady() bool {
+	if !s.sh.lane.failed() {
+		return true
+	}
+	if s.inflight.Load() > 0 {
+		return false // the lane's reader closes this session: its replies are lost
+	}
+	l, err := s.in.lanes[boolIndex(s.sh.resp3)].acquire(s.snap.SharedLanes)
+	if err != nil {
+		s.in.m.dialErrors.Inc()
+		s.in.log.Error("backend unavailable", "client", s.peer, "backend", s.in.backend.String(), "err", err)
+		return false
+	}
+	s.sh.lane = l
+	return true
+}
+
+// settle waits until every reply owed on the shared lane has been delivered. False: the session ended.
+func (s *session) settle() bool {
+	for s.inflight.Load() > 0 {
+		select {
+		case <-s.sh.settled:
+		case <-s.done:
+			return false
+		}
+	}
+	return true
+}
+
+// moveToDedicated dials the session's own backend connection and queues the move slot. It first waits
+// for the replies owed on the shared lane: a command sent on the new connection must not overtake
+// (run before) one sent on the old. On failure the client gets moat's backend-unavailable error after
+// the replies still owed, and the session ends.
+func (s *session) moveToDedicated() bool {
+	if !s.settle() {
+		return false
+	}
+	be, err := s.in.dialBackend()
+	if err == nil && s.sh.resp3 {
+		err = hello3(be, s.in.dialTimeout)
+	}
+	if err != nil {
+		s.in.m.dialErrors.Inc()
+		s.in.log.Error("backend unavailable for a dedicated lane", "client", s.peer, "backend", s.in.backend.String(), "err", err)
+		s.enqueue([]slot{{local: replyBackendUnavailable, close: true}})
+		return false
+	}
+	s.mu.Lock()
+	s.be = be
+	s.mu.Unlock()
+	if s.closing() { // close may have run before be was set
+		be.Close()
+		return false
+	}
+	s.sh.lane = nil
+	s.in.m.movedDedicated.Inc()
+	s.enqueue([]slot{{kind: kindNone, move: true}})
+	return true
+}
+
+// errNoRESP3: the backend answered HELLO 3 with something other than a map.
+var errNoRESP3 = errors.New("the backend does not speak RESP3 (HELLO 3 did not answer a map)")
+
+// hello3 turns a fresh backend connection to RESP3 before anything else is sent on it. The backend
+// sends nothing unasked on a fresh connection, so the reply is all there is to read.
+func hello3(be net.Conn, timeout time.Duration) error {
+	be.SetDeadline(time.Now().Add(timeout))
+	defer be.SetDeadline(time.Time{})
+	if _, err := be.Write(helloCmd); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(be, 4096)
+	var info resp.ReplyInfo
+	if err := resp.CopyReply(bufio.NewWriterSize(io.Discard, 64), br, &info); err != nil {
+		return err
+	}
+	if info.Type != '%' || br.Buffered() > 0 {
+		return errNoRESP3
+	}
+	return nil
+}
+
+// deliver appends reply bytes for the session (lane reader); end marks the end of a frame. When the
+// client has left too much unread, it waits for the pump to take some, up to inboxStall without
+// progress, after which the session is closed. A closing session's bytes are dropped.
+func (s *session) deliver(p []byte, end bool) {
+	s.mu.Lock()
+	var stall *time.Timer
+	for len(s.sh.inbox) > inboxLimit && !s.closing() {
+		s.mu.Unlock()
+		if stall == nil {
+			stall = time.NewTimer(inboxStall)
+			defer stall.Stop()
+		}
+		s.signal()
+		select {
+		case <-s.sh.drained:
+			stall.Reset(inboxStall)
+		case <-stall.C:
+			s.in.log.Warn("closing connection: it read none of its replies for a while, holding up a shared backend connection",
+				"client", s.peer, "waited", inboxStall.String())
+			s.close()
+		case <-s.done:
+		}
+		s.mu.Lock()
+	}
+	if !s.closing() {
+		s.sh.inbox = append(s.sh.inbox, p...)
+		if end {
+			s.sh.ends = append(s.sh.ends, len(s.sh.inbox))
+		}
+	}
+	s.mu.Unlock()
+	if end && s.inflight.Add(-1) == 0 {
+		poke(s.sh.settled)
+	}
+}
+
+// signal wakes the pump.
+func (s *session) signal() { poke(s.sh.wake) }
+
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// sharedPump fills the reply slots while the session is on a shared lane: moat's own replies, and the
+// frames the lane delivered to the inbox. At the move slot it hands the rest of the queue back and
+// returns moved (the dedicated pump takes over with st); otherwise the session ended.
+func (s *session) sharedPump() (st pumpState, moved bool) {
+	var cw *bufio.Writer // taken by serveLocal
+	defer s.putClientWriter(&cw)
+	var q slotQueue
+	var work []slot        // what is left of the slots last taken
+	var in, inSpare []byte // in[pos:] is the part of the inbox taken and not yet written
+	var ends, endsSpare []int
+	pos, ei := 0, 0
+	var head byte // the first byte of the head slot's frame, once some of it was written
+	answered := 0
+	for {
+		// Moat's own replies and reply-less slots at the head go out at once.
+		if s.serveLocal(&cw, &q, &work, &st, &answered) {
+			return st, false
+		}
+		if len(work) > 0 && work[0].move {
+			if err := cw.Flush(); err != nil {
+				return st, false
+			}
+			s.answered(answered + 1)
+			s.mu.Lock()
+			s.queue = append(slices.Clone(work[1:]), s.queue...)
+			s.mu.Unlock()
+			return st, true
+		}
+		if len(work) > 0 {
+			if ei < len(ends) { // the head slot's frame is complete
+				if head == 0 {
+					head = in[pos]
+				}
+				cw.Write(in[pos:ends[ei]])
+				pos = ends[ei]
+				ei++
+				if work[0].kind == kindHello {
+					info := resp.ReplyInfo{Type: head}
+					s.noteReply(&work[0], &info)
+					st.answer(&work[0], &info)
+				}
+				head = 0
+				work = work[1:]
+				answered++
+				continue
+			}
+			if pos < len(in) { // part of a long frame
+				if head == 0 {
+					head = in[pos]
+				}
+				cw.Write(in[pos:])
+				pos = len(in)
+			}
+			s.mu.Lock()
+			took := len(s.sh.inbox) > 0
+			if took {
+				if cap(in) > keepBuffer {
+					in = nil
+				}
+				inSpare, endsSpare = in[:0], ends[:0]
+				in, s.sh.inbox = s.sh.inbox, inSpare
+				ends, s.sh.ends = s.sh.ends, endsSpare
+			}
+			s.mu.Unlock()
+			if took {
+				pos, ei = 0, 0
+				poke(s.sh.drained)
+				continue
+			}
+		}
+		// Nothing to do until the reader queues slots or the lane delivers replies. (Slots queued while
+		// the local ones were written may have spent their wake-up already.)
+		if len(work) == 0 {
+			s.mu.Lock()
+			queued := len(s.queue) > 0
+			s.mu.Unlock()
+			if queued {
+				continue
+			}
+		}
+		if err := cw.Flush(); err != nil {
+			return st, false
+		}
+		s.answered(answered)
+		answered = 0
+		if len(work) == 0 {
+			s.putClientWriter(&cw)
+		}
+		select {
+		case <-s.sh.wake:
+		case <-s.done:
+			return st, false
+		}
+	}
+}
+
+// putClientWriter gives a pump's writer to the client back to the pool, if it holds one.
+func (s *session) putClientWriter(cw **bufio.Writer) {
+	if *cw != nil {
+		s.in.bufs.putWriter(*cw)
+		*cw = nil
+	}
+}
+
+// serveLocal is how both pumps start a round: it takes a writer to the client if they gave theirs
+// back, the slots queued since when work is done, and answers the local ones at its head
+// (answerLocal). True: the connection is to close now.
+func (s *session) serveLocal(cw **bufio.Writer, q *slotQueue, work *[]slot, st *pumpState, answered *int) bool {
+	if *cw == nil {
+		*cw = s.in.bufs.writer(s.conn)
+	}
+	if len(*work) == 0 {
+		*work = q.take(s)
+	}
+	var n int
+	var end bool
+	*work, n, end = s.answerLocal(*cw, *work, st)
+	*answered += n
+	return end
+}
+
+// answerLocal writes moat's own replies (and runs the calls) of the slots at the head of work, up to the
+// first the backend answers or a move slot. It returns what is left, how many slots it answered, and
+// end when the connection is to close now.
+func (s *session) answerLocal(cw *bufio.Writer, work []slot, st *pumpState) (rest []slot, n int, end bool) {
+	for len(work) > 0 && (work[0].local != nil || work[0].kind == kindNone) && !work[0].move {
+		if work[0].call != nil {
+			reply, closeSelf := work[0].call.run(s, st.resp3)
+			cw.Write(reply)
+			if closeSelf {
+				cw.Flush()
+				return work, n, true
+			}
+		}
+		if work[0].local != nil {
+			cw.Write(work[0].local)
+		}
+		if work[0].close {
+			cw.Flush()
+			return work, n, true
+		}
+		if work[0].reset {
+			*st = pumpState{}
+			s.listening.Store(false)
+			s.noteReset()
+			s.noteSubs(st)
+		}
+		work = work[1:]
+		n++
+	}
+	return work, n, false
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
