@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -16,6 +17,7 @@ import (
 func newServe() *cobra.Command {
 	var opts server.Options
 	var logLevel, logFormat string
+	var procs int
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve instances: enforce the whitelist on every connection and relay to the backend",
@@ -43,11 +45,15 @@ redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock
 				return err
 			}
 			opts.Log = log
+			if procs < 0 {
+				return fmt.Errorf("--procs %d: want a number of cores, or 0 for the default", procs)
+			}
+			runtime.GOMAXPROCS(goProcs(procs))
 			srv, err := server.Start(opts)
 			if err != nil {
 				return err
 			}
-			log.Info("moat started", "version", version, "api_listen", srv.APIAddr().String(),
+			log.Info("moat started", "version", version, "procs", runtime.GOMAXPROCS(0), "api_listen", srv.APIAddr().String(),
 				"metrics", "http://"+srv.APIAddr().String()+"/metrics")
 			sigs := make(chan os.Signal, 1)
 			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -73,9 +79,22 @@ redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock
 	f.StringVar(&opts.APIListen, "api-listen", "", "address of moat's own HTTP listener: /metrics, /healthz, /readyz (default "+server.DefaultAPIListen+")")
 	f.StringVar(&opts.Backend, "backend", "", "the default instance's backend: embedded or a redis://, rediss://, unix:// URL (default embedded; no --config only)")
 	f.BoolVar(&opts.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (no authentication: keep --api-listen on loopback)")
+	f.IntVar(&procs, "procs", 0, "cores moat's Go runtime runs on at once (GOMAXPROCS); 0: $GOMAXPROCS if set, else half the cores available (at least 1) — moat usually shares its host with the backend or its clients, and there fewer threads relay faster than more that keep waking each other")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd
+}
+
+// goProcs is the GOMAXPROCS moat runs with: flag if set, else $GOMAXPROCS if set, else half the cores
+// the Go runtime found available (its default, which honours CPU quotas), at least 1.
+func goProcs(flag int) int {
+	if flag > 0 {
+		return flag
+	}
+	if os.Getenv("GOMAXPROCS") != "" {
+		return runtime.GOMAXPROCS(0)
+	}
+	return max(1, runtime.GOMAXPROCS(0)/2)
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"io"
+	"net"
 	"sync"
 
 	"github.com/moat-dev/moat/internal/resp"
@@ -16,16 +17,26 @@ type sessionBuffers struct {
 	cmds    sync.Pool // *resp.Reader
 	readers sync.Pool // *bufio.Reader
 	writers sync.Pool // *bufio.Writer
+	lent    sync.Pool // the command readers' buffers, lent while they wait (resp.Reader.Lend)
 }
 
 const sessionBufferSize = 16 * 1024
 
-func (p *sessionBuffers) commandReader(src io.Reader, lim resp.Limits) *resp.Reader {
-	if rd, ok := p.cmds.Get().(*resp.Reader); ok {
+// commandReader returns a command reader of src. When src's bytes come straight from the socket raw
+// (a plain TCP connection), the reader lends its buffer back while it waits (resp.Reader.Lend), so that
+// an idle connection holds no 16 KiB buffer.
+func (p *sessionBuffers) commandReader(src io.Reader, lim resp.Limits, raw net.Conn) *resp.Reader {
+	rd, ok := p.cmds.Get().(*resp.Reader)
+	if ok {
 		rd.Reset(src, lim)
-		return rd
+	} else {
+		rd = resp.NewReader(src, lim)
 	}
-	return resp.NewReader(src, lim)
+	rd.Lend(nil, nil)
+	if now := readNow(raw); now != nil {
+		rd.Lend(&p.lent, now)
+	}
+	return rd
 }
 
 func (p *sessionBuffers) putCommandReader(rd *resp.Reader) {

@@ -59,6 +59,8 @@ const (
 	inboxStall = 2 * time.Second
 	// keepBuffer: buffers larger than this are not kept for reuse once they are empty.
 	keepBuffer = 256 << 10
+	// longReply: a client sent a reply longer than this moves to a dedicated lane at its next command.
+	longReply = 64 << 10
 	// maxLanes bounds the shared-lanes parameter.
 	maxLanes = 64
 )
@@ -124,6 +126,7 @@ func (l *lane) read() {
 	var work []pending // taken from fifo; work[wi] is owed the next frame
 	wi := 0
 	var served []*session // sessions given replies since the last wake-up
+	var ends []int        // where the frames delivered at once end
 	for {
 		if br.Buffered() == 0 {
 			for _, s := range served {
@@ -149,13 +152,45 @@ func (l *lane) read() {
 			}
 		}
 		s := work[wi].s
-		sink.s, sink.last = s, false
+		if len(served) == 0 || served[len(served)-1] != s {
+			served = append(served, s)
+		}
+		// The frames s is owed that the buffer holds whole go to its inbox in one piece.
+		buf, _ := br.Peek(br.Buffered())
+		end := 0
+		ends = ends[:0]
+		for len(ends) < work[wi].n {
+			n, err := resp.FrameLen(buf[end:])
+			if err != nil {
+				l.fail(err)
+				l.abandon(work[wi:])
+				return
+			}
+			if n == 0 {
+				break
+			}
+			end += n
+			ends = append(ends, end)
+		}
+		if len(ends) > 0 {
+			s.deliver(buf[:end], ends)
+			br.Discard(end)
+			if work[wi].n -= len(ends); work[wi].n == 0 {
+				wi++
+			}
+			continue
+		}
+		// A frame that has not all arrived, or is longer than the buffer: streamed through.
+		sink.s, sink.last, sink.n = s, false, 0
 		err := resp.CopyReply(fw, br, nil)
+		if sink.n+fw.Buffered() > longReply {
+			s.sh.longReplies.Store(true)
+		}
 		if err == nil {
 			sink.last = true
 			err = fw.Flush()
 			if sink.last { // flushed before it ended: the end is still to be recorded
-				s.deliver(nil, true)
+				s.deliver(nil, frameEndsHere[:])
 			}
 		}
 		if err != nil {
@@ -163,14 +198,14 @@ func (l *lane) read() {
 			l.abandon(work[wi:])
 			return
 		}
-		if len(served) == 0 || served[len(served)-1] != s {
-			served = append(served, s)
-		}
 		if work[wi].n--; work[wi].n == 0 {
 			wi++
 		}
 	}
 }
+
+// frameEndsHere is deliver's ends for bytes that finish a frame.
+var frameEndsHere = [1]int{0}
 
 // fail marks the lane failed and closes its backend connection; the reader then abandons every session
 // still owed a reply. The pool replaces a failed lane.
@@ -214,10 +249,17 @@ func (l *lane) failed() bool {
 type inboxSink struct {
 	s    *session
 	last bool
+	n    int // bytes of the frame written so far
 }
 
 func (k *inboxSink) Write(p []byte) (int, error) {
-	k.s.deliver(p, k.last)
+	k.n += len(p)
+	if k.last {
+		end := [1]int{len(p)}
+		k.s.deliver(p, end[:])
+	} else {
+		k.s.deliver(p, nil)
+	}
 	k.last = false
 	return len(p), nil
 }

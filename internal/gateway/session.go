@@ -173,7 +173,11 @@ func (s *session) read() {
 		src = &s.x.sniff
 	}
 	lim := s.snap.Limits
-	rd := s.in.bufs.commandReader(src, lim)
+	var raw net.Conn // the socket, when the reader reads nothing else (see commandReader)
+	if s.conn == s.x.raw {
+		raw = s.conn
+	}
+	rd := s.in.bufs.commandReader(src, lim, raw)
 	defer s.in.bufs.putCommandReader(rd)
 	st := decideState{renames: s.snap.Renames, sess: s}
 	st.auth.start(s.in, s.in.snap.Load(), s.addr)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/moat-dev/moat/internal/rediscmd"
@@ -29,6 +30,8 @@ type sharedState struct {
 	inbox []byte // reply bytes delivered and not yet taken by the pump
 	ends  []int  // where each complete frame in inbox ends
 
+	longReplies atomic.Bool // a reply longer than longReply came for this session (the lane's reader sets it)
+
 	wake    chan struct{} // the pump has something to do: slots queued or replies delivered
 	drained chan struct{} // the pump took the inbox (the lane's reader may be waiting for that)
 	settled chan struct{} // every reply owed has been delivered (the reader may be waiting for that)
@@ -46,9 +49,11 @@ const (
 
 // sharedNeed says whether c (a command decided as sl and forwarded) can go on a shared lane. Anything
 // that leaves state on the connection (transactions, database, name, reply mode, tracking, pub/sub,
-// MONITOR, replication, cluster flags), blocks it, or is too long to hold needs a dedicated lane.
+// MONITOR, replication, cluster flags), blocks it, or is too long to hold needs a dedicated lane; so does
+// every command of a client that was sent a long reply (over longReply bytes), which holds up the other
+// clients on its lane while it passes: such a client has its own lane from its next command on.
 func (s *session) sharedNeed(st *decideState, c *resp.Command, sl *slot) laneNeed {
-	if c.More || sl.call != nil {
+	if c.More || sl.call != nil || s.sh.longReplies.Load() {
 		return needDedicated
 	}
 	var buf [rediscmd.MaxNameLen]byte
@@ -266,10 +271,10 @@ func hello3(be net.Conn, timeout time.Duration) error {
 	return nil
 }
 
-// deliver appends reply bytes for the session (lane reader); end marks the end of a frame. When the
+// deliver appends reply bytes for the session (lane reader); ends are where in p frames end. When the
 // client has left too much unread, it waits for the pump to take some, up to inboxStall without
 // progress, after which the session is closed. A closing session's bytes are dropped.
-func (s *session) deliver(p []byte, end bool) {
+func (s *session) deliver(p []byte, ends []int) {
 	s.mu.Lock()
 	var stall *time.Timer
 	for len(s.sh.inbox) > inboxLimit && !s.closing() {
@@ -291,13 +296,14 @@ func (s *session) deliver(p []byte, end bool) {
 		s.mu.Lock()
 	}
 	if !s.closing() {
+		base := len(s.sh.inbox)
 		s.sh.inbox = append(s.sh.inbox, p...)
-		if end {
-			s.sh.ends = append(s.sh.ends, len(s.sh.inbox))
+		for _, e := range ends {
+			s.sh.ends = append(s.sh.ends, base+e)
 		}
 	}
 	s.mu.Unlock()
-	if end && s.inflight.Add(-1) == 0 {
+	if len(ends) > 0 && s.inflight.Add(-int64(len(ends))) == 0 {
 		poke(s.sh.settled)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 )
 
@@ -32,6 +33,8 @@ func fuzzLimits(v uint32) Limits {
 	}
 }
 
+var fuzzLender sync.Pool
+
 func FuzzReader(f *testing.F) {
 	for i, tc := range readerCases {
 		if len(tc.in) < 2048 {
@@ -45,7 +48,15 @@ func FuzzReader(f *testing.F) {
 		lim := fuzzLimits(limits)
 		// drain checks every command (Args inside Raw, inline Raw re-encoded, no spare capacity) and the
 		// buffer bound after every call; its loop bound catches a Reader that makes no progress.
-		got, err := drain(t, NewReader(fuzzChunks(in, chunks), lim))
+		src := fuzzChunks(in, chunks)
+		rd := NewReader(src, lim)
+		switch { // half the runs lend the buffer between reads (Lend), half of those with a now
+		case len(chunks) > 0 && chunks[0]%4 == 1:
+			rd.Lend(&fuzzLender, nil)
+		case len(chunks) > 0 && chunks[0]%4 == 3:
+			rd.Lend(&fuzzLender, src.Read) // in memory, what comes next is there already
+		}
+		got, err := drain(t, rd)
 		want, wantErr := refRead(in, lim)
 		if len(got) != len(want) || errText(err) != errText(wantErr) {
 			t.Fatalf("limits %+v: got %d commands, %v; oracle %d, %v\n got %v\nwant %v", lim, len(got), err, len(want), wantErr, got, want)
@@ -172,4 +183,36 @@ func firstAfterAttributes(frame []byte) byte {
 		frame = frame[pos:]
 	}
 	return frame[0]
+}
+
+// FrameLen agrees with the oracle CopyReply is checked against: the same length for a whole frame,
+// "more bytes needed" exactly where the input ends inside the frame, an error exactly where CopyReply
+// refuses the frame.
+func FuzzFrameLen(f *testing.F) {
+	for _, tc := range replyCases {
+		f.Add([]byte(tc.in))
+		f.Add([]byte(tc.in[:len(tc.in)/2]))
+	}
+	for _, s := range []string{"", "x\r\n", "*2\r\n:1\r\n", "%4611686018427387904\r\n", "$9223372036854775807\r\n",
+		"|1\r\n+a\r\n+b\r\n_\r\n", "|1\r\n+a\r\n+b\r\n", "*-1\r\n", "$-1\r\n", "\r\n", "$3\r\nab"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		n, err := FrameLen(in)
+		want, wantErr := refFrame(in)
+		switch {
+		case err != nil:
+			if !errors.Is(err, ErrReply) || !errors.Is(wantErr, ErrReply) {
+				t.Fatalf("FrameLen(%q): %v; oracle %d, %v", in, err, want, wantErr)
+			}
+		case n == 0:
+			if wantErr != io.ErrUnexpectedEOF && wantErr != io.EOF {
+				t.Fatalf("FrameLen(%q): incomplete; oracle %d, %v", in, want, wantErr)
+			}
+		default:
+			if wantErr != nil || n != want {
+				t.Fatalf("FrameLen(%q) = %d; oracle %d, %v", in, n, want, wantErr)
+			}
+		}
+	})
 }

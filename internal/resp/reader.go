@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // ProtocolError is a client protocol violation. Its Error text is Redis's own ("Protocol error: …"),
@@ -45,6 +46,12 @@ type Reader struct {
 	part   partial
 	stream streamState // remainder of a command handed out with More
 	err    error       // sticky read or protocol error
+
+	// With a lender (Lend), buf goes back to it while the Reader waits for input with nothing
+	// buffered, and that read lands in small.
+	lender *sync.Pool // of *[minBuffer]byte
+	now    func([]byte) (int, error)
+	small  [smallBuffer]byte
 }
 
 type partial struct {
@@ -62,6 +69,10 @@ type streamState struct {
 
 const minBuffer = 16 * 1024
 
+// smallBuffer is what an idle Reader with a lender reads into: a typical command or pipeline fits, a
+// longer batch costs one more read.
+const smallBuffer = 1024
+
 // NewReader returns a Reader of src bounded by lim.
 func NewReader(src io.Reader, lim Limits) *Reader {
 	return &Reader{src: src, lim: lim, buf: make([]byte, minBuffer)}
@@ -72,14 +83,27 @@ func NewReader(src io.Reader, lim Limits) *Reader {
 func (rd *Reader) Reset(src io.Reader, lim Limits) {
 	buf := rd.buf
 	if len(buf) != minBuffer {
-		buf = make([]byte, minBuffer)
+		buf = nil // made or borrowed when needed
+	}
+	lender, now := rd.lender, rd.now
+	if lender != nil && buf != nil {
+		lender.Put((*[minBuffer]byte)(buf))
+		buf = nil
 	}
 	*rd = Reader{src: src, lim: lim, buf: buf, cmds: rd.cmds[:0], args: rd.args[:0], inl: rd.inl[:0],
-		part: partial{offs: rd.part.offs[:0]}}
+		part: partial{offs: rd.part.offs[:0]}, lender: lender, now: now}
 	if cap(rd.args) > 4096 || cap(rd.inl) > minBuffer {
 		rd.args, rd.inl = nil, nil
 	}
 }
+
+// Lend makes rd give its 16 KiB buffer to p, and take one from it, so that a connection that waits for
+// its next command holds no buffer: an idle Reader keeps only 1 KiB of its own. p holds
+// *[16384]byte values and may be shared by many Readers (nil: rd keeps its buffer). now reads what the
+// source holds already, without waiting: (0, nil) when nothing; after input that fills the 1 KiB, the
+// rest of a long pipeline is taken with it, so that the pipeline stays one batch (nil: a longer
+// pipeline may come as two batches).
+func (rd *Reader) Lend(p *sync.Pool, now func([]byte) (int, error)) { rd.lender, rd.now = p, now }
 
 // SetLimits changes the bounds for commands not yet parsed.
 func (rd *Reader) SetLimits(lim Limits) { rd.lim = lim }
@@ -147,6 +171,14 @@ func (rd *Reader) parseBuffered() error {
 // fill reads once from the source, first making room: unread bytes move to the front, and the buffer
 // grows when an incomplete command needs more room than it has (up to the limits).
 func (rd *Reader) fill() error {
+	if rd.r == rd.w && !rd.part.active && (rd.buf == nil || len(rd.buf) == minBuffer) {
+		if rd.lender != nil {
+			return rd.fillIdle()
+		}
+		if rd.buf == nil {
+			rd.buf = make([]byte, minBuffer)
+		}
+	}
 	if rd.r > 0 {
 		n := copy(rd.buf, rd.buf[rd.r:rd.w])
 		rd.r, rd.w = 0, n
@@ -163,6 +195,35 @@ func (rd *Reader) fill() error {
 	}
 	n, err := rd.src.Read(rd.buf[rd.w:])
 	rd.w += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// fillIdle is fill with nothing buffered and a lender: the buffer goes back while the read waits, and
+// what arrives moves to a buffer borrowed again.
+func (rd *Reader) fillIdle() error {
+	if rd.buf != nil {
+		rd.lender.Put((*[minBuffer]byte)(rd.buf))
+		rd.buf = nil
+	}
+	n, err := rd.src.Read(rd.small[:])
+	if a, ok := rd.lender.Get().(*[minBuffer]byte); ok {
+		rd.buf = a[:]
+	} else {
+		rd.buf = make([]byte, minBuffer)
+	}
+	rd.r, rd.w = 0, copy(rd.buf, rd.small[:n])
+	if n == len(rd.small) && rd.now != nil {
+		// An error here shows again at the next read, after these bytes are parsed.
+		if m, _ := rd.now(rd.buf[n:]); m > 0 {
+			rd.w += m
+		}
+	}
 	if n > 0 {
 		return nil
 	}

@@ -2,6 +2,7 @@ package resp
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -262,4 +263,76 @@ func (c *copier) body(n int64) error {
 		n -= int64(k)
 	}
 	return nil
+}
+
+// FrameLen measures the reply frame (including any RESP3 attribute before it) at the start of b without
+// copying it: n > 0 when b holds the whole frame, n == 0 when b holds only its beginning (or nothing).
+// It accepts exactly what CopyReply accepts: an error wraps ErrReply, for a frame CopyReply refuses too.
+// (A frame longer than the buffer it must fit in is left to CopyReply, which streams it.)
+func FrameLen(b []byte) (n int, err error) {
+	return frameEnd(b, 0, 0)
+}
+
+// frameEnd returns where the frame starting at b[at] ends, 0 when b ends first.
+func frameEnd(b []byte, at, depth int) (int, error) {
+	if depth > maxDepth {
+		return 0, fmt.Errorf("%w: nesting deeper than %d", ErrReply, maxDepth)
+	}
+	nl := bytes.IndexByte(b[at:], '\n')
+	if nl < 0 {
+		return 0, nil
+	}
+	line := b[at : at+nl+1]
+	next := at + nl + 1
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return 0, ErrReply
+	}
+	t, body := line[0], line[1:len(line)-2]
+	switch t {
+	case '+', '-', ':', '_', ',', '#', '(':
+		return next, nil
+	case '$', '=', '!':
+		n, ok := parseInt(body)
+		if !ok || n < -1 || n > math.MaxInt64-2 {
+			return 0, ErrReply
+		}
+		if n == -1 {
+			return next, nil
+		}
+		if n+2 > int64(len(b)-next) {
+			return 0, nil
+		}
+		return next + int(n) + 2, nil
+	case '*', '~', '>', '%', '|':
+		n, ok := parseInt(body)
+		if !ok || n < -1 {
+			return 0, ErrReply
+		}
+		if t == '%' || t == '|' {
+			if n > math.MaxInt64/2 {
+				return 0, ErrReply
+			}
+			n *= 2
+		}
+		pos := next
+		for i := int64(0); i < n; i++ {
+			if pos == len(b) {
+				return 0, nil
+			}
+			e, err := frameEnd(b, pos, depth+1)
+			if err != nil || e == 0 {
+				return 0, err
+			}
+			pos = e
+		}
+		if t == '|' { // an attribute precedes the real reply
+			if pos == len(b) {
+				return 0, nil
+			}
+			return frameEnd(b, pos, depth)
+		}
+		return pos, nil
+	default:
+		return 0, fmt.Errorf("%w: unexpected type byte %q", ErrReply, t)
+	}
 }

@@ -7,6 +7,7 @@
 //	idle                    open idle connections to moat and measure its RSS per connection
 //	report                  medians, ratios, results.csv and the chart from a run's directory
 //	relay                   the naive 1:1 Go relay of the reference baseline, as a target
+//	hol                     head-of-line blocking: small GETs' latency beside a long reply
 //
 // Every loop is bounded in count and time, and every address it connects to is a loopback address.
 package main
@@ -37,6 +38,8 @@ func main() {
 		err = report(args)
 	case "relay":
 		err = relay(args)
+	case "hol":
+		err = hol(args)
 	default:
 		usage()
 	}
@@ -47,6 +50,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: moatbench freeports|gen|run|flood|idle|report|relay [flags] (see bench/run.sh)")
+	fmt.Fprintln(os.Stderr, "usage: moatbench freeports|gen|run|flood|idle|report|relay|hol [flags] (see bench/run.sh)")
 	os.Exit(2)
 }

@@ -1,0 +1,41 @@
+//go:build unix
+
+package gateway
+
+import (
+	"io"
+	"net"
+	"syscall"
+)
+
+// readNow returns a read of what the TCP socket c holds already, without waiting: (0, nil) when
+// nothing, io.EOF at its end. nil: c is not a TCP socket.
+func readNow(c net.Conn) func([]byte) (int, error) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return func(b []byte) (int, error) {
+		var n int
+		var err error
+		if cerr := rc.Read(func(fd uintptr) bool {
+			n, err = syscall.Read(int(fd), b)
+			return true // never wait: the socket is non-blocking
+		}); cerr != nil {
+			return 0, cerr
+		}
+		switch {
+		case err == syscall.EAGAIN || err == syscall.EINTR:
+			return 0, nil
+		case err != nil:
+			return 0, err
+		case n == 0 && len(b) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
