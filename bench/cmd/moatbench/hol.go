@@ -172,41 +172,16 @@ func holRun(addr string, clients int, dur time.Duration, heavy bool) (holResult,
 	var heavyDone atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, clients+1)
-	if heavy {
+	// repeat runs one connection's command in a loop until stop.
+	repeat := func(args []string, done func(time.Duration)) error {
 		c, err := dialRESP(addr)
 		if err != nil {
-			return res, err
+			return err
 		}
-		defer c.c.Close()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := c.do("LRANGE", "hol:list", "0", "-1"); err != nil {
-					errs <- err
-					return
-				}
-				heavyDone.Add(1)
-			}
-		}()
-	}
-	lat := make([][]time.Duration, clients)
-	for i := range clients {
-		c, err := dialRESP(addr)
-		if err != nil {
-			close(stop)
-			wg.Wait()
-			return res, err
-		}
-		defer c.c.Close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+			defer c.c.Close()
 			for {
 				select {
 				case <-stop:
@@ -214,13 +189,27 @@ func holRun(addr string, clients int, dur time.Duration, heavy bool) (holResult,
 				default:
 				}
 				start := time.Now()
-				if _, err := c.do("GET", "hol:k"); err != nil {
+				if _, err := c.do(args...); err != nil {
 					errs <- err
 					return
 				}
-				lat[i] = append(lat[i], time.Since(start))
+				done(time.Since(start))
 			}
 		}()
+		return nil
+	}
+	lat := make([][]time.Duration, clients)
+	err := error(nil)
+	if heavy {
+		err = repeat([]string{"LRANGE", "hol:list", "0", "-1"}, func(time.Duration) { heavyDone.Add(1) })
+	}
+	for i := 0; i < clients && err == nil; i++ {
+		err = repeat([]string{"GET", "hol:k"}, func(d time.Duration) { lat[i] = append(lat[i], d) })
+	}
+	if err != nil {
+		close(stop)
+		wg.Wait()
+		return res, err
 	}
 	start := time.Now()
 	time.Sleep(dur)
