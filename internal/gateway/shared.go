@@ -372,7 +372,7 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 				pos = len(in)
 			}
 			s.mu.Lock()
-			took := len(s.sh.inbox) > 0
+			took := len(s.sh.inbox) > 0 || len(s.sh.ends) > 0 // an end alone finishes a frame taken before
 			if took {
 				if cap(in) > keepBuffer {
 					in = nil
