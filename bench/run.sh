@@ -140,9 +140,9 @@ trap 'exit 143' TERM
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 nofile=$(ulimit -n)
 
-mapfile -t ports < <("$mb" freeports -n 9)
+mapfile -t ports < <("$mb" freeports -n 10)
 p_redis=${ports[0]} p_haproxy=${ports[1]} p_twem=${ports[2]} p_twem_stats=${ports[3]}
-p_moat=${ports[4]} p_moat_flood=${ports[5]} p_moat_api=${ports[6]} p_moat_acl=${ports[7]} p_naive=${ports[8]}
+p_moat=${ports[4]} p_moat_flood=${ports[5]} p_moat_api=${ports[6]} p_moat_acl=${ports[7]} p_naive=${ports[8]} p_moat_ded=${ports[9]}
 
 # The ACL instance's passwords: requirepass (the default user's, in moat.yaml) and the bench user's (in
 # targets.tsv, for redis-benchmark). Fresh for every run; kept out of command lines except redis-benchmark's
@@ -152,7 +152,7 @@ genpw() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 acl_default_pw=$(cat "$work/acl-requirepass")
 acl_bench_pw=$(cat "$work/acl-bench-pass")
 "$mb" gen -dir "$work" -redis "$p_redis" -haproxy "$p_haproxy" -twemproxy "$p_twem" -moat "$p_moat" \
-  -moat-flood "$p_moat_flood" -moat-api "$p_moat_api" -moat-acl "$p_moat_acl" -moat-acl-passfile "$work/acl-requirepass"
+  -moat-flood "$p_moat_flood" -moat-api "$p_moat_api" -moat-acl "$p_moat_acl" -moat-acl-passfile "$work/acl-requirepass" -moat-ded "$p_moat_ded"
 
 # wait_pong PORT NAME PID [PASSWORD]: PING through PORT (as the default user with PASSWORD) until PONG (at
 # most 10 s), and the process must stay up.
@@ -193,6 +193,7 @@ wait_pong "$p_naive" naive "$pid_naive"
 wait_pong "$p_moat" moat "$pid_moat"
 wait_pong "$p_moat_flood" moat "$pid_moat"
 wait_pong "$p_moat_acl" moat "$pid_moat" "$acl_default_pw"
+wait_pong "$p_moat_ded" moat "$pid_moat"
 say "started: redis-server :$p_redis, haproxy :$p_haproxy, twemproxy :$p_twem, moat :$p_moat (flood instance :$p_moat_flood, ACL instance :$p_moat_acl)"
 
 # --- the ACL user (moat+acl) ----------------------------------------------------------------------------
@@ -253,19 +254,21 @@ ver_twem=$(nutcracker -V 2>&1 | sed -n 1p | sed 's/.*-//')
   printf 'twemproxy\ttwemproxy %s, 1 server conn, no allow list\t127.0.0.1:%s\t%s\t\n' "$ver_twem" "$p_twem" "$pid_twem"
   printf 'naive\tnaive Go relay (1:1, io.Copy, no parsing, no allow list)\t127.0.0.1:%s\t%s\t\n' "$p_naive" "$pid_naive"
   printf 'moat\tmoat %s, 1,000-entry whitelist in 10 groups\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat" "$pid_moat"
+  printf 'moat-ded\tmoat %s on dedicated lanes alone (shared-lanes 0)\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat_ded" "$pid_moat"
   printf 'moat+acl\tmoat %s + ACL user: %d key patterns, %d categories\t127.0.0.1:%s\t%s\t\tbench\t%s\n' \
     "$moat_rev" "${#acl_patterns[@]}" "${#acl_categories[@]}" "$p_moat_acl" "$pid_moat" "$acl_bench_pw"
 } >"$OUT/targets.tsv"
 chmod 600 "$OUT/targets.tsv" # it holds the bench user's password
 
 # --- idle memory (moat) ---------------------------------------------------------------------------
-# Each idle client costs moat two descriptors (the client and its backend connection).
+# On r-bench's shared lanes each idle client costs moat one descriptor (a dedicated lane would add its
+# backend connection).
 moat_nofile=$(awk '/^Max open files/ {print $4}' "/proc/$pid_moat/limits")
 idle_conns=$IDLE_CONNS
 idle_note=""
-if [ $((2 * idle_conns + 256)) -gt "$moat_nofile" ]; then
-  idle_conns=$(((moat_nofile - 256) / 2))
-  idle_note="capped at $idle_conns connections: moat's open-file limit is $moat_nofile and each connection uses two (client + backend)"
+if [ $((idle_conns + 256)) -gt "$moat_nofile" ]; then
+  idle_conns=$((moat_nofile - 256))
+  idle_note="capped at $idle_conns connections: moat's open-file limit is $moat_nofile"
   say "idle test: $idle_note"
 fi
 say "idle-memory test: $idle_conns connections to moat"

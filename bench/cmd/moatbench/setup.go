@@ -42,7 +42,8 @@ func freeports(args []string) error {
 // (the refusal-flood one: 1,000 entries in 10 groups admitting only 127.0.0.0/31 of loopback, so
 // redis-benchmark from 127.0.0.1 is served and 127.0.0.2 and up are refused) and, with -moat-acl, r-benchacl
 // (r-bench's whitelist, and requirepass: the password read from the file -moat-acl-passfile, so the ACL
-// user run.sh creates there is enforced). Not the bare entry 127.0.0.1: in moat, as in Alibaba Cloud, that
+// user run.sh creates there is enforced) and, with -moat-ded, r-benchded (r-bench with shared-lanes 0: every
+// client on a dedicated lane, issue 2's bar against the naive relay). Not the bare entry 127.0.0.1: in moat, as in Alibaba Cloud, that
 // entry means "nobody" and is void beside any other entry (SPEC W6).
 func gen(args []string) error {
 	fs := flag.NewFlagSet("gen", flag.ExitOnError)
@@ -54,6 +55,7 @@ func gen(args []string) error {
 	moatFlood := fs.Int("moat-flood", 0, "moat r-benchflood port")
 	moatAPI := fs.Int("moat-api", 0, "moat API/metrics port")
 	moatACL := fs.Int("moat-acl", 0, "moat r-benchacl port (0: no such instance)")
+	moatDed := fs.Int("moat-ded", 0, "moat r-benchded port: r-bench on dedicated lanes alone (0: no such instance)")
 	aclPassFile := fs.String("moat-acl-passfile", "", "file holding r-benchacl's requirepass (first line)")
 	entries := fs.Int("entries", 1000, "allow-list entries per list")
 	groups := fs.Int("groups", 10, "moat whitelist groups the entries are spread over")
@@ -65,6 +67,9 @@ func gen(args []string) error {
 	ports := map[string]int{"redis": *redis, "haproxy": *haproxy, "twemproxy": *twem, "moat": *moat, "moat-flood": *moatFlood, "moat-api": *moatAPI}
 	if *moatACL != 0 {
 		ports["moat-acl"] = *moatACL
+	}
+	if *moatDed != 0 {
+		ports["moat-ded"] = *moatDed
 	}
 	for name, p := range ports {
 		if p <= 0 || p > 65535 {
@@ -100,6 +105,10 @@ func gen(args []string) error {
 	if *moatACL != 0 {
 		insts = append(insts, harness.MoatInstance{ID: "r-benchacl", Listen: loop(*moatACL), Backend: "redis://" + loop(*redis),
 			Entries: allow, Groups: *groups, Params: map[string]string{"requirepass": aclPass}})
+	}
+	if *moatDed != 0 {
+		insts = append(insts, harness.MoatInstance{ID: "r-benchded", Listen: loop(*moatDed), Backend: "redis://" + loop(*redis),
+			Entries: allow, Groups: *groups, Params: map[string]string{"shared-lanes": "0"}})
 	}
 	files := map[string]string{
 		"allow.lst":      harness.HAProxyAllowFile(allow),
