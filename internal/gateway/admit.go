@@ -151,8 +151,8 @@ func (in *Instance) applyLimits(s *snapshot.Snapshot) {
 	}
 }
 
-// refuse writes a refusal reply, counts and logs it, and closes the connection. The write has a short
-// deadline: a refused client cannot hold moat.
+// refuse counts and logs a refusal, writes its reply and closes the connection (paced during a flood:
+// refuse.go).
 func (in *Instance) refuse(conn net.Conn, addr netip.Addr, reason string, reply []byte) {
 	in.refuseAs(conn, conn.RemoteAddr().String(), addr, reason, reply)
 }
@@ -175,11 +175,7 @@ func (in *Instance) refuseAs(conn net.Conn, peer string, addr netip.Addr, reason
 	}
 	in.activity.record(addr, reason)
 	in.logRefusal(peer, reason)
-	if reply != nil {
-		conn.SetWriteDeadline(time.Now().Add(time.Second))
-		conn.Write(reply)
-	}
-	conn.Close()
+	in.refusals.send(conn, reply)
 }
 
 // open does what must happen before a session relays: read the PROXY header of a trusted load

@@ -74,7 +74,8 @@ type Instance struct {
 	users      UserStore
 	lockout    lockout // A5 (lockout.go)
 
-	bufs sessionBuffers // bufpool.go
+	bufs     sessionBuffers // bufpool.go
+	refusals *refusalPacer  // refuse.go
 
 	lanes [2]*lanePool // shared lanes, RESP2 and RESP3 (lane.go)
 
@@ -138,6 +139,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	}
 	in.freshUsers = acl.NewUsers(in.table, acl.Config{ScriptsNeedAllKeys: true})
 	in.snap.Store(in.bind(snap))
+	in.refusals = newRefusalPacer(in.m.refusalsPaced) // from here on Start succeeds: Close stops it
 	for _, ln := range in.listeners {
 		in.wg.Add(1)
 		go in.acceptLoop(ln, false)
@@ -234,6 +236,7 @@ func (in *Instance) Close() error {
 		ss.close()
 	}
 	in.wg.Wait()
+	in.refusals.close()
 	for _, p := range in.lanes {
 		p.close()
 	}
@@ -262,8 +265,8 @@ func (in *Instance) acceptLoop(ln net.Listener, secure bool) {
 }
 
 // handle judges a new connection before reading a byte from it (W8), and before any TLS handshake,
-// and starts its session if allowed (admit.go). Refusals are handled right here on the accept goroutine:
-// they cost one write and one close. A connection from a trusted load balancer is judged by the address
+// and starts its session if allowed (admit.go). Refusals are handled right here on the accept goroutine
+// (one write and one close), or paced during a flood (refuse.go). A connection from a trusted load balancer is judged by the address
 // its PROXY header carries, which its session reads first (N5).
 func (in *Instance) handle(conn net.Conn, secure bool) {
 	addr := peerAddr(conn)
@@ -273,12 +276,7 @@ func (in *Instance) handle(conn net.Conn, secure bool) {
 		return
 	}
 	if !snap.Admits(addr) {
-		in.m.refusedAddress.Inc()
-		in.activity.record(addr, ReasonIllegalAddress)
-		in.logRefusal(conn.RemoteAddr().String(), ReasonIllegalAddress)
-		conn.SetWriteDeadline(time.Now().Add(time.Second))
-		conn.Write(replyIllegalAddress)
-		conn.Close()
+		in.refuse(conn, addr, ReasonIllegalAddress, replyIllegalAddress)
 		return
 	}
 	if in.lockout.locked(addr) {

@@ -24,6 +24,7 @@ type Metrics struct {
 	backend   *prometheus.CounterVec
 	acl       *prometheus.CounterVec
 	moved     *prometheus.CounterVec
+	paced     *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors; nothing is registered yet.
@@ -57,12 +58,16 @@ func NewMetrics() *Metrics {
 			Name: "moat_sessions_moved_dedicated_total",
 			Help: "Client connections that left the shared lane for a backend connection of their own, before a command that needs connection state (MULTI, SELECT, blocking commands, pub/sub…).",
 		}, []string{"instance"}),
+		paced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "moat_refusals_paced_total",
+			Help: "Refused connections whose reply waited its turn: refusals beyond 500 a second (a connect-and-refuse flood) are paced so that the clients being served keep their CPU.",
+		}, []string{"instance"}),
 	}
 }
 
 // Register adds the collectors to r.
 func (m *Metrics) Register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.active, m.forwarded, m.backend, m.acl, m.moved} {
+	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.active, m.forwarded, m.backend, m.acl, m.moved, m.paced} {
 		if err := r.Register(c); err != nil {
 			return err
 		}
@@ -96,6 +101,7 @@ type instanceMetrics struct {
 	authLockouts prometheus.Counter
 
 	movedDedicated prometheus.Counter
+	refusalsPaced  prometheus.Counter
 }
 
 func (m *Metrics) forInstance(id string) instanceMetrics {
@@ -122,12 +128,13 @@ func (m *Metrics) forInstance(id string) instanceMetrics {
 		authLockouts: m.acl.WithLabelValues(id, "lockout"),
 
 		movedDedicated: m.moved.WithLabelValues(id),
+		refusalsPaced:  m.paced.WithLabelValues(id),
 	}
 }
 
 // forget removes an instance's series when it stops being served.
 func (m *Metrics) forget(id string) {
-	for _, v := range []*prometheus.MetricVec{m.accepted.MetricVec, m.refused.MetricVec, m.active.MetricVec, m.forwarded.MetricVec, m.backend.MetricVec, m.acl.MetricVec, m.moved.MetricVec} {
+	for _, v := range []*prometheus.MetricVec{m.accepted.MetricVec, m.refused.MetricVec, m.active.MetricVec, m.forwarded.MetricVec, m.backend.MetricVec, m.acl.MetricVec, m.moved.MetricVec, m.paced.MetricVec} {
 		v.DeletePartialMatch(prometheus.Labels{"instance": id})
 	}
 }

@@ -1,0 +1,114 @@
+package gateway
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+)
+
+// refusalPacer writes refusal replies and closes the connections, at full speed up to refusalRate a
+// second and paced beyond: during a connect-and-refuse flood the refused connections wait their turn
+// (up to refusalQueue of them; past that the accept loop waits too), so that the flood slows down to
+// the pace instead of taking the CPU of the clients being served. Every refused client still gets its
+// reply, later. Safe for concurrent use.
+type refusalPacer struct {
+	lim   *rate.Limiter
+	queue chan refusal
+	paced prometheus.Counter // refusals that waited their turn
+
+	mu     sync.Mutex
+	closed bool
+	done   chan struct{}
+}
+
+type refusal struct {
+	conn  net.Conn
+	reply []byte // nil: close only
+}
+
+// Pacing of refusals; a scan of a few hundred addresses a second is not slowed.
+const (
+	refusalRate  = 500
+	refusalBurst = 100
+	refusalQueue = 1024
+)
+
+func newRefusalPacer(paced prometheus.Counter) *refusalPacer {
+	p := &refusalPacer{
+		lim:   rate.NewLimiter(refusalRate, refusalBurst),
+		queue: make(chan refusal, refusalQueue),
+		paced: paced,
+		done:  make(chan struct{}),
+	}
+	go p.run()
+	return p
+}
+
+// send refuses conn with reply: now, or in its turn when refusals come faster than the pace.
+func (p *refusalPacer) send(conn net.Conn, reply []byte) {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed || (len(p.queue) == 0 && p.lim.Allow()) {
+		finishRefusal(refusal{conn, reply})
+		return
+	}
+	p.paced.Inc()
+	select {
+	case p.queue <- refusal{conn, reply}:
+	case <-p.done:
+		finishRefusal(refusal{conn, reply})
+	}
+}
+
+func (p *refusalPacer) run() {
+	for {
+		select {
+		case r := <-p.queue:
+			p.wait()
+			finishRefusal(r)
+		case <-p.done:
+			for {
+				select {
+				case r := <-p.queue:
+					finishRefusal(r)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// wait blocks until the pace allows the next refusal, or the pacer closes.
+func (p *refusalPacer) wait() {
+	r := p.lim.Reserve()
+	t := time.NewTimer(r.Delay())
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-p.done:
+	}
+}
+
+// close refuses what waits at once; later refusals are not paced.
+func (p *refusalPacer) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.closed = true
+		close(p.done)
+	}
+}
+
+// finishRefusal writes the reply (with a short deadline: a refused client cannot hold moat) and closes.
+func finishRefusal(r refusal) {
+	if r.reply != nil {
+		r.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		r.conn.Write(r.reply)
+	}
+	r.conn.Close()
+}
