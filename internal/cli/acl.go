@@ -243,20 +243,27 @@ func newAccountGrant(o *Options) *cobra.Command {
 }
 
 func newAccountDelete(o *Options) *cobra.Command {
+	return newDeleteUser(o, "delete", "Delete an account and close its connections (DeleteAccount; not default)",
+		"DeleteAccount", "AccountName", "name", "account name", "account")
+}
+
+// newDeleteUser is the command that deletes one user of an instance through action, whose parameter
+// param names it (flag --flag); what names it in the output.
+func newDeleteUser(o *Options, use, short, action, param, flag, flagHelp, what string) *cobra.Command {
 	var instance, name string
 	cmd := &cobra.Command{
-		Use: "delete", Short: "Delete an account and close its connections (DeleteAccount; not default)", Args: cobra.NoArgs,
+		Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.call("DeleteAccount", map[string]string{"InstanceId": instance, "AccountName": name}, nil); err != nil {
+			if err := o.call(action, map[string]string{"InstanceId": instance, param: name}, nil); err != nil {
 				return err
 			}
-			return o.emit(cmd.OutOrStdout(), map[string]string{"InstanceId": instance, "AccountName": name, "Deleted": "true"},
-				func(w *tabwriter.Writer) { fmt.Fprintf(w, "account %q of %s deleted\n", name, instance) })
+			return o.emit(cmd.OutOrStdout(), map[string]string{"InstanceId": instance, param: name, "Deleted": "true"},
+				func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s %q of %s deleted\n", what, name, instance) })
 		},
 	}
 	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
-	cmd.Flags().StringVar(&name, "name", "", "account name")
-	required(cmd, "instance", "name")
+	cmd.Flags().StringVar(&name, flag, "", flagHelp)
+	required(cmd, "instance", flag)
 	return cmd
 }
 
@@ -342,21 +349,8 @@ A bad rule changes nothing and prints Redis's error.`,
 }
 
 func newACLDelUser(o *Options) *cobra.Command {
-	var instance, user string
-	cmd := &cobra.Command{
-		Use: "deluser", Short: "ACL DELUSER: delete a user and close its connections (DeleteACLUser; not default)", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.call("DeleteACLUser", map[string]string{"InstanceId": instance, "UserName": user}, nil); err != nil {
-				return err
-			}
-			return o.emit(cmd.OutOrStdout(), map[string]string{"InstanceId": instance, "UserName": user, "Deleted": "true"},
-				func(w *tabwriter.Writer) { fmt.Fprintf(w, "user %q of %s deleted\n", user, instance) })
-		},
-	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
-	cmd.Flags().StringVar(&user, "user", "", "user name")
-	required(cmd, "instance", "user")
-	return cmd
+	return newDeleteUser(o, "deluser", "ACL DELUSER: delete a user and close its connections (DeleteACLUser; not default)",
+		"DeleteACLUser", "UserName", "user", "user name", "user")
 }
 
 func newACLImport(o *Options) *cobra.Command {

@@ -108,15 +108,8 @@ func describeAccounts(c *call) (any, error) {
 }
 
 func modifyAccountDescription(c *call) (any, error) {
-	id, name, err := c.instanceAndAccount()
+	id, name, desc, err := c.accountAnd("AccountDescription", model.CheckAccountDescription)
 	if err != nil {
-		return nil, err
-	}
-	desc, err := c.required("AccountDescription")
-	if err != nil {
-		return nil, err
-	}
-	if err := model.CheckAccountDescription(desc); err != nil {
 		return nil, err
 	}
 	return map[string]any{}, c.changeAccount(id, name, func(in *model.Instance, _ *acl.Users) error {
@@ -128,15 +121,8 @@ func modifyAccountDescription(c *call) (any, error) {
 }
 
 func resetAccountPassword(c *call) (any, error) {
-	id, name, err := c.instanceAndAccount()
+	id, name, pass, err := c.accountAnd("AccountPassword", model.CheckAccountPassword)
 	if err != nil {
-		return nil, err
-	}
-	pass, err := c.required("AccountPassword")
-	if err != nil {
-		return nil, err
-	}
-	if err := model.CheckAccountPassword(pass); err != nil {
 		return nil, err
 	}
 	return map[string]any{}, c.changeAccount(id, name, func(_ *model.Instance, us *acl.Users) error {
@@ -180,6 +166,20 @@ func deleteAccount(c *call) (any, error) {
 }
 
 // instanceAndAccount reads the InstanceId and AccountName every account action takes.
+// accountAnd reads InstanceId, AccountName and the required parameter param, which check validates.
+func (c *call) accountAnd(param string, check func(string) error) (id, name, v string, err error) {
+	if id, name, err = c.instanceAndAccount(); err != nil {
+		return "", "", "", err
+	}
+	if v, err = c.required(param); err != nil {
+		return "", "", "", err
+	}
+	if err = check(v); err != nil {
+		return "", "", "", err
+	}
+	return id, name, v, nil
+}
+
 func (c *call) instanceAndAccount() (id, name string, err error) {
 	if id, err = c.required("InstanceId"); err != nil {
 		return "", "", err
