@@ -2,8 +2,9 @@ package allowlist
 
 import (
 	"net/netip"
+	"slices"
 
-	"github.com/gaissmai/bart"
+	"go4.org/netipx"
 )
 
 // Set is the compiled allow set of one instance (W6): the union of all its
@@ -17,10 +18,12 @@ import (
 // any number of goroutines. A nil *Set, and the zero Set, deny every address.
 // A Set must not be copied by value; pass the pointer.
 type Set struct {
-	// The effective prefixes, for Allows. bart.Fast rather than bart.Lite:
-	// about 40% faster lookups (IPv6 most) for about twice the memory
-	// (13 MB instead of 6 MB for 100 groups of 1,000 entries).
-	table bart.Fast[struct{}]
+	// The addresses allowed, for Allows: the union of the effective
+	// prefixes as merged ranges (netipx does the set algebra), one index
+	// per family. About 2.5 times as fast as bart.Fast on cache-cold IPv6
+	// lookups, in a third of its memory (4 MB for 100 groups of 1,000).
+	v4, v6 *index
+	size   int // distinct effective prefixes
 
 	// For Explain: copies of the inputs, in their order.
 	entries      []listed
@@ -52,17 +55,19 @@ type member struct {
 // the whitelist entry 127.0.0.1 is the "deny everything" placeholder.
 func Compile(groups []Group, bound []Bound) *Set {
 	s := &Set{}
-	loopbackListed, othersListed := s.addEntries(groups)
-	s.addHosts(bound)
+	var allowed []netip.Prefix
+	loopbackListed, othersListed := s.addEntries(groups, &allowed)
+	s.addHosts(bound, &allowed)
+	s.index(allowed)
 	s.onlyLoopback = loopbackListed && !othersListed && len(bound) == 0
 	s.loopbackVoid = loopbackListed && !s.onlyLoopback
 	return s
 }
 
-// addEntries adds every group entry but 127.0.0.1 to the table, and every
+// addEntries adds every group entry but 127.0.0.1 to allowed, and every
 // entry to the list Explain reads. It reports whether 127.0.0.1 and whether
 // anything else is listed.
-func (s *Set) addEntries(groups []Group) (loopbackListed, othersListed bool) {
+func (s *Set) addEntries(groups []Group, allowed *[]netip.Prefix) (loopbackListed, othersListed bool) {
 	n := 0
 	for _, g := range groups {
 		n += len(g.Entries)
@@ -81,14 +86,15 @@ func (s *Set) addEntries(groups []Group) (loopbackListed, othersListed bool) {
 				continue
 			}
 			othersListed = true
-			s.table.Insert(p, struct{}{})
+			*allowed = append(*allowed, p)
 		}
 	}
 	return loopbackListed, othersListed
 }
 
-// addHosts adds every address of every host of the bound security groups.
-func (s *Set) addHosts(bound []Bound) {
+// addHosts adds every address of every host of the bound security groups to
+// allowed and to the list Explain reads.
+func (s *Set) addHosts(bound []Bound, allowed *[]netip.Prefix) {
 	n := 0
 	for _, b := range bound {
 		for _, h := range b.Hosts {
@@ -104,10 +110,36 @@ func (s *Set) addHosts(bound []Bound) {
 				}
 				a = unzoned(a.Unmap())
 				s.hosts = append(s.hosts, member{sg: b.SecurityGroup, id: h.ID, name: h.Name, addr: a})
-				s.table.Insert(netip.PrefixFrom(a, a.BitLen()), struct{}{})
+				*allowed = append(*allowed, netip.PrefixFrom(a, a.BitLen()))
 			}
 		}
 	}
+}
+
+// index builds the lookup indexes from the effective prefixes (canonical,
+// unzoned) and counts the distinct ones.
+func (s *Set) index(allowed []netip.Prefix) {
+	var b netipx.IPSetBuilder
+	for _, p := range allowed {
+		b.AddPrefix(p)
+	}
+	union, _ := b.IPSet() // no error: every prefix is valid
+	var v4, v6 []span
+	for _, r := range union.Ranges() {
+		if r.From().Is4() {
+			v4 = append(v4, span{first: key4(r.From()), last: key4(r.To())})
+		} else {
+			v6 = append(v6, span{first: key6(r.From()), last: key6(r.To())})
+		}
+	}
+	s.v4, s.v6 = newIndex(v4), newIndex(v6)
+	slices.SortFunc(allowed, func(p, q netip.Prefix) int {
+		if c := p.Addr().Compare(q.Addr()); c != 0 {
+			return c
+		}
+		return p.Bits() - q.Bits()
+	})
+	s.size = len(slices.Compact(allowed))
 }
 
 // canonical returns p as ParseEntry would: IPv4-mapped prefixes in IPv4
@@ -135,10 +167,16 @@ func unzoned(a netip.Addr) netip.Addr {
 // ignored; the invalid Addr is denied. This is the data plane's hot path: it
 // does not allocate.
 func (s *Set) Allows(a netip.Addr) bool {
-	if s == nil {
+	if s == nil || s.v4 == nil {
 		return false
 	}
-	return s.table.Contains(a.Unmap())
+	switch a = a.Unmap(); {
+	case a.Is4():
+		return s.v4.contains(key4(a))
+	case a.Is6():
+		return s.v6.contains(key6(a))
+	}
+	return false
 }
 
 // Entries returns the number of distinct prefixes in effect: group entries
@@ -148,5 +186,5 @@ func (s *Set) Entries() int {
 	if s == nil {
 		return 0
 	}
-	return s.table.Size()
+	return s.size
 }
