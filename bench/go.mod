@@ -2,7 +2,11 @@ module github.com/moat-dev/moat/bench
 
 go 1.26.8
 
-require gonum.org/v1/plot v0.15.2
+require (
+	github.com/tidwall/redcon v1.6.2
+	go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
+	gonum.org/v1/plot v0.15.2
+)
 
 require (
 	codeberg.org/go-fonts/liberation v0.4.1 // indirect
@@ -13,6 +17,8 @@ require (
 	github.com/campoy/embedmd v1.0.0 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
+	github.com/tidwall/btree v1.1.0 // indirect
+	github.com/tidwall/match v1.1.1 // indirect
 	golang.org/x/image v0.24.0 // indirect
 	golang.org/x/text v0.22.0 // indirect
 )

@@ -6,10 +6,12 @@
 #
 # Installs what it needs from Debian when missing (redis-server, redis-tools, haproxy, nutcracker), builds
 # moat from the working tree, starts on loopback with free ports: a direct redis-server, HAProxy (TCP mode,
-# 1,000-CIDR allow list), twemproxy (one server connection) and moat (1,000-entry whitelist over 10 groups)
-# in front of it, twice: plain, and as the instance r-benchacl (the same whitelist, requirepass set, and an
-# ACL user "bench" with 20 key patterns and 5 categories that redis-benchmark logs in as, which makes it
-# AUTH on every connection, churn's included), then runs redis-benchmark against each in turn, round-robin:
+# 1,000-CIDR allow list), twemproxy (one server connection), the reference's two naive Go relays (L4 io.Copy;
+# RESP: redcon reader, per-command check, the same allow list) and moat (1,000-entry whitelist over 10 groups)
+# in front of it: plain (r-bench), on dedicated lanes alone (r-benchded, shared-lanes 0) and as the instance
+# r-benchacl (the same whitelist, requirepass set, and an ACL user "bench" with 20 key patterns and 5
+# categories that redis-benchmark logs in as, which makes it AUTH on every connection, churn's included),
+# then runs redis-benchmark against each in turn, round-robin:
 #   -t set,get -n 200000 -c 50 -P 1   and   -P 16     (ops/s)
 #   -t ping_mbulk -n 50000 -c 50 -k 0                 (new connections/s)
 # plus, for moat only, an idle-memory test (10,000 idle connections, or as many as the open-file limit
@@ -140,9 +142,10 @@ trap 'exit 143' TERM
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 nofile=$(ulimit -n)
 
-mapfile -t ports < <("$mb" freeports -n 10)
+mapfile -t ports < <("$mb" freeports -n 11)
 p_redis=${ports[0]} p_haproxy=${ports[1]} p_twem=${ports[2]} p_twem_stats=${ports[3]}
 p_moat=${ports[4]} p_moat_flood=${ports[5]} p_moat_api=${ports[6]} p_moat_acl=${ports[7]} p_naive=${ports[8]} p_moat_ded=${ports[9]}
+p_naive_resp=${ports[10]}
 
 # The ACL instance's passwords: requirepass (the default user's, in moat.yaml) and the bench user's (in
 # targets.tsv, for redis-benchmark). Fresh for every run; kept out of command lines except redis-benchmark's
@@ -184,12 +187,17 @@ pids+=("$pid_twem")
 nice -n "$NICE" "$mb" relay -listen "127.0.0.1:$p_naive" -backend "127.0.0.1:$p_redis" >"$work/naive.log" 2>&1 &
 pid_naive=$!
 pids+=("$pid_naive")
+nice -n "$NICE" "$mb" relay -resp -allow "$work/allow.lst" -listen "127.0.0.1:$p_naive_resp" -backend "127.0.0.1:$p_redis" \
+  >"$work/naive-resp.log" 2>&1 &
+pid_naive_resp=$!
+pids+=("$pid_naive_resp")
 nice -n "$NICE" "$OUT/bin/moat" serve --config "$work/moat.yaml" --log-level warn >"$work/moat.log" 2>&1 &
 pid_moat=$!
 pids+=("$pid_moat")
 wait_pong "$p_haproxy" haproxy "$pid_haproxy"
 wait_pong "$p_twem" twemproxy "$pid_twem"
 wait_pong "$p_naive" naive "$pid_naive"
+wait_pong "$p_naive_resp" naive-resp "$pid_naive_resp"
 wait_pong "$p_moat" moat "$pid_moat"
 wait_pong "$p_moat_flood" moat "$pid_moat"
 wait_pong "$p_moat_acl" moat "$pid_moat" "$acl_default_pw"
@@ -253,6 +261,7 @@ ver_twem=$(nutcracker -V 2>&1 | sed -n 1p | sed 's/.*-//')
   printf 'haproxy\tHAProxy %s TCP, 1,000-CIDR allow list\t127.0.0.1:%s\t%s\t\n' "$ver_haproxy" "$p_haproxy" "$pid_haproxy"
   printf 'twemproxy\ttwemproxy %s, 1 server conn, no allow list\t127.0.0.1:%s\t%s\t\n' "$ver_twem" "$p_twem" "$pid_twem"
   printf 'naive\tnaive Go relay (1:1, io.Copy, no parsing, no allow list)\t127.0.0.1:%s\t%s\t\n' "$p_naive" "$pid_naive"
+  printf 'naive-resp\tnaive Go RESP relay (1:1, redcon reader, per-command check, 1,000-CIDR allow list)\t127.0.0.1:%s\t%s\t\n' "$p_naive_resp" "$pid_naive_resp"
   printf 'moat\tmoat %s, 1,000-entry whitelist in 10 groups\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat" "$pid_moat"
   printf 'moat-ded\tmoat %s on dedicated lanes alone (shared-lanes 0)\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat_ded" "$pid_moat"
   printf 'moat+acl\tmoat %s + ACL user: %d key patterns, %d categories\t127.0.0.1:%s\t%s\t\tbench\t%s\n' \
