@@ -89,11 +89,8 @@ func (s *session) sharedNeed(st *decideState, c *resp.Command, sl *slot) laneNee
 		}
 		return needDedicated
 	case "xread", "xreadgroup":
-		for i := 1; i < len(c.Args); i++ {
-			var b [16]byte
-			if lower(c.Args, i, &b) == "block" {
-				return needDedicated
-			}
+		if xreadBlocks(c.Args) {
+			return needDedicated
 		}
 		return needShared
 	case "get", "set", "incr", "del", "exists", "mget", "mset", "hget", "hset", "expire", "ttl":
@@ -103,6 +100,29 @@ func (s *session) sharedNeed(st *decideState, c *resp.Command, sl *slot) laneNee
 		return needDedicated
 	}
 	return needShared
+}
+
+// xreadBlocks reports whether an XREAD or XREADGROUP command has the BLOCK option: it reads the
+// options up to STREAMS as Redis does (GROUP takes two values, COUNT and BLOCK one, NOACK none), so a
+// group, consumer or stream named "block" is not taken for it. Malformed options read as not blocking:
+// the backend refuses the command.
+func xreadBlocks(args [][]byte) bool {
+	for i := 1; i < len(args); {
+		var b [16]byte
+		switch lower(args, i, &b) {
+		case "block":
+			return true
+		case "group":
+			i += 3
+		case "count":
+			i += 2
+		case "noack":
+			i++
+		default: // STREAMS, or something the backend will refuse
+			return false
+		}
+	}
+	return false
 }
 
 // sendShared sends a decided batch on shared lanes: enqueues its slots and submits its forwarded

@@ -262,6 +262,10 @@ func TestSharedMoveRules(t *testing.T) {
 		{"EVAL", []string{"EVAL", "return 1", "0"}, false, ":1\r\n"},
 		{"PING", []string{"PING"}, false, "+PONG\r\n"},
 		{"XREADGROUP", []string{"XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s", "0"}, false, ""},
+		// BLOCK is an option, not any argument spelled so.
+		{"XREAD of a stream named block", []string{"XREAD", "COUNT", "1", "STREAMS", "block", "0"}, false, "*-1\r\n"},
+		{"XREADGROUP by a consumer named block", []string{"XREADGROUP", "GROUP", "g", "block", "COUNT", "1", "STREAMS", "s", "0"}, false, ""},
+		{"XREADGROUP NOACK BLOCK", []string{"XREADGROUP", "GROUP", "g", "c", "NOACK", "BLOCK", "10", "STREAMS", "s", ">"}, true, "*-1\r\n"},
 	}
 	for _, tc := range cases {
 		oracle := dial(t, e.srv.Addr, "127.0.0.1")
