@@ -10,7 +10,7 @@ import (
 // family with about two memory accesses on a cache-cold path: a radix node's
 // slot, then the one or few spans that slot points at.
 //
-// The spans are sorted, disjoint and non-adjacent. A node covers a window of
+// The spans are sorted and disjoint. A node covers a window of
 // them whose starts share their first skip bits; its 2^k slots split the
 // window by the next k bits of the start, so a window of n spans gets about n
 // slots (at most 2^maxStride) and, for spread-out spans, about one span per
@@ -51,7 +51,7 @@ const (
 	maxStride = 16 // the most bits one node splits on: 65,537 slots, 512 KiB
 )
 
-// newIndex builds the index of sorted, disjoint, non-adjacent spans.
+// newIndex builds the index of sorted, disjoint spans.
 func newIndex(spans []span) *index {
 	x := &index{spans: spans}
 	if len(spans) > leafSpans {
@@ -133,8 +133,8 @@ func key4(a netip.Addr) u128 {
 }
 
 // key6 returns IPv6 address a, without its zone, as an integer.
-// (AppendBinary rather than As16: copying As16's array back out of memory
-// costs about as much as the whole lookup.)
+// (AppendBinary rather than As16: reading As16's array back out of memory
+// costs a store-forwarding stall, ~9 ns, a quarter of a cache-cold lookup.)
 func key6(a netip.Addr) u128 {
 	var buf [16]byte
 	b, _ := a.WithZone("").AppendBinary(buf[:0])
