@@ -20,6 +20,12 @@ type Backend interface {
 	Dial(ctx context.Context) (net.Conn, error)
 	// String names the backend for logs: its URL with the password replaced by "xxxxx".
 	String() string
+	// SetScriptDeny makes the scripts and functions of instance unable to run the deny commands (see
+	// ScriptGuard, guard.go) and writes the backend's script user now, within ctx; every later Dial writes
+	// it again. An empty deny turns the guard off. The error is the guard's (also in ScriptGuard().Err).
+	SetScriptDeny(ctx context.Context, instance string, deny []string) error
+	// ScriptGuard returns the script guard's current state; never nil.
+	ScriptGuard() *ScriptGuard
 	// Close stops the backend: later Dials fail with ErrClosed. For the embedded engine it also stops
 	// the engine and closes its database; every write acknowledged before is on disk. Idempotent.
 	Close() error

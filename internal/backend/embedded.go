@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nalgeon/redka"
 	"github.com/nalgeon/redka/redsrv"
@@ -43,6 +44,8 @@ type embedded struct {
 	mu     sync.Mutex
 	closed bool
 	err    error // result of the first Close
+
+	guard atomic.Pointer[ScriptGuard] // nil: off
 }
 
 var _ Backend = (*embedded)(nil)

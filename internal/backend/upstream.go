@@ -27,6 +27,9 @@ type upstream struct {
 	log     *slog.Logger
 	// files are rediss's CA and client certificate, nil without (tlsfiles.go).
 	files *certFiles
+	// The login's credentials, for the script guard (guard.go).
+	loginUser, loginPass string
+	guard                guard
 }
 
 // step is one handshake command: its name for errors and the sentinel wrapped when it is refused.
@@ -38,7 +41,7 @@ type step struct {
 var _ Backend = (*upstream)(nil)
 
 func newUpstream(s Spec, log *slog.Logger) *upstream {
-	u := &upstream{name: s.String(), network: "tcp", addr: s.Addr, log: log}
+	u := &upstream{name: s.String(), network: "tcp", addr: s.Addr, log: log, loginUser: s.User, loginPass: s.Password}
 	if s.Kind == KindUnix {
 		u.network = "unix"
 	}
@@ -92,7 +95,8 @@ func (u *upstream) Dial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, err)
 	}
-	if u.tls == nil && len(u.hello) == 0 {
+	plan := u.guard.plan.Load()
+	if u.tls == nil && len(u.hello) == 0 && plan == nil {
 		return raw, nil
 	}
 	// One deadline for the whole handshake, and cancellation of ctx unblocks it at once.
@@ -100,7 +104,7 @@ func (u *upstream) Dial(ctx context.Context) (net.Conn, error) {
 		_ = raw.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
-	c, err := u.handshake(ctx, raw)
+	c, err := u.handshake(ctx, raw, plan)
 	if !stop() && err == nil {
 		// ctx ended just as the handshake finished; the deadline is poisoned.
 		err = fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, context.Cause(ctx))
@@ -113,7 +117,9 @@ func (u *upstream) Dial(ctx context.Context) (net.Conn, error) {
 	return c, nil
 }
 
-func (u *upstream) handshake(ctx context.Context, raw net.Conn) (net.Conn, error) {
+// handshake runs TLS, then sends AUTH, SELECT and, with a script-guard plan, its ACL SETUSER in one
+// write and checks their replies.
+func (u *upstream) handshake(ctx context.Context, raw net.Conn, plan *guardPlan) (net.Conn, error) {
 	c := raw
 	if u.tls != nil {
 		tc := tls.Client(raw, u.tlsConfig())
@@ -122,20 +128,29 @@ func (u *upstream) handshake(ctx context.Context, raw net.Conn) (net.Conn, error
 		}
 		c = tc
 	}
-	if len(u.hello) == 0 {
+	hello, n := u.hello, len(u.steps)
+	if plan != nil {
+		hello = append(append(make([]byte, 0, len(hello)+len(plan.setuser)), hello...), plan.setuser...)
+		n++
+	}
+	if n == 0 {
 		return c, nil
 	}
-	if _, err := c.Write(u.hello); err != nil {
+	if _, err := c.Write(hello); err != nil {
 		return nil, fmt.Errorf("backend %s: %w: %w", u.name, ErrHandshake, err)
 	}
-	replies, err := readStatusReplies(c, len(u.steps))
+	replies, err := readStatusReplies(c, n)
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w: %w", u.name, ErrHandshake, err)
 	}
-	for i, r := range replies {
+	for i, r := range replies[:len(u.steps)] {
 		if r[0] == '-' {
 			return nil, &RefusedError{Backend: u.name, Command: u.steps[i].what, Reply: r[1:], kind: u.steps[i].err}
 		}
+	}
+	if plan != nil {
+		r := replies[n-1]
+		u.guard.noted(plan, r[0] == '+', r[1:])
 	}
 	return c, nil
 }

@@ -9,6 +9,7 @@ import (
 func compileNet(in model.Instance, s *snapshot.Snapshot) {
 	s.ProtectedMode = in.ProtectedMode()
 	s.Renames = in.Renames()
+	s.UnguardedScripts = in.ParamBool("unguarded-scripts")
 	s.MaxClients = int(in.ParamInt("maxclients"))
 	s.MaxClientsPerIP = int(in.ParamInt("maxclients-per-ip"))
 	s.ProxyTrusted = in.ProxyTrusted()

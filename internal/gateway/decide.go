@@ -3,6 +3,7 @@ package gateway
 import (
 	"unsafe"
 
+	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
 )
@@ -24,6 +25,12 @@ type decideState struct {
 	renames rediscmd.Renames
 	scratch []byte
 
+	// The script guard (scriptguard.go): the guard of the batch's wrapped commands, and inside MULTI
+	// where the guard's AUTHs stand in the backend's queue, and how many there are.
+	guard     *backend.ScriptGuard
+	wrapAt    []int
+	wrapExtra int
+
 	auth    authState // who the connection is (auth.go)
 	sess    *session  // for the ACL LOG's client info, the ACL command and the UserStore
 	argsBuf [][]byte  // a renamed command's arguments under their original name
@@ -36,6 +43,7 @@ const (
 	actForward act = iota // Raw, then the rest of a command too long to hold (More)
 	actDrop               // nothing; the rest of a long command is read and discarded
 	actReplace            // Raw, which decide replaced with a whole command; the rest is discarded
+	actWrap               // as actForward, between the script guard's two AUTHs (scriptguard.go)
 )
 
 // Commands moat sends in place of one it answers itself.
@@ -96,14 +104,22 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 	case "multi":
 		if !st.multi {
 			st.multi, st.dirty, st.queued = true, false, 0
+			st.endMulti()
 		}
 	case "exec", "discard":
 		if cmd == "exec" && st.multi && st.dirty && !c.More {
 			c.Raw = discardCmd
 			sl.kind = kindExecAbort
 			fwd = actReplace
+		} else if cmd == "exec" && st.multi {
+			st.execSlot(&sl)
 		}
 		st.multi, st.dirty, st.queued = false, false, 0
+		st.endMulti()
+	case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "function":
+		if sl, a, done := st.guardScript(c); done {
+			return sl, a
+		}
 	case "reset":
 		// RESET turns CLIENT REPLY OFF back on before it answers, but a SKIP in force still silences it.
 		skipped := st.skipNext

@@ -79,6 +79,11 @@ type Instance struct {
 
 	lanes [2]*lanePool // shared lanes, RESP2 and RESP3 (lane.go)
 
+	// The script guard's denied commands as last given to the backend (scriptguard.go).
+	guardMu     sync.Mutex
+	guardDeny   []string
+	guardSynced bool
+
 	x instanceX // network security and connection management (admit.go)
 }
 
@@ -138,6 +143,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 		in.table = in.commandTable(table)
 	}
 	in.freshUsers = acl.NewUsers(in.table, acl.Config{ScriptsNeedAllKeys: true})
+	in.syncScriptGuard(snap)
 	in.snap.Store(in.bind(snap))
 	in.refusals = newRefusalPacer(in.m.refusalsPaced) // from here on Start succeeds: Close stops it
 	for _, ln := range in.listeners {
@@ -174,6 +180,7 @@ func (in *Instance) Snapshot() *snapshot.Snapshot { return in.snap.Load() }
 // ACL change itself, which closes after its reply.
 func (in *Instance) Publish(s *snapshot.Snapshot) {
 	s = in.bind(s)
+	in.syncScriptGuard(s)
 	in.applyLimits(s)
 	in.aclLog.SetMaxLen(s.ACLLogMaxLen)
 	in.snap.Store(s)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/resp"
 )
 
@@ -66,15 +67,20 @@ const (
 )
 
 // submit queues the forwarded commands of one batch (acts[i] != actDrop) for the backend: n replies
-// owed to s. Nothing is sent if the lane failed.
-func (l *lane) submit(s *session, cmds []resp.Command, acts []act, n int) error {
+// owed to s; g is the script guard of wrapped commands (scriptguard.go). Nothing is sent if the lane
+// failed.
+func (l *lane) submit(s *session, cmds []resp.Command, acts []act, n int, g *backend.ScriptGuard) error {
 	l.mu.Lock()
 	if l.err != nil {
 		l.mu.Unlock()
 		return errLaneLost
 	}
 	for i := range cmds {
-		if acts[i] != actDrop {
+		switch acts[i] {
+		case actDrop:
+		case actWrap:
+			l.out = appendWrapped(l.out, g, cmds[i].Raw)
+		default:
 			l.out = append(l.out, cmds[i].Raw...)
 		}
 	}

@@ -11,6 +11,9 @@ var (
 	replyBackendUnavailable = []byte("-ERR backend unavailable, try again later\r\n")
 	// QUIT.
 	replyOK = []byte("+OK\r\n")
+	// moat's (N4): a script or function command while commands are removed or renamed and the backend
+	// cannot refuse them inside scripts (scriptguard.go).
+	replyScriptsUnguarded = []byte("-ERR scripts and functions are disabled on this instance: rename-command removed or renamed commands and the backend cannot refuse them inside scripts (see the unguarded-scripts parameter)\r\n")
 )
 
 // Authentication (A1, A2): Redis 7.0.15's texts.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/resp"
 	"github.com/moat-dev/moat/internal/snapshot"
 )
@@ -66,6 +67,12 @@ type slot struct {
 	// call: a CLIENT subcommand moat answers (kindNone: run when the slot reaches the head), or a name
 	// to record once the backend accepts the command (clientcmd.go).
 	call *clientCall
+	// The script guard (scriptguard.go). kindWrapped: n counts the frames still to come, the one that
+	// arrives when n == show is the client's, wrapFailed notes a refused first AUTH. kindExecFiltered:
+	// skip are the positions in EXEC's array to leave out.
+	show       int
+	wrapFailed bool
+	skip       []int
 }
 
 type replyKind uint8
@@ -82,8 +89,10 @@ const (
 	kindHello
 	kindReset
 	kindMonitor
-	kindSelect    // one reply; n is the database, recorded for CLIENT LIST when it succeeds
-	kindExecAbort // DISCARD sent in place of EXEC: its +OK is dropped and EXECABORT written instead
+	kindSelect       // one reply; n is the database, recorded for CLIENT LIST when it succeeds
+	kindExecAbort    // DISCARD sent in place of EXEC: its +OK is dropped and EXECABORT written instead
+	kindWrapped      // a command sent between the script guard's AUTHs: n frames, one (or none) the client's
+	kindExecFiltered // EXEC of a transaction holding wrapped commands: the AUTHs' elements are left out
 )
 
 func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
@@ -247,7 +256,7 @@ func (s *session) read() {
 		} else {
 			s.enqueue(slots)
 		}
-		if from < len(cmds) && !s.sendDedicated(rd, cmds[from:], acts[from:]) {
+		if from < len(cmds) && !s.sendDedicated(rd, cmds[from:], acts[from:], st.guard) {
 			return
 		}
 		if quit {
@@ -260,14 +269,17 @@ func (s *session) read() {
 }
 
 // sendDedicated writes a batch's commands to the session's own backend connection, and the rest of a
-// command too long to hold. False: the session ends.
-func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act) bool {
+// command too long to hold; g is the script guard of wrapped ones. False: the session ends.
+func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act, g *backend.ScriptGuard) bool {
 	// The writer to the backend is held only while a batch is written: an idle connection does not
 	// keep one (bufpool.go).
 	bw := s.in.bufs.writer(s.be)
 	forwarded := 0
 	for i := range cmds {
-		if acts[i] != actForward {
+		if acts[i] == actWrap {
+			bw.Write(g.Enter)
+		}
+		if acts[i] != actForward && acts[i] != actWrap {
 			if acts[i] == actReplace {
 				forwarded++
 				if _, err := bw.Write(cmds[i].Raw); err != nil {
@@ -291,6 +303,12 @@ func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act
 		if cmds[i].More {
 			if err := rd.Continue(bw); err != nil {
 				s.close() // the backend holds half a command: the lane cannot be reused
+				return false
+			}
+		}
+		if acts[i] == actWrap {
+			if _, err := bw.Write(g.Leave); err != nil {
+				s.backendLost(err)
 				return false
 			}
 		}
@@ -436,7 +454,27 @@ func (s *session) pump(st pumpState) {
 				continue
 			}
 		}
+		if len(work) > 0 && work[0].kind == kindExecFiltered && !pushNext(br) {
+			if err := copyExecFiltered(cw, br, work[0].skip); err != nil {
+				if errors.Is(err, errGuardBypassed) {
+					cw.Flush()
+					s.guardBypassed()
+				} else if !s.drained(err, cw) && !errors.Is(err, net.ErrClosed) {
+					s.backendLost(err)
+				}
+				return
+			}
+			work = work[1:]
+			answered++
+			continue
+		}
 		dst := cw
+		if len(work) > 0 && work[0].kind == kindWrapped && work[0].n != work[0].show && !pushNext(br) {
+			if discard == nil {
+				discard = bufio.NewWriterSize(io.Discard, 64)
+			}
+			dst = discard
+		}
 		if len(work) > 0 && work[0].kind == kindExecAbort && s.discardReply(br) {
 			if discard == nil {
 				discard = bufio.NewWriterSize(io.Discard, 64)
@@ -449,7 +487,7 @@ func (s *session) pump(st pumpState) {
 			}
 			return
 		}
-		if dst == discard {
+		if dst == discard && work[0].kind == kindExecAbort {
 			cw.Write(replyExecAbort)
 		}
 		if len(work) == 0 || st.outOfBand(&info, work[0].kind) {
@@ -460,6 +498,19 @@ func (s *session) pump(st pumpState) {
 			continue
 		}
 		kind := work[0].kind
+		if kind == kindWrapped {
+			_, done, err := s.wrapFrame(&work[0], info.Type)
+			if err != nil {
+				cw.Flush()
+				s.guardBypassed()
+				return
+			}
+			if done {
+				work = work[1:]
+				answered++
+			}
+			continue
+		}
 		if kind != kindOne || work[0].call != nil {
 			s.noteReply(&work[0], &info)
 		}

@@ -64,7 +64,7 @@ func (s *session) sharedNeed(st *decideState, c *resp.Command, sl *slot) laneNee
 		}
 	}
 	switch sl.kind {
-	case kindOne:
+	case kindOne, kindWrapped:
 	case kindHello:
 		if len(c.Args) < 2 {
 			return needShared
@@ -131,7 +131,7 @@ func xreadBlocks(args [][]byte) bool {
 // the move slot) and returns that command's index; len(cmds) when everything went shared; -1 when the
 // session ends.
 func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Command, acts []act, slots []slot) int {
-	start, n := 0, 0
+	start, n, fwd := 0, 0, 0 // n: replies owed for cmds[start:i], fwd: commands forwarded
 	for i := 0; i <= len(cmds); i++ {
 		need := needShared
 		if i < len(cmds) {
@@ -140,7 +140,8 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 			}
 			need = s.sharedNeed(st, &cmds[i], &slots[i])
 			if s.fits(need) {
-				n++
+				n += frames(acts[i], &slots[i])
+				fwd++
 				continue
 			}
 		}
@@ -151,11 +152,11 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 		}
 		s.enqueue(slots[start:min(i, len(slots))]) // a silent QUIT, last, has no slot
 		if n > 0 {
-			if err := s.sh.lane.submit(s, cmds[start:i], acts[start:i], n); err != nil {
+			if err := s.sh.lane.submit(s, cmds[start:i], acts[start:i], n, st.guard); err != nil {
 				s.backendLost(err)
 				return -1
 			}
-			s.in.m.forwarded.Add(float64(n))
+			s.in.m.forwarded.Add(float64(fwd))
 		}
 		if i == len(cmds) {
 			break
@@ -182,7 +183,7 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 			return i
 		}
 		s.sh.lane, s.sh.resp3 = l, need == needRESP3
-		start, n = i, 1
+		start, n, fwd = i, 1, 1
 	}
 	if last := &cmds[len(cmds)-1]; last.More && acts[len(cmds)-1] == actDrop {
 		if err := rd.Continue(io.Discard); err != nil {
@@ -367,13 +368,31 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 			return st, true
 		}
 		if len(work) > 0 {
+			// A wrapped command's frames other than its own reply are not the client's (scriptguard.go).
+			showing := work[0].kind != kindWrapped || work[0].n == work[0].show
 			if ei < len(ends) { // the head slot's frame is complete
 				if head == 0 {
 					head = in[pos]
 				}
-				cw.Write(in[pos:ends[ei]])
+				if showing {
+					cw.Write(in[pos:ends[ei]])
+				}
 				pos = ends[ei]
 				ei++
+				if work[0].kind == kindWrapped {
+					_, done, err := s.wrapFrame(&work[0], head)
+					head = 0
+					if err != nil {
+						cw.Flush()
+						s.guardBypassed()
+						return st, false
+					}
+					if done {
+						work = work[1:]
+						answered++
+					}
+					continue
+				}
 				if work[0].kind == kindHello {
 					info := resp.ReplyInfo{Type: head}
 					s.noteReply(&work[0], &info)
@@ -388,7 +407,9 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 				if head == 0 {
 					head = in[pos]
 				}
-				cw.Write(in[pos:])
+				if showing {
+					cw.Write(in[pos:])
+				}
 				pos = len(in)
 			}
 			s.mu.Lock()

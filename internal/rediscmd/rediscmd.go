@@ -160,3 +160,23 @@ func validName(n string) bool {
 
 // Len returns how many names the table holds (commands and subcommands).
 func Len() int { return len(names) }
+
+// Denied returns, sorted, the original command names that a backend must refuse where moat cannot
+// translate names — inside scripts and functions, which run on the backend and call commands by their
+// backend names (N4): every removed command, the original of every renamed one, and an original name
+// that a rename now gives to another command. Empty when nothing is renamed.
+func (r Renames) Denied() []string {
+	seen := map[string]bool{}
+	for n, v := range r.changed {
+		seen[v.Original] = true
+		if !v.Removed && isCommand(n) {
+			seen[n] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,4 +191,27 @@ func redisRefuses(t *testing.T, args []string) bool {
 	}
 	t.Fatalf("redis-server with %q said neither ready nor fatal", args)
 	return false
+}
+
+func TestRenamesDenied(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"", []string{}},
+		{`FLUSHALL ""`, []string{"flushall"}},
+		{`FLUSHALL "",FLUSHDB "",CONFIG CFG`, []string{"config", "flushall", "flushdb"}},
+		// GET's name now means SET: a script's redis.call('get') would run the backend's GET, which the
+		// client reaches as FOO, and SET is gone under its own name.
+		{`GET foo,SET get`, []string{"get", "set"}},
+		{`CONFIG a,a b`, []string{"config"}},
+	} {
+		r, err := rediscmd.ParseRenames(tc.in)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.in, err)
+		}
+		if got := r.Denied(); !slices.Equal(got, tc.want) {
+			t.Errorf("%q: Denied() = %q, want %q", tc.in, got, tc.want)
+		}
+	}
 }

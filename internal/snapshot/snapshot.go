@@ -62,6 +62,9 @@ type Snapshot struct {
 	// Renames are the rename-command directives (N4), applied to connections admitted under this
 	// snapshot. The zero value renames nothing.
 	Renames rediscmd.Renames
+	// UnguardedScripts is the unguarded-scripts parameter: run scripts and functions even where the
+	// backend cannot refuse Renames' denied commands inside them (no ACL users). Off: refuse them.
+	UnguardedScripts bool
 	// MaxClients bounds the instance's client connections; MaxClientsPerIP those from one source
 	// address. 0 means no bound.
 	MaxClients      int

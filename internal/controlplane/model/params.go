@@ -61,6 +61,8 @@ var params = map[string]Param{
 		Help: "yes: while the default user has no password, clients from other than a loopback address (127.0.0.0/8, ::1) get Redis's -DENIED reply and are disconnected (N2)."},
 	"rename-command": {Name: "rename-command", Default: "", Checking: `NAME NEWNAME | NAME "", comma-separated`, check: checkRenames,
 		Help: `Rename commands for new connections, as redis.conf's rename-command lines, in order and comma-separated: CONFIG CFG,FLUSHALL "". The old name then gets the unknown-command error; "" removes a command. The backend and ACL rules keep the original names (N4).`},
+	"unguarded-scripts": {Name: "unguarded-scripts", Default: "no", Checking: "[yes|no]", check: checkYesNo,
+		Help: "Scripts and functions run inside the backend, where rename-command cannot reach: moat runs them as a backend ACL user without the removed and renamed commands. Where the backend has no ACL users (the embedded engine, Redis before 6) or moat's backend login may not manage them, EVAL, FCALL and FUNCTION are refused while rename-command removes or renames anything; yes accepts the risk and runs them unguarded."},
 	"maxclients": {Name: "maxclients", Default: "10000", Checking: rangeText(1, 1000000), check: checkRange(1, 1000000),
 		Help: "Most client connections the instance serves at once; more get -ERR max number of clients reached."},
 	"maxclients-per-ip": {Name: "maxclients-per-ip", Default: "0", Checking: rangeText(0, 1000000), check: checkRange(0, 1000000),
