@@ -2,11 +2,11 @@
 // Settings" page of the seeds (groups, Modify, Add Whitelist, Delete, import of host IPs, security
 // groups), an access check, and recent activity.
 //
-// The page is plain HTML, CSS and JavaScript embedded in the binary (no framework, no build step, no
-// CDN). Its script calls the control-plane API through /console/api, which hands each call to the API
-// handler in-process as the logged-in caller (api.AsKey, api.AsPrincipal): the console gets exactly the
-// actions, validation, policies, audit log and error codes the SDK and the CLI get, and has no action
-// logic of its own.
+// The page is plain HTML, CSS and JavaScript (native ES modules, assets/static/js) embedded in the
+// binary (no framework, no build step, no CDN). Its script calls the control-plane API through
+// /console/api, which hands each call to the API handler in-process as the logged-in caller
+// (api.AsKey, api.AsPrincipal): the console gets exactly the actions, validation, policies, audit log
+// and error codes the SDK and the CLI get, and has no action logic of its own.
 //
 // Logging in takes an access key (ID and secret) or the console password moat creates on first start.
 // A session is a random cookie (HttpOnly, SameSite=Strict, path /console/) that expires after
@@ -171,14 +171,17 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, data an
 	w.Write(buf.Bytes())
 }
 
-// serveStatic serves the embedded script, style sheet and icon. They hold no secrets and are served
-// without a session (the login page uses the style sheet).
+// serveStatic serves the embedded files under assets/static: the entry script app.js and the ES
+// modules it imports from js/, the style sheet and the icon. They hold no secrets and are served
+// without a session (the login page uses the style sheet). name is a clean path inside that
+// directory (no "..", no leading or trailing slash); a directory is not served. Scripts are
+// text/javascript, which browsers require of module scripts (with nosniff, of every script).
 func (c *Console) serveStatic(w http.ResponseWriter, r *http.Request, name string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if name == "" || strings.Contains(name, "/") || path.Clean(name) != name {
+	if name == "" || !fs.ValidPath(name) || path.Clean(name) != name {
 		http.NotFound(w, r)
 		return
 	}

@@ -1,0 +1,39 @@
+// dialog.js owns the modal dialogs: opening one (and returning the focus when it closes) and the
+// confirmation dialog that Delete buttons open.
+import { h } from './dom.js';
+
+// dialog opens a modal <dialog>; it is removed when closed and the focus returns where it was.
+// opts.narrow makes it narrow; opts.id is its id.
+export function dialog(opts, ...content) {
+  const back = document.activeElement;
+  const d = h('dialog', { class: opts.narrow ? 'narrow' : null, 'aria-labelledby': 'dlg-title', id: opts.id || null }, ...content);
+  d.addEventListener('close', () => { d.remove(); if (back && back.isConnected) back.focus(); });
+  document.body.append(d);
+  d.showModal();
+  return d;
+}
+
+// cancelButton closes the dialog it is in.
+export function cancelButton() {
+  return h('button', { type: 'button', onclick: (ev) => ev.target.closest('dialog').close() }, 'Cancel');
+}
+
+// confirmDialog asks to confirm an action: title, text (paragraphs), the action button's label
+// (red if danger). onConfirm runs on OK; the dialog closes when it succeeds and shows its error if
+// it fails.
+export function confirmDialog({ title, text, action, danger, onConfirm }) {
+  const err = h('p', { class: 'form-error', role: 'alert' });
+  const btn = h('button', { type: 'submit', class: danger ? 'danger' : 'primary', id: 'confirm-ok' }, action);
+  const form = h('form', {},
+    h('header', {}, h('h2', { id: 'dlg-title' }, title)),
+    h('div', { class: 'body' }, text.map((t) => h('p', {}, t))),
+    h('footer', {}, err, btn, cancelButton()));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    btn.disabled = true;
+    try { await onConfirm(); d.close(); } catch (e) { err.textContent = e.text || String(e); } finally { btn.disabled = false; }
+  });
+  const d = dialog({ narrow: true, id: 'confirm-dialog' }, form);
+  btn.focus();
+  return d;
+}
