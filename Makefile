@@ -21,7 +21,7 @@ test:
 	# The gateway's tests run on shared lanes (moat's default); run them again on dedicated lanes alone.
 	MOAT_TEST_SHARED_LANES=0 $(GO) test -race -count=1 -timeout 10m ./internal/gateway/
 	# Show that the nftables namespace test ran (or why it was skipped): it needs root and namespaces.
-	$(GO) test -count=1 -v -run '^TestRulesetInNetworkNamespace$$' ./internal/firewall/
+	$(GO) test -count=1 -v -run '^TestRulesetInNetworkNamespace$$' ./internal/controlplane/firewall/
 	# Likewise protected mode from a real non-loopback address (a network namespace and a veth pair).
 	$(GO) test -count=1 -v -run '^TestProtectedModeFromNonLoopback$$' ./internal/gateway/
 	FUZZTIME=$${FUZZTIME:-10s} ./scripts/fuzz.sh

@@ -5,7 +5,7 @@ set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
-# The security-group ruleset test (internal/firewall) loads nftables into network namespaces it creates.
+# The security-group ruleset test (internal/controlplane/firewall) loads nftables into network namespaces it creates.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 # The web console's browser test (internal/console) drives Debian's headless chromium.

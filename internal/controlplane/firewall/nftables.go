@@ -1,6 +1,7 @@
 // Package firewall renders a security group's rules as a ruleset a host can enforce (SPEC SG5): the rules
 // never affect access to moat's instances (SG4), but the hosts in a group can load them to get ECS's
-// semantics on their own interfaces.
+// semantics on their own interfaces. It is a leaf of the control plane: it imports only the model, and
+// nothing in the data plane imports it.
 package firewall
 
 import (
