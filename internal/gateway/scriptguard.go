@@ -30,15 +30,6 @@ import (
 // If the backend refused the first AUTH (its user was removed behind moat's back), the command ran as
 // the login: a reply other than an error then closes the session and is logged as an error.
 
-// isScriptCommand reports a command (original name, lower case) whose work runs inside the backend.
-func isScriptCommand(cmd string) bool {
-	switch cmd {
-	case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "function":
-		return true
-	}
-	return false
-}
-
 // guardScript decides a script or function command. done false: forward it as any other command.
 func (st *decideState) guardScript(c *resp.Command) (sl slot, a act, done bool) {
 	if st.sess.in.backend == nil {
