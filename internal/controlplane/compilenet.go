@@ -10,6 +10,8 @@ func compileNet(in model.Instance, s *snapshot.Snapshot) {
 	s.ProtectedMode = in.ProtectedMode()
 	s.Renames = in.Renames()
 	s.UnguardedScripts = in.ParamBool("unguarded-scripts")
+	s.DebugCommand = snapshot.ParseEnable(in.Param("enable-debug-command"))
+	s.ModuleCommand = snapshot.ParseEnable(in.Param("enable-module-command"))
 	s.MaxClients = int(in.ParamInt("maxclients"))
 	s.MaxClientsPerIP = int(in.ParamInt("maxclients-per-ip"))
 	s.ProxyTrusted = in.ProxyTrusted()

@@ -96,7 +96,7 @@ func (st *decideState) authorize(c *resp.Command, args [][]byte) (sl slot, a act
 		sl, a = st.answer(c, slot{local: errorReply(cerr.Reply)}, true)
 		return sl, a, true
 	}
-	if r := protectedCommand(cmd.Name); r != nil {
+	if r := st.protected(cmd.Name); r != nil {
 		sl, a = st.answer(c, slot{local: r}, true)
 		return sl, a, true
 	}

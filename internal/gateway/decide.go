@@ -96,7 +96,9 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		if len(c.Args) < 2 {
 			return st.answer(c, slot{local: wrongArity(cmd)}, true)
 		}
-		return st.answer(c, slot{local: protectedCommand(cmd)}, true)
+		if r := st.protected(cmd); r != nil {
+			return st.answer(c, slot{local: r}, true)
+		}
 	case "quit":
 		// Answered here: the backend connection stays clean and the client's goodbye is not delayed.
 		sl = slot{local: replyOK, close: true}
@@ -203,6 +205,21 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		}
 	}
 	return sl, fwd
+}
+
+// protected is Redis's refusal of DEBUG or MODULE (name, lower case) for this connection under
+// enable-debug-command / enable-module-command, or nil: allowed (forwarded; the backend's own setting
+// then applies) or another command.
+func (st *decideState) protected(name string) []byte {
+	snap := st.sess.in.snap.Load()
+	enable := snap.DebugCommand
+	if name == "module" {
+		enable = snap.ModuleCommand
+	}
+	if enable.Allows(isLocal(st.sess.addr)) {
+		return nil
+	}
+	return protectedCommand(name)
 }
 
 // answer completes a slot moat answers itself (local bytes or a CLIENT call) for a command the backend

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/backend"
-	"github.com/moat-dev/moat/internal/gateway"
 	"github.com/moat-dev/moat/internal/redistest"
 )
 
@@ -168,21 +167,11 @@ func TestScriptGuardRefusesWhatItCannotGuard(t *testing.T) {
 	srv := redistest.Start(t)
 	direct := dial(t, srv.Addr, "127.0.0.1")
 	direct.expectOK("ACL", "SETUSER", "app", "on", ">apppw", "~*", "&*", "+@all", "-@admin")
-	be, err := backend.Open("redis://app:apppw@"+srv.Addr, t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
-	gw, err := gateway.Start(gateway.Config{ID: "r-noperm", Listen: []string{"127.0.0.1:0"}, Backend: be,
-		Log: testLogger(t), Metrics: gateway.NewMetrics()}, renamed(t, guardRenames))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Close() })
+	be, gw, addr := startOn(t, "r-noperm", "redis://app:apppw@"+srv.Addr, renamed(t, guardRenames))
 	if g := be.ScriptGuard(); g.State != backend.GuardFailed || !strings.Contains(g.Err.Error(), "may not manage ACL users") {
 		t.Fatalf("guard: %v %v", g.State, g.Err)
 	}
-	c := dial(t, gw.Addrs()[0].String(), "127.0.0.2")
+	c := dial(t, addr, "127.0.0.2")
 	want := "-ERR scripts and functions are disabled on this instance"
 	for _, args := range [][]string{{"EVAL", "return 1", "0"}, {"EVALSHA_RO", strings.Repeat("a", 40), "0"}, {"FCALL", "f", "0"}, {"FUNCTION", "LIST"}} {
 		if got := c.do(args...); !strings.HasPrefix(got, want) {
@@ -201,28 +190,18 @@ func TestScriptGuardRefusesWhatItCannotGuard(t *testing.T) {
 	open := renamed(t, guardRenames)
 	open.UnguardedScripts = true
 	gw.Publish(open)
-	c = dial(t, gw.Addrs()[0].String(), "127.0.0.3")
+	c = dial(t, addr, "127.0.0.3")
 	c.expectOK("EVAL", "return redis.call('set','k','v')", "0")
 }
 
 // The embedded engine has no ACL users: with anything renamed, scripts are refused by moat itself.
 func TestScriptGuardEmbeddedEngine(t *testing.T) {
 	t.Parallel()
-	be, err := backend.Open("embedded", t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
-	gw, err := gateway.Start(gateway.Config{ID: "r-emb", Listen: []string{"127.0.0.1:0"}, Backend: be,
-		Log: testLogger(t), Metrics: gateway.NewMetrics()}, renamed(t, `FLUSHALL ""`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Close() })
+	be, _, addr := startOn(t, "r-emb", "embedded", renamed(t, `FLUSHALL ""`))
 	if g := be.ScriptGuard(); g.State != backend.GuardNoACL {
 		t.Fatalf("guard: %v %v", g.State, g.Err)
 	}
-	c := dial(t, gw.Addrs()[0].String(), "127.0.0.2")
+	c := dial(t, addr, "127.0.0.2")
 	if got := c.do("EVAL", "return redis.call('flushall')", "0"); !strings.HasPrefix(got, "-ERR scripts and functions are disabled on this instance") {
 		t.Errorf("EVAL: %q", got)
 	}

@@ -79,8 +79,8 @@ func (s *session) sharedNeed(st *decideState, c *resp.Command, sl *slot) laneNee
 	switch name {
 	case "multi", "exec", "discard", "watch", "unwatch", "select", "reset", "readonly", "readwrite",
 		"asking", "sync", "psync", "replconf", "wait", "waitaof", "monitor", "subscribe", "psubscribe",
-		"ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe":
-		return needDedicated
+		"ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe", "debug", "module":
+		return needDedicated // DEBUG SLEEP and the like would hold up a shared connection
 	case "client":
 		var sub [16]byte
 		switch lower(c.Args, 1, &sub) {

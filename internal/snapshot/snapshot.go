@@ -62,6 +62,9 @@ type Snapshot struct {
 	// Renames are the rename-command directives (N4), applied to connections admitted under this
 	// snapshot. The zero value renames nothing.
 	Renames rediscmd.Renames
+	// DebugCommand and ModuleCommand are enable-debug-command and enable-module-command: who may have
+	// DEBUG and MODULE forwarded to the backend.
+	DebugCommand, ModuleCommand Enable
 	// UnguardedScripts is the unguarded-scripts parameter: run scripts and functions even where the
 	// backend cannot refuse Renames' denied commands inside them (no ACL users). Off: refuse them.
 	UnguardedScripts bool
@@ -97,3 +100,26 @@ func (s *Snapshot) TrustsProxy(addr netip.Addr) bool {
 	}
 	return false
 }
+
+// Enable is a redis.conf "enable-…-command" setting: no, yes or local.
+type Enable uint8
+
+const (
+	EnableNo    Enable = iota // refused for every client
+	EnableYes                 // allowed for every client
+	EnableLocal               // allowed for loopback clients only
+)
+
+// ParseEnable reads "no", "yes" or "local" (anything else is no).
+func ParseEnable(v string) Enable {
+	switch v {
+	case "yes":
+		return EnableYes
+	case "local":
+		return EnableLocal
+	}
+	return EnableNo
+}
+
+// Allows reports whether a client (local: from a loopback address) may run the command.
+func (e Enable) Allows(local bool) bool { return e == EnableYes || (e == EnableLocal && local) }
