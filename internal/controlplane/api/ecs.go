@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/moat-dev/moat/internal/controlplane"
-	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/controlplane/firewall"
+	"github.com/moat-dev/moat/internal/controlplane/model"
 )
 
 // ECS 2014-05-26: security groups, their rules and hosts (SPEC SG1, SG5, API1). Actions are looked up

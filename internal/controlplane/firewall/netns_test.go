@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/controlplane/firewall"
+	"github.com/moat-dev/moat/internal/controlplane/model"
 )
 
 // The rendered ruleset, loaded by the real nft into a network namespace the test creates, enforces the
