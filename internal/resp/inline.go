@@ -48,7 +48,7 @@ func quotedTail(line []byte, i int, cur []byte) ([]byte, int, error) {
 			i++
 			for {
 				if i >= len(line) {
-					return nil, 0, protoErr("unbalanced quotes in request")
+					return nil, 0, errUnbalancedQuotes
 				}
 				c := line[i]
 				if c == '\\' && i+3 < len(line) && line[i+1] == 'x' && isHex(line[i+2]) && isHex(line[i+3]) {
@@ -78,7 +78,7 @@ func quotedTail(line []byte, i int, cur []byte) ([]byte, int, error) {
 				if c == '"' {
 					i++
 					if i < len(line) && !isSpace(line[i]) {
-						return nil, 0, protoErr("unbalanced quotes in request")
+						return nil, 0, errUnbalancedQuotes
 					}
 					break
 				}
@@ -89,7 +89,7 @@ func quotedTail(line []byte, i int, cur []byte) ([]byte, int, error) {
 			i++
 			for {
 				if i >= len(line) {
-					return nil, 0, protoErr("unbalanced quotes in request")
+					return nil, 0, errUnbalancedQuotes
 				}
 				c := line[i]
 				if c == '\\' && i+1 < len(line) && line[i+1] == '\'' {
@@ -100,7 +100,7 @@ func quotedTail(line []byte, i int, cur []byte) ([]byte, int, error) {
 				if c == '\'' {
 					i++
 					if i < len(line) && !isSpace(line[i]) {
-						return nil, 0, protoErr("unbalanced quotes in request")
+						return nil, 0, errUnbalancedQuotes
 					}
 					break
 				}

@@ -13,8 +13,6 @@ type ProtocolError struct{ Msg string }
 
 func (e *ProtocolError) Error() string { return "Protocol error: " + e.Msg }
 
-func protoErr(msg string) error { return &ProtocolError{Msg: msg} }
-
 // Command is one client command.
 type Command struct {
 	// Raw is the bytes to forward: exactly what the client sent for a multibulk command, or the inline
@@ -187,7 +185,7 @@ func (rd *Reader) fill() error {
 		limit := rd.lim.MaxBuffered + rd.lim.MaxInline + 64
 		if len(rd.buf) >= limit {
 			// Unreachable while the parsers stream long commands; a guard against a bug becoming a leak.
-			return protoErr("too big request")
+			return errTooBigRequest
 		}
 		nb := make([]byte, min(2*len(rd.buf), limit))
 		copy(nb, rd.buf[:rd.w])
@@ -239,12 +237,12 @@ func (rd *Reader) parseInline() (bool, error) {
 	nl := bytes.IndexByte(data, '\n')
 	if nl < 0 {
 		if len(data) > rd.lim.MaxInline {
-			return false, protoErr("too big inline request")
+			return false, errTooBigInline
 		}
 		return false, nil
 	}
 	if nl > rd.lim.MaxInline {
-		return false, protoErr("too big inline request")
+		return false, errTooBigInline
 	}
 	line := data[:nl]
 	if len(line) > 0 && line[len(line)-1] == '\r' {
@@ -261,7 +259,7 @@ func (rd *Reader) parseInline() (bool, error) {
 		return true, nil // empty line: Redis ignores it
 	}
 	if len(rd.args)-first > rd.lim.MaxArgs {
-		return false, protoErr("invalid multibulk length")
+		return false, errInvalidMbulkLength
 	}
 	// Re-encode as multibulk so the backend sees one framing; Args then point into the encoding.
 	rawStart := len(rd.inl)
@@ -295,7 +293,7 @@ func skipLine(b []byte, pos int) ([]byte, int) {
 func (rd *Reader) parseMultibulk() (bool, error) {
 	p := &rd.part
 	if !p.active {
-		n, next, ok, err := rd.header(rd.r, '*', "too big mbulk count string", "invalid multibulk length", int64(rd.lim.MaxArgs))
+		n, next, ok, err := rd.header(rd.r, '*', errTooBigMbulkCount, errInvalidMbulkLength, int64(rd.lim.MaxArgs))
 		if err != nil || !ok {
 			return false, err
 		}
@@ -304,13 +302,13 @@ func (rd *Reader) parseMultibulk() (bool, error) {
 			return true, nil
 		}
 		if rd.lim.Unauthenticated && n > unauthMaxArgs {
-			return false, protoErr("unauthenticated multibulk length")
+			return false, errUnauthMbulkLength
 		}
 		*p = partial{active: true, nargs: int(n), pos: next - rd.r, offs: p.offs[:0]}
 	}
 	for len(p.offs)/2 < p.nargs {
 		at := rd.r + p.pos
-		n, next, ok, err := rd.header(at, '$', "too big bulk count string", "invalid bulk length", rd.lim.MaxBulk)
+		n, next, ok, err := rd.header(at, '$', errTooBigBulkCount, errInvalidBulkLength, rd.lim.MaxBulk)
 		if err != nil {
 			return false, err
 		}
@@ -318,7 +316,7 @@ func (rd *Reader) parseMultibulk() (bool, error) {
 			return false, nil
 		}
 		if rd.lim.Unauthenticated && n > unauthMaxBulk {
-			return false, protoErr("unauthenticated bulk length")
+			return false, errUnauthBulkLength
 		}
 		if next-rd.r+int(min(n, int64(rd.lim.MaxBuffered)))+2 > rd.lim.MaxBuffered {
 			// Too long to hold: hand out what is held and stream the rest from this header on.
@@ -357,26 +355,26 @@ func (rd *Reader) emit(size int, more bool) {
 
 // header parses a "<prefix><integer>\r\n" line at buf[at]. ok is false when the line is not complete.
 // Like Redis, the line ends at the first '\r' and the byte after it is not checked.
-func (rd *Reader) header(at int, prefix byte, tooBig, invalid string, max int64) (n int64, next int, ok bool, err error) {
+func (rd *Reader) header(at int, prefix byte, tooBig, invalid error, max int64) (n int64, next int, ok bool, err error) {
 	data := rd.buf[at:rd.w]
 	cr := bytes.IndexByte(data, '\r')
 	if cr < 0 || cr+1 >= len(data) {
 		// Too big only when the CR is known to lie beyond MaxInline, so that the outcome does not
 		// depend on whether the byte after the CR has arrived yet.
 		if (cr < 0 && len(data) > rd.lim.MaxInline) || cr > rd.lim.MaxInline {
-			return 0, 0, false, protoErr(tooBig)
+			return 0, 0, false, tooBig
 		}
 		return 0, 0, false, nil
 	}
 	if cr > rd.lim.MaxInline {
-		return 0, 0, false, protoErr(tooBig)
+		return 0, 0, false, tooBig
 	}
 	if data[0] != prefix {
-		return 0, 0, false, protoErr("expected '$', got '" + printable(data[0]) + "'")
+		return 0, 0, false, errExpectedBulk(data[0])
 	}
 	v, valid := parseInt(data[1:cr])
 	if !valid || v > max || (prefix == '$' && v < 0) {
-		return 0, 0, false, protoErr(invalid)
+		return 0, 0, false, invalid
 	}
 	return v, at + cr + 2, true, nil
 }
@@ -411,7 +409,7 @@ func (rd *Reader) Continue(w io.Writer) error {
 			s.active = false
 			break
 		}
-		n, next, ok, err := rd.header(rd.r, '$', "too big bulk count string", "invalid bulk length", rd.lim.MaxBulk)
+		n, next, ok, err := rd.header(rd.r, '$', errTooBigBulkCount, errInvalidBulkLength, rd.lim.MaxBulk)
 		if err != nil {
 			rd.err = err
 			return err
@@ -438,7 +436,7 @@ func (rd *Reader) fillStream() error {
 		rd.r, rd.w = 0, n
 	}
 	if rd.w == len(rd.buf) {
-		rd.err = protoErr("too big bulk count string") // a header line longer than the whole buffer
+		rd.err = errTooBigBulkCount // a header line longer than the whole buffer
 		return rd.err
 	}
 	n, err := rd.src.Read(rd.buf[rd.w:])

@@ -1042,3 +1042,6 @@ func TestReaderReset(t *testing.T) {
 		t.Errorf("end of the second connection: %v, want EOF", err)
 	}
 }
+
+// protoErr builds the oracle's protocol errors from their texts, independently of the reader's table.
+func protoErr(msg string) error { return &ProtocolError{Msg: msg} }
