@@ -60,7 +60,7 @@ func ParseACLFile(t *Table, cfg Config, filename string, data []byte) (*Users, e
 		}
 	}
 	if errs.Len() > 0 {
-		errs.WriteString("WARNING: ACL errors detected, no change to the previously active ACL rules was performed")
+		errs.WriteString(replyACLFileWarning)
 		return nil, replyErr("ERR " + errs.String())
 	}
 	if us.m["default"] == nil {

@@ -31,7 +31,7 @@ func BenchmarkCheck(b *testing.B) {
 		{"get-15th-pattern", "", bytesArgs("GET", "tenant14:42")},
 		{"set-glob-pattern", "", bytesArgs("SET", "user:7:profile", "v")},
 		{"mget-3-keys", "", bytesArgs("MGET", "tenant3:1", "shared:x", "k7")},
-		{"get-no-pattern", noPermKey, bytesArgs("GET", "other:1")},
+		{"get-no-pattern", replyNoPermKey, bytesArgs("GET", "other:1")},
 		{"denied-command", "NOPERM this user has no permissions to run the 'config|get' command", bytesArgs("CONFIG", "GET", "x")},
 	} {
 		cmd, err := tbl.Resolve(tc.args)

@@ -71,7 +71,7 @@ func CategoryByName(name string) (Category, bool) {
 func (t *Table) CategoryCommands(category string) ([]string, error) {
 	cat, ok := CategoryByName(cstring(category))
 	if !ok {
-		return nil, replyErr("ERR Unknown category '" + cstring(category) + "'")
+		return nil, replyErr(replyUnknownCategory(category))
 	}
 	var out []string
 	for _, c := range t.cmds {

@@ -39,12 +39,6 @@ type Decision struct {
 // Allowed reports whether the command may run.
 func (d Decision) Allowed() bool { return d.Reason == Allowed }
 
-// The 7.0.15 NOPERM texts (§1), without the leading '-'.
-const (
-	noPermKey     = "NOPERM this user has no permissions to access one of the keys used as arguments"
-	noPermChannel = "NOPERM this user has no permissions to access one of the channels used as arguments"
-)
-
 // Reply is the error reply for a denial, without the leading '-' (7.0.15 texts, §1):
 // "NOPERM this user has no permissions to run the 'get' command", "…to access one of the keys used as
 // arguments", "…to access one of the channels used as arguments". "" when allowed. It does not allocate.
@@ -52,13 +46,13 @@ func (d Decision) Reply() string {
 	switch d.Reason {
 	case DeniedCommand:
 		if d.Cmd == nil {
-			return "NOPERM this user has no permissions to run the '' command"
+			return replyNoPermNoName
 		}
 		return d.Cmd.noperm
 	case DeniedKey:
-		return noPermKey
+		return replyNoPermKey
 	case DeniedChannel:
-		return noPermChannel
+		return replyNoPermChannel
 	}
 	return ""
 }
@@ -96,14 +90,13 @@ func (d Decision) DryRunText(args [][]byte) string {
 // ExecReply is the error EXEC puts in place of a queued command that the user's rules, changed since it
 // was queued, no longer allow (R70:src/multi.c), without the leading '-'.
 func (d Decision) ExecReply() string {
-	const prefix = "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: "
 	switch d.Reason {
 	case DeniedCommand:
-		return prefix + "no permission to execute the command or subcommand"
+		return replyExecNoCommand
 	case DeniedKey:
-		return prefix + "no permission to touch the specified keys"
+		return replyExecNoKeys
 	case DeniedChannel:
-		return prefix + "no permission to access one of the channels used as arguments"
+		return replyExecNoChannels
 	}
 	return ""
 }
@@ -295,12 +288,12 @@ func (u *User) SortDenied(cmd *Command, args [][]byte) string {
 			j++
 		case equalFoldBytes(a, "by") && left >= 1:
 			if strings.IndexByte(string(cstr(args[j+1])), '*') >= 0 && !hasFull() {
-				return "ERR BY option of SORT denied due to insufficient ACL permissions."
+				return replySortBy
 			}
 			j++
 		case equalFoldBytes(a, "get") && left >= 1:
 			if !hasFull() {
-				return "ERR GET option of SORT denied due to insufficient ACL permissions."
+				return replySortGet
 			}
 			j++
 		default:

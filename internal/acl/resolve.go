@@ -26,7 +26,7 @@ func (e *CommandError) Error() string { return e.Reply }
 // These come before NOAUTH and before the ACL check (§0). It does not allocate when the command exists.
 func (t *Table) Resolve(args [][]byte) (*Command, *CommandError) {
 	if len(args) == 0 {
-		return nil, &CommandError{Reply: "ERR unknown command ''"}
+		return nil, &CommandError{Reply: replyUnknownNoName}
 	}
 	base := t.lookupTop(args[0])
 	c := base
@@ -35,18 +35,16 @@ func (t *Table) Resolve(args [][]byte) (*Command, *CommandError) {
 	}
 	if c == nil {
 		if base != nil {
-			return nil, &CommandError{Reply: sanitizeReply("ERR unknown subcommand '" + truncC(args[1], 128) +
-				"'. Try " + upperASCII(cstr(args[0])) + " HELP.")}
+			return nil, &CommandError{Reply: replyUnknownSubcommand(args[1], args[0])}
 		}
 		var b strings.Builder
 		for i := 1; i < len(args) && b.Len() < 128; i++ {
 			b.WriteString("'" + truncC(args[i], 128-b.Len()) + "' ")
 		}
-		return nil, &CommandError{Reply: sanitizeReply("ERR unknown command '" + truncC(args[0], 128) +
-			"', with args beginning with: " + b.String())}
+		return nil, &CommandError{Reply: replyUnknownCommand(args[0], b.String())}
 	}
 	if (c.Arity > 0 && c.Arity != len(args)) || len(args) < -c.Arity {
-		return nil, &CommandError{Reply: "ERR wrong number of arguments for '" + c.Name + "' command"}
+		return nil, &CommandError{Reply: replyArity(c.Name)}
 	}
 	return c, nil
 }

@@ -296,8 +296,8 @@ func (t *Table) add(c *Command, parent *Command) error {
 	c.channels = channelSpecFor(c.Name)
 	c.useSpecs = anyKey && !varFlags
 	c.hasKeys = anyKey || c.finder != noFinder
-	c.noperm = "NOPERM this user has no permissions to run the '" + c.Name + "' command"
-	c.dryrun = "This user has no permissions to run the '" + c.Name + "' command"
+	c.noperm = replyNoPermCommand(c.Name)
+	c.dryrun = replyDryRunDenied(c.Name)
 	return nil
 }
 

@@ -78,12 +78,12 @@ func (us *Users) List() []string {
 // arguments of one selector ("(~x", "+get)") are merged first, as Redis does.
 func (us *Users) SetUser(name string, rules ...string) error {
 	if hasSpaces(name) {
-		return replyErr("ERR Usernames can't contain spaces or null characters")
+		return replyErr(replyUsernameSpaces)
 	}
 	u, err := us.build(us.m[name], name, rules, func(rule string, e error) *ReplyError {
-		return replyErr("ERR Error in ACL SETUSER modifier '" + cstring(rule) + "': " + e.Error())
+		return replyErr(replySetUserModifier(rule, e))
 	}, func(arg string) *ReplyError {
-		return replyErr("ERR Unmatched parenthesis in acl selector starting at '" + cstring(arg) + "'.")
+		return replyErr(replyUnmatchedParen(arg))
 	})
 	if err != nil {
 		return err
@@ -118,7 +118,7 @@ func (us *Users) build(old *User, name string, rules []string,
 // fails with Redis's error and deletes nothing. The caller must close the connections of deleted users.
 func (us *Users) DelUser(names ...string) (int, error) {
 	if slices.Contains(names, "default") {
-		return 0, replyErr("ERR The 'default' user cannot be removed")
+		return 0, replyErr(replyDefaultUndelete)
 	}
 	n := 0
 	for _, name := range names {
@@ -175,10 +175,10 @@ func (us *Users) Rebind(t *Table) (*Users, error) {
 func (us *Users) DryRun(username string, args [][]byte) (reply string, err error) {
 	u := us.m[username]
 	if u == nil {
-		return "", replyErr("ERR User '" + cstring(username) + "' not found")
+		return "", replyErr(replyNoSuchUser(username))
 	}
 	if len(args) == 0 {
-		return "", replyErr("ERR wrong number of arguments for 'acl|dryrun' command")
+		return "", replyErr(replyDryRunArity)
 	}
 	base := us.table.lookupTop(args[0])
 	c := base
@@ -186,10 +186,10 @@ func (us *Users) DryRun(username string, args [][]byte) (reply string, err error
 		c = base.lookupSub(args[1])
 	}
 	if c == nil {
-		return "", replyErr("ERR Command '" + string(cstr(args[0])) + "' not found")
+		return "", replyErr(replyNoSuchCommand(args[0]))
 	}
 	if (c.Arity > 0 && c.Arity != len(args)) || len(args) < -c.Arity {
-		return "", replyErr("ERR wrong number of arguments for '" + c.Name + "' command")
+		return "", replyErr(replyArity(c.Name))
 	}
 	return u.Check(c, args).DryRunText(args), nil
 }
@@ -200,7 +200,7 @@ func GenPass(bits int) (string, error) {
 		bits = 256
 	}
 	if bits < 0 || bits > 4096 {
-		return "", replyErr("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096")
+		return "", replyErr(replyGenPassBits)
 	}
 	chars := (bits + 3) / 4
 	buf := make([]byte, (chars+1)/2)
@@ -215,10 +215,10 @@ func GenPass(bits int) (string, error) {
 func ParseGenPassBits(arg []byte) (int, error) {
 	n, ok := string2ll(arg)
 	if !ok {
-		return 0, replyErr("ERR value is not an integer or out of range")
+		return 0, replyErr(replyNotInteger)
 	}
 	if n <= 0 || n > 4096 {
-		return 0, replyErr("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096")
+		return 0, replyErr(replyGenPassBits)
 	}
 	return int(n), nil
 }
