@@ -69,4 +69,6 @@ func replyUnmatchedParen(arg string) string {
 
 func replyNoSuchUser(name string) string { return "ERR User '" + cstring(name) + "' not found" }
 
-func replyNoSuchCommand(name []byte) string { return "ERR Command '" + string(cstr(name)) + "' not found" }
+func replyNoSuchCommand(name []byte) string {
+	return "ERR Command '" + string(cstr(name)) + "' not found"
+}
