@@ -856,6 +856,7 @@
     protected_mode: 'protected mode (DENIED: no password set, not loopback)',
     max_clients: 'too many clients (maxclients)',
     tls_handshake: 'TLS handshake failed',
+    auth_lockout: 'login locked out after repeated failures (answered as a wrong password)',
   };
 
   function chart(timeline) {
