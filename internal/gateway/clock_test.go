@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,11 +51,16 @@ func lockoutEnv(t *testing.T, pair, address int, window, duration time.Duration)
 	return newEnv(t, s, withClock(clock)), clock
 }
 
-// guess sends n wrong passwords for user on c, each of which must get the wrong-password reply.
+// guess sends n wrong passwords for user on c in one pipeline; each must get the wrong-password reply.
 func guess(t *testing.T, c *client, user string, n int) {
 	t.Helper()
+	var b strings.Builder
 	for i := range n {
-		if got := c.do("AUTH", user, "guess"+strconv.Itoa(i)); got != wrongPass {
+		b.WriteString(cmd("AUTH", user, "guess"+strconv.Itoa(i)))
+	}
+	c.send(b.String())
+	for i := range n {
+		if got := c.readReply(); got != wrongPass {
 			t.Fatalf("wrong password %d for %s: %q", i, user, got)
 		}
 	}

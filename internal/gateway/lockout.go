@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"net/netip"
 	"sync"
 	"time"
@@ -33,6 +34,8 @@ import (
 // The zero value is ready to use (with the wall clock); it is safe for concurrent use.
 type lockout struct {
 	now func() time.Time // nil: time.Now
+	// maxPairs and maxAddrs bound the tables (0: maxLockoutPairs, maxLockoutAddrs).
+	maxPairs, maxAddrs int
 
 	mu    sync.Mutex
 	pairs map[lockPair]*lockCount
@@ -99,10 +102,10 @@ func (l *lockout) begin(addr netip.Addr, user string, snap *snapshot.Snapshot) l
 		return lockByPair
 	}
 	if p == nil {
-		p = track(l, &l.pairs, k, maxLockoutPairs, now, snap.AuthLockoutWindow)
+		p = track(l, &l.pairs, k, cmp.Or(l.maxPairs, maxLockoutPairs), now, snap.AuthLockoutWindow)
 	}
 	if a == nil && snap.AuthLockoutAddressThreshold > 0 {
-		a = track(l, &l.addrs, addr, maxLockoutAddrs, now, snap.AuthLockoutWindow)
+		a = track(l, &l.addrs, addr, cmp.Or(l.maxAddrs, maxLockoutAddrs), now, snap.AuthLockoutWindow)
 	}
 	p.start(now, snap.AuthLockoutWindow)
 	a.start(now, snap.AuthLockoutWindow)
