@@ -203,3 +203,24 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 	}
 	return a
 }
+
+// Behind a trusted load balancer the lockout counts the address the PROXY header carries, not the
+// balancer's: a guesser at 10.1.2.3 locks its own pair, and alice behind the same balancer from another
+// address still logs in.
+func TestLockoutBehindProxyCountsClientAddress(t *testing.T) {
+	t.Parallel()
+	s := withUsers(t, proxySnap(t), aclUsers)
+	s.AuthLockoutThreshold, s.AuthLockoutAddressThreshold = 10, 100
+	s.AuthLockoutWindow, s.AuthLockoutDuration = lockWindow, lockDuration
+	e := newEnv(t, s, withClock(newTestClock()))
+	attacker := dial(t, e.addr, lb)
+	attacker.send(headerV1("10.1.2.3", 40100))
+	guess(t, attacker, "alice", 10)
+	lockedOut(t, attacker, "alice", "apw", "the guesser behind the balancer")
+	user := dial(t, e.addr, lb)
+	user.send(headerV1("127.0.0.9", 40101))
+	loggedIn(t, user, "alice", "apw", "alice from another client address behind the same balancer")
+	if st := e.gw.Lockout(mustAddr(t, "10.1.2.3"), "alice"); st.PairUntil.IsZero() {
+		t.Errorf("the carried address's pair: %+v, want locked", st)
+	}
+}
