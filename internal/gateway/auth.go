@@ -172,8 +172,7 @@ func (st *decideState) logDenied(d acl.Decision, args [][]byte) {
 // any other and discards it, so its timing tells nothing either (lockout.go).
 func (st *decideState) login(typed []byte, name string, pass []byte) *acl.User {
 	in, addr, snap := st.sess.in, st.sess.addr, st.auth.snap
-	key := lockKey(st.auth.users, name)
-	locked := in.lockout.begin(addr, key, snap)
+	at, locked := in.lockout.begin(addr, lockKey(st.auth.users, name), snap)
 	u := st.auth.users.Authenticate(name, pass)
 	switch {
 	case locked == lockByPair:
@@ -188,7 +187,7 @@ func (st *decideState) login(typed []byte, name string, pass []byte) *acl.User {
 		st.loginRefused(typed, name, acl.LogSource, "source address not allowed for this user")
 		u = nil
 	}
-	pairLocked, addrLocked := in.lockout.end(addr, key, snap, u != nil)
+	pairLocked, addrLocked := in.lockout.end(at, snap, u != nil)
 	if pairLocked {
 		in.log.Warn("logins locked out after repeated failures", "client", st.sess.peer, "user", name,
 			"failures", snap.AuthLockoutThreshold, "for", snap.AuthLockoutDuration.String())

@@ -81,67 +81,72 @@ func (l *lockout) clock() time.Time {
 	return time.Now()
 }
 
+// attempt is a login attempt begin let through, pending in the counts it names (nil: not counted
+// there: the lockout is off, the table was full, or the address count is off).
+type attempt struct {
+	key           lockPair
+	pair, address *lockCount
+}
+
 // begin judges a login attempt as user from addr under snap's settings: when it is locked out, begin
 // says by what and counts nothing; otherwise the attempt is counted as in flight and the caller must
-// call end with its result. With the lockout off (a zero threshold) begin returns lockNone and end is a
-// no-op.
-func (l *lockout) begin(addr netip.Addr, user string, snap *snapshot.Snapshot) lockScope {
+// pass it to end with its result. With the lockout off (a zero threshold) nothing is counted.
+func (l *lockout) begin(addr netip.Addr, user string, snap *snapshot.Snapshot) (attempt, lockScope) {
+	at := attempt{key: lockPair{addr, user}}
 	if snap.AuthLockoutThreshold <= 0 {
-		return lockNone
+		return at, lockNone
 	}
 	now := l.clock()
-	k := lockPair{addr, user}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p := l.pairs[k]
-	a := l.addrs[addr]
+	p, a := l.pairs[at.key], l.addrs[addr]
 	switch {
 	case a.blocks(now, snap.AuthLockoutAddressThreshold, snap.AuthLockoutWindow):
-		return lockByAddress
+		return at, lockByAddress
 	case p.blocks(now, snap.AuthLockoutThreshold, snap.AuthLockoutWindow):
-		return lockByPair
+		return at, lockByPair
 	}
 	if p == nil {
-		p = track(l, &l.pairs, k, cmp.Or(l.maxPairs, maxLockoutPairs), now, snap.AuthLockoutWindow)
+		p = track(l, &l.pairs, at.key, cmp.Or(l.maxPairs, maxLockoutPairs), now, snap.AuthLockoutWindow)
 	}
 	if a == nil && snap.AuthLockoutAddressThreshold > 0 {
 		a = track(l, &l.addrs, addr, cmp.Or(l.maxAddrs, maxLockoutAddrs), now, snap.AuthLockoutWindow)
 	}
 	p.start(now, snap.AuthLockoutWindow)
 	a.start(now, snap.AuthLockoutWindow)
-	return lockNone
+	at.pair, at.address = p, a
+	return at, lockNone
 }
 
-// end records the result of an attempt begin let through. A failure counts towards the pair and the
-// address; it reports which of them it locked now. A success clears the pair's count only.
-func (l *lockout) end(addr netip.Addr, user string, snap *snapshot.Snapshot, ok bool) (lockedPair, lockedAddr bool) {
-	if snap.AuthLockoutThreshold <= 0 {
+// end records the result of an attempt begin let through, under the same snap. A failure counts
+// towards the pair and the address; end reports which of them it locked now. A success clears the
+// pair's count only.
+func (l *lockout) end(at attempt, snap *snapshot.Snapshot, ok bool) (lockedPair, lockedAddr bool) {
+	if at.pair == nil && at.address == nil {
 		return false, false
 	}
 	now := l.clock()
-	k := lockPair{addr, user}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p, a := l.pairs[k], l.addrs[addr]
-	if ok {
-		if p != nil {
-			p.pending--
-			p.fails = 0
-			if p.idle(now, -1) {
-				delete(l.pairs, k)
-			}
-		}
-		if a != nil {
-			a.pending--
-			if a.fails == 0 && a.idle(now, -1) {
-				delete(l.addrs, addr)
-			}
-		}
-		return false, false
+	if !ok {
+		lockedPair = at.pair.fail(now, snap.AuthLockoutThreshold, snap.AuthLockoutDuration)
+		lockedAddr = at.address.fail(now, snap.AuthLockoutAddressThreshold, snap.AuthLockoutDuration)
+		return lockedPair, lockedAddr
 	}
-	lockedPair = p.fail(now, snap.AuthLockoutThreshold, snap.AuthLockoutDuration)
-	lockedAddr = a.fail(now, snap.AuthLockoutAddressThreshold, snap.AuthLockoutDuration)
-	return lockedPair, lockedAddr
+	if p := at.pair; p != nil {
+		p.pending--
+		p.fails = 0
+		if p.idle(now, -1) && l.pairs[at.key] == p {
+			delete(l.pairs, at.key)
+		}
+	}
+	if a := at.address; a != nil {
+		a.pending--
+		if a.fails == 0 && a.idle(now, -1) && l.addrs[at.key.addr] == a {
+			delete(l.addrs, at.key.addr)
+		}
+	}
+	return false, false
 }
 
 // LockoutStatus is what the lockout holds on logging in as a user from an address, at one moment.

@@ -27,11 +27,20 @@ func testLockout(limit int) (*lockout, *manualClock) {
 
 // failOnce runs one failed attempt of user from addr, reporting the lock begin found.
 func failOnce(l *lockout, addr netip.Addr, user string, s *snapshot.Snapshot) lockScope {
-	if sc := l.begin(addr, user, s); sc != lockNone {
-		return sc
+	at, sc := l.begin(addr, user, s)
+	if sc == lockNone {
+		l.end(at, s, false)
 	}
-	l.end(addr, user, s, false)
-	return lockNone
+	return sc
+}
+
+// succeedOnce runs one successful attempt of user from addr, reporting the lock begin found.
+func succeedOnce(l *lockout, addr netip.Addr, user string, s *snapshot.Snapshot) lockScope {
+	at, sc := l.begin(addr, user, s)
+	if sc == lockNone {
+		l.end(at, s, true)
+	}
+	return sc
 }
 
 // Attempts in flight count as failures: with threshold 3, three attempts judged on three connections
@@ -41,24 +50,28 @@ func TestLockoutCountsAttemptsInFlight(t *testing.T) {
 	l, _ := testLockout(0)
 	s := lockoutSnap(3, 0)
 	a := netip.MustParseAddr("192.0.2.1")
+	var inFlight []attempt
 	for i := range 3 {
-		if sc := l.begin(a, "alice", s); sc != lockNone {
+		at, sc := l.begin(a, "alice", s)
+		if sc != lockNone {
 			t.Fatalf("attempt %d in flight: %v", i, sc)
 		}
+		inFlight = append(inFlight, at)
 	}
-	if sc := l.begin(a, "alice", s); sc != lockByPair {
+	if _, sc := l.begin(a, "alice", s); sc != lockByPair {
 		t.Fatalf("a fourth attempt while three are in flight: %v, want refused", sc)
 	}
-	l.end(a, "alice", s, true)
-	if sc := l.begin(a, "alice", s); sc != lockNone {
+	l.end(inFlight[0], s, true)
+	at, sc := l.begin(a, "alice", s)
+	if sc != lockNone {
 		t.Fatalf("after one of them succeeded: %v", sc)
 	}
-	l.end(a, "alice", s, false)
-	l.end(a, "alice", s, false)
-	if lp, _ := l.end(a, "alice", s, false); !lp {
+	l.end(inFlight[1], s, false)
+	l.end(inFlight[2], s, false)
+	if lp, _ := l.end(at, s, false); !lp {
 		t.Fatal("the third failure did not lock")
 	}
-	if sc := l.begin(a, "alice", s); sc != lockByPair {
+	if _, sc := l.begin(a, "alice", s); sc != lockByPair {
 		t.Fatalf("after three failures: %v, want locked", sc)
 	}
 }
@@ -70,10 +83,9 @@ func TestLockoutSuccessKeepsAddressCount(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.2")
 	for i := range 4 {
 		failOnce(l, a, "user"+strconv.Itoa(i), s)
-		if sc := l.begin(a, "mine", s); sc != lockNone {
+		if sc := succeedOnce(l, a, "mine", s); sc != lockNone {
 			t.Fatalf("own login %d: %v", i, sc)
 		}
-		l.end(a, "mine", s, true)
 	}
 	if st := l.status(a, "mine", s); st.AddressFailures != 4 || st.PairFailures != 0 {
 		t.Fatalf("after 4 failures and 4 successes: %+v", st)
@@ -81,7 +93,7 @@ func TestLockoutSuccessKeepsAddressCount(t *testing.T) {
 	if sc := failOnce(l, a, "user9", s); sc != lockNone {
 		t.Fatalf("fifth failure: %v", sc)
 	}
-	if sc := l.begin(a, "mine", s); sc != lockByAddress {
+	if sc := succeedOnce(l, a, "mine", s); sc != lockByAddress {
 		t.Fatalf("own login after the address threshold: %v, want the address locked", sc)
 	}
 }
@@ -112,7 +124,7 @@ func TestLockoutBoundedUnderFlood(t *testing.T) {
 	if len(l.pairs) > limit || len(l.addrs) > limit {
 		t.Fatalf("tables grew past their bounds: %d pairs, %d addresses", len(l.pairs), len(l.addrs))
 	}
-	if sc := l.begin(victim, "alice", s); sc != lockByPair {
+	if sc := failOnce(l, victim, "alice", s); sc != lockByPair {
 		t.Fatalf("the victim's lock after the flood: %v, want it in force", sc)
 	}
 	clock.t = clock.t.Add(2 * time.Minute)
@@ -121,7 +133,33 @@ func TestLockoutBoundedUnderFlood(t *testing.T) {
 	if st := l.status(fresh, "bob", s); st.PairFailures != 1 || st.AddressFailures != 1 {
 		t.Fatalf("a new address once the flood's window passed: %+v, want it tracked", st)
 	}
-	if sc := l.begin(victim, "alice", s); sc != lockByPair {
+	if sc := failOnce(l, victim, "alice", s); sc != lockByPair {
 		t.Fatalf("the victim's lock after the sweep: %v, want it in force", sc)
+	}
+}
+
+// An attempt that found its table full is not counted, and its end touches no count another attempt
+// of the same key made once there was room.
+func TestLockoutUntrackedAttemptEndsCleanly(t *testing.T) {
+	l, clock := testLockout(1)
+	s := lockoutSnap(3, 0)
+	a := netip.MustParseAddr("192.0.2.3")
+	failOnce(l, a, "filler", s)
+	untracked, _ := l.begin(a, "alice", s)
+	if untracked.pair != nil {
+		t.Fatal("an attempt was tracked in a full table")
+	}
+	clock.t = clock.t.Add(2 * time.Minute) // the filler is idle: the next full table is swept
+	tracked, _ := l.begin(a, "alice", s)
+	if tracked.pair == nil {
+		t.Fatal("no room after the sweep")
+	}
+	l.end(untracked, s, false)
+	if st := l.status(a, "alice", s); st.PairFailures != 0 || tracked.pair.pending != 1 {
+		t.Fatalf("after the untracked attempt failed: %+v, pending %d", st, tracked.pair.pending)
+	}
+	l.end(tracked, s, false)
+	if st := l.status(a, "alice", s); st.PairFailures != 1 {
+		t.Fatalf("after the tracked attempt failed: %+v", st)
 	}
 }
