@@ -16,6 +16,9 @@ const (
 	LogAuth    LogReason = "auth"
 	// LogSource is moat's: a login with the right password from an address its user is restricted from.
 	LogSource LogReason = "source"
+	// LogLockout is moat's: a login refused because its user, or its address, is locked out after
+	// repeated failed logins (answered as a wrong password, whatever the password).
+	LogLockout LogReason = "lockout"
 )
 
 // LogContext is where the denied command ran.

@@ -19,6 +19,8 @@ type login struct {
 	Allowed                           bool
 	Reason                            string
 	Matches                           []struct{ Group, Entry string }
+	LockedOut                         bool
+	LockedUntil                       string `json:",omitempty"`
 }
 
 func newCheck(o *Options) *cobra.Command {
@@ -29,7 +31,8 @@ func newCheck(o *Options) *cobra.Command {
 		Long: `Asks moat whether a client connecting from --from would be admitted to --instance, and why: which
 group and entry matched, or that none did, or that 127.0.0.1 alone denies everything. With --user,
 also whether that user may log in from the address: it exists and is on, and its source restriction
-(moat acl sources) admits the address, by which entry or group (the password is not judged).
+(moat acl sources) admits the address, by which entry or group, and whether the brute-force lockout
+refuses its logins from there now (the password is not judged).
 Exit code 0: allowed; 3: refused (the connection, or the user's login); 1: the question could not be
 answered.`,
 		Example: `  moat check --instance r-abc --from 10.0.1.7

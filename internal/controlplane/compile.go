@@ -29,10 +29,11 @@ func Compile(in model.Instance, bound []allowlist.Bound, users *acl.Users) *snap
 		ACLLogMaxLen: int(in.ParamInt("acllog-max-len")),
 		UserSources:  UserSources(in),
 
-		WhitelistAlways:      in.ParamBool("#no_loose_check-whitelist-always"),
-		AuthLockoutThreshold: int(in.ParamInt("auth-lockout-threshold")),
-		AuthLockoutWindow:    time.Duration(in.ParamInt("auth-lockout-window")) * time.Second,
-		AuthLockoutDuration:  time.Duration(in.ParamInt("auth-lockout-duration")) * time.Second,
+		WhitelistAlways:             in.ParamBool("#no_loose_check-whitelist-always"),
+		AuthLockoutThreshold:        int(in.ParamInt("auth-lockout-threshold")),
+		AuthLockoutAddressThreshold: int(in.ParamInt("auth-lockout-address-threshold")),
+		AuthLockoutWindow:           time.Duration(in.ParamInt("auth-lockout-window")) * time.Second,
+		AuthLockoutDuration:         time.Duration(in.ParamInt("auth-lockout-duration")) * time.Second,
 	}
 	if in.ParamBool("vpc-password-free") {
 		if vpc, _ := model.ParseTrusted(in.Param("vpc-cidr")); len(vpc) > 0 {

@@ -150,4 +150,20 @@ func TestVPCAndLockoutParams(t *testing.T) {
 	if snap.AuthLockoutThreshold != 5 || snap.AuthLockoutDuration != 30*time.Second || snap.AuthLockoutWindow != time.Minute {
 		t.Errorf("lockout: %d %v %v", snap.AuthLockoutThreshold, snap.AuthLockoutWindow, snap.AuthLockoutDuration)
 	}
+	if snap.AuthLockoutAddressThreshold != 100 {
+		t.Errorf("auth-lockout-address-threshold by default: %d, want 100", snap.AuthLockoutAddressThreshold)
+	}
+	if err := p.SetParam(admin, "r-test", "auth-lockout-address-threshold", "1000001"); err == nil {
+		t.Error("auth-lockout-address-threshold 1000001 accepted")
+	}
+	if err := p.SetParam(admin, "r-test", "auth-lockout-address-threshold", "0"); err != nil {
+		t.Fatal(err)
+	}
+	in, _ = p.Instance("r-test")
+	if snap, err = p.CompileInstance(in); err != nil {
+		t.Fatal(err)
+	}
+	if snap.AuthLockoutAddressThreshold != 0 {
+		t.Errorf("auth-lockout-address-threshold 0 compiled as %d", snap.AuthLockoutAddressThreshold)
+	}
 }

@@ -170,8 +170,6 @@ func (in *Instance) refuseAs(conn net.Conn, peer string, addr netip.Addr, reason
 		in.m.refusedProtocol.Inc()
 	case ReasonTLSHandshake:
 		in.m.refusedTLS.Inc()
-	case ReasonAuthLockout:
-		in.m.refusedLockout.Inc()
 	}
 	in.activity.record(addr, reason)
 	in.logRefusal(peer, reason)
@@ -247,10 +245,6 @@ func (s *session) readProxyHeader() bool {
 	snap := in.snap.Load()
 	if !snap.Admits(addr) {
 		in.refuseAs(conn, peer, addr, ReasonIllegalAddress, replyIllegalAddress)
-		return false
-	}
-	if in.lockout.locked(addr) {
-		in.refuseAs(conn, peer, addr, ReasonAuthLockout, replyLockedOut)
 		return false
 	}
 	denied := snap.DeniesNonLocal() && !isLocal(addr)

@@ -167,49 +167,69 @@ func (st *decideState) logDenied(d acl.Decision, args [][]byte) {
 
 // login checks a login attempt as name with pass (AUTH, HELLO AUTH) and, when it succeeds, makes the
 // connection that user. A failure — wrong password, unknown or disabled user, a source address the
-// user is restricted from (A4), an address locked out (A5) — looks the same to the client; the ACL LOG,
-// the metrics and moat's log say which it was. Failures count towards the address's lockout.
+// user is restricted from (A4), a login locked out (A5) — looks the same to the client; the ACL LOG,
+// the metrics and moat's log say which it was. A locked-out login does the same credential work as
+// any other and discards it, so its timing tells nothing either (lockout.go).
 func (st *decideState) login(typed []byte, name string, pass []byte) *acl.User {
-	in, addr := st.sess.in, st.sess.addr
-	if in.lockout.locked(addr) {
-		st.loginFailed(typed, name, acl.LogAuth, "address locked out after repeated failed logins")
-		return nil
-	}
+	in, addr, snap := st.sess.in, st.sess.addr, st.auth.snap
+	at, locked := in.lockout.begin(addr, lockKey(st.auth.users, name), snap)
 	u := st.auth.users.Authenticate(name, pass)
 	switch {
+	case locked == lockByPair:
+		st.loginRefused(typed, name, acl.LogLockout, whyPairLocked)
+		return nil
+	case locked == lockByAddress:
+		st.loginRefused(typed, name, acl.LogLockout, whyAddressLocked)
+		return nil
 	case u == nil:
-		st.loginFailed(typed, name, acl.LogAuth, "wrong password, or unknown or disabled user")
-	case !sourceAllowed(st.auth.snap, name, addr):
-		st.loginFailed(typed, name, acl.LogSource, "source address not allowed for this user")
+		st.loginRefused(typed, name, acl.LogAuth, "wrong password, or unknown or disabled user")
+	case !sourceAllowed(snap, name, addr):
+		st.loginRefused(typed, name, acl.LogSource, "source address not allowed for this user")
 		u = nil
 	}
-	now := time.Now()
+	pairLocked, addrLocked := in.lockout.end(at, snap, u != nil)
+	if pairLocked {
+		in.log.Warn("logins locked out after repeated failures", "client", st.sess.peer, "user", name,
+			"failures", snap.AuthLockoutThreshold, "for", snap.AuthLockoutDuration.String())
+	}
+	if addrLocked {
+		in.log.Warn("logins from an address locked out after repeated failures, whatever the user", "client", st.sess.peer,
+			"failures", snap.AuthLockoutAddressThreshold, "for", snap.AuthLockoutDuration.String())
+	}
 	if u == nil {
-		if in.lockout.fail(addr, st.auth.snap, now) {
-			in.m.authLockouts.Inc()
-			in.log.Warn("address locked out after repeated failed logins", "client", st.sess.peer,
-				"failures", st.auth.snap.AuthLockoutThreshold, "for", st.auth.snap.AuthLockoutDuration.String())
-		}
 		return nil
 	}
-	in.lockout.succeed(addr, now)
 	st.auth.set(u, true)
 	st.sess.noteUser(u.Name(), true)
 	return u
 }
 
-func (st *decideState) loginFailed(typed []byte, name string, reason acl.LogReason, why string) {
+// loginRefused records a refused login: an ACL LOG entry with reason (auth, moat's source or lockout),
+// its metric, a log line saying why and, for a lockout, a refusal record. The client gets the
+// wrong-password reply whatever the reason.
+func (st *decideState) loginRefused(typed []byte, name string, reason acl.LogReason, why string) {
+	in := st.sess.in
 	now := time.Now()
 	e := acl.AuthEntry(string(typed), name, st.logContext(), string(st.sess.describe(nil, now)), now)
 	e.Reason = reason
-	st.sess.in.aclLog.Add(e)
-	if reason == acl.LogSource {
-		st.sess.in.m.authSource.Inc()
-	} else {
-		st.sess.in.m.authFailed.Inc()
+	in.aclLog.Add(e)
+	switch reason {
+	case acl.LogSource:
+		in.m.authSource.Inc()
+	case acl.LogLockout:
+		in.m.authLockouts.Inc()
+		in.activity.record(st.sess.addr, ReasonAuthLockout)
+	default:
+		in.m.authFailed.Inc()
 	}
-	st.sess.in.log.Info("login refused", "client", st.sess.peer, "user", name, "why", why)
+	in.log.Info("login refused", "client", st.sess.peer, "user", name, "why", why)
 }
+
+// Why a locked login was refused, for moat's log.
+const (
+	whyPairLocked    = "this user is locked out from this address after repeated failed logins"
+	whyAddressLocked = "this address is locked out after repeated failed logins, whatever the user"
+)
 
 // auth answers AUTH [user] password (A2), including moat's one-argument "user:password" form. Inside
 // MULTI moat refuses it, dooming the transaction (Redis would queue it).

@@ -52,41 +52,69 @@ func TestUserSourceRestriction(t *testing.T) {
 	}
 }
 
-// A5: failed logins from one address lock it out — its AUTH fails whatever the password, its new
-// connections are refused with a clear error — while other addresses are unaffected; the lockout ends
-// after its duration.
+// A5: failed logins as one user from one address lock that pair out — its AUTH fails whatever the
+// password, on open and new connections alike — while the address's other users and other addresses
+// are unaffected and no connection is refused; the lockout ends after its duration, on the gateway's
+// clock. (Before issue 15 the whole address was locked and its new connections refused.)
 func TestAuthLockout(t *testing.T) {
 	t.Parallel()
-	s := withUsers(t, allowLoopback(t), aclUsers)
-	s.AuthLockoutThreshold, s.AuthLockoutWindow, s.AuthLockoutDuration = 3, time.Minute, 700*time.Millisecond
-	e := newEnv(t, s)
+	e, clock := lockoutEnv(t, 3, 0, time.Minute, 700*time.Millisecond)
 	c := dial(t, e.addr, "127.0.0.6")
-	for i := range 3 {
-		if got := c.do("AUTH", "alice", "guess"); got != wrongPass {
-			t.Fatalf("failed AUTH %d: %q", i, got)
-		}
-	}
-	locked := time.Now()
+	guess(t, c, "alice", 3)
 	if got := c.do("AUTH", "alice", "apw"); got != wrongPass {
 		t.Errorf("the right password while locked out: %q", got)
 	}
-	if got := dial(t, e.addr, "127.0.0.6").readReply(); got != "-ERR too many failed authentication attempts from this address, try again later\r\n" {
-		t.Errorf("a new connection while locked out: %q", got)
+	again := dial(t, e.addr, "127.0.0.6")
+	if got := again.do("PING"); got != "-NOAUTH Authentication required.\r\n" {
+		t.Errorf("a new connection while locked out: %q, want it served", got)
+	}
+	if got := again.do("AUTH", "alice", "apw"); got != wrongPass {
+		t.Errorf("the right password on a new connection while locked out: %q", got)
+	}
+	if got := again.do("AUTH", "dave", "dpw"); got != "+OK\r\n" {
+		t.Errorf("another user from the locked-out address: %q", got)
 	}
 	if got := dial(t, e.addr, "127.0.0.7").do("AUTH", "alice", "apw"); got != "+OK\r\n" {
 		t.Errorf("another address: %q", got)
 	}
-	if n := e.refused("auth_lockout"); n != 1 {
-		t.Errorf("lockout refusals counted: %v", n)
+	if n := e.counter("moat_acl_refusals_total", map[string]string{"instance": "r-test", "reason": "lockout"}); n != 2 {
+		t.Errorf("logins refused by the lockout: %v, want 2", n)
 	}
-	if !eventually(5*time.Second, func() bool { return c.do("AUTH", "alice", "apw") == "+OK\r\n" }) {
-		t.Fatal("the lockout did not end")
+	if n := e.refused("auth_lockout"); n != 0 {
+		t.Errorf("connections refused by the lockout: %v, want none", n)
 	}
-	if d := time.Since(locked); d < 600*time.Millisecond {
-		t.Errorf("the lockout ended after %v, want 700ms", d)
+	clock.Advance(699 * time.Millisecond)
+	if got := c.do("AUTH", "alice", "apw"); got != wrongPass {
+		t.Errorf("the right password 699ms into a 700ms lockout: %q", got)
 	}
-	if got := dial(t, e.addr, "127.0.0.6").do("PING"); got != "-NOAUTH Authentication required.\r\n" {
-		t.Errorf("a new connection after the lockout: %q", got)
+	clock.Advance(time.Millisecond)
+	if got := c.do("AUTH", "alice", "apw"); got != "+OK\r\n" {
+		t.Errorf("the right password once the lockout ended: %q", got)
+	}
+}
+
+// A5: failures are counted within the window only — failures spread wider than auth-lockout-window
+// never lock — and a lockout's end starts a fresh count.
+func TestAuthLockoutWindow(t *testing.T) {
+	t.Parallel()
+	e, clock := lockoutEnv(t, 3, 0, time.Minute, 5*time.Minute)
+	c := dial(t, e.addr, "127.0.0.8")
+	for range 3 { // two failures a window, six in all
+		guess(t, c, "alice", 2)
+		clock.Advance(61 * time.Second)
+	}
+	if got := c.do("AUTH", "alice", "apw"); got != "+OK\r\n" {
+		t.Fatalf("after failures spread over three windows: %q, want no lockout", got)
+	}
+	guess(t, c, "alice", 3)
+	clock.Advance(5*time.Minute - time.Second)
+	if got := c.do("AUTH", "alice", "apw"); got != wrongPass {
+		t.Errorf("a second before the lockout ends: %q", got)
+	}
+	clock.Advance(time.Second)
+	guess(t, c, "alice", 1)
+	if got := c.do("AUTH", "alice", "apw"); got != "+OK\r\n" {
+		t.Errorf("one failure after the lockout ended: %q, want a fresh count", got)
 	}
 }
 

@@ -43,6 +43,10 @@ type Config struct {
 	Users    UserStore
 	// DefaultCommands: judge with Commands even if the backend has COMMAND (by default its table is used).
 	DefaultCommands bool
+
+	// Now is the clock of the decisions time makes in the gateway: the brute-force lockout's windows
+	// and durations. nil: time.Now. It must be safe for concurrent use.
+	Now func() time.Time
 }
 
 // Instance serves one instance's listeners. Its methods are safe for concurrent use.
@@ -72,7 +76,7 @@ type Instance struct {
 	freshUsers *acl.Users // the users of a snapshot without any: Redis's fresh default user
 	aclLog     *acl.Log
 	users      UserStore
-	lockout    lockout // A5 (lockout.go)
+	lockout    lockout // A5 (lockout.go); per process
 
 	bufs     sessionBuffers // bufpool.go
 	refusals *refusalPacer  // refuse.go
@@ -104,6 +108,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 		refusalLog:  rate.NewLimiter(rate.Every(time.Second), 10),
 	}
 	in.lanes = [2]*lanePool{{in: in}, {in: in, resp3: true}}
+	in.lockout.now = cfg.Now
 	if in.dialTimeout <= 0 {
 		in.dialTimeout = 2 * time.Second
 	}
@@ -284,10 +289,6 @@ func (in *Instance) handle(conn net.Conn, secure bool) {
 	}
 	if !snap.Admits(addr) {
 		in.refuse(conn, addr, ReasonIllegalAddress, replyIllegalAddress)
-		return
-	}
-	if in.lockout.locked(addr) {
-		in.refuse(conn, addr, ReasonAuthLockout, replyLockedOut)
 		return
 	}
 	in.admit(conn, addr, snap, secure, false)

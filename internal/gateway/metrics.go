@@ -11,7 +11,10 @@ const (
 	ReasonProtectedMode      = "protected_mode" // N2: -DENIED
 	ReasonMaxClients         = "max_clients"    // maxclients, maxclients-per-ip
 	ReasonTLSHandshake       = "tls_handshake"  // the TLS handshake failed (no or a bad client certificate…)
-	ReasonAuthLockout        = "auth_lockout"   // A5: too many failed logins from the address
+	// ReasonAuthLockout is a login (AUTH, HELLO AUTH) refused by the brute-force lockout (A5), answered as
+	// a wrong password; it is a refusal record (Activity), not a refused connection: the lockout closes
+	// no connection.
+	ReasonAuthLockout = "auth_lockout"
 )
 
 // Metrics are the data plane's Prometheus collectors. One Metrics serves every instance; it is safe for
@@ -52,7 +55,7 @@ func NewMetrics() *Metrics {
 		}, []string{"instance", "kind"}),
 		acl: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moat_acl_refusals_total",
-			Help: "Commands and logins moat refused: auth (AUTH or HELLO AUTH failed), source (a user's source restriction), noperm (an ACL rule), noauth (a command before AUTH); lockout counts addresses locked out after repeated failures.",
+			Help: "Commands and logins moat refused: auth (AUTH or HELLO AUTH failed), source (a user's source restriction), lockout (a login of a user or address locked out after repeated failures, answered as a wrong password), noperm (an ACL rule), noauth (a command before AUTH).",
 		}, []string{"instance", "reason"}),
 		moved: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moat_sessions_moved_dedicated_total",
@@ -91,7 +94,6 @@ type instanceMetrics struct {
 	refusedProtected  prometheus.Counter
 	refusedMaxClients prometheus.Counter
 	refusedTLS        prometheus.Counter
-	refusedLockout    prometheus.Counter
 
 	// Authentication and ACLs.
 	authFailed   prometheus.Counter
@@ -119,7 +121,6 @@ func (m *Metrics) forInstance(id string) instanceMetrics {
 		refusedProtected:  m.refused.WithLabelValues(id, ReasonProtectedMode),
 		refusedMaxClients: m.refused.WithLabelValues(id, ReasonMaxClients),
 		refusedTLS:        m.refused.WithLabelValues(id, ReasonTLSHandshake),
-		refusedLockout:    m.refused.WithLabelValues(id, ReasonAuthLockout),
 
 		authFailed:   m.acl.WithLabelValues(id, "auth"),
 		authSource:   m.acl.WithLabelValues(id, "source"),

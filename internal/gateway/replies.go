@@ -32,8 +32,6 @@ var (
 	// enable-module-command no): clients of moat never reach the backend's.
 	replyDebugNotAllowed  = []byte("-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n")
 	replyModuleNotAllowed = []byte("-ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n")
-	// moat's (A5): a connection from an address locked out after repeated failed logins.
-	replyLockedOut = []byte("-ERR too many failed authentication attempts from this address, try again later\r\n")
 	// moat's: a HELLO whose arguments are too long to hold cannot have its AUTH part removed.
 	replyHelloTooLong = []byte("-ERR HELLO arguments too long\r\n")
 )

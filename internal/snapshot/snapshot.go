@@ -54,11 +54,15 @@ type Snapshot struct {
 	VPCFree         *allowlist.Set
 	WhitelistAlways bool
 
-	// Brute-force lockout (A5): AuthLockoutThreshold failed AUTHs from one address within
-	// AuthLockoutWindow refuse that address for AuthLockoutDuration. A zero threshold turns it off.
-	AuthLockoutThreshold int
-	AuthLockoutWindow    time.Duration
-	AuthLockoutDuration  time.Duration
+	// Brute-force lockout (A5): AuthLockoutThreshold failed logins as one user from one address within
+	// AuthLockoutWindow lock that (address, user) pair for AuthLockoutDuration; AuthLockoutAddressThreshold
+	// failed logins from one address, whatever the user names, lock every login from it likewise. A
+	// locked login is answered as a wrong password. A zero AuthLockoutThreshold turns the lockout off; a
+	// zero AuthLockoutAddressThreshold turns off only the per-address count.
+	AuthLockoutThreshold        int
+	AuthLockoutAddressThreshold int
+	AuthLockoutWindow           time.Duration
+	AuthLockoutDuration         time.Duration
 	// Renames are the rename-command directives (N4), applied to connections admitted under this
 	// snapshot. The zero value renames nothing.
 	Renames rediscmd.Renames

@@ -155,7 +155,7 @@ func checkAccess(c *call) (any, error) {
 	}
 	out := map[string]any{"InstanceId": id, "SourceIp": addr.String(), "Allowed": v.Allowed, "Reason": v.Reason, "Matches": matches}
 	if name := c.params.Get("UserName"); name != "" {
-		out["User"] = userVerdict(in, snap, name, addr)
+		out["User"] = c.withLockout(userVerdict(in, snap, name, addr), id, addr)
 	}
 	return out, nil
 }
@@ -192,6 +192,9 @@ type loginVerdict struct {
 	Allowed          bool          // AUTH as the user from the address is not refused for who or where
 	Reason           string        // one sentence saying why
 	Matches          []sourceMatch // the source entries that admit the address
+	// LockedOut: the brute-force lockout refuses this login now, until LockedUntil (RFC 3339).
+	LockedOut   bool
+	LockedUntil string `json:",omitempty"`
 }
 
 // sourceMatch is one entry of a user's sources that admits an address: Group is the whitelist group it

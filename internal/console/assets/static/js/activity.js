@@ -14,6 +14,7 @@ const REASONS = {
   protected_mode: 'protected mode (DENIED: no password set, not loopback)',
   max_clients: 'too many clients (maxclients)',
   tls_handshake: 'TLS handshake failed',
+  auth_lockout: 'login locked out after repeated failures (answered as a wrong password)',
 };
 
 // activityPage fills view with the refused connections and the audit log; either that cannot be
