@@ -51,8 +51,7 @@ func (st *decideState) aclCommand(c *resp.Command, args [][]byte) (slot, act) {
 	switch sub {
 	case "cat", "genpass", "log": // Redis checks these counts itself: the table's arity is -2
 		if len(args) > 3 {
-			return st.answer(c, slot{local: errorReply("ERR unknown subcommand or wrong number of arguments for '" +
-				string(cstr(args[1], 128)) + "'. Try ACL HELP.")}, true)
+			return st.answer(c, slot{local: replyACLSubcommandArity(string(cstr(args[1], 128)))}, true)
 		}
 	}
 	switch sub {
@@ -139,7 +138,7 @@ func (st *decideState) aclCommand(c *resp.Command, args [][]byte) (slot, act) {
 			out = resp.AppendSimple(out, line)
 		}
 	default: // Resolve knows every subcommand of the table; a newer table's are not moat's to answer
-		return st.answer(c, slot{local: errorReply("ERR unknown subcommand '" + string(cstr(args[1], 128)) + "'. Try ACL HELP.")}, true)
+		return st.answer(c, slot{local: replyACLUnknownSubcommand(string(cstr(args[1], 128)))}, true)
 	}
 	sl, a := st.answer(c, slot{local: out}, false)
 	if st.auth.gone { // this connection's own user was deleted or disabled: it ends after the reply

@@ -306,7 +306,7 @@ func (st *decideState) hello(c *resp.Command) (sl slot, a act, ok bool) {
 		case opt == "setname" && i+1 < len(args):
 			i++
 		default:
-			sl, a = st.answer(c, slot{local: errorReply("ERR Syntax error in HELLO option '" + string(cstr(args[i], 128)) + "'")}, true)
+			sl, a = st.answer(c, slot{local: replyHelloSyntax(string(cstr(args[i], 128)))}, true)
 			return sl, a, false
 		}
 	}

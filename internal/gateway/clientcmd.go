@@ -102,7 +102,7 @@ func (st *decideState) client(c *resp.Command, sub string) (sl slot, mine bool) 
 		case n == 4 && strings.EqualFold(string(c.Args[2]), "type"):
 			t, ok := clientType(c.Args[3])
 			if !ok {
-				return slot{local: errorReply("ERR Unknown client type '" + string(c.Args[3]) + "'")}, true
+				return slot{local: replyClientType(string(c.Args[3]))}, true
 			}
 			call.typ = t
 		case n > 3 && strings.EqualFold(string(c.Args[2]), "id"):
@@ -150,7 +150,7 @@ func (k *clientCall) parseKill(args [][]byte, known func(string) bool) ([]byte, 
 		case "type":
 			t, ok := clientType(v)
 			if !ok {
-				return errorReply("ERR Unknown client type '" + string(v) + "'"), false
+				return replyClientType(string(v)), false
 			}
 			k.typ = t
 		case "addr":
@@ -159,7 +159,7 @@ func (k *clientCall) parseKill(args [][]byte, known func(string) bool) ([]byte, 
 			k.laddr, k.hasLA = string(v), true
 		case "user":
 			if !known(string(v)) {
-				return errorReply("ERR No such user '" + string(v) + "'"), false
+				return replyNoSuchUser(string(v)), false
 			}
 			k.user, k.hasUser = string(v), true
 		case "skipme":

@@ -100,23 +100,35 @@ var errProxyHeader = &resp.ProtocolError{Msg: "PROXY protocol header from an add
 
 // errorReply encodes a Redis error whose text holds client input; CR and LF become spaces, as Redis
 // does, so the reply stays one line.
-func errorReply(msg string) []byte {
-	b := make([]byte, 0, len(msg)+3)
-	b = append(b, '-')
-	for i := 0; i < len(msg); i++ {
-		c := msg[i]
-		if c == '\r' || c == '\n' {
-			c = ' '
-		}
-		b = append(b, c)
-	}
-	return append(b, '\r', '\n')
-}
+func errorReply(msg string) []byte { return resp.AppendError(nil, msg) }
+
+// Replies that name client input (Redis 7.0.15's texts; input truncated by the callers as Redis does).
 
 // wrongArity is Redis's arity error for a command's full name ("client|kill").
 func wrongArity(fullname string) []byte {
 	return errorReply("ERR wrong number of arguments for '" + fullname + "' command")
 }
+
+// replyACLSubcommandArity: ACL CAT, GENPASS or LOG with too many arguments.
+func replyACLSubcommandArity(sub string) []byte {
+	return errorReply("ERR unknown subcommand or wrong number of arguments for '" + sub + "'. Try ACL HELP.")
+}
+
+// replyACLUnknownSubcommand: an ACL subcommand Redis does not have.
+func replyACLUnknownSubcommand(sub string) []byte {
+	return errorReply("ERR unknown subcommand '" + sub + "'. Try ACL HELP.")
+}
+
+// replyHelloSyntax: a HELLO option that is not AUTH or SETNAME.
+func replyHelloSyntax(opt string) []byte {
+	return errorReply("ERR Syntax error in HELLO option '" + opt + "'")
+}
+
+// replyClientType: CLIENT LIST/KILL TYPE with a type Redis does not have.
+func replyClientType(typ string) []byte { return errorReply("ERR Unknown client type '" + typ + "'") }
+
+// replyNoSuchUser: CLIENT KILL USER naming no user.
+func replyNoSuchUser(user string) []byte { return errorReply("ERR No such user '" + user + "'") }
 
 // unknownCommand is Redis's reply to a command it does not know — here, one renamed away (N4): the
 // name as typed and the first arguments, each cut at a NUL byte as Redis's C strings are, at most
