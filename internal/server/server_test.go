@@ -122,12 +122,7 @@ func TestDefaultInstanceAndBanner(t *testing.T) {
 		t.Fatalf("readyz: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	resp, err = http.Get("http://" + s.APIAddr().String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, body := getStatus(t, "http://"+s.APIAddr().String()+"/metrics", s.StatusToken())
 	if !strings.Contains(string(body), `moat_connections_accepted_total{instance="`+id+`"}`) {
 		t.Fatalf("metrics lack the instance:\n%s", body)
 	}
