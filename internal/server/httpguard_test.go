@@ -198,3 +198,51 @@ func TestStatusEndpointsQuietToStrangers(t *testing.T) {
 		t.Errorf("the API on --metrics-listen: %d, want 404", code)
 	}
 }
+
+// Behind a shared proxy every user has the proxy's address: only for a configured trusted proxy does
+// moat take the client from X-Forwarded-For (the last address not itself a trusted proxy), so that
+// one user's failed logins do not lock out the others; any other peer's header is ignored, so it cannot
+// dodge the limit by inventing addresses. A trusted proxy is exempt from the per-address connection cap.
+func TestTrustedProxyNamesTheClient(t *testing.T) {
+	s := start(t, Options{DataDir: t.TempDir(), Listen: freeAddr(t), TrustedProxies: []string{"127.0.0.2"}, HTTP: HTTPLimits{MaxConnsPerAddr: 2}})
+	defer s.Close()
+	api := s.APIAddr().String()
+	login := func(peer, xff string) int {
+		t.Helper()
+		form := url.Values{"method": {"key"}, "access_key_id": {"LTAIwrong"}, "access_key_secret": {"wrong"}}.Encode()
+		hdr := ""
+		if xff != "" {
+			hdr = "X-Forwarded-For: " + xff + "\r\n"
+		}
+		code, _ := exchange(t, dialHTTP(t, api, peer), "POST /console/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"+hdr+
+			"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: "+strconv.Itoa(len(form))+"\r\n\r\n"+form)
+		return code
+	}
+	for i := range 5 {
+		if code := login("127.0.0.2", "203.0.113.7"); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d of 203.0.113.7 through the proxy: %d", i+1, code)
+		}
+	}
+	for xff, want := range map[string]int{
+		"203.0.113.7":              http.StatusTooManyRequests, // blocked
+		"203.0.113.8, 203.0.113.7": http.StatusTooManyRequests, // what precedes the proxy's own entry is the client's to write
+		"203.0.113.7, 127.0.0.2":   http.StatusTooManyRequests, // a trusted hop is skipped
+		"203.0.113.8":              http.StatusUnauthorized,    // another user of the same proxy is not locked out
+	} {
+		if code := login("127.0.0.2", xff); code != want {
+			t.Errorf("through the trusted proxy, X-Forwarded-For %q: %d, want %d", xff, code, want)
+		}
+	}
+	for i := range 5 {
+		login("127.0.0.3", "198.51.100."+strconv.Itoa(i)) // an untrusted peer's header is ignored
+	}
+	if code := login("127.0.0.3", "198.51.100.99"); code != http.StatusTooManyRequests {
+		t.Errorf("untrusted peer inventing X-Forwarded-For addresses: %d, want 429 after 5 failures", code)
+	}
+	for range 3 {
+		c := dialHTTP(t, api, "127.0.0.2")
+		if code, _ := exchange(t, c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); code != http.StatusOK {
+			t.Fatalf("trusted proxy's connection over the per-address cap: %d, want 200", code)
+		}
+	}
+}
