@@ -54,10 +54,12 @@ type Config struct {
 	MaxAge      time.Duration // default DefaultMaxAge
 	// PasswordIterations is the PBKDF2 cost of a new password (default 600,000; tests lower it).
 	PasswordIterations int
-	// Login rationing (limiter.go). HashParallel password checks run at once (default 1) and HashQueue
-	// more may wait (default 4); further password logins get 429 before any hashing. MaxLoginSources is
-	// how many client sources the failed-login limiter remembers (default 65,536).
+	// Login rationing (limiter.go). HashParallel password checks run at once (default 1), HashQueue
+	// more may wait (default 4), and HashRate start per second after a burst of both (default 2);
+	// further password logins get 429 before any hashing. MaxLoginSources is how many client sources
+	// the failed-login limiter remembers (default 65,536).
 	HashParallel, HashQueue, MaxLoginSources int
+	HashRate                                 float64
 
 	Now func() time.Time // nil: time.Now
 }
@@ -85,8 +87,15 @@ func New(cfg Config) *Console {
 		pages:    template.Must(template.ParseFS(assets, "assets/*.html")),
 		static:   static,
 		failures: newFailureLimiter(loginBurst, loginEvery, positive(cfg.MaxLoginSources, defaultMaxSources)),
-		hashes:   newHashGate(positive(cfg.HashParallel, defaultHashParallel), positive(cfg.HashQueue, defaultHashQueue)),
+		hashes:   newHashGate(positive(cfg.HashParallel, defaultHashParallel), positive(cfg.HashQueue, defaultHashQueue), hashRate(cfg.HashRate)),
 	}
+}
+
+func hashRate(r float64) float64 {
+	if r > 0 {
+		return r
+	}
+	return defaultHashRate
 }
 
 func positive(v, d int) int {

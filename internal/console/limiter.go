@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Login rationing defaults (Config fields of the same meaning override them).
@@ -16,6 +18,7 @@ const (
 	defaultMaxSources   = 65_536           // sources the limiter remembers; beyond, the least recently seen is forgotten
 	defaultHashParallel = 1                // password derivations at once (each takes about 0.1 s of one core)
 	defaultHashQueue    = 4                // password checks that may wait for one; more are turned away at once
+	defaultHashRate     = 2                // password checks per second in all, after a burst of parallel+queue
 )
 
 // sourceOf is the key a client is limited by: its IPv4 address, or its IPv6 /64 (what one host or one
@@ -107,21 +110,27 @@ func (f *failureLimiter) tracked() int {
 }
 
 // hashGate rations password derivations, the one expensive thing a stranger can make moat do: at most
-// cap(slots) run at once and at most queue wait for a slot; an attempt beyond that is turned away at
-// once, before any hashing. It is safe for concurrent use.
+// perSecond start each second (after a burst of parallel+queue), at most cap(slots) run at once and at
+// most queue wait for a slot; an attempt beyond that is turned away at once, before any hashing. Under
+// a flood, hashing thus takes at most perSecond × (one derivation's time) of CPU a second. It is safe
+// for concurrent use.
 type hashGate struct {
+	rate    *rate.Limiter
 	slots   chan struct{}
 	queue   int32
 	waiting atomic.Int32
 }
 
-func newHashGate(parallel, queue int) *hashGate {
-	return &hashGate{slots: make(chan struct{}, parallel), queue: int32(queue)}
+func newHashGate(parallel, queue int, perSecond float64) *hashGate {
+	return &hashGate{rate: rate.NewLimiter(rate.Limit(perSecond), parallel+queue), slots: make(chan struct{}, parallel), queue: int32(queue)}
 }
 
-// enter takes a slot, waiting in the queue if it has room; false: no slot (the queue is full, or ctx
-// ended while waiting). A true enter must be followed by leave.
-func (g *hashGate) enter(ctx context.Context) bool {
+// enter takes a slot, waiting in the queue if it has room; false: no slot (over the rate, the queue is
+// full, or ctx ended while waiting). now is the caller's clock. A true enter must be followed by leave.
+func (g *hashGate) enter(ctx context.Context, now time.Time) bool {
+	if !g.rate.AllowN(now, 1) {
+		return false
+	}
 	select {
 	case g.slots <- struct{}{}:
 		return true

@@ -90,13 +90,14 @@ func TestFailureLimiterEvictsOldestOnly(t *testing.T) {
 
 // At most parallel derivations run and at most queue wait; the next is turned away at once.
 func TestHashGateBoundsRunningAndWaiting(t *testing.T) {
-	g := newHashGate(1, 2)
-	if !g.enter(context.Background()) {
+	g := newHashGate(1, 2, 1000)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) } // the rate never limits
+	if !g.enter(context.Background(), at(1)) {
 		t.Fatal("first enter refused")
 	}
 	entered := make(chan bool, 2)
-	for range 2 {
-		go func() { entered <- g.enter(context.Background()) }()
+	for i := range 2 {
+		go func() { entered <- g.enter(context.Background(), at(2+i)) }()
 	}
 	for deadline := time.Now().Add(5 * time.Second); g.waiting.Load() < 2; {
 		if time.Now().After(deadline) {
@@ -104,11 +105,9 @@ func TestHashGateBoundsRunningAndWaiting(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if g.enter(context.Background()) {
+	if g.enter(context.Background(), at(10)) {
 		t.Fatal("an enter with the slot taken and the queue full was not turned away")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
 	g.leave()
 	for i := range 2 {
 		if !<-entered {
@@ -116,8 +115,28 @@ func TestHashGateBoundsRunningAndWaiting(t *testing.T) {
 		}
 		g.leave()
 	}
-	if g.enter(ctx) != true { // a free slot is taken even with an ended context
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if !g.enter(ctx, at(20)) { // a free slot is taken even with an ended context
 		t.Fatal("free slot refused")
+	}
+	g.leave()
+}
+
+// Beyond its burst (parallel+queue), the gate lets perSecond derivations start a second.
+func TestHashGateRate(t *testing.T) {
+	g := newHashGate(1, 1, 2)
+	for i := range 2 {
+		if !g.enter(context.Background(), t0) {
+			t.Fatalf("enter %d of the burst refused", i+1)
+		}
+		g.leave()
+	}
+	if g.enter(context.Background(), t0) {
+		t.Fatal("an enter over the rate was let in")
+	}
+	if !g.enter(context.Background(), t0.Add(500*time.Millisecond)) {
+		t.Fatal("an enter half a second later (rate 2/s) was refused")
 	}
 	g.leave()
 }

@@ -71,7 +71,7 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	var byPassword, ok bool
 	if p.Method == "password" {
 		principal, byPassword = PasswordPrincipal, true
-		if !c.hashes.enter(r.Context()) {
+		if !c.hashes.enter(r.Context(), c.now()) {
 			c.failures.refund(src, c.now()) // not evaluated
 			p.Error = "Too many logins in progress. Try again in a moment."
 			w.Header().Set("Retry-After", "1")

@@ -28,6 +28,9 @@ func (s *Server) startHTTP() error {
 	if err := s.ensureStatusToken(); err != nil {
 		return err
 	}
+	if s.opts.HTTP.MaxConns < 0 || s.opts.HTTP.MaxConnsPerAddr < 0 {
+		return fmt.Errorf("--api-max-conns %d, --api-max-conns-per-addr %d: want a number of connections, or 0 for the default", s.opts.HTTP.MaxConns, s.opts.HTTP.MaxConnsPerAddr)
+	}
 	lim := s.opts.HTTP.withDefaults()
 	files, err := raiseFileLimit()
 	if err != nil {

@@ -51,6 +51,14 @@ func closedByServer(c net.Conn) bool {
 	return !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
+// wrongKeyLogin is a raw console login request with a wrong access key (cheap to check, counted by the
+// login limit like a wrong password), to host, with the extra header lines (each ending in CRLF).
+func wrongKeyLogin(host, extra string) string {
+	form := url.Values{"method": {"key"}, "access_key_id": {"LTAIwrong"}, "access_key_secret": {"wrong"}}.Encode()
+	return "POST /console/login HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n" + extra +
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " + strconv.Itoa(len(form)) + "\r\n\r\n" + form
+}
+
 // A source address holds at most MaxConnsPerAddr API connections, and all sources together at most
 // MaxConns: a connection over either cap is answered at once (429 or 503) and closed, and a closed
 // connection gives its place back.
@@ -148,10 +156,7 @@ func TestForeignHostAndOriginRefused(t *testing.T) {
 		}
 	}
 	login := func(host, origin string) int {
-		form := url.Values{"method": {"password"}, "password": {"wrong"}}.Encode()
-		req := "POST /console/login HTTP/1.1\r\nHost: " + host + "\r\nOrigin: " + origin + "\r\nConnection: close\r\n" +
-			"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " + strconv.Itoa(len(form)) + "\r\n\r\n" + form
-		code, _ := exchange(t, dialHTTP(t, api, "127.0.0.1"), req)
+		code, _ := exchange(t, dialHTTP(t, api, "127.0.0.1"), wrongKeyLogin(host, "Origin: "+origin+"\r\n"))
 		return code
 	}
 	if code := login("rebind.attacker.example:"+port, "http://rebind.attacker.example:"+port); code != http.StatusMisdirectedRequest {
@@ -161,7 +166,7 @@ func TestForeignHostAndOriginRefused(t *testing.T) {
 		t.Errorf("login with a foreign Origin: %d, want 403", code)
 	}
 	if code := login("127.0.0.1:"+port, "http://127.0.0.1:"+port); code != http.StatusUnauthorized {
-		t.Errorf("same-origin login with a wrong password: %d, want 401", code)
+		t.Errorf("same-origin login with a wrong key: %d, want 401", code)
 	}
 }
 
@@ -209,13 +214,7 @@ func TestTrustedProxyNamesTheClient(t *testing.T) {
 	api := s.APIAddr().String()
 	login := func(peer, xff string) int {
 		t.Helper()
-		form := url.Values{"method": {"key"}, "access_key_id": {"LTAIwrong"}, "access_key_secret": {"wrong"}}.Encode()
-		hdr := ""
-		if xff != "" {
-			hdr = "X-Forwarded-For: " + xff + "\r\n"
-		}
-		code, _ := exchange(t, dialHTTP(t, api, peer), "POST /console/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"+hdr+
-			"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: "+strconv.Itoa(len(form))+"\r\n\r\n"+form)
+		code, _ := exchange(t, dialHTTP(t, api, peer), wrongKeyLogin("127.0.0.1", "X-Forwarded-For: "+xff+"\r\n"))
 		return code
 	}
 	for i := range 5 {

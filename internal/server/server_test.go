@@ -16,7 +16,7 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func start(t *testing.T, opts Options) *Server {
+func start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	opts.Log = quiet()
 	if opts.Banner == nil {
@@ -41,7 +41,7 @@ func do(t *testing.T, addr, src, cmd string) string {
 	return c.Do(cmd)
 }
 
-func writeConfig(t *testing.T, path, body string) {
+func writeConfig(t testing.TB, path, body string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
