@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -243,5 +244,29 @@ func TestTrustedProxyNamesTheClient(t *testing.T) {
 		if code, _ := exchange(t, c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); code != http.StatusOK {
 			t.Fatalf("trusted proxy's connection over the per-address cap: %d, want 200", code)
 		}
+	}
+}
+
+// The config file's API settings apply when no flag sets them.
+func TestAPISettingsFromConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "moat.yaml")
+	writeConfig(t, cfg, "api_max_conns_per_addr: 1\napi_hosts: [moat.example.com]\napi_trusted_proxies: [127.0.0.9]\nmetrics_listen: 127.0.0.1:0\n"+
+		"instances:\n  - id: r-cfg\n    listen: ["+freeAddr(t)+"]\n")
+	s := start(t, Options{ConfigPath: cfg, DataDir: dir})
+	defer s.Close()
+	api := s.APIAddr().String()
+	dialHTTP(t, api, "127.0.0.2")
+	if code, _ := exchange(t, dialHTTP(t, api, "127.0.0.2"), ""); code != http.StatusTooManyRequests {
+		t.Errorf("2nd connection with api_max_conns_per_addr 1: %d, want 429", code)
+	}
+	if code, _ := exchange(t, dialHTTP(t, api, "127.0.0.3"), "GET /healthz HTTP/1.1\r\nHost: moat.example.com\r\n\r\n"); code != http.StatusOK {
+		t.Errorf("Host from api_hosts: %d, want 200", code)
+	}
+	if s.MetricsAddr() == nil {
+		t.Error("metrics_listen not served")
+	}
+	if s.opts.TrustedProxies[0] != "127.0.0.9" {
+		t.Errorf("api_trusted_proxies not taken: %v", s.opts.TrustedProxies)
 	}
 }
