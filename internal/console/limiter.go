@@ -21,10 +21,11 @@ const (
 	defaultHashRate     = 2                // password checks per second in all, after a burst of parallel+queue
 )
 
-// sourceOf is the key a client is limited by: its IPv4 address, or its IPv6 /64 (what one host or one
-// customer usually gets, so that rotating through a /64 is not a fresh start). An address that cannot
-// be parsed is its own key as the zero prefix, shared by all such.
-func sourceOf(addr netip.Addr) netip.Prefix {
+// SourceOf is the key a client is limited by, in the console's login limit and the API listener's
+// per-address connection cap: its IPv4 address, or its IPv6 /64 (what one host or one customer usually
+// gets, so that rotating through a /64 is not a fresh start). An invalid address has the zero prefix,
+// shared by all such.
+func SourceOf(addr netip.Addr) netip.Prefix {
 	addr = addr.Unmap().WithZone("")
 	if addr.Is6() {
 		p, _ := addr.Prefix(64)
@@ -86,7 +87,7 @@ func (f *failureLimiter) bucketLocked(key netip.Prefix, now time.Time) *bucket {
 func (f *failureLimiter) reserve(addr netip.Addr, now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b := f.bucketLocked(sourceOf(addr), now)
+	b := f.bucketLocked(SourceOf(addr), now)
 	if b.tokens < 1 {
 		return false
 	}
@@ -98,7 +99,7 @@ func (f *failureLimiter) reserve(addr netip.Addr, now time.Time) bool {
 func (f *failureLimiter) refund(addr netip.Addr, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b := f.bucketLocked(sourceOf(addr), now)
+	b := f.bucketLocked(SourceOf(addr), now)
 	b.tokens = min(float64(f.burst), b.tokens+1)
 }
 

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/moat-dev/moat/internal/console"
 )
 
 // Replies to a connection over a cap, written at once on accept (nothing the client sent is read) and
@@ -19,7 +21,8 @@ const (
 )
 
 // cappedListener hands out at most max connections at a time, and at most perAddr from one source
-// address (peers that exempt reports true for, trusted proxies, only count towards max). A connection
+// (an IPv4 address or an IPv6 /64, console.SourceOf; peers that exempt reports true for, trusted
+// proxies, only count towards max). A connection
 // over a cap gets its fixed reply and is closed on the accept goroutine, so it holds its descriptor
 // only for that moment. It is safe for concurrent use; Accept is called by one goroutine.
 type cappedListener struct {
@@ -30,11 +33,11 @@ type cappedListener struct {
 
 	mu     sync.Mutex
 	open   int
-	byAddr map[netip.Addr]int
+	byAddr map[netip.Prefix]int
 }
 
 func newCappedListener(ln net.Listener, max, perAddr int, exempt func(netip.Addr) bool, refused func(string)) *cappedListener {
-	return &cappedListener{Listener: ln, max: max, perAddr: perAddr, exempt: exempt, refused: refused, byAddr: map[netip.Addr]int{}}
+	return &cappedListener{Listener: ln, max: max, perAddr: perAddr, exempt: exempt, refused: refused, byAddr: map[netip.Prefix]int{}}
 }
 
 // Accept returns the next connection within the caps.
@@ -64,11 +67,12 @@ func (l *cappedListener) take(addr netip.Addr) string {
 	if l.open >= l.max {
 		return "total"
 	}
-	if perAddr && l.byAddr[addr] >= l.perAddr {
+	src := console.SourceOf(addr)
+	if perAddr && l.byAddr[src] >= l.perAddr {
 		return "per_address"
 	}
 	l.open++
-	l.byAddr[addr]++
+	l.byAddr[src]++
 	return ""
 }
 
@@ -76,10 +80,11 @@ func (l *cappedListener) release(addr netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.open--
-	if n := l.byAddr[addr] - 1; n > 0 {
-		l.byAddr[addr] = n
+	src := console.SourceOf(addr)
+	if n := l.byAddr[src] - 1; n > 0 {
+		l.byAddr[src] = n
 	} else {
-		delete(l.byAddr, addr)
+		delete(l.byAddr, src)
 	}
 }
 

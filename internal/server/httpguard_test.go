@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -268,5 +269,34 @@ func TestAPISettingsFromConfigFile(t *testing.T) {
 	}
 	if s.opts.TrustedProxies[0] != "127.0.0.9" {
 		t.Errorf("api_trusted_proxies not taken: %v", s.opts.TrustedProxies)
+	}
+}
+
+// The per-address cap counts an IPv6 /64 as one source (an attacker holding a /64 has 2^64
+// addresses); the total cap is at most a quarter of the open-file limit.
+func TestConnCapsSources(t *testing.T) {
+	l := newCappedListener(nil, 10, 2, func(netip.Addr) bool { return false }, func(string) {})
+	for _, a := range []string{"2001:db8:1:2::1", "2001:db8:1:2::ffff:9"} {
+		if why := l.take(netip.MustParseAddr(a)); why != "" {
+			t.Fatalf("%s: refused (%s)", a, why)
+		}
+	}
+	for a, want := range map[string]string{"2001:db8:1:2:abcd::1": "per_address", "2001:db8:1:3::1": "", "::ffff:192.0.2.1": ""} {
+		if why := l.take(netip.MustParseAddr(a)); why != want {
+			t.Errorf("%s: %q, want %q", a, why, want)
+		}
+	}
+	l.release(netip.MustParseAddr("2001:db8:1:2::1"))
+	if why := l.take(netip.MustParseAddr("2001:db8:1:2::5")); why != "" {
+		t.Errorf("after a release in the /64: refused (%s)", why)
+	}
+	for _, c := range []struct {
+		configured int
+		limit      uint64
+		want       int
+	}{{1024, 0, 1024}, {1024, 1 << 20, 1024}, {1024, 1024, 256}, {1024, 2, 1}} {
+		if got := connCap(c.configured, c.limit); got != c.want {
+			t.Errorf("connCap(%d, limit %d) = %d, want %d", c.configured, c.limit, got, c.want)
+		}
 	}
 }
