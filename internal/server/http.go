@@ -104,7 +104,7 @@ func (s *Server) serveHTTP(flag, addr string, h http.Handler, lim HTTPLimits, ma
 		MaxHeaderBytes:    64 << 10,
 	}
 	go func() {
-		if err := srv.Serve(capped); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(proxyListener{Listener: capped, trusted: guard.trusted, timeout: lim.ReadHeaderTimeout}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("HTTP listener stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()

@@ -300,3 +300,33 @@ func TestConnCapsSources(t *testing.T) {
 		}
 	}
 }
+
+// A trusted proxy may instead name the client with a PROXY protocol header (v1 here) at the start of its
+// connection; from any other peer such a header is a malformed request.
+func TestTrustedProxyProtocolNamesTheClient(t *testing.T) {
+	s := start(t, Options{DataDir: t.TempDir(), Listen: freeAddr(t), TrustedProxies: []string{"127.0.0.2"}})
+	defer s.Close()
+	api := s.APIAddr().String()
+	login := func(peer, client string) int {
+		t.Helper()
+		code, _ := exchange(t, dialHTTP(t, api, peer), "PROXY TCP4 "+client+" 127.0.0.1 40000 6390\r\n"+wrongKeyLogin("127.0.0.1", ""))
+		return code
+	}
+	for i := range 5 {
+		if code := login("127.0.0.2", "203.0.113.7"); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d of 203.0.113.7 through the proxy: %d", i+1, code)
+		}
+	}
+	if code := login("127.0.0.2", "203.0.113.7"); code != http.StatusTooManyRequests {
+		t.Errorf("6th failure of 203.0.113.7: %d, want 429", code)
+	}
+	if code := login("127.0.0.2", "203.0.113.8"); code != http.StatusUnauthorized {
+		t.Errorf("another client of the same proxy: %d, want 401 (not locked out)", code)
+	}
+	if code := login("127.0.0.3", "203.0.113.9"); code != http.StatusBadRequest {
+		t.Errorf("PROXY header from an untrusted peer: %d, want 400", code)
+	}
+	if code, _ := exchange(t, dialHTTP(t, api, "127.0.0.2"), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); code != http.StatusOK {
+		t.Errorf("trusted proxy without a PROXY header: /healthz %d", code)
+	}
+}

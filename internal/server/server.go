@@ -57,8 +57,9 @@ type Options struct {
 	// APIHosts are host names, besides loopback names and the API listen address, that the API
 	// listener answers to in the Host header (hostguard.go).
 	APIHosts []string
-	// TrustedProxies are the peers (addresses or CIDR prefixes) whose X-Forwarded-For header names
-	// the client of a request to the API listener; others' is ignored (hostguard.go).
+	// TrustedProxies are the peers (addresses or CIDR prefixes) whose PROXY protocol header or
+	// X-Forwarded-For header names the client of a request to the API listener; others' are not
+	// honoured (proxyconn.go, hostguard.go).
 	TrustedProxies []string
 	// MetricsListen, when set, is a second HTTP listener serving /metrics, /healthz and /readyz
 	// without credentials (status.go).
