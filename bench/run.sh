@@ -282,7 +282,7 @@ if [ $((idle_conns + 256)) -gt "$moat_nofile" ]; then
 fi
 say "idle-memory test: $idle_conns connections to moat"
 fg "$mb" idle -addr "127.0.0.1:$p_moat" -pid "$pid_moat" -conns "$idle_conns" \
-  -metrics "http://127.0.0.1:$p_moat_api/metrics" -out "$OUT/idle.json" -note "$idle_note" ||
+  -metrics "http://127.0.0.1:$p_moat_api/metrics" -metrics-token "$work/moat-data/status-token" -out "$OUT/idle.json" -note "$idle_note" ||
   say "idle-memory test failed; continuing without it"
 sleep 2 # let moat close the sessions before the throughput rounds
 

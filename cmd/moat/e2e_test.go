@@ -38,7 +38,13 @@ type proc struct {
 // serve starts `moat serve` and waits until its API answers.
 func serve(t *testing.T, bin, dataDir, listen, api string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, "serve", "--data-dir", dataDir, "--listen", listen, "--api-listen", api)}
+	return serveCmd(t, dataDir, exec.Command(bin, "serve", "--data-dir", dataDir, "--listen", listen, "--api-listen", api))
+}
+
+// serveCmd starts cmd, a `moat serve` using dataDir, and waits until its API answers.
+func serveCmd(t *testing.T, dataDir string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd}
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

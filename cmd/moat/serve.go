@@ -53,8 +53,12 @@ redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock
 			if err != nil {
 				return err
 			}
+			metrics := "http://" + srv.APIAddr().String() + "/metrics (with the bearer token in <data-dir>/" + server.StatusTokenFile + ")"
+			if a := srv.MetricsAddr(); a != nil {
+				metrics = "http://" + a.String() + "/metrics"
+			}
 			log.Info("moat started", "version", version, "procs", runtime.GOMAXPROCS(0), "api_listen", srv.APIAddr().String(),
-				"metrics", "http://"+srv.APIAddr().String()+"/metrics")
+				"metrics", metrics)
 			sigs := make(chan os.Signal, 1)
 			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 			for sig := range sigs {
@@ -78,6 +82,11 @@ redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock
 	f.StringVar(&opts.Listen, "listen", "", "address the default instance listens on (default "+server.DefaultListen+"; no --config only)")
 	f.StringVar(&opts.APIListen, "api-listen", "", "address of moat's own HTTP listener: /metrics, /healthz, /readyz (default "+server.DefaultAPIListen+")")
 	f.StringVar(&opts.Backend, "backend", "", "the default instance's backend: embedded or a redis://, rediss://, unix:// URL (default embedded; no --config only)")
+	f.IntVar(&opts.HTTP.MaxConns, "api-max-conns", 0, fmt.Sprintf("most connections the API listener holds at once (default %d, and at most a quarter of the open-file limit); more get 503 at once", server.DefaultAPIMaxConns))
+	f.IntVar(&opts.HTTP.MaxConnsPerAddr, "api-max-conns-per-addr", 0, fmt.Sprintf("most API connections from one source address (default %d; trusted proxies exempt); more get 429 at once", server.DefaultAPIMaxConnsPerAddr))
+	f.StringSliceVar(&opts.APIHosts, "api-host", nil, "host names the API listener and the console answer to besides loopback names and the listen address (repeatable; other Host headers get 421)")
+	f.StringSliceVar(&opts.TrustedProxies, "api-trusted-proxy", nil, "address or CIDR prefix of a proxy in front of the API listener whose PROXY protocol header or X-Forwarded-For names the client (repeatable; default none)")
+	f.StringVar(&opts.MetricsListen, "metrics-listen", "", "a second HTTP listener serving /metrics, /healthz and /readyz without credentials (default none: /metrics on the API listener needs the status token)")
 	f.BoolVar(&opts.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (no authentication: keep --api-listen on loopback)")
 	f.IntVar(&procs, "procs", 0, "cores moat's Go runtime runs on at once (GOMAXPROCS); 0: $GOMAXPROCS if set, else half the cores available (at least 1) — moat usually shares its host with the backend or its clients, and there fewer threads relay faster than more that keep waking each other")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

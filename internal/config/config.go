@@ -20,9 +20,15 @@ import (
 // File is the configuration file's shape.
 type File struct {
 	// DataDir, APIListen: defaults for the matching serve flags (flags win).
-	DataDir   string     `yaml:"data_dir"`
-	APIListen string     `yaml:"api_listen"`
-	Instances []Instance `yaml:"instances"`
+	DataDir   string `yaml:"data_dir"`
+	APIListen string `yaml:"api_listen"`
+	// The API listener's bounds and trust (defaults for the matching serve flags; flags win).
+	APIMaxConns        int        `yaml:"api_max_conns"`
+	APIMaxConnsPerAddr int        `yaml:"api_max_conns_per_addr"`
+	APIHosts           []string   `yaml:"api_hosts"`
+	APITrustedProxies  []string   `yaml:"api_trusted_proxies"`
+	MetricsListen      string     `yaml:"metrics_listen"`
+	Instances          []Instance `yaml:"instances"`
 }
 
 // Instance declares one instance.
@@ -79,6 +85,7 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 	if p.exhausted() {
 		return nil, nil, p.err() // what was decoded is incomplete: checking it would only add noise
 	}
+	checkAPI(&f, &p)
 	insts := make([]model.Instance, 0, len(f.Instances))
 	seenID := map[string]int{}
 	seenListen := map[string]string{}

@@ -23,10 +23,8 @@ import (
 	"net/http"
 	"path"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/moat-dev/moat/internal/controlplane"
 	"github.com/moat-dev/moat/internal/controlplane/store"
@@ -56,7 +54,14 @@ type Config struct {
 	MaxAge      time.Duration // default DefaultMaxAge
 	// PasswordIterations is the PBKDF2 cost of a new password (default 600,000; tests lower it).
 	PasswordIterations int
-	Now                func() time.Time // nil: time.Now
+	// Login rationing (limiter.go). HashParallel password checks run at once (default 1), HashQueue
+	// more may wait (default 4), and HashRate start per second after a burst of both (default 2);
+	// further password logins get 429 before any hashing. MaxLoginSources is how many client sources
+	// the failed-login limiter remembers (default 65,536).
+	HashParallel, HashQueue, MaxLoginSources int
+	HashRate                                 float64
+
+	Now func() time.Time // nil: time.Now
 }
 
 // Console is the console's HTTP handler. It is safe for concurrent use.
@@ -65,7 +70,10 @@ type Console struct {
 	sessions sessions
 	pages    *template.Template
 	static   fs.FS
-	failures failureLimiter
+	failures *failureLimiter
+	hashes   *hashGate
+	// passwordChecks counts password derivations done for logins (what the rationing bounds).
+	passwordChecks atomic.Int64
 }
 
 // New returns a Console. Call EnsurePassword once at start so that password login is possible.
@@ -75,10 +83,26 @@ func New(cfg Config) *Console {
 	}
 	static, _ := fs.Sub(assets, "assets/static")
 	return &Console{
-		cfg:    cfg,
-		pages:  template.Must(template.ParseFS(assets, "assets/*.html")),
-		static: static,
+		cfg:      cfg,
+		pages:    template.Must(template.ParseFS(assets, "assets/*.html")),
+		static:   static,
+		failures: newFailureLimiter(loginBurst, loginEvery, positive(cfg.MaxLoginSources, defaultMaxSources)),
+		hashes:   newHashGate(positive(cfg.HashParallel, defaultHashParallel), positive(cfg.HashQueue, defaultHashQueue), hashRate(cfg.HashRate)),
 	}
+}
+
+func hashRate(r float64) float64 {
+	if r > 0 {
+		return r
+	}
+	return defaultHashRate
+}
+
+func positive(v, d int) int {
+	if v > 0 {
+		return v
+	}
+	return d
 }
 
 func (c *Console) now() time.Time {
@@ -201,32 +225,3 @@ func (c *Console) serveStatic(w http.ResponseWriter, r *http.Request, name strin
 	w.Header().Set("Cache-Control", "no-cache") // revalidate: a new moat binary may ship new files
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
 }
-
-// failureLimiter slows password guessing: each source address may fail to log in 5 times in a burst,
-// then once every 12 seconds.
-type failureLimiter struct {
-	mu     sync.Mutex
-	byAddr map[string]*rate.Limiter
-}
-
-const maxTrackedAddrs = 4096
-
-func (f *failureLimiter) limiter(addr string) *rate.Limiter {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.byAddr == nil || len(f.byAddr) >= maxTrackedAddrs {
-		f.byAddr = map[string]*rate.Limiter{} // bounded: forget everyone rather than grow
-	}
-	l := f.byAddr[addr]
-	if l == nil {
-		l = rate.NewLimiter(rate.Every(12*time.Second), 5)
-		f.byAddr[addr] = l
-	}
-	return l
-}
-
-// blocked reports whether addr has used up its failures.
-func (f *failureLimiter) blocked(addr string) bool { return f.limiter(addr).Tokens() < 1 }
-
-// failed spends one of addr's failures.
-func (f *failureLimiter) failed(addr string) { f.limiter(addr).Allow() }

@@ -48,9 +48,16 @@ type env struct {
 	dir      string
 	password string
 	inst     string
+	console  *console.Console
 }
 
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with the console's configuration adjusted by tune (when not nil).
+func newEnvWith(t *testing.T, tune func(*console.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.OpenBolt(filepath.Join(dir, "state.db"))
@@ -65,10 +72,15 @@ func newEnv(t *testing.T) *env {
 	if err := plane.CreateInstance(controlplane.Actor{KeyID: "config"}, in); err != nil {
 		t.Fatal(err)
 	}
-	c := console.New(console.Config{
+	cfg := console.Config{
 		Plane: plane, API: api.New(plane, nil, log), Store: st, DataDir: dir, Log: log,
 		IdleTimeout: 30 * time.Minute, MaxAge: 12 * time.Hour, PasswordIterations: 1000, Now: e.clock.now,
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	c := console.New(cfg)
+	e.console = c
 	path, created, err := c.EnsurePassword()
 	if err != nil || !created {
 		t.Fatalf("EnsurePassword: created=%v err=%v", created, err)

@@ -3,8 +3,10 @@ package console
 import (
 	"crypto/subtle"
 	"errors"
-	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
 
 	"github.com/moat-dev/moat/internal/controlplane"
 )
@@ -51,37 +53,48 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad form", http.StatusBadRequest)
 		return
 	}
-	src := sourceIP(r)
+	src := sourceAddr(r)
 	p := loginPage{Method: r.PostFormValue("method"), KeyID: r.PostFormValue("access_key_id")}
-	if c.failures.blocked(src) {
+	if p.Method != "password" && p.Method != "key" {
+		http.Error(w, "unknown login method", http.StatusBadRequest)
+		return
+	}
+	// The attempt is counted before the credentials are checked, so that concurrent attempts from one
+	// source cannot all pass a check made before any of them failed; a success gives it back.
+	if !c.failures.reserve(src, c.now()) {
 		p.Error = "Too many failed logins from your address. Wait a minute and try again."
+		w.Header().Set("Retry-After", strconv.Itoa(int(loginEvery/time.Second)))
 		c.render(w, http.StatusTooManyRequests, "login.html", p)
 		return
 	}
 	var principal string
 	var byPassword, ok bool
-	switch p.Method {
-	case "password":
+	if p.Method == "password" {
 		principal, byPassword = PasswordPrincipal, true
+		if !c.hashes.enter(r.Context(), c.now()) {
+			c.failures.refund(src, c.now()) // not evaluated
+			p.Error = "Too many logins in progress. Try again in a moment."
+			w.Header().Set("Retry-After", "1")
+			c.render(w, http.StatusTooManyRequests, "login.html", p)
+			return
+		}
 		ok = c.checkPassword(r.PostFormValue("password"))
-	case "key":
+		c.hashes.leave()
+	} else {
 		principal = p.KeyID
 		ok = c.checkKey(principal, r.PostFormValue("access_key_secret"))
-	default:
-		http.Error(w, "unknown login method", http.StatusBadRequest)
-		return
 	}
 	if !ok {
-		c.failures.failed(src)
-		c.cfg.Log.Warn("console login failed", "method", p.Method, "source", src)
+		c.cfg.Log.Warn("console login failed", "method", p.Method, "source", src.String())
 		p.Error = badCredentials
 		c.render(w, http.StatusUnauthorized, "login.html", p)
 		return
 	}
+	c.failures.refund(src, c.now())
 	c.endSession(r) // a new session ID at every login (no fixation)
 	id, _ := c.createSession(principal, byPassword)
 	setCookie(w, r, id, 0)
-	c.cfg.Log.Info("console login", "principal", principal, "source", src)
+	c.cfg.Log.Info("console login", "principal", principal, "source", src.String())
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }
 
@@ -122,10 +135,12 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Prefix+"login?out=1", http.StatusSeeOther)
 }
 
-func sourceIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// sourceAddr is the request's client address: the peer, or the client a trusted proxy named (moat's
+// HTTP server sets RemoteAddr so). The zero Addr if it cannot be parsed.
+func sourceAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return netip.Addr{}
 	}
-	return host
+	return ap.Addr().Unmap()
 }

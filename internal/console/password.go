@@ -103,6 +103,7 @@ func (c *Console) loadPassword() (passwordHash, error) {
 // checkPassword reports whether password is the console password. It costs one PBKDF2 derivation
 // whether or not a password is set.
 func (c *Console) checkPassword(password string) bool {
+	c.passwordChecks.Add(1)
 	h, err := c.loadPassword()
 	if err != nil {
 		(passwordHash{Algorithm: "pbkdf2-sha256", Iterations: c.iterations(), Hash: make([]byte, 32)}).matches(password)
@@ -120,3 +121,7 @@ func (c *Console) iterations() int {
 
 // encode is the cookie and token alphabet.
 var encode = base64.RawURLEncoding.EncodeToString
+
+// PasswordChecks returns how many password logins have been evaluated (each one PBKDF2 derivation):
+// attempts turned away by the rationing (limiter.go) are not.
+func (c *Console) PasswordChecks() int64 { return c.passwordChecks.Load() }

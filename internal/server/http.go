@@ -1,31 +1,56 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/moat-dev/moat/internal/controlplane/api"
 )
 
 // startHTTP serves moat's own HTTP endpoints on the API listener:
 //
-//	/metrics  Prometheus metrics
+//	/metrics  Prometheus metrics, with the status token (status.go)
 //	/healthz  200 while the process runs
-//	/readyz   200 when every instance is serving and its backend answers a connection, else 503 with why
+//	/readyz   200 when every instance is serving and its backend answers a connection, else 503; why
+//	          only with the status token
 //	/         the control-plane API (package api)
 //	/console/ the web console (package console)
+//
+// and, when MetricsListen is set, /metrics, /healthz and /readyz with details, without credentials, on
+// a listener of their own. Both refuse foreign Host headers (hostguard.go) and bound their connections
+// (httplimits.go, connlimit.go).
 func (s *Server) startHTTP() error {
+	if err := s.ensureStatusToken(); err != nil {
+		return err
+	}
+	if s.opts.HTTP.MaxConns < 0 || s.opts.HTTP.MaxConnsPerAddr < 0 {
+		return fmt.Errorf("--api-max-conns %d, --api-max-conns-per-addr %d: want a number of connections, or 0 for the default", s.opts.HTTP.MaxConns, s.opts.HTTP.MaxConnsPerAddr)
+	}
+	lim := s.opts.HTTP.withDefaults()
+	files, err := raiseFileLimit()
+	if err != nil {
+		s.log.Warn("cannot raise the open-file limit", "limit", files, "err", err)
+	}
+	apiMax := connCap(lim.MaxConns, files)
+	s.log.Info("API listener bounds", "open_file_limit", files, "max_conns", apiMax, "max_conns_per_addr", lim.MaxConnsPerAddr,
+		"read_timeout", lim.ReadTimeout, "write_timeout", lim.WriteTimeout, "idle_timeout", lim.IdleTimeout)
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "moat_http_connections_refused_total",
+		Help: "Connections to moat's HTTP listeners refused over a connection cap, by listener (api, metrics) and cap (total, per_address).",
+	}, []string{"listener", "reason"})
+	if err := s.reg.Register(refused); err != nil {
+		return err
+	}
+
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metricsHandler(false))
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", s.readyz(false))
 	apiHandler := api.New(s.plane, s, s.log)
 	mux.Handle("/", toConsole(apiHandler)) // a browser opening "/" is sent to the console (console.go)
 	if err := s.mountConsole(mux, apiHandler); err != nil {
@@ -37,49 +62,51 @@ func (s *Server) startHTTP() error {
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	}
-	ln, err := net.Listen("tcp", s.opts.APIListen)
-	if err != nil {
-		return fmt.Errorf("--api-listen %s: %w", s.opts.APIListen, err)
+	s.http, s.apiAddr, err = s.serveHTTP("--api-listen", s.opts.APIListen, mux, lim, apiMax, refused.WithLabelValues("api", "total"), refused.WithLabelValues("api", "per_address"))
+	if err != nil || s.opts.MetricsListen == "" {
+		return err
 	}
-	s.apiAddr = ln.Addr()
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
-	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("HTTP listener stopped", "addr", s.apiAddr.String(), "err", err)
-		}
-	}()
-	return nil
+	status := http.NewServeMux()
+	status.Handle("GET /metrics", s.metricsHandler(true))
+	status.HandleFunc("GET /healthz", healthz)
+	status.HandleFunc("GET /readyz", s.readyz(true))
+	s.metricsHTTP, s.metricsAddr, err = s.serveHTTP("--metrics-listen", s.opts.MetricsListen, status, lim, metricsMaxConns, refused.WithLabelValues("metrics", "total"), refused.WithLabelValues("metrics", "per_address"))
+	return err
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	ready := s.ready
-	var list []*served
-	for _, sv := range s.instances {
-		list = append(list, sv)
+func healthz(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }
+
+// serveHTTP binds addr (named by flag in errors) and serves h there behind the Host guard, with lim's
+// timeouts and at most maxConns connections (lim.MaxConnsPerAddr from one address).
+func (s *Server) serveHTTP(flag, addr string, h http.Handler, lim HTTPLimits, maxConns int, overTotal, overAddr prometheus.Counter) (*http.Server, net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", flag, addr, err)
 	}
-	s.mu.Unlock()
-	if !ready {
-		http.Error(w, "starting", http.StatusServiceUnavailable)
-		return
+	guard, err := newHostGuard(ln.Addr(), s.opts.APIHosts, s.opts.TrustedProxies)
+	if err != nil {
+		ln.Close()
+		return nil, nil, err
 	}
-	var problems []string
-	for _, sv := range list {
-		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-		c, err := sv.backend.Dial(ctx)
-		cancel()
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("instance %s: %v", sv.model.ID, err))
-			continue
+	capped := newCappedListener(ln, maxConns, lim.MaxConnsPerAddr, guard.trusted, func(reason string) {
+		if reason == "total" {
+			overTotal.Inc()
+		} else {
+			overAddr.Inc()
 		}
-		c.Close()
+	})
+	srv := &http.Server{
+		Handler:           guard.wrap(h),
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
 	}
-	if len(problems) > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		for _, p := range problems {
-			fmt.Fprintln(w, p)
+	go func() {
+		if err := srv.Serve(proxyListener{Listener: capped, trusted: guard.trusted, timeout: lim.ReadHeaderTimeout}); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("HTTP listener stopped", "addr", ln.Addr().String(), "err", err)
 		}
-		return
-	}
-	fmt.Fprintln(w, "ready")
+	}()
+	return srv, ln.Addr(), nil
 }

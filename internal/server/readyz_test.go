@@ -10,11 +10,21 @@ import (
 	"github.com/moat-dev/moat/internal/redistest"
 )
 
-// readyz returns /readyz's status code and body.
+// readyz returns /readyz's status code and body, as the holder of the status token sees them.
 func readyz(t *testing.T, s *Server) (int, string) {
 	t.Helper()
+	return getStatus(t, "http://"+s.APIAddr().String()+"/readyz", s.StatusToken())
+}
+
+// getStatus GETs url, with token as a bearer token unless empty, and returns the status code and body.
+func getStatus(t *testing.T, url, token string) (int, string) {
+	t.Helper()
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + s.APIAddr().String() + "/readyz")
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("GET /readyz: %v", err)
 	}
@@ -42,9 +52,9 @@ func readyzBecomes(t *testing.T, s *Server, code int, why string) string {
 	}
 }
 
-// A load balancer or orchestrator polling /readyz sees moat unready, with the instance named, while
-// that instance's backend is down, and ready again as soon as the backend is back, without a restart
-// of moat.
+// A load balancer or orchestrator polling /readyz sees moat unready, with the instance named (to the
+// holder of the status token; anyone else sees only "not ready"), while that instance's backend is
+// down, and ready again as soon as the backend is back, without a restart of moat.
 func TestReadyzFollowsTheBackend(t *testing.T) {
 	redis := redistest.Start(t)
 	s := start(t, Options{DataDir: t.TempDir(), Listen: freeAddr(t), Backend: "redis://" + redis.Addr})
@@ -63,6 +73,9 @@ func TestReadyzFollowsTheBackend(t *testing.T) {
 	body := readyzBecomes(t, s, http.StatusServiceUnavailable, "backend stopped")
 	if !strings.Contains(body, "instance "+id) || !strings.Contains(body, redis.Addr) {
 		t.Fatalf("503 body does not name the instance %s and its backend %s: %q", id, redis.Addr, body)
+	}
+	if code, body := getStatus(t, "http://"+s.APIAddr().String()+"/readyz", ""); code != http.StatusServiceUnavailable || body != "not ready\n" {
+		t.Fatalf("backend stopped, without the token: /readyz %d %q, want 503 \"not ready\" alone", code, body)
 	}
 
 	redis.Restart(t)

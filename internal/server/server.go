@@ -52,6 +52,18 @@ type Options struct {
 	Pprof      bool      // serve /debug/pprof/ on the API listener (unauthenticated: loopback only)
 	// TLSReload is how often certificate files are checked for changes (default DefaultTLSReload).
 	TLSReload time.Duration
+	// HTTP bounds the API listener's connections (httplimits.go); zero fields take the defaults.
+	HTTP HTTPLimits
+	// APIHosts are host names, besides loopback names and the API listen address, that the API
+	// listener answers to in the Host header (hostguard.go).
+	APIHosts []string
+	// TrustedProxies are the peers (addresses or CIDR prefixes) whose PROXY protocol header or
+	// X-Forwarded-For header names the client of a request to the API listener; others' are not
+	// honoured (proxyconn.go, hostguard.go).
+	TrustedProxies []string
+	// MetricsListen, when set, is a second HTTP listener serving /metrics, /healthz and /readyz
+	// without credentials (status.go).
+	MetricsListen string
 }
 
 // Server is a running moat.
@@ -64,6 +76,11 @@ type Server struct {
 	reg     *prometheus.Registry
 	http    *http.Server
 	apiAddr net.Addr
+	// metricsHTTP serves MetricsListen (nil without it); statusToken unlocks /metrics and /readyz's
+	// details on the API listener (status.go).
+	metricsHTTP *http.Server
+	metricsAddr net.Addr
+	statusToken string
 
 	adminKeyPath string
 
@@ -103,6 +120,7 @@ func Start(opts Options) (_ *Server, err error) {
 		if opts.APIListen == "" {
 			opts.APIListen = file.APIListen
 		}
+		opts.fromFile(file)
 	}
 	opts.DataDir = orDefault(opts.DataDir, DefaultDataDir)
 	opts.APIListen = orDefault(opts.APIListen, DefaultAPIListen)
@@ -374,6 +392,12 @@ func (s *Server) AdminKeyPath() string { return s.adminKeyPath }
 // APIAddr returns the HTTP listener's address.
 func (s *Server) APIAddr() net.Addr { return s.apiAddr }
 
+// MetricsAddr returns the metrics listener's address, or nil without one.
+func (s *Server) MetricsAddr() net.Addr { return s.metricsAddr }
+
+// StatusToken returns the bearer token that unlocks /metrics and /readyz's details on the API listener.
+func (s *Server) StatusToken() string { return s.statusToken }
+
 // Gateway returns a served instance's gateway, or nil.
 func (s *Server) Gateway(id string) *gateway.Instance {
 	s.mu.Lock()
@@ -401,10 +425,12 @@ func (s *Server) Reload() error {
 // Close stops everything: the HTTP listener, every instance (closing client connections), the backends
 // (the embedded engine flushes to disk) and the store.
 func (s *Server) Close() error {
-	if s.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		s.http.Shutdown(ctx)
-		cancel()
+	for _, h := range []*http.Server{s.http, s.metricsHTTP} {
+		if h != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			h.Shutdown(ctx)
+			cancel()
+		}
 	}
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.instances))

@@ -16,7 +16,7 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func start(t *testing.T, opts Options) *Server {
+func start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	opts.Log = quiet()
 	if opts.Banner == nil {
@@ -41,7 +41,7 @@ func do(t *testing.T, addr, src, cmd string) string {
 	return c.Do(cmd)
 }
 
-func writeConfig(t *testing.T, path, body string) {
+func writeConfig(t testing.TB, path, body string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -122,12 +122,7 @@ func TestDefaultInstanceAndBanner(t *testing.T) {
 		t.Fatalf("readyz: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	resp, err = http.Get("http://" + s.APIAddr().String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, body := getStatus(t, "http://"+s.APIAddr().String()+"/metrics", s.StatusToken())
 	if !strings.Contains(string(body), `moat_connections_accepted_total{instance="`+id+`"}`) {
 		t.Fatalf("metrics lack the instance:\n%s", body)
 	}

@@ -30,6 +30,7 @@ func idle(args []string) error {
 	srcBase := fs.String("src-base", "127.0.0.10", "first source address")
 	srcCount := fs.Int("src-count", 10, "source addresses (1..200)")
 	metrics := fs.String("metrics", "", "moat's /metrics URL (optional: Go heap and goroutines too)")
+	tokenFile := fs.String("metrics-token", "", "file holding the bearer token /metrics needs (moat's <data-dir>/status-token)")
 	settle := fs.Duration("settle", 3*time.Second, "wait before each RSS reading")
 	timeout := fs.Duration("timeout", 2*time.Minute, "limit of the whole test")
 	outPath := fs.String("out", "", "write the result as JSON here")
@@ -59,7 +60,14 @@ func idle(args []string) error {
 			return 0, 0
 		}
 		c := http.Client{Timeout: 5 * time.Second}
-		resp, err := c.Get(*metrics)
+		req, err := http.NewRequest("GET", *metrics, nil)
+		if err != nil {
+			return 0, 0
+		}
+		if tok, err := os.ReadFile(*tokenFile); err == nil {
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+		}
+		resp, err := c.Do(req)
 		if err != nil {
 			return 0, 0
 		}
