@@ -26,7 +26,7 @@ func (s *Server) startHTTP() error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
-	apiHandler := api.New(s.plane, s, s.log)
+	apiHandler := api.NewWithLimits(s.plane, s, s.log, s.opts.APILimits)
 	mux.Handle("/", toConsole(apiHandler)) // a browser opening "/" is sent to the console (console.go)
 	if err := s.mountConsole(mux, apiHandler); err != nil {
 		return err

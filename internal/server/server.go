@@ -23,6 +23,7 @@ import (
 	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/config"
 	"github.com/moat-dev/moat/internal/controlplane"
+	"github.com/moat-dev/moat/internal/controlplane/api"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/controlplane/store"
 	"github.com/moat-dev/moat/internal/gateway"
@@ -52,6 +53,8 @@ type Options struct {
 	Pprof      bool      // serve /debug/pprof/ on the API listener (unauthenticated: loopback only)
 	// TLSReload is how often certificate files are checked for changes (default DefaultTLSReload).
 	TLSReload time.Duration
+	// APILimits are the API's per-key and per-address budgets (zero fields: the defaults).
+	APILimits api.Limits
 }
 
 // Server is a running moat.

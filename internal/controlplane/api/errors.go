@@ -33,6 +33,11 @@ var (
 	errActionNotFound = &Error{http.StatusNotFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."}
 	errForbidden      = &Error{http.StatusForbidden, "Forbidden.RAM", "User not authorized to operate on the specified resource, or this API doesn't support RAM."}
 	errTooLarge       = &Error{http.StatusRequestEntityTooLarge, "RequestTooLarge", "The request body or a parameter is larger than moat accepts."}
+	errMethod         = &Error{http.StatusMethodNotAllowed, "UnsupportedHTTPMethod", "Use GET or POST."}
+	// errSourceThrottled refuses a source address that failed authentication too often (throttle.go):
+	// the provider's code and message, then moat's reason.
+	errSourceThrottled = &Error{http.StatusBadRequest, sign.CodeThrottlingUser,
+		"Request was denied due to user flow control. Too many calls from this address failed authentication; retry later."}
 )
 
 // codes maps the domain's sentinel errors to the provider-style code and status, in priority order:
