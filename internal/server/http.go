@@ -44,7 +44,7 @@ func (s *Server) startHTTP() error {
 	s.apiAddr = ln.Addr()
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
 	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(api.JSONErrors(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) { // net/http's own errors as JSON
 			s.log.Error("HTTP listener stopped", "addr", s.apiAddr.String(), "err", err)
 		}
 	}()

@@ -285,19 +285,27 @@ func (h *Handler) writeError(w http.ResponseWriter, c *call, e *Error) {
 	if e.Status >= 500 {
 		h.log.Error("API call failed", "action", c.action, "request_id", c.requestID)
 	}
-	host := c.r.Host
+	w.Header().Set("Content-Type", jsonContentType)
+	w.WriteHeader(e.Status)
+	w.Write(errorJSON(c.requestID, c.r.Host, c.action, e))
+}
+
+const jsonContentType = "application/json;charset=utf-8"
+
+// errorJSON is the body of an error answer as the provider's SDKs read it: RequestId, HostId (host, or
+// "moat" if empty), Code, Message and Recommend, all strings, and a final newline.
+func errorJSON(requestID, host, action string, e *Error) []byte {
 	if host == "" {
 		host = "moat"
 	}
-	w.Header().Set("Content-Type", "application/json;charset=utf-8")
-	w.WriteHeader(e.Status)
-	json.NewEncoder(w).Encode(map[string]string{
-		"RequestId": c.requestID,
+	b, _ := json.Marshal(map[string]string{
+		"RequestId": requestID,
 		"HostId":    host,
 		"Code":      e.Code,
 		"Message":   e.Message,
-		"Recommend": "moat: see `moat --help` or README for " + orDash(c.action),
+		"Recommend": "moat: see `moat --help` or README for " + orDash(action),
 	})
+	return append(b, '\n')
 }
 
 func orDash(s string) string {
