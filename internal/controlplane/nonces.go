@@ -23,6 +23,13 @@ import (
 //
 // Use calls arriving while a commit is running are committed together by the next one (group
 // commit): under load, one durable write serves many calls. NonceJournal is safe for concurrent use.
+//
+// Why a journal rather than refusing calls signed before the process started: that fence would also
+// refuse, after every restart, an honest client whose clock is behind moat's, for as long as it is
+// behind (up to the 15-minute window), and it would not stop a replay of a call signed with a clock
+// ahead of moat's. The journal keeps the window as wide as the provider's for every client; the price is
+// one durable write per signed call, made before the call is served (so a crash between the write and
+// the change loses the change, never the record: the client retries with a fresh nonce).
 type NonceJournal struct {
 	store store.Store
 
