@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 // the change loses the change, never the record: the client retries with a fresh nonce).
 type NonceJournal struct {
 	store store.Store
+	log   *slog.Logger // nil: errors are only returned
 
 	commit  sync.Mutex // held by the one caller committing a batch
 	mu      sync.Mutex // guards pending and purged
@@ -57,7 +59,7 @@ const (
 )
 
 // NonceJournal returns a journal over the plane's store.
-func (p *Plane) NonceJournal() *NonceJournal { return &NonceJournal{store: p.store} }
+func (p *Plane) NonceJournal() *NonceJournal { return &NonceJournal{store: p.store, log: p.log} }
 
 // Use implements sign.Journal: it records that access key keyID used nonce until expiry, unless the
 // nonce is recorded with an expiry after now (fresh=false). It returns once the record is durable.
@@ -84,6 +86,8 @@ func (j *NonceJournal) Use(keyID, nonce string, now, expiry time.Time) (bool, er
 			j.mu.Lock()
 			j.purged = max(j.purged, purged)
 			j.mu.Unlock()
+		} else if j.log != nil {
+			j.log.Error("signature nonces cannot be recorded: signed API calls are refused (503) until they can", "calls", len(batch), "err", err)
 		}
 		for _, b := range batch {
 			b.done = true
