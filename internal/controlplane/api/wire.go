@@ -83,8 +83,9 @@ func cannedError(p []byte) *Error {
 		return errExpectation
 	}
 	line, rest, ok := bytes.Cut(p, []byte("\r\n"))
+	headers := cannedHeaders[len("\r\n"):] // what follows the status line's end
 	if !ok || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) || len(line) < len("HTTP/1.1 400") ||
-		!bytes.HasPrefix(append([]byte("\r\n"), rest...), []byte(cannedHeaders)) {
+		!bytes.HasPrefix(rest, []byte(headers)) {
 		return nil
 	}
 	switch string(line[len("HTTP/1.1 "):len("HTTP/1.1 400")]) {
@@ -95,7 +96,7 @@ func cannedError(p []byte) *Error {
 	case "501":
 		return errTransferEncoding
 	default:
-		return malformed(string(rest[len(cannedHeaders)-2:]))
+		return malformed(string(rest[len(headers):]))
 	}
 }
 
