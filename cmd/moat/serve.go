@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
 
 	"github.com/moat-dev/moat/internal/server"
 )
@@ -18,6 +19,7 @@ func newServe() *cobra.Command {
 	var opts server.Options
 	var logLevel, logFormat string
 	var procs int
+	var keyRate float64
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve instances: enforce the whitelist on every connection and relay to the backend",
@@ -48,6 +50,11 @@ redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock
 			if procs < 0 {
 				return fmt.Errorf("--procs %d: want a number of cores, or 0 for the default", procs)
 			}
+			if keyRate < 0 || opts.APILimits.KeyBurst < 0 || opts.APILimits.KeyNonces < 0 {
+				return fmt.Errorf("--api-key-rate %g, --api-key-burst %d, --api-key-nonces %d: want positive numbers, or 0 for the defaults",
+					keyRate, opts.APILimits.KeyBurst, opts.APILimits.KeyNonces)
+			}
+			opts.APILimits.KeyRate = rate.Limit(keyRate)
 			runtime.GOMAXPROCS(goProcs(procs))
 			srv, err := server.Start(opts)
 			if err != nil {
@@ -88,6 +95,9 @@ redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock
 	f.StringSliceVar(&opts.TrustedProxies, "api-trusted-proxy", nil, "address or CIDR prefix of a proxy in front of the API listener whose PROXY protocol header or X-Forwarded-For names the client (repeatable; default none)")
 	f.StringVar(&opts.MetricsListen, "metrics-listen", "", "a second HTTP listener serving /metrics, /healthz and /readyz without credentials (default none: /metrics on the API listener needs the status token)")
 	f.BoolVar(&opts.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the API listener (no authentication: keep --api-listen on loopback)")
+	f.Float64Var(&keyRate, "api-key-rate", 0, "API calls per second each access key may make, sustained (default 20)")
+	f.IntVar(&opts.APILimits.KeyBurst, "api-key-burst", 0, "API calls each access key may make at once (default 500)")
+	f.IntVar(&opts.APILimits.KeyNonces, "api-key-nonces", 0, "API calls each access key may make per 30 minutes, the nonces moat remembers for it (default 10000)")
 	f.IntVar(&procs, "procs", 0, "cores moat's Go runtime runs on at once (GOMAXPROCS); 0: $GOMAXPROCS if set, else half the cores available (at least 1) — moat usually shares its host with the backend or its clients, and there fewer threads relay faster than more that keep waking each other")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

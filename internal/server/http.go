@@ -51,7 +51,7 @@ func (s *Server) startHTTP() error {
 	mux.Handle("GET /metrics", s.metricsHandler(false))
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", s.readyz(false))
-	apiHandler := api.New(s.plane, s, s.log)
+	apiHandler := api.NewWithLimits(s.plane, s, s.log, s.opts.APILimits)
 	mux.Handle("/", toConsole(apiHandler)) // a browser opening "/" is sent to the console (console.go)
 	if err := s.mountConsole(mux, apiHandler); err != nil {
 		return err
@@ -79,10 +79,11 @@ func healthz(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }
 // serveHTTP binds addr (named by flag in errors) and serves h there behind the Host guard, with lim's
 // timeouts and at most maxConns connections (lim.MaxConnsPerAddr from one address).
 func (s *Server) serveHTTP(flag, addr string, h http.Handler, lim HTTPLimits, maxConns int, overTotal, overAddr prometheus.Counter) (*http.Server, net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
+	raw, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: %w", flag, addr, err)
 	}
+	ln := api.JSONErrors(raw) // innermost: net/http's own plain-text errors become the provider's JSON
 	guard, err := newHostGuard(ln.Addr(), s.opts.APIHosts, s.opts.TrustedProxies)
 	if err != nil {
 		ln.Close()

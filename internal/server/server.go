@@ -23,6 +23,7 @@ import (
 	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/config"
 	"github.com/moat-dev/moat/internal/controlplane"
+	"github.com/moat-dev/moat/internal/controlplane/api"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/controlplane/store"
 	"github.com/moat-dev/moat/internal/gateway"
@@ -64,6 +65,8 @@ type Options struct {
 	// MetricsListen, when set, is a second HTTP listener serving /metrics, /healthz and /readyz
 	// without credentials (status.go).
 	MetricsListen string
+	// APILimits are the API's per-key and per-address budgets (zero fields: the defaults).
+	APILimits api.Limits
 }
 
 // Server is a running moat.

@@ -33,6 +33,28 @@ var (
 	errActionNotFound = &Error{http.StatusNotFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."}
 	errForbidden      = &Error{http.StatusForbidden, "Forbidden.RAM", "User not authorized to operate on the specified resource, or this API doesn't support RAM."}
 	errTooLarge       = &Error{http.StatusRequestEntityTooLarge, "RequestTooLarge", "The request body or a parameter is larger than moat accepts."}
+	errMethod         = &Error{http.StatusMethodNotAllowed, "UnsupportedHTTPMethod", "Use GET or POST."}
+	// errSourceThrottled refuses a source address that failed authentication too often (throttle.go):
+	// the provider's code and message, then moat's reason.
+	errSourceThrottled = &Error{http.StatusBadRequest, sign.CodeThrottlingUser,
+		"Request was denied due to user flow control. Too many calls from this address failed authentication; retry later."}
+)
+
+// Errors of the HTTP layer, which net/http answers by itself before any handler runs; wire.go turns
+// them into the provider's JSON.
+var (
+	errHeaderTooLarge = &Error{http.StatusRequestHeaderFieldsTooLarge, "RequestHeaderTooLarge",
+		"The request line or headers are larger than moat accepts."}
+	errMalformedHTTP = &Error{http.StatusBadRequest, "MalformedRequest",
+		"The request is not well-formed HTTP/1.1."}
+	errHTTPVersion = &Error{http.StatusHTTPVersionNotSupported, "UnsupportedHTTPVersion",
+		"Use HTTP/1.0 or HTTP/1.1."}
+	errTransferEncoding = &Error{http.StatusNotImplemented, "UnsupportedTransferEncoding",
+		"The request's Transfer-Encoding is not supported; send a Content-Length or chunked body."}
+	errExpectation = &Error{http.StatusExpectationFailed, "UnsupportedExpectation",
+		"The request's Expect header is not supported (only 100-continue is)."}
+	errHTTPToHTTPS = &Error{http.StatusBadRequest, "HttpsRequired",
+		"This listener speaks HTTPS: the client sent plain HTTP. Use https:// (request.Scheme = \"https\")."}
 )
 
 // codes maps the domain's sentinel errors to the provider-style code and status, in priority order:

@@ -53,6 +53,7 @@ type Handler struct {
 	plane    *controlplane.Plane
 	runtime  Runtime
 	verifier *sign.Verifier
+	sources  *sourceLimits // failed authentications per source address (throttle.go)
 	log      *slog.Logger
 	actions  map[string]action
 	failLog  *rate.Limiter // samples the log of refused signatures
@@ -80,9 +81,16 @@ type call struct {
 	instance  string
 }
 
-// New returns a Handler.
+// New returns a Handler with the default Limits.
 func New(plane *controlplane.Plane, runtime Runtime, log *slog.Logger) *Handler {
-	h := &Handler{plane: plane, runtime: runtime, log: log, failLog: rate.NewLimiter(1, 10)}
+	return NewWithLimits(plane, runtime, log, Limits{})
+}
+
+// NewWithLimits returns a Handler with the given budgets. Signature nonces are recorded in the plane's
+// store (controlplane.NonceJournal) before a call is served, so a call replayed after a restart, or to
+// another Handler over the same store, is refused with SignatureNonceUsed.
+func NewWithLimits(plane *controlplane.Plane, runtime Runtime, log *slog.Logger, lim Limits) *Handler {
+	h := &Handler{plane: plane, runtime: runtime, log: log, failLog: rate.NewLimiter(1, 10), sources: newSourceLimits(lim)}
 	h.verifier = sign.NewVerifier(func(id string) (string, bool) {
 		k, err := plane.Key(id)
 		if err != nil {
@@ -90,6 +98,9 @@ func New(plane *controlplane.Plane, runtime Runtime, log *slog.Logger) *Handler 
 		}
 		return k.Secret, true
 	})
+	h.verifier.KeyRate, h.verifier.KeyBurst = lim.KeyRate, lim.KeyBurst
+	h.verifier.MaxKeyNonces, h.verifier.MaxNonces = lim.KeyNonces, lim.Nonces
+	h.verifier.Journal = plane.NonceJournal()
 	h.actions = h.table()
 	h.ecs = h.ecsTable()
 	return h
@@ -124,7 +135,7 @@ func (c *call) serve() (any, error) {
 		return nil, errActionNotFound
 	}
 	if c.r.Method != http.MethodGet && c.r.Method != http.MethodPost {
-		return nil, &Error{http.StatusMethodNotAllowed, "UnsupportedHTTPMethod", "Use GET or POST."}
+		return nil, errMethod
 	}
 	sr, err := c.readRequest()
 	if err != nil {
@@ -137,7 +148,7 @@ func (c *call) serve() (any, error) {
 		c.recordIfSigned(sr, err)
 		return nil, err
 	}
-	v, err := h.verify(c.r.Context(), sr) // a signature, or the console's session (session.go)
+	v, err := h.authenticate(c.r.Context(), c.r.RemoteAddr, sr) // a signature, or the console's session (session.go)
 	if err != nil {
 		if h.failLog.Allow() {
 			h.log.Warn("API call refused: authentication failed", "action", c.action, "source", c.r.RemoteAddr, "err", err)
@@ -192,7 +203,7 @@ const maxAuditedAction = 128
 // valid key's signature: failed calls by a valid key are recorded whatever failed. An unsigned or
 // badly signed call is not recorded (and not logged here: it was refused for cause already).
 func (c *call) recordIfSigned(sr *sign.Request, cause error) {
-	v, err := c.h.verify(c.r.Context(), sr)
+	v, err := c.h.authenticate(c.r.Context(), c.r.RemoteAddr, sr)
 	if err != nil {
 		return
 	}
@@ -274,19 +285,27 @@ func (h *Handler) writeError(w http.ResponseWriter, c *call, e *Error) {
 	if e.Status >= 500 {
 		h.log.Error("API call failed", "action", c.action, "request_id", c.requestID)
 	}
-	host := c.r.Host
+	w.Header().Set("Content-Type", jsonContentType)
+	w.WriteHeader(e.Status)
+	w.Write(errorJSON(c.requestID, c.r.Host, c.action, e))
+}
+
+const jsonContentType = "application/json;charset=utf-8"
+
+// errorJSON is the body of an error answer as the provider's SDKs read it: RequestId, HostId (host, or
+// "moat" if empty), Code, Message and Recommend, all strings, and a final newline.
+func errorJSON(requestID, host, action string, e *Error) []byte {
 	if host == "" {
 		host = "moat"
 	}
-	w.Header().Set("Content-Type", "application/json;charset=utf-8")
-	w.WriteHeader(e.Status)
-	json.NewEncoder(w).Encode(map[string]string{
-		"RequestId": c.requestID,
+	b, _ := json.Marshal(map[string]string{
+		"RequestId": requestID,
 		"HostId":    host,
 		"Code":      e.Code,
 		"Message":   e.Message,
-		"Recommend": "moat: see `moat --help` or README for " + orDash(c.action),
+		"Recommend": "moat: see `moat --help` or README for " + orDash(action),
 	})
+	return append(b, '\n')
 }
 
 func orDash(s string) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/r_kvstore"
 
+	"github.com/moat-dev/moat/internal/controlplane/api"
 	"github.com/moat-dev/moat/internal/controlplane/api/sign"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/server"
@@ -37,6 +38,7 @@ type moat struct {
 	inst   string    // the default instance's ID
 	listen string    // the default instance's address
 	logw   io.Writer // where moat logs (nil: nowhere)
+	limits api.Limits
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -50,6 +52,15 @@ func startMoat(t *testing.T) *moat {
 	return m
 }
 
+// startMoatWith is startMoat with the API's budgets set to lim.
+func startMoatWith(t *testing.T, lim api.Limits) *moat {
+	t.Helper()
+	m := &moat{t: t, dir: t.TempDir(), limits: lim}
+	m.start()
+	t.Cleanup(m.stop)
+	return m
+}
+
 // start starts (or restarts) moat on m.dir. The default instance listens on a port the system picks
 // (other tests on this machine take ports too), which m.listen records.
 func (m *moat) start() {
@@ -58,7 +69,7 @@ func (m *moat) start() {
 	if m.logw != nil {
 		log = slog.New(slog.NewTextHandler(m.logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := server.Start(server.Options{DataDir: m.dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0", Log: log, Banner: io.Discard})
+	srv, err := server.Start(server.Options{DataDir: m.dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0", Log: log, Banner: io.Discard, APILimits: m.limits})
 	if err != nil {
 		m.t.Fatal(err)
 	}

@@ -36,6 +36,12 @@ func AsPrincipal(ctx context.Context, k controlplane.AccessKey) context.Context 
 	return context.WithValue(ctx, callerKey{}, caller{keyID: k.ID, fixed: &k})
 }
 
+// inProcess reports whether ctx carries a caller moat authenticated itself.
+func inProcess(ctx context.Context) bool {
+	_, ok := ctx.Value(callerKey{}).(caller)
+	return ok
+}
+
 // verify authenticates a call: by the caller in ctx when moat put one there, else by its signature.
 func (h *Handler) verify(ctx context.Context, sr *sign.Request) (sign.Verified, error) {
 	if c, ok := ctx.Value(callerKey{}).(caller); ok {

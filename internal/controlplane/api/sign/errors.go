@@ -43,6 +43,8 @@ const (
 	CodeDuplicateParameter          = "InvalidParameter.Duplicate"  // 400 (moat)
 	CodeInvalidParameter            = "InvalidParameter"            // 400 (Alibaba code; moat's message)
 	CodeNonceCacheFull              = "Throttling.NonceCache"       // 429 (moat; "Throttling" prefix = retry later)
+	CodeThrottlingUser              = "Throttling.User"             // 400 (Alibaba): one access key over its budget
+	CodeServiceUnavailable          = "ServiceUnavailable"          // 503 (Alibaba): the nonce could not be made durable
 )
 
 // Fixed messages (Alibaba's wording where Alibaba has one).
@@ -54,6 +56,8 @@ const (
 	msgSignatureNonceUsed    = "Specified signature nonce was used already."
 	msgIncompleteSignature   = "The request signature does not conform to Aliyun standards."
 	msgMandatory             = " is mandatory for this action."
+	msgThrottlingUser        = "Request was denied due to user flow control."
+	msgServiceUnavailable    = "The request has failed due to a temporary failure of the server."
 )
 
 // Sentinels for errors.Is; match on Code only. Verify never returns these values themselves.
@@ -78,6 +82,8 @@ var (
 	ErrDuplicateParameter          = &Error{Code: CodeDuplicateParameter, Status: http.StatusBadRequest}
 	ErrInvalidParameter            = &Error{Code: CodeInvalidParameter, Status: http.StatusBadRequest}
 	ErrNonceCacheFull              = &Error{Code: CodeNonceCacheFull, Status: http.StatusTooManyRequests}
+	ErrThrottlingUser              = &Error{Code: CodeThrottlingUser, Status: http.StatusBadRequest}
+	ErrServiceUnavailable          = &Error{Code: CodeServiceUnavailable, Status: http.StatusServiceUnavailable}
 )
 
 func newError(code string, status int, msg string) *Error {
@@ -95,6 +101,11 @@ func incomplete(detail string) *Error {
 
 func mismatch(serverStringToSign string) *Error {
 	return badRequest(CodeSignatureDoesNotMatch, msgSignatureDoesNotMatch+serverStringToSign)
+}
+
+// throttled is Alibaba's Throttling.User for access key id, saying which budget it is over.
+func throttled(id, budget string) *Error {
+	return badRequest(CodeThrottlingUser, msgThrottlingUser+" Access key "+id+" may make "+budget+"; retry later.")
 }
 
 func keyNotFound() *Error {

@@ -5,36 +5,50 @@ import (
 	"time"
 )
 
-// nonceSet remembers used nonces until their expiry. The zero value is empty and ready. Not safe for
-// concurrent use (the Verifier holds its mutex). Memory: one map entry and one heap entry per nonce.
+// nonceSet remembers used nonces until their expiry, and how many each owner (access key) has
+// remembered. The zero value is empty and ready. Not safe for concurrent use (the Verifier holds its
+// mutex). Memory: one map entry and one heap entry per nonce, one map entry per owner with nonces.
 type nonceSet struct {
-	seen map[string]time.Time // key → expiry
-	exp  expiryHeap           // the same keys, soonest expiry first
+	seen  map[string]time.Time // key → expiry
+	exp   expiryHeap           // the same keys, soonest expiry first
+	owned map[string]int       // owner → keys remembered (owners with none are absent)
 }
 
 type nonceResult int
 
 const (
-	nonceAdded nonceResult = iota
-	nonceUsed              // the key is remembered and not yet expired
-	nonceFull              // max keys are remembered and none has expired
+	nonceAdded     nonceResult = iota
+	nonceUsed                  // the key is remembered and not yet expired
+	nonceFull                  // max keys are remembered and none has expired
+	nonceOwnerFull             // the owner has maxOwned keys remembered and none has expired
 )
 
-// add forgets the keys expired at now, then records key until expiry unless it is already remembered
-// or max keys are.
-func (s *nonceSet) add(key string, now, expiry time.Time, max int) nonceResult {
+// used forgets the keys expired at now and reports whether key is remembered.
+func (s *nonceSet) used(key string, now time.Time) bool {
 	s.expire(now)
-	if _, ok := s.seen[key]; ok {
+	_, ok := s.seen[key]
+	return ok
+}
+
+// add forgets the keys expired at now, then records key for owner until expiry unless it is already
+// remembered, max keys are, or maxOwned keys of owner are.
+func (s *nonceSet) add(owner, key string, now, expiry time.Time, max, maxOwned int) nonceResult {
+	if s.used(key, now) {
 		return nonceUsed
 	}
 	if len(s.seen) >= max {
 		return nonceFull
 	}
+	if s.owned[owner] >= maxOwned {
+		return nonceOwnerFull
+	}
 	if s.seen == nil {
 		s.seen = make(map[string]time.Time)
+		s.owned = make(map[string]int)
 	}
 	s.seen[key] = expiry
-	heap.Push(&s.exp, nonceEntry{key: key, expiry: expiry})
+	s.owned[owner]++
+	heap.Push(&s.exp, nonceEntry{owner: owner, key: key, expiry: expiry})
 	return nonceAdded
 }
 
@@ -43,12 +57,16 @@ func (s *nonceSet) expire(now time.Time) {
 	for len(s.exp) > 0 && !s.exp[0].expiry.After(now) {
 		e := heap.Pop(&s.exp).(nonceEntry)
 		delete(s.seen, e.key)
+		if s.owned[e.owner]--; s.owned[e.owner] <= 0 {
+			delete(s.owned, e.owner)
+		}
 	}
 }
 
 func (s *nonceSet) len() int { return len(s.seen) }
 
 type nonceEntry struct {
+	owner  string
 	key    string
 	expiry time.Time
 }

@@ -82,19 +82,20 @@ func TestStringToSignV1MatchesSDK(t *testing.T) {
 
 // nonceOracle is the obvious implementation: a list scanned linearly.
 type nonceOracle struct {
+	owners  []string
 	keys    []string
 	expires []time.Time
 }
 
-func (o *nonceOracle) add(key string, now, expiry time.Time, max int) nonceResult {
-	var keys []string
+func (o *nonceOracle) add(owner, key string, now, expiry time.Time, max, maxOwned int) nonceResult {
+	var owners, keys []string
 	var exps []time.Time
 	for i := range o.keys {
 		if o.expires[i].After(now) {
-			keys, exps = append(keys, o.keys[i]), append(exps, o.expires[i])
+			owners, keys, exps = append(owners, o.owners[i]), append(keys, o.keys[i]), append(exps, o.expires[i])
 		}
 	}
-	o.keys, o.expires = keys, exps
+	o.owners, o.keys, o.expires = owners, keys, exps
 	for _, k := range o.keys {
 		if k == key {
 			return nonceUsed
@@ -103,7 +104,16 @@ func (o *nonceOracle) add(key string, now, expiry time.Time, max int) nonceResul
 	if len(o.keys) >= max {
 		return nonceFull
 	}
-	o.keys, o.expires = append(o.keys, key), append(o.expires, expiry)
+	n := 0
+	for _, ow := range o.owners {
+		if ow == owner {
+			n++
+		}
+	}
+	if n >= maxOwned {
+		return nonceOwnerFull
+	}
+	o.owners, o.keys, o.expires = append(o.owners, owner), append(o.keys, key), append(o.expires, expiry)
 	return nonceAdded
 }
 
@@ -113,13 +123,15 @@ func TestNonceSetMatchesOracle(t *testing.T) {
 		var s nonceSet
 		var o nonceOracle
 		max := 1 + rng.IntN(20)
+		maxOwned := 1 + rng.IntN(10)
 		now := t0
 		for step := range 2000 {
 			// The clock mostly moves forward but sometimes jumps back; expiries vary.
 			now = now.Add(time.Duration(rng.IntN(90)-10) * time.Second)
 			expiry := now.Add(time.Duration(rng.IntN(600)) * time.Second)
 			key := string(rune('a' + rng.IntN(40)))
-			got, want := s.add(key, now, expiry, max), o.add(key, now, expiry, max)
+			owner := string(rune('A' + rng.IntN(3)))
+			got, want := s.add(owner, key, now, expiry, max, maxOwned), o.add(owner, key, now, expiry, max, maxOwned)
 			if got != want || s.len() != len(o.keys) {
 				t.Fatalf("round %d step %d: add(%q) = %d (len %d), oracle %d (len %d)",
 					round, step, key, got, s.len(), want, len(o.keys))
@@ -134,6 +146,17 @@ func TestNonceSetMatchesOracle(t *testing.T) {
 		sort.Strings(ok)
 		if strings.Join(keys, ",") != strings.Join(ok, ",") {
 			t.Fatalf("round %d: remembered %v, oracle %v", round, keys, ok)
+		}
+		for _, ow := range []string{"A", "B", "C"} {
+			n := 0
+			for _, x := range o.owners {
+				if x == ow {
+					n++
+				}
+			}
+			if s.owned[ow] != n {
+				t.Fatalf("round %d: owner %s has %d remembered, oracle %d", round, ow, s.owned[ow], n)
+			}
 		}
 	}
 }

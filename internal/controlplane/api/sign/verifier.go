@@ -6,12 +6,18 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Defaults for a Verifier's zero fields.
 const (
-	DefaultWindow    = 15 * time.Minute
-	DefaultMaxNonces = 100_000
+	DefaultWindow       = 15 * time.Minute
+	DefaultMaxNonces    = 100_000
+	DefaultKeyRate      = rate.Limit(20) // verified calls per second per access key, sustained
+	DefaultKeyBurst     = 500            // verified calls per access key at once
+	DefaultMaxKeyNonces = 10_000         // nonces remembered per access key: ~5.5 calls/s over 2×window
+
 )
 
 // maxNonceLen bounds a nonce (SDKs send 32 hex digits or a 36-character UUID).
@@ -29,27 +35,49 @@ type Verified struct {
 // counts as unknown. It is called concurrently by concurrent Verify calls.
 type Secrets func(accessKeyID string) (secret string, ok bool)
 
-// Verifier checks request signatures (V1 and V3), the timestamp window and nonce replay.
+// Verifier checks request signatures (V1 and V3), the timestamp window, nonce replay and each access
+// key's budget.
 //
 // A request's timestamp must be within Window of Now (inclusive): ±15 minutes by default. A nonce may
 // be used once per access key: after a request verifies, its nonce is remembered for 2×Window, and a
-// request reusing it in that time is refused with SignatureNonceUsed. At most MaxNonces nonces are
-// remembered; when that many are, further requests (with fresh nonces) are refused with
-// Throttling.NonceCache until old nonces expire — a nonce is never forgotten early, which would reopen
-// the replay window. Nonces are recorded only for requests whose signature verified, so unsigned
-// traffic cannot fill the memory.
+// request reusing it in that time is refused with SignatureNonceUsed. With a Journal, the nonce is also
+// recorded durably before Verify accepts the request, so a replay is refused after a restart of the
+// process too, and by every Verifier sharing the journal's store.
+//
+// Budgets are per access key, so that one key cannot use up what all keys share: a key may make
+// KeyRate verified calls per second sustained, in bursts of KeyBurst, and have MaxKeyNonces nonces
+// remembered; over either it is refused with Throttling.User (HTTP 400, the provider's code) while
+// other keys are served. All keys together have at most MaxNonces nonces remembered (a backstop that
+// bounds memory: Throttling.NonceCache, HTTP 429). A nonce is never forgotten early, which would
+// reopen the replay window. Nonces are recorded and budgets spent only for requests whose signature
+// verified, so unsigned traffic cannot fill the memory; a replay of a remembered nonce is refused
+// before it spends its key's budget, so replaying a captured request cannot throttle its key.
 //
 // Set the exported fields before the first Verify and leave them alone afterwards; zero values mean the
 // defaults. Verify is safe for concurrent use.
 type Verifier struct {
-	Window    time.Duration    // timestamp tolerance either way; 0 = DefaultWindow
-	MaxNonces int              // nonces remembered at most; 0 = DefaultMaxNonces
-	Now       func() time.Time // clock; nil = time.Now
+	Window       time.Duration    // timestamp tolerance either way; 0 = DefaultWindow
+	MaxNonces    int              // nonces remembered at most, all keys together; 0 = DefaultMaxNonces
+	MaxKeyNonces int              // nonces remembered at most per access key; 0 = DefaultMaxKeyNonces
+	KeyRate      rate.Limit       // verified calls per second per access key; 0 = DefaultKeyRate
+	KeyBurst     int              // verified calls per access key at once; 0 = DefaultKeyBurst
+	Journal      Journal          // where nonces are made durable; nil = memory only
+	Now          func() time.Time // clock; nil = time.Now
 
 	secrets Secrets
 
 	mu     sync.Mutex
 	nonces nonceSet
+	keys   keyLimiters
+}
+
+// Journal keeps used nonces durably (and, with a shared store, for every process using it).
+// Implementations are safe for concurrent use.
+type Journal interface {
+	// Use records that access key id used nonce, remembered until expiry. It reports fresh=false,
+	// recording nothing, if that nonce is recorded already and its expiry is after now. It returns only
+	// once the record is durable; on error the caller must refuse the request.
+	Use(id, nonce string, now, expiry time.Time) (fresh bool, err error)
 }
 
 // NewVerifier returns a Verifier with the default window and nonce bound, looking secrets up in secrets.
@@ -108,6 +136,24 @@ func (v *Verifier) maxNonces() int {
 	return DefaultMaxNonces
 }
 
+func (v *Verifier) maxKeyNonces() int {
+	if v.MaxKeyNonces > 0 {
+		return v.MaxKeyNonces
+	}
+	return DefaultMaxKeyNonces
+}
+
+func (v *Verifier) keyRate() (rate.Limit, int) {
+	r, b := v.KeyRate, v.KeyBurst
+	if r <= 0 {
+		r = DefaultKeyRate
+	}
+	if b <= 0 {
+		b = DefaultKeyBurst
+	}
+	return r, b
+}
+
 // checkTime parses a signed timestamp and checks it is within the window around now.
 func (v *Verifier) checkTime(ts string, now time.Time) (time.Time, *Error) {
 	// time.Parse also takes a fractional second the layout lacks; the round trip keeps the format exact.
@@ -142,13 +188,45 @@ func (v *Verifier) secret(id string) (string, *Error) {
 	return s, nil
 }
 
-// useNonce records the nonce of a verified request, refusing a reuse or a full memory.
+// useNonce records the nonce of a verified request, refusing a reuse, a key over its budget or a full
+// memory; then it makes the nonce durable in the journal.
 func (v *Verifier) useNonce(id, nonce string, now time.Time) *Error {
+	expiry := now.Add(2 * v.window())
+	if e := v.remember(id, nonce, now, expiry); e != nil {
+		return e
+	}
+	if v.Journal == nil {
+		return nil
+	}
+	fresh, err := v.Journal.Use(id, nonce, now, expiry)
+	if err != nil {
+		return newError(CodeServiceUnavailable, http.StatusServiceUnavailable, msgServiceUnavailable)
+	}
+	if !fresh {
+		return badRequest(CodeSignatureNonceUsed, msgSignatureNonceUsed)
+	}
+	return nil
+}
+
+// remember records the nonce in memory, in this order: a replay is refused before the key's budget is
+// spent; then the key's rate, the key's nonces and all nonces are checked.
+func (v *Verifier) remember(id, nonce string, now, expiry time.Time) *Error {
+	key := id + "\x00" + nonce
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	switch v.nonces.add(id+"\x00"+nonce, now, now.Add(2*v.window()), v.maxNonces()) {
+	if v.nonces.used(key, now) {
+		return badRequest(CodeSignatureNonceUsed, msgSignatureNonceUsed)
+	}
+	r, b := v.keyRate()
+	if !v.keys.allow(id, now, r, b) {
+		return throttled(id, "at most "+strconv.FormatFloat(float64(r), 'g', -1, 64)+
+			" calls per second (bursts of "+strconv.Itoa(b)+")")
+	}
+	switch v.nonces.add(id, key, now, expiry, v.maxNonces(), v.maxKeyNonces()) {
 	case nonceUsed:
 		return badRequest(CodeSignatureNonceUsed, msgSignatureNonceUsed)
+	case nonceOwnerFull:
+		return throttled(id, "at most "+strconv.Itoa(v.maxKeyNonces())+" calls per "+(2*v.window()).String())
 	case nonceFull:
 		return newError(CodeNonceCacheFull, http.StatusTooManyRequests,
 			"Too many signed requests in the last "+(2*v.window()).String()+": the server remembers at most "+

@@ -1,0 +1,192 @@
+package controlplane
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moat-dev/moat/internal/controlplane/store"
+)
+
+// NonceJournal keeps the signature nonces of accepted API calls in the store (sign.Journal), so that a
+// call replayed after moat restarts — or sent to another moat sharing the store — is still refused.
+//
+// Layout: "nonces/n/<id>" holds a nonce's expiry (Unix seconds) and "nonces/x/<minute>/<id>" indexes
+// it by the minute it expires in, so that expired nonces are deleted a minute at a time without
+// reading the others; <id> is a hash of the access key and the nonce. Both keys are written in the
+// transaction that checks the nonce is new.
+//
+// Use calls arriving while a commit is running are committed together by the next one (group
+// commit): under load, one durable write serves many calls. NonceJournal is safe for concurrent use.
+//
+// Why a journal rather than refusing calls signed before the process started: that fence would also
+// refuse, after every restart, an honest client whose clock is behind moat's, for as long as it is
+// behind (up to the 15-minute window), and it would not stop a replay of a call signed with a clock
+// ahead of moat's. The journal keeps the window as wide as the provider's for every client; the price is
+// one durable write per signed call, made before the call is served (so a crash between the write and
+// the change loses the change, never the record: the client retries with a fresh nonce).
+type NonceJournal struct {
+	store store.Store
+	log   *slog.Logger // nil: errors are only returned
+
+	commit  sync.Mutex // held by the one caller committing a batch
+	mu      sync.Mutex // guards pending and purged
+	pending []*nonceUse
+	purged  int64 // expired index minutes up to this one are deleted; 0 = none yet (scan all once)
+}
+
+// nonceUse is one Use call waiting for its batch; fresh, err and done are written under commit.
+type nonceUse struct {
+	id     string
+	expiry int64
+	fresh  bool
+	err    error
+	done   bool
+}
+
+const (
+	noncePrefix      = "nonces/n/"
+	nonceIndexPrefix = "nonces/x/"
+	// noncePurgeScan is the gap in minutes beyond which purging lists the whole index instead of
+	// visiting each minute (a first purge, or a clock that jumped).
+	noncePurgeScan = 120
+)
+
+// NonceJournal returns a journal over the plane's store.
+func (p *Plane) NonceJournal() *NonceJournal { return &NonceJournal{store: p.store, log: p.log} }
+
+// Use implements sign.Journal: it records that access key keyID used nonce until expiry, unless the
+// nonce is recorded with an expiry after now (fresh=false). It returns once the record is durable.
+func (j *NonceJournal) Use(keyID, nonce string, now, expiry time.Time) (bool, error) {
+	sum := sha256.Sum256([]byte(keyID + "\x00" + nonce))
+	u := &nonceUse{id: hex.EncodeToString(sum[:16]), expiry: expiry.Unix()}
+	j.mu.Lock()
+	j.pending = append(j.pending, u)
+	j.mu.Unlock()
+
+	j.commit.Lock()
+	defer j.commit.Unlock()
+	if !u.done { // not committed by an earlier caller's batch: commit everything waiting, u included
+		j.mu.Lock()
+		batch := j.pending
+		j.pending = nil
+		j.mu.Unlock()
+		var purged int64
+		err := j.store.Update(func(tx store.Tx) (err error) {
+			purged, err = j.write(tx, batch, now.Unix())
+			return err
+		})
+		if err == nil {
+			j.mu.Lock()
+			j.purged = max(j.purged, purged)
+			j.mu.Unlock()
+		} else if j.log != nil {
+			j.log.Error("signature nonces cannot be recorded: signed API calls are refused (503) until they can", "calls", len(batch), "err", err)
+		}
+		for _, b := range batch {
+			b.done = true
+			if err != nil {
+				b.fresh, b.err = false, fmt.Errorf("record signature nonces: %w", err)
+			}
+		}
+	}
+	return u.fresh, u.err
+}
+
+// write records the batch's new nonces and deletes expired ones, inside one transaction; it returns
+// the minute through which expired nonces are then deleted.
+func (j *NonceJournal) write(tx store.Tx, batch []*nonceUse, now int64) (int64, error) {
+	for _, u := range batch {
+		u.fresh = false
+		b, err := tx.Get(noncePrefix + u.id)
+		if err == nil {
+			if exp, perr := strconv.ParseInt(string(b), 10, 64); perr == nil && exp > now {
+				continue // a replay (or the same nonce twice in this batch)
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return 0, err
+		}
+		if err := tx.Put(noncePrefix+u.id, []byte(strconv.FormatInt(u.expiry, 10))); err != nil {
+			return 0, err
+		}
+		if err := tx.Put(nonceIndexKey(expiryMinute(u.expiry), u.id), nil); err != nil {
+			return 0, err
+		}
+		u.fresh = true
+	}
+	return j.purge(tx, now)
+}
+
+// expiryMinute is the index minute of a nonce expiring at exp (Unix seconds): the first minute whose
+// start is not before exp, so a nonce is purged only once its minute has fully begun after expiry.
+func expiryMinute(exp int64) int64 { return (exp + 59) / 60 }
+
+func nonceIndexKey(minute int64, id string) string {
+	return fmt.Sprintf("%s%012d/%s", nonceIndexPrefix, minute, id)
+}
+
+// purge deletes the nonces whose index minute has started by now and returns that minute. It runs
+// inside the caller's Update, which advances purged only if it commits (a failed purge is redone by
+// the next batch; deleting twice is harmless).
+func (j *NonceJournal) purge(tx store.Tx, now int64) (int64, error) {
+	nowMin := now / 60
+	j.mu.Lock()
+	from := j.purged
+	j.mu.Unlock()
+	if from >= nowMin {
+		return from, nil
+	}
+	var prefixes []string
+	if from == 0 || nowMin-from > noncePurgeScan {
+		prefixes = []string{nonceIndexPrefix}
+	} else {
+		for m := from + 1; m <= nowMin; m++ {
+			prefixes = append(prefixes, fmt.Sprintf("%s%012d/", nonceIndexPrefix, m))
+		}
+	}
+	for _, p := range prefixes {
+		kvs, err := tx.List(p)
+		if err != nil {
+			return 0, err
+		}
+		for _, kv := range kvs {
+			minStr, id, ok := strings.Cut(strings.TrimPrefix(kv.Key, nonceIndexPrefix), "/")
+			minute, err := strconv.ParseInt(minStr, 10, 64)
+			if !ok || err != nil {
+				return 0, fmt.Errorf("nonce index key %q is malformed", kv.Key)
+			}
+			if minute > nowMin {
+				break // the index is sorted by minute: the rest expire later
+			}
+			if err := j.forget(tx, kv.Key, id, now); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return nowMin, nil
+}
+
+// forget deletes an index entry and, unless the nonce was recorded again since with a later expiry,
+// the nonce itself.
+func (j *NonceJournal) forget(tx store.Tx, indexKey, id string, now int64) error {
+	if err := tx.Delete(indexKey); err != nil {
+		return err
+	}
+	b, err := tx.Get(noncePrefix + id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if exp, perr := strconv.ParseInt(string(b), 10, 64); perr == nil && exp > now {
+		return nil
+	}
+	return tx.Delete(noncePrefix + id)
+}
