@@ -84,7 +84,7 @@ func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapsho
 	in.x.nextID++
 	ss.x = sessionX{id: in.x.nextID, created: time.Now(), raw: conn, secure: secure, proxied: proxied}
 	if !v.Admitted {
-		ss.x.deferred = v
+		ss.x.deferred = v.Reason
 	}
 	ss.x.view.multi = -1
 	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
@@ -205,8 +205,8 @@ func (s *session) open() bool {
 		if !s.handshake() {
 			return false
 		}
-		if v := s.x.deferred; v.Reason != "" {
-			s.in.refuseAs(s.conn, s.peer, s.addr, v.Reason, refusalReply(v))
+		if r := s.x.deferred; r != "" {
+			s.in.refuseAs(s.conn, s.peer, s.addr, r, refusalReply(snapshot.Verdict{Reason: r}))
 			return false
 		}
 	}
@@ -290,7 +290,7 @@ func (s *session) readProxyHeader() bool {
 	delete(in.x.pending, s)
 	s.addr, s.x.addrPort, s.conn, s.peer = addr, client, conn, peer
 	if !v.Admitted {
-		s.x.deferred = v
+		s.x.deferred = v.Reason
 	}
 	in.enter(s)
 	in.mu.Unlock()

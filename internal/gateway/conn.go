@@ -11,7 +11,6 @@ import (
 
 	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
-	"github.com/moat-dev/moat/internal/snapshot"
 )
 
 // sessionX is what the network-security work adds to a session. Fields are set before the session
@@ -19,13 +18,13 @@ import (
 type sessionX struct {
 	id       int64
 	created  time.Time
-	raw      net.Conn         // the accepted socket (conn may be TLS, or read a PROXY header's leftovers first)
-	secure   bool             // accepted on a TLS listener
-	proxied  bool             // from a trusted load balancer: a PROXY header comes first
-	deferred snapshot.Verdict // a refusal sent once the TLS handshake is done (protected mode); Reason "": none
-	counted  bool             // counted in instanceX.perIP; guarded by Instance.mu
-	addrPort netip.AddrPort   // the client's address and port, unmapped (the PROXY header's when proxied)
-	lb       netip.AddrPort   // the load balancer, when proxied
+	raw      net.Conn       // the accepted socket (conn may be TLS, or read a PROXY header's leftovers first)
+	secure   bool           // accepted on a TLS listener
+	proxied  bool           // from a trusted load balancer: a PROXY header comes first
+	deferred string         // the verdict's refusal reason, sent once the TLS handshake is done (protected mode); "": none
+	counted  bool           // counted in instanceX.perIP; guarded by Instance.mu
+	addrPort netip.AddrPort // the client's address and port, unmapped (the PROXY header's when proxied)
+	lb       netip.AddrPort // the load balancer, when proxied
 
 	sniff proxySniffer // the read path's first bytes (reader goroutine)
 	// changingACL: the reader is inside an ACL change (aclcmd.go); Publish leaves the connection to
