@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/gateway"
 	"github.com/moat-dev/moat/internal/snapshot"
 )
 
@@ -29,4 +30,27 @@ func TestAdversarialRemoteBalancerCarriesLoopback(t *testing.T) {
 	local.send(headerV1("127.0.0.9", 2) + cmd("PING"))
 	local.expect(pong)
 	wantVerdict(t, snap, snapshot.Conn{Peer: netip.MustParseAddr(lb), Proxy: true, Client: netip.MustParseAddr("127.0.0.9")}, pong)
+}
+
+// A PROXY header from a remote peer the instance does not trust, under protected mode: on the plain
+// listener the peer is refused with -DENIED on accept, before its header is read; on the TLS listener
+// the header breaks the handshake first and the connection is closed without a word.
+func TestAdversarialUntrustedRemoteHeaderUnderProtectedMode(t *testing.T) {
+	o := newOutside(t)
+	f := newTLSFixture(t)
+	snap := compile([]allowlist.Group{group(t, "default", "127.0.0.0/8,"+o.peerIP)})
+	snap.ProtectedMode, snap.DefaultUserNoPass = true, true
+	tlsOpt := withTLS(f.source(t, f.options("no")))
+	e := newEnv(t, snap, withListen(o.hostIP+":0"), func(c *gateway.Config) {
+		tlsOpt(c)
+		c.TLSListen = []string{o.hostIP + ":0"}
+	})
+	peer, carried := netip.MustParseAddr(o.peerIP), netip.MustParseAddr("127.0.0.9")
+	c := o.dial(t, e.addr)
+	c.expect(deniedText)
+	wantVerdict(t, snap, snapshot.Conn{Peer: peer, Proxy: true, Client: carried}, deniedText)
+	tc := o.dial(t, e.tlsAddr())
+	tc.send(headerV1("127.0.0.9", 1))
+	tc.expectEOF(replyTimeout)
+	wantVerdict(t, snap, snapshot.Conn{Peer: peer, TLS: true, Proxy: true, Client: carried}, "")
 }

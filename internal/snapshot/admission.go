@@ -78,7 +78,8 @@ type Verdict struct {
 //     behind a load balancer, both the balancer and the carried client must be loopback. On a TLS
 //     listener the refusal follows the handshake.
 //  4. A PROXY header from a peer that is not a trusted balancer is a protocol error, seen once the peer
-//     is admitted and sends it: the peer is what was judged.
+//     is admitted and sends it: the peer is what was judged. On a TLS listener it breaks the handshake,
+//     so it comes before protected mode's refusal there, and no reply is sent.
 //
 // Live limits (the brute-force lockout, maxclients, maxclients-per-ip) are the gateway's state, not the
 // snapshot's: the gateway applies them between 2 and 3. Admit is safe for concurrent use and allocates
@@ -104,10 +105,12 @@ func (s *Snapshot) Admit(c Conn) Verdict {
 		return v
 	}
 	switch {
+	case c.Proxy && !trusted && c.TLS: // the header breaks the handshake, before a deferred refusal
+		v.Reason, v.AfterHandshake = ReasonProtocolError, true
 	case s.DeniesNonLocal() && !local:
 		v.Reason, v.AfterHandshake = ReasonProtectedMode, c.TLS
 	case c.Proxy && !trusted:
-		v.Reason, v.AfterHandshake = ReasonProtocolError, c.TLS
+		v.Reason = ReasonProtocolError
 	default:
 		v.Admitted = true
 	}

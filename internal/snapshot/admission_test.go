@@ -70,6 +70,8 @@ func TestAdmit(t *testing.T) {
 		{"loopback behind a loopback balancer, protected mode", true, false, snapshot.Conn{Peer: a("127.0.9.1"), Proxy: true, Client: a("127.0.0.7")}, want{true, "", snapshot.RuleWhitelist, false}},
 		{"loopback behind a remote balancer, protected mode", true, false, snapshot.Conn{Peer: a("10.50.0.1"), Proxy: true, Client: a("127.0.0.7")}, want{false, snapshot.ReasonProtectedMode, snapshot.RuleWhitelist, false}},
 		{"PROXY header from an untrusted, listed peer", false, false, snapshot.Conn{Peer: a("10.1.2.3"), Proxy: true, Client: a("127.0.0.1")}, want{false, snapshot.ReasonProtocolError, snapshot.RuleWhitelist, false}},
+		{"PROXY header from an untrusted, listed, remote peer, protected mode", true, false, snapshot.Conn{Peer: a("10.1.2.3"), Proxy: true, Client: a("127.0.0.1")}, want{false, snapshot.ReasonProtectedMode, snapshot.RuleWhitelist, false}},
+		{"the same on TLS: the header breaks the handshake first", true, false, snapshot.Conn{Peer: a("10.1.2.3"), TLS: true, Proxy: true, Client: a("127.0.0.1")}, want{false, snapshot.ReasonProtocolError, snapshot.RuleWhitelist, true}},
 		{"PROXY header from an untrusted, unlisted peer", false, false, snapshot.Conn{Peer: a("10.9.0.1"), Proxy: true, Client: a("10.1.2.3")}, want{false, snapshot.ReasonIllegalAddress, snapshot.RuleNone, false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
