@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/moat-dev/moat/internal/allowlist"
-	"github.com/moat-dev/moat/internal/gateway"
 	"github.com/moat-dev/moat/internal/snapshot"
 )
 
@@ -40,11 +39,7 @@ func TestAdversarialUntrustedRemoteHeaderUnderProtectedMode(t *testing.T) {
 	f := newTLSFixture(t)
 	snap := compile([]allowlist.Group{group(t, "default", "127.0.0.0/8,"+o.peerIP)})
 	snap.ProtectedMode, snap.DefaultUserNoPass = true, true
-	tlsOpt := withTLS(f.source(t, f.options("no")))
-	e := newEnv(t, snap, withListen(o.hostIP+":0"), func(c *gateway.Config) {
-		tlsOpt(c)
-		c.TLSListen = []string{o.hostIP + ":0"}
-	})
+	e := o.env(t, f, snap)
 	peer, carried := netip.MustParseAddr(o.peerIP), netip.MustParseAddr("127.0.0.9")
 	c := o.dial(t, e.addr)
 	c.expect(deniedText)
