@@ -116,19 +116,16 @@ func refusalReply(v snapshot.Verdict) []byte {
 		return replyDenied
 	case v.By == snapshot.RuleAwaitPROXY:
 		return replyProxyExpected
-	case v.Reason == ReasonProtocolError:
+	case v.Reason == ReasonProtocolError && !v.AfterHandshake:
 		return replyProxyUntrusted
 	}
-	return nil
+	return nil // admitted, or an untrusted PROXY header on a TLS listener: the handshake fails
 }
 
 // RefusalReply is what a client whose connection gets verdict v reads from the gateway before it is
 // disconnected, without the final CRLF: "" when v admits it, or when nothing is sent (a PROXY header
 // from an untrusted peer on a TLS listener: the handshake fails). CheckAccess reports it.
 func RefusalReply(v snapshot.Verdict) string {
-	if v.Admitted || (v.Reason == ReasonProtocolError && v.AfterHandshake) {
-		return ""
-	}
 	return strings.TrimSuffix(string(refusalReply(v)), "\r\n")
 }
 
