@@ -24,7 +24,8 @@ type login struct {
 }
 
 func newCheck(o *Options) *cobra.Command {
-	var instance, from, user string
+	var instance, from, user, via string
+	var overTLS bool
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Would a client from this address be admitted? (dry run, no connection)",
@@ -33,10 +34,14 @@ group and entry matched, or that none did, or that 127.0.0.1 alone denies everyt
 also whether that user may log in from the address: it exists and is on, and its source restriction
 (moat acl sources) admits the address, by which entry or group, and whether the brute-force lockout
 refuses its logins from there now (the password is not judged).
+--tls asks about the instance's TLS listener, --via about a client behind the load balancer at that
+address, whose PROXY header carries --from. The verdict is the gateway's own (the same function decides
+real connections).
 Exit code 0: allowed; 3: refused (the connection, or the user's login); 1: the question could not be
 answered.`,
 		Example: `  moat check --instance r-abc --from 10.0.1.7
-  moat check --instance r-abc --from 10.0.1.7 --user alice`,
+  moat check --instance r-abc --from 10.0.1.7 --user alice
+  moat check --instance r-abc --from 203.0.113.9 --via 10.0.5.4 --tls`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var out struct {
@@ -46,7 +51,11 @@ answered.`,
 				Matches              []match
 				User                 *login `json:",omitempty"`
 			}
-			if err := o.call("CheckAccess", map[string]string{"InstanceId": instance, "SourceIp": from, "UserName": user}, &out); err != nil {
+			params := map[string]string{"InstanceId": instance, "SourceIp": from, "UserName": user, "ProxyIp": via}
+			if overTLS {
+				params["Transport"] = "tls"
+			}
+			if err := o.call("CheckAccess", params, &out); err != nil {
 				return err
 			}
 			err := o.emit(cmd.OutOrStdout(), out, func(w *tabwriter.Writer) {
@@ -86,6 +95,8 @@ answered.`,
 	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
 	cmd.Flags().StringVar(&from, "from", "", "client IP address")
 	cmd.Flags().StringVar(&user, "user", "", "ACL user: may it log in from --from?")
+	cmd.Flags().StringVar(&via, "via", "", "load balancer the client connects through (PROXY protocol)")
+	cmd.Flags().BoolVar(&overTLS, "tls", false, "connect to the TLS listener")
 	required(cmd, "instance", "from")
 	return cmd
 }

@@ -99,6 +99,12 @@ func TestCLISession(t *testing.T) {
 		if err := json.Unmarshal([]byte(r[2].stdout), &v); err != nil || v.Allowed {
 			t.Fatalf("check -o json: %v %s", err, r[2].stdout)
 		}
+		// --via and --tls describe the connection: here a PROXY header from a peer the instance does not
+		// trust, which the gateway refuses as a protocol error although the peer itself is listed.
+		x := e.moat("check", "--instance", "r-app", "--from", "192.0.2.1", "--via", "10.0.1.5", "--tls")
+		if x.code != cli.ExitRefused || !strings.Contains(x.stdout, "10.0.1.5 is not a trusted load balancer") {
+			t.Fatalf("check --via --tls: %+v", x)
+		}
 	})
 	t.Run("instance params and set", func(t *testing.T) {
 		e.t = t

@@ -36,16 +36,25 @@ type instanceX struct {
 	perIP   map[netip.Addr]int    // connections per client address, kept while maxclients-per-ip is set
 }
 
-// isLocal is protected mode's "loopback" (N2): 127.0.0.0/8 and ::1, as Redis 7.2+ and Valkey define
-// it (7.0 took only 127.0.0.1). addr is unmapped, so ::ffff:127.0.0.1 counts as 127.0.0.1.
-func isLocal(addr netip.Addr) bool {
-	return addr.IsLoopback()
-}
-
-// admit takes a connection whose peer passed the whitelist (or is a trusted load balancer, proxied):
-// it applies the connection limits and protected mode, in Redis's order, and starts the session. It
+// admit acts on the snapshot's verdict v on a new connection (snapshot.Admit, which alone decides
+// whether the address may in) and starts its session. The checks come in this order, Redis's where
+// Redis has them:
+//
+//  1. the verdict's whitelist stage (W8): -ERR illegal address on accept;
+//  2. the gateway's live state, which no snapshot holds: maxclients and maxclients-per-ip (the
+//     brute-force lockout acts on AUTH, not here: lockout.go);
+//  3. the rest of the verdict, protected mode (N2): -DENIED on accept, or after the TLS handshake on
+//     a TLS listener (session.open).
+//
+// A trusted load balancer's connection (snapshot.RuleAwaitPROXY) meets only maxclients here: its
+// session reads the PROXY header and takes the address it carries through 1–3 (readProxyHeader). It
 // runs on the accept goroutine and, for the plain case, allocates nothing but the session.
-func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot, secure, proxied bool) {
+func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot, secure bool, v snapshot.Verdict) {
+	proxied := v.By == snapshot.RuleAwaitPROXY
+	if v.By == snapshot.RuleNone {
+		in.refuse(conn, addr, v.Reason, refusalReply(v))
+		return
+	}
 	in.mu.Lock()
 	if in.closed {
 		in.mu.Unlock()
@@ -62,15 +71,17 @@ func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapsho
 		in.refuse(conn, addr, ReasonMaxClients, replyMaxClients)
 		return
 	}
-	denied := !proxied && snap.DeniesNonLocal() && !isLocal(addr)
-	if denied && !secure {
+	if !v.Admitted && !v.AfterHandshake {
 		in.mu.Unlock()
-		in.refuse(conn, addr, ReasonProtectedMode, replyDenied)
+		in.refuse(conn, addr, v.Reason, refusalReply(v))
 		return
 	}
 	ss := newSession(in, conn, addr, snap)
 	in.x.nextID++
-	ss.x = sessionX{id: in.x.nextID, created: time.Now(), raw: conn, secure: secure, proxied: proxied, denied: denied}
+	ss.x = sessionX{id: in.x.nextID, created: time.Now(), raw: conn, secure: secure, proxied: proxied}
+	if !v.Admitted {
+		ss.x.deferred = v.Reason
+	}
 	ss.x.view.multi = -1
 	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
 		ap := ta.AddrPort()
@@ -177,8 +188,9 @@ func (in *Instance) refuseAs(conn net.Conn, peer string, addr netip.Addr, reason
 }
 
 // open does what must happen before a session relays: read the PROXY header of a trusted load
-// balancer and judge the address it carries, the TLS handshake, protected mode's refusal over TLS. It
-// reports whether the session may go on; when not, the connection is closed.
+// balancer and judge the address it carries, the TLS handshake, and a refusal the verdict defers to
+// after the handshake (protected mode over TLS). It reports whether the session may go on; when not,
+// the connection is closed.
 func (s *session) open() bool {
 	if s.x.proxied && !s.readProxyHeader() {
 		return false
@@ -187,8 +199,8 @@ func (s *session) open() bool {
 		if !s.handshake() {
 			return false
 		}
-		if s.x.denied {
-			s.in.refuseAs(s.conn, s.peer, s.addr, ReasonProtectedMode, replyDenied)
+		if r := s.x.deferred; r != "" {
+			s.in.refuseAs(s.conn, s.peer, s.addr, r, refusalReply(snapshot.Verdict{Reason: r}))
 			return false
 		}
 	}
@@ -218,8 +230,9 @@ func (s *session) handshake() bool {
 
 var errProxyUntrusted = errors.New("PROXY protocol header from an address not in proxy-protocol")
 
-// readProxyHeader reads the PROXY header a trusted load balancer sends first (v1 or v2), then judges
-// the client address it carries as the accept path judges a direct peer: whitelist, per-address limit,
+// readProxyHeader reads the PROXY header a trusted load balancer sends first (v1 or v2), then takes the
+// client address it carries through the checks admit makes on a direct peer, in the same order: the
+// snapshot's verdict on it (snapshot.Admit, with the balancer as the peer), the per-address limit,
 // protected mode. A LOCAL header (the balancer's own health check) is judged as the balancer.
 func (s *session) readProxyHeader() bool {
 	in := s.in
@@ -243,13 +256,9 @@ func (s *session) readProxyHeader() bool {
 	}
 	addr, peer := client.Addr(), client.String()
 	snap := in.snap.Load()
-	if !snap.Admits(addr) {
-		in.refuseAs(conn, peer, addr, ReasonIllegalAddress, replyIllegalAddress)
-		return false
-	}
-	denied := snap.DeniesNonLocal() && !isLocal(addr)
-	if denied && !s.x.secure {
-		in.refuseAs(conn, peer, addr, ReasonProtectedMode, replyDenied)
+	v := snap.Admit(snapshot.Conn{Peer: s.x.lb.Addr(), TLS: s.x.secure, Proxy: true, Client: addr})
+	if v.By == snapshot.RuleNone {
+		in.refuseAs(conn, peer, addr, v.Reason, refusalReply(v))
 		return false
 	}
 	if s.x.secure {
@@ -261,8 +270,18 @@ func (s *session) readProxyHeader() bool {
 		in.refuseAs(conn, peer, addr, ReasonMaxClients, replyMaxClients)
 		return false
 	}
+	if !v.Admitted && (!v.AfterHandshake || v.Reason != snapshot.ReasonProtectedMode) {
+		// Protected mode on a plain listener; or the balancer is no longer trusted (the snapshot
+		// changed since accept), so its header was a protocol error.
+		in.mu.Unlock()
+		in.refuseAs(s.x.raw, peer, addr, v.Reason, refusalReply(v))
+		return false
+	}
 	delete(in.x.pending, s)
-	s.addr, s.x.addrPort, s.x.denied, s.conn, s.peer = addr, client, denied, conn, peer
+	s.addr, s.x.addrPort, s.conn, s.peer = addr, client, conn, peer
+	if !v.Admitted {
+		s.x.deferred = v.Reason
+	}
 	in.enter(s)
 	in.mu.Unlock()
 	in.m.accepted.Inc()

@@ -44,13 +44,7 @@ func (a *authState) start(in *Instance, s *snapshot.Snapshot, addr netip.Addr) {
 	a.snap, a.users = s, in.usersOf(s)
 	def := a.users.Get("default")
 	authed := a.users.DefaultAuthenticated() || (s.PasswordFree(addr) && def.Enabled())
-	a.set(def, authed && sourceAllowed(s, "default", addr))
-}
-
-// sourceAllowed reports whether user may log in from addr (A4).
-func sourceAllowed(s *snapshot.Snapshot, user string, addr netip.Addr) bool {
-	set := s.UserSources[user]
-	return set == nil || set.Allows(addr)
+	a.set(def, authed && s.SourceAllows("default", addr))
 }
 
 func (a *authState) set(u *acl.User, authed bool) {
@@ -67,7 +61,7 @@ func (a *authState) refresh(in *Instance, addr netip.Addr) {
 	}
 	a.snap, a.users = s, in.usersOf(s)
 	u := a.users.Get(a.user.Name())
-	if u == nil || (a.authed && (!u.Enabled() || !sourceAllowed(s, u.Name(), addr))) {
+	if u == nil || (a.authed && (!u.Enabled() || !s.SourceAllows(u.Name(), addr))) {
 		a.gone = true
 		a.set(a.users.Get("default"), false)
 		return
@@ -183,7 +177,7 @@ func (st *decideState) login(typed []byte, name string, pass []byte) *acl.User {
 		return nil
 	case u == nil:
 		st.loginRefused(typed, name, acl.LogAuth, "wrong password, or unknown or disabled user")
-	case !sourceAllowed(snap, name, addr):
+	case !snap.SourceAllows(name, addr):
 		st.loginRefused(typed, name, acl.LogSource, "source address not allowed for this user")
 		u = nil
 	}

@@ -21,7 +21,7 @@ type sessionX struct {
 	raw      net.Conn       // the accepted socket (conn may be TLS, or read a PROXY header's leftovers first)
 	secure   bool           // accepted on a TLS listener
 	proxied  bool           // from a trusted load balancer: a PROXY header comes first
-	denied   bool           // protected mode refuses it once the TLS handshake is done
+	deferred string         // the verdict's refusal reason, sent once the TLS handshake is done (protected mode); "": none
 	counted  bool           // counted in instanceX.perIP; guarded by Instance.mu
 	addrPort netip.AddrPort // the client's address and port, unmapped (the PROXY header's when proxied)
 	lb       netip.AddrPort // the load balancer, when proxied

@@ -277,21 +277,14 @@ func (in *Instance) acceptLoop(ln net.Listener, secure bool) {
 }
 
 // handle judges a new connection before reading a byte from it (W8), and before any TLS handshake,
-// and starts its session if allowed (admit.go). Refusals are handled right here on the accept goroutine
-// (one write and one close), or paced during a flood (refuse.go). A connection from a trusted load balancer is judged by the address
-// its PROXY header carries, which its session reads first (N5).
+// and starts its session if allowed (admit.go). The verdict is the snapshot's (snapshot.Admit); the
+// order of the checks is admit's. Refusals are handled right here on the accept goroutine (one write
+// and one close), or paced during a flood (refuse.go). A connection from a trusted load balancer is
+// judged by the address its PROXY header carries, which its session reads first (N5).
 func (in *Instance) handle(conn net.Conn, secure bool) {
 	addr := peerAddr(conn)
 	snap := in.snap.Load()
-	if len(snap.ProxyTrusted) > 0 && snap.TrustsProxy(addr) {
-		in.admit(conn, addr, snap, secure, true)
-		return
-	}
-	if !snap.Admits(addr) {
-		in.refuse(conn, addr, ReasonIllegalAddress, replyIllegalAddress)
-		return
-	}
-	in.admit(conn, addr, snap, secure, false)
+	in.admit(conn, addr, snap, secure, snap.Admit(snapshot.Conn{Peer: addr, TLS: secure, Accepting: true}))
 }
 
 // logRefusal logs a refused connection, at most about one a second (bursts of 10), so that a scan cannot

@@ -1,16 +1,20 @@
 package gateway
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/moat-dev/moat/internal/snapshot"
+)
 
 // Refusal reasons, the "reason" label of moat_connections_refused_total.
 const (
-	ReasonIllegalAddress     = "illegal_address"
+	ReasonIllegalAddress     = snapshot.ReasonIllegalAddress // W8 (snapshot.Admit)
 	ReasonBackendUnavailable = "backend_unavailable"
 	ReasonRevoked            = "revoked"
-	ReasonProtocolError      = "protocol_error"
-	ReasonProtectedMode      = "protected_mode" // N2: -DENIED
-	ReasonMaxClients         = "max_clients"    // maxclients, maxclients-per-ip
-	ReasonTLSHandshake       = "tls_handshake"  // the TLS handshake failed (no or a bad client certificate…)
+	ReasonProtocolError      = snapshot.ReasonProtocolError // N5 and malformed input
+	ReasonProtectedMode      = snapshot.ReasonProtectedMode // N2: -DENIED (snapshot.Admit)
+	ReasonMaxClients         = "max_clients"                // maxclients, maxclients-per-ip
+	ReasonTLSHandshake       = "tls_handshake"              // the TLS handshake failed (no or a bad client certificate…)
 	// ReasonAuthLockout is a login (AUTH, HELLO AUTH) refused by the brute-force lockout (A5), answered as
 	// a wrong password; it is a refusal record (Activity), not a refused connection: the lockout closes
 	// no connection.

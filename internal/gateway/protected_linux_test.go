@@ -18,6 +18,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/gateway"
+	"github.com/moat-dev/moat/internal/snapshot"
 )
 
 // outside is a network namespace wired to this one by a veth pair: a client inside it connects from
@@ -84,6 +85,17 @@ func (o *outside) dial(t *testing.T, addr string) *client {
 	return (&client{c: c, br: bufio.NewReaderSize(c, 64*1024)}).attach(t)
 }
 
+// env serves snap on the host side of the veth pair, plain and TLS (no client certificate), and on the
+// further plain listen addresses.
+func (o *outside) env(t *testing.T, f *tlsFixture, snap *snapshot.Snapshot, listen ...string) *env {
+	t.Helper()
+	tlsOpt := withTLS(f.source(t, f.options("no")))
+	return newEnv(t, snap, withListen(append([]string{o.hostIP + ":0"}, listen...)...), func(c *gateway.Config) {
+		tlsOpt(c)
+		c.TLSListen = []string{o.hostIP + ":0"}
+	})
+}
+
 // N2: with protected-mode yes and no password on the default user, a client from a non-loopback
 // address gets Redis's -DENIED text and is closed — after the handshake on a TLS listener, so that it
 // can read it — while loopback clients are served; protected-mode no lets it in. A real redis-cli in the
@@ -94,11 +106,7 @@ func TestProtectedModeFromNonLoopback(t *testing.T) {
 	snap := compile([]allowlist.Group{group(t, "default", "127.0.0.0/8,"+o.peerIP)})
 	snap.ProtectedMode, snap.DefaultUserNoPass = true, true
 	// Plain on the host side of the veth pair and on loopback; TLS on the host side.
-	tlsOpt := withTLS(f.source(t, f.options("no")))
-	e := newEnv(t, snap, withListen(o.hostIP+":0", "127.0.0.1:0"), func(c *gateway.Config) {
-		tlsOpt(c)
-		c.TLSListen = []string{o.hostIP + ":0"}
-	})
+	e := o.env(t, f, snap, "127.0.0.1:0")
 	plainOut := e.gw.Addrs()[0].String()
 	plainLo := e.gw.Addrs()[1].String()
 	tlsOut := e.gw.TLSAddrs()[0].String()

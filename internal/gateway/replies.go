@@ -1,6 +1,11 @@
 package gateway
 
-import "github.com/moat-dev/moat/internal/resp"
+import (
+	"strings"
+
+	"github.com/moat-dev/moat/internal/resp"
+	"github.com/moat-dev/moat/internal/snapshot"
+)
 
 // Every reply a client can receive from moat itself, as wire bytes. Texts follow redis-server 7.0.15 where
 // Redis has the situation; moat's own situations use Redis's style ("-ERR" + lower-case sentence).
@@ -97,6 +102,33 @@ var (
 // errProxyHeader is the protocol error (N5) for a PROXY header from a peer not in proxy-protocol: the
 // client gets "-ERR Protocol error: …" and is disconnected, as for any protocol error.
 var errProxyHeader = &resp.ProtocolError{Msg: "PROXY protocol header from an address not in proxy-protocol"}
+
+// replyProxyUntrusted is errProxyHeader as the client reads it.
+var replyProxyUntrusted = resp.AppendError(nil, "ERR "+errProxyHeader.Error())
+
+// refusalReply is the reply to a connection the snapshot's verdict refuses.
+func refusalReply(v snapshot.Verdict) []byte {
+	switch {
+	case v.Admitted:
+		return nil
+	case v.Reason == ReasonIllegalAddress:
+		return replyIllegalAddress
+	case v.Reason == ReasonProtectedMode:
+		return replyDenied
+	case v.By == snapshot.RuleAwaitPROXY:
+		return replyProxyExpected
+	case v.Reason == ReasonProtocolError && !v.AfterHandshake:
+		return replyProxyUntrusted
+	}
+	return nil // admitted, or an untrusted PROXY header on a TLS listener: the handshake fails
+}
+
+// RefusalReply is what a client whose connection gets verdict v reads from the gateway before it is
+// disconnected, without the final CRLF: "" when v admits it, or when nothing is sent (a PROXY header
+// from an untrusted peer on a TLS listener: the handshake fails). CheckAccess reports it.
+func RefusalReply(v snapshot.Verdict) string {
+	return strings.TrimSuffix(string(refusalReply(v)), "\r\n")
+}
 
 // errorReply encodes a Redis error whose text holds client input; CR and LF become spaces, as Redis
 // does, so the reply stays one line.

@@ -81,30 +81,6 @@ type Snapshot struct {
 	ProxyTrusted []netip.Prefix
 }
 
-// Admits reports whether a client at a may connect (W6, W8, W11): the allow set has it, or it is a
-// password-free VPC client and the whitelist does not apply to those. A nil Allow admits none.
-func (s *Snapshot) Admits(a netip.Addr) bool {
-	return s.Allow.Allows(a) || (!s.WhitelistAlways && s.VPCFree.Allows(a))
-}
-
-// PasswordFree reports a client that needs no password: inside the VPC of an instance with
-// password-free VPC access on (W11).
-func (s *Snapshot) PasswordFree(a netip.Addr) bool { return s.VPCFree.Allows(a) }
-
-// DeniesNonLocal reports Redis's protected-mode rule: protected-mode is on and the default user has no
-// password, so only loopback clients may connect.
-func (s *Snapshot) DeniesNonLocal() bool { return s.ProtectedMode && s.DefaultUserNoPass }
-
-// TrustsProxy reports whether a connection from addr must start with a PROXY protocol header.
-func (s *Snapshot) TrustsProxy(addr netip.Addr) bool {
-	for _, p := range s.ProxyTrusted {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
 // Enable is a redis.conf "enable-…-command" setting: no, yes or local.
 type Enable uint8
 

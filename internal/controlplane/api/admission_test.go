@@ -6,8 +6,10 @@ import (
 )
 
 // CheckAccess (API6) gives the gateway's own accept-time verdict: a password-free VPC client is admitted
-// without the whitelist (W11) unless #no_loose_check-whitelist-always, and a whitelisted client from
-// another host is refused by protected mode while the default user has no password (N2).
+// without the whitelist (W11) unless #no_loose_check-whitelist-always, and a client from another host,
+// whitelisted or of the VPC, is refused by protected mode while the default user has no password (N2):
+// Redis refuses every non-local client then, and password-free VPC access gives the default user no
+// password. (Until issue 15 CheckAccess admitted the VPC client here while the gateway sent -DENIED.)
 func TestCheckAccessFollowsVPCAndProtectedMode(t *testing.T) {
 	m := startMoat(t)
 	check := func(src string) (bool, string) {
@@ -20,8 +22,12 @@ func TestCheckAccessFollowsVPCAndProtectedMode(t *testing.T) {
 		t.Errorf("whitelisted, default user without a password: %v %q", ok, why)
 	}
 	m.mustCall("ModifyInstanceConfig", map[string]string{"InstanceId": m.inst, "Config": `{"vpc-password-free":"yes","vpc-cidr":"10.8.0.0/16"}`})
+	if ok, why := check("10.8.1.1"); ok || !strings.HasPrefix(why, "refused by protected mode") || !strings.Contains(why, "password-free VPC access") {
+		t.Errorf("a VPC client, not whitelisted, default user without a password: %v %q", ok, why)
+	}
+	m.mustCall("ModifyInstanceConfig", map[string]string{"InstanceId": m.inst, "Config": `{"protected-mode":"no"}`})
 	if ok, why := check("10.8.1.1"); !ok || !strings.Contains(why, "password-free VPC access") {
-		t.Errorf("a VPC client, not whitelisted: %v %q", ok, why)
+		t.Errorf("a VPC client, not whitelisted, protected mode off: %v %q", ok, why)
 	}
 	if ok, _ := check("10.9.1.1"); ok {
 		t.Error("a client outside the VPC and the whitelist is admitted")
@@ -31,7 +37,11 @@ func TestCheckAccessFollowsVPCAndProtectedMode(t *testing.T) {
 		t.Errorf("a VPC client with the whitelist always on: %v %q", ok, why)
 	}
 	m.mustCall("ModifyInstanceConfig", map[string]string{"InstanceId": m.inst, "Config": `{"requirepass":"s3cret"}`})
+	m.mustCall("ModifyInstanceConfig", map[string]string{"InstanceId": m.inst, "Config": `{"protected-mode":"yes","#no_loose_check-whitelist-always":"no"}`})
 	if ok, why := check("10.1.2.3"); !ok {
 		t.Errorf("whitelisted, the default user has a password: %v %q", ok, why)
+	}
+	if ok, why := check("10.8.1.1"); !ok || !strings.Contains(why, "password-free VPC access") {
+		t.Errorf("a VPC client, the default user has a password: %v %q", ok, why)
 	}
 }
