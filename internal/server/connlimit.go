@@ -7,18 +7,12 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/console"
+	"github.com/moat-dev/moat/internal/controlplane/api"
 )
 
-// Replies to a connection over a cap, written at once on accept (nothing the client sent is read) and
-// followed by close. The whole reply fits any socket's send buffer, so writing it does not wait.
-const (
-	replyTooManyConns = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
-		"Retry-After: 1\r\nConnection: close\r\nContent-Length: 41\r\n\r\n" +
-		"too many connections to moat's listener\r\n"
-	replyTooManyFromAddr = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\n" +
-		"Retry-After: 1\r\nConnection: close\r\nContent-Length: 40\r\n\r\n" +
-		"too many connections from your address\r\n"
-)
+// A connection over a cap gets the provider's JSON error (api.ErrTooManyConns, api.ErrTooManyFromAddr)
+// with Retry-After: 1, written at once on accept (nothing the client sent is read) and followed by close.
+// The whole reply fits any socket's send buffer, so writing it does not wait.
 
 // cappedListener hands out at most max connections at a time, and at most perAddr from one source
 // (an IPv4 address or an IPv6 /64, console.SourceOf; peers that exempt reports true for, trusted
@@ -52,9 +46,9 @@ func (l *cappedListener) Accept() (net.Conn, error) {
 		case "":
 			return &cappedConn{Conn: c, l: l, addr: addr}, nil
 		case "total":
-			l.refuse(c, "total", replyTooManyConns)
+			l.refuse(c, "total", api.ErrTooManyConns)
 		default:
-			l.refuse(c, "per_address", replyTooManyFromAddr)
+			l.refuse(c, "per_address", api.ErrTooManyFromAddr)
 		}
 	}
 }
@@ -88,10 +82,10 @@ func (l *cappedListener) release(addr netip.Addr) {
 	}
 }
 
-func (l *cappedListener) refuse(c net.Conn, reason, reply string) {
+func (l *cappedListener) refuse(c net.Conn, reason string, e *api.Error) {
 	l.refused(reason)
 	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	c.Write([]byte(reply))
+	c.Write(api.RawError(e, c.LocalAddr().String(), "Retry-After: 1\r\n"))
 	c.Close()
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/moat-dev/moat/internal/config"
+	"github.com/moat-dev/moat/internal/controlplane/api"
 )
 
 // hostGuard refuses requests whose Host header names a host that is not moat's (DNS rebinding: a
@@ -121,7 +122,7 @@ func (g *hostGuard) client(r *http.Request) (netip.Addr, bool) {
 func (g *hostGuard) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !g.allows(r.Host) {
-			http.Error(w, fmt.Sprintf("moat does not answer to host %q (add it with --api-host)", normalHost(r.Host)), http.StatusMisdirectedRequest)
+			api.WriteError(w, r, api.ErrMisdirected)
 			return
 		}
 		if c, relayed := g.client(r); relayed {

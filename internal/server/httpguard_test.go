@@ -72,11 +72,11 @@ func TestAPIConnectionCaps(t *testing.T) {
 	for range 3 {
 		held = append(held, dialHTTP(t, api, "127.0.0.2"))
 	}
-	if code, body := exchange(t, dialHTTP(t, api, "127.0.0.2"), ""); code != http.StatusTooManyRequests || !strings.Contains(body, "from your address") {
+	if code, body := exchange(t, dialHTTP(t, api, "127.0.0.2"), ""); code != http.StatusTooManyRequests || !strings.Contains(body, `"Code":"Throttling.TooManyConnections"`) {
 		t.Fatalf("4th connection from one address: %d %q, want 429", code, body)
 	}
 	held = append(held, dialHTTP(t, api, "127.0.0.3"), dialHTTP(t, api, "127.0.0.3"))
-	if code, body := exchange(t, dialHTTP(t, api, "127.0.0.4"), ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "too many connections") {
+	if code, body := exchange(t, dialHTTP(t, api, "127.0.0.4"), ""); code != http.StatusServiceUnavailable || !strings.Contains(body, `"Code":"ServiceUnavailable.TooManyConnections"`) {
 		t.Fatalf("6th connection in all: %d %q, want 503", code, body)
 	}
 	// The held connections are served, and closing one lets another address in.

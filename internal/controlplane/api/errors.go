@@ -34,6 +34,12 @@ var (
 	errForbidden      = &Error{http.StatusForbidden, "Forbidden.RAM", "User not authorized to operate on the specified resource, or this API doesn't support RAM."}
 	errTooLarge       = &Error{http.StatusRequestEntityTooLarge, "RequestTooLarge", "The request body or a parameter is larger than moat accepts."}
 	errMethod         = &Error{http.StatusMethodNotAllowed, "UnsupportedHTTPMethod", "Use GET or POST."}
+	// ErrMisdirected answers a request whose Host header names none of the listener's names (the
+	// server's Host guard, against DNS rebinding).
+	// ErrTooManyConns and ErrTooManyFromAddr answer a connection over the HTTP listener's caps.
+	ErrTooManyConns    = &Error{http.StatusServiceUnavailable, "ServiceUnavailable.TooManyConnections", "Too many connections to moat's HTTP listener; retry later."}
+	ErrTooManyFromAddr = &Error{http.StatusTooManyRequests, "Throttling.TooManyConnections", "Too many connections from your address to moat's HTTP listener; retry later."}
+	ErrMisdirected     = &Error{http.StatusMisdirectedRequest, "InvalidHost", "moat does not answer to this Host header; add the name with --api-host."}
 	// errSourceThrottled refuses a source address that failed authentication too often (throttle.go):
 	// the provider's code and message, then moat's reason.
 	errSourceThrottled = &Error{http.StatusBadRequest, sign.CodeThrottlingUser,

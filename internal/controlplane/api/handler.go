@@ -292,6 +292,14 @@ func (h *Handler) writeError(w http.ResponseWriter, c *call, e *Error) {
 
 const jsonContentType = "application/json;charset=utf-8"
 
+// WriteError answers r with e as the provider's JSON error, for refusals made in front of the API
+// handler (the HTTP listener's guards).
+func WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
+	w.Header().Set("Content-Type", jsonContentType)
+	w.WriteHeader(e.Status)
+	w.Write(errorJSON(newRequestID(), r.Host, "", e))
+}
+
 // errorJSON is the body of an error answer as the provider's SDKs read it: RequestId, HostId (host, or
 // "moat" if empty), Code, Message and Recommend, all strings, and a final newline.
 func errorJSON(requestID, host, action string, e *Error) []byte {

@@ -63,20 +63,21 @@ func TestHTTPLevelErrorsAreJSON(t *testing.T) {
 		status        int
 		code, message string
 	}{
-		{"headers over 64 KiB", "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: " + big + "\r\n\r\n", 431, "RequestHeaderTooLarge", "larger than moat accepts"},
-		{"request line over 64 KiB", "GET /?" + big + " HTTP/1.1\r\nHost: h\r\n\r\n", 431, "RequestHeaderTooLarge", "larger than moat accepts"},
-		{"many small headers", "GET / HTTP/1.1\r\nHost: h\r\n" + strings.Repeat("X-A: b\r\n", 12000) + "\r\n", 431, "RequestHeaderTooLarge", ""},
-		{"invalid method token", "G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400, "MalformedRequest", "not well-formed"},
+		{"headers over 64 KiB", "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + big + "\r\n\r\n", 431, "RequestHeaderTooLarge", "larger than moat accepts"},
+		{"request line over 64 KiB", "GET /?" + big + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 431, "RequestHeaderTooLarge", "larger than moat accepts"},
+		{"many small headers", "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + strings.Repeat("X-A: b\r\n", 12000) + "\r\n", 431, "RequestHeaderTooLarge", ""},
+		{"invalid method token", "G(T / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400, "MalformedRequest", "not well-formed"},
 		{"not HTTP", "hello there\r\n\r\n", 400, "MalformedRequest", "not well-formed"},
 		{"no Host", "GET / HTTP/1.1\r\n\r\n", 400, "MalformedRequest", "missing required Host header"},
 		{"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "MalformedRequest", ""},
-		{"bad header name", "GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n", 400, "MalformedRequest", ""},
-		{"HTTP/2.5", "GET / HTTP/2.5\r\nHost: h\r\n\r\n", 505, "UnsupportedHTTPVersion", "HTTP/1.1"},
-		{"unknown Transfer-Encoding", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "UnsupportedTransferEncoding", "Transfer-Encoding"},
-		{"unknown Expect", "POST / HTTP/1.1\r\nHost: h\r\nExpect: teapot\r\nContent-Length: 0\r\n\r\n", 417, "UnsupportedExpectation", "Expect"},
-		{"method not allowed", "DELETE / HTTP/1.1\r\nHost: h\r\n\r\n", 405, "UnsupportedHTTPMethod", "GET or POST"},
-		{"unknown path", "GET /no/such/path HTTP/1.1\r\nHost: h\r\n\r\n", 404, "InvalidAction.NotFound", ""},
-		{"unknown path, other method", "PUT /healthz HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", 404, "InvalidAction.NotFound", ""},
+		{"bad header name", "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Name: x\r\n\r\n", 400, "MalformedRequest", ""},
+		{"HTTP/2.5", "GET / HTTP/2.5\r\nHost: 127.0.0.1\r\n\r\n", 505, "UnsupportedHTTPVersion", "HTTP/1.1"},
+		{"unknown Transfer-Encoding", "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "UnsupportedTransferEncoding", "Transfer-Encoding"},
+		{"unknown Expect", "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: teapot\r\nContent-Length: 0\r\n\r\n", 417, "UnsupportedExpectation", "Expect"},
+		{"method not allowed", "DELETE / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 405, "UnsupportedHTTPMethod", "GET or POST"},
+		{"unknown path", "GET /no/such/path HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 404, "InvalidAction.NotFound", ""},
+		{"unknown path, other method", "PUT /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n", 404, "InvalidAction.NotFound", ""},
+		{"foreign Host (DNS rebinding)", "GET /healthz HTTP/1.1\r\nHost: attacker.example\r\n\r\n", 421, "InvalidHost", "--api-host"},
 	}
 	ids := map[string]bool{}
 	for _, tc := range cases {
@@ -101,8 +102,8 @@ func TestHTTPLevelErrorsAreJSON(t *testing.T) {
 func TestHTTPLevelErrorAfterGoodRequest(t *testing.T) {
 	m := startMoat(t)
 	out := rawExchange(t, m.api,
-		"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost: h\r\nX-Pad: "+strings.Repeat("b", 80<<10)+"\r\n\r\n")
+		"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: "+strings.Repeat("b", 80<<10)+"\r\n\r\n")
 	if out[0].StatusCode != http.StatusOK {
 		t.Fatalf("healthz: HTTP %d", out[0].StatusCode)
 	}
@@ -122,7 +123,7 @@ func TestPlainHTTPToTLSListenerIsJSON(t *testing.T) {
 	defer srv.Close()
 	addr := srv.Listener.Addr().String()
 
-	resp := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")[0]
+	resp := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")[0]
 	e := wantJSONAnswer(t, resp, http.StatusBadRequest, "HttpsRequired")
 	if !strings.Contains(e["Message"], "https://") || e["HostId"] != addr {
 		t.Errorf("answer %v", e)

@@ -42,16 +42,23 @@ func (c *jsonErrorConn) Write(p []byte) (int, error) {
 	if e == nil {
 		return c.Conn.Write(p)
 	}
-	body := errorJSON(newRequestID(), c.LocalAddr().String(), "", e)
-	var b bytes.Buffer
-	b.WriteString("HTTP/1.1 " + strconv.Itoa(e.Status) + " " + http.StatusText(e.Status) + "\r\n")
-	b.WriteString("Content-Type: " + jsonContentType + "\r\n")
-	b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n")
-	b.Write(body)
-	if _, err := c.Conn.Write(b.Bytes()); err != nil {
+	if _, err := c.Conn.Write(RawError(e, c.LocalAddr().String(), "")); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// RawError is a whole HTTP/1.1 answer (Connection: close) carrying e as the provider's JSON error, with
+// extra header lines (each ending in CRLF), for answers written on a connection that net/http never
+// reads: over a connection cap, or in place of net/http's own plain-text answers.
+func RawError(e *Error, host, extra string) []byte {
+	body := errorJSON(newRequestID(), host, "", e)
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 " + strconv.Itoa(e.Status) + " " + http.StatusText(e.Status) + "\r\n")
+	b.WriteString("Content-Type: " + jsonContentType + "\r\n" + extra)
+	b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n")
+	b.Write(body)
+	return b.Bytes()
 }
 
 // CloseWrite half-closes the connection when the underlying one can (net/http does it after a 431 so
