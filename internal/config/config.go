@@ -23,6 +23,10 @@ type File struct {
 	DataDir   string     `yaml:"data_dir"`
 	APIListen string     `yaml:"api_listen"`
 	Instances []Instance `yaml:"instances"`
+	// AuditRetentionDays, AuditFailedCalls: defaults for the matching serve flags (flags win); 0 leaves
+	// moat's defaults.
+	AuditRetentionDays int `yaml:"audit_retention_days"`
+	AuditFailedCalls   int `yaml:"audit_failed_calls"`
 }
 
 // Instance declares one instance.

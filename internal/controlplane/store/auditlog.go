@@ -174,6 +174,13 @@ func (l AuditLog) trim(tx Tx, n uint64, now time.Time) (uint64, error) {
 		return n, nil
 	}
 	base := l.Prefix + "r/"
+	if excess == 0 {
+		// Most writes find nothing expired: look at the oldest record alone first.
+		oldest, err := tx.Range(base, prefixEnd(base), false, 1)
+		if err != nil || len(oldest) == 0 || oldest[0].Key[len(base):] >= cutoff {
+			return n, err
+		}
+	}
 	oldest, err := tx.Range(base, prefixEnd(base), false, max(excess, pruneBatch))
 	if err != nil {
 		return n, err

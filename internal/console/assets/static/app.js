@@ -934,14 +934,15 @@
 
   async function activityPage(route, view) {
     setChrome(route, 'Activity');
-    const [ref, audit] = await Promise.all([
+    const [ref, audit, failed] = await Promise.all([
       call('DescribeRefusedConnections', { InstanceId: route.id }).catch((e) => ({ error: e })),
       call('DescribeAuditLogs', { InstanceId: route.id, PageSize: 50 }).catch((e) => ({ error: e })),
+      call('DescribeAuditLogs', { InstanceId: route.id, PageSize: 50, LogType: 'FailedCalls' }).catch((e) => ({ error: e })),
     ]);
     append(view,
       h('h1', {}, 'Activity'),
       h('div', { class: 'toolbar' },
-        h('p', { class: 'subtitle' }, 'Refused connections since moat started (kept in memory) and the durable audit log of changes, newest first.'),
+        h('p', { class: 'subtitle' }, 'Refused connections since moat started (kept in memory), the durable audit log of changes, and the failed and denied calls, newest first.'),
         h('span', { class: 'spacer' }),
         h('button', { type: 'button', id: 'activity-refresh', onclick: () => refresh() }, 'Refresh')),
       h('h2', {}, 'Refused connections'));
@@ -964,17 +965,28 @@
     append(view, h('h2', {}, 'Audit log'));
     if (audit.error) {
       append(view, h('p', { class: 'banner bad' }, audit.error.text));
-      return;
+    } else {
+      auditTable(view, ((audit.AuditLogs || {}).AuditLog) || []);
     }
-    const entries = ((audit.AuditLogs || {}).AuditLog) || [];
+    append(view, h('h2', {}, 'Failed and denied calls'));
+    if (failed.error) {
+      append(view, h('p', { class: 'banner bad' }, failed.error.text));
+    } else {
+      failedTable(view, ((failed.AuditLogs || {}).AuditLog) || []);
+    }
+  }
+
+  // errorLines splits a failed call's error, which may hold several (errors.Join: one a line).
+  const errorLines = (err) => String(err || '').split('\n').map((l) => l.trim()).filter(Boolean);
+
+  function auditTable(view, entries) {
     append(view, h('table', { id: 'audit' },
       h('caption', {}, `The last ${entries.length} entries for this instance, newest first`),
       h('thead', {}, h('tr', {}, ['Time', 'Action', 'Who', 'Result', 'Change'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, entries.length === 0
         ? h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No audited call for this instance yet.'))
         : entries.map((e) => {
-          // A failed call's error may hold several (errors.Join: one a line): each is an item.
-          const lines = e.error ? String(e.error).split('\n').map((l) => l.trim()).filter(Boolean) : changes(e.before, e.after);
+          const lines = e.error ? errorLines(e.error) : changes(e.before, e.after);
           return h('tr', { 'data-seq': e.seq },
             h('td', {}, fmtTime(e.time)),
             h('td', { class: 'mono' }, e.action),
@@ -983,6 +995,25 @@
             h('td', {}, lines.length ? h('ul', { class: 'changes' }, lines.map((l) => h('li', {}, l))) : null,
               (e.before || e.after) ? h('details', { class: 'diff' }, h('summary', {}, 'before → after'),
                 h('pre', {}, 'before: ' + JSON.stringify(e.before || null, null, 1) + '\nafter: ' + JSON.stringify(e.after || null, null, 1))) : null));
+        }))));
+  }
+
+  // failedTable lists the failed and denied calls: one row per key, action and result, with its count.
+  function failedTable(view, entries) {
+    append(view, h('table', { id: 'failed-calls' },
+      h('caption', {}, `Failed and denied calls on this instance: ${entries.length} kind${entries.length === 1 ? '' : 's'}, most recently seen first`),
+      h('thead', {}, h('tr', {}, ['Last seen', 'Action', 'Who', 'Result', 'Count', 'Error'].map((t) => h('th', { scope: 'col', class: t === 'Count' ? 'num' : null }, t)))),
+      h('tbody', {}, entries.length === 0
+        ? h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'No failed or denied call for this instance.'))
+        : entries.map((e) => {
+          const lines = errorLines(e.error);
+          return h('tr', { 'data-seq': e.seq },
+            h('td', {}, fmtTime(e.time), e.count > 1 ? h('span', { class: 'note' }, ` since ${fmtTime(e.first_seen)}`) : null),
+            h('td', { class: 'mono' }, e.action),
+            h('td', {}, h('span', { class: 'mono nowrap' }, e.key_id), e.source ? h('span', { class: 'note' }, ` from ${e.source}`) : null),
+            h('td', {}, h('span', { class: 'badge bad' }, e.result)),
+            h('td', { class: 'num' }, String(e.count)),
+            h('td', {}, lines.length ? h('ul', { class: 'changes' }, lines.map((l) => h('li', {}, l))) : null));
         }))));
   }
 
