@@ -37,6 +37,7 @@ type moat struct {
 	inst   string    // the default instance's ID
 	listen string    // the default instance's address
 	logw   io.Writer // where moat logs (nil: nowhere)
+	tune   func(*server.Options) // adjusts the options of every start (nil: none)
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -58,7 +59,11 @@ func (m *moat) start() {
 	if m.logw != nil {
 		log = slog.New(slog.NewTextHandler(m.logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := server.Start(server.Options{DataDir: m.dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0", Log: log, Banner: io.Discard})
+	opts := server.Options{DataDir: m.dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0", Log: log, Banner: io.Discard}
+	if m.tune != nil {
+		m.tune(&opts)
+	}
+	srv, err := server.Start(opts)
 	if err != nil {
 		m.t.Fatal(err)
 	}
