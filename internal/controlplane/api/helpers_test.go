@@ -34,9 +34,9 @@ type moat struct {
 	api    string // host:port of the API listener
 	keyID  string // administrator key
 	secret string
-	inst   string    // the default instance's ID
-	listen string    // the default instance's address
-	logw   io.Writer // where moat logs (nil: nowhere)
+	inst   string                // the default instance's ID
+	listen string                // the default instance's address
+	logw   io.Writer             // where moat logs (nil: nowhere)
 	tune   func(*server.Options) // adjusts the options of every start (nil: none)
 }
 
