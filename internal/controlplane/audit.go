@@ -77,7 +77,11 @@ const (
 	changesPrefix  = "auditlog/"
 	failuresPrefix = "auditfail/"
 	legacyPrefix   = "audit/"
+	legacyEnd      = "audit0" // the first key after legacyPrefix's
 	legacySeqKey   = "meta/audit-seq"
+	// upgradeBatch is how many old records one transaction of UpgradeAudit moves: bbolt splits the nodes a
+	// transaction writes only when it commits, so much larger transactions grow slower than linearly.
+	upgradeBatch = 1000
 )
 
 // Bounds of what a failed-call record keeps of the call's error text, and of the action and instance it
@@ -201,34 +205,46 @@ func auditQuery[T any](p *Plane, l store.AuditLog, f AuditFilter) (out []T, next
 }
 
 // UpgradeAudit moves the records of the single log moat kept before change records and failed calls were
-// split into the two logs, in one transaction: records of changes keep their times, failed and denied calls
-// are counted into failed-call records. Records older than the retention are dropped on the way. A store
-// without the old log is left as it is.
+// split into the two logs: records of changes keep their times, failed and denied calls are counted into
+// failed-call records, and records older than the retention are dropped on the way. It works in
+// transactions of upgradeBatch records, each moving and deleting its records together, so an upgrade cut
+// short resumes where it stopped. A store without the old log is left as it is.
 func (p *Plane) UpgradeAudit() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.store.Update(func(tx store.Tx) error {
-		kvs, err := tx.List(legacyPrefix)
-		if err != nil || len(kvs) == 0 {
-			return err
-		}
-		for _, kv := range kvs {
-			var e AuditEntry
-			if err := json.Unmarshal(kv.Value, &e); err != nil {
-				return fmt.Errorf("stored %s: %w", kv.Key, err)
-			}
-			if e.Result == ResultOK {
-				err = p.appendAudit(tx, e)
-			} else {
-				err = p.recordFailure(tx, Actor{e.KeyID, e.Source}, e.Action, e.Instance, e.Result, e.Error, e.Time)
-			}
+	for done := false; !done; {
+		err := p.store.Update(func(tx store.Tx) error {
+			kvs, err := tx.Range(legacyPrefix, legacyEnd, false, upgradeBatch)
 			if err != nil {
 				return err
 			}
-			if err := tx.Delete(kv.Key); err != nil {
-				return err
+			if done = len(kvs) < upgradeBatch; done {
+				if err := tx.Delete(legacySeqKey); err != nil {
+					return err
+				}
 			}
+			for _, kv := range kvs {
+				var e AuditEntry
+				if err := json.Unmarshal(kv.Value, &e); err != nil {
+					return fmt.Errorf("stored %s: %w", kv.Key, err)
+				}
+				if e.Result == ResultOK {
+					err = p.appendAudit(tx, e)
+				} else {
+					err = p.recordFailure(tx, Actor{e.KeyID, e.Source}, e.Action, e.Instance, e.Result, e.Error, e.Time)
+				}
+				if err != nil {
+					return err
+				}
+				if err := tx.Delete(kv.Key); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("upgrade the audit log: %w", err)
 		}
-		return tx.Delete(legacySeqKey)
-	})
+	}
+	return nil
 }

@@ -142,16 +142,22 @@ func TestAuditRetention(t *testing.T) {
 }
 
 // A store written before the logs were split keeps its records: changes move to the log of changes with
-// their times, failed and denied calls are counted into failed-call records, the old keys go.
+// their times, failed and denied calls are counted into failed-call records, the old keys go — over
+// several transactions when there are many.
 func TestUpgradeAudit(t *testing.T) {
 	p, st := openPlane(t, filepath.Join(t.TempDir(), "state.db"))
 	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-	legacy := []AuditEntry{
+	var legacy []AuditEntry
+	const bulk = 2*upgradeBatch + 500
+	for i := range bulk {
+		legacy = append(legacy, AuditEntry{Time: t0.Add(-time.Hour + time.Duration(i)*time.Millisecond), KeyID: "bulk", Action: "ModifySecurityIps", Instance: "r-bulk", Result: ResultOK})
+	}
+	legacy = append(legacy, []AuditEntry{
 		{Time: t0, KeyID: "config", Action: "PutInstance", Instance: "r-test", Result: ResultOK, After: json.RawMessage(`{"id":"r-test"}`)},
 		{Time: t0.Add(time.Second), KeyID: "RO", Source: "127.0.0.7", Action: "ModifySecurityIps", Instance: "r-test", Result: ResultDenied, Error: "Forbidden.RAM"},
 		{Time: t0.Add(2 * time.Second), KeyID: "RO", Source: "127.0.0.8", Action: "ModifySecurityIps", Instance: "r-test", Result: ResultDenied, Error: "Forbidden.RAM"},
 		{Time: t0.Add(3 * time.Second), KeyID: "ADMIN", Action: "CreateAccessKey", Result: ResultOK, After: json.RawMessage(`{"AccessKeyId":"RO"}`)},
-	}
+	}...)
 	err := st.Update(func(tx store.Tx) error {
 		for i, e := range legacy {
 			e.Seq = uint64(i + 1)
@@ -160,7 +166,7 @@ func TestUpgradeAudit(t *testing.T) {
 				return err
 			}
 		}
-		return tx.Put(legacySeqKey, []byte("4"))
+		return tx.Put(legacySeqKey, []byte(fmt.Sprint(len(legacy))))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +176,11 @@ func TestUpgradeAudit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	changes, _ := p.AuditLog(AuditFilter{})
+	if got := len(changeSummary(t, p)); got != bulk+2 {
+		t.Fatalf("%d change records after the upgrade, want %d", got, bulk+2)
+	}
+	legacy = legacy[bulk:]
+	changes, _ := p.AuditLog(AuditFilter{Limit: 2})
 	if len(changes) != 2 || changes[0].Action != "CreateAccessKey" || !changes[0].Time.Equal(legacy[3].Time) ||
 		changes[1].Action != "PutInstance" || string(changes[1].After) != `{"id":"r-test"}` {
 		t.Fatalf("changes after the upgrade: %+v", changes)
