@@ -80,7 +80,7 @@ const (
 	legacyEnd      = "audit0" // the first key after legacyPrefix's
 	legacySeqKey   = "meta/audit-seq"
 	// upgradeBatch is how many old records one transaction of UpgradeAudit moves: bbolt splits the nodes a
-	// transaction writes only when it commits, so much larger transactions grow slower than linearly.
+	// transaction writes only when it commits, so a transaction's cost grows faster than its size.
 	upgradeBatch = 1000
 )
 
