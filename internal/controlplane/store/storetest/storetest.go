@@ -5,7 +5,8 @@
 //		storetest.Run(t, func(t *testing.T) store.Store { ... return a new, empty store ... })
 //	}
 //
-// The suite checks the contract written on store.Store and store.Tx; it does not check durability across
+// The suite checks the contract written on store.Store and store.Tx, and store.AuditLog run over the
+// implementation (its indexes, retention and bounds rest on Tx.Range); it does not check durability across
 // crashes, which needs implementation-specific tests (see the Bolt crash test).
 package storetest
 
