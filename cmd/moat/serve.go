@@ -98,6 +98,8 @@ redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock
 	f.Float64Var(&keyRate, "api-key-rate", 0, "API calls per second each access key may make, sustained (default 20)")
 	f.IntVar(&opts.APILimits.KeyBurst, "api-key-burst", 0, "API calls each access key may make at once (default 500)")
 	f.IntVar(&opts.APILimits.KeyNonces, "api-key-nonces", 0, "API calls each access key may make per 30 minutes, the nonces moat remembers for it (default 10000)")
+	f.IntVar(&opts.AuditRetentionDays, "audit-retention-days", 0, "days the audit log keeps records of changes and of failed or denied calls (default 90; config: audit_retention_days)")
+	f.IntVar(&opts.AuditFailedCalls, "audit-failed-calls", 0, "failed-or-denied-call records kept, each counting the repeats of one key, action and instance; beyond it the least recently seen goes (default 10000; config: audit_failed_calls)")
 	f.IntVar(&procs, "procs", 0, "cores moat's Go runtime runs on at once (GOMAXPROCS); 0: $GOMAXPROCS if set, else half the cores available (at least 1) — moat usually shares its host with the backend or its clients, and there fewer threads relay faster than more that keep waking each other")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

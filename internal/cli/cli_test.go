@@ -191,9 +191,17 @@ func TestCLISession(t *testing.T) {
 		r := e.golden("audit",
 			args("audit", "--instance", "r-app", "--limit", "8"),
 			args("audit", "--instance", "r-app", "--action", "ModifyInstanceConfig", "--limit", "2", "-o", "json"),
+			args("audit", "--instance", "r-app", "--failed", "--limit", "8"),
+			args("audit", "--instance", "r-app", "--action", "modifysecurityips", "--limit", "1"),
 		)
-		if !strings.Contains(r[0].stdout, "denied") || !strings.Contains(r[0].stdout, "ModifySecurityIps") {
-			t.Fatalf("audit table: %s", r[0].stdout)
+		if strings.Contains(r[0].stdout, "denied") || !strings.Contains(r[0].stdout, "ModifySecurityIps") || !strings.Contains(r[0].stdout, " ok") {
+			t.Fatalf("audit table of changes: %s", r[0].stdout)
+		}
+		if !strings.Contains(r[2].stdout, "denied") || !strings.Contains(r[2].stdout, "ModifySecurityIps") || strings.Contains(r[2].stdout, " ok") {
+			t.Fatalf("audit table of failed calls: %s", r[2].stdout)
+		}
+		if !strings.Contains(r[3].stderr, "more records match: add --next ") {
+			t.Fatalf("audit with more records than --limit: %+v", r[3])
 		}
 		type params struct{ Params map[string]string }
 		var entries []struct {
@@ -201,9 +209,10 @@ func TestCLISession(t *testing.T) {
 			Result        string
 			Before, After params
 		}
-		if err := json.Unmarshal([]byte(r[1].stdout), &entries); err != nil || len(entries) != 2 || entries[0].Result != "error" ||
-			entries[1].KeyID != e.keyID || entries[1].Result != "ok" ||
-			entries[1].After.Params["timeout"] != "300" || entries[1].Before.Params["timeout"] != "" {
+		// The one change of parameters (the refused one is a failed call).
+		if err := json.Unmarshal([]byte(r[1].stdout), &entries); err != nil || len(entries) != 1 ||
+			entries[0].KeyID != e.keyID || entries[0].Result != "ok" ||
+			entries[0].After.Params["timeout"] != "300" || entries[0].Before.Params["timeout"] != "" {
 			t.Fatalf("audit -o json: %v %s", err, r[1].stdout)
 		}
 	})

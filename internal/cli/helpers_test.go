@@ -143,15 +143,17 @@ var (
 	reKeyID     = regexp.MustCompile(`MOAT[A-Z0-9]{20}`)
 	reSecret    = regexp.MustCompile(`(AccessKeySecret"?:?\s+"?)([A-Za-z0-9]{30})`)
 	rePort      = regexp.MustCompile(`127\.0\.0\.1:(\d{4,5})`)
+	reNextToken = regexp.MustCompile(`--next [0-9a-f]{16}`) // the audit page token starts with a time
 )
 
 // mask replaces what changes from run to run with placeholders of the same width (so that tables stay
-// aligned): times, request IDs, key IDs, secrets, the default instance's ID, ports, the data directory.
+// aligned): times (audit page tokens' too), request IDs, key IDs, secrets, the default instance's ID, ports, the data directory.
 func (e *env) mask(s string) string {
 	for _, m := range e.masks {
 		s = strings.ReplaceAll(s, m.old, m.new)
 	}
 	s = reTime.ReplaceAllString(s, "YYYY-MM-DDThh:mm:ssZ")
+	s = reNextToken.ReplaceAllString(s, "--next TTTTTTTTTTTTTTTT")
 	s = reRequestID.ReplaceAllString(s, "XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX")
 	s = reSecret.ReplaceAllString(s, "${1}<secret, shown once: masked>")
 	s = reKeyID.ReplaceAllStringFunc(s, func(id string) string {

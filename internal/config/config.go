@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -29,6 +30,10 @@ type File struct {
 	APITrustedProxies  []string   `yaml:"api_trusted_proxies"`
 	MetricsListen      string     `yaml:"metrics_listen"`
 	Instances          []Instance `yaml:"instances"`
+	// AuditRetentionDays, AuditFailedCalls: defaults for the matching serve flags (flags win); 0 leaves
+	// moat's defaults.
+	AuditRetentionDays int `yaml:"audit_retention_days"`
+	AuditFailedCalls   int `yaml:"audit_failed_calls"`
 }
 
 // Instance declares one instance.
@@ -91,6 +96,14 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 	seenListen := map[string]string{}
 	if len(f.Instances) == 0 {
 		p.add("instances", "", "declare at least one instance")
+	}
+	for _, c := range []struct {
+		field string
+		n     int
+	}{{"audit_retention_days", f.AuditRetentionDays}, {"audit_failed_calls", f.AuditFailedCalls}} {
+		if c.n < 0 {
+			p.add(c.field, strconv.Itoa(c.n), "want a positive number, or 0 for moat's default")
+		}
 	}
 	for i, ci := range f.Instances {
 		path := fmt.Sprintf("instances[%d]", i)

@@ -18,6 +18,8 @@ import (
 func TestParseValid(t *testing.T) {
 	f, insts, err := Parse("moat.yaml", []byte(`
 data_dir: /var/lib/moat
+audit_retention_days: 400
+audit_failed_calls: 500
 instances:
   - id: r-app1
     listen: [127.0.0.1:6380, "[::1]:6380"]
@@ -36,7 +38,7 @@ instances:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.DataDir != "/var/lib/moat" || len(insts) != 2 {
+	if f.DataDir != "/var/lib/moat" || f.AuditRetentionDays != 400 || f.AuditFailedCalls != 500 || len(insts) != 2 {
 		t.Fatalf("file %+v, %d instances", f, len(insts))
 	}
 	a := insts[0]
@@ -264,5 +266,15 @@ func checkDecodeAgainstYAML(t *testing.T, data []byte) {
 		t.Fatalf("%q: decodeNode built %+v, yaml %+v", data, got, want)
 	case werr != nil && len(p.list) == 0:
 		t.Fatalf("yaml refuses %q (%v), decodeNode reports nothing", data, werr)
+	}
+}
+
+// The audit settings are counts: a negative one is reported, naming the field and the value.
+func TestParseAuditSettings(t *testing.T) {
+	_, _, err := Parse("moat.yaml", []byte("audit_retention_days: -1\naudit_failed_calls: -5\ninstances:\n  - id: r-app1\n    listen: [127.0.0.1:6380]\n"))
+	for _, want := range []string{`audit_retention_days: "-1"`, `audit_failed_calls: "-5"`, "positive"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %s", err, want)
+		}
 	}
 }

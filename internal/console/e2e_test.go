@@ -576,15 +576,18 @@ func TestConsoleInABrowser(t *testing.T) {
 		window.scrollTo(0, 0);
 		return bad.join('; ');
 	})()`)
-	// The refused Modify's two errors (one per bad entry, errors.Join) are shown one a line.
-	p.check("one error a line in the audit log", `(() => {
-		const row = [...document.querySelectorAll('#audit tbody tr')].find((r) => r.textContent.includes('10.0.0.300'));
-		if (!row) return 'no audit entry names 10.0.0.300';
+	// The refused Modify is among the failed calls, with a count, not in the log of changes; its two
+	// errors (one per bad entry, errors.Join) are shown one a line.
+	p.check("a failed call is not a change", `[...document.querySelectorAll('#audit tbody tr')].some((r) => r.textContent.includes('10.0.0.300')) ? 'the failed call is in the log of changes' : ''`)
+	p.check("one error a line among the failed calls", `(() => {
+		const row = [...document.querySelectorAll('#failed-calls tbody tr')].find((r) => r.textContent.includes('10.0.0.300'));
+		if (!row) return 'no failed call names 10.0.0.300';
+		if (!(Number(row.cells[4].textContent) >= 1)) return 'no count: ' + row.cells[4].textContent;
 		const items = [...row.querySelectorAll('ul.changes li')].map((li) => li.textContent);
 		const one = (s) => s.includes('10.0.0.300') !== s.includes('127.0.0.0/33');
 		if (items.length !== 2 || !items.every(one)) return 'want one item per bad entry, got ' + JSON.stringify(items);
-		const lines = row.cells[4].innerText.split('\n').filter((l) => l.includes('10.0.0.300') || l.includes('127.0.0.0/33'));
-		return lines.length === 2 && lines.every(one) ? '' : 'the errors are not shown on lines of their own: ' + JSON.stringify(row.cells[4].innerText);
+		const lines = row.cells[5].innerText.split('\n').filter((l) => l.includes('10.0.0.300') || l.includes('127.0.0.0/33'));
+		return lines.length === 2 && lines.every(one) ? '' : 'the errors are not shown on lines of their own: ' + JSON.stringify(row.cells[5].innerText);
 	})()`)
 	p.shot("09-activity")
 

@@ -127,7 +127,7 @@ func (p *Plane) CreateKey(a Actor, description string, actions, instances []stri
 		if err := tx.Put(keyPrefix+k.ID, b); err != nil {
 			return err
 		}
-		return appendAudit(tx, AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: "CreateAccessKey", Result: ResultOK, After: after})
+		return p.appendAudit(tx, AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: "CreateAccessKey", Result: ResultOK, After: after})
 	})
 	return k, err
 }
@@ -166,7 +166,7 @@ func (p *Plane) DeleteKey(a Actor, id string) error {
 		if err := tx.Delete(keyPrefix + id); err != nil {
 			return err
 		}
-		return appendAudit(tx, AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: "DeleteAccessKey", Result: ResultOK, Before: before})
+		return p.appendAudit(tx, AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: "DeleteAccessKey", Result: ResultOK, Before: before})
 	})
 }
 

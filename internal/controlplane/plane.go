@@ -35,6 +35,8 @@ type Plane struct {
 
 	// Now is the clock of audit entries; nil means time.Now.
 	Now func() time.Time
+	// Audit is how much of the audit trail is kept; set it before the Plane is used.
+	Audit AuditPolicy
 
 	tableOnce sync.Once
 	table     *acl.Table // see Commands
@@ -163,7 +165,7 @@ func (p *Plane) change(a Actor, action, id string, fn func(in model.Instance, ex
 			}
 			e.After, _ = json.Marshal(out)
 		}
-		return appendAudit(tx, e)
+		return p.appendAudit(tx, e)
 	})
 	if errors.Is(err, errUnchanged) {
 		return out, nil // nothing to store, audit or publish

@@ -64,7 +64,7 @@ func (p *Plane) sgChange(a Actor, action string, fn func(tx store.Tx) (record, e
 		if rec.after != nil {
 			e.After, _ = json.Marshal(rec.after)
 		}
-		return appendAudit(tx, e)
+		return p.appendAudit(tx, e)
 	})
 	if err != nil || rec.unchanged {
 		return err

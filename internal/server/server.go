@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,6 +68,11 @@ type Options struct {
 	MetricsListen string
 	// APILimits are the API's per-key and per-address budgets (zero fields: the defaults).
 	APILimits api.Limits
+	// AuditRetentionDays is how many days records of changes and failed calls are kept, and
+	// AuditFailedCalls how many failed-call records (controlplane.AuditPolicy); 0 takes the config file's
+	// setting, else moat's default.
+	AuditRetentionDays int
+	AuditFailedCalls   int
 }
 
 // Server is a running moat.
@@ -124,9 +130,15 @@ func Start(opts Options) (_ *Server, err error) {
 			opts.APIListen = file.APIListen
 		}
 		opts.fromFile(file)
+		opts.AuditRetentionDays = cmp.Or(opts.AuditRetentionDays, file.AuditRetentionDays)
+		opts.AuditFailedCalls = cmp.Or(opts.AuditFailedCalls, file.AuditFailedCalls)
 	}
 	opts.DataDir = orDefault(opts.DataDir, DefaultDataDir)
 	opts.APIListen = orDefault(opts.APIListen, DefaultAPIListen)
+	if opts.AuditRetentionDays < 0 || opts.AuditFailedCalls < 0 {
+		return nil, fmt.Errorf("audit retention %d days, %d failed-call records: want positive numbers, or 0 for the defaults",
+			opts.AuditRetentionDays, opts.AuditFailedCalls)
+	}
 
 	s := &Server{opts: opts, log: opts.Log, instances: map[string]*served{}}
 	s.store, err = store.OpenBolt(filepath.Join(opts.DataDir, "state.db"))
@@ -139,6 +151,10 @@ func Start(opts Options) (_ *Server, err error) {
 		}
 	}()
 	s.plane = controlplane.New(s.store, s.log)
+	s.plane.Audit = controlplane.AuditPolicy{Retention: time.Duration(opts.AuditRetentionDays) * 24 * time.Hour, FailedCalls: opts.AuditFailedCalls}
+	if err := s.plane.UpgradeAudit(); err != nil {
+		return nil, err
+	}
 	s.plane.AddCheck(s.checkTLS) // before the config file is reconciled: its TLS files must load too
 	s.metrics = gateway.NewMetrics()
 	s.reg = prometheus.NewRegistry()

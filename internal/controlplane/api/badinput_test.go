@@ -123,11 +123,11 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		})
 	}
 
-	// A refused change is in the audit log as an error, naming who asked.
+	// A refused change is among the audited failed calls as an error, naming who asked.
 	if status, _ := m.call("ModifySecurityIps", modify("app", "Replace", "10.1.1.1")); status != 400 {
 		t.Fatalf("ModifyMode Replace: HTTP %d", status)
 	}
-	out := m.mustCall("DescribeAuditLogs", map[string]string{"InstanceId": m.inst, "ActionName": "ModifySecurityIps", "PageSize": "1"})
+	out := m.mustCall("DescribeAuditLogs", map[string]string{"InstanceId": m.inst, "ActionName": "ModifySecurityIps", "PageSize": "1", "LogType": "FailedCalls"})
 	entries := out["AuditLogs"].(map[string]any)["AuditLog"].([]any)
 	if len(entries) != 1 {
 		t.Fatalf("audit: %v", out)

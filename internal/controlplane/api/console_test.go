@@ -117,9 +117,9 @@ func TestCallsAsAuthenticatedCaller(t *testing.T) {
 	}
 	status, body = serve(ro, modify)
 	wantErrorJSON(t, status, body, http.StatusForbidden, "Forbidden.RAM")
-	last, _ = m.srv.Plane().AuditLog(controlplane.AuditFilter{Limit: 1})
-	if last[0].KeyID != "console-password" || last[0].Result != controlplane.ResultDenied {
-		t.Errorf("denied principal call audited as %+v", last[0])
+	failed, _, _ := m.srv.Plane().FailedCalls(controlplane.AuditFilter{Limit: 1})
+	if len(failed) != 1 || failed[0].KeyID != "console-password" || failed[0].Result != controlplane.ResultDenied {
+		t.Errorf("denied principal call audited as %+v", failed)
 	}
 	bad := url.Values{"Action": {"ModifySecurityIps"}, "InstanceId": {m.inst}, "SecurityIpGroupName": {"Bad-Name"}, "SecurityIps": {"10.0.0.1"}}
 	status, body = serve(api.AsKey(context.Background(), m.keyID), bad)

@@ -39,6 +39,7 @@ type moat struct {
 	listen string    // the default instance's address
 	logw   io.Writer // where moat logs (nil: nowhere)
 	limits api.Limits
+	tune   func(*server.Options) // adjusts the options of every start (nil: none)
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -69,7 +70,11 @@ func (m *moat) start() {
 	if m.logw != nil {
 		log = slog.New(slog.NewTextHandler(m.logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := server.Start(server.Options{DataDir: m.dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0", Log: log, Banner: io.Discard, APILimits: m.limits})
+	opts := server.Options{DataDir: m.dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0", Log: log, Banner: io.Discard, APILimits: m.limits}
+	if m.tune != nil {
+		m.tune(&opts)
+	}
+	srv, err := server.Start(opts)
 	if err != nil {
 		m.t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moat-dev/moat/internal/controlplane"
@@ -48,18 +50,54 @@ func describeAccessKeys(c *call) (any, error) {
 	return map[string]any{"AccessKeys": map[string]any{"AccessKey": list}}, nil
 }
 
+// describeAuditLogs reads the audit trail, newest first (API2). LogType chooses the log: Changes (the
+// default: every change, with before and after, kept for the retention) or FailedCalls (failed and denied
+// calls, one record per key, action, instance and result, with a count and when first and last seen).
+// InstanceId, ActionName (any case), UserAccessKeyId, StartTime and EndTime (RFC 3339; start included,
+// end not) filter; PageSize (1-1000, default 100) bounds a page and NextToken, from the previous page's
+// answer, reads the next one. Every filter reads an index: the cost is that of the page.
 func describeAuditLogs(c *call) (any, error) {
-	limit := 100
+	f := controlplane.AuditFilter{Instance: c.params.Get("InstanceId"), Action: c.params.Get("ActionName"),
+		KeyID: c.params.Get("UserAccessKeyId"), Before: c.params.Get("NextToken"), Limit: 100}
 	if s := c.params.Get("PageSize"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
 			return nil, invalid("InvalidPageSize.Malformed", "PageSize must be an integer from 1 to 1000.")
 		}
-		limit = n
+		f.Limit = n
 	}
-	entries, err := c.h.plane.AuditLog(controlplane.AuditFilter{Instance: c.params.Get("InstanceId"), Action: c.params.Get("ActionName"), Limit: limit})
+	for _, t := range []struct {
+		param string
+		to    *time.Time
+	}{{"StartTime", &f.Since}, {"EndTime", &f.Until}} {
+		if s := c.params.Get(t.param); s != "" {
+			v, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return nil, invalid("Invalid"+t.param+".Malformed", "Specified "+t.param+" \""+s+"\" is not a time in RFC 3339 form (2006-01-02T15:04:05Z).")
+			}
+			*t.to = v
+		}
+	}
+	var list any
+	var next string
+	var err error
+	switch lt := c.params.Get("LogType"); {
+	case lt == "" || strings.EqualFold(lt, "Changes"):
+		list, next, err = c.h.plane.AuditPage(f)
+	case strings.EqualFold(lt, "FailedCalls"):
+		list, next, err = c.h.plane.FailedCalls(f)
+	default:
+		return nil, invalid("InvalidLogType.ValueNotSupported", "Specified LogType \""+lt+"\" is not valid: use Changes or FailedCalls.")
+	}
+	if errors.Is(err, controlplane.ErrBadPageToken) {
+		return nil, invalid("InvalidNextToken.Malformed", "Specified NextToken \""+f.Before+"\" is not one DescribeAuditLogs returned.")
+	}
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"AuditLogs": map[string]any{"AuditLog": entries}}, nil
+	out := map[string]any{"AuditLogs": map[string]any{"AuditLog": list}}
+	if next != "" {
+		out["NextToken"] = next
+	}
+	return out, nil
 }

@@ -337,8 +337,8 @@ func TestSDKErrors(t *testing.T) {
 		if resp.TotalCount != 1 || resp.Instances.KVStoreInstance[0].InstanceId != m.inst {
 			t.Fatalf("DescribeInstances with a one-instance key: %+v", resp.Instances)
 		}
-		// The denial is in the audit log.
-		out = m.commonJSON(m.common("DescribeAuditLogs", map[string]string{"InstanceId": m.inst, "ActionName": "ModifySecurityIps"}))
+		// The denial is among the audited failed calls.
+		out = m.commonJSON(m.common("DescribeAuditLogs", map[string]string{"InstanceId": m.inst, "ActionName": "ModifySecurityIps", "LogType": "FailedCalls"}))
 		var denied map[string]any
 		for _, e := range out["AuditLogs"].(map[string]any)["AuditLog"].([]any) {
 			if e := e.(map[string]any); e["result"] == "denied" {

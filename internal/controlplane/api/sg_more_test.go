@@ -15,22 +15,30 @@ import (
 	"github.com/moat-dev/moat/internal/redistest"
 )
 
-// auditOf returns the audit entries of one action, newest first.
+// auditOf returns the audit records of one action: its changes, newest first, then its failed calls.
 func (m *moat) auditOf(action string) []map[string]any {
 	m.t.Helper()
-	out := m.commonJSON(m.common("DescribeAuditLogs", map[string]string{"ActionName": action, "PageSize": "100"}))
 	var list []map[string]any
-	for _, e := range out["AuditLogs"].(map[string]any)["AuditLog"].([]any) {
-		list = append(list, e.(map[string]any))
+	for _, log := range []string{"Changes", "FailedCalls"} {
+		out := m.commonJSON(m.common("DescribeAuditLogs", map[string]string{"ActionName": action, "PageSize": "100", "LogType": log}))
+		for _, e := range out["AuditLogs"].(map[string]any)["AuditLog"].([]any) {
+			list = append(list, e.(map[string]any))
+		}
 	}
 	return list
 }
 
-// countResult counts the entries with the given result ("ok", "error").
+// countResult counts the calls with the given result ("ok", "error"): a failed-call record counts its
+// repeats.
 func countResult(entries []map[string]any, result string) int {
 	n := 0
 	for _, e := range entries {
-		if e["result"] == result {
+		if e["result"] != result {
+			continue
+		}
+		if c, ok := e["count"].(float64); ok {
+			n += int(c)
+		} else {
 			n++
 		}
 	}

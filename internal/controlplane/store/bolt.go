@@ -183,6 +183,39 @@ func (tx *boltTx) List(prefix string) ([]KV, error) {
 	return out, nil
 }
 
+func (tx *boltTx) Range(start, end string, reverse bool, limit int) ([]KV, error) {
+	if tx.done {
+		return nil, errTxDone
+	}
+	lo, hi := []byte(start), []byte(end)
+	inside := func(k []byte) bool {
+		return k != nil && bytes.Compare(k, lo) >= 0 && (end == "" || bytes.Compare(k, hi) < 0)
+	}
+	c := tx.b.Cursor()
+	var k, v []byte
+	step := c.Next
+	switch {
+	case !reverse:
+		k, v = c.Seek(lo)
+	case end == "":
+		k, v = c.Last()
+		step = c.Prev
+	default:
+		// The greatest key below end: the one before the first key >= end, or the last key if none is.
+		if k, _ = c.Seek(hi); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		step = c.Prev
+	}
+	var out []KV
+	for ; inside(k) && (limit <= 0 || len(out) < limit); k, v = step() {
+		out = append(out, KV{Key: string(k), Value: clone(v)})
+	}
+	return out, nil
+}
+
 // clone returns a copy of b that is never nil.
 func clone(b []byte) []byte { return append([]byte{}, b...) }
 

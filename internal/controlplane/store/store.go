@@ -58,6 +58,13 @@ type Tx interface {
 	// is a plain byte prefix: "a/" matches "a/x" but not "ab". An empty prefix lists everything. No match
 	// yields an empty result and no error.
 	List(prefix string) ([]KV, error)
+	// Range returns the keys k with start <= k < end, with copies of their values, sorted by key: ascending,
+	// or descending when reverse is set. An empty end means no upper bound; start >= end (end not empty)
+	// yields nothing. limit > 0 returns at most limit keys — the first ones in the order asked, so a
+	// reverse Range with limit n returns the n greatest keys below end; limit <= 0 returns them all. Like
+	// List it sees the transaction's own changes. Its cost is one seek plus the keys returned: the ordered
+	// read that indexes kept as keys need (etcd: a range read with sort order and limit).
+	Range(start, end string, reverse bool, limit int) ([]KV, error)
 }
 
 // KV is one key and its value, as returned by Tx.List. Value is the caller's own copy.

@@ -5,7 +5,8 @@
 //		storetest.Run(t, func(t *testing.T) store.Store { ... return a new, empty store ... })
 //	}
 //
-// The suite checks the contract written on store.Store and store.Tx; it does not check durability across
+// The suite checks the contract written on store.Store and store.Tx, and store.AuditLog run over the
+// implementation (its indexes, retention and bounds rest on Tx.Range); it does not check durability across
 // crashes, which needs implementation-specific tests (see the Bolt crash test).
 package storetest
 
@@ -40,6 +41,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListPrefixBoundaries", testListPrefixBoundaries},
 		{"ListSeesOwnWrites", testListSeesOwnWrites},
 		{"ListMatchesOracle", testListMatchesOracle},
+		{"RangeMatchesOracle", testRangeMatchesOracle},
+		{"RangeBoundaries", testRangeBoundaries},
+		{"AuditLogMatchesOracle", testAuditLogMatchesOracle},
+		{"AuditLogRetention", testAuditLogRetention},
+		{"AuditLogMergeBounded", testAuditLogMergeBounded},
 		{"CopiesNotAliases", testCopiesNotAliases},
 		{"FailedUpdateWritesNothing", testFailedUpdateWritesNothing},
 		{"PanickingUpdateWritesNothing", testPanickingUpdateWritesNothing},
@@ -312,24 +318,7 @@ func testListMatchesOracle(t *testing.T, s store.Store) {
 	}
 	oracle := map[string]string{}
 	for round := range 20 {
-		update(t, s, func(tx store.Tx) error {
-			for range 10 {
-				k := randKey()
-				if rng.IntN(3) == 0 {
-					delete(oracle, k)
-					if err := tx.Delete(k); err != nil {
-						return err
-					}
-					continue
-				}
-				v := fmt.Sprintf("%d:%d", round, rng.IntN(1000))
-				oracle[k] = v
-				if err := tx.Put(k, []byte(v)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		update(t, s, func(tx store.Tx) error { return scramble(tx, rng, oracle, randKey, round) })
 		view(t, s, func(tx store.Tx) error {
 			for _, prefix := range []string{"", "a", "b", "/", "a/", "ab", "b/a", "//", "a/b/"} {
 				got, err := tx.List(prefix)
@@ -343,6 +332,26 @@ func testListMatchesOracle(t *testing.T, s store.Store) {
 			return nil
 		})
 	}
+}
+
+// scramble makes ten random puts and deletes of keys from randKey in tx and in oracle alike.
+func scramble(tx store.Tx, rng *rand.Rand, oracle map[string]string, randKey func() string, round int) error {
+	for range 10 {
+		k := randKey()
+		if rng.IntN(3) == 0 {
+			delete(oracle, k)
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+			continue
+		}
+		v := fmt.Sprintf("%d:%d", round, rng.IntN(1000))
+		oracle[k] = v
+		if err := tx.Put(k, []byte(v)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func oracleList(m map[string]string, prefix string) []store.KV {
@@ -693,6 +702,9 @@ func testTxUnusableAfterCallback(t *testing.T, s store.Store) {
 		}
 		if _, err := tx.List(""); !errors.Is(err, store.ErrClosed) {
 			t.Errorf("%s Tx List after callback: %v, want ErrClosed", name, err)
+		}
+		if _, err := tx.Range("", "", true, 0); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("%s Tx Range after callback: %v, want ErrClosed", name, err)
 		}
 		if err := tx.Put("k", []byte("late")); !errors.Is(err, store.ErrClosed) {
 			t.Errorf("%s Tx Put after callback: %v, want ErrClosed", name, err)

@@ -17,25 +17,31 @@ const REASONS = {
   auth_lockout: 'login locked out after repeated failures (answered as a wrong password)',
 };
 
-// activityPage fills view with the refused connections and the audit log; either that cannot be
-// read shows its error in its place.
+// activityPage fills view with the refused connections, the audit log of changes and the failed and
+// denied calls; a part that cannot be read shows its error in its place.
 export async function activityPage(route, view) {
   setChrome(route, 'Activity');
-  const [ref, audit] = await Promise.all([
+  const [ref, audit, failed] = await Promise.all([
     call('DescribeRefusedConnections', { InstanceId: route.id }).catch((e) => ({ error: e })),
     call('DescribeAuditLogs', { InstanceId: route.id, PageSize: 50 }).catch((e) => ({ error: e })),
+    call('DescribeAuditLogs', { InstanceId: route.id, PageSize: 50, LogType: 'FailedCalls' }).catch((e) => ({ error: e })),
   ]);
   append(view,
     h('h1', {}, 'Activity'),
     h('div', { class: 'toolbar' },
-      h('p', { class: 'subtitle' }, 'Refused connections since moat started (kept in memory) and the durable audit log of changes, newest first.'),
+      h('p', { class: 'subtitle' }, 'Refused connections since moat started (kept in memory), the durable audit log of changes, and the failed and denied calls, newest first.'),
       h('span', { class: 'spacer' }),
       h('button', { type: 'button', id: 'activity-refresh', onclick: () => refresh() }, 'Refresh')),
     h('h2', {}, 'Refused connections'),
     ref.error ? h('p', { class: 'banner bad' }, ref.error.text) : refusals(ref),
     h('h2', {}, 'Audit log'),
-    audit.error ? h('p', { class: 'banner bad' }, audit.error.text) : auditTable(((audit.AuditLogs || {}).AuditLog) || []));
+    audit.error ? h('p', { class: 'banner bad' }, audit.error.text) : auditTable(((audit.AuditLogs || {}).AuditLog) || []),
+    h('h2', {}, 'Failed and denied calls'),
+    failed.error ? h('p', { class: 'banner bad' }, failed.error.text) : failedTable(((failed.AuditLogs || {}).AuditLog) || []));
 }
+
+// errorLines splits a failed call's error, which may hold several (errors.Join: one a line).
+const errorLines = (err) => String(err || '').split('\n').map((l) => l.trim()).filter(Boolean);
 
 function refusals(ref) {
   const list = ((ref.RefusedConnections || {}).RefusedConnection) || [];
@@ -63,8 +69,7 @@ function auditTable(entries) {
 }
 
 function auditRow(e) {
-  // A failed call's error may hold several (errors.Join: one a line): each is an item.
-  const lines = e.error ? String(e.error).split('\n').map((l) => l.trim()).filter(Boolean) : changes(e.before, e.after);
+  const lines = e.error ? errorLines(e.error) : changes(e.before, e.after);
   return h('tr', { 'data-seq': e.seq },
     h('td', {}, fmtTime(e.time)),
     h('td', { class: 'mono' }, e.action),
@@ -73,6 +78,27 @@ function auditRow(e) {
     h('td', {}, lines.length ? h('ul', { class: 'changes' }, lines.map((l) => h('li', {}, l))) : null,
       (e.before || e.after) ? h('details', { class: 'diff' }, h('summary', {}, 'before → after'),
         h('pre', {}, 'before: ' + JSON.stringify(e.before || null, null, 1) + '\nafter: ' + JSON.stringify(e.after || null, null, 1))) : null));
+}
+
+// failedTable lists the failed and denied calls: one row per key, action and result, with its count.
+function failedTable(entries) {
+  return h('table', { id: 'failed-calls' },
+    h('caption', {}, `Failed and denied calls on this instance: ${entries.length} kind${entries.length === 1 ? '' : 's'}, most recently seen first`),
+    h('thead', {}, h('tr', {}, ['Last seen', 'Action', 'Who', 'Result', 'Count', 'Error'].map((t) => h('th', { scope: 'col', class: t === 'Count' ? 'num' : null }, t)))),
+    h('tbody', {}, entries.length === 0
+      ? h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'No failed or denied call for this instance.'))
+      : entries.map(failedRow)));
+}
+
+function failedRow(e) {
+  const lines = errorLines(e.error);
+  return h('tr', { 'data-seq': e.seq },
+    h('td', {}, fmtTime(e.time), e.count > 1 ? h('span', { class: 'note' }, ` since ${fmtTime(e.first_seen)}`) : null),
+    h('td', { class: 'mono' }, e.action),
+    h('td', {}, h('span', { class: 'mono nowrap' }, e.key_id), e.source ? h('span', { class: 'note' }, ` from ${e.source}`) : null),
+    h('td', {}, h('span', { class: 'badge bad' }, e.result)),
+    h('td', { class: 'num' }, String(e.count)),
+    h('td', {}, lines.length ? h('ul', { class: 'changes' }, lines.map((l) => h('li', {}, l))) : null));
 }
 
 // changes summarises an audit entry's before → after for people: groups and entries added and
