@@ -12,8 +12,15 @@ import (
 	"github.com/moat-dev/moat/internal/controlplane/store"
 )
 
-// benchAuditRecords is how many change records BenchmarkAuditQuery builds before it measures.
-const benchAuditRecords = 1_000_000
+// benchAuditRecords is how many change records BenchmarkAuditQuery builds before it measures:
+// 1,000,000, or 20,000 with -short (make test's smoke run of every benchmark, where building a million
+// takes minutes).
+func benchAuditRecords() int {
+	if testing.Short() {
+		return 20_000
+	}
+	return 1_000_000
+}
 
 // BenchmarkAuditQuery measures DescribeAuditLogs' read at 1,000,000 records of changes over 20 instances, 8
 // actions and 5 keys: a query that matches nothing, and typical filtered pages of 100. The records are built
@@ -35,7 +42,8 @@ func BenchmarkAuditQuery(b *testing.B) {
 	// records each insert moves every key after it in an ever larger node. 2,000 a transaction is fast.
 	const batch = 2_000
 	built := time.Now()
-	for done := 0; done < benchAuditRecords; done += batch {
+	records := benchAuditRecords()
+	for done := 0; done < records; done += batch {
 		err := st.Update(func(tx store.Tx) error {
 			for i := done; i < done+batch; i++ {
 				e := AuditEntry{Time: t0.Add(time.Duration(i) * 30 * time.Second), KeyID: fmt.Sprintf("MOATKEY%013d", i%5),
@@ -52,11 +60,11 @@ func BenchmarkAuditQuery(b *testing.B) {
 		}
 	}
 	var n int
-	if err := st.View(func(tx store.Tx) (err error) { n, err = p.changeLog().Len(tx); return err }); err != nil || n != benchAuditRecords {
-		b.Fatalf("built %d records (%v), want %d", n, err, benchAuditRecords)
+	if err := st.View(func(tx store.Tx) (err error) { n, err = p.changeLog().Len(tx); return err }); err != nil || n != records {
+		b.Fatalf("built %d records (%v), want %d", n, err, records)
 	}
 	b.Logf("built %d records in %v", n, time.Since(built))
-	last := t0.Add(benchAuditRecords * 30 * time.Second)
+	last := t0.Add(time.Duration(records) * 30 * time.Second)
 	for _, tc := range []struct {
 		name string
 		f    AuditFilter
@@ -68,7 +76,7 @@ func BenchmarkAuditQuery(b *testing.B) {
 		{"page/instance", AuditFilter{Instance: "r-07"}, 100},
 		{"page/instance-and-action", AuditFilter{Instance: "r-04", Action: "ModifySecurityIps"}, 100},
 		{"page/key-last-day", AuditFilter{KeyID: "MOATKEY0000000000003", Since: last.Add(-24 * time.Hour)}, 100},
-		{"page/instance-mid-log", AuditFilter{Instance: "r-07", Until: t0.Add(benchAuditRecords / 2 * 30 * time.Second)}, 100},
+		{"page/instance-mid-log", AuditFilter{Instance: "r-07", Until: t0.Add(time.Duration(records/2) * 30 * time.Second)}, 100},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
