@@ -1,5 +1,6 @@
 # moat — the two commands README starts with are `make run` (or `go run ./cmd/moat serve`) and `make test`.
 GO ?= go
+STATICCHECK ?= v0.8.2
 
 .PHONY: run build test test-unit fuzz bench bench-harness vet
 
@@ -14,6 +15,9 @@ build:
 test:
 	./scripts/test-deps.sh
 	$(GO) vet ./...
+	# staticcheck, pinned (go run fetches and caches it; go.mod is untouched). Redis's own reply texts
+	# carry a //lint:ignore ST1005 with the reason.
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 	# -artifacts keeps what tests save in t.ArtifactDir() (the console's browser screenshots) under
 	# testdata-out/_artifacts/ (gitignored; CI keeps it); go test wants -outputdir to exist.
 	mkdir -p testdata-out

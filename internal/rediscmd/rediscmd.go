@@ -28,10 +28,12 @@ func IsContainer(lower string) bool {
 
 // Errors of ParseRenames, with Redis's own texts (config.c, rename-command).
 var (
+	//lint:ignore ST1005 Redis 7.0.15's own text (config.c)
 	ErrNoSuchCommand = errors.New("No such command in rename-command")
-	ErrTargetExists  = errors.New("Target command name already exists")
-	ErrRenameSyntax  = errors.New(`want NAME NEWNAME or NAME "" (remove), pairs separated by commas`)
-	ErrRenameName    = errors.New("a new name is 1 to 64 printable ASCII characters, without spaces, quotes, commas or '|'")
+	//lint:ignore ST1005 Redis 7.0.15's own text (config.c)
+	ErrTargetExists = errors.New("Target command name already exists")
+	ErrRenameSyntax = errors.New(`want NAME NEWNAME or NAME "" (remove), pairs separated by commas`)
+	ErrRenameName   = errors.New("a new name is 1 to 64 printable ASCII characters, without spaces, quotes, commas or '|'")
 )
 
 // MaxNameLen is the longest new name a rename may give.

@@ -27,13 +27,17 @@ type Options struct {
 
 // Errors wrapped by Validate and Load.
 var (
+	//lint:ignore ST1005 Redis 7.0.15's own text (config.c)
 	ErrProtocols   = errors.New("Invalid tls-protocols specified. Use a combination of 'TLSv1', 'TLSv1.1', 'TLSv1.2' and 'TLSv1.3'.")
 	ErrGap         = errors.New("crypto/tls enables one contiguous range of versions: a version between two enabled ones cannot be left out")
 	ErrAuthClients = errors.New("tls-auth-clients must be no, optional or yes")
 	ErrCipher      = errors.New("bad tls-ciphers")
-	ErrNoCert      = errors.New("No tls-cert-file configured!")
-	ErrNoKey       = errors.New("No tls-key-file configured!")
-	ErrNoCA        = errors.New("Either tls-ca-cert-file or tls-ca-cert-dir must be specified when tls-auth-clients is enabled!")
+	//lint:ignore ST1005 Redis 7.0.15's own text (tls.c)
+	ErrNoCert = errors.New("No tls-cert-file configured!")
+	//lint:ignore ST1005 Redis 7.0.15's own text (tls.c)
+	ErrNoKey = errors.New("No tls-key-file configured!")
+	//lint:ignore ST1005 Redis 7.0.15's own text (tls.c)
+	ErrNoCA = errors.New("Either tls-ca-cert-file or tls-ca-cert-dir must be specified when tls-auth-clients is enabled!")
 )
 
 // ParseAuthClients maps tls-auth-clients to Go: yes → RequireAndVerifyClientCert, optional →

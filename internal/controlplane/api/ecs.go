@@ -213,10 +213,6 @@ func membership(c *call) (sg, host string, err error) {
 	return sg, host, err
 }
 
-// ruleFields are the per-rule parameters, flat or under Permissions.N.
-var ruleFields = []string{"IpProtocol", "PortRange", "SourceCidrIp", "Ipv6SourceCidrIp", "DestCidrIp",
-	"Ipv6DestCidrIp", "Policy", "Priority", "NicType", "Description"}
-
 // unsupportedFields are rule parameters moat does not implement; a call that sets one is refused.
 var unsupportedFields = []string{"SourceGroupId", "SourceGroupOwnerId", "SourceGroupOwnerAccount", "SourcePrefixListId",
 	"SourcePortRange", "PortRangeListId", "DestGroupId", "DestGroupOwnerId", "DestGroupOwnerAccount", "DestPrefixListId"}

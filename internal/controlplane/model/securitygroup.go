@@ -57,16 +57,17 @@ const (
 
 // Security group and rule errors.
 var (
-	ErrSecurityGroupID   = errors.New(`security group ID must be "sg-" followed by 1 to 60 lowercase letters or digits`)
-	ErrSGDescription     = errors.New("description must be 2 to 256 characters and must not start with http:// or https://")
-	ErrRuleDescription   = errors.New("rule description must be 1 to 512 characters")
-	ErrProtocol          = errors.New("IpProtocol must be one of TCP, UDP, ICMP, ICMPv6, GRE or ALL (any case)")
-	ErrPortRange         = errors.New(`PortRange must be "start/end" with 1 <= start <= end <= 65535, or -1/-1`)
-	ErrPortProtocol      = errors.New("the IpProtocol and PortRange do not match (tcp and udp take 1-65535 ranges; icmp, icmpv6, gre and all take -1/-1)")
-	ErrSourceCIDR        = errors.New(`the parameter "SourceCidrIp" is not valid`)
-	ErrDestCIDR          = errors.New(`the parameter "DestCidrIp" is not valid`)
-	ErrMissingSource     = errors.New("either SourceCidrIp or Ipv6SourceCidrIp must be specified")
-	ErrMissingDest       = errors.New("either DestCidrIp or Ipv6DestCidrIp must be specified")
+	ErrSecurityGroupID = errors.New(`security group ID must be "sg-" followed by 1 to 60 lowercase letters or digits`)
+	ErrSGDescription   = errors.New("description must be 2 to 256 characters and must not start with http:// or https://")
+	ErrRuleDescription = errors.New("rule description must be 1 to 512 characters")
+	ErrProtocol        = errors.New("IpProtocol must be one of TCP, UDP, ICMP, ICMPv6, GRE or ALL (any case)")
+	ErrPortRange       = errors.New(`PortRange must be "start/end" with 1 <= start <= end <= 65535, or -1/-1`)
+	ErrPortProtocol    = errors.New("the IpProtocol and PortRange do not match (tcp and udp take 1-65535 ranges; icmp, icmpv6, gre and all take -1/-1)")
+	ErrSourceCIDR      = errors.New(`the parameter "SourceCidrIp" is not valid`)
+	ErrDestCIDR        = errors.New(`the parameter "DestCidrIp" is not valid`)
+	ErrMissingSource   = errors.New("either SourceCidrIp or Ipv6SourceCidrIp must be specified")
+	ErrMissingDest     = errors.New("either DestCidrIp or Ipv6DestCidrIp must be specified")
+	//lint:ignore ST1005 the message names the API parameter, as the provider's does
 	ErrRulePolicy        = errors.New("Policy must be accept or drop")
 	ErrPriority          = errors.New("the parameter Priority is invalid: it must be an integer")
 	ErrPriorityRange     = errors.New("the parameter Priority is invalid: it must be from 1 to 100")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bolt is the embedded Store (S1): one bbolt file under the data directory.
@@ -50,7 +51,7 @@ func OpenBolt(path string) (*Bolt, error) {
 	}
 
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, InitialMmapSize: initialMmapSize})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("another moat process is using %s: %w", path, ErrLocked)
 	}
 	if err != nil {
@@ -116,7 +117,7 @@ func (s *Bolt) Close() error {
 }
 
 func (s *Bolt) beginErr(err error) error {
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return fmt.Errorf("state store %s: %w", s.path, ErrClosed)
 	}
 	return fmt.Errorf("begin transaction on state store %s: %w", s.path, err)

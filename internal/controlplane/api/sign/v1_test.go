@@ -45,7 +45,7 @@ func TestSignV1SetsCommonParameters(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(p.Get("SignatureNonce")) {
 		t.Errorf("generated nonce %q, want 32 hex digits", p.Get("SignatureNonce"))
 	}
-	if NewNonce() == NewNonce() {
+	if a, b := NewNonce(), NewNonce(); a == b {
 		t.Error("NewNonce repeats")
 	}
 	// Signature is over everything else, and only one Signature remains.

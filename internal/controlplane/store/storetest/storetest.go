@@ -396,13 +396,13 @@ func testCopiesNotAliases(t *testing.T, s store.Store) {
 		}
 		kvs, err := tx.List("")
 		if err != nil || len(kvs) != 1 {
-			return fmt.Errorf("List: %q, %v", kvs, err)
+			return fmt.Errorf("tx.List: %q, %v", kvs, err)
 		}
 		copy(kvs[0].Value, "MUTATED!")
 		wantValue(t, tx, "k", "original")
 		kvs, err = tx.List("")
 		if err != nil || len(kvs) != 1 {
-			return fmt.Errorf("List: %q, %v", kvs, err)
+			return fmt.Errorf("tx.List: %q, %v", kvs, err)
 		}
 		keptList = kvs[0].Value
 		return nil
