@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moat-dev/moat/internal/resp"
@@ -41,6 +42,11 @@ type lane struct {
 	kick  chan struct{} // wakes the writer
 	done  chan struct{} // closed when the lane fails
 	spare []byte        // the writer's previous buffer, reused as the next out
+
+	// For sessions choosing a lane that is not held up (laneheld.go).
+	owed     atomic.Int64 // replies submitted and not yet read
+	since    atomic.Int64 // unix nanoseconds of the last reply read, or of the submit that ended idleness
+	overflow bool         // an extra lane, dialled while every lane was held up; it retires once idle
 }
 
 // pending is n replies owed to s, in order.
@@ -91,6 +97,9 @@ func (l *lane) submit(s *session, cmds []resp.Command, acts []act, n int) error 
 	}
 	l.fifo = append(l.fifo, pending{s: s, n: n})
 	s.inflight.Add(int64(n))
+	if l.owed.Add(int64(n)) == int64(n) {
+		l.since.Store(time.Now().UnixNano())
+	}
 	kick := !l.kicked
 	l.kicked = true
 	l.mu.Unlock()
@@ -154,7 +163,16 @@ func (l *lane) read() {
 				l.abandon(nil)
 				return
 			}
+			if l.overflow {
+				l.be.SetReadDeadline(time.Now().Add(overflowIdle))
+			}
 			if _, err := br.Peek(1); err != nil {
+				if l.overflow && isTimeout(err) {
+					if wi < len(work) || !l.retireIdle() {
+						continue
+					}
+					return
+				}
 				l.fail(err)
 				l.abandon(work[wi:])
 				return
@@ -194,6 +212,7 @@ func (l *lane) read() {
 		}
 		if len(ends) > 0 {
 			s.deliver(buf[:end], ends)
+			l.read1(len(ends))
 			br.Discard(end)
 			if work[wi].n -= len(ends); work[wi].n == 0 {
 				wi++
@@ -218,6 +237,7 @@ func (l *lane) read() {
 			l.abandon(work[wi:])
 			return
 		}
+		l.read1(1)
 		if work[wi].n--; work[wi].n == 0 {
 			wi++
 		}
@@ -332,7 +352,7 @@ func (p *lanePool) acquire(n int) (*lane, error) {
 		return nil, sl.dialErr
 	}
 	start := time.Now()
-	l, err := p.dial()
+	l, err := p.dial(false)
 	if err != nil {
 		if time.Since(start) > 100*time.Millisecond { // a slow failure (a timeout) is not tried again at once
 			sl.failedAt, sl.dialErr = time.Now(), err
@@ -359,7 +379,7 @@ func (p *lanePool) acquire(n int) (*lane, error) {
 // helloCmd turns a RESP3 lane's connection to RESP3.
 var helloCmd = []byte("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n")
 
-func (p *lanePool) dial() (*lane, error) {
+func (p *lanePool) dial(overflow bool) (*lane, error) {
 	be, err := p.in.dialBackend()
 	if err != nil {
 		return nil, err
@@ -370,7 +390,7 @@ func (p *lanePool) dial() (*lane, error) {
 			return nil, err
 		}
 	}
-	l := &lane{pool: p, be: be, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	l := &lane{pool: p, be: be, kick: make(chan struct{}, 1), done: make(chan struct{}), overflow: overflow}
 	go l.write()
 	go l.read()
 	return l, nil

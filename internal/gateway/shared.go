@@ -148,7 +148,10 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 				continue
 			}
 		}
-		// Send cmds[start:i] on the current lane.
+		// Send cmds[start:i] on the current lane (or one not held up, laneheld.go).
+		if n > 0 {
+			s.avoidHeld()
+		}
 		if n > 0 && !s.laneReady() {
 			s.enqueue([]slot{{local: replyBackendUnavailable, close: true}})
 			return -1
