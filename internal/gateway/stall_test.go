@@ -101,6 +101,32 @@ func getCalls(t *testing.T, e *env) int {
 	return calls
 }
 
+// inOrder sends pipelines of INCRs interleaved with PINGs on c and checks that every reply comes, in
+// order.
+func inOrder(t *testing.T, c *client, when string) {
+	t.Helper()
+	key := "order:" + strconv.Itoa(rand.IntN(1<<30))
+	for round := 0; round < 5; round++ {
+		var p, want strings.Builder
+		for i := 1; i <= 20; i++ {
+			p.WriteString(cmd("INCR", key) + cmd("PING"))
+			want.WriteString(":" + strconv.Itoa(round*20+i) + "\r\n+PONG\r\n")
+		}
+		c.send(p.String())
+		var got strings.Builder
+		for i := 0; i < 40; i++ {
+			r, err := c.readReplyErr(time.Minute)
+			if err != nil {
+				t.Fatalf("pipeline %s: reply %d: %v", when, i, err)
+			}
+			got.WriteString(r)
+		}
+		if got.String() != want.String() {
+			t.Fatalf("pipeline %s: replies %q, want %q", when, truncate(got.String()), truncate(want.String()))
+		}
+	}
+}
+
 // pings sends n PINGs on c one after the other and returns the slowest round trip.
 func pings(t *testing.T, c *client, n int) time.Duration {
 	t.Helper()
@@ -165,6 +191,7 @@ func TestStalledReadersCostOthersNothing(t *testing.T) {
 			t0 = time.Now()
 			stalled := stallRun(t, e, e.addr, stalledN, false)
 			first := pings(t, ping, 1)
+			inOrder(t, ping, "while the readers stall")
 			if lanes > 0 { // moat cuts them off: nothing of theirs stays in moat or redis-server
 				if !eventually(time.Minute, func() bool { return e.activeConns() == 1 }) {
 					t.Fatalf("moat_connections_active = %v, want 1: the stalled clients are still connected", e.activeConns())
@@ -174,6 +201,7 @@ func TestStalledReadersCostOthersNothing(t *testing.T) {
 			}
 			settled := time.Since(t0)
 			through := pings(t, ping, 20)
+			inOrder(t, ping, "after the readers stalled")
 			grew := int64(stop()) - int64(before.HeapInuse)
 			t.Logf("%d readers stalled on %d MiB values: redis-server's own client: first PING %v, stalled after %v, then PINGs ≤ %v; "+
 				"through moat: first PING %v, stalled readers settled (cut off or held by redis-server) after %v, then PINGs ≤ %v; moat's heap grew by at most %d MiB",
