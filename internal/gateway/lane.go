@@ -163,12 +163,13 @@ func (l *lane) read() {
 				l.abandon(nil)
 				return
 			}
-			if l.overflow {
+			idle := l.overflow && wi == len(work) // an idle overflow lane closes after overflowIdle
+			if idle {
 				l.be.SetReadDeadline(time.Now().Add(overflowIdle))
 			}
 			if _, err := br.Peek(1); err != nil {
-				if l.overflow && isTimeout(err) {
-					if wi < len(work) || !l.retireIdle() {
+				if idle && isTimeout(err) {
+					if !l.retireIdle() {
 						continue
 					}
 					return
@@ -176,6 +177,9 @@ func (l *lane) read() {
 				l.fail(err)
 				l.abandon(work[wi:])
 				return
+			}
+			if idle {
+				l.be.SetReadDeadline(time.Time{})
 			}
 		}
 		if wi == len(work) {

@@ -149,12 +149,12 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 			}
 		}
 		// Send cmds[start:i] on the current lane (or one not held up, laneheld.go).
-		if n > 0 {
-			s.avoidHeld()
-		}
 		if n > 0 && !s.laneReady() {
 			s.enqueue([]slot{{local: replyBackendUnavailable, close: true}})
 			return -1
+		}
+		if n > 0 {
+			s.avoidHeld()
 		}
 		s.enqueue(slots[start:min(i, len(slots))]) // a silent QUIT, last, has no slot
 		if n > 0 {
