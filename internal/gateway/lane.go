@@ -67,6 +67,8 @@ const (
 	// stallGrace: a client over inboxLimit whose socket takes none of its replies for this long is
 	// closed, so that a client that stopped reading holds up its lane for milliseconds, not seconds.
 	stallGrace = 100 * time.Millisecond
+	// stallPoll: how often holdLane looks at the client socket's send queue for bytes the client read.
+	stallPoll = 20 * time.Millisecond
 	// inboxStall bounds the time in all that the lane's reader waits for one client over inboxLimit
 	// before that client has caught up (every reply it is owed delivered): a client that reads, but more
 	// slowly than its lane delivers, is closed then.

@@ -32,9 +32,10 @@ type sharedState struct {
 
 	longReplies atomic.Bool // a reply longer than longReply came for this session (the lane's reader sets it)
 
-	out  progressWriter // the pump's way to the client
-	took atomic.Int64   // reply bytes the client's socket has taken (the pump counts them)
-	held atomic.Int64   // nanoseconds the lane's readers waited for this client since it last caught up
+	out    progressWriter     // the pump's way to the client
+	unsent func() (int, bool) // the client socket's send queue (sendq_linux.go); nil: not known
+	took   atomic.Int64       // reply bytes the client's socket has taken (the pump counts them)
+	held   atomic.Int64       // nanoseconds the lane's readers waited for this client since it last caught up
 
 	wake    chan struct{} // the pump has something to do: slots queued or replies delivered
 	drained chan struct{} // the pump took the inbox, or the client took bytes (the lane's reader may wait)
@@ -342,7 +343,8 @@ func (s *session) holdLane() {
 	held := time.Duration(s.sh.held.Load())
 	defer func() { s.sh.held.Store(int64(held + time.Since(start))) }()
 	took, tookAt := s.sh.took.Load(), start
-	timer := time.NewTimer(stallGrace)
+	queued, _ := s.queued()
+	timer := time.NewTimer(stallPoll)
 	defer timer.Stop()
 	for {
 		s.signal()
@@ -359,9 +361,11 @@ func (s *session) holdLane() {
 			return
 		}
 		now := time.Now()
-		if t := s.sh.took.Load(); t != took {
+		q, _ := s.queued()
+		if t := s.sh.took.Load(); t != took || q < queued { // written on, or read from the socket
 			took, tookAt = t, now
 		}
+		queued = q
 		stalled, slow := now.Sub(tookAt), held+now.Sub(start)
 		if stalled >= stallGrace || slow >= inboxStall {
 			s.in.log.Warn("closing connection: it does not read its replies, holding up a shared backend connection",
@@ -370,8 +374,16 @@ func (s *session) holdLane() {
 			s.close()
 			return
 		}
-		timer.Reset(min(stallGrace-stalled, inboxStall-slow))
+		timer.Reset(min(stallPoll, stallGrace-stalled, inboxStall-slow))
 	}
+}
+
+// queued is how many bytes the client socket's send queue holds (0, false when not known).
+func (s *session) queued() (int, bool) {
+	if s.sh.unsent == nil {
+		return 0, false
+	}
+	return s.sh.unsent()
 }
 
 // progressWriter is the shared pump's writer to its client: it writes in pieces of at most

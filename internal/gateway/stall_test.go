@@ -2,12 +2,14 @@ package gateway_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -355,5 +357,87 @@ func TestTrickleReaderIsCutOff(t *testing.T) {
 	}
 	if got := e.activeConns(); got != 1 {
 		t.Errorf("moat_connections_active = %v, want 1", got)
+	}
+}
+
+// While a slow reader's long reply holds up the one shared lane, another client's commands go on an
+// extra (overflow) backend connection and are answered before that reply has passed; the slow reader
+// gets its reply whole and in order; the extra connection closes once idle, and redis-server is back
+// to the one lane.
+func TestHeldLaneIsAvoided(t *testing.T) {
+	t.Parallel()
+	skipWithoutLanes(t)
+	e := sharedSnap(t, 1)
+	const size = 32 << 20
+	setValue(t, e, "big", size)
+	slow := dial(t, e.addr, "127.0.0.2")
+	if err := slow.c.(interface{ SetReadBuffer(int) error }).SetReadBuffer(64 << 10); err != nil {
+		t.Fatalf("SetReadBuffer: %v", err)
+	}
+	other := expectAdmitted(t, e.addr, "127.0.0.3")
+	if got := slow.do("PING"); got != "+PONG\r\n" {
+		t.Fatalf("PING: %q", got)
+	}
+	if n := len(backendClients(t, e)); n != 1 {
+		t.Fatalf("redis-server has %d connections from moat, want the one lane", n)
+	}
+
+	slow.send(cmd("GET", "big") + cmd("ECHO", "after"))
+	want := int64(len("$"+strconv.Itoa(size)+"\r\n") + size + 2 + len(bulk("after")))
+	read := make(chan error, 1)
+	var progress atomic.Int64
+	go func() { // 64 KiB every 2 ms at most: the lane waits for it, and it keeps up
+		buf := make([]byte, 64<<10)
+		var n int64
+		tail := make([]byte, 0, 64)
+		for n < want {
+			slow.c.SetReadDeadline(time.Now().Add(time.Minute))
+			k, err := slow.br.Read(buf[:min(int64(len(buf)), want-n)])
+			n += int64(k)
+			progress.Store(n)
+			if n > want-64 {
+				tail = append(tail, buf[max(0, k-int(n-(want-64))):k]...)
+			}
+			if err != nil {
+				read <- fmt.Errorf("after %d of %d bytes: %w", n, want, err)
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		if !strings.HasSuffix(string(tail), "x\r\n"+bulk("after")) {
+			read <- fmt.Errorf("reply ends %q, want the value's last byte, then ECHO's reply", tail)
+		}
+		read <- nil
+	}()
+	// Once the slow client has read 4 MiB, its reply has held the lane up for a while: commands sent
+	// from now on are not queued behind it.
+	if !eventually(time.Minute, func() bool { return progress.Load() >= 4<<20 }) {
+		t.Fatalf("the slow client read only %d bytes", progress.Load())
+	}
+	extra := false
+	for done := false; !done; {
+		select {
+		case err := <-read:
+			if err != nil {
+				t.Fatalf("slow client: %v", err)
+			}
+			done = true
+		default:
+		}
+		other.send(cmd("INCR", "held"))
+		if got, err := other.readReplyErr(time.Minute); err != nil || !strings.HasPrefix(got, ":") {
+			t.Fatalf("INCR beside the held lane: %q, %v", got, err)
+		}
+		bc := backendClients(t, e)
+		extra = extra || len(bc) > 1
+	}
+	if !extra {
+		t.Errorf("redis-server never saw an extra connection while the lane was held up")
+	}
+	if !eventually(10*time.Second, func() bool { return len(backendClients(t, e)) <= 1 }) {
+		t.Errorf("redis-server still has %d connections from moat after the extra one idled", len(backendClients(t, e)))
+	}
+	if got := other.do("PING"); got != "+PONG\r\n" {
+		t.Errorf("PING after: %q", got)
 	}
 }
