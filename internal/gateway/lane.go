@@ -371,13 +371,8 @@ func (p *lanePool) acquire(n int) (*lane, error) {
 		l.fail(net.ErrClosed)
 		return nil, errLaneLost
 	}
-	if old := sl.l; old != nil && !old.failed() { // draining: closed by close until it retires
-		if p.draining == nil {
-			p.draining = make(map[*lane]struct{})
-		}
-		p.draining[old] = struct{}{}
-	}
 	p.mu.Unlock()
+	p.keepDraining(sl.l)
 	sl.l = l
 	return l, nil
 }

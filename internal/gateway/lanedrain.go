@@ -61,6 +61,19 @@ func allClosed(ps []pending) bool {
 	return true
 }
 
+// keepDraining records a lane taken out of its slot while it drains (not failed), for close to end.
+func (p *lanePool) keepDraining(l *lane) {
+	if l == nil || l.failed() {
+		return
+	}
+	p.mu.Lock()
+	if p.draining == nil {
+		p.draining = make(map[*lane]struct{})
+	}
+	p.draining[l] = struct{}{}
+	p.mu.Unlock()
+}
+
 // forget drops a lane that failed or retired from the draining lanes close must end.
 func (p *lanePool) forget(l *lane) {
 	p.mu.Lock()

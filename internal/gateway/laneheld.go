@@ -52,6 +52,7 @@ func (p *lanePool) unheld(n int) *lane {
 		l := sl.l
 		if (l == nil || !l.usable()) && i >= n && time.Since(sl.failedAt) >= time.Second && !p.closed() {
 			if d, err := p.dial(true); err == nil {
+				p.keepDraining(l)
 				l, sl.l = d, d
 			} else {
 				sl.failedAt = time.Now()
