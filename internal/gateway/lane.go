@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moat-dev/moat/internal/backend"
@@ -34,11 +35,19 @@ type lane struct {
 	out    []byte    // commands not yet written
 	fifo   []pending // replies owed, in the order of the commands
 	kicked bool      // the writer has been told about out
-	err    error     // the lane failed: nothing more is accepted
+	err    error     // the lane failed or retired: nothing more is accepted
+	// draining: a client was cut off while its reply passed (lanedrain.go); sessions send nothing
+	// more here, and the lane retires once the open sessions have what they are owed.
+	draining bool
 
 	kick  chan struct{} // wakes the writer
 	done  chan struct{} // closed when the lane fails
 	spare []byte        // the writer's previous buffer, reused as the next out
+
+	// For sessions choosing a lane that is not held up (laneheld.go).
+	owed     atomic.Int64 // replies submitted and not yet read
+	since    atomic.Int64 // unix nanoseconds of the last reply read, or of the submit that ended idleness
+	overflow bool         // an extra lane, dialled while every lane was held up; it retires once idle
 }
 
 // pending is n replies owed to s, in order.
@@ -53,11 +62,21 @@ var errLaneLost = errors.New("shared backend connection lost")
 // Bounds of the shared lane.
 const (
 	// inboxLimit is how many reply bytes a session may have waiting for its client before the lane's
-	// reader waits for that client (which stalls every session on the lane).
+	// reader waits for that client (which stalls every session on the lane) — only while the client
+	// keeps taking them (see session.holdLane).
 	inboxLimit = 4 << 20
-	// inboxStall is how long the lane's reader waits for a client that reads nothing of its replies
-	// before it closes that connection, so that one client cannot hold up a lane.
+	// stallGrace: a client over inboxLimit whose socket takes none of its replies for this long is
+	// closed, so that a client that stopped reading holds up its lane for milliseconds, not seconds.
+	stallGrace = 100 * time.Millisecond
+	// stallPoll: how often holdLane looks at the client socket's send queue for bytes the client read.
+	stallPoll = 20 * time.Millisecond
+	// inboxStall bounds the time in all that the lane's reader waits for one client over inboxLimit
+	// before that client has caught up (every reply it is owed delivered): a client that reads, but more
+	// slowly than its lane delivers, is closed then.
 	inboxStall = 2 * time.Second
+	// progressChunk: the shared pump writes to its client in pieces of at most this size, and tells the
+	// lane's reader of each one taken (see progressWriter).
+	progressChunk = 64 << 10
 	// keepBuffer: buffers larger than this are not kept for reuse once they are empty.
 	keepBuffer = 256 << 10
 	// longReply: a client sent a reply longer than this moves to a dedicated lane at its next command.
@@ -86,6 +105,9 @@ func (l *lane) submit(s *session, cmds []resp.Command, acts []act, n int, g *bac
 	}
 	l.fifo = append(l.fifo, pending{s: s, n: n})
 	s.inflight.Add(int64(n))
+	if l.owed.Add(int64(n)) == int64(n) {
+		l.since.Store(time.Now().UnixNano())
+	}
 	kick := !l.kicked
 	l.kicked = true
 	l.mu.Unlock()
@@ -127,12 +149,17 @@ func (l *lane) write() {
 // read is the lane's reader goroutine: it routes every reply frame to the session that owes it.
 func (l *lane) read() {
 	br := bufio.NewReaderSize(l.be, 32<<10)
-	var sink inboxSink
+	sink := inboxSink{l: l}
 	fw := bufio.NewWriterSize(&sink, 16<<10)
 	var work []pending // taken from fifo; work[wi] is owed the next frame
 	wi := 0
 	var served []*session // sessions given replies since the last wake-up
 	var ends []int        // where the frames delivered at once end
+	defer func() {        // replies delivered before the lane ended are still to be written
+		for _, s := range served {
+			s.signal()
+		}
+	}()
 	for {
 		if br.Buffered() == 0 {
 			for _, s := range served {
@@ -140,10 +167,27 @@ func (l *lane) read() {
 			}
 			clear(served)
 			served = served[:0]
+			if wi == len(work) && l.retireDrained() {
+				l.abandon(nil)
+				return
+			}
+			idle := l.overflow && wi == len(work) // an idle overflow lane closes after overflowIdle
+			if idle {
+				l.be.SetReadDeadline(time.Now().Add(overflowIdle))
+			}
 			if _, err := br.Peek(1); err != nil {
+				if idle && isTimeout(err) {
+					if !l.retireIdle() {
+						continue
+					}
+					return
+				}
 				l.fail(err)
 				l.abandon(work[wi:])
 				return
+			}
+			if idle {
+				l.be.SetReadDeadline(time.Time{})
 			}
 		}
 		if wi == len(work) {
@@ -180,6 +224,7 @@ func (l *lane) read() {
 		}
 		if len(ends) > 0 {
 			s.deliver(buf[:end], ends)
+			l.read1(len(ends))
 			br.Discard(end)
 			if work[wi].n -= len(ends); work[wi].n == 0 {
 				wi++
@@ -187,7 +232,7 @@ func (l *lane) read() {
 			continue
 		}
 		// A frame that has not all arrived, or is longer than the buffer: streamed through.
-		sink.s, sink.last, sink.n = s, false, 0
+		sink.s, sink.last, sink.n, sink.rest = s, false, 0, work[wi+1:]
 		err := resp.CopyReply(fw, br, nil)
 		if sink.n+fw.Buffered() > longReply {
 			s.sh.longReplies.Store(true)
@@ -204,6 +249,7 @@ func (l *lane) read() {
 			l.abandon(work[wi:])
 			return
 		}
+		l.read1(1)
 		if work[wi].n--; work[wi].n == 0 {
 			wi++
 		}
@@ -225,6 +271,7 @@ func (l *lane) fail(err error) {
 	if first {
 		l.be.Close()
 		close(l.done)
+		l.pool.forget(l)
 		if !errors.Is(err, net.ErrClosed) {
 			l.pool.in.m.ioErrors.Inc()
 			l.pool.in.log.Warn("shared backend connection lost", "backend", l.pool.in.backend.String(), "err", err)
@@ -251,11 +298,15 @@ func (l *lane) failed() bool {
 }
 
 // inboxSink appends a frame's bytes to the inbox of the session being served. last marks the final write
-// of a frame (the flush after CopyReply), which also records the frame's end.
+// of a frame (the flush after CopyReply), which also records the frame's end. Once that session is
+// closed (cut off for not reading: holdLane), the lane retires if nothing else is owed on it, which
+// ends the frame's copy with errLaneRetired.
 type inboxSink struct {
+	l    *lane
 	s    *session
 	last bool
-	n    int // bytes of the frame written so far
+	n    int       // bytes of the frame written so far
+	rest []pending // the replies owed after this frame's session's, taken by the reader
 }
 
 func (k *inboxSink) Write(p []byte) (int, error) {
@@ -267,6 +318,9 @@ func (k *inboxSink) Write(p []byte) (int, error) {
 		k.s.deliver(p, nil)
 	}
 	k.last = false
+	if k.s.closing() && k.l.retire(k.rest) {
+		return 0, errLaneRetired
+	}
 	return len(p), nil
 }
 
@@ -276,10 +330,11 @@ type lanePool struct {
 	in    *Instance
 	resp3 bool
 
-	mu    sync.Mutex
-	next  int
-	slots [maxLanes]laneSlot
-	shut  bool
+	mu       sync.Mutex
+	next     int
+	slots    [maxLanes]laneSlot
+	draining map[*lane]struct{} // lanes taken out of their slot while draining (lanedrain.go)
+	shut     bool
 }
 
 type laneSlot struct {
@@ -302,14 +357,14 @@ func (p *lanePool) acquire(n int) (*lane, error) {
 	p.mu.Unlock()
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if sl.l != nil && !sl.l.failed() {
+	if sl.l != nil && sl.l.usable() {
 		return sl.l, nil
 	}
 	if time.Since(sl.failedAt) < time.Second {
 		return nil, sl.dialErr
 	}
 	start := time.Now()
-	l, err := p.dial()
+	l, err := p.dial(false)
 	if err != nil {
 		if time.Since(start) > 100*time.Millisecond { // a slow failure (a timeout) is not tried again at once
 			sl.failedAt, sl.dialErr = time.Now(), err
@@ -323,6 +378,7 @@ func (p *lanePool) acquire(n int) (*lane, error) {
 		return nil, errLaneLost
 	}
 	p.mu.Unlock()
+	p.keepDraining(sl.l)
 	sl.l = l
 	return l, nil
 }
@@ -330,7 +386,7 @@ func (p *lanePool) acquire(n int) (*lane, error) {
 // helloCmd turns a RESP3 lane's connection to RESP3.
 var helloCmd = []byte("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n")
 
-func (p *lanePool) dial() (*lane, error) {
+func (p *lanePool) dial(overflow bool) (*lane, error) {
 	be, err := p.in.dialBackend()
 	if err != nil {
 		return nil, err
@@ -341,7 +397,7 @@ func (p *lanePool) dial() (*lane, error) {
 			return nil, err
 		}
 	}
-	l := &lane{pool: p, be: be, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	l := &lane{pool: p, be: be, kick: make(chan struct{}, 1), done: make(chan struct{}), overflow: overflow}
 	go l.write()
 	go l.read()
 	return l, nil
@@ -359,5 +415,14 @@ func (p *lanePool) close() {
 			sl.l.fail(net.ErrClosed)
 		}
 		sl.mu.Unlock()
+	}
+	p.mu.Lock()
+	old := make([]*lane, 0, len(p.draining))
+	for l := range p.draining {
+		old = append(old, l)
+	}
+	p.mu.Unlock()
+	for _, l := range old {
+		l.fail(net.ErrClosed)
 	}
 }

@@ -11,12 +11,8 @@ import (
 // readNow returns a read of what the TCP socket c holds already, without waiting: (0, nil) when
 // nothing, io.EOF at its end. nil: c is not a TCP socket.
 func readNow(c net.Conn) func([]byte) (int, error) {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return nil
-	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
+	rc := tcpRaw(c)
+	if rc == nil {
 		return nil
 	}
 	return func(b []byte) (int, error) {
@@ -38,4 +34,17 @@ func readNow(c net.Conn) func([]byte) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+// tcpRaw returns the file descriptor access of c, nil when c is not a TCP socket.
+func tcpRaw(c net.Conn) syscall.RawConn {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
 }

@@ -123,7 +123,8 @@ func (s *session) run() {
 			s.refuseBackend(err)
 			return
 		}
-		s.sh = sharedState{lane: l, wake: make(chan struct{}, 1), drained: make(chan struct{}, 1), settled: make(chan struct{}, 1)}
+		s.sh = sharedState{lane: l, out: progressWriter{s}, unsent: unsentBytes(s.x.raw),
+			wake: make(chan struct{}, 1), drained: make(chan struct{}, 1), settled: make(chan struct{}, 1)}
 		s.serve(func() {
 			if st, moved := s.sharedPump(); moved {
 				s.pump(st)

@@ -32,8 +32,13 @@ type sharedState struct {
 
 	longReplies atomic.Bool // a reply longer than longReply came for this session (the lane's reader sets it)
 
+	out    progressWriter     // the pump's way to the client
+	unsent func() (int, bool) // the client socket's send queue (sendq_linux.go); nil: not known
+	took   atomic.Int64       // reply bytes the client's socket has taken (the pump counts them)
+	held   atomic.Int64       // nanoseconds the lane's readers waited for this client since it last caught up
+
 	wake    chan struct{} // the pump has something to do: slots queued or replies delivered
-	drained chan struct{} // the pump took the inbox (the lane's reader may be waiting for that)
+	drained chan struct{} // the pump took the inbox, or the client took bytes (the lane's reader may wait)
 	settled chan struct{} // every reply owed has been delivered (the reader may be waiting for that)
 }
 
@@ -145,14 +150,21 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 				continue
 			}
 		}
-		// Send cmds[start:i] on the current lane.
+		// Send cmds[start:i] on the current lane (or one not held up, laneheld.go).
 		if n > 0 && !s.laneReady() {
 			s.enqueue([]slot{{local: replyBackendUnavailable, close: true}})
 			return -1
 		}
+		if n > 0 {
+			s.avoidHeld()
+		}
 		s.enqueue(slots[start:min(i, len(slots))]) // a silent QUIT, last, has no slot
 		if n > 0 {
-			if err := s.sh.lane.submit(s, cmds[start:i], acts[start:i], n, st.guard); err != nil {
+			err := s.sh.lane.submit(s, cmds[start:i], acts[start:i], n, st.guard)
+			if errors.Is(err, errLaneRetired) && s.laneReady() { // it retired since laneReady looked
+				err = s.sh.lane.submit(s, cmds[start:i], acts[start:i], n, st.guard)
+			}
+			if err != nil {
 				s.backendLost(err)
 				return -1
 			}
@@ -207,15 +219,20 @@ func (s *session) fits(need laneNeed) bool {
 	return false
 }
 
-// laneReady reports whether the session's lane works, replacing one that failed (the backend went away)
-// while the session owed nothing on it: such a client is not disconnected, and is served again once
-// the backend is back. False: no lane; the client is told the backend is unavailable.
+// laneReady reports whether the session's lane takes commands. It replaces one that failed (the backend
+// went away) while the session owed nothing on it: such a client is not disconnected, and is served
+// again once the backend is back. It replaces a draining one (lanedrain.go) once every reply owed on it
+// has come, so that nothing sent on the new lane overtakes them. False: no lane; the client is told the
+// backend is unavailable (or the session ended).
 func (s *session) laneReady() bool {
-	if !s.sh.lane.failed() {
+	if s.sh.lane.usable() {
 		return true
 	}
-	if s.inflight.Load() > 0 {
+	if s.sh.lane.failed() && s.inflight.Load() > 0 {
 		return false // the lane's reader closes this session: its replies are lost
+	}
+	if !s.settle() {
+		return false
 	}
 	l, err := s.in.lanes[boolIndex(s.sh.resp3)].acquire(s.snap.SharedLanes)
 	if err != nil {
@@ -293,27 +310,13 @@ func hello3(be net.Conn, timeout time.Duration) error {
 }
 
 // deliver appends reply bytes for the session (lane reader); ends are where in p frames end. When the
-// client has left too much unread, it waits for the pump to take some, up to inboxStall without
-// progress, after which the session is closed. A closing session's bytes are dropped.
+// client has left more than inboxLimit unread, the reader waits for it as long as it keeps reading
+// (holdLane), and not at all once it is closing. A closing session's bytes are dropped.
 func (s *session) deliver(p []byte, ends []int) {
 	s.mu.Lock()
-	var stall *time.Timer
-	for len(s.sh.inbox) > inboxLimit && !s.closing() {
+	if len(s.sh.inbox) > inboxLimit && !s.closing() {
 		s.mu.Unlock()
-		if stall == nil {
-			stall = time.NewTimer(inboxStall)
-			defer stall.Stop()
-		}
-		s.signal()
-		select {
-		case <-s.sh.drained:
-			stall.Reset(inboxStall)
-		case <-stall.C:
-			s.in.log.Warn("closing connection: it read none of its replies for a while, holding up a shared backend connection",
-				"client", s.peer, "waited", inboxStall.String())
-			s.close()
-		case <-s.done:
-		}
+		s.holdLane()
 		s.mu.Lock()
 	}
 	if !s.closing() {
@@ -325,8 +328,83 @@ func (s *session) deliver(p []byte, ends []int) {
 	}
 	s.mu.Unlock()
 	if len(ends) > 0 && s.inflight.Add(-int64(len(ends))) == 0 {
+		s.sh.held.Store(0) // caught up: every reply owed is in moat
 		poke(s.sh.settled)
 	}
+}
+
+// holdLane is the lane's reader waiting for a client that has more than inboxLimit bytes unread, which
+// holds up every session on the lane. It waits only while the client's socket keeps taking bytes: none
+// taken for stallGrace (the client stopped reading), or inboxStall of such waits in all since the client
+// last caught up (it reads more slowly than its lane delivers), and the session is closed — its replies
+// are dropped and the lane goes on. It returns once the inbox is back within inboxLimit or the session
+// is closing.
+func (s *session) holdLane() {
+	start := time.Now()
+	held := time.Duration(s.sh.held.Load())
+	defer func() { s.sh.held.Store(int64(held + time.Since(start))) }()
+	took, tookAt := s.sh.took.Load(), start
+	queued, _ := s.queued()
+	timer := time.NewTimer(stallPoll)
+	defer timer.Stop()
+	for {
+		s.signal()
+		select {
+		case <-s.sh.drained:
+		case <-timer.C:
+		case <-s.done:
+			return
+		}
+		s.mu.Lock()
+		over := len(s.sh.inbox) > inboxLimit
+		s.mu.Unlock()
+		if !over {
+			return
+		}
+		now := time.Now()
+		q, _ := s.queued()
+		if t := s.sh.took.Load(); t != took || q < queued { // written on, or read from the socket
+			took, tookAt = t, now
+		}
+		queued = q
+		stalled, slow := now.Sub(tookAt), held+now.Sub(start)
+		if stalled >= stallGrace || slow >= inboxStall {
+			s.in.log.Warn("closing connection: it does not read its replies, holding up a shared backend connection",
+				"client", s.peer, "unread", inboxLimit, "nothing_taken_for", stalled.Round(time.Millisecond).String(),
+				"lane_held_for", slow.Round(time.Millisecond).String())
+			s.close()
+			return
+		}
+		timer.Reset(min(stallPoll, stallGrace-stalled, inboxStall-slow))
+	}
+}
+
+// queued is how many bytes the client socket's send queue holds (0, false when not known).
+func (s *session) queued() (int, bool) {
+	if s.sh.unsent == nil {
+		return 0, false
+	}
+	return s.sh.unsent()
+}
+
+// progressWriter is the shared pump's writer to its client: it writes in pieces of at most
+// progressChunk, counts each piece the socket took (sharedState.took) and wakes the lane's reader,
+// which may be waiting to see the client read (holdLane).
+type progressWriter struct{ s *session }
+
+func (w *progressWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		m, err := w.s.conn.Write(p[:min(len(p), progressChunk)])
+		n += m
+		w.s.sh.took.Add(int64(m))
+		poke(w.s.sh.drained)
+		if err != nil {
+			return n, err
+		}
+		p = p[m:]
+	}
+	return n, nil
 }
 
 // signal wakes the pump.
@@ -353,6 +431,9 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 	var head byte // the first byte of the head slot's frame, once some of it was written
 	answered := 0
 	for {
+		if cw == nil {
+			cw = s.in.bufs.writer(&s.sh.out)
+		}
 		// Moat's own replies and reply-less slots at the head go out at once.
 		if s.serveLocal(&cw, &q, &work, &st, &answered) {
 			return st, false
