@@ -25,6 +25,11 @@
 //
 //	backend redis://default:xxxxx@127.0.0.1:7001: AUTH refused: WRONGPASS invalid username-password pair or user is disabled.
 //
+// Then INFO cluster, one more round trip: a backend that reports cluster_enabled:1 is refused with an
+// error wrapping ErrCluster (its MOVED/ASK redirections would lead clients to other nodes, past moat),
+// one that refuses INFO (other than with NOAUTH) with ErrClusterUnknown. Every Dial checks, so a
+// backend that comes back as a cluster node after a restart or a failover is refused on reconnect.
+//
 // # Embedded engine
 //
 // github.com/nalgeon/redka v0.6.0 on modernc.org/sqlite (pure Go, no cgo), served in process by

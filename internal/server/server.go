@@ -293,6 +293,10 @@ func (s *Server) startInstance(in model.Instance) error {
 	if err != nil {
 		return fmt.Errorf("instance %s: backend: %w", in.ID, err)
 	}
+	if err := backend.Guardable(context.Background(), be); err != nil { // a Redis Cluster node (issue 15.8)
+		be.Close()
+		return fmt.Errorf("instance %s: %w", in.ID, err)
+	}
 	snap, err := s.plane.CompileInstance(in) // with its bound security groups
 	if err != nil {
 		be.Close()
