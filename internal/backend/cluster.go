@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 )
@@ -35,11 +36,11 @@ const maxInfoReply = 16 << 10
 // risk; the gateway's own checks report it). The reply is read exactly: nothing is left buffered.
 func (u *upstream) refuseCluster(c net.Conn) error {
 	if _, err := c.Write(infoCluster); err != nil {
-		return fmt.Errorf("backend %s: %w: INFO cluster: %w", u.name, exchangeErr(err), err)
+		return fmt.Errorf("backend %s: %w: INFO cluster: %w", u.name, u.exchangeErr(err), err)
 	}
 	reply, err := readBulkReply(c, maxInfoReply)
 	if err != nil {
-		return fmt.Errorf("backend %s: %w: INFO cluster: %w", u.name, exchangeErr(err), err)
+		return fmt.Errorf("backend %s: %w: INFO cluster: %w", u.name, u.exchangeErr(err), err)
 	}
 	if reply[0] == '-' {
 		if bytes.HasPrefix(reply, []byte("-NOAUTH")) {
@@ -53,12 +54,12 @@ func (u *upstream) refuseCluster(c net.Conn) error {
 	return nil
 }
 
-// exchangeErr classifies a failed INFO exchange: a TLS alert from the server (with TLS 1.3 its verdict
-// on the client certificate arrives with the first read) is a failed TLS handshake, ErrUnavailable;
-// anything else ErrHandshake.
-func exchangeErr(err error) error {
+// exchangeErr classifies a failed INFO exchange. On TLS, the server's verdict on the client certificate
+// arrives (TLS 1.3) with the first exchange after the handshake, as an alert or a reset: a connection
+// error there is a failed TLS handshake, ErrUnavailable. Anything else is ErrHandshake.
+func (u *upstream) exchangeErr(err error) error {
 	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "remote error" {
+	if u.tls != nil && (errors.As(err, &oe) || errors.Is(err, io.EOF)) {
 		return ErrUnavailable
 	}
 	return ErrHandshake
