@@ -25,7 +25,8 @@ const (
 )
 
 // AuditEntry is one record of the audit log (API2): every successful change with the state before and
-// after, and every failed or denied call.
+// after, and every failed or denied call. It never holds a secret (auditredact.go): backend URLs,
+// password hashes and access key secrets are masked.
 type AuditEntry struct {
 	Seq      uint64          `json:"seq"`
 	Time     time.Time       `json:"time"`
@@ -58,6 +59,7 @@ func appendAudit(tx store.Tx, e AuditEntry) error {
 	}
 	seq++
 	e.Seq = seq
+	redactEntry(&e) // auditredact.go
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err
@@ -106,6 +108,7 @@ func (p *Plane) AuditLog(f AuditFilter) ([]AuditEntry, error) {
 				return fmt.Errorf("stored %s: %w", kvs[i].Key, err)
 			}
 			if (f.Instance == "" || e.Instance == f.Instance) && (f.Action == "" || strings.EqualFold(e.Action, f.Action)) {
+				redactEntry(&e) // entries written before redaction existed
 				out = append(out, e)
 			}
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/controlplane/store"
 	"github.com/moat-dev/moat/internal/gateway"
+	"github.com/moat-dev/moat/internal/redact"
 	"github.com/moat-dev/moat/internal/tlsconf"
 )
 
@@ -84,6 +85,7 @@ func Start(opts Options) (_ *Server, err error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	opts.Log = slog.New(redact.Handler(opts.Log.Handler())) // no URL password reaches a log line
 	if opts.Banner == nil {
 		opts.Banner = os.Stderr
 	}
