@@ -37,6 +37,9 @@ func redactState(s json.RawMessage) json.RawMessage {
 	if len(s) == 0 {
 		return s
 	}
+	if !json.Valid(s) { // one value, nothing after it (a Decoder would take "0 0" as two)
+		return nil
+	}
 	d := json.NewDecoder(bytes.NewReader(s))
 	d.UseNumber()
 	var out bytes.Buffer

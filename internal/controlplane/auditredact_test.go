@@ -8,6 +8,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/controlplane/store"
+	"github.com/moat-dev/moat/internal/redact"
 )
 
 func TestRedactState(t *testing.T) {
@@ -58,4 +59,53 @@ func TestAuditLogRedactsOldEntries(t *testing.T) {
 	if strings.Contains(string(got), "OldSecret") || strings.Contains(string(got), hash) || !strings.Contains(string(got), "redis://app:xxxxx@h:1") {
 		t.Fatalf("old entry as read: %s", got)
 	}
+}
+
+// FuzzRedactState compares the order-keeping token rewriter with an obviously correct oracle that
+// decodes the state, redacts the decoded value and compares the decoded results: for valid JSON they
+// agree; for anything else the rewriter gives nil or valid JSON.
+func FuzzRedactState(f *testing.F) {
+	f.Add(`{"backend":"redis://a:b@h","acl":["user x on #ab ~*"],"params":{"requirepass":"p"},"n":[1,{"secret":"s"}]}`)
+	f.Add(`[{"acl":"user y on >pw"}, "backend", {"x": {"backend": ["redis://:p@h"]}}]`)
+	f.Add(`"plain"`)
+	f.Fuzz(func(t *testing.T, s string) {
+		got := redactState(json.RawMessage(s))
+		var in any
+		if json.Unmarshal([]byte(s), &in) != nil {
+			if len(got) != 0 && !json.Valid(got) { // empty: no state
+				t.Fatalf("redactState(%q) = %q: not JSON", s, got)
+			}
+			return
+		}
+		var out, want any
+		if err := json.Unmarshal(got, &out); err != nil {
+			t.Fatalf("redactState(%q) = %q: %v", s, got, err)
+		}
+		wantB, _ := json.Marshal(oracleRedact(in, -1))
+		json.Unmarshal(wantB, &want)
+		a, _ := json.Marshal(out)
+		b, _ := json.Marshal(want)
+		if string(a) != string(b) {
+			t.Fatalf("redactState(%q)\n = %s\nwant %s", s, a, b)
+		}
+	})
+}
+
+// oracleRedact redacts a decoded JSON value v found under a field of kind k (-1: none).
+func oracleRedact(v any, k redact.Kind) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for name, x := range t {
+			t[name] = oracleRedact(x, keyKind(name))
+		}
+	case []any:
+		for i, x := range t {
+			t[i] = oracleRedact(x, k)
+		}
+	case string:
+		if k >= 0 {
+			return redact.Secret(k, t)
+		}
+	}
+	return v
 }

@@ -93,3 +93,30 @@ func TestHandlerMasksURLPasswords(t *testing.T) {
 		t.Fatal("Handler of a Handler")
 	}
 }
+
+// FuzzSecretURL: a password in a URL's userinfo, whatever its characters, never survives KindURL, nor
+// KindText when it holds no space or quote (text is split there); redaction is idempotent.
+func FuzzSecretURL(f *testing.F) {
+	f.Add("app", "Sup3rSecret", "10.0.0.1:6379/2?sni=x")
+	f.Add("", "p/w?#", "h")
+	f.Add("u", "a:b:c", "h:1")
+	f.Fuzz(func(t *testing.T, user, pw, rest string) {
+		if pw == "" || strings.ContainsAny(user, ":@") || strings.Contains(rest, "@") ||
+			strings.Contains("redis://"+user+":"+Mask+"@"+rest, pw) {
+			t.Skip()
+		}
+		spec := "redis://" + user + ":" + pw + "@" + rest
+		got := Secret(KindURL, spec)
+		if strings.Contains(got, pw) {
+			t.Fatalf("Secret(KindURL, %q) = %q keeps the password", spec, got)
+		}
+		if again := Secret(KindURL, got); again != got {
+			t.Fatalf("not idempotent: %q, then %q", got, again)
+		}
+		if !strings.ContainsAny(spec, " \t\n\"'`") && !strings.Contains("err: dial redis://"+user+":"+Mask+"@"+rest+" failed", pw) {
+			if txt := Secret(KindText, "err: dial "+spec+" failed"); strings.Contains(txt, pw) {
+				t.Fatalf("Secret(KindText) = %q keeps the password", txt)
+			}
+		}
+	})
+}
