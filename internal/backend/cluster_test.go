@@ -21,9 +21,13 @@ func clusterServer(t *testing.T, args ...string) *redistest.Server {
 }
 
 func TestUpstreamRefusesClusterNode(t *testing.T) {
-	srv := clusterServer(t, "--requirepass", "Cl0sterPw")
-	for _, spec := range []string{"redis://:Cl0sterPw@" + srv.Addr, "redis://default:Cl0sterPw@" + srv.Addr + "/0"} {
-		b := openT(t, spec)
+	srv := clusterServer(t, "--requirepass", "Cl0sterPw", "--user", "mon", "on", ">Cl0sterPw", "~*", "+@all", "-config")
+	for _, tc := range []struct{ spec, how string }{
+		{"redis://:Cl0sterPw@" + srv.Addr, "CONFIG GET cluster-enabled is yes"},
+		{"redis://default:Cl0sterPw@" + srv.Addr + "/0", "CONFIG GET cluster-enabled is yes"},
+		{"redis://mon:Cl0sterPw@" + srv.Addr, "INFO cluster reports cluster_enabled:1"}, // CONFIG refused: INFO asked
+	} {
+		b := openT(t, tc.spec)
 		c, err := b.Dial(context.Background())
 		if err == nil {
 			c.Close()
@@ -32,7 +36,7 @@ func TestUpstreamRefusesClusterNode(t *testing.T) {
 		if !errors.Is(err, ErrCluster) {
 			t.Errorf("Dial error %v does not wrap ErrCluster", err)
 		}
-		want := "backend " + b.String() + ": INFO cluster reports cluster_enabled:1: backend is a Redis Cluster node: moat cannot yet guard MOVED/ASK redirections"
+		want := "backend " + b.String() + ": " + tc.how + ": backend is a Redis Cluster node: moat cannot yet guard MOVED/ASK redirections"
 		if !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("Dial error\n  %v\nwant it to start with\n  %s", err, want)
 		}
@@ -53,16 +57,16 @@ func TestUpstreamRefusesClusterNodeOverUnixSocket(t *testing.T) {
 	}
 }
 
-// A login that may not run INFO cannot show the backend is standalone: refused too (deny by default);
+// A login that may run neither CONFIG nor INFO cannot show the backend is standalone: refused too (deny by default);
 // a backend that wants AUTH moat was not given (NOAUTH) relays nothing, and is served as before.
 func TestUpstreamClusterCheckRefusedINFO(t *testing.T) {
-	srv := redistest.Start(t, "--user", "app", "on", ">apppw", "~*", "+@all", "-info", "--requirepass", "adminpw")
+	srv := redistest.Start(t, "--user", "app", "on", ">apppw", "~*", "+@all", "-info", "-config", "--requirepass", "adminpw")
 	b := openT(t, "redis://app:apppw@"+srv.Addr)
 	_, err := b.Dial(context.Background())
 	if !errors.Is(err, ErrClusterUnknown) || errors.Is(err, ErrCluster) {
 		t.Fatalf("Dial as a user without INFO: %v, want ErrClusterUnknown", err)
 	}
-	if !strings.Contains(err.Error(), "INFO cluster refused (NOPERM") || !strings.Contains(err.Error(), "allow moat's backend login the INFO command") {
+	if !strings.Contains(err.Error(), "CONFIG GET and INFO cluster refused (NOPERM") || !strings.Contains(err.Error(), "allow moat's backend login the INFO command") {
 		t.Errorf("error %q does not say what was refused and what to do", err)
 	}
 	if gerr := Guardable(context.Background(), b); !errors.Is(gerr, ErrClusterUnknown) {
@@ -107,10 +111,10 @@ func TestGuardableUnreachableIsNotRefused(t *testing.T) {
 	}
 }
 
-// Adversarial replies to INFO cluster from a hostile or broken backend: split anywhere, lying about
+// Adversarial replies to CONFIG GET and INFO cluster from a hostile or broken backend: split anywhere, lying about
 // lengths, trailing bytes, a cluster line hidden among others. The reply is read exactly, bounded, and
 // only a line that is exactly cluster_enabled:1 counts.
-func TestReadBulkReplyAndClusterLine(t *testing.T) {
+func TestReadShortReplyAndClusterLine(t *testing.T) {
 	body := "# Cluster\r\ncluster_enabled:1\r\n"
 	tests := []struct {
 		name    string
@@ -134,10 +138,21 @@ func TestReadBulkReplyAndClusterLine(t *testing.T) {
 		{"status", []string{"+OK\r\n"}, "", false, `unexpected reply "+OK"`},
 		{"no line end", []string{strings.Repeat("-", 2000)}, "", false, `unexpected reply "` + strings.Repeat("-", 64) + `"`},
 		{"eof", []string{"$5\r\nab"}, "", false, "EOF"},
+		{"no CRLF after the bulk", []string{"$1\r\nxyz\r\n"}, "", false, "bulk string of 1 bytes not followed by CRLF"},
+		// CONFIG GET's array: its last element is the value.
+		{"config array", strings.Split("*2\r\n"+bulk("cluster-enabled")+bulk("yes"), ""), "yes", false, ""},
+		{"empty array", []string{"*0\r\n"}, "", false, ""},
+		{"array too long", []string{"*99\r\n"}, "", false, `unexpected reply "*99"`},
+		{"array of a status", []string{"*1\r\n+OK\r\n"}, "", false, `unexpected reply "+OK"`},
+		{"array cut short", []string{"*2\r\n$1\r\nx\r\n"}, "", false, "EOF"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := readBulkReply(pipeChunks(t, tt.chunks), maxInfoReply)
+			r, err := readShortReply(pipeChunks(t, tt.chunks), maxInfoReply)
+			got := r.err
+			if got == nil && len(r.bulks) > 0 {
+				got = r.bulks[len(r.bulks)-1]
+			}
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

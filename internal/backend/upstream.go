@@ -79,8 +79,8 @@ func (u *upstream) Close() error {
 }
 
 // Dial connects, does the TLS handshake for rediss, sends AUTH and SELECT as configured (pipelined,
-// one round trip) and checks their replies, then refuses a Redis Cluster node (cluster.go, one more
-// round trip). The connection comes back with its deadline cleared and
+// one round trip) and checks their replies, then refuses a Redis Cluster node (cluster.go: one more
+// round trip, two when CONFIG is refused). The connection comes back with its deadline cleared and
 // no unread bytes: replies are read exactly, nothing is buffered ahead.
 func (u *upstream) Dial(ctx context.Context) (net.Conn, error) {
 	if u.closed.Load() {
