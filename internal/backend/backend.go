@@ -16,7 +16,8 @@ type Backend interface {
 	// Dial opens a new connection. The caller owns it and must close it; Close of the Backend does not
 	// close connections already handed out. Dial gives up after DialTimeout or at ctx's deadline,
 	// whichever comes first. Errors name the backend (String()) and the cause, and wrap one of
-	// ErrUnavailable, ErrAuth, ErrSelect (both through a *RefusedError), ErrHandshake or ErrClosed.
+	// ErrUnavailable, ErrAuth, ErrSelect (both through a *RefusedError), ErrHandshake, ErrClosed, or
+	// ErrCluster or ErrClusterUnknown (cluster.go: a backend moat cannot guard).
 	Dial(ctx context.Context) (net.Conn, error)
 	// String names the backend for logs: its URL with the password replaced by "xxxxx".
 	String() string

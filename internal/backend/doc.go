@@ -25,6 +25,12 @@
 //
 //	backend redis://default:xxxxx@127.0.0.1:7001: AUTH refused: WRONGPASS invalid username-password pair or user is disabled.
 //
+// Then CONFIG GET cluster-enabled (INFO cluster when CONFIG is refused), one more round trip: a
+// Redis Cluster node is refused with an error wrapping ErrCluster (its MOVED/ASK redirections would
+// lead clients to other nodes, past moat), a backend that refuses both (other than with NOAUTH) with
+// ErrClusterUnknown. CONFIG first because MONITOR does not show admin commands. Every Dial checks, so a
+// backend that comes back as a cluster node after a restart or a failover is refused on reconnect.
+//
 // # Embedded engine
 //
 // github.com/nalgeon/redka v0.6.0 on modernc.org/sqlite (pure Go, no cgo), served in process by

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/moat-dev/moat/internal/redact"
 )
 
 // Backend kinds, the values of Spec.Kind.
@@ -29,7 +31,7 @@ const DefaultPort = 6379
 const maxSocketPath = 103
 
 // redacted replaces every password in String() and in error texts.
-const redacted = "xxxxx"
+const redacted = redact.Mask
 
 // ErrSpec is wrapped by every ParseSpec error.
 var ErrSpec = errors.New("bad backend spec")
@@ -289,36 +291,5 @@ func (s Spec) String() string {
 	}
 }
 
-// publicParams are the query parameters whose values error texts may show.
-var publicParams = map[string]bool{"db": true, "user": true, "sni": true, "insecure_skip_verify": true,
-	"ca_cert": true, "client_cert": true, "client_key": true} // file paths, not secrets
-
-// redactRaw hides the password in a spec that may not parse: the part of the userinfo after the
-// first ':' and the value of every query parameter but those in publicParams.
-func redactRaw(spec string) string {
-	out := spec
-	if i := strings.Index(out, "://"); i >= 0 {
-		rest := out[i+3:]
-		end := strings.IndexAny(rest, "/?#")
-		if end < 0 {
-			end = len(rest)
-		}
-		if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
-			if c := strings.Index(rest[:at], ":"); c >= 0 {
-				rest = rest[:c+1] + redacted + rest[at:]
-			}
-		}
-		out = out[:i+3] + rest
-	}
-	if q := strings.Index(out, "?"); q >= 0 {
-		parts := strings.Split(out[q+1:], "&")
-		for i, p := range parts {
-			// Values of unknown parameters are hidden too: "pass=", "passwd=" are likely typos of password.
-			if k, v, ok := strings.Cut(p, "="); ok && v != "" && !publicParams[strings.ToLower(k)] {
-				parts[i] = k + "=" + redacted
-			}
-		}
-		out = out[:q+1] + strings.Join(parts, "&")
-	}
-	return out
-}
+// redactRaw hides the password in a spec that may not parse (redact.KindURL).
+func redactRaw(spec string) string { return redact.Secret(redact.KindURL, spec) }

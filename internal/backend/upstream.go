@@ -82,7 +82,8 @@ func (u *upstream) Close() error {
 }
 
 // Dial connects, does the TLS handshake for rediss, sends AUTH and SELECT as configured (pipelined,
-// one round trip) and checks their replies. The connection comes back with its deadline cleared and
+// one round trip) and checks their replies, then refuses a Redis Cluster node (cluster.go: one more
+// round trip, two when CONFIG is refused). The connection comes back with its deadline cleared and
 // no unread bytes: replies are read exactly, nothing is buffered ahead.
 func (u *upstream) Dial(ctx context.Context) (net.Conn, error) {
 	if u.closed.Load() {
@@ -96,15 +97,15 @@ func (u *upstream) Dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, err)
 	}
 	plan := u.guard.plan.Load()
-	if u.tls == nil && len(u.hello) == 0 && plan == nil {
-		return raw, nil
-	}
 	// One deadline for the whole handshake, and cancellation of ctx unblocks it at once.
 	if dl, ok := ctx.Deadline(); ok {
 		_ = raw.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	c, err := u.handshake(ctx, raw, plan)
+	if err == nil {
+		err = u.refuseCluster(c) // cluster.go
+	}
 	if !stop() && err == nil {
 		// ctx ended just as the handshake finished; the deadline is poisoned.
 		err = fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, context.Cause(ctx))

@@ -342,16 +342,7 @@ func TestReadStatusReplies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			client, server := net.Pipe()
-			defer client.Close()
-			go func() {
-				for _, c := range tt.chunks {
-					if _, err := server.Write([]byte(c)); err != nil {
-						return
-					}
-				}
-				server.Close()
-			}()
+			client := pipeChunks(t, tt.chunks)
 			got, err := readStatusReplies(client, tt.n)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
@@ -364,6 +355,21 @@ func TestReadStatusReplies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pipeChunks returns the client end of a pipe whose server writes chunks, one Write each, then closes.
+func pipeChunks(t *testing.T, chunks []string) net.Conn {
+	client, server := net.Pipe()
+	t.Cleanup(func() { client.Close() })
+	go func() {
+		for _, c := range chunks {
+			if _, err := server.Write([]byte(c)); err != nil {
+				return
+			}
+		}
+		server.Close()
+	}()
+	return client
 }
 
 // tlsFiles writes a self-signed CA and a server certificate for 127.0.0.1 and redis.test.

@@ -281,11 +281,13 @@ password.`,
 	return cmd
 }
 
-// aclUsers is DescribeACLUsers' answer.
+// aclUsers is DescribeACLUsers' answer. PasswordsRedacted: the key's policy does not name
+// DescribeACLUserSecrets, so every hash is "xxxxx".
 type aclUsers struct {
-	InstanceId string
-	ACLList    []string
-	Users      struct {
+	InstanceId        string
+	ACLList           []string
+	PasswordsRedacted bool `json:",omitempty"`
+	Users             struct {
 		User []struct {
 			UserName, AccountPrivilege, AccountDescription string
 			Flags, Passwords, Sources                      []string
@@ -398,12 +400,20 @@ func newACLExport(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Print the users as an aclfile (ExportACL, as ACL SAVE writes it)",
-		Long:  "Passwords appear as their SHA-256 hashes (#…). With -f the file is written with mode 0600.",
-		Args:  cobra.NoArgs,
+		Long: `Passwords appear as their SHA-256 hashes (#…) when the key's policy names the action
+DescribeACLUserSecrets (no wildcard grants it), else masked as #xxxxx: such a file cannot be imported.
+With -f the file is written with mode 0600.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out struct{ InstanceId, ACLFile string }
+			var out struct {
+				InstanceId, ACLFile string
+				PasswordsRedacted   bool `json:",omitempty"`
+			}
 			if err := o.call("ExportACL", map[string]string{"InstanceId": instance}, &out); err != nil {
 				return err
+			}
+			if out.PasswordsRedacted {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: password hashes are masked (#xxxxx), so this file cannot be imported: export with a key whose policy names DescribeACLUserSecrets")
 			}
 			if file != "" {
 				if err := os.WriteFile(file, []byte(out.ACLFile), 0o600); err != nil {

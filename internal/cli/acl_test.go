@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/cli"
 )
 
@@ -210,5 +211,38 @@ func TestCLIKeyDelete(t *testing.T) {
 	list := e.must("key", "list").stdout
 	if strings.Contains(list, k.AccessKeyId) || !strings.Contains(list, e.keyID) {
 		t.Fatalf("after key delete: %s", list)
+	}
+}
+
+// Issue 15.7: with a key whose policy does not name DescribeACLUserSecrets (here "*"), acl list and
+// acl export show the hashes masked, export warns that its file cannot be imported, and importing
+// it is refused: the users keep their passwords.
+func TestCLIACLHashesNeedTheSecretAction(t *testing.T) {
+	e := startMoat(t)
+	e.must("acl", "setuser", "--instance", e.inst, "--user", "alice", "--rules", "on >Alice_pw1 ~app:* +get")
+	r := e.must("key", "create", "--actions", "*", "--instances", "*", "-o", "json")
+	var k struct{ AccessKeyId, AccessKeySecret string }
+	if err := json.Unmarshal([]byte(r.stdout), &k); err != nil || k.AccessKeySecret == "" {
+		t.Fatalf("key create: %v %s", err, r.stdout)
+	}
+	star := map[string]string{"MOAT_ENDPOINT": e.endpoint, "MOAT_ACCESS_KEY_ID": k.AccessKeyId, "MOAT_ACCESS_KEY_SECRET": k.AccessKeySecret}
+	hash := acl.HashPassword([]byte("Alice_pw1"))
+	list := exec(star, "acl", "list", "--instance", e.inst)
+	export := exec(star, "acl", "export", "--instance", e.inst)
+	if list.code != 0 || export.code != 0 || strings.Contains(list.stdout+export.stdout, hash) ||
+		!strings.Contains(list.stdout, "on #xxxxx ~app:*") || !strings.Contains(export.stdout, "user alice on #xxxxx ~app:*") ||
+		!strings.Contains(export.stderr, "warning: password hashes are masked (#xxxxx), so this file cannot be imported") {
+		t.Fatalf("acl list/export with a * key:\n%+v\n%+v", list, export)
+	}
+	if js := exec(star, "acl", "list", "--instance", e.inst, "-o", "json"); !strings.Contains(js.stdout, `"PasswordsRedacted": true`) {
+		t.Errorf("acl list -o json does not say the hashes are masked: %s", js.stdout)
+	}
+	file := filepath.Join(t.TempDir(), "masked.acl")
+	os.WriteFile(file, []byte(export.stdout), 0o600)
+	if imp := e.moat("acl", "import", "--instance", e.inst, "-f", file); imp.code != cli.ExitError {
+		t.Fatalf("importing a masked export: %+v", imp)
+	}
+	if admin := e.must("acl", "export", "--instance", e.inst); !strings.Contains(admin.stdout, "#"+hash) || admin.stderr != "" {
+		t.Errorf("the administrator's export (its policy names DescribeACLUserSecrets): %+v", admin)
 	}
 }

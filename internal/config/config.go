@@ -16,6 +16,7 @@ import (
 	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/controlplane/model"
+	"github.com/moat-dev/moat/internal/redact"
 )
 
 // File is the configuration file's shape.
@@ -143,7 +144,7 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 		}
 		checkTLSListen(in, path, seenListen, &p)
 		if _, err := backend.ParseSpec(in.Backend); err != nil {
-			p.add(path+".backend", in.Backend, err.Error())
+			p.add(path+".backend", redact.Secret(redact.KindURL, in.Backend), err.Error())
 		}
 		if t, err := model.ParseType(ci.Type); err != nil {
 			p.add(path+".type", ci.Type, model.ErrInstanceType.Error())
@@ -157,7 +158,7 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 		}
 		for k, v := range ci.Params {
 			if err := model.CheckParam(k, v); err != nil {
-				p.add(path+".params."+k, v, err.Error())
+				p.add(path+".params."+k, model.ShownValue(k, v), err.Error())
 			}
 		}
 		in.Groups = allowlist.Initial()

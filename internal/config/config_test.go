@@ -278,3 +278,32 @@ func TestParseAuditSettings(t *testing.T) {
 		}
 	}
 }
+
+// Issue 15.7: an error in the file quotes the bad value, but never a password: a bad backend URL shows
+// its password masked, a bad requirepass is not repeated at all.
+func TestParseErrorsHideSecrets(t *testing.T) {
+	long := strings.Repeat("Cfg_Secret_9", 400) // over requirepass's 4096 bytes
+	_, _, err := Parse("moat.yaml", []byte(`instances:
+  - id: r-one
+    listen: [127.0.0.1:6380]
+    backend: redis://app:Cfg_Secret_1@h:99999
+    params:
+      requirepass: `+long+`
+  - id: r-two
+    listen: [127.0.0.1:6381]
+    backend: unix://relative.sock?password=Cfg_Secret_2
+`))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{`instances[0].backend: "redis://app:xxxxx@h:99999"`, `port "99999"`,
+		`instances[0].params.requirepass: "xxxxx"`, `instances[1].backend`, `password=xxxxx`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "Cfg_Secret") {
+		t.Errorf("the error holds a password:\n%s", msg)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,9 +32,22 @@ var (
 
 const keyPrefix = "keys/"
 
+// ActionACLUserSecrets is the permission to read ACL users' password hashes: DescribeACLUsers and
+// ExportACL answer the hashes only to a key whose policy names it, and mask them ("#xxxxx") for every
+// other key. It is a secret action: no wildcard grants it.
+const ActionACLUserSecrets = "DescribeACLUserSecrets"
+
+// secretActions are granted only by a policy's action pattern that names them exactly: "*",
+// "Describe*" or "*Secrets" do not. A key made before they existed therefore reads no secret until
+// its policy is changed on purpose.
+var secretActions = map[string]bool{ActionACLUserSecrets: true}
+
 // Allows reports whether the key's policy allows action on instance ("" for calls that name none:
-// those need the instance pattern "*").
+// those need the instance pattern "*"). A secret action (ActionACLUserSecrets) must be named exactly.
 func (k AccessKey) Allows(action, instance string) bool {
+	if secretActions[action] {
+		return slices.Contains(k.Actions, action) && matchAny(k.Instances, orStar(instance))
+	}
 	return matchAny(k.Actions, action) && matchAny(k.Instances, orStar(instance))
 }
 

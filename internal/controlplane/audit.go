@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/controlplane/store"
+	"github.com/moat-dev/moat/internal/redact"
 )
 
 // Actor is who asks for a change: an access key and the address it called from, or moat itself
@@ -25,7 +26,8 @@ const (
 )
 
 // AuditEntry is the record of one change (API2): who, from where, when, what, and the state before and
-// after. It is kept for the retention (AuditPolicy), whatever other calls are made.
+// after. It is kept for the retention (AuditPolicy), whatever other calls are made. It never holds a
+// secret (auditredact.go): backend URLs, password hashes and access key secrets are masked.
 type AuditEntry struct {
 	Seq      uint64          `json:"seq"`
 	Time     time.Time       `json:"time"`
@@ -114,6 +116,7 @@ func (p *Plane) appendAudit(tx store.Tx, e AuditEntry) error {
 	f := store.AuditFields{Time: e.Time, Key: e.KeyID, Action: e.Action, Instance: e.Instance}
 	return p.changeLog().Append(tx, f, func(seq uint64) ([]byte, error) {
 		e.Seq = seq
+		redactEntry(&e) // auditredact.go
 		return json.Marshal(e)
 	})
 }
@@ -143,7 +146,8 @@ func (p *Plane) recordFailure(tx store.Tx, a Actor, action, instance, result, ms
 			}
 		}
 		fc.Seq, fc.Time, fc.Count = seq, at, fc.Count+1
-		fc.KeyID, fc.Source, fc.Action, fc.Instance, fc.Result, fc.Error = a.KeyID, a.Source, action, instance, result, msg
+		fc.KeyID, fc.Source, fc.Action, fc.Instance, fc.Result = a.KeyID, a.Source, action, instance, result
+		fc.Error = redact.Secret(redact.KindText, msg)
 		return json.Marshal(fc)
 	})
 }
@@ -194,6 +198,7 @@ func auditQuery[T any](p *Plane, l store.AuditLog, f AuditFilter) (out []T, next
 			if err := json.Unmarshal(r.Value, &e); err != nil {
 				return fmt.Errorf("stored audit record %d: %w", r.Seq, err)
 			}
+			redactRecord(&e) // records written before redaction existed
 			out = append(out, e)
 		}
 		if more && len(recs) > 0 {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/moat-dev/moat/internal/controlplane"
 )
 
 // AdminKeyFile is the name, under the data directory, of the file holding the administrator access key
@@ -36,7 +38,10 @@ func (s *Server) ensureAdminKey() error {
 		}
 		return nil
 	}
-	k, err := s.plane.CreateKey(configActor, "administrator (created on first start)", []string{"*"}, []string{"*"})
+	// The administrator may read password hashes (ACL backups): it names the secret action explicitly,
+	// as every key that may must; "*" alone does not grant it.
+	k, err := s.plane.CreateKey(configActor, "administrator (created on first start)",
+		[]string{"*", controlplane.ActionACLUserSecrets}, []string{"*"})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/gateway"
+	"github.com/moat-dev/moat/internal/redact"
 )
 
 // banner tells the operator, at start, where the instance listens and how to let a client in: every
@@ -17,7 +18,7 @@ func (s *Server) banner(in model.Instance, gw *gateway.Instance) {
 		addrs = append(addrs, a.String())
 	}
 	v := gw.Snapshot().Allow.Explain(netip.AddrFrom4([4]byte{127, 0, 0, 1}))
-	s.log.Info("instance serving", "instance", in.ID, "listen", strings.Join(addrs, ","), "backend", in.Backend,
+	s.log.Info("instance serving", "instance", in.ID, "listen", strings.Join(addrs, ","), "backend", redact.Secret(redact.KindURL, in.Backend),
 		"allowed_prefixes", gw.Snapshot().Allow.Entries())
 	if gw.Snapshot().Allow.Entries() > 0 {
 		return

@@ -28,6 +28,7 @@ import (
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/controlplane/store"
 	"github.com/moat-dev/moat/internal/gateway"
+	"github.com/moat-dev/moat/internal/redact"
 	"github.com/moat-dev/moat/internal/tlsconf"
 )
 
@@ -110,6 +111,7 @@ func Start(opts Options) (_ *Server, err error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	opts.Log = slog.New(redact.Handler(opts.Log.Handler())) // no URL password reaches a log line
 	if opts.Banner == nil {
 		opts.Banner = os.Stderr
 	}
@@ -329,6 +331,10 @@ func (s *Server) startInstance(in model.Instance) error {
 	be, err := backend.Open(in.Backend, dir, s.log.With("instance", in.ID))
 	if err != nil {
 		return fmt.Errorf("instance %s: backend: %w", in.ID, err)
+	}
+	if err := backend.Guardable(context.Background(), be); err != nil { // a Redis Cluster node (issue 15.8)
+		be.Close()
+		return fmt.Errorf("instance %s: %w", in.ID, err)
 	}
 	snap, err := s.plane.CompileInstance(in) // with its bound security groups
 	if err != nil {

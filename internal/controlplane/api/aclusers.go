@@ -9,6 +9,7 @@ import (
 	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/controlplane"
 	"github.com/moat-dev/moat/internal/controlplane/model"
+	"github.com/moat-dev/moat/internal/redact"
 )
 
 // moat's own ACL actions work on raw Redis 7 ACL users, beside the R-kvstore account actions
@@ -18,7 +19,9 @@ import (
 // reply text, with any password in them masked.
 
 // aclUserView is one user of DescribeACLUsers: ACL GETUSER's data, its source restriction, and what the
-// account actions show of it.
+// account actions show of it. Passwords (and the hashes in ACLList) are given only to a key whose
+// policy names controlplane.ActionACLUserSecrets; for every other key each is "xxxxx" and the answer's
+// PasswordsRedacted is true.
 type aclUserView struct {
 	UserName  string
 	Flags     []string
@@ -48,10 +51,19 @@ func describeACLUsers(c *call) (any, error) {
 		}
 		names, lines = []string{name}, []string{"user " + name + " " + u.Describe()}
 	}
+	secrets := c.key.Allows(controlplane.ActionACLUserSecrets, id)
+	if !secrets {
+		lines = maskLines(lines)
+	}
 	users := []aclUserView{}
 	for _, n := range names {
 		u := us.Get(n)
 		info := u.Info()
+		if !secrets {
+			for i := range info.Passwords {
+				info.Passwords[i] = redact.Secret(redact.KindPassword, info.Passwords[i])
+			}
+		}
 		sources := in.UserSources[n]
 		if sources == nil {
 			sources = []string{}
@@ -63,7 +75,17 @@ func describeACLUsers(c *call) (any, error) {
 			Sources: sources, AccountPrivilege: role, AccountDescription: in.Accounts[n].Description,
 		})
 	}
-	return map[string]any{"InstanceId": id, "ACLList": lines, "Users": map[string]any{"User": users}}, nil
+	return map[string]any{"InstanceId": id, "ACLList": lines, "Users": map[string]any{"User": users},
+		"PasswordsRedacted": !secrets}, nil
+}
+
+// maskLines returns ACL lines with their password hashes masked (redact.KindACLLine).
+func maskLines(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = redact.Secret(redact.KindACLLine, l)
+	}
+	return out
 }
 
 // modifyACLUser is ACL SETUSER UserName Rules…: Rules are space-separated rules (a selector "(~k +get)"
@@ -136,12 +158,20 @@ func importACL(c *call) (any, error) {
 	return map[string]any{"InstanceId": id, "Users": n}, nil
 }
 
+// exportACL answers the users as an aclfile. Without ActionACLUserSecrets in the key's policy the
+// password hashes are masked ("#xxxxx"), which ImportACL refuses: a masked file cannot silently
+// become users without passwords.
 func exportACL(c *call) (any, error) {
 	id, _, us, err := c.instanceUsers()
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"InstanceId": id, "ACLFile": string(us.ACLFile())}, nil
+	text := string(us.ACLFile())
+	secrets := c.key.Allows(controlplane.ActionACLUserSecrets, id)
+	if !secrets {
+		text = strings.Join(maskLines(strings.Split(text, "\n")), "\n")
+	}
+	return map[string]any{"InstanceId": id, "ACLFile": text, "PasswordsRedacted": !secrets}, nil
 }
 
 // modifyAccountSources sets the addresses UserName may log in from (A4): Sources is a comma list of IP

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -161,6 +162,9 @@ func createInstance(c *call) (any, error) {
 	}
 	bound, err := c.h.runtime.StartInstance(in)
 	if err != nil {
+		if errors.Is(err, backend.ErrCluster) || errors.Is(err, backend.ErrClusterUnknown) {
+			return nil, invalid("InvalidParameter.Backend", err.Error())
+		}
 		return nil, fmt.Errorf("%w: %v", errListenInUse, err)
 	}
 	in.Listen = bound

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/moat-dev/moat/internal/redact"
 )
 
 // ErrParam wraps every parameter error.
@@ -18,7 +20,18 @@ type Param struct {
 	Help    string
 	// Checking describes the accepted values, as the cloud API's CheckingCode does: "[yes|no]", "[0-100]".
 	Checking string
-	check    func(string) error
+	// Secret marks a value that no error, answer or log may repeat (ShownValue).
+	Secret bool
+	check  func(string) error
+}
+
+// ShownValue is a parameter's value as an error or an answer may quote it: a Secret one masked
+// (redact.KindPassword).
+func ShownValue(name, value string) string {
+	if params[name].Secret {
+		return redact.Secret(redact.KindPassword, value)
+	}
+	return value
 }
 
 // Params are the instance parameters moat knows, by name. Names follow redis.conf where Redis has the
@@ -37,7 +50,7 @@ var params = map[string]Param{
 	"proto-max-inline-len": {Name: "proto-max-inline-len", Default: "65536", Checking: rangeText(1024, 1024*1024), check: checkRange(1024, 1024*1024),
 		Help: "Longest inline (telnet-style) command line and longest protocol header line, in bytes."},
 	// Authentication and ACL (A1–A3). requirepass is not stored: setting it edits the default user.
-	"requirepass": {Name: "requirepass", Default: "", Checking: "a password, or empty", check: checkPassword,
+	"requirepass": {Name: "requirepass", Default: "", Checking: "a password, or empty", Secret: true, check: checkPassword,
 		Help: "The default user's password, as redis.conf's requirepass: setting it runs ACL SETUSER default resetpass >password (empty: resetpass nopass). Clients then AUTH before any command. Write-only: it is kept only as a SHA-256 hash in the default user and always described as empty."},
 	"acl-pubsub-default": {Name: "acl-pubsub-default", Default: "resetchannels", Checking: "[resetchannels|allchannels]", check: checkOneOf("resetchannels", "allchannels"),
 		Help: "Channels a new ACL user or selector starts with: resetchannels (none, Redis 7.0's default) or allchannels (&*). Existing users keep theirs."},
@@ -119,7 +132,7 @@ func CheckParam(name, value string) error {
 		return fmt.Errorf("parameter %q: unknown (known: %v): %w", name, ParamNames(), ErrParam)
 	}
 	if err := p.check(value); err != nil {
-		return fmt.Errorf("parameter %q: value %q: %v: %w", name, value, err, ErrParam)
+		return fmt.Errorf("parameter %q: value %q: %v: %w", name, ShownValue(name, value), err, ErrParam)
 	}
 	return nil
 }
