@@ -97,6 +97,7 @@ func passIdle(clock *testClock, n int, d time.Duration) {
 // timeout, the clock moves one more timeout and c must close then.
 func expectIdleClose(t *testing.T, c *client, clock *testClock, timeout time.Duration) {
 	t.Helper()
+	time.Sleep(clockSettle) // most often long enough for the gateway to have read the clock for c
 	clock.Advance(timeout - time.Millisecond)
 	c.expectNothing(clockSettle)
 	clock.Advance(time.Millisecond)
