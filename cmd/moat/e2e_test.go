@@ -9,11 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moat-dev/moat/internal/cli"
+	"github.com/moat-dev/moat/internal/controlplane/store/storetest"
 	"github.com/moat-dev/moat/internal/redistest"
 )
 
@@ -89,7 +89,8 @@ func instanceID(t *testing.T, c *cli.Client) string {
 }
 
 // The first run teaches (banner), and kill -9 during a stream of whitelist changes loses no
-// acknowledged change (W10): the whole binary, its API and its store.
+// acknowledged change (W10): the whole binary, its API and its store. The acknowledgements are the
+// API's replies; the kill is storetest's crash-test harness's.
 func TestKillDuringWhitelistChanges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -108,11 +109,10 @@ func TestKillDuringWhitelistChanges(t *testing.T) {
 
 	acked := 0
 	stop := time.After(1500 * time.Millisecond)
-	done := make(chan struct{})
+	killed := make(chan error, 1)
 	go func() {
 		<-stop
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		close(done)
+		killed <- storetest.Kill(p.cmd) // mid-call, most likely
 	}()
 	for i := 0; ; i++ {
 		err := c.Call("ModifySecurityIps", map[string]string{"InstanceId": id, "SecurityIpGroupName": fmt.Sprintf("g%d", i%20),
@@ -122,8 +122,9 @@ func TestKillDuringWhitelistChanges(t *testing.T) {
 		}
 		acked = i + 1
 	}
-	<-done
-	p.cmd.Wait()
+	if err := <-killed; err != nil {
+		t.Fatal(err)
+	}
 	if acked < 10 {
 		t.Fatalf("only %d changes acknowledged before the kill", acked)
 	}

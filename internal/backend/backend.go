@@ -70,14 +70,20 @@ func dialContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, DialTimeout)
 }
 
-// dial connects, retrying while a unix socket's accept queue is full, until ctx ends.
+// dial connects, retrying while a unix socket's accept queue is full, until ctx ends. When ctx ends
+// while it waits for room, the error is the full queue's (however late the waiting goroutine runs).
 func dial(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
 	wait := time.Millisecond
+	var full error // the last attempt's, while the queue is full
 	for {
 		c, err := d.DialContext(ctx, network, addr)
+		if full != nil && err != nil && ctx.Err() != nil {
+			return nil, full // ran out of time waiting for room
+		}
 		if err == nil || network != "unix" || !isBacklogFull(err) {
 			return c, err
 		}
+		full = err
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -15,9 +15,10 @@ import (
 // rconn is a minimal RESP2 client for tests: it writes commands as arrays of bulk strings and renders
 // each reply compactly: +OK, -ERR ..., :1, "bulk", (nil), [a b c].
 type rconn struct {
-	t testing.TB
-	c net.Conn
-	r *bufio.Reader
+	t    testing.TB
+	c    net.Conn
+	r    *bufio.Reader
+	wait time.Duration // how long read waits for a reply (0: 3 s)
 }
 
 func newRconn(t testing.TB, c net.Conn) *rconn {
@@ -47,7 +48,11 @@ func (r *rconn) do(args ...string) string {
 
 func (r *rconn) read() string {
 	r.t.Helper()
-	_ = r.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	wait := r.wait
+	if wait == 0 {
+		wait = 3 * time.Second
+	}
+	_ = r.c.SetReadDeadline(time.Now().Add(wait))
 	s, err := readReply(r.r)
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		return "(timeout)"

@@ -1,40 +1,31 @@
 package controlplane
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/controlplane/store"
+	"github.com/moat-dev/moat/internal/controlplane/store/storetest"
 )
 
-// The whitelist crash test (W10): a child process appends one entry per ModifySecurityIps call and
-// prints "ack N" after each returns; the parent kills it with SIGKILL at random points, restarts it on
-// the same state file several times, and checks every acknowledged entry is there and the stored
-// groups are valid.
+// The whitelist crash test (W10), on storetest's crash-test harness: a child process appends one entry
+// per ModifySecurityIps call and acknowledges each after it returns; the parent kills it with SIGKILL
+// at random points, restarts it on the same state file several times, and checks every acknowledged
+// entry is there and the stored groups are valid.
 
 const crashEnv = "MOAT_PLANE_CRASH_CHILD"
 
 func TestPlaneCrashChild(t *testing.T) {
-	path := os.Getenv(crashEnv)
-	if path == "" {
-		t.Skip("child process of TestWhitelistSurvivesKill")
-	}
+	path := storetest.CrashChildPath(t, crashEnv)
 	st, err := store.OpenBolt(path)
 	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(2)
+		storetest.ChildFail(err)
 	}
 	p := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	in, err := p.Instance("r-crash")
@@ -42,8 +33,7 @@ func TestPlaneCrashChild(t *testing.T) {
 		in = testInstance()
 		in.ID = "r-crash"
 		if err := p.PutInstance(admin, in); err != nil {
-			fmt.Println("error", err)
-			os.Exit(2)
+			storetest.ChildFail(err)
 		}
 	}
 	start := 0
@@ -54,10 +44,9 @@ func TestPlaneCrashChild(t *testing.T) {
 		// Entries 10.x.y.z spread over groups g0..g9 so that each change rewrites one group.
 		c := allowlist.Change{Group: fmt.Sprintf("g%d", n%10), Mode: allowlist.Append, Entries: crashEntry(n)}
 		if _, err := p.ModifySecurityIps(admin, "r-crash", c); err != nil {
-			fmt.Println("error", err)
-			os.Exit(2)
+			storetest.ChildFail(err)
 		}
-		fmt.Println("ack", n)
+		storetest.Ack(n)
 	}
 }
 
@@ -68,44 +57,14 @@ func TestWhitelistSurvivesKill(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	path := filepath.Join(t.TempDir(), "state.db")
+	child := storetest.CrashChild{Test: "TestPlaneCrashChild", Env: crashEnv, Path: path}
 	rng := rand.New(rand.NewPCG(7, 11))
 	acked := map[int]bool{}
-	for round, target := range []int{3, 40, 150, 10, 80} {
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestPlaneCrashChild$")
-		cmd.Env = append(os.Environ(), crashEnv+"="+path)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
+	for _, target := range []int{3, 40, 150, 10, 80} {
+		for _, n := range child.RunAndKill(t, target, time.Duration(rng.IntN(3000))*time.Microsecond, nil) {
+			acked[n] = true
 		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
-		got := 0
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.HasPrefix(line, "error") {
-				t.Fatalf("round %d: child: %s", round, line)
-			}
-			if n, ok := strings.CutPrefix(line, "ack "); ok {
-				v, _ := strconv.Atoi(n)
-				acked[v] = true
-				got++
-				if got >= target {
-					spin(time.Duration(rng.IntN(3000)) * time.Microsecond)
-					cmd.Process.Signal(syscall.SIGKILL)
-					break
-				}
-			}
-		}
-		cmd.Wait()
 		checkAcked(t, path, acked)
-	}
-}
-
-// spin waits without sleeping, so the kill lands at a random point rather than on a scheduler tick.
-func spin(d time.Duration) {
-	for end := time.Now().Add(d); time.Now().Before(end); {
 	}
 }
 

@@ -1,30 +1,27 @@
 package controlplane
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/controlplane/store"
+	"github.com/moat-dev/moat/internal/controlplane/store/storetest"
 )
 
-// The apply crash test (SG5, W10): a child process applies generation after generation of a desired
-// state that rewrites every rule and membership of ten groups, printing "ack N" after each apply
-// returns; the parent kills it with SIGKILL at random points and checks that the stored groups are
-// always exactly one generation — never a mix — at least the last acknowledged one, and that the audit
-// log's last ApplySecurityGroups entry says so.
+// The apply crash test (SG5, W10), on storetest's crash-test harness: a child process applies
+// generation after generation of a desired state that rewrites every rule and membership of ten
+// groups, acknowledging each after the apply returns; the parent kills it with SIGKILL at random
+// points and checks that the stored groups are always exactly one generation — never a mix — at least
+// the last acknowledged one, and that the audit log's last ApplySecurityGroups entry says so.
 
 const applyCrashEnv = "MOAT_APPLY_CRASH_CHILD"
 
@@ -55,24 +52,17 @@ func generation(n int) Desired {
 }
 
 func TestApplyCrashChild(t *testing.T) {
-	path := os.Getenv(applyCrashEnv)
-	if path == "" {
-		t.Skip("child process of TestApplySurvivesKill")
-	}
-	fail := func(err error) {
-		fmt.Println("error", err)
-		os.Exit(2)
-	}
+	path := storetest.CrashChildPath(t, applyCrashEnv)
 	st, err := store.OpenBolt(path)
 	if err != nil {
-		fail(err)
+		storetest.ChildFail(err)
 	}
 	p := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for h := 0; h < crashHosts; h++ {
 		id := fmt.Sprintf("i-h%d", h)
 		if _, err := p.Host(id); err != nil {
 			if err := p.CreateHost(admin, model.Host{ID: id, PrivateIPs: []string{fmt.Sprintf("10.9.0.%d", h+1)}}); err != nil {
-				fail(err)
+				storetest.ChildFail(err)
 			}
 		}
 	}
@@ -83,9 +73,9 @@ func TestApplyCrashChild(t *testing.T) {
 	}
 	for n := start; ; n++ {
 		if _, err := p.ApplySecurityGroups(admin, generation(n)); err != nil {
-			fail(err)
+			storetest.ChildFail(err)
 		}
-		fmt.Println("ack", n)
+		storetest.Ack(n)
 	}
 }
 
@@ -94,36 +84,11 @@ func TestApplySurvivesKill(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	path := filepath.Join(t.TempDir(), "state.db")
+	child := storetest.CrashChild{Test: "TestApplyCrashChild", Env: applyCrashEnv, Path: path}
 	rng := rand.New(rand.NewPCG(3, 5))
-	last := -1
-	for round, target := range []int{1, 6, 15, 3, 9, 20} {
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestApplyCrashChild$")
-		cmd.Env = append(os.Environ(), applyCrashEnv+"="+path)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
-		got := 0
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.HasPrefix(line, "error") {
-				t.Fatalf("round %d: child: %s", round, line)
-			}
-			if n, ok := strings.CutPrefix(line, "ack "); ok {
-				last, _ = strconv.Atoi(n)
-				if got++; got >= target {
-					spin(time.Duration(rng.IntN(3000)) * time.Microsecond)
-					cmd.Process.Signal(syscall.SIGKILL)
-					break
-				}
-			}
-		}
-		cmd.Wait()
-		checkGeneration(t, path, last)
+	for _, target := range []int{1, 6, 15, 3, 9, 20} {
+		acks := child.RunAndKill(t, target, time.Duration(rng.IntN(3000))*time.Microsecond, nil)
+		checkGeneration(t, path, acks[len(acks)-1])
 	}
 }
 

@@ -45,7 +45,8 @@ type Config struct {
 	DefaultCommands bool
 
 	// Now is the clock of the decisions time makes in the gateway: the brute-force lockout's windows
-	// and durations. nil: time.Now. It must be safe for concurrent use.
+	// and durations, the idle timeout and the pacing of refusals (clock.go). nil: time.Now. It must be
+	// safe for concurrent use.
 	Now func() time.Time
 }
 
@@ -78,6 +79,7 @@ type Instance struct {
 	users      UserStore
 	lockout    lockout // A5 (lockout.go); per process
 
+	clock    clock          // Config.Now (clock.go)
 	bufs     sessionBuffers // bufpool.go
 	refusals *refusalPacer  // refuse.go
 
@@ -108,7 +110,8 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 		refusalLog:  rate.NewLimiter(rate.Every(time.Second), 10),
 	}
 	in.lanes = [2]*lanePool{{in: in}, {in: in, resp3: true}}
-	in.lockout.now = cfg.Now
+	in.clock = clock{now: cfg.Now}
+	in.lockout.clk = in.clock
 	if in.dialTimeout <= 0 {
 		in.dialTimeout = 2 * time.Second
 	}
@@ -150,7 +153,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	in.freshUsers = acl.NewUsers(in.table, acl.Config{ScriptsNeedAllKeys: true})
 	in.syncScriptGuard(snap)
 	in.snap.Store(in.bind(snap))
-	in.refusals = newRefusalPacer(in.m.refusalsPaced) // from here on Start succeeds: Close stops it
+	in.refusals = newRefusalPacer(in.m.refusalsPaced, in.clock) // from here on Start succeeds: Close stops it
 	for _, ln := range in.listeners {
 		in.wg.Add(1)
 		go in.acceptLoop(ln, false)

@@ -100,71 +100,70 @@ func TestProtocolErrorAfterSlowCommand(t *testing.T) {
 // An idle client is closed after the instance's timeout; activity resets the clock.
 func TestIdleTimeoutClosesIdleClient(t *testing.T) {
 	t.Parallel()
-	s := allowLoopback(t)
-	s.IdleTimeout = 200 * time.Millisecond
-	e := newEnv(t, s)
+	const timeout = time.Minute
+	e, clock := idleEnv(t, timeout)
 
 	c := dial(t, e.addr, "127.0.0.2")
 	for i := 0; i < 5; i++ { // busy for longer than the timeout in total
-		time.Sleep(100 * time.Millisecond)
+		passIdle(clock, 1, timeout/2)
 		if got := c.do("PING"); got != "+PONG\r\n" {
 			t.Fatalf("PING %d: %q", i, got)
 		}
 	}
-	start := time.Now()
-	c.expectEOF(2 * time.Second)
-	if d := time.Since(start); d < 150*time.Millisecond {
-		t.Errorf("closed %v after the last reply, want about 200ms", d)
-	}
+	expectIdleClose(t, c, clock, timeout)
 
 	// A client that never sends anything is idle too.
 	silent := dial(t, e.addr, "127.0.0.3")
-	silent.expectEOF(2 * time.Second)
+	expectIdleClose(t, silent, clock, timeout)
 
 	// So is a client that stops in the middle of a command.
 	partial := dial(t, e.addr, "127.0.0.4")
 	partial.send("*2\r\n$3\r\nGET\r\n")
-	partial.expectEOF(2 * time.Second)
+	expectIdleClose(t, partial, clock, timeout)
 }
 
 // A client waiting for a reply is not idle: a blocked BLPOP gets its reply, however long it takes.
 // Afterwards the connection is idle again and the timeout applies.
 func TestIdleTimeoutSparesBlockedClient(t *testing.T) {
 	t.Parallel()
-	s := allowLoopback(t)
-	s.IdleTimeout = 200 * time.Millisecond
-	e := newEnv(t, s)
+	const timeout = time.Minute
+	e, clock := idleEnv(t, timeout)
+	admin := dial(t, e.srv.Addr, "") // redis-server itself, not through moat
+	blocked := func(what string) {
+		t.Helper()
+		if !eventually(replyTimeout, func() bool { return e.blockedClients(admin) == "1" }) {
+			t.Fatalf("%s never blocked on the backend (blocked_clients %s)", what, e.blockedClients(admin))
+		}
+	}
 
 	c := dial(t, e.addr, "127.0.0.2")
-	start := time.Now()
-	c.send(cmd("BLPOP", "nothing", "2"))
-	r, err := c.readReplyErr(5 * time.Second)
+	c.send(cmd("BLPOP", "nothing", "0.5"))
+	blocked("BLPOP 0.5")
+	passIdle(clock, 10, timeout) // ten idle timeouts pass while it waits
+	r, err := c.readReplyErr(replyTimeout)
 	if err != nil {
-		t.Fatalf("blocked BLPOP 2 lost its connection after %v (idle timeout 200ms): %v", time.Since(start).Round(time.Millisecond), err)
+		t.Fatalf("blocked BLPOP lost its connection while 10 idle timeouts passed: %v", err)
 	}
 	if r != "*-1\r\n" {
-		t.Fatalf("BLPOP 2: %q, want the timeout's nil", r)
-	}
-	if d := time.Since(start); d < 1900*time.Millisecond {
-		t.Fatalf("BLPOP 2 answered after %v", d)
+		t.Fatalf("BLPOP 0.5: %q, want the timeout's nil", r)
 	}
 	// Woken by a push, too.
 	c.send(cmd("BLPOP", "jobs", "0"))
-	time.Sleep(500 * time.Millisecond)
+	blocked("BLPOP 0")
+	passIdle(clock, 3, timeout)
 	other := dial(t, e.addr, "127.0.0.3")
 	if got := other.do("RPUSH", "jobs", "j"); got != ":1\r\n" {
 		t.Fatalf("RPUSH: %q", got)
 	}
 	c.expect(array(bulk("jobs"), bulk("j")))
-	c.expectEOF(2 * time.Second)
+	expectIdleClose(t, c, clock, timeout)
 }
 
 // A subscribed client waits for messages, not idly: the timeout does not apply to it (as in Redis).
 func TestIdleTimeoutSparesSubscriber(t *testing.T) {
 	t.Parallel()
-	s := allowLoopback(t)
-	s.IdleTimeout = 200 * time.Millisecond
-	e := newEnv(t, s)
+	const timeout = time.Minute
+	e, clock := idleEnv(t, timeout)
 
 	sub := dial(t, e.addr, "127.0.0.2")
 	sub.send(cmd("SUBSCRIBE", "ch"))
@@ -173,10 +172,10 @@ func TestIdleTimeoutSparesSubscriber(t *testing.T) {
 	if got := mon.do("MONITOR"); got != "+OK\r\n" {
 		t.Fatalf("MONITOR: %q", got)
 	}
-	time.Sleep(700 * time.Millisecond)
+	passIdle(clock, 4, timeout)
 	pub := dial(t, e.addr, "127.0.0.3")
 	if got := pub.do("PUBLISH", "ch", "still-there"); got != ":1\r\n" {
-		t.Fatalf("PUBLISH after 700ms: %q, want 1 subscriber (subscriber closed as idle?)", got)
+		t.Fatalf("PUBLISH after 4 idle timeouts: %q, want 1 subscriber (subscriber closed as idle?)", got)
 	}
 	sub.expect(array(bulk("message"), bulk("ch"), bulk("still-there")))
 	if line := mon.readReply(); !strings.Contains(line, `"PUBLISH"`) && !strings.Contains(line, `"publish"`) {
@@ -185,28 +184,27 @@ func TestIdleTimeoutSparesSubscriber(t *testing.T) {
 	// Unsubscribed, it is an ordinary connection again.
 	sub.send(cmd("UNSUBSCRIBE"))
 	sub.expect(array(bulk("unsubscribe"), bulk("ch"), ":0\r\n"))
-	sub.expectEOF(2 * time.Second)
+	expectIdleClose(t, sub, clock, timeout)
 }
 
 // A client sending a long command slowly is active, not idle: each chunk restarts the clock, both for a
 // command held whole and for one streamed through to the backend.
 func TestIdleTimeoutSparesSlowUpload(t *testing.T) {
 	t.Parallel()
-	s := allowLoopback(t)
-	s.IdleTimeout = 200 * time.Millisecond
-	e := newEnv(t, s)
+	const timeout = time.Minute
+	e, clock := idleEnv(t, timeout)
 	for _, size := range []int{256 << 10, 2 << 20} { // below and above Limits.MaxBuffered (1 MiB)
 		c := dial(t, e.addr, "127.0.0.2")
 		value := strings.Repeat("v", size)
 		raw := cmd("SET", "slow", value)
-		const chunks = 12 // 12 × 60ms: longer than the timeout in total, never idle for it
+		const chunks = 12 // 12 × 0.6 timeouts: longer than the timeout in total, never idle for it
 		step := len(raw)/chunks + 1
 		for i := 0; i < len(raw); i += step {
 			c.send(raw[i:min(i+step, len(raw))])
-			time.Sleep(60 * time.Millisecond)
+			passIdle(clock, 1, timeout*6/10)
 		}
 		if r, err := c.readReplyErr(replyTimeout); err != nil || r != "+OK\r\n" {
-			t.Fatalf("SET of %d bytes sent over %v: %q, %v", size, chunks*60*time.Millisecond, r, err)
+			t.Fatalf("SET of %d bytes sent over %v: %q, %v", size, chunks*timeout*6/10, r, err)
 		}
 		if got := c.do("STRLEN", "slow"); got != ":"+strconv.Itoa(size)+"\r\n" {
 			t.Fatalf("STRLEN: %q", got)

@@ -33,7 +33,7 @@ import (
 //
 // The zero value is ready to use (with the wall clock); it is safe for concurrent use.
 type lockout struct {
-	now func() time.Time // nil: time.Now
+	clk clock // the zero value: the wall clock
 	// maxPairs and maxAddrs bound the tables (0: maxLockoutPairs, maxLockoutAddrs).
 	maxPairs, maxAddrs int
 
@@ -74,13 +74,6 @@ const (
 	lockByAddress           // the address, for every user name
 )
 
-func (l *lockout) clock() time.Time {
-	if l.now != nil {
-		return l.now()
-	}
-	return time.Now()
-}
-
 // attempt is a login attempt begin let through, pending in the counts it names (nil: not counted
 // there: the lockout is off, the table was full, or the address count is off).
 type attempt struct {
@@ -96,7 +89,7 @@ func (l *lockout) begin(addr netip.Addr, user string, snap *snapshot.Snapshot) (
 	if snap.AuthLockoutThreshold <= 0 {
 		return at, lockNone
 	}
-	now := l.clock()
+	now := l.clk.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p, a := l.pairs[at.key], l.addrs[addr]
@@ -125,7 +118,7 @@ func (l *lockout) end(at attempt, snap *snapshot.Snapshot, ok bool) (lockedPair,
 	if at.pair == nil && at.address == nil {
 		return false, false
 	}
-	now := l.clock()
+	now := l.clk.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !ok {
@@ -163,7 +156,7 @@ func (s LockoutStatus) LockedOut() bool { return !s.PairUntil.IsZero() || !s.Add
 
 // status returns the lockout's state for user from addr under snap's settings.
 func (l *lockout) status(addr netip.Addr, user string, snap *snapshot.Snapshot) LockoutStatus {
-	now := l.clock()
+	now := l.clk.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var s LockoutStatus

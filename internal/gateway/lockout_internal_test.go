@@ -21,8 +21,8 @@ func (c *manualClock) now() time.Time { return c.t }
 
 // testLockout is a lockout on a manual clock, with tables of at most limit entries (0: the defaults).
 func testLockout(limit int) (*lockout, *manualClock) {
-	clock := &manualClock{t: time.Unix(1e9, 0)}
-	return &lockout{now: clock.now, maxPairs: limit, maxAddrs: limit}, clock
+	mc := &manualClock{t: time.Unix(1e9, 0)}
+	return &lockout{clk: clock{now: mc.now}, maxPairs: limit, maxAddrs: limit}, mc
 }
 
 // failOnce runs one failed attempt of user from addr, reporting the lock begin found.

@@ -15,7 +15,8 @@ import (
 // the pace instead of taking the CPU of the clients being served. Every refused client still gets its
 // reply, later. Safe for concurrent use.
 type refusalPacer struct {
-	lim   *rate.Limiter
+	lim   *rate.Limiter // read on clock
+	clock clock
 	queue chan refusal
 	paced prometheus.Counter // refusals that waited their turn
 
@@ -36,9 +37,10 @@ const (
 	refusalQueue = 1024
 )
 
-func newRefusalPacer(paced prometheus.Counter) *refusalPacer {
+func newRefusalPacer(paced prometheus.Counter, clk clock) *refusalPacer {
 	p := &refusalPacer{
 		lim:   rate.NewLimiter(refusalRate, refusalBurst),
+		clock: clk,
 		queue: make(chan refusal, refusalQueue),
 		paced: paced,
 		done:  make(chan struct{}),
@@ -52,7 +54,7 @@ func (p *refusalPacer) send(conn net.Conn, reply []byte) {
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()
-	if closed || (len(p.queue) == 0 && p.lim.Allow()) {
+	if closed || (len(p.queue) == 0 && p.lim.AllowN(p.clock.Now(), 1)) {
 		finishRefusal(refusal{conn, reply})
 		return
 	}
@@ -85,13 +87,8 @@ func (p *refusalPacer) run() {
 
 // wait blocks until the pace allows the next refusal, or the pacer closes.
 func (p *refusalPacer) wait() {
-	r := p.lim.Reserve()
-	t := time.NewTimer(r.Delay())
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-p.done:
-	}
+	now := p.clock.Now()
+	p.clock.waitUntil(now.Add(p.lim.ReserveN(now, 1).DelayFrom(now)), p.done)
 }
 
 // close refuses what waits at once; later refusals are not paced.

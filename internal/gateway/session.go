@@ -529,34 +529,43 @@ func (s *session) pump(st pumpState) {
 // answered records n slots answered and flushed.
 func (s *session) answered(n int) {
 	if n > 0 && s.owed.Add(-int64(n)) == 0 {
-		s.lastReply.Store(time.Now().UnixNano())
+		s.lastReply.Store(s.in.clock.Now().UnixNano())
 	}
 }
 
 // idleReader reads from the client under the idle timeout (snapshot.IdleTimeout). Like Redis, which
 // exempts blocked and pub/sub clients, only an idle connection times out: no reply owed, not subscribed,
 // not monitoring, and no reply sent for the whole timeout. Every read restarts the clock, so a long
-// argument streamed slowly is not cut off while bytes keep coming.
+// argument streamed slowly is not cut off while bytes keep coming. The time is the instance's clock
+// (clock.go), and bytes that arrived as the timeout passed are still read.
 type idleReader struct {
 	s       *session
 	timeout time.Duration
 }
 
+// idleLastLook is how long a connection found idle is read once more before it times out.
+const idleLastLook = time.Millisecond
+
 func (r idleReader) Read(p []byte) (int, error) {
-	deadline := time.Now().Add(r.timeout)
+	clk := r.s.in.clock
+	end := clk.Now().Add(r.timeout)
 	for {
-		r.s.conn.SetReadDeadline(deadline)
+		wait := clk.step(end.Sub(clk.Now()))
+		r.s.conn.SetReadDeadline(time.Now().Add(max(wait, idleLastLook)))
 		n, err := r.s.conn.Read(p)
 		var ne net.Error
 		if n > 0 || err == nil || !errors.As(err, &ne) || !ne.Timeout() {
 			return n, err
 		}
+		now := clk.Now()
 		if r.s.owed.Load() > 0 || r.s.listening.Load() {
-			deadline = time.Now().Add(r.timeout)
+			end = now.Add(r.timeout)
 			continue
 		}
-		if end := time.Unix(0, r.s.lastReply.Load()).Add(r.timeout); time.Now().Before(end) {
-			deadline = end
+		if last := time.Unix(0, r.s.lastReply.Load()).Add(r.timeout); last.After(end) {
+			end = last
+		}
+		if now.Before(end) || wait > idleLastLook {
 			continue
 		}
 		return n, err

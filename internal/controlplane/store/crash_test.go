@@ -1,26 +1,23 @@
 package store_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moat-dev/moat/internal/controlplane/store"
+	"github.com/moat-dev/moat/internal/controlplane/store/storetest"
 )
 
-// The crash test proves W10 for Bolt: a child process (this test binary, re-executed) commits numbered Updates
-// and acknowledges each on stdout once Update has returned; the parent SIGKILLs it at a random moment, reopens
-// the file and checks that every acknowledged Update is there and that no Update is half-applied.
+// The crash test proves W10 for Bolt, on storetest's crash-test harness: a child process (this test binary,
+// re-executed) commits numbered Updates and acknowledges each on stdout once Update has returned; the parent
+// SIGKILLs it at a random moment, reopens the file and checks that every acknowledged Update is there and that
+// no Update is half-applied.
 //
 // Update n writes, atomically: "seq" = n, "a/<n>" = n, "b/<n>" = n, and overwrites "pair/x" and "pair/y" with
 // the same value crashBlob(n), whose size varies so that overwrites reuse and grow pages.
@@ -29,13 +26,8 @@ import (
 const crashChildEnv = "MOAT_STORE_CRASH_CHILD"
 
 func TestBoltCrashChild(t *testing.T) {
-	path := os.Getenv(crashChildEnv)
-	if path == "" {
-		t.Skip("child process of TestBoltCrashRecovery")
-	}
-	if err := crashChild(path); err != nil {
-		fmt.Fprintln(os.Stderr, "crash child:", err)
-		os.Exit(1)
+	if err := crashChild(storetest.CrashChildPath(t, crashChildEnv)); err != nil {
+		storetest.ChildFail(err)
 	}
 }
 
@@ -79,10 +71,7 @@ func crashChild(path string) error {
 		if err != nil {
 			return err
 		}
-		// One write of a short line: the parent never sees half an ack.
-		if _, err := fmt.Fprintf(os.Stdout, "ack %d\n", n); err != nil {
-			return err
-		}
+		storetest.Ack(n)
 	}
 	return errors.New("not killed within 30s")
 }
@@ -97,6 +86,7 @@ func crashBlob(n int) []byte {
 
 func TestBoltCrashRecovery(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
+	child := storetest.CrashChild{Test: "TestBoltCrashChild", Env: crashChildEnv, Path: path}
 	rng := rand.New(rand.NewPCG(2024, 10))
 	maxAck := 0
 	var acked []int
@@ -107,7 +97,11 @@ func TestBoltCrashRecovery(t *testing.T) {
 	for round, r := range rounds {
 		target := r.acks + rng.IntN(r.acks/2+1)
 		jitter := time.Duration(rng.IntN(5000)) * time.Microsecond
-		acks := runAndKill(t, path, target, jitter, r.checkLock)
+		var locked func() error
+		if r.checkLock {
+			locked = func() error { return lockedOut(path) }
+		}
+		acks := child.RunAndKill(t, target, jitter, locked)
 		for i, n := range acks {
 			if n <= maxAck || i > 0 && n != acks[i-1]+1 {
 				t.Fatalf("round %d: acks not consecutive after %d: %v", round, maxAck, acks)
@@ -120,85 +114,17 @@ func TestBoltCrashRecovery(t *testing.T) {
 	}
 }
 
-// runAndKill starts a child on path, waits for target acks, optionally checks that the file is locked against
-// this process, waits jitter while the child keeps committing, SIGKILLs it and returns every ack it printed.
-func runAndKill(t *testing.T, path string, target int, jitter time.Duration, checkLock bool) []int {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBoltCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+// lockedOut checks that the file at path is locked against this process (a child holds it).
+func lockedOut(path string) error {
+	s, err := store.OpenBolt(path)
+	if err == nil {
+		s.Close()
+		return errors.New("OpenBolt while the child holds the file succeeded")
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("OpenBolt while the child holds the file: %v, want ErrLocked", err)
 	}
-	ackc := make(chan int, 1<<20) // never full: the reader must not slow the child down
-	go func() {
-		defer close(ackc)
-		r := bufio.NewReader(stdout)
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return // a partial last line is not an ack
-			}
-			if s, ok := strings.CutPrefix(line, "ack "); ok {
-				if n, err := strconv.Atoi(strings.TrimSuffix(s, "\n")); err == nil {
-					ackc <- n
-				}
-			}
-		}
-	}()
-	fail := func(format string, args ...any) {
-		t.Helper()
-		_ = cmd.Process.Kill()
-		for range ackc {
-		}
-		_ = cmd.Wait()
-		t.Fatalf("%s; child stderr:\n%s", fmt.Sprintf(format, args...), stderr.String())
-	}
-
-	var acks []int
-	timeout := time.After(20 * time.Second)
-	for len(acks) < target {
-		select {
-		case n, ok := <-ackc:
-			if !ok {
-				fail("child exited after %d acks, want %d", len(acks), target)
-			}
-			acks = append(acks, n)
-		case <-timeout:
-			fail("only %d acks within 20s, want %d", len(acks), target)
-		}
-	}
-	if checkLock {
-		s, err := store.OpenBolt(path)
-		if err == nil {
-			s.Close()
-			fail("OpenBolt while the child holds the file succeeded")
-		}
-		if !errors.Is(err, store.ErrLocked) {
-			fail("OpenBolt while the child holds the file: %v, want ErrLocked", err)
-		}
-	}
-	// Spin rather than sleep: a sleeping parent tends to wake only when the next ack arrives (the runtime's poller
-	// waits in whole milliseconds), which would land every kill just after an ack, at the same point of the cycle.
-	for deadline := time.Now().Add(jitter); time.Now().Before(deadline); {
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		fail("kill: %v", err)
-	}
-	for n := range ackc {
-		acks = append(acks, n)
-	}
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child ended with %v, want killed by SIGKILL; stderr:\n%s", err, stderr.String())
-	}
-	return acks
+	return nil
 }
 
 // checkRecovered reopens path after a crash and checks W10: every acked Update is present, and the state is

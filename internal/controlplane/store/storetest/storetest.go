@@ -7,7 +7,8 @@
 //
 // The suite checks the contract written on store.Store and store.Tx, and store.AuditLog run over the
 // implementation (its indexes, retention and bounds rest on Tx.Range); it does not check durability across
-// crashes, which needs implementation-specific tests (see the Bolt crash test).
+// crashes, which needs implementation-specific tests: those use the crash-test harness of crash.go (see the
+// Bolt crash test).
 package storetest
 
 import (
