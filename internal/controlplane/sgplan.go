@@ -1,5 +1,7 @@
 package controlplane
 
+// Batch security-group management (SPEC SG5): desired state, plan, apply.
+
 import (
 	"encoding/json"
 	"errors"
