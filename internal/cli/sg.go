@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 )
@@ -35,31 +36,6 @@ func (o *Options) callValues(action, version string, params url.Values, out any)
 		return err
 	}
 	return c.CallValues(action, version, params, out)
-}
-
-// sgRule is a rule in the exported (desired-state) form.
-type sgRule struct {
-	ID          string `json:"id,omitempty"`
-	Direction   string `json:"direction"`
-	Protocol    string `json:"protocol"`
-	PortRange   string `json:"port_range"`
-	CIDR        string `json:"cidr"`
-	Policy      string `json:"policy"`
-	Priority    int    `json:"priority"`
-	NicType     string `json:"nic_type"`
-	Description string `json:"description,omitempty"`
-	Created     string `json:"created,omitempty"`
-}
-
-// sgExport is a group in the exported form.
-type sgExport struct {
-	ID          string   `json:"id"`
-	Name        string   `json:"name"`
-	Description string   `json:"description,omitempty"`
-	VpcID       string   `json:"vpc_id,omitempty"`
-	Created     string   `json:"created,omitempty"`
-	Members     []string `json:"members"`
-	Rules       []sgRule `json:"rules"`
 }
 
 func newSG(o *Options) *cobra.Command {
@@ -323,20 +299,19 @@ func newSGExport(o *Options) *cobra.Command {
 			if format != "json" && format != "csv" {
 				return usageError{fmt.Errorf("--format %q: want json or csv", format)}
 			}
-			var out struct {
-				SecurityGroups []sgExport `json:"security_groups"`
-			}
+			var out model.Desired
 			if err := o.callECS("ExportSecurityGroups", map[string]string{"SecurityGroupIds": strings.Join(ids, ",")}, &out); err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
 			if format == "json" {
 				for i := range out.SecurityGroups {
-					if out.SecurityGroups[i].Members == nil {
-						out.SecurityGroups[i].Members = []string{}
+					g := &out.SecurityGroups[i]
+					if g.Members == nil || *g.Members == nil {
+						g.Members = &[]string{}
 					}
-					if out.SecurityGroups[i].Rules == nil {
-						out.SecurityGroups[i].Rules = []sgRule{}
+					if g.Rules == nil || *g.Rules == nil {
+						g.Rules = &[]model.DesiredRule{}
 					}
 				}
 				enc := json.NewEncoder(w)
@@ -347,8 +322,16 @@ func newSGExport(o *Options) *cobra.Command {
 			cw.Write([]string{"security_group_id", "security_group_name", "rule_id", "direction", "protocol", "port_range",
 				"cidr", "policy", "priority", "nic_type", "description", "created"})
 			for _, g := range out.SecurityGroups {
-				for _, r := range g.Rules {
-					cw.Write([]string{g.ID, g.Name, r.ID, r.Direction, r.Protocol, r.PortRange, r.CIDR, r.Policy,
+				var name string
+				if g.Name != nil {
+					name = *g.Name
+				}
+				var rules []model.DesiredRule
+				if g.Rules != nil {
+					rules = *g.Rules
+				}
+				for _, r := range rules {
+					cw.Write([]string{g.ID, name, r.ID, r.Direction, r.Protocol, r.PortRange, r.CIDR, r.Policy,
 						fmt.Sprint(r.Priority), r.NicType, r.Description, r.Created})
 				}
 			}
@@ -370,22 +353,23 @@ type planView struct {
 		Renamed      []string
 		Redescribed  []string
 		Joined, Left []string
-		AddedRules   []sgRule `json:"added_rules"`
-		RemovedRules []sgRule `json:"removed_rules"`
+		AddedRules   []model.DesiredRule `json:"added_rules"`
+		RemovedRules []model.DesiredRule `json:"removed_rules"`
 		ChangedRules []struct {
-			Before, After sgRule
+			Before, After model.DesiredRule
 		} `json:"changed_rules"`
 		Instances []string
 	} `json:"groups"`
 	Create, Add, Change, Remove, Join, Leave int
 }
 
-func ruleText(r sgRule) string {
+// ruleText is a rule on one line, as plan and apply print it.
+func ruleText(r model.DesiredRule) string {
 	dir := "from"
 	if r.Direction == "egress" {
 		dir = "to"
 	}
-	s := fmt.Sprintf("%s %s %s %s %s %s priority %d %s", r.Direction, r.Protocol, r.PortRange, dir, r.CIDR, r.Policy, r.Priority, r.NicType)
+	s := fmt.Sprintf("%s %s %s %s %s %s priority %s %s", r.Direction, r.Protocol, r.PortRange, dir, r.CIDR, r.Policy, r.Priority, r.NicType)
 	if r.Description != "" {
 		s += fmt.Sprintf(" %q", r.Description)
 	}

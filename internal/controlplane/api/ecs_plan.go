@@ -19,18 +19,18 @@ func exportSecurityGroups(c *call) (any, error) {
 		return nil, err
 	}
 	ids := idSet(c.params.Get("SecurityGroupIds"))
-	out := []model.SecurityGroup{}
+	out := []model.DesiredGroup{}
 	for _, g := range all {
 		if len(ids) == 0 || ids[g.ID] {
 			model.SortRules(g.Rules)
-			out = append(out, g)
+			out = append(out, g.Desired())
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return map[string]any{"security_groups": out}, nil
+	return model.Desired{SecurityGroups: out}, nil
 }
 
-func desired(c *call) (d controlplane.Desired, err error) {
+func desired(c *call) (d model.Desired, err error) {
 	raw, err := c.required("Desired")
 	if err != nil {
 		return d, err
