@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -16,27 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 )
-
-// VersionECS is the API version of the ECS actions (security groups, rules, hosts).
-const VersionECS = "2014-05-26"
-
-// callECS is call for an ECS action.
-func (o *Options) callECS(action string, params map[string]string, out any) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	return c.CallVersion(action, VersionECS, params, out)
-}
-
-// callValues calls an action with the parameters exactly as given (empty values included).
-func (o *Options) callValues(action, version string, params url.Values, out any) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	return c.CallValues(action, version, params, out)
-}
 
 func newSG(o *Options) *cobra.Command {
 	cmd := &cobra.Command{Use: "sg", Short: "Security groups: members, rules, export, batch plan/apply, host rulesets"}
