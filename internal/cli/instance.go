@@ -1,8 +1,11 @@
 package cli
 
+// moat instance: list, describe, create, delete, parameters and the security groups bound to an instance.
+
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -25,7 +28,7 @@ func newInstance(o *Options) *cobra.Command {
 	cmd := &cobra.Command{Use: "instance", Short: "List, create, delete and configure instances"}
 	cmd.AddCommand(newInstanceList(o), newInstanceDescribe(o), newInstanceCreate(o), newInstanceDelete(o),
 		newInstanceParams(o), newInstanceSet(o))
-	cmd.AddCommand(newInstanceSecurityGroups(o), newInstanceSetSecurityGroups(o)) // sg.go
+	cmd.AddCommand(newInstanceSecurityGroups(o), newInstanceSetSecurityGroups(o))
 	return cmd
 }
 
@@ -229,5 +232,64 @@ func newInstanceSet(o *Options) *cobra.Command {
 	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
 	cmd.Flags().StringArrayVar(&params, "param", nil, "name=value (repeatable)")
 	required(cmd, "instance", "param")
+	return cmd
+}
+
+// newInstanceSecurityGroups shows the groups bound to an instance (DescribeSecurityGroupConfiguration).
+func newInstanceSecurityGroups(o *Options) *cobra.Command {
+	var id string
+	cmd := &cobra.Command{
+		Use: "security-groups", Short: "Show the security groups bound to an instance (DescribeSecurityGroupConfiguration)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Items struct {
+					EcsSecurityGroupRelation []struct{ SecurityGroupId, RegionId, NetType string }
+				}
+			}
+			if err := o.call("DescribeSecurityGroupConfiguration", map[string]string{"InstanceId": id}, &out); err != nil {
+				return err
+			}
+			list := out.Items.EcsSecurityGroupRelation
+			return o.emit(cmd.OutOrStdout(), list, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "SECURITY GROUP\tNET TYPE")
+				for _, r := range list {
+					fmt.Fprintf(w, "%s\t%s\n", r.SecurityGroupId, r.NetType)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
+	required(cmd, "instance")
+	return cmd
+}
+
+// newInstanceSetSecurityGroups replaces the groups bound to an instance (ModifySecurityGroupConfiguration).
+func newInstanceSetSecurityGroups(o *Options) *cobra.Command {
+	var id, sgs string
+	cmd := &cobra.Command{
+		Use:   "set-security-groups",
+		Short: "Bind security groups to an instance, replacing the set (at most 10; '' unbinds all)",
+		Long: `Every private and public IP of every host in the groups may connect from the moment this returns.
+Refused for engine versions below 4.0 and for cloud-native cluster and read/write splitting instances.`,
+		Example: `  moat instance set-security-groups --instance r-abc --sg sg-app,sg-ops
+  moat instance set-security-groups --instance r-abc --sg ''`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v := url.Values{"DBInstanceId": {id}, "SecurityGroupId": {sgs}}
+			if err := o.callValues("ModifySecurityGroupConfiguration", "2015-01-01", v, nil); err != nil {
+				return err
+			}
+			return o.emit(cmd.OutOrStdout(), map[string]string{"InstanceId": id, "SecurityGroupId": sgs}, func(w *tabwriter.Writer) {
+				if sgs == "" {
+					fmt.Fprintf(w, "%s: no security groups bound\n", id)
+				} else {
+					fmt.Fprintf(w, "%s: security groups %s bound\n", id, sgs)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
+	cmd.Flags().StringVar(&sgs, "sg", "", "comma-separated security group IDs")
+	required(cmd, "instance", "sg")
 	return cmd
 }

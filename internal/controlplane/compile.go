@@ -1,5 +1,7 @@
 package controlplane
 
+// Compiling an instance into the data plane's snapshot (the network part is in compilenet.go).
+
 import (
 	"time"
 
@@ -9,6 +11,19 @@ import (
 	"github.com/moat-dev/moat/internal/resp"
 	"github.com/moat-dev/moat/internal/snapshot"
 )
+
+// CompileInstance compiles an instance's snapshot with its bound security groups as stored now.
+func (p *Plane) CompileInstance(in model.Instance) (*snapshot.Snapshot, error) {
+	bound, err := p.Bound(in)
+	if err != nil {
+		return nil, err
+	}
+	users, err := p.Users(in)
+	if err != nil {
+		return nil, err
+	}
+	return Compile(in, bound, users), nil
+}
 
 // Compile builds the data plane's snapshot of an instance. bound lists the instance's bound security
 // groups with their member hosts; users are its compiled ACL users (nil: the fresh default user alone),

@@ -1,5 +1,7 @@
 package controlplane
 
+// The network-security part of compiling a snapshot.
+
 import (
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/snapshot"

@@ -1,5 +1,7 @@
 package controlplane
 
+// Batch security-group management (SPEC SG5): desired state, plan, apply.
+
 import (
 	"encoding/json"
 	"errors"
@@ -23,41 +25,17 @@ import (
 // ErrDesired wraps every problem in a desired state.
 var ErrDesired = errors.New("invalid desired state")
 
-// Desired is a desired state of security groups.
-type Desired struct {
-	SecurityGroups []DesiredGroup `json:"security_groups"`
-}
-
-// DesiredGroup is one group as wanted. It is found by ID, else by name (which must then be unique);
-// one that does not exist is created (with ID when given).
-type DesiredGroup struct {
-	ID          string         `json:"id"`
-	Name        *string        `json:"name"`
-	Description *string        `json:"description"`
-	VpcID       string         `json:"vpc_id"`
-	Created     string         `json:"created"` // as exported; ignored
-	Members     *[]string      `json:"members"`
-	Rules       *[]DesiredRule `json:"rules"`
-}
-
-// DesiredRule is one rule as wanted, in the exported form. With an ID it updates that rule; without,
-// it matches a current rule with the same effect (model.Rule.Key), else it is added.
-type DesiredRule struct {
-	ID          string      `json:"id"`
-	Direction   string      `json:"direction"`
-	Protocol    string      `json:"protocol"`
-	PortRange   string      `json:"port_range"`
-	CIDR        string      `json:"cidr"`
-	Policy      string      `json:"policy"`
-	Priority    json.Number `json:"priority"`
-	NicType     string      `json:"nic_type"`
-	Description string      `json:"description"`
-	Created     string      `json:"created"` // as exported; ignored
-}
+// The desired-state document is model.Desired, which export, plan, apply and the CLI share. These
+// aliases (not types of their own) keep the names sg_crash_test.go uses.
+type (
+	Desired      = model.Desired
+	DesiredGroup = model.DesiredGroup
+	DesiredRule  = model.DesiredRule
+)
 
 // ParseDesired decodes a desired state (JSON), refusing unknown fields.
-func ParseDesired(b []byte) (Desired, error) {
-	var d Desired
+func ParseDesired(b []byte) (model.Desired, error) {
+	var d model.Desired
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
@@ -98,7 +76,7 @@ type RuleChange struct {
 }
 
 // PlanSecurityGroups compares the desired state with the stored one, changing nothing.
-func (p *Plane) PlanSecurityGroups(d Desired) (Plan, error) {
+func (p *Plane) PlanSecurityGroups(d model.Desired) (Plan, error) {
 	var plan Plan
 	err := p.store.View(func(tx store.Tx) error {
 		var err error
@@ -111,7 +89,7 @@ func (p *Plane) PlanSecurityGroups(d Desired) (Plan, error) {
 // ApplySecurityGroups makes the stored state the desired one in one transaction with one audit entry,
 // then publishes the snapshot of every instance whose bound groups' membership changed. It returns the
 // plan it applied (with the new rules' IDs).
-func (p *Plane) ApplySecurityGroups(a Actor, d Desired) (Plan, error) {
+func (p *Plane) ApplySecurityGroups(a Actor, d model.Desired) (Plan, error) {
 	var plan Plan
 	var affected []model.Instance
 	err := p.sgChange(a, "ApplySecurityGroups", func(tx store.Tx) (record, error) {
@@ -154,7 +132,7 @@ type groupChange struct {
 
 // makePlan computes the plan and the groups it would store. now is the creation time of new groups and
 // rules ("" when only planning: new rules then have no ID).
-func makePlan(tx store.Tx, d Desired, now string) (Plan, []groupChange, error) {
+func makePlan(tx store.Tx, d model.Desired, now string) (Plan, []groupChange, error) {
 	current, err := listJSON[model.SecurityGroup](tx, sgPrefix)
 	if err != nil {
 		return Plan{}, nil, err
@@ -247,7 +225,7 @@ func makePlan(tx store.Tx, d Desired, now string) (Plan, []groupChange, error) {
 }
 
 // resolveGroup finds the stored group a desired one names, or prepares a new one.
-func resolveGroup(dg DesiredGroup, byID map[string]model.SecurityGroup, byName map[string][]string, path string, bad func(string, string, ...any)) (groupChange, bool) {
+func resolveGroup(dg model.DesiredGroup, byID map[string]model.SecurityGroup, byName map[string][]string, path string, bad func(string, string, ...any)) (groupChange, bool) {
 	switch {
 	case dg.ID != "":
 		if err := model.CheckSecurityGroupID(dg.ID); err != nil {
@@ -274,7 +252,7 @@ func resolveGroup(dg DesiredGroup, byID map[string]model.SecurityGroup, byName m
 }
 
 // planGroup computes one group's next state and what changes (nil when nothing does).
-func planGroup(dg DesiredGroup, gc groupChange, hosts map[string]bool, now, path string, bad func(string, string, ...any)) (*GroupPlan, model.SecurityGroup, bool) {
+func planGroup(dg model.DesiredGroup, gc groupChange, hosts map[string]bool, now, path string, bad func(string, string, ...any)) (*GroupPlan, model.SecurityGroup, bool) {
 	cur := gc.before
 	next := cur
 	next.Members = slices.Clone(cur.Members)
@@ -361,7 +339,7 @@ func planGroup(dg DesiredGroup, gc groupChange, hosts map[string]bool, now, path
 }
 
 // planRules replaces the group's rules with the desired ones: by ID first, then by effect.
-func planRules(want []DesiredRule, cur []model.Rule, gp *GroupPlan, next *model.SecurityGroup, now, path string, bad func(string, string, ...any)) bool {
+func planRules(want []model.DesiredRule, cur []model.Rule, gp *GroupPlan, next *model.SecurityGroup, now, path string, bad func(string, string, ...any)) bool {
 	ok := true
 	if len(want) > model.MaxRulesPerGroup {
 		bad(path+".rules", "%d rules: %v", len(want), model.ErrTooManyRules)
@@ -377,20 +355,7 @@ func planRules(want []DesiredRule, cur []model.Rule, gp *GroupPlan, next *model.
 	parsed := make([]model.Rule, len(want))
 	for j, dr := range want {
 		rpath := fmt.Sprintf("%s.rules[%d]", path, j)
-		spec := model.RuleSpec{Direction: dr.Direction, IpProtocol: dr.Protocol, PortRange: dr.PortRange,
-			Policy: dr.Policy, Priority: dr.Priority.String(), NicType: dr.NicType, Description: dr.Description}
-		v6 := strings.Contains(dr.CIDR, ":")
-		switch {
-		case dr.Direction == model.Egress && v6:
-			spec.Ipv6DestCidrIp = dr.CIDR
-		case dr.Direction == model.Egress:
-			spec.DestCidrIp = dr.CIDR
-		case v6:
-			spec.Ipv6SourceCidrIp = dr.CIDR
-		default:
-			spec.SourceCidrIp = dr.CIDR
-		}
-		r, err := spec.Rule()
+		r, err := dr.Spec().Rule()
 		if err != nil {
 			bad(rpath, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 			ok = false
