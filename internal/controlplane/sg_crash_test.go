@@ -33,20 +33,20 @@ const (
 
 // generation is the desired state number n: every rule of every group says "gen n", and the members
 // of group g are the hosts whose index has the parity of n+g.
-func generation(n int) Desired {
-	var d Desired
+func generation(n int) model.Desired {
+	var d model.Desired
 	for g := 0; g < crashGroups; g++ {
 		members := []string{}
 		for h := (n + g) % 2; h < crashHosts; h += 2 { // each host in 5 groups, the ECS quota
 			members = append(members, fmt.Sprintf("i-h%d", h))
 		}
-		rules := []DesiredRule{}
+		rules := []model.DesiredRule{}
 		for r := 0; r < crashRules; r++ {
 			port := (n*crashRules+r)%60000 + 1
-			rules = append(rules, DesiredRule{Protocol: "tcp", PortRange: fmt.Sprintf("%d/%d", port, port), CIDR: "10.0.0.0/8",
+			rules = append(rules, model.DesiredRule{Protocol: "tcp", PortRange: fmt.Sprintf("%d/%d", port, port), CIDR: "10.0.0.0/8",
 				Priority: json.Number(strconv.Itoa(r%100 + 1)), Description: fmt.Sprintf("gen %d", n)})
 		}
-		d.SecurityGroups = append(d.SecurityGroups, DesiredGroup{ID: fmt.Sprintf("sg-g%d", g), Members: &members, Rules: &rules})
+		d.SecurityGroups = append(d.SecurityGroups, model.DesiredGroup{ID: fmt.Sprintf("sg-g%d", g), Members: &members, Rules: &rules})
 	}
 	return d
 }

@@ -25,13 +25,7 @@ import (
 // ErrDesired wraps every problem in a desired state.
 var ErrDesired = errors.New("invalid desired state")
 
-// The desired-state document is model.Desired, which export, plan, apply and the CLI share. These
-// aliases (not types of their own) keep the names sg_crash_test.go uses.
-type (
-	Desired      = model.Desired
-	DesiredGroup = model.DesiredGroup
-	DesiredRule  = model.DesiredRule
-)
+// The desired-state document is model.Desired, which export, plan, apply and the CLI share.
 
 // ParseDesired decodes a desired state (JSON), refusing unknown fields.
 func ParseDesired(b []byte) (model.Desired, error) {
