@@ -104,12 +104,12 @@ func paging(c *call) (page, size int, err error) {
 	page, size = 1, 30
 	if s := c.params.Get("PageNumber"); s != "" {
 		if page, err = strconv.Atoi(s); err != nil || page < 1 {
-			return 0, 0, invalid("InvalidPageNumber.Malformed", "PageNumber must be an integer of at least 1.")
+			return 0, 0, errPageNumber
 		}
 	}
 	if s := c.params.Get("PageSize"); s != "" {
 		if size, err = strconv.Atoi(s); err != nil || size < 1 || size > 100 {
-			return 0, 0, invalid("InvalidPageSize.Malformed", "PageSize must be an integer from 1 to 100.")
+			return 0, 0, errPageSize
 		}
 	}
 	return page, size, nil
@@ -132,7 +132,7 @@ func describeInstanceAttribute(c *call) (any, error) {
 // Listen (comma list of host:port; default: a free port on 127.0.0.1) and Backend (default embedded).
 func createInstance(c *call) (any, error) {
 	if c.params.Get("Password") != "" {
-		return nil, invalid("InvalidParameter.Password", "Password is not supported yet: moat's ACL users are not built; omit it.")
+		return nil, errPassword
 	}
 	id := c.params.Get("InstanceId")
 	if id == "" {
@@ -158,12 +158,12 @@ func createInstance(c *call) (any, error) {
 		return nil, err
 	}
 	if _, err := c.h.plane.Instance(id); err == nil {
-		return nil, invalid("InvalidInstanceId.Duplicate", fmt.Sprintf("instance %q already exists", id))
+		return nil, instanceExists(id)
 	}
 	bound, err := c.h.runtime.StartInstance(in)
 	if err != nil {
 		if errors.Is(err, backend.ErrCluster) || errors.Is(err, backend.ErrClusterUnknown) {
-			return nil, invalid("InvalidParameter.Backend", err.Error())
+			return nil, badBackend(err)
 		}
 		return nil, fmt.Errorf("%w: %v", errListenInUse, err)
 	}
@@ -235,7 +235,7 @@ func modifyInstanceConfig(c *call) (any, error) {
 	}
 	var values map[string]any
 	if err := json.Unmarshal([]byte(raw), &values); err != nil || len(values) == 0 {
-		return nil, invalid("InvalidParameter.Config", `Config must be a JSON object of parameter names to values, e.g. {"drop-on-revoke":"yes"}.`)
+		return nil, badConfig(`{"drop-on-revoke":"yes"}`)
 	}
 	str := map[string]string{}
 	for k, v := range values {
@@ -247,7 +247,7 @@ func modifyInstanceConfig(c *call) (any, error) {
 		case bool:
 			str[k] = map[bool]string{true: "yes", false: "no"}[v]
 		default:
-			return nil, invalid("InvalidParameter.Config", fmt.Sprintf("parameter %q: value must be a string or number", k))
+			return nil, badConfigValue(k)
 		}
 	}
 	return map[string]any{}, c.h.plane.SetParams(c.actor, id, str)
