@@ -249,14 +249,10 @@ func maskPasswords(s string, rules []string) string {
 
 // instanceUsers reads the InstanceId parameter and returns that instance with its compiled users.
 func (c *call) instanceUsers() (string, model.Instance, *acl.Users, error) {
-	id, err := c.required("InstanceId")
-	if err != nil {
-		return "", model.Instance{}, nil, err
-	}
-	in, err := c.h.plane.Instance(id)
+	in, err := c.loadInstance()
 	if err != nil {
 		return "", model.Instance{}, nil, err
 	}
 	us, err := c.h.plane.Users(in)
-	return id, in, us, err
+	return in.ID, in, us, err
 }

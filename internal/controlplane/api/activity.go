@@ -25,13 +25,11 @@ type refusalView struct {
 // the recent (address, reason) pairs with counts, most recently seen first, and refusals per minute
 // over the last hour. It reads this process's in-memory recorder: it restarts empty with moat.
 func describeRefusedConnections(c *call) (any, error) {
-	id, err := c.required("InstanceId")
+	in, err := c.loadInstance()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.h.plane.Instance(id); err != nil {
-		return nil, err
-	}
+	id := in.ID
 	var r refused.Report
 	if src, ok := c.h.runtime.(RefusalSource); ok {
 		r, _ = src.RefusedConnections(id)

@@ -282,6 +282,17 @@ func (c *call) required(name string) (string, error) {
 	return v, nil
 }
 
+// loadInstance reads the InstanceId parameter and loads that instance: MissingParameter without it,
+// InvalidInstanceId.NotFound when no instance has that ID. Actions that only pass the ID on to the
+// control plane, which loads the instance itself, read it with required.
+func (c *call) loadInstance() (model.Instance, error) {
+	id, err := c.required("InstanceId")
+	if err != nil {
+		return model.Instance{}, err
+	}
+	return c.h.plane.Instance(id)
+}
+
 // writeError answers the call with err as the provider's JSON error (mapError). A 5xx hides its cause
 // from the caller, so the cause is logged here, redacted (redact.KindText), with the request id the
 // caller sees.

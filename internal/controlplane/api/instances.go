@@ -116,11 +116,7 @@ func paging(c *call) (page, size int, err error) {
 }
 
 func describeInstanceAttribute(c *call) (any, error) {
-	id, err := c.required("InstanceId")
-	if err != nil {
-		return nil, err
-	}
-	in, err := c.h.plane.Instance(id)
+	in, err := c.loadInstance()
 	if err != nil {
 		return nil, err
 	}
