@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/moat-dev/moat/internal/allowlist"
-	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/backend/spec"
 	"github.com/moat-dev/moat/internal/controlplane"
 	"github.com/moat-dev/moat/internal/controlplane/api/sign"
 	"github.com/moat-dev/moat/internal/controlplane/model"
@@ -182,7 +182,7 @@ var codes = []struct {
 	{model.ErrListen, 400, "InvalidListen.Malformed"},
 	{model.ErrNoListen, 400, "InvalidListen.Malformed"},
 	{model.ErrParam, 400, "InvalidParameter.Config"},
-	{backend.ErrSpec, 400, "InvalidBackend.Malformed"},
+	{spec.ErrSpec, 400, "InvalidBackend.Malformed"},
 	{errListenInUse, 400, "InvalidListen.InUse"},
 	// Hosts, security groups, rules and bindings (ECS 2014-05-26 and R-kvstore codes where they exist).
 	{controlplane.ErrHostNotFound, 404, "InvalidInstanceId.NotFound"},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/backend/spec"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 )
 
@@ -45,7 +46,7 @@ func view(in model.Instance, withIPs bool) instanceView {
 	}
 	v.ArchitectureType, v.Architecture = cloudArchitectureType(in), in.InstanceArchitecture()
 	v.TLSListenAddresses = in.TLSListen
-	if s, err := backend.ParseSpec(in.Backend); err == nil {
+	if s, err := spec.Parse(in.Backend); err == nil {
 		v.Backend = s.String()
 	}
 	if len(in.Listen) > 0 {
@@ -147,10 +148,7 @@ func createInstance(c *call) (any, error) {
 	if err := createNet(c, &in); err != nil { // TLSListen and Config (netparams.go)
 		return nil, err
 	}
-	if _, err := backend.ParseSpec(in.Backend); err != nil {
-		return nil, err
-	}
-	if err := in.Validate(); err != nil {
+	if err := in.Validate(); err != nil { // the backend spec included (model.CheckBackend)
 		return nil, err
 	}
 	if _, err := c.h.plane.Instance(id); err == nil {
