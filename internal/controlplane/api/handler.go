@@ -4,7 +4,7 @@
 // Every call is signed (V1 HMAC-SHA1 or V3 ACS3-HMAC-SHA256), checked against the calling key's
 // policy, and answered in JSON with a RequestId; errors are non-2xx with string RequestId, HostId, Code,
 // Message and Recommend. Changes go through the control plane, which makes them durable and audits them
-// before the data plane sees them.
+// before the data plane sees them; CreateInstance is the one exception, said at createInstance.
 package api
 
 import (

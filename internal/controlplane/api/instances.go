@@ -124,9 +124,18 @@ func describeInstanceAttribute(c *call) (any, error) {
 	return map[string]any{"Instances": map[string]any{"DBInstanceAttribute": []instanceView{view(in, true)}}}, nil
 }
 
-// createInstance creates an instance and starts serving it at once, refusing every address (W1).
+// createInstance creates an instance and starts serving it at once, admitting only 127.0.0.1 (W1).
 // Besides the cloud's InstanceName and EngineVersion it takes moat's InstanceId (else one is generated),
 // Listen (comma list of host:port; default: a free port on 127.0.0.1) and Backend (default embedded).
+//
+// It is the one change the data plane sees before the store does: the instance is started first and
+// stored second, because what is stored is the addresses actually bound (port 0 is resolved only by
+// binding, and a restart must bind the same port), and a listen address in use or a cluster backend
+// must refuse the call rather than leave a stored instance nothing serves. The plane's watcher
+// (server.onChange) only republishes instances already served, so it cannot start one. Until the
+// store answers, the instance admits only 127.0.0.1 and is known to no other call; if storing fails it
+// is stopped. Storing first needs a Runtime that binds without serving (bind, store, then serve from
+// the watcher): not built.
 func createInstance(c *call) (any, error) {
 	if c.params.Get("Password") != "" {
 		return nil, errPassword
