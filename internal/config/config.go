@@ -14,7 +14,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/moat-dev/moat/internal/allowlist"
-	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/redact"
 )
@@ -143,7 +142,7 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 			}
 		}
 		checkTLSListen(in, path, seenListen, &p)
-		if _, err := backend.ParseSpec(in.Backend); err != nil {
+		if err := model.CheckBackend(in.Backend); err != nil {
 			p.add(path+".backend", redact.Secret(redact.KindURL, in.Backend), err.Error())
 		}
 		if t, err := model.ParseType(ci.Type); err != nil {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/moat-dev/moat/internal/refused"
 )
 
 // Bounds of the refusal recorder.
@@ -14,10 +16,6 @@ const (
 	// seen half is forgotten in one pass, so a scan from many addresses costs amortised O(log n) per
 	// refusal and the memory stays bounded (about 100 bytes a pair).
 	activityAddrs = 1024
-	// ActivityBucket is the width of one bar of the refusal timeline, and ActivityBuckets how many bars
-	// it keeps: the last hour, minute by minute.
-	ActivityBucket  = time.Minute
-	ActivityBuckets = 60
 )
 
 // Activity remembers an instance's recent refused connections for the console: who was refused, why,
@@ -27,7 +25,7 @@ const (
 type Activity struct {
 	mu      sync.Mutex
 	pairs   map[activityKey]activityCount
-	buckets [ActivityBuckets]activityBucket
+	buckets [refused.Buckets]activityBucket
 	total   uint64
 	now     func() time.Time // nil: time.Now (tests set it)
 }
@@ -47,33 +45,10 @@ type activityBucket struct {
 	n      uint64
 }
 
-// Refusal is one address refused for one reason.
-type Refusal struct {
-	Addr      netip.Addr
-	Reason    string // one of the Reason* constants
-	Count     uint64
-	FirstSeen time.Time
-	LastSeen  time.Time
-}
-
-// ActivityReport is a copy of what an Activity holds, taken at one moment.
-type ActivityReport struct {
-	// Refusals, most recently seen first. At most activityAddrs pairs are kept; Count is the number of
-	// refusals since the pair was first remembered.
-	Refusals []Refusal
-	// Timeline counts refusals per ActivityBucket, oldest first; the last element is the bucket that
-	// holds Now.
-	Timeline []uint64
-	// Now is when the report was taken; TimelineStart is the start of Timeline's first bucket.
-	Now, TimelineStart time.Time
-	// Total counts every refusal recorded since the instance started (forgotten pairs included).
-	Total uint64
-}
-
 // record notes one refused connection from addr.
 func (a *Activity) record(addr netip.Addr, reason string) {
 	now := a.clock()
-	minute := now.Unix() / int64(ActivityBucket/time.Second)
+	minute := now.Unix() / int64(refused.Bucket/time.Second)
 	k := activityKey{addr, reason}
 	a.mu.Lock()
 	if a.pairs == nil {
@@ -89,7 +64,7 @@ func (a *Activity) record(addr netip.Addr, reason string) {
 	c.last = now
 	c.n++
 	a.pairs[k] = c
-	b := &a.buckets[minute%ActivityBuckets]
+	b := &a.buckets[minute%refused.Buckets]
 	if b.minute != minute {
 		*b = activityBucket{minute: minute}
 	}
@@ -132,25 +107,25 @@ func (a *Activity) clock() time.Time {
 
 // Report returns a copy of the recorder's state. It does not block the refusal path for longer than
 // the copy of at most activityAddrs pairs takes.
-func (a *Activity) Report() ActivityReport {
+func (a *Activity) Report() refused.Report {
 	now := a.clock()
-	minute := now.Unix() / int64(ActivityBucket/time.Second)
-	r := ActivityReport{Now: now, Timeline: make([]uint64, ActivityBuckets)}
-	r.TimelineStart = time.Unix((minute-ActivityBuckets+1)*int64(ActivityBucket/time.Second), 0)
+	minute := now.Unix() / int64(refused.Bucket/time.Second)
+	r := refused.Report{Now: now, Timeline: make([]uint64, refused.Buckets)}
+	r.TimelineStart = time.Unix((minute-refused.Buckets+1)*int64(refused.Bucket/time.Second), 0)
 	a.mu.Lock()
 	r.Total = a.total
-	r.Refusals = make([]Refusal, 0, len(a.pairs))
+	r.Refusals = make([]refused.Record, 0, len(a.pairs))
 	for k, c := range a.pairs {
-		r.Refusals = append(r.Refusals, Refusal{Addr: k.addr, Reason: k.reason, Count: c.n, FirstSeen: c.first, LastSeen: c.last})
+		r.Refusals = append(r.Refusals, refused.Record{Addr: k.addr, Reason: k.reason, Count: c.n, FirstSeen: c.first, LastSeen: c.last})
 	}
 	for i := range r.Timeline {
-		m := minute - ActivityBuckets + 1 + int64(i)
-		if b := a.buckets[((m%ActivityBuckets)+ActivityBuckets)%ActivityBuckets]; b.minute == m {
+		m := minute - refused.Buckets + 1 + int64(i)
+		if b := a.buckets[((m%refused.Buckets)+refused.Buckets)%refused.Buckets]; b.minute == m {
 			r.Timeline[i] = b.n
 		}
 	}
 	a.mu.Unlock()
-	slices.SortFunc(r.Refusals, func(x, y Refusal) int {
+	slices.SortFunc(r.Refusals, func(x, y refused.Record) int {
 		if c := y.LastSeen.Compare(x.LastSeen); c != 0 {
 			return c
 		}
@@ -163,4 +138,4 @@ func (a *Activity) Report() ActivityReport {
 }
 
 // Activity returns the instance's recent refused connections (read-only copy).
-func (in *Instance) Activity() ActivityReport { return in.activity.Report() }
+func (in *Instance) Activity() refused.Report { return in.activity.Report() }

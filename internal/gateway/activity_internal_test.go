@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/moat-dev/moat/internal/refused"
 )
 
 // fakeClock is a settable clock for the recorder.
@@ -66,11 +68,11 @@ func TestActivityTimeline(t *testing.T) {
 	a.record(addr, ReasonIllegalAddress)
 
 	r := a.Report()
-	if len(r.Timeline) != ActivityBuckets {
-		t.Fatalf("timeline has %d buckets, want %d", len(r.Timeline), ActivityBuckets)
+	if len(r.Timeline) != refused.Buckets {
+		t.Fatalf("timeline has %d buckets, want %d", len(r.Timeline), refused.Buckets)
 	}
-	if r.Timeline[0] != 1 || r.Timeline[ActivityBuckets-1] != 2 {
-		t.Errorf("timeline first/last = %d/%d, want 1/2", r.Timeline[0], r.Timeline[ActivityBuckets-1])
+	if r.Timeline[0] != 1 || r.Timeline[refused.Buckets-1] != 2 {
+		t.Errorf("timeline first/last = %d/%d, want 1/2", r.Timeline[0], r.Timeline[refused.Buckets-1])
 	}
 	if !r.TimelineStart.Equal(t0.Truncate(time.Minute)) {
 		t.Errorf("TimelineStart = %v, want %v", r.TimelineStart, t0.Truncate(time.Minute))
@@ -83,8 +85,8 @@ func TestActivityTimeline(t *testing.T) {
 	for _, n := range r.Timeline {
 		sum += n
 	}
-	if sum != 3 || r.Timeline[ActivityBuckets-1] != 1 || r.Timeline[ActivityBuckets-2] != 2 {
-		t.Errorf("after an hour: timeline sum %d, last two %d,%d; want 3, 2,1", sum, r.Timeline[ActivityBuckets-2], r.Timeline[ActivityBuckets-1])
+	if sum != 3 || r.Timeline[refused.Buckets-1] != 1 || r.Timeline[refused.Buckets-2] != 2 {
+		t.Errorf("after an hour: timeline sum %d, last two %d,%d; want 3, 2,1", sum, r.Timeline[refused.Buckets-2], r.Timeline[refused.Buckets-1])
 	}
 	if r.Total != 4 {
 		t.Errorf("Total = %d, want 4", r.Total)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/gateway"
+	"github.com/moat-dev/moat/internal/refused"
 )
 
 // The brute-force lockout (A5) tried as an attacker would (issue 15): a real redis-server behind moat,
@@ -186,7 +187,7 @@ func TestLockoutAnswerIsAWrongPassword(t *testing.T) {
 }
 
 // refusalsOf is the count of the refusal records of addr for reason.
-func refusalsOf(r gateway.ActivityReport, addr, reason string) uint64 {
+func refusalsOf(r refused.Report, addr, reason string) uint64 {
 	for _, x := range r.Refusals {
 		if x.Addr.String() == addr && x.Reason == reason {
 			return x.Count

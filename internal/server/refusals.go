@@ -2,16 +2,16 @@ package server
 
 import (
 	"github.com/moat-dev/moat/internal/controlplane/api"
-	"github.com/moat-dev/moat/internal/gateway"
+	"github.com/moat-dev/moat/internal/refused"
 )
 
 var _ api.RefusalSource = (*Server)(nil)
 
 // RefusedConnections reports a served instance's recent refused connections (api.RefusalSource).
-func (s *Server) RefusedConnections(id string) (gateway.ActivityReport, bool) {
+func (s *Server) RefusedConnections(id string) (refused.Report, bool) {
 	gw := s.Gateway(id)
 	if gw == nil {
-		return gateway.ActivityReport{}, false
+		return refused.Report{}, false
 	}
 	return gw.Activity(), true
 }

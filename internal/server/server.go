@@ -213,7 +213,7 @@ func (s *Server) defaultInstance() (model.Instance, error) {
 	}
 	listen := orDefault(s.opts.Listen, DefaultListen)
 	be := orDefault(s.opts.Backend, DefaultBackend)
-	if _, err := backend.ParseSpec(be); err != nil {
+	if err := model.CheckBackend(be); err != nil {
 		return model.Instance{}, fmt.Errorf("--backend: %w", err)
 	}
 	if err := model.CheckListen(listen); err != nil {

@@ -2,8 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
-	"net/http"
 
 	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/controlplane"
@@ -40,10 +38,6 @@ var (
 	errAccountNotFound = errors.New("account not found")
 )
 
-func accountNotFound(name string) error {
-	return &Error{http.StatusNotFound, "InvalidAccountName.NotFound", fmt.Sprintf("account %q: %v", name, errAccountNotFound)}
-}
-
 func createAccount(c *call) (any, error) {
 	id, name, err := c.instanceAndAccount()
 	if err != nil {
@@ -63,7 +57,7 @@ func createAccount(c *call) (any, error) {
 	rules, _ := model.RoleRules(role)
 	err = c.h.plane.ChangeAccounts(c.actor, c.action, id, func(in *model.Instance, us *acl.Users) error {
 		if us.Get(name) != nil {
-			return &Error{http.StatusBadRequest, "InvalidAccountName.Duplicate", fmt.Sprintf("account %q: %v", name, errAccountExists)}
+			return accountExists(name)
 		}
 		if err := us.SetUser(name, append([]string{"on", ">" + pass}, rules...)...); err != nil {
 			return err // the rules are constant and the password is checked: cannot happen
@@ -157,7 +151,7 @@ func deleteAccount(c *call) (any, error) {
 		return nil, err
 	}
 	if name == "default" {
-		return nil, invalid("OperationDenied.DefaultAccount", "The default account cannot be deleted.")
+		return nil, errDefaultAccount
 	}
 	return map[string]any{}, c.changeAccount(id, name, func(_ *model.Instance, us *acl.Users) error {
 		_, err := us.DelUser(name)

@@ -2,8 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/moat-dev/moat/internal/acl"
@@ -98,7 +96,7 @@ func modifyACLUser(c *call) (any, error) {
 	rules := strings.Fields(c.params.Get("Rules"))
 	err = c.h.plane.ChangeAccounts(c.actor, c.action, id, func(_ *model.Instance, us *acl.Users) error {
 		if err := us.SetUser(name, rules...); err != nil {
-			return ruleError("InvalidParameter.Rules", err, rules)
+			return ruleError(badRules, err, rules)
 		}
 		return nil
 	})
@@ -114,7 +112,7 @@ func deleteACLUser(c *call) (any, error) {
 		return nil, err
 	}
 	if name == "default" {
-		return nil, invalid("OperationDenied.DefaultUser", "ERR The 'default' user cannot be removed")
+		return nil, errDefaultUser
 	}
 	return map[string]any{}, c.h.plane.ChangeAccounts(c.actor, c.action, id, func(_ *model.Instance, us *acl.Users) error {
 		if us.Get(name) == nil {
@@ -145,7 +143,7 @@ func importACL(c *call) (any, error) {
 	err = c.h.plane.ChangeAccounts(c.actor, c.action, id, func(_ *model.Instance, us *acl.Users) error {
 		loaded, err := acl.ParseACLFile(us.Table(), us.Config(), file, []byte(text))
 		if err != nil {
-			return ruleError("InvalidParameter.ACLFile", err, strings.Fields(text))
+			return ruleError(badACLFile, err, strings.Fields(text))
 		}
 		// ACL LOAD's swap: the set becomes the file's users, compiled against the same table and settings.
 		*us = *loaded
@@ -218,23 +216,20 @@ func (c *call) instanceAndUser() (id, name string, err error) {
 		return "", "", err
 	}
 	if strings.ContainsFunc(name, func(r rune) bool { return r == 0 || r == ' ' || (r >= '\t' && r <= '\r') }) {
-		return "", "", invalid("InvalidUserName.Format", fmt.Sprintf("UserName %q: ERR Usernames can't contain spaces or null characters", name))
+		return "", "", badUserName(name)
 	}
 	return id, name, nil
 }
 
-func userNotFound(name string) error {
-	return &Error{http.StatusNotFound, "InvalidUserName.NotFound", fmt.Sprintf("user %q not found", name)}
-}
-
-// ruleError turns Redis's reply to bad rules into an API error with code, with every password rule
-// of rules (">pw", "<pw") masked as ">***": the message reaches the caller and the audit log.
-func ruleError(code string, err error, rules []string) error {
+// ruleError turns Redis's reply to bad rules into the API error refuse builds (badRules, badACLFile),
+// with every password rule of rules (">pw", "<pw") masked as ">***": the message reaches the caller
+// and the audit log.
+func ruleError(refuse func(reply string) *Error, err error, rules []string) error {
 	var re *acl.ReplyError
 	if !errors.As(err, &re) {
 		return err
 	}
-	return invalid(code, maskPasswords(re.Reply, rules))
+	return refuse(maskPasswords(re.Reply, rules))
 }
 
 // maskPasswords replaces the clear passwords of rules (">pw", "<pw", also inside a selector's words)
@@ -254,14 +249,10 @@ func maskPasswords(s string, rules []string) string {
 
 // instanceUsers reads the InstanceId parameter and returns that instance with its compiled users.
 func (c *call) instanceUsers() (string, model.Instance, *acl.Users, error) {
-	id, err := c.required("InstanceId")
-	if err != nil {
-		return "", model.Instance{}, nil, err
-	}
-	in, err := c.h.plane.Instance(id)
+	in, err := c.loadInstance()
 	if err != nil {
 		return "", model.Instance{}, nil, err
 	}
 	us, err := c.h.plane.Users(in)
-	return id, in, us, err
+	return in.ID, in, us, err
 }

@@ -66,11 +66,7 @@ type ipGroup struct {
 }
 
 func describeSecurityIps(c *call) (any, error) {
-	id, err := c.required("InstanceId")
-	if err != nil {
-		return nil, err
-	}
-	in, err := c.h.plane.Instance(id)
+	in, err := c.loadInstance()
 	if err != nil {
 		return nil, err
 	}

@@ -3,14 +3,14 @@ package api
 import (
 	"time"
 
-	"github.com/moat-dev/moat/internal/gateway"
+	"github.com/moat-dev/moat/internal/refused"
 )
 
 // RefusalSource is the part of the Runtime that reports an instance's recent refused connections
-// (gateway.Activity). A Runtime without it answers DescribeRefusedConnections with an empty report.
+// (gateway.Activity, reached through the server). A Runtime without it answers DescribeRefusedConnections with an empty report.
 type RefusalSource interface {
 	// RefusedConnections returns the report of a served instance; ok=false if it is not served here.
-	RefusedConnections(instanceID string) (r gateway.ActivityReport, ok bool)
+	RefusedConnections(instanceID string) (r refused.Report, ok bool)
 }
 
 type refusalView struct {
@@ -25,14 +25,12 @@ type refusalView struct {
 // the recent (address, reason) pairs with counts, most recently seen first, and refusals per minute
 // over the last hour. It reads this process's in-memory recorder: it restarts empty with moat.
 func describeRefusedConnections(c *call) (any, error) {
-	id, err := c.required("InstanceId")
+	in, err := c.loadInstance()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.h.plane.Instance(id); err != nil {
-		return nil, err
-	}
-	var r gateway.ActivityReport
+	id := in.ID
+	var r refused.Report
 	if src, ok := c.h.runtime.(RefusalSource); ok {
 		r, _ = src.RefusedConnections(id)
 	}
@@ -42,12 +40,12 @@ func describeRefusedConnections(c *call) (any, error) {
 	}
 	counts := r.Timeline
 	if counts == nil {
-		counts = make([]uint64, gateway.ActivityBuckets)
+		counts = make([]uint64, refused.Buckets)
 	}
 	start := r.TimelineStart
 	if start.IsZero() {
 		now := time.Now()
-		start = now.Truncate(gateway.ActivityBucket).Add(-(gateway.ActivityBuckets - 1) * gateway.ActivityBucket)
+		start = now.Truncate(refused.Bucket).Add(-(refused.Buckets - 1) * refused.Bucket)
 	}
 	return map[string]any{
 		"InstanceId":         id,
@@ -55,7 +53,7 @@ func describeRefusedConnections(c *call) (any, error) {
 		"RefusedConnections": map[string]any{"RefusedConnection": list},
 		"Timeline": map[string]any{
 			"Start":         stamp(start),
-			"BucketSeconds": int(gateway.ActivityBucket / time.Second),
+			"BucketSeconds": int(refused.Bucket / time.Second),
 			"Counts":        counts,
 		},
 	}, nil

@@ -60,13 +60,13 @@ func checkedConn(c *call) (snapshot.Conn, error) {
 	}
 	addr, err := parseAddr(src)
 	if err != nil {
-		return conn, invalid("InvalidSourceIp.Malformed", fmt.Sprintf("SourceIp %q is not an IP address", src))
+		return conn, badSourceIP(src)
 	}
 	conn.Peer = addr
 	if lb := c.params.Get("ProxyIp"); lb != "" {
 		peer, err := parseAddr(lb)
 		if err != nil {
-			return conn, invalid("InvalidProxyIp.Malformed", fmt.Sprintf("ProxyIp %q is not an IP address", lb))
+			return conn, badProxyIP(lb)
 		}
 		conn.Peer, conn.Proxy, conn.Client = peer, true, addr
 	}
@@ -75,7 +75,7 @@ func checkedConn(c *call) (snapshot.Conn, error) {
 	case "tls":
 		conn.TLS = true
 	default:
-		return conn, invalid("InvalidTransport.Malformed", fmt.Sprintf("Transport %q is not plain or tls", t))
+		return conn, badTransport(t)
 	}
 	return conn, nil
 }

@@ -2,18 +2,21 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/moat-dev/moat/internal/allowlist"
-	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/backend/spec"
 	"github.com/moat-dev/moat/internal/controlplane"
 	"github.com/moat-dev/moat/internal/controlplane/api/sign"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 )
 
 // Error is an API error as the provider's SDKs read it: an HTTP status and a code in the provider's
-// style. Every error a caller can see is built here or in mapError.
+// style. Every error a caller can see is built here or in mapError: the sentinels and constructors
+// below, and the codes table for the domain's sentinel errors. No other file of the package spells an
+// error code (TestErrorCodesOnlyInErrorsGo).
 type Error struct {
 	Status  int
 	Code    string
@@ -28,6 +31,92 @@ func missing(param string) *Error {
 }
 
 func invalid(code, msg string) *Error { return &Error{http.StatusBadRequest, code, msg} }
+
+// Refusals of a call's parameters that name no domain sentinel: each states the input it refuses.
+var (
+	errPassword = invalid("InvalidParameter.Password",
+		"CreateInstance takes no Password: set an account's password with ResetAccountPassword (or CreateAccount) once the instance exists; omit it.")
+	errDefaultAccount = invalid("OperationDenied.DefaultAccount", "The default account cannot be deleted.")
+	errDefaultUser    = invalid("OperationDenied.DefaultUser", "ERR The 'default' user cannot be removed")
+	errPageNumber     = invalid("InvalidPageNumber.Malformed", "PageNumber must be an integer of at least 1.")
+	errPageSize       = invalid("InvalidPageSize.Malformed", "PageSize must be an integer from 1 to 100.")
+	errAuditPageSize  = invalid("InvalidPageSize.Malformed", "PageSize must be an integer from 1 to 1000.")
+)
+
+func badVersion(action, version string, versions []string) *Error {
+	return invalid("InvalidVersion", "Specified parameter Version \""+version+"\" is not valid for "+action+" (use "+strings.Join(versions, " or ")+").")
+}
+
+func badRequestBody(err error) *Error {
+	return invalid("InvalidRequest", "reading the request body: "+err.Error())
+}
+
+func instanceExists(id string) *Error {
+	return invalid("InvalidInstanceId.Duplicate", fmt.Sprintf("instance %q already exists", id))
+}
+
+// badBackend refuses a backend moat cannot serve (a cluster, or one whose mode is unknown); err names it.
+func badBackend(err error) *Error { return invalid("InvalidParameter.Backend", err.Error()) }
+
+// badConfig refuses a Config parameter that is not a JSON object; example is a valid one for the action.
+func badConfig(example string) *Error {
+	return invalid("InvalidParameter.Config", "Config must be a JSON object of parameter names to values, e.g. "+example+".")
+}
+
+func badConfigValue(name string) *Error {
+	return invalid("InvalidParameter.Config", fmt.Sprintf("parameter %q: value must be a string or number", name))
+}
+
+func badSourceIP(s string) *Error {
+	return invalid("InvalidSourceIp.Malformed", fmt.Sprintf("SourceIp %q is not an IP address", s))
+}
+
+func badProxyIP(s string) *Error {
+	return invalid("InvalidProxyIp.Malformed", fmt.Sprintf("ProxyIp %q is not an IP address", s))
+}
+
+func badTransport(s string) *Error {
+	return invalid("InvalidTransport.Malformed", fmt.Sprintf("Transport %q is not plain or tls", s))
+}
+
+// badTime refuses DescribeAuditLogs' StartTime or EndTime (param) whose value s is not RFC 3339.
+func badTime(param, s string) *Error {
+	code := "InvalidStartTime.Malformed"
+	if param == "EndTime" {
+		code = "InvalidEndTime.Malformed"
+	}
+	return invalid(code, "Specified "+param+" \""+s+"\" is not a time in RFC 3339 form (2006-01-02T15:04:05Z).")
+}
+
+func badLogType(s string) *Error {
+	return invalid("InvalidLogType.ValueNotSupported", "Specified LogType \""+s+"\" is not valid: use Changes or FailedCalls.")
+}
+
+func badAuditToken(s string) *Error {
+	return invalid("InvalidNextToken.Malformed", "Specified NextToken \""+s+"\" is not one DescribeAuditLogs returned.")
+}
+
+// Accounts (accounts.go) and raw ACL users (aclusers.go).
+
+func accountNotFound(name string) *Error {
+	return &Error{http.StatusNotFound, "InvalidAccountName.NotFound", fmt.Sprintf("account %q: %v", name, errAccountNotFound)}
+}
+
+func accountExists(name string) *Error {
+	return invalid("InvalidAccountName.Duplicate", fmt.Sprintf("account %q: %v", name, errAccountExists))
+}
+
+func userNotFound(name string) *Error {
+	return &Error{http.StatusNotFound, "InvalidUserName.NotFound", fmt.Sprintf("user %q not found", name)}
+}
+
+func badUserName(name string) *Error {
+	return invalid("InvalidUserName.Format", fmt.Sprintf("UserName %q: ERR Usernames can't contain spaces or null characters", name))
+}
+
+// badRules and badACLFile carry Redis's reply to bad ACL rules given as Rules or as an ACL file.
+func badRules(reply string) *Error   { return invalid("InvalidParameter.Rules", reply) }
+func badACLFile(reply string) *Error { return invalid("InvalidParameter.ACLFile", reply) }
 
 var (
 	errActionNotFound = &Error{http.StatusNotFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."}
@@ -93,7 +182,7 @@ var codes = []struct {
 	{model.ErrListen, 400, "InvalidListen.Malformed"},
 	{model.ErrNoListen, 400, "InvalidListen.Malformed"},
 	{model.ErrParam, 400, "InvalidParameter.Config"},
-	{backend.ErrSpec, 400, "InvalidBackend.Malformed"},
+	{spec.ErrSpec, 400, "InvalidBackend.Malformed"},
 	{errListenInUse, 400, "InvalidListen.InUse"},
 	// Hosts, security groups, rules and bindings (ECS 2014-05-26 and R-kvstore codes where they exist).
 	{controlplane.ErrHostNotFound, 404, "InvalidInstanceId.NotFound"},

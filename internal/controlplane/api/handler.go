@@ -4,7 +4,7 @@
 // Every call is signed (V1 HMAC-SHA1 or V3 ACS3-HMAC-SHA256), checked against the calling key's
 // policy, and answered in JSON with a RequestId; errors are non-2xx with string RequestId, HostId, Code,
 // Message and Recommend. Changes go through the control plane, which makes them durable and audits them
-// before the data plane sees them.
+// before the data plane sees them; CreateInstance is the one exception, said at createInstance.
 package api
 
 import (
@@ -24,6 +24,7 @@ import (
 	"github.com/moat-dev/moat/internal/controlplane"
 	"github.com/moat-dev/moat/internal/controlplane/api/sign"
 	"github.com/moat-dev/moat/internal/controlplane/model"
+	"github.com/moat-dev/moat/internal/redact"
 )
 
 // Request bounds.
@@ -111,12 +112,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{h: h, r: r, requestID: newRequestID()}
 	result, err := c.serve()
 	if err != nil {
-		h.writeError(w, c, mapError(err))
+		h.writeError(w, c, err)
 		return
 	}
 	body, err := json.Marshal(result)
 	if err != nil {
-		h.writeError(w, c, mapError(err))
+		h.writeError(w, c, err)
 		return
 	}
 	// Every response carries RequestId: add it to the action's own object.
@@ -191,7 +192,7 @@ func (c *call) find(version string) (action, error) {
 		return act, missing("Version")
 	}
 	if !contains(act.versions, version) {
-		return act, invalid("InvalidVersion", "Specified parameter Version \""+version+"\" is not valid for "+c.action+" (use "+strings.Join(act.versions, " or ")+").")
+		return act, badVersion(c.action, version, act.versions)
 	}
 	return act, nil
 }
@@ -242,7 +243,7 @@ func (c *call) allowed() bool {
 func (c *call) readRequest() (*sign.Request, error) {
 	body, err := io.ReadAll(io.LimitReader(c.r.Body, maxBody+1))
 	if err != nil {
-		return nil, invalid("InvalidRequest", "reading the request body: "+err.Error())
+		return nil, badRequestBody(err)
 	}
 	if len(body) > maxBody {
 		return nil, errTooLarge
@@ -281,9 +282,25 @@ func (c *call) required(name string) (string, error) {
 	return v, nil
 }
 
-func (h *Handler) writeError(w http.ResponseWriter, c *call, e *Error) {
+// loadInstance reads the InstanceId parameter and loads that instance: MissingParameter without it,
+// InvalidInstanceId.NotFound when no instance has that ID. Actions that only pass the ID on to the
+// control plane, which loads the instance itself, read it with required.
+func (c *call) loadInstance() (model.Instance, error) {
+	id, err := c.required("InstanceId")
+	if err != nil {
+		return model.Instance{}, err
+	}
+	return c.h.plane.Instance(id)
+}
+
+// writeError answers the call with err as the provider's JSON error (mapError). A 5xx hides its cause
+// from the caller, so the cause is logged here, redacted (redact.KindText), with the request id the
+// caller sees.
+func (h *Handler) writeError(w http.ResponseWriter, c *call, err error) {
+	e := mapError(err)
 	if e.Status >= 500 {
-		h.log.Error("API call failed", "action", c.action, "request_id", c.requestID)
+		h.log.Error("API call failed", "action", c.action, "request_id", c.requestID,
+			"err", redact.Secret(redact.KindText, err.Error()))
 	}
 	w.Header().Set("Content-Type", jsonContentType)
 	w.WriteHeader(e.Status)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/backend/spec"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 )
 
@@ -45,7 +46,7 @@ func view(in model.Instance, withIPs bool) instanceView {
 	}
 	v.ArchitectureType, v.Architecture = cloudArchitectureType(in), in.InstanceArchitecture()
 	v.TLSListenAddresses = in.TLSListen
-	if s, err := backend.ParseSpec(in.Backend); err == nil {
+	if s, err := spec.Parse(in.Backend); err == nil {
 		v.Backend = s.String()
 	}
 	if len(in.Listen) > 0 {
@@ -104,35 +105,40 @@ func paging(c *call) (page, size int, err error) {
 	page, size = 1, 30
 	if s := c.params.Get("PageNumber"); s != "" {
 		if page, err = strconv.Atoi(s); err != nil || page < 1 {
-			return 0, 0, invalid("InvalidPageNumber.Malformed", "PageNumber must be an integer of at least 1.")
+			return 0, 0, errPageNumber
 		}
 	}
 	if s := c.params.Get("PageSize"); s != "" {
 		if size, err = strconv.Atoi(s); err != nil || size < 1 || size > 100 {
-			return 0, 0, invalid("InvalidPageSize.Malformed", "PageSize must be an integer from 1 to 100.")
+			return 0, 0, errPageSize
 		}
 	}
 	return page, size, nil
 }
 
 func describeInstanceAttribute(c *call) (any, error) {
-	id, err := c.required("InstanceId")
-	if err != nil {
-		return nil, err
-	}
-	in, err := c.h.plane.Instance(id)
+	in, err := c.loadInstance()
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"Instances": map[string]any{"DBInstanceAttribute": []instanceView{view(in, true)}}}, nil
 }
 
-// createInstance creates an instance and starts serving it at once, refusing every address (W1).
+// createInstance creates an instance and starts serving it at once, admitting only 127.0.0.1 (W1).
 // Besides the cloud's InstanceName and EngineVersion it takes moat's InstanceId (else one is generated),
 // Listen (comma list of host:port; default: a free port on 127.0.0.1) and Backend (default embedded).
+//
+// It is the one change the data plane sees before the store does: the instance is started first and
+// stored second, because what is stored is the addresses actually bound (port 0 is resolved only by
+// binding, and a restart must bind the same port), and a listen address in use or a cluster backend
+// must refuse the call rather than leave a stored instance nothing serves. The plane's watcher
+// (server.onChange) only republishes instances already served, so it cannot start one. Until the
+// store answers, the instance admits only 127.0.0.1 and is known to no other call; if storing fails it
+// is stopped. Storing first needs a Runtime that binds without serving (bind, store, then serve from
+// the watcher): not built.
 func createInstance(c *call) (any, error) {
 	if c.params.Get("Password") != "" {
-		return nil, invalid("InvalidParameter.Password", "Password is not supported yet: moat's ACL users are not built; omit it.")
+		return nil, errPassword
 	}
 	id := c.params.Get("InstanceId")
 	if id == "" {
@@ -151,19 +157,16 @@ func createInstance(c *call) (any, error) {
 	if err := createNet(c, &in); err != nil { // TLSListen and Config (netparams.go)
 		return nil, err
 	}
-	if _, err := backend.ParseSpec(in.Backend); err != nil {
-		return nil, err
-	}
-	if err := in.Validate(); err != nil {
+	if err := in.Validate(); err != nil { // the backend spec included (model.CheckBackend)
 		return nil, err
 	}
 	if _, err := c.h.plane.Instance(id); err == nil {
-		return nil, invalid("InvalidInstanceId.Duplicate", fmt.Sprintf("instance %q already exists", id))
+		return nil, instanceExists(id)
 	}
 	bound, err := c.h.runtime.StartInstance(in)
 	if err != nil {
 		if errors.Is(err, backend.ErrCluster) || errors.Is(err, backend.ErrClusterUnknown) {
-			return nil, invalid("InvalidParameter.Backend", err.Error())
+			return nil, badBackend(err)
 		}
 		return nil, fmt.Errorf("%w: %v", errListenInUse, err)
 	}
@@ -235,7 +238,7 @@ func modifyInstanceConfig(c *call) (any, error) {
 	}
 	var values map[string]any
 	if err := json.Unmarshal([]byte(raw), &values); err != nil || len(values) == 0 {
-		return nil, invalid("InvalidParameter.Config", `Config must be a JSON object of parameter names to values, e.g. {"drop-on-revoke":"yes"}.`)
+		return nil, badConfig(`{"drop-on-revoke":"yes"}`)
 	}
 	str := map[string]string{}
 	for k, v := range values {
@@ -247,7 +250,7 @@ func modifyInstanceConfig(c *call) (any, error) {
 		case bool:
 			str[k] = map[bool]string{true: "yes", false: "no"}[v]
 		default:
-			return nil, invalid("InvalidParameter.Config", fmt.Sprintf("parameter %q: value must be a string or number", k))
+			return nil, badConfigValue(k)
 		}
 	}
 	return map[string]any{}, c.h.plane.SetParams(c.actor, id, str)

@@ -62,7 +62,7 @@ func describeAuditLogs(c *call) (any, error) {
 	if s := c.params.Get("PageSize"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			return nil, invalid("InvalidPageSize.Malformed", "PageSize must be an integer from 1 to 1000.")
+			return nil, errAuditPageSize
 		}
 		f.Limit = n
 	}
@@ -73,7 +73,7 @@ func describeAuditLogs(c *call) (any, error) {
 		if s := c.params.Get(t.param); s != "" {
 			v, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
-				return nil, invalid("Invalid"+t.param+".Malformed", "Specified "+t.param+" \""+s+"\" is not a time in RFC 3339 form (2006-01-02T15:04:05Z).")
+				return nil, badTime(t.param, s)
 			}
 			*t.to = v
 		}
@@ -87,10 +87,10 @@ func describeAuditLogs(c *call) (any, error) {
 	case strings.EqualFold(lt, "FailedCalls"):
 		list, next, err = c.h.plane.FailedCalls(f)
 	default:
-		return nil, invalid("InvalidLogType.ValueNotSupported", "Specified LogType \""+lt+"\" is not valid: use Changes or FailedCalls.")
+		return nil, badLogType(lt)
 	}
 	if errors.Is(err, controlplane.ErrBadPageToken) {
-		return nil, invalid("InvalidNextToken.Malformed", "Specified NextToken \""+f.Before+"\" is not one DescribeAuditLogs returned.")
+		return nil, badAuditToken(f.Before)
 	}
 	if err != nil {
 		return nil, err

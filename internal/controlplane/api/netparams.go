@@ -41,7 +41,7 @@ func createNet(c *call, in *model.Instance) error {
 func createParams(raw string, in *model.Instance) error {
 	var values map[string]any
 	if err := json.Unmarshal([]byte(raw), &values); err != nil {
-		return invalid("InvalidParameter.Config", `Config must be a JSON object of parameter names to values, e.g. {"tls-auth-clients":"no"}.`)
+		return badConfig(`{"tls-auth-clients":"no"}`)
 	}
 	in.Params = map[string]string{}
 	for k, v := range values {
@@ -54,7 +54,7 @@ func createParams(raw string, in *model.Instance) error {
 		case bool:
 			s = map[bool]string{true: "yes", false: "no"}[v]
 		default:
-			return invalid("InvalidParameter.Config", fmt.Sprintf("parameter %q: value must be a string or number", k))
+			return badConfigValue(k)
 		}
 		if err := model.CheckParam(k, s); err != nil {
 			return err

@@ -1,5 +1,6 @@
 // Package model holds the control plane's types and their validation. It is pure: no I/O, no clocks
-// (NewID reads crypto/rand).
+// (NewID reads crypto/rand). It checks a backend spec with backend/spec and must not import the data
+// plane (backend, gateway, snapshot).
 package model
 
 import (
@@ -10,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/backend/spec"
 )
 
 // Origins of an instance: who declared it.
@@ -106,11 +108,22 @@ func CheckListen(addr string) error {
 	return nil
 }
 
-// Validate checks everything but the backend spec (the backend package owns that); it reports every
-// problem at once.
+// CheckBackend checks a backend spec ("embedded", "" for it, redis://, rediss://, unix://); the error
+// wraps spec.ErrSpec, names every bad part and never contains the password. Whether the server it
+// names is reachable, or is a cluster moat refuses, is known only when the data plane opens it.
+func CheckBackend(s string) error {
+	_, err := spec.Parse(s)
+	return err
+}
+
+// Validate checks the instance, its backend spec included (CheckBackend); it reports every problem at
+// once.
 func (in Instance) Validate() error {
 	var errs []error
 	if err := CheckID(in.ID); err != nil {
+		errs = append(errs, err)
+	}
+	if err := CheckBackend(in.Backend); err != nil {
 		errs = append(errs, err)
 	}
 	if len(in.Listen) == 0 && len(in.TLSListen) == 0 {

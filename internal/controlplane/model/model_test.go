@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/moat-dev/moat/internal/allowlist"
+	"github.com/moat-dev/moat/internal/backend/spec"
 )
 
 func TestCheckID(t *testing.T) {
@@ -51,5 +54,28 @@ func TestCheckListen(t *testing.T) {
 		if err := CheckListen(addr); (err == nil) != ok {
 			t.Errorf("CheckListen(%q) = %v", addr, err)
 		}
+	}
+}
+
+// Validate checks the backend spec with the rest, through CheckBackend: a bad spec is reported with the
+// other problems, wraps spec.ErrSpec and does not show its password.
+func TestValidateChecksTheBackend(t *testing.T) {
+	in := Instance{ID: "r-a", Listen: []string{"127.0.0.1:6380"}, Groups: allowlist.Initial()}
+	for _, good := range []string{"", "embedded", "redis://:pw@10.0.0.1:6379/2", "rediss://h?sni=x", "unix:///tmp/r.sock?db=1"} {
+		in.Backend = good
+		if err := in.Validate(); err != nil {
+			t.Errorf("Backend %q: %v", good, err)
+		}
+	}
+	in.Backend, in.Listen = "redis://:hunter2@10.0.0.1:99999", []string{"nope"}
+	err := in.Validate()
+	if !errors.Is(err, spec.ErrSpec) || !errors.Is(err, ErrListen) {
+		t.Fatalf("bad backend and listen: %v, want both reported", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), `port "99999"`) {
+		t.Errorf("error %q: want the bad port named and the password hidden", err)
+	}
+	if err := CheckBackend("memcached://h"); !errors.Is(err, spec.ErrSpec) {
+		t.Errorf("CheckBackend(memcached://h) = %v", err)
 	}
 }

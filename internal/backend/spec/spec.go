@@ -1,4 +1,8 @@
-package backend
+// Package spec parses and renders backend specs ("embedded", redis://, rediss://, unix://): the string
+// an instance names its backend with. It owns the spec's syntax and its redacted rendering only, and
+// imports nothing of moat but redact, so that the control plane's model validates a backend string
+// without importing the data plane; package backend opens what it describes.
+package spec
 
 import (
 	"errors"
@@ -26,17 +30,17 @@ const (
 // DefaultPort is the port of redis:// and rediss:// specs that name none.
 const DefaultPort = 6379
 
-// maxSocketPath is the longest unix socket path accepted: sun_path holds 108 bytes on Linux and 104 on
+// MaxSocketPath is the longest unix socket path accepted: sun_path holds 108 bytes on Linux and 104 on
 // the BSDs, both including the terminating NUL.
-const maxSocketPath = 103
+const MaxSocketPath = 103
 
 // redacted replaces every password in String() and in error texts.
 const redacted = redact.Mask
 
-// ErrSpec is wrapped by every ParseSpec error.
+// ErrSpec is wrapped by every Parse error.
 var ErrSpec = errors.New("bad backend spec")
 
-// Spec is a parsed backend spec. The zero value is not valid; use ParseSpec.
+// Spec is a parsed backend spec. The zero value is not valid; use Parse.
 // String() renders it back as a normalised URL with the password redacted, safe for logs.
 type Spec struct {
 	Kind     string // KindEmbedded, KindRedis, KindRediss or KindUnix
@@ -55,7 +59,7 @@ type Spec struct {
 	KeyFile  string // client_key: its PEM private key
 }
 
-// ParseSpec parses a backend spec:
+// Parse parses a backend spec:
 //
 //	embedded                                  (also the empty string) the in-process engine
 //	redis://[user[:pass]@]host[:port][/db]    port defaults to 6379, db to 0
@@ -64,7 +68,7 @@ type Spec struct {
 //
 // Passwords and users are percent-decoded. Every bad part of the spec is named in the error, which
 // wraps ErrSpec and never contains the password.
-func ParseSpec(spec string) (Spec, error) {
+func Parse(spec string) (Spec, error) {
 	if spec == "" || spec == KindEmbedded {
 		return Spec{Kind: KindEmbedded}, nil
 	}
@@ -182,8 +186,8 @@ func parseUnix(spec string, u *url.URL) (Spec, error) {
 		bad = append(bad, "socket path: missing")
 	case !filepath.IsAbs(u.Path):
 		bad = append(bad, fmt.Sprintf("socket path %q: must be absolute", u.Path))
-	case len(u.Path) > maxSocketPath:
-		bad = append(bad, fmt.Sprintf("socket path: %d bytes, longer than the %d a unix socket allows", len(u.Path), maxSocketPath))
+	case len(u.Path) > MaxSocketPath:
+		bad = append(bad, fmt.Sprintf("socket path: %d bytes, longer than the %d a unix socket allows", len(u.Path), MaxSocketPath))
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {

@@ -1,4 +1,4 @@
-package backend
+package spec
 
 import (
 	"errors"
@@ -37,21 +37,21 @@ func TestParseSpecGood(t *testing.T) {
 			"unix:///tmp/r.sock?db=4&password=xxxxx&user=alice"},
 	}
 	for _, tt := range tests {
-		got, err := ParseSpec(tt.in)
+		got, err := Parse(tt.in)
 		if err != nil {
-			t.Errorf("ParseSpec(%q): %v", tt.in, err)
+			t.Errorf("Parse(%q): %v", tt.in, err)
 			continue
 		}
 		if got != tt.want {
-			t.Errorf("ParseSpec(%q) = %+v, want %+v", tt.in, got, tt.want)
+			t.Errorf("Parse(%q) = %+v, want %+v", tt.in, got, tt.want)
 		}
 		if s := got.String(); s != tt.string {
-			t.Errorf("ParseSpec(%q).String() = %q, want %q", tt.in, s, tt.string)
+			t.Errorf("Parse(%q).String() = %q, want %q", tt.in, s, tt.string)
 		}
 		// String() is itself a spec for the same backend, except for the redacted password.
-		again, err := ParseSpec(got.String())
+		again, err := Parse(got.String())
 		if err != nil {
-			t.Errorf("ParseSpec(String() %q): %v", got.String(), err)
+			t.Errorf("Parse(String() %q): %v", got.String(), err)
 			continue
 		}
 		again.Password = got.Password
@@ -94,19 +94,19 @@ func TestParseSpecBad(t *testing.T) {
 		{"unix:///" + strings.Repeat("d", 120) + ".sock", `socket path: 126 bytes, longer than the 103 a unix socket allows`},
 	}
 	for _, tt := range tests {
-		_, err := ParseSpec(tt.in)
+		_, err := Parse(tt.in)
 		if err == nil {
-			t.Errorf("ParseSpec(%q) succeeded, want error %q", tt.in, tt.want)
+			t.Errorf("Parse(%q) succeeded, want error %q", tt.in, tt.want)
 			continue
 		}
 		if !errors.Is(err, ErrSpec) {
-			t.Errorf("ParseSpec(%q) error %v does not wrap ErrSpec", tt.in, err)
+			t.Errorf("Parse(%q) error %v does not wrap ErrSpec", tt.in, err)
 		}
 		if !strings.HasPrefix(err.Error(), "bad backend spec ") || !strings.HasSuffix(err.Error(), ": "+tt.want) {
-			t.Errorf("ParseSpec(%q) error\n  %s\nwant it to end in\n  %s", tt.in, err, tt.want)
+			t.Errorf("Parse(%q) error\n  %s\nwant it to end in\n  %s", tt.in, err, tt.want)
 		}
 		if strings.Contains(err.Error(), "pw") {
-			t.Errorf("ParseSpec(%q) error shows the password: %s", tt.in, err)
+			t.Errorf("Parse(%q) error shows the password: %s", tt.in, err)
 		}
 	}
 }
@@ -118,15 +118,15 @@ func TestParseSpecUnparsableRedacted(t *testing.T) {
 		"redis://alice:hunter2@h:7001/%zz",
 		"unix:///r.sock?password=hunter2&db=%zz",
 	} {
-		_, err := ParseSpec(in)
+		_, err := Parse(in)
 		if err == nil {
-			t.Fatalf("ParseSpec(%q) succeeded", in)
+			t.Fatalf("Parse(%q) succeeded", in)
 		}
 		if strings.Contains(err.Error(), "hunter2") {
-			t.Errorf("ParseSpec(%q) error shows the password: %s", in, err)
+			t.Errorf("Parse(%q) error shows the password: %s", in, err)
 		}
 		if !strings.Contains(err.Error(), "xxxxx") {
-			t.Errorf("ParseSpec(%q) error %q does not show where the password was", in, err)
+			t.Errorf("Parse(%q) error %q does not show where the password was", in, err)
 		}
 	}
 }
@@ -170,7 +170,7 @@ func FuzzParseSpec(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		s, err := ParseSpec(in)
+		s, err := Parse(in)
 		if err != nil {
 			if !errors.Is(err, ErrSpec) {
 				t.Fatalf("error %v does not wrap ErrSpec", err)
@@ -183,7 +183,7 @@ func FuzzParseSpec(f *testing.F) {
 		if s.Password != "" && other.String() != s.String() {
 			t.Fatalf("String() %q depends on the password (%q with another one)", s.String(), other.String())
 		}
-		if _, err := ParseSpec(s.String()); err != nil {
+		if _, err := Parse(s.String()); err != nil {
 			t.Fatalf("String() %q of %q does not parse: %v", s.String(), in, err)
 		}
 	})
