@@ -12,7 +12,7 @@ func createSecurityGroup(c *call) (any, error) {
 	g := model.SecurityGroup{ID: c.params.Get("SecurityGroupId"), Name: c.params.Get("SecurityGroupName"),
 		Description: c.params.Get("Description"), VpcID: c.params.Get("VpcId")}
 	if t := c.params.Get("SecurityGroupType"); t != "" && t != "normal" {
-		return nil, invalid("InvalidSecurityGroupType.NotSupported", "moat's security groups are basic ones: SecurityGroupType must be normal.")
+		return nil, errSecurityGroupType
 	}
 	g, err := c.h.plane.CreateSecurityGroup(c.actor, g)
 	if err != nil {
@@ -125,7 +125,7 @@ func membership(c *call) (sg, host string, err error) {
 		return "", "", err
 	}
 	if c.params.Get("NetworkInterfaceId") != "" {
-		return "", "", invalid("InvalidParameter.NotSupported", "moat's hosts have no elastic network interfaces: give InstanceId.")
+		return "", "", errNoNetworkInterfaces
 	}
 	host, err = c.required("InstanceId")
 	return sg, host, err

@@ -3,7 +3,6 @@ package api
 // Batch security-group management: export, plan, apply, and rulesets rendered for hosts.
 
 import (
-	"net/http"
 	"sort"
 
 	"github.com/moat-dev/moat/internal/controlplane"
@@ -70,7 +69,7 @@ func renderSecurityGroup(c *call) (any, error) {
 	// Not "Format": that is the RPC protocol's own parameter (the answer's format), which the SDK always
 	// sets to JSON.
 	if f := first(c.params.Get("RulesetFormat"), "nftables"); f != "nftables" {
-		return nil, &Error{http.StatusBadRequest, "InvalidRulesetFormat.ValueNotSupported", "RulesetFormat must be nftables."}
+		return nil, errRulesetFormat
 	}
 	g, err := c.h.plane.SecurityGroup(id)
 	if err != nil {

@@ -49,7 +49,7 @@ func ruleSpecs(c *call, direction string) ([]model.RuleSpec, error) {
 			n, _, _ := strings.Cut(rest, ".")
 			i, err := strconv.Atoi(n)
 			if err != nil || i < 1 {
-				return nil, invalid("InvalidParameter.Permissions", fmt.Sprintf("parameter %q: N in Permissions.N must be 1 to %d", k, model.MaxPermissionsPerCall))
+				return nil, badPermissionsIndex(k)
 			}
 			if i > model.MaxPermissionsPerCall {
 				return nil, fmt.Errorf("parameter %q: %w", k, model.ErrTooManyPerms)
@@ -200,7 +200,7 @@ func describeSecurityGroupAttribute(c *call) (any, error) {
 	}
 	dir := first(c.params.Get("Direction"), "all")
 	if dir != "all" && dir != model.Ingress && dir != model.Egress {
-		return nil, invalid("InvalidDirection.Malformed", "Direction must be ingress, egress or all.")
+		return nil, errDirection
 	}
 	nic := c.params.Get("NicType")
 	if nic != "" && nic != "internet" && nic != "intranet" {
@@ -209,13 +209,13 @@ func describeSecurityGroupAttribute(c *call) (any, error) {
 	limit := 500
 	if s := c.params.Get("MaxResults"); s != "" {
 		if limit, err = strconv.Atoi(s); err != nil || limit < 10 || limit > 1000 {
-			return nil, invalid("InvalidMaxResults.Malformed", "MaxResults must be an integer from 10 to 1000.")
+			return nil, errMaxResults
 		}
 	}
 	start := 0
 	if s := c.params.Get("NextToken"); s != "" {
 		if start, err = strconv.Atoi(s); err != nil || start < 0 {
-			return nil, invalid("InvalidNextToken.Malformed", "NextToken is not one this API returned.")
+			return nil, errNextToken
 		}
 	}
 	g, err := c.h.plane.SecurityGroup(id)

@@ -254,3 +254,18 @@ func mapError(err error) *Error {
 
 // oneLine joins the lines of an errors.Join message.
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+// ECS actions (ecs*.go).
+var (
+	errSecurityGroupType   = invalid("InvalidSecurityGroupType.NotSupported", "moat's security groups are basic ones: SecurityGroupType must be normal.")
+	errNoNetworkInterfaces = invalid("InvalidParameter.NotSupported", "moat's hosts have no elastic network interfaces: give InstanceId.")
+	errRulesetFormat       = invalid("InvalidRulesetFormat.ValueNotSupported", "RulesetFormat must be nftables.")
+	errDirection           = invalid("InvalidDirection.Malformed", "Direction must be ingress, egress or all.")
+	errMaxResults          = invalid("InvalidMaxResults.Malformed", "MaxResults must be an integer from 10 to 1000.")
+	errNextToken           = invalid("InvalidNextToken.Malformed", "NextToken is not one this API returned.")
+)
+
+// badPermissionsIndex names a Permissions.N parameter whose N is out of range.
+func badPermissionsIndex(param string) *Error {
+	return invalid("InvalidParameter.Permissions", fmt.Sprintf("parameter %q: N in Permissions.N must be 1 to %d", param, model.MaxPermissionsPerCall))
+}
