@@ -60,6 +60,11 @@ type Config struct {
 	// the failed-login limiter remembers (default 65,536).
 	HashParallel, HashQueue, MaxLoginSources int
 	HashRate                                 float64
+	// RefusalDelay is how long a login refused by the rationing (429) waits before it is answered
+	// (default DefaultRefusalDelay; negative: none). A flood that waits for its answers then sends about
+	// one attempt per second per connection, and the connection caps bound the rest, so a flood of
+	// refused logins costs the served Redis clients little CPU.
+	RefusalDelay time.Duration
 
 	Now func() time.Time // nil: time.Now
 }

@@ -63,6 +63,7 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	// source cannot all pass a check made before any of them failed; a success gives it back.
 	if !c.failures.reserve(src, c.now()) {
 		p.Error = "Too many failed logins from your address. Wait a minute and try again."
+		c.delayRefusal(r)
 		w.Header().Set("Retry-After", strconv.Itoa(int(loginEvery/time.Second)))
 		c.render(w, http.StatusTooManyRequests, "login.html", p)
 		return
@@ -74,6 +75,7 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 		if !c.hashes.enter(r.Context(), c.now()) {
 			c.failures.refund(src, c.now()) // not evaluated
 			p.Error = "Too many logins in progress. Try again in a moment."
+			c.delayRefusal(r)
 			w.Header().Set("Retry-After", "1")
 			c.render(w, http.StatusTooManyRequests, "login.html", p)
 			return
@@ -96,6 +98,27 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	setCookie(w, r, id, 0)
 	c.cfg.Log.Info("console login", "principal", principal, "source", src.String())
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
+}
+
+// DefaultRefusalDelay is Config.RefusalDelay's default.
+const DefaultRefusalDelay = time.Second
+
+// delayRefusal waits Config.RefusalDelay (or until the client goes away) before a rationed login is
+// refused: the tarpit that keeps a login flood from costing CPU in proportion to its speed.
+func (c *Console) delayRefusal(r *http.Request) {
+	d := c.cfg.RefusalDelay
+	if d == 0 {
+		d = DefaultRefusalDelay
+	}
+	if d < 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
 }
 
 // checkKey reports whether secret is the secret of access key id.
