@@ -69,6 +69,9 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 			if r.Removed {
 				return st.answer(c, slot{local: unknownCommand(c)}, true)
 			}
+			if st.sess.identUser != "" {
+				return st.answer(c, slot{local: replyRenamedOnIdentity}, true)
+			}
 			cmd, orig = r.Original, r.Original
 			st.rewriteName(c, r.Original)
 		}
@@ -119,6 +122,9 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		st.multi, st.dirty, st.queued = false, false, 0
 		st.endMulti()
 	case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "function":
+		if !st.auth.free && st.identityRefuses() {
+			return st.answer(c, slot{local: replyIdentityUnavailable}, true)
+		}
 		if sl, a, done := st.guardScript(c); done {
 			return sl, a
 		}

@@ -88,6 +88,11 @@ type Instance struct {
 	guardDeny   []string
 	guardSynced bool
 
+	// Per-user backend identities (identity.go).
+	identMu    sync.Mutex
+	identWant  map[string]*backend.Identity // by user name, as last written
+	identState atomic.Uint32                // identUnknown, identReady, identUnavailable
+
 	x instanceX // network security and connection management (admit.go)
 }
 
@@ -149,7 +154,8 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	}
 	in.freshUsers = acl.NewUsers(in.table, acl.Config{ScriptsNeedAllKeys: true})
 	in.syncScriptGuard(snap)
-	in.snap.Store(in.bind(snap))
+	in.syncIdentities(snap)
+	in.snap.Store(in.scriptsByIdentity(in.bind(snap)))
 	in.refusals = newRefusalPacer(in.m.refusalsPaced) // from here on Start succeeds: Close stops it
 	for _, ln := range in.listeners {
 		in.wg.Add(1)
@@ -186,6 +192,8 @@ func (in *Instance) Snapshot() *snapshot.Snapshot { return in.snap.Load() }
 func (in *Instance) Publish(s *snapshot.Snapshot) {
 	s = in.bind(s)
 	in.syncScriptGuard(s)
+	in.syncIdentities(s)
+	s = in.scriptsByIdentity(s)
 	in.applyLimits(s)
 	in.aclLog.SetMaxLen(s.ACLLogMaxLen)
 	in.snap.Store(s)

@@ -1,0 +1,239 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"maps"
+	"slices"
+
+	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/resp"
+	"github.com/moat-dev/moat/internal/snapshot"
+)
+
+// Per-user backend identities (issue 18): scripts and functions of a restricted ACL user judged as Redis
+// judges them.
+//
+// A user of moat that is restricted (not all keys, all channels and all commands) has a backend ACL user
+// of its own, its identity (backend/identity.go): the user's rules minus the instance's denied commands,
+// with a password derived from moat's backend login. syncIdentities writes the identities of the
+// restricted users of every snapshot published (ACL SETUSER for the ones that changed, ACL DELUSER for
+// users gone or no longer restricted). While the backend holds them (identReady), the snapshot's users
+// are judged without moat's scripting rule (acl.Config.ScriptsNeedAllKeys): moat judges a script command
+// by its name and declared keys, as Redis does, and the backend judges what the script touches.
+//
+// A session of a restricted user, at the first batch holding a script or function command, leaves the
+// shared lane for its own backend connection and switches it to the identity (switchIdentity): ACL
+// SETUSER (so that an identity lost in a backend restart comes back) and AUTH, whose replies are checked
+// before anything more is sent. From then on every command of the session runs as the identity; moat
+// still judges each one first. If the switch fails, the session's script commands are refused
+// (replyIdentityUnavailable): they never run as moat's login. If the session's user changes later (AUTH,
+// RESET), the connection is switched to the new user's identity, or back to the login.
+//
+// Renamed commands are refused on such a connection (replyRenamedOnIdentity): the identity lacks their
+// original names. Where the backend has no ACL users or moat's login may not manage them, the state is
+// identUnavailable and moat's scripting rule stays: a restricted user's script commands get NOPERM.
+
+// Identity states.
+const (
+	identUnknown     uint32 = iota // not written yet: moat's scripting rule applies
+	identReady                     // the backend holds the identities
+	identUnavailable               // the backend has no ACL users, or moat's login may not manage them
+)
+
+// syncIdentities writes the identities of s's restricted users that changed and deletes the ones no
+// longer wanted. A backend that cannot be reached leaves everything as it was: the next publish retries.
+func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
+	if in.backend == nil {
+		return
+	}
+	users := in.usersOf(s)
+	deny := s.Renames.Denied()
+	want := map[string]*backend.Identity{}
+	for _, name := range users.Names() {
+		u := users.Get(name)
+		if !u.Enabled() || u.Unrestricted() {
+			continue
+		}
+		id := in.backend.Identity(in.id, name, u.BackendRules(deny))
+		if id == nil {
+			in.identState.Store(identUnavailable)
+			return
+		}
+		want[name] = id
+	}
+	in.identMu.Lock()
+	defer in.identMu.Unlock()
+	var set []*backend.Identity
+	var del []string
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if old := in.identWant[name]; old == nil || !bytes.Equal(old.SetUser, want[name].SetUser) {
+			set = append(set, want[name])
+		}
+	}
+	for name, old := range in.identWant {
+		if want[name] == nil {
+			del = append(del, old.User)
+		}
+	}
+	if len(set) == 0 && len(del) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), in.dialTimeout)
+	defer cancel()
+	err := in.backend.WriteIdentities(ctx, set, del)
+	switch {
+	case err == nil:
+		in.identWant = want
+		in.identState.Store(identReady)
+	case errors.Is(err, backend.ErrNoACL) || errors.Is(err, backend.ErrACLPermission):
+		in.identState.Store(identUnavailable)
+		in.log.Error("scripts and functions of restricted ACL users are refused: the backend cannot hold their identities", "reason", err)
+	case errors.Is(err, backend.ErrUnavailable):
+		in.log.Warn("restricted ACL users' backend identities not written: backend unreachable", "reason", err)
+	default:
+		in.identState.Store(identUnavailable)
+		in.log.Error("scripts and functions of restricted ACL users are refused: the backend refused their identities", "reason", err)
+	}
+}
+
+// scriptsByIdentity returns s with its users judged without moat's scripting rule when the backend
+// holds their identities; s otherwise.
+func (in *Instance) scriptsByIdentity(s *snapshot.Snapshot) *snapshot.Snapshot {
+	if s.Users == nil || in.identState.Load() != identReady || !s.Users.Config().ScriptsNeedAllKeys {
+		return s
+	}
+	us := s.Users.Clone()
+	us.SetScriptsNeedAllKeys(false)
+	cp := *s
+	cp.Users = us
+	return &cp
+}
+
+// IdentitiesReady reports whether restricted users' scripts run as their backend identities.
+func (in *Instance) IdentitiesReady() bool { return in.identState.Load() == identReady }
+
+// scriptCommand reports a command that runs or manages scripts or functions (name lower case).
+func scriptCommand(name string) bool {
+	switch name {
+	case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "function", "script":
+		return true
+	}
+	return false
+}
+
+// isScript reports a script or function command, by its original name.
+func (st *decideState) isScript(c *resp.Command) bool {
+	var buf [16]byte
+	name := lower(c.Args, 0, &buf)
+	if !st.renames.Empty() {
+		if r, ok := st.renames.Lookup(name); ok {
+			name = r.Original
+		}
+	}
+	return scriptCommand(name)
+}
+
+// switchNeeded reports whether c, the next command of the batch, needs the session's backend connection
+// under another identity than it is: it is a script command of a restricted user whose identity the
+// connection does not run as, or the connection runs as an identity its user no longer has.
+func (s *session) switchNeeded(st *decideState, c *resp.Command) bool {
+	if s.identUser == "" && (st.auth.free || !st.auth.authed) {
+		return false // the common case, without allocations
+	}
+	return s.identityWanted(st, c) != s.identUser
+}
+
+// identityWanted is the user whose identity the connection should run as for c ("": the login's): the
+// connection's user when restricted and c is a script command or the connection already runs as an
+// identity.
+func (s *session) identityWanted(st *decideState, c *resp.Command) string {
+	u := st.auth.user
+	if !st.auth.authed || u.Unrestricted() || s.in.identState.Load() != identReady {
+		return ""
+	}
+	if s.identUser != "" || st.isScript(c) {
+		return u.Name()
+	}
+	return ""
+}
+
+// identityFor puts the session's backend connection under the identity rest's first command needs
+// (identityWanted). False: the session ended.
+func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
+	if !s.switchNeeded(st, &rest[0]) {
+		return true
+	}
+	u := st.auth.user
+	restricted := s.identityWanted(st, &rest[0]) != ""
+	if s.sh.lane != nil && !s.moveToDedicated() {
+		return false
+	}
+	var cmd []byte
+	frames, name := 1, ""
+	if restricted {
+		id := s.in.backend.Identity(s.in.id, u.Name(), u.BackendRules(st.auth.snap.Renames.Denied()))
+		cmd = append(append(cmd, id.SetUser...), id.Enter...)
+		frames, name = 2, u.Name()
+	} else {
+		cmd = s.in.backend.LoginAuth()
+	}
+	ok, alive := s.switchLane(cmd, frames)
+	switch {
+	case !alive:
+		return false
+	case ok:
+		s.identUser = name
+	case restricted:
+		s.in.log.Error("a restricted ACL user's connection could not switch to its backend identity: its scripts are refused",
+			"client", s.peer, "user", u.Name())
+	default:
+		s.in.log.Error("closing connection: the backend refused moat's AUTH back to its login", "client", s.peer)
+		s.close()
+		return false
+	}
+	return true
+}
+
+// switchLane sends cmd (frames commands) on the session's own backend connection and waits for the pump
+// to read their replies: ok when none is an error. alive false: the session ended.
+func (s *session) switchLane(cmd []byte, frames int) (ok, alive bool) {
+	res := make(chan bool, 1)
+	s.enqueue([]slot{{kind: kindSwitch, n: frames, switched: res}})
+	bw := s.in.bufs.writer(s.be)
+	bw.Write(cmd)
+	err := bw.Flush()
+	s.in.bufs.putWriter(bw)
+	if err != nil {
+		s.backendLost(err)
+		return false, false
+	}
+	select {
+	case ok := <-res:
+		return ok, true
+	case <-s.done:
+		return false, false
+	}
+}
+
+// switchFrame applies one reply frame of a switch slot (the head); done when the slot is complete.
+func switchFrame(sl *slot, typ byte) (done bool) {
+	if typ == '-' {
+		sl.wrapFailed = true
+	}
+	sl.n--
+	if sl.n > 0 {
+		return false
+	}
+	sl.switched <- !sl.wrapFailed
+	return true
+}
+
+// identityRefuses reports a script or function command of a restricted user that may not be forwarded:
+// the connection does not run as that user's identity (the switch failed, or the user changed within
+// the batch).
+func (st *decideState) identityRefuses() bool {
+	u := st.auth.user
+	return st.auth.authed && !u.Unrestricted() && st.sess.identUser != u.Name()
+}

@@ -1,0 +1,136 @@
+package gateway_test
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moat-dev/moat/internal/backend"
+)
+
+// scriptUsers are restricted users whose scripts run as their backend identities (issue 18): one by a
+// key pattern, one by read/write patterns, denied categories and a selector.
+var scriptUsers = [][]string{
+	{"default", "resetpass", ">defpw"},
+	{"app", "on", ">apw", "~app:*", "+@all"},
+	{"ro", "on", ">rpw", "%R~ro:*", "~rw:*", "+@all", "-@dangerous", "(~sel:* +get +eval +evalsha +fcall)"},
+	{"admin", "on", ">adminpw", "~*", "&*", "+@all"},
+}
+
+const (
+	getKey     = "return redis.call('get',KEYS[1])"
+	setKey     = "return redis.call('set',KEYS[1],'x')"
+	getSecret  = "return redis.call('get','secret')"
+	funcLib    = "#!lua name=ulib\nredis.register_function('uget', function(keys, args) return redis.call('get', keys[1]) end)\nredis.register_function('uset', function(keys, args) return redis.call('set', keys[1], 'f') end)"
+	getKeySHA1 = "b4b2e4f9b4e6e5e1b0b9f5b1a6c3e5a0e4c1d2b3" // unknown: NOSCRIPT on both
+)
+
+// Scripts and functions of restricted users get the backend's own judgement, byte for byte as a
+// redis-server holding the same users: keys declared and undeclared, allowed and denied, read-only
+// patterns, selectors, EVALSHA, FCALL, scripts inside MULTI, all pipelined after AUTH.
+func TestRestrictedUsersScriptsMatchRedis(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withUsers(t, allowLoopback(t), scriptUsers))
+	oracle := aclOracle(t, scriptUsers)
+	if !e.gw.IdentitiesReady() {
+		t.Fatal("identities not ready against a redis-server 7 whose default user may manage users")
+	}
+	for _, addr := range []string{e.srv.Addr, oracle.Addr} {
+		c := dial(t, addr, "127.0.0.1")
+		if addr == oracle.Addr {
+			c.do("AUTH", "admin", "adminpw")
+		}
+		if got := c.do("FUNCTION", "LOAD", "REPLACE", funcLib); got != bulk("ulib") {
+			t.Fatalf("FUNCTION LOAD on %s: %q", addr, got)
+		}
+		c.do("MSET", "app:1", "a", "secret", "s", "ro:1", "r", "rw:1", "w", "sel:1", "z")
+		c.c.Close()
+	}
+	scripts := []struct{ name, script string }{
+		{"app: declared, undeclared, allowed, denied", cmd("AUTH", "app", "apw") +
+			cmd("EVAL", getKey, "1", "app:1") + cmd("EVAL", getKey, "1", "secret") + cmd("EVAL", getSecret, "0") +
+			cmd("EVAL", "return 1", "0") + cmd("EVAL", setKey, "1", "app:2") + cmd("GET", "app:2") +
+			cmd("EVAL", "return redis.call('set','other','x')", "1", "app:1") + cmd("GET", "secret") +
+			cmd("EVAL", "return redis.call('publish','ch','m')", "0") + cmd("EVAL_RO", setKey, "1", "app:3")},
+		{"app: EVALSHA and SCRIPT", cmd("AUTH", "app", "apw") + cmd("SCRIPT", "LOAD", getSecret) +
+			cmd("EVALSHA", sha1hex(getSecret), "0") + cmd("EVALSHA", getKeySHA1, "0") + cmd("SCRIPT", "EXISTS", sha1hex(getSecret)) +
+			cmd("EVALSHA_RO", sha1hex(getSecret), "0")},
+		{"app: functions", cmd("AUTH", "app", "apw") + cmd("FCALL", "uget", "1", "app:1") + cmd("FCALL", "uget", "1", "secret") +
+			cmd("FCALL", "uset", "1", "app:4") + cmd("FCALL_RO", "uget", "1", "app:1") + cmd("FUNCTION", "LIST", "LIBRARYNAME", "nomatch")},
+		{"app: scripts in MULTI", cmd("AUTH", "app", "apw") + cmd("MULTI") + cmd("EVAL", getKey, "1", "app:1") +
+			cmd("EVAL", getSecret, "0") + cmd("EVAL", getKey, "1", "secret") + cmd("EXEC") +
+			cmd("MULTI") + cmd("EVAL", getKey, "1", "app:1") + cmd("INCR", "app:n") + cmd("EXEC")},
+		{"ro: read patterns and a selector", cmd("AUTH", "ro", "rpw") + cmd("EVAL", getKey, "1", "ro:1") +
+			cmd("EVAL", setKey, "1", "ro:1") + cmd("EVAL", getKey, "1", "rw:1") + cmd("EVAL", setKey, "1", "rw:1") +
+			cmd("EVAL", getKey, "1", "sel:1") + cmd("EVAL", "return redis.call('get','sel:1')", "0") +
+			cmd("EVAL", "return redis.call('flushall')", "0") + cmd("EVAL", "return redis.call('keys','*')", "0") +
+			cmd("FCALL", "uget", "1", "sel:1") + cmd("FCALL", "uset", "1", "rw:2") + cmd("GET", "ro:1")},
+		{"the user changes within a pipeline", cmd("AUTH", "app", "apw") + cmd("EVAL", getKey, "1", "app:1") +
+			cmd("AUTH", "ro", "rpw") + cmd("EVAL", getKey, "1", "app:1") + cmd("EVAL", getKey, "1", "ro:1") +
+			cmd("AUTH", "admin", "adminpw") + cmd("EVAL", getSecret, "0") + cmd("AUTH", "app", "apw") + cmd("EVAL", getSecret, "0")},
+	}
+	for _, sc := range scripts {
+		sameTranscript(t, oracle.Addr, e.addr, sc.name, sc.script)
+	}
+}
+
+// The identities follow the users: a change of a user's key patterns reaches its identity before the
+// user's next script, a deleted user's identity is deleted, and after a backend restart (which loses
+// every ACL user) a new connection's scripts are judged again, never run as moat's login.
+func TestRestrictedUserIdentitySync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withUsers(t, allowLoopback(t), scriptUsers))
+	app := dial(t, e.addr, "127.0.0.2")
+	app.do("AUTH", "app", "apw")
+	if got := app.do("EVAL", getSecret, "0"); !strings.HasPrefix(got, "-ERR The user executing the script can't access") {
+		t.Fatalf("EVAL of an undeclared denied key: %q", got)
+	}
+	if got := app.do("EVAL", getKey, "1", "secret"); !strings.HasPrefix(got, "-NOPERM") {
+		t.Fatalf("EVAL of a declared denied key: %q", got)
+	}
+	ident := backend.IdentityName("r-test", "app")
+	be := dial(t, e.srv.Addr, "127.0.0.1")
+	if got := be.do("ACL", "GETUSER", ident); !strings.Contains(got, "~app:*") {
+		t.Fatalf("the backend's identity: %q", got)
+	}
+
+	changed := slices.Clone(scriptUsers)
+	changed[1] = []string{"app", "on", ">apw", "~app:*", "~secret", "+@all"}
+	e.gw.Publish(withUsers(t, allowLoopback(t), changed))
+	if got := app.do("EVAL", getSecret, "0"); got != "$-1\r\n" && got != bulk("s") {
+		t.Errorf("EVAL of the newly allowed key on the same connection: %q", got)
+	}
+	if got := be.do("ACL", "GETUSER", ident); !strings.Contains(got, "~secret") {
+		t.Errorf("the backend's identity after the change: %q", got)
+	}
+
+	e.srv.Restart(t)
+	be = dial(t, e.srv.Addr, "127.0.0.1")
+	be.do("SET", "secret", "s")
+	if got := be.do("ACL", "GETUSER", ident); got != "$-1\r\n" {
+		t.Fatalf("the identity after a restart: %q", got)
+	}
+	ro := dial(t, e.addr, "127.0.0.3")
+	ro.do("AUTH", "ro", "rpw")
+	if got := ro.do("EVAL", getSecret, "0"); !strings.HasPrefix(got, "-ERR The user executing the script can't access") {
+		t.Errorf("a new connection's EVAL of a denied key after a backend restart: %q", got)
+	}
+	if got := ro.do("EVAL", "return 1", "0"); got != ":1\r\n" {
+		t.Errorf("EVAL return 1 after a restart: %q", got)
+	}
+
+	changed = slices.DeleteFunc(changed, func(u []string) bool { return u[0] == "ro" })
+	e.gw.Publish(withUsers(t, allowLoopback(t), changed))
+	if got := be.do("ACL", "GETUSER", backend.IdentityName("r-test", "ro")); got != "$-1\r\n" {
+		t.Errorf("the deleted user's identity: %q", got)
+	}
+	ro.expectEOF(replyTimeout)
+}
+
+// sha1hex is a script's SHA1 digest as EVALSHA takes it.
+func sha1hex(script string) string {
+	sum := sha1.Sum([]byte(script))
+	return hex.EncodeToString(sum[:])
+}
