@@ -23,7 +23,7 @@ import (
 // are judged without moat's scripting rule (acl.Config.ScriptsNeedAllKeys): moat judges a script command
 // by its name and declared keys, as Redis does, and the backend judges what the script touches.
 //
-// A session of a restricted user, at the first batch holding a script or function command, leaves the
+// A session of a restricted user, at its first script or function command (or MULTI), leaves the
 // shared lane for its own backend connection and switches it to the identity (switchIdentity): ACL
 // SETUSER (so that an identity lost in a backend restart comes back) and AUTH, whose replies are checked
 // before anything more is sent. From then on every command of the session runs as the identity; moat
@@ -123,8 +123,10 @@ func scriptCommand(name string) bool {
 	return false
 }
 
-// isScript reports a script or function command, by its original name.
-func (st *decideState) isScript(c *resp.Command) bool {
+// wantsIdentity reports a command that needs its restricted user's identity: a script or function
+// command, or MULTI (whose transaction may hold one, and inside which the connection cannot switch),
+// by original name.
+func (st *decideState) wantsIdentity(c *resp.Command) bool {
 	var buf [16]byte
 	name := lower(c.Args, 0, &buf)
 	if !st.renames.Empty() {
@@ -132,28 +134,28 @@ func (st *decideState) isScript(c *resp.Command) bool {
 			name = r.Original
 		}
 	}
-	return scriptCommand(name)
+	return name == "multi" || scriptCommand(name)
 }
 
 // switchNeeded reports whether c, the next command of the batch, needs the session's backend connection
 // under another identity than it is: it is a script command of a restricted user whose identity the
 // connection does not run as, or the connection runs as an identity its user no longer has.
 func (s *session) switchNeeded(st *decideState, c *resp.Command) bool {
-	if s.identUser == "" && (st.auth.free || !st.auth.authed) {
-		return false // the common case, without allocations
+	if (s.identUser == "" && (st.auth.free || !st.auth.authed)) || st.multi {
+		return false // the common case; and never inside a transaction, where AUTH would be queued
 	}
 	return s.identityWanted(st, c) != s.identUser
 }
 
 // identityWanted is the user whose identity the connection should run as for c ("": the login's): the
-// connection's user when restricted and c is a script command or the connection already runs as an
+// connection's user when restricted and c wants it (wantsIdentity) or the connection already runs as an
 // identity.
 func (s *session) identityWanted(st *decideState, c *resp.Command) string {
 	u := st.auth.user
 	if !st.auth.authed || u.Unrestricted() || s.in.identState.Load() != identReady {
 		return ""
 	}
-	if s.identUser != "" || st.isScript(c) {
+	if s.identUser != "" || st.wantsIdentity(c) {
 		return u.Name()
 	}
 	return ""

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/redistest"
 )
 
 // scriptUsers are restricted users whose scripts run as their backend identities (issue 18): one by a
@@ -67,6 +68,8 @@ func TestRestrictedUsersScriptsMatchRedis(t *testing.T) {
 			cmd("EVAL", getKey, "1", "sel:1") + cmd("EVAL", "return redis.call('get','sel:1')", "0") +
 			cmd("EVAL", "return redis.call('flushall')", "0") + cmd("EVAL", "return redis.call('keys','*')", "0") +
 			cmd("FCALL", "uget", "1", "sel:1") + cmd("FCALL", "uset", "1", "rw:2") + cmd("GET", "ro:1")},
+		{"app: a transaction first", cmd("AUTH", "app", "apw") + cmd("MULTI") + cmd("EVAL", getKey, "1", "app:1") +
+			cmd("EVAL", getSecret, "0") + cmd("EXEC") + cmd("EVAL", "return 1", "0")},
 		{"the user changes within a pipeline", cmd("AUTH", "app", "apw") + cmd("EVAL", getKey, "1", "app:1") +
 			cmd("AUTH", "ro", "rpw") + cmd("EVAL", getKey, "1", "app:1") + cmd("EVAL", getKey, "1", "ro:1") +
 			cmd("AUTH", "admin", "adminpw") + cmd("EVAL", getSecret, "0") + cmd("AUTH", "app", "apw") + cmd("EVAL", getSecret, "0")},
@@ -133,4 +136,51 @@ func TestRestrictedUserIdentitySync(t *testing.T) {
 func sha1hex(script string) string {
 	sum := sha1.Sum([]byte(script))
 	return hex.EncodeToString(sum[:])
+}
+
+// With rename-command, a restricted user's identity lacks the originals too: its scripts cannot call
+// them, and on its connection, once it runs as the identity, renamed commands are refused by moat.
+func TestRestrictedUserIdentityWithRenames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withUsers(t, renamed(t, guardRenames), scriptUsers))
+	app := dial(t, e.addr, "127.0.0.2")
+	app.do("AUTH", "app", "apw")
+	if got := app.do("CFG", "GET", "maxmemory"); !strings.HasPrefix(got, "*2\r\n") {
+		t.Fatalf("CFG before any script: %q", got)
+	}
+	if got := app.do("EVAL", "return redis.call('del',KEYS[1])", "1", "app:1"); !strings.HasPrefix(got, "-ERR The user executing the script can't run this command or subcommand") {
+		t.Errorf("DEL (renamed REMOVE) inside a script: %q", got)
+	}
+	if got := app.do("EVAL", setKey, "1", "app:1"); got != "+OK\r\n" {
+		t.Errorf("an allowed script: %q", got)
+	}
+	if got := app.do("CFG", "GET", "maxmemory"); got != "-ERR renamed commands are unavailable on this connection: it runs as its ACL user's backend identity since its first script (its rules exclude the original names)\r\n" {
+		t.Errorf("CFG after a script: %q", got)
+	}
+	if got := app.do("GET", "app:1"); got != bulk("x") {
+		t.Errorf("GET after a script: %q", got)
+	}
+}
+
+// Where moat's backend login may not manage ACL users, restricted users' scripts keep moat's
+// conservative refusal (the NOPERM of the command); unrestricted users' scripts run.
+func TestRestrictedUserScriptsWithoutIdentities(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	direct := dial(t, srv.Addr, "127.0.0.1")
+	direct.expectOK("ACL", "SETUSER", "login", "on", ">lpw", "~*", "&*", "+@all", "-@admin")
+	_, gw, addr := startOn(t, "r-noident", "redis://login:lpw@"+srv.Addr, withUsers(t, allowLoopback(t), scriptUsers))
+	if gw.IdentitiesReady() {
+		t.Fatal("identities ready for a login without +acl|setuser")
+	}
+	app := dial(t, addr, "127.0.0.2")
+	app.do("AUTH", "app", "apw")
+	if got := app.do("EVAL", "return 1", "0"); got != "-NOPERM this user has no permissions to run the 'eval' command\r\n" {
+		t.Errorf("EVAL by a restricted user: %q", got)
+	}
+	admin := dial(t, addr, "127.0.0.3")
+	admin.do("AUTH", "admin", "adminpw")
+	if got := admin.do("EVAL", "return 1", "0"); got != ":1\r\n" {
+		t.Errorf("EVAL by an unrestricted user: %q", got)
+	}
 }
