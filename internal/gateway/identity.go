@@ -99,13 +99,14 @@ func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
 }
 
 // scriptsByIdentity returns s with its users judged without moat's scripting rule when the backend
-// holds their identities; s otherwise.
+// holds their identities, and with it otherwise (a copy when that changes anything).
 func (in *Instance) scriptsByIdentity(s *snapshot.Snapshot) *snapshot.Snapshot {
-	if s.Users == nil || in.identState.Load() != identReady || !s.Users.Config().ScriptsNeedAllKeys {
+	rule := in.identState.Load() != identReady
+	if s.Users == nil || s.Users.Config().ScriptsNeedAllKeys == rule {
 		return s
 	}
 	us := s.Users.Clone()
-	us.SetScriptsNeedAllKeys(false)
+	us.SetScriptsNeedAllKeys(rule)
 	cp := *s
 	cp.Users = us
 	return &cp
@@ -182,6 +183,17 @@ func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
 		cmd = s.in.backend.LoginAuth()
 	}
 	ok, alive := s.switchLane(cmd, frames)
+	for snap := st.auth.snap; ok && alive && restricted && s.in.snap.Load() != snap; {
+		// Published while the identity was written: write it again with the rules in force now (the
+		// publish's own write may have come first). A user deleted meanwhile is closed by the publish.
+		snap = s.in.snap.Load()
+		cur := s.in.usersOf(snap).Get(u.Name())
+		if cur == nil || cur.Unrestricted() {
+			break
+		}
+		id := s.in.backend.Identity(s.in.id, u.Name(), cur.BackendRules(snap.Renames.Denied()))
+		ok, alive = s.switchLane(id.SetUser, 1)
+	}
 	switch {
 	case !alive:
 		return false

@@ -192,11 +192,16 @@ func (in *Instance) Snapshot() *snapshot.Snapshot { return in.snap.Load() }
 func (in *Instance) Publish(s *snapshot.Snapshot) {
 	s = in.bind(s)
 	in.syncScriptGuard(s)
-	in.syncIdentities(s)
 	s = in.scriptsByIdentity(s)
 	in.applyLimits(s)
 	in.aclLog.SetMaxLen(s.ACLLogMaxLen)
 	in.snap.Store(s)
+	// After the store: a session that wrote its identity with the previous rules meanwhile sees the new
+	// snapshot and writes it again (identity.go).
+	in.syncIdentities(s)
+	if t := in.scriptsByIdentity(s); t != s && in.snap.CompareAndSwap(s, t) {
+		s = t
+	}
 	users := in.usersOf(s)
 	in.mu.Lock()
 	var revoked, gone []*session
