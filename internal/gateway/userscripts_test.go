@@ -5,10 +5,14 @@ import (
 	"encoding/hex"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/gateway"
 	"github.com/moat-dev/moat/internal/redistest"
+	"github.com/moat-dev/moat/internal/snapshot"
 )
 
 // scriptUsers are restricted users whose scripts run as their backend identities (issue 18): one by a
@@ -183,4 +187,60 @@ func TestRestrictedUserScriptsWithoutIdentities(t *testing.T) {
 	if got := admin.do("EVAL", "return 1", "0"); got != ":1\r\n" {
 		t.Errorf("EVAL by an unrestricted user: %q", got)
 	}
+}
+
+// publishingStore is a UserStore that does what the control plane does: apply the change to a copy of
+// the users and publish a snapshot holding them.
+type publishingStore struct {
+	mu   sync.Mutex
+	gw   *gateway.Instance
+	base *snapshot.Snapshot
+}
+
+func (p *publishingStore) ChangeUsers(_, _, _, _ string, fn func(*acl.Users) error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	us := p.base.Users.Clone()
+	if err := fn(us); err != nil {
+		return err
+	}
+	cp := *p.base
+	cp.Users = us
+	p.base = &cp
+	p.gw.Publish(&cp)
+	return nil
+}
+
+// ACL SETUSER and DELUSER through moat reach the backend identities: a key pattern granted by an
+// administrator is granted inside the user's scripts at its next one; the deleted user's identity is gone.
+func TestACLChangesThroughMoatReachIdentities(t *testing.T) {
+	t.Parallel()
+	snap := withUsers(t, allowLoopback(t), scriptUsers)
+	store := &publishingStore{base: snap}
+	e := newEnv(t, snap, func(c *gateway.Config) { c.Users = store })
+	store.gw = e.gw
+	app := dial(t, e.addr, "127.0.0.2")
+	app.do("AUTH", "app", "apw")
+	if got := app.do("EVAL", getSecret, "0"); !strings.HasPrefix(got, "-ERR The user executing the script can't access") {
+		t.Fatalf("EVAL of an undeclared denied key: %q", got)
+	}
+	admin := dial(t, e.addr, "127.0.0.3")
+	admin.do("AUTH", "admin", "adminpw")
+	admin.expectOK("SET", "secret", "s")
+	admin.expectOK("ACL", "SETUSER", "app", "~secret")
+	if got := app.do("EVAL", getSecret, "0"); got != bulk("s") {
+		t.Errorf("EVAL of the key just granted: %q", got)
+	}
+	admin.expectOK("ACL", "SETUSER", "app", "resetkeys", "~app:*")
+	if got := app.do("EVAL", getSecret, "0"); !strings.HasPrefix(got, "-ERR The user executing the script can't access") {
+		t.Errorf("EVAL of the key just revoked: %q", got)
+	}
+	if got := admin.do("ACL", "DELUSER", "app"); got != ":1\r\n" {
+		t.Fatalf("ACL DELUSER app: %q", got)
+	}
+	be := dial(t, e.srv.Addr, "127.0.0.1")
+	if got := be.do("ACL", "GETUSER", backend.IdentityName("r-test", "app")); got != "$-1\r\n" {
+		t.Errorf("the deleted user's identity: %q", got)
+	}
+	app.expectEOF(replyTimeout)
 }
