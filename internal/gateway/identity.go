@@ -182,7 +182,7 @@ func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
 	} else {
 		cmd = s.in.backend.LoginAuth()
 	}
-	ok, alive := s.switchLane(cmd, frames)
+	ok, alive := s.switchLane(st, cmd, frames)
 	for snap := st.auth.snap; ok && alive && restricted && s.in.snap.Load() != snap; {
 		// Published while the identity was written: write it again with the rules in force now (the
 		// publish's own write may have come first). A user deleted meanwhile is closed by the publish.
@@ -192,7 +192,7 @@ func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
 			break
 		}
 		id := s.in.backend.Identity(s.in.id, u.Name(), cur.BackendRules(snap.Renames.Denied()))
-		ok, alive = s.switchLane(id.SetUser, 1)
+		ok, alive = s.switchLane(st, id.SetUser, 1)
 	}
 	switch {
 	case !alive:
@@ -210,13 +210,36 @@ func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
 	return true
 }
 
+// Commands that let the switch see its replies under CLIENT REPLY OFF|SKIP and put the mode back.
+var (
+	clientReplyOn   = []byte("*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$2\r\nON\r\n")
+	clientReplyOff  = []byte("*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n")
+	clientReplySkip = []byte("*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n")
+)
+
 // switchLane sends cmd (frames commands) on the session's own backend connection and waits for the pump
-// to read their replies: ok when none is an error. alive false: the session ended.
-func (s *session) switchLane(cmd []byte, frames int) (ok, alive bool) {
+// to read their replies: ok when none is an error. Under CLIENT REPLY OFF or SKIP, cmd goes between
+// CLIENT REPLY ON (which answers even then) and the mode again (which does not answer). alive false:
+// the session ended.
+func (s *session) switchLane(st *decideState, cmd []byte, frames int) (ok, alive bool) {
 	res := make(chan bool, 1)
+	var after []byte
+	switch {
+	case st.replyOff:
+		after = clientReplyOff
+	case st.skipNext:
+		after = clientReplySkip
+	}
+	if after != nil {
+		frames++
+	}
 	s.enqueue([]slot{{kind: kindSwitch, n: frames, switched: res}})
 	bw := s.in.bufs.writer(s.be)
+	if after != nil {
+		bw.Write(clientReplyOn)
+	}
 	bw.Write(cmd)
+	bw.Write(after)
 	err := bw.Flush()
 	s.in.bufs.putWriter(bw)
 	if err != nil {

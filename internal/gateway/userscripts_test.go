@@ -244,3 +244,19 @@ func TestACLChangesThroughMoatReachIdentities(t *testing.T) {
 	}
 	app.expectEOF(replyTimeout)
 }
+
+// CLIENT REPLY OFF and SKIP in force when the connection switches to its identity: the switch still
+// sees its replies, and the client sees exactly what Redis would send.
+func TestRestrictedUserScriptsUnderClientReply(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withUsers(t, allowLoopback(t), scriptUsers))
+	oracle := aclOracle(t, scriptUsers)
+	for _, sc := range []struct{ name, script string }{
+		{"OFF", cmd("AUTH", "app", "apw") + cmd("CLIENT", "REPLY", "OFF") + cmd("EVAL", setKey, "1", "app:r") +
+			cmd("EVAL", getSecret, "0") + cmd("CLIENT", "REPLY", "ON") + cmd("GET", "app:r") + cmd("EVAL", "return 1", "0")},
+		{"SKIP", cmd("AUTH", "app", "apw") + cmd("CLIENT", "REPLY", "SKIP") + cmd("EVAL", "return 2", "0") +
+			cmd("EVAL", "return 3", "0") + cmd("CLIENT", "REPLY", "SKIP") + cmd("EVAL", getSecret, "0") + cmd("PING")},
+	} {
+		sameTranscript(t, oracle.Addr, e.addr, sc.name, sc.script)
+	}
+}
