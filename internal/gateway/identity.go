@@ -274,3 +274,22 @@ func (st *decideState) identityRefuses() bool {
 	u := st.auth.user
 	return st.auth.authed && !u.Unrestricted() && st.sess.identUser != u.Name()
 }
+
+// UserScripts says in one sentence how the scripts and functions of user run on this instance, for
+// `moat check --user`: "" when the user does not exist or is unrestricted (its scripts run as moat's
+// login, as any command of it).
+func (in *Instance) UserScripts(user string) string {
+	u := in.usersOf(in.snap.Load()).Get(user)
+	if u == nil || !u.Enabled() || u.Unrestricted() {
+		return ""
+	}
+	if in.IdentitiesReady() {
+		return "scripts and functions run on the backend as its ACL identity " + backend.IdentityName(in.id, user) +
+			", which judges the keys and commands they touch as Redis does"
+	}
+	why := "the backend does not hold its ACL identity (no ACL users, moat's backend login may not manage them, or not reached since the users changed)"
+	if u.AllKeysAndChannels() {
+		return "scripts and functions run as moat's backend login, where its command rules do not apply inside them: " + why
+	}
+	return "scripts and functions are refused (NOPERM): " + why
+}

@@ -98,6 +98,9 @@ func TestRestrictedUserIdentitySync(t *testing.T) {
 		t.Fatalf("EVAL of a declared denied key: %q", got)
 	}
 	ident := backend.IdentityName("r-test", "app")
+	if got := e.gw.UserScripts("app"); !strings.Contains(got, ident) || e.gw.UserScripts("admin") != "" {
+		t.Errorf("UserScripts app: %q; admin: %q", got, e.gw.UserScripts("admin"))
+	}
 	be := dial(t, e.srv.Addr, "127.0.0.1")
 	if got := be.do("ACL", "GETUSER", ident); !strings.Contains(got, "~app:*") {
 		t.Fatalf("the backend's identity: %q", got)
@@ -176,6 +179,9 @@ func TestRestrictedUserScriptsWithoutIdentities(t *testing.T) {
 	_, gw, addr := startOn(t, "r-noident", "redis://login:lpw@"+srv.Addr, withUsers(t, allowLoopback(t), scriptUsers))
 	if gw.IdentitiesReady() {
 		t.Fatal("identities ready for a login without +acl|setuser")
+	}
+	if got := gw.UserScripts("app"); !strings.HasPrefix(got, "scripts and functions are refused (NOPERM): ") {
+		t.Errorf("UserScripts app: %q", got)
 	}
 	app := dial(t, addr, "127.0.0.2")
 	app.do("AUTH", "app", "apw")
