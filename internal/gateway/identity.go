@@ -268,11 +268,12 @@ func switchFrame(sl *slot, typ byte) (done bool) {
 }
 
 // identityRefuses reports a script or function command of a restricted user that may not be forwarded:
-// the connection does not run as that user's identity (the switch failed, or the user changed within
-// the batch).
+// its users are judged without moat's scripting rule (the backend holds their identities), but the
+// connection does not run as that user's identity (the switch failed, or the user changed meanwhile).
+// Under moat's scripting rule, Check has judged the command already.
 func (st *decideState) identityRefuses() bool {
 	u := st.auth.user
-	return st.auth.authed && !u.Unrestricted() && st.sess.identUser != u.Name()
+	return st.auth.authed && !u.Unrestricted() && !st.auth.users.Config().ScriptsNeedAllKeys && st.sess.identUser != u.Name()
 }
 
 // UserScripts says in one sentence how the scripts and functions of user run on this instance, for

@@ -176,7 +176,8 @@ func TestRestrictedUserScriptsWithoutIdentities(t *testing.T) {
 	srv := redistest.Start(t)
 	direct := dial(t, srv.Addr, "127.0.0.1")
 	direct.expectOK("ACL", "SETUSER", "login", "on", ">lpw", "~*", "&*", "+@all", "-@admin")
-	_, gw, addr := startOn(t, "r-noident", "redis://login:lpw@"+srv.Addr, withUsers(t, allowLoopback(t), scriptUsers))
+	users := append(slices.Clone(scriptUsers), []string{"cmds", "on", ">cpw", "~*", "&*", "+@all", "-@dangerous"})
+	_, gw, addr := startOn(t, "r-noident", "redis://login:lpw@"+srv.Addr, withUsers(t, allowLoopback(t), users))
 	if gw.IdentitiesReady() {
 		t.Fatal("identities ready for a login without +acl|setuser")
 	}
@@ -188,10 +189,12 @@ func TestRestrictedUserScriptsWithoutIdentities(t *testing.T) {
 	if got := app.do("EVAL", "return 1", "0"); got != "-NOPERM this user has no permissions to run the 'eval' command\r\n" {
 		t.Errorf("EVAL by a restricted user: %q", got)
 	}
-	admin := dial(t, addr, "127.0.0.3")
-	admin.do("AUTH", "admin", "adminpw")
-	if got := admin.do("EVAL", "return 1", "0"); got != ":1\r\n" {
-		t.Errorf("EVAL by an unrestricted user: %q", got)
+	for _, login := range [][]string{{"admin", "adminpw"}, {"cmds", "cpw"}} { // unrestricted; all keys and channels
+		c := dial(t, addr, "127.0.0.3")
+		c.do("AUTH", login[0], login[1])
+		if got := c.do("EVAL", "return 1", "0"); got != ":1\r\n" {
+			t.Errorf("EVAL by %s: %q", login[0], got)
+		}
 	}
 }
 
