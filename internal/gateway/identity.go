@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -199,6 +200,7 @@ func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
 		return false
 	case ok:
 		s.identUser = name
+	case restricted && st.subscribedCtx: // Redis refuses the script itself there (decide)
 	case restricted:
 		s.in.log.Error("a restricted ACL user's connection could not switch to its backend identity: its scripts are refused",
 			"client", s.peer, "user", u.Name())
@@ -222,7 +224,7 @@ var (
 // CLIENT REPLY ON (which answers even then) and the mode again (which does not answer). alive false:
 // the session ended.
 func (s *session) switchLane(st *decideState, cmd []byte, frames int) (ok, alive bool) {
-	res := make(chan bool, 1)
+	res := make(chan switchResult, 1)
 	var after []byte
 	switch {
 	case st.replyOff:
@@ -247,23 +249,62 @@ func (s *session) switchLane(st *decideState, cmd []byte, frames int) (ok, alive
 		return false, false
 	}
 	select {
-	case ok := <-res:
-		return ok, true
+	case r := <-res:
+		st.subscribedCtx = r == switchSubscribed
+		return r == switchOK, true
 	case <-s.done:
 		return false, false
 	}
 }
 
-// switchFrame applies one reply frame of a switch slot (the head); done when the slot is complete.
-func switchFrame(sl *slot, typ byte) (done bool) {
+// switchResult is how a switch went.
+type switchResult uint8
+
+const (
+	switchOK         switchResult = iota
+	switchFailed                  // an error reply
+	switchSubscribed              // refused because the connection is subscribed under RESP2
+)
+
+// capture holds one reply frame of a switch, to read its error text. The pump's alone.
+type capture struct {
+	buf bytes.Buffer
+	w   *bufio.Writer
+}
+
+func newCapture() *capture {
+	c := &capture{}
+	c.w = bufio.NewWriterSize(&c.buf, 256)
+	return c
+}
+
+// subscribedContext is the part of Redis's refusal of a command on a RESP2 connection subscribed to
+// channels.
+var subscribedContext = []byte("only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+
+// frame applies one reply frame, captured in c, to a switch slot (the head); done when the slot is
+// complete.
+func (c *capture) frame(sl *slot, typ byte) (done bool) {
+	c.w.Flush()
 	if typ == '-' {
 		sl.wrapFailed = true
+		if bytes.Contains(c.buf.Bytes(), subscribedContext) {
+			sl.subscribedCtx = true
+		}
 	}
+	c.buf.Reset()
 	sl.n--
 	if sl.n > 0 {
 		return false
 	}
-	sl.switched <- !sl.wrapFailed
+	switch {
+	case sl.subscribedCtx:
+		sl.switched <- switchSubscribed
+	case sl.wrapFailed:
+		sl.switched <- switchFailed
+	default:
+		sl.switched <- switchOK
+	}
 	return true
 }
 
@@ -293,4 +334,15 @@ func (in *Instance) UserScripts(user string) string {
 		return "scripts and functions run as moat's backend login, where its command rules do not apply inside them: " + why
 	}
 	return "scripts and functions are refused (NOPERM): " + why
+}
+
+// cantExecute is Redis's refusal of a script or function command (c) on a RESP2 connection subscribed
+// to channels: the switch to the identity met it, so the command would meet it too.
+func cantExecute(c *resp.Command) []byte {
+	var b1, b2 [16]byte
+	name := lower(c.Args, 0, &b1)
+	if name == "function" && len(c.Args) > 1 {
+		name += "|" + lower(c.Args, 1, &b2)
+	}
+	return []byte("-ERR Can't execute '" + name + "': " + string(subscribedContext) + "\r\n")
 }

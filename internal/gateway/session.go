@@ -77,8 +77,10 @@ type slot struct {
 	show       int
 	wrapFailed bool
 	skip       []int
-	// kindSwitch (identity.go): n frames to swallow; whether none was an error is sent on switched.
-	switched chan bool
+	// kindSwitch (identity.go): n frames to swallow; how the switch went is sent on switched;
+	// subscribedCtx notes a refusal for a RESP2 connection's subscribed context.
+	switched      chan switchResult
+	subscribedCtx bool
 }
 
 type replyKind uint8
@@ -452,6 +454,7 @@ func (s *session) pump(st pumpState) {
 	var work []slot // what is left of the slots last taken
 	var info resp.ReplyInfo
 	var discard *bufio.Writer // swallows the reply of a DISCARD sent in place of EXEC
+	var captured *capture     // holds the replies of an identity switch (identity.go)
 	answered := 0             // slots completed since the last flush
 	for {
 		// Moat's own replies and reply-less slots at the head go out at once.
@@ -498,10 +501,10 @@ func (s *session) pump(st pumpState) {
 			dst = discard
 		}
 		if len(work) > 0 && work[0].kind == kindSwitch && !pushNext(br) {
-			if discard == nil {
-				discard = bufio.NewWriterSize(io.Discard, 64)
+			if captured == nil {
+				captured = newCapture()
 			}
-			dst = discard
+			dst = captured.w
 		}
 		if len(work) > 0 && work[0].kind == kindExecAbort && s.discardReply(br) {
 			if discard == nil {
@@ -527,7 +530,7 @@ func (s *session) pump(st pumpState) {
 		}
 		kind := work[0].kind
 		if kind == kindSwitch {
-			if switchFrame(&work[0], info.Type) {
+			if captured.frame(&work[0], info.Type) {
 				work = work[1:]
 				answered++
 			}

@@ -22,6 +22,7 @@ var scriptUsers = [][]string{
 	{"app", "on", ">apw", "~app:*", "+@all"},
 	{"ro", "on", ">rpw", "%R~ro:*", "~rw:*", "+@all", "-@dangerous", "(~sel:* +get +eval +evalsha +fcall)"},
 	{"admin", "on", ">adminpw", "~*", "&*", "+@all"},
+	{"sub", "on", ">spw", "~app:*", "&x", "+@all"},
 }
 
 const (
@@ -74,6 +75,8 @@ func TestRestrictedUsersScriptsMatchRedis(t *testing.T) {
 			cmd("FCALL", "uget", "1", "sel:1") + cmd("FCALL", "uset", "1", "rw:2") + cmd("GET", "ro:1")},
 		{"app: a transaction first", cmd("AUTH", "app", "apw") + cmd("MULTI") + cmd("EVAL", getKey, "1", "app:1") +
 			cmd("EVAL", getSecret, "0") + cmd("EXEC") + cmd("EVAL", "return 1", "0")},
+		{"a RESP2 subscriber's scripts", cmd("AUTH", "sub", "spw") + cmd("SUBSCRIBE", "x") + cmd("EVAL", "return 1", "0") +
+			cmd("FUNCTION", "LIST") + cmd("FCALL", "uget", "1", "app:1") + cmd("PING") + cmd("UNSUBSCRIBE", "x") + cmd("EVAL", getKey, "1", "app:1")},
 		{"the user changes within a pipeline", cmd("AUTH", "app", "apw") + cmd("EVAL", getKey, "1", "app:1") +
 			cmd("AUTH", "ro", "rpw") + cmd("EVAL", getKey, "1", "app:1") + cmd("EVAL", getKey, "1", "ro:1") +
 			cmd("AUTH", "admin", "adminpw") + cmd("EVAL", getSecret, "0") + cmd("AUTH", "app", "apw") + cmd("EVAL", getSecret, "0")},
