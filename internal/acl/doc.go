@@ -34,9 +34,10 @@
 //
 // Check follows ACLCheckAllUserCommandPerm: any one selector must allow the command and all of its keys
 // and channels; otherwise the denial ranked highest (command < key < channel, then the later argument)
-// is reported. Config.ScriptsNeedAllKeys adds moat's rule for scripts when users are not mirrored to the
-// backend. Decision gives the NOPERM reply, the ACL LOG object, the ACL DRYRUN text and the text EXEC
-// uses when rules changed after queuing. Log keeps ACL LOG entries with Redis's grouping.
+// is reported. Config.ScriptsNeedAllKeys adds moat's rule for scripts when the backend does not hold the
+// users' identities (gateway/identity.go). Decision gives the NOPERM reply, the ACL LOG object, the ACL
+// DRYRUN text and the text EXEC uses when rules changed after queuing. Log keeps ACL LOG entries with
+// Redis's grouping.
 //
 // # Fidelity
 //

@@ -27,6 +27,14 @@ type Backend interface {
 	SetScriptDeny(ctx context.Context, instance string, deny []string) error
 	// ScriptGuard returns the script guard's current state; never nil.
 	ScriptGuard() *ScriptGuard
+	// Identity returns the backend ACL user standing in for user of instance with rules (identity.go);
+	// nil when the backend has no ACL users.
+	Identity(instance, user string, rules []string) *Identity
+	// LoginAuth is AUTH as the backend login (a whole RESP command); nil without ACL users.
+	LoginAuth() []byte
+	// WriteIdentities writes set and deletes the identities named del, on one connection within ctx. The
+	// error wraps ErrNoACL or ErrACLPermission when the backend cannot hold them.
+	WriteIdentities(ctx context.Context, set []*Identity, del []string) error
 	// Close stops the backend: later Dials fail with ErrClosed. For the embedded engine it also stops
 	// the engine and closes its database; every write acknowledged before is on disk. Idempotent.
 	Close() error

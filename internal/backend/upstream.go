@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -195,7 +196,10 @@ var errReplyTooLong = errors.New("handshake reply longer than 4096 bytes")
 // '-') and returns them without their CRLF. The backend answers only what it was sent, so reading in
 // chunks cannot consume bytes that belong to later traffic; bytes beyond the n-th reply are reported
 // as an error rather than lost.
-func readStatusReplies(c net.Conn, n int) ([]string, error) {
+func readStatusReplies(c net.Conn, n int) ([]string, error) { return readLineReplies(c, n, "+-") }
+
+// readLineReplies reads n one-line replies whose first byte is one of kinds.
+func readLineReplies(c net.Conn, n int, kinds string) ([]string, error) {
 	buf := make([]byte, 0, 256)
 	var out []string
 	start := 0
@@ -208,7 +212,7 @@ func readStatusReplies(c net.Conn, n int) ([]string, error) {
 			}
 			line := buf[start : start+i]
 			start += i + 2
-			if len(line) == 0 || (line[0] != '+' && line[0] != '-') {
+			if len(line) == 0 || !strings.ContainsRune(kinds, rune(line[0])) {
 				return nil, fmt.Errorf("unexpected reply %q", truncate(line))
 			}
 			out = append(out, string(line))

@@ -21,6 +21,7 @@ type login struct {
 	Matches                           []struct{ Group, Entry string }
 	LockedOut                         bool
 	LockedUntil                       string `json:",omitempty"`
+	Scripts                           string `json:",omitempty"`
 }
 
 func newCheck(o *Options) *cobra.Command {
@@ -77,6 +78,9 @@ answered.`,
 						verdict = "LOGIN ALLOWED"
 					}
 					fmt.Fprintf(w, "%s  %s\n", verdict, u.Reason)
+					if u.Scripts != "" {
+						fmt.Fprintf(w, "  %s\n", u.Scripts)
+					}
 					for _, m := range u.Matches {
 						if m.Group != "" {
 							fmt.Fprintf(w, "  group %s\tentry %s\n", m.Group, m.Entry)

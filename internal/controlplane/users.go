@@ -27,7 +27,8 @@ func (p *Plane) Commands() *acl.Table {
 
 // ACLConfig is the server settings that shape an instance's users: acl-pubsub-default, and moat's rule
 // that a user restricted by key or channel patterns may not run scripts (acl.Config.ScriptsNeedAllKeys):
-// a script runs inside the backend with moat's backend login, where its undeclared keys go unchecked.
+// a script would run inside the backend with moat's backend login, where its undeclared keys go unchecked.
+// The gateway lifts the rule while the backend holds the users' identities (gateway/identity.go).
 func ACLConfig(in model.Instance) acl.Config {
 	return acl.Config{AllChannels: in.Param("acl-pubsub-default") == "allchannels", ScriptsNeedAllKeys: true}
 }

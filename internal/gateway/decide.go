@@ -31,6 +31,10 @@ type decideState struct {
 	wrapAt    []int
 	wrapExtra int
 
+	// subscribedCtx: the last switch to a backend identity (identity.go) was refused because the
+	// connection is subscribed under RESP2.
+	subscribedCtx bool
+
 	auth    authState // who the connection is (auth.go)
 	sess    *session  // for the ACL LOG's client info, the ACL command and the UserStore
 	argsBuf [][]byte  // a renamed command's arguments under their original name
@@ -68,6 +72,9 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		if r, ok := st.renames.Lookup(lowerInto(c.Args[0], long[:])); ok {
 			if r.Removed {
 				return st.answer(c, slot{local: unknownCommand(c)}, true)
+			}
+			if st.sess.identUser != "" {
+				return st.answer(c, slot{local: replyRenamedOnIdentity}, true)
 			}
 			cmd, orig = r.Original, r.Original
 			st.rewriteName(c, r.Original)
@@ -119,6 +126,12 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		st.multi, st.dirty, st.queued = false, false, 0
 		st.endMulti()
 	case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "function":
+		if !st.auth.free && st.identityRefuses() {
+			if st.subscribedCtx {
+				return st.answer(c, slot{local: cantExecute(c)}, true)
+			}
+			return st.answer(c, slot{local: replyIdentityUnavailable}, true)
+		}
 		if sl, a, done := st.guardScript(c); done {
 			return sl, a
 		}

@@ -90,6 +90,11 @@ type Instance struct {
 	guardDeny   []string
 	guardSynced bool
 
+	// Per-user backend identities (identity.go).
+	identMu    sync.Mutex
+	identWant  map[string]*backend.Identity // by user name, as last written
+	identState atomic.Uint32                // identUnknown, identReady, identUnavailable
+
 	x instanceX // network security and connection management (admit.go)
 }
 
@@ -152,7 +157,8 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	}
 	in.freshUsers = acl.NewUsers(in.table, acl.Config{ScriptsNeedAllKeys: true})
 	in.syncScriptGuard(snap)
-	in.snap.Store(in.bind(snap))
+	in.syncIdentities(snap)
+	in.snap.Store(in.scriptsByIdentity(in.bind(snap)))
 	in.refusals = newRefusalPacer(in.m.refusalsPaced, in.clock) // from here on Start succeeds: Close stops it
 	for _, ln := range in.listeners {
 		in.wg.Add(1)
@@ -189,9 +195,16 @@ func (in *Instance) Snapshot() *snapshot.Snapshot { return in.snap.Load() }
 func (in *Instance) Publish(s *snapshot.Snapshot) {
 	s = in.bind(s)
 	in.syncScriptGuard(s)
+	s = in.scriptsByIdentity(s)
 	in.applyLimits(s)
 	in.aclLog.SetMaxLen(s.ACLLogMaxLen)
 	in.snap.Store(s)
+	// After the store: a session that wrote its identity with the previous rules meanwhile sees the new
+	// snapshot and writes it again (identity.go).
+	in.syncIdentities(s)
+	if t := in.scriptsByIdentity(s); t != s && in.snap.CompareAndSwap(s, t) {
+		s = t
+	}
 	users := in.usersOf(s)
 	in.mu.Lock()
 	var revoked, gone []*session

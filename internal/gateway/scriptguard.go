@@ -32,7 +32,7 @@ import (
 
 // guardScript decides a script or function command. done false: forward it as any other command.
 func (st *decideState) guardScript(c *resp.Command) (sl slot, a act, done bool) {
-	if st.sess.in.backend == nil {
+	if st.sess.in.backend == nil || st.sess.identUser != "" { // an identity lacks the denied commands
 		return slot{}, actForward, false
 	}
 	g := st.sess.in.backend.ScriptGuard()

@@ -50,6 +50,10 @@ type session struct {
 	closeOnce sync.Once
 	done      chan struct{}
 
+	// identUser is the user whose backend identity the session's own backend connection runs as; "": the
+	// backend login (identity.go). The reader's alone.
+	identUser string
+
 	sh       sharedState  // on a shared lane (shared.go)
 	inflight atomic.Int64 // replies owed on the shared lane and not yet delivered
 
@@ -73,6 +77,10 @@ type slot struct {
 	show       int
 	wrapFailed bool
 	skip       []int
+	// kindSwitch (identity.go): n frames to swallow; how the switch went is sent on switched;
+	// subscribedCtx notes a refusal for a RESP2 connection's subscribed context.
+	switched      chan switchResult
+	subscribedCtx bool
 }
 
 type replyKind uint8
@@ -93,6 +101,7 @@ const (
 	kindExecAbort    // DISCARD sent in place of EXEC: its +OK is dropped and EXECABORT written instead
 	kindWrapped      // a command sent between the script guard's AUTHs: n frames, one (or none) the client's
 	kindExecFiltered // EXEC of a transaction holding wrapped commands: the AUTHs' elements are left out
+	kindSwitch       // the switch of the connection to a backend identity (identity.go): n frames, none the client's
 )
 
 func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
@@ -228,43 +237,57 @@ func (s *session) read() {
 			s.close()
 			return
 		}
-		quit, silentQuit := false, false
-		for i := range cmds {
-			sl, a := st.decide(&cmds[i])
-			acts = append(acts, a)
-			if sl.close {
-				cmds = cmds[:i+1]
-				quit = true
-				// QUIT under CLIENT REPLY OFF|SKIP says nothing: end like a hang-up, so that whatever the
-				// backend still sends (pub/sub pushes are not silenced) comes through.
-				if silentQuit = sl.local == nil; silentQuit {
+		// The batch goes in segments: a command that needs the connection under another backend identity
+		// (identity.go) starts a new one, switched before it is decided.
+		for rest := cmds; len(rest) > 0; {
+			if !s.identityFor(&st, rest) {
+				return
+			}
+			seg := rest
+			slots, acts = slots[:0], acts[:0]
+			quit, silentQuit := false, false
+			for i := range seg {
+				if i > 0 && s.switchNeeded(&st, &seg[i]) {
+					seg = seg[:i]
+					break
+				}
+				sl, a := st.decide(&seg[i])
+				acts = append(acts, a)
+				if sl.close {
+					seg = seg[:i+1]
+					quit = true
+					// QUIT under CLIENT REPLY OFF|SKIP says nothing: end like a hang-up, so that whatever the
+					// backend still sends (pub/sub pushes are not silenced) comes through.
+					if silentQuit = sl.local == nil; silentQuit {
+						break
+					}
+				}
+				slots = append(slots, sl)
+				if quit {
 					break
 				}
 			}
-			slots = append(slots, sl)
-			if quit {
-				break
+			rest = rest[len(seg):]
+			// Slots are queued before their commands can reach the backend, so the pump always knows what a
+			// frame answers.
+			s.noteBatch(&st, &seg[len(seg)-1])
+			from := 0
+			if s.sh.lane != nil {
+				if from = s.sendShared(rd, &st, seg, acts, slots); from < 0 {
+					return
+				}
+			} else {
+				s.enqueue(slots)
 			}
-		}
-		// Slots are queued before their commands can reach the backend, so the pump always knows what a
-		// frame answers.
-		s.noteBatch(&st, &cmds[len(cmds)-1])
-		from := 0
-		if s.sh.lane != nil {
-			if from = s.sendShared(rd, &st, cmds, acts, slots); from < 0 {
+			if from < len(seg) && !s.sendDedicated(rd, seg[from:], acts[from:], st.guard) {
 				return
 			}
-		} else {
-			s.enqueue(slots)
-		}
-		if from < len(cmds) && !s.sendDedicated(rd, cmds[from:], acts[from:], st.guard) {
-			return
-		}
-		if quit {
-			if silentQuit {
-				s.hangUp(nil)
+			if quit {
+				if silentQuit {
+					s.hangUp(nil)
+				}
+				return
 			}
-			return
 		}
 	}
 }
@@ -431,6 +454,7 @@ func (s *session) pump(st pumpState) {
 	var work []slot // what is left of the slots last taken
 	var info resp.ReplyInfo
 	var discard *bufio.Writer // swallows the reply of a DISCARD sent in place of EXEC
+	var captured *capture     // holds the replies of an identity switch (identity.go)
 	answered := 0             // slots completed since the last flush
 	for {
 		// Moat's own replies and reply-less slots at the head go out at once.
@@ -476,6 +500,12 @@ func (s *session) pump(st pumpState) {
 			}
 			dst = discard
 		}
+		if len(work) > 0 && work[0].kind == kindSwitch && !pushNext(br) {
+			if captured == nil {
+				captured = newCapture()
+			}
+			dst = captured.w
+		}
 		if len(work) > 0 && work[0].kind == kindExecAbort && s.discardReply(br) {
 			if discard == nil {
 				discard = bufio.NewWriterSize(io.Discard, 64)
@@ -499,6 +529,13 @@ func (s *session) pump(st pumpState) {
 			continue
 		}
 		kind := work[0].kind
+		if kind == kindSwitch {
+			if captured.frame(&work[0], info.Type) {
+				work = work[1:]
+				answered++
+			}
+			continue
+		}
 		if kind == kindWrapped {
 			_, done, err := s.wrapFrame(&work[0], info.Type)
 			if err != nil {

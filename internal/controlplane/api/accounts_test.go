@@ -552,6 +552,18 @@ func TestAccountSourcesAndCheckAccess(t *testing.T) {
 			}
 		}
 	}
+	// How a restricted user's scripts run (here: the embedded engine has no ACL users; app has all keys and
+	// channels, so moat's scripting rule lets them run as the login).
+	scripts := func(user string) any {
+		out := m.mustCall("CheckAccess", map[string]string{"InstanceId": m.inst, "SourceIp": "127.0.0.2", "UserName": user})
+		return out["User"].(map[string]any)["Scripts"]
+	}
+	if s, _ := scripts("app").(string); !strings.HasPrefix(s, "scripts and functions run as moat's backend login, where its command rules do not apply inside them: the backend does not hold its ACL identity") {
+		t.Errorf("CheckAccess app: Scripts %q", s)
+	}
+	if s, ok := scripts("default").(string); ok {
+		t.Errorf("CheckAccess default (unrestricted): Scripts %q", s)
+	}
 	// Without UserName the answer has no User, as before.
 	plain := m.mustCall("CheckAccess", map[string]string{"InstanceId": m.inst, "SourceIp": "127.0.0.4"})
 	if _, ok := plain["User"]; ok || plain["Allowed"] != true {

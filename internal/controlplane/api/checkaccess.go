@@ -46,7 +46,7 @@ func checkAccess(c *call) (any, error) {
 		out["ProxyIp"] = conn.Peer.String()
 	}
 	if name := c.params.Get("UserName"); name != "" {
-		out["User"] = c.withLockout(userVerdict(in, snap, name, e.Judged), id, e.Judged)
+		out["User"] = c.withScripts(c.withLockout(userVerdict(in, snap, name, e.Judged), id, e.Judged), id)
 	}
 	return out, nil
 }
@@ -95,6 +95,8 @@ type loginVerdict struct {
 	// LockedOut: the brute-force lockout refuses this login now, until LockedUntil (RFC 3339).
 	LockedOut   bool
 	LockedUntil string `json:",omitempty"`
+	// Scripts: how the user's scripts and functions run, when it is restricted (gateway identities).
+	Scripts string `json:",omitempty"`
 }
 
 // sourceMatch is one entry of a user's sources that admits an address: Group is the whitelist group it
