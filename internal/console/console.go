@@ -55,7 +55,7 @@ type Config struct {
 	// PasswordIterations is the PBKDF2 cost of a new password (default 600,000; tests lower it).
 	PasswordIterations int
 	// Login rationing (limiter.go). HashParallel password checks run at once (default 1), HashQueue
-	// more may wait (default 4), and HashRate start per second after a burst of both (default 2);
+	// more may wait (default 4), and HashRate start per second after a burst of both (default 0.5);
 	// further password logins get 429 before any hashing. MaxLoginSources is how many client sources
 	// the failed-login limiter remembers (default 65,536).
 	HashParallel, HashQueue, MaxLoginSources int

@@ -18,7 +18,7 @@ const (
 	defaultMaxSources   = 65_536           // sources the limiter remembers; beyond, the least recently seen is forgotten
 	defaultHashParallel = 1                // password derivations at once (each takes about 0.1 s of one core)
 	defaultHashQueue    = 4                // password checks that may wait for one; more are turned away at once
-	defaultHashRate     = 2                // password checks per second in all, after a burst of parallel+queue
+	defaultHashRate     = 0.5              // password checks per second in all, after a burst of parallel+queue
 )
 
 // SourceOf is the key a client is limited by, in the console's login limit and the API listener's

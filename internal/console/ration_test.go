@@ -105,7 +105,7 @@ func TestPasswordHashingIsRationed(t *testing.T) {
 			codes, busy, e.console.PasswordChecks())
 	}
 	// Turned away as busy is not a failure: those addresses still have all their attempts.
-	e.clock.add(time.Second) // two more checks (HashRate 2)
+	e.clock.add(2 * time.Second) // one more check (HashRate 0.5)
 	if code, _ := e.postLogin("127.0.1.1", e.password); code != http.StatusSeeOther {
 		t.Fatalf("right password after the flood: %d", code)
 	}
