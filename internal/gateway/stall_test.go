@@ -367,6 +367,16 @@ func TestTrickleReaderIsCutOff(t *testing.T) {
 func TestHeldLaneIsAvoided(t *testing.T) {
 	t.Parallel()
 	skipWithoutLanes(t)
+	// The slow client keeps up only if it gets the CPU: on a machine so loaded that it does not for
+	// stallGrace, moat rightly cuts it off as a stalled reader. That outcome is tried again, twice.
+	for attempt := 1; !heldLaneAvoided(t, attempt == 3); attempt++ {
+		t.Logf("attempt %d: the slow client was cut off before it had read 4 MiB (it did not get the CPU to keep up); again", attempt)
+	}
+}
+
+// heldLaneAvoided runs TestHeldLaneIsAvoided once. It returns false when the slow client was cut off
+// before the lane was held up (and last is false); every other failure fails the test.
+func heldLaneAvoided(t *testing.T, last bool) bool {
 	e := sharedSnap(t, 1)
 	const size = 32 << 20
 	setValue(t, e, "big", size)
@@ -411,8 +421,21 @@ func TestHeldLaneIsAvoided(t *testing.T) {
 	}()
 	// Once the slow client has read 4 MiB, its reply has held the lane up for a while: commands sent
 	// from now on are not queued behind it.
-	if !eventually(time.Minute, func() bool { return progress.Load() >= 4<<20 }) {
-		t.Fatalf("the slow client read only %d bytes", progress.Load())
+	var early error
+	finished := false // the slow client read everything already
+	if !eventually(time.Minute, func() bool {
+		select {
+		case err := <-read:
+			early, finished = err, err == nil
+			return true
+		default:
+		}
+		return progress.Load() >= 4<<20
+	}) || early != nil {
+		if early != nil && !last {
+			return false
+		}
+		t.Fatalf("the slow client read only %d bytes (%v)", progress.Load(), early)
 	}
 	extra := false
 	for done := false; !done; {
@@ -423,6 +446,7 @@ func TestHeldLaneIsAvoided(t *testing.T) {
 			}
 			done = true
 		default:
+			done = finished // its result was taken above
 		}
 		other.send(cmd("INCR", "held"))
 		if got, err := other.readReplyErr(time.Minute); err != nil || !strings.HasPrefix(got, ":") {
@@ -440,4 +464,5 @@ func TestHeldLaneIsAvoided(t *testing.T) {
 	if got := other.do("PING"); got != "+PONG\r\n" {
 		t.Errorf("PING after: %q", got)
 	}
+	return true
 }
