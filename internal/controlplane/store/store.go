@@ -6,7 +6,10 @@
 // holds the conformance suite every implementation must pass.
 package store
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
 // Sentinel errors. Implementations wrap them with context naming the key or path; test with errors.Is.
 var (
@@ -16,12 +19,20 @@ var (
 	ErrLocked = errors.New("state store is locked")
 	// ErrClosed is returned by View and Update after Close, and by a Tx used after its callback returned.
 	ErrClosed = errors.New("state store is closed")
+	// ErrUnavailable is returned by View and Update when a shared store (etcd) cannot be reached or has no
+	// quorum; the wrapping error names the cause. Nothing was written.
+	ErrUnavailable = errors.New("state store is unavailable")
+	// ErrTooLarge is returned by Put (or by Update's commit) when a key, a value or a whole transaction
+	// exceeds the implementation's request limit; the wrapping error names the key and the limit.
+	ErrTooLarge = errors.New("too large for the state store")
 )
 
 // Store is the durable control-plane state. It is safe for concurrent use by many goroutines.
 //
-// Update runs fn in one atomic transaction; Updates are serialised, so fn sees every change committed before
-// it and no other writer runs while it runs (a read-modify-write inside fn cannot lose an update). If fn
+// Update runs fn in one atomic, serializable transaction: fn sees every change committed before it, and a
+// read-modify-write inside fn cannot lose an update, even when another process shares the store (etcd). An
+// implementation may run fn more than once (it retries when another writer changed what fn read), so fn must
+// have no side effects beyond its Tx calls and must not keep what it computed in a failed attempt. If fn
 // returns an error or panics, nothing it did is written and the error (or panic) is passed on. Otherwise the
 // change is committed, and Update returns only once it is durable on disk: a change Update has acknowledged
 // survives any crash, and a change is never visible half-applied, whatever crashes when (W10).
@@ -65,6 +76,22 @@ type Tx interface {
 	// List it sees the transaction's own changes. Its cost is one seek plus the keys returned: the ordered
 	// read that indexes kept as keys need (etcd: a range read with sort order and limit).
 	Range(start, end string, reverse bool, limit int) ([]KV, error)
+}
+
+// Watcher is implemented by stores that other processes change too (etcd). Watch reports, in commit order,
+// every change under the store's keys made after the revision the caller last saw (rev 0: from now), until
+// ctx ends; the channel is closed then. A Change with Reset set means the history could not be followed
+// (compaction, a lost connection that outlived it): the caller must reload everything it derived from the
+// store. A store that only this process writes need not implement Watcher.
+type Watcher interface {
+	Watch(ctx context.Context, rev int64) <-chan Change
+}
+
+// Change is one committed transaction seen by Watch: the keys it wrote or deleted and its revision.
+type Change struct {
+	Keys     []string
+	Revision int64
+	Reset    bool
 }
 
 // KV is one key and its value, as returned by Tx.List. Value is the caller's own copy.
