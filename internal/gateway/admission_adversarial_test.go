@@ -9,13 +9,12 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/allowlist"
-	"github.com/moat-dev/moat/internal/gateway"
 	"github.com/moat-dev/moat/internal/snapshot"
 )
 
 // Attacks on the admission verdict (issue 15): every path a connection can take around snapshot.Admit.
 // Each case checks the real connection's answer, and that it is the answer CheckAccess derives from the
-// same snapshot (gateway.RefusalReply of snapshot.Admit).
+// same snapshot (snapshot.Verdict.ReplyText of snapshot.Admit).
 
 // verdictReply is what CheckAccess announces for conn under snap, as the wire bytes a PING gets:
 // +PONG when admitted, else the refusal ("" when the connection is closed without a word).
@@ -24,7 +23,7 @@ func verdictReply(snap *snapshot.Snapshot, conn snapshot.Conn) string {
 	if v.Admitted {
 		return pong
 	}
-	if r := gateway.RefusalReply(v); r != "" {
+	if r := v.ReplyText(); r != "" {
 		return r + "\r\n"
 	}
 	return ""

@@ -52,7 +52,7 @@ type instanceX struct {
 func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot, secure bool, v snapshot.Verdict) {
 	proxied := v.By == snapshot.RuleAwaitPROXY
 	if v.By == snapshot.RuleNone {
-		in.refuse(conn, addr, v.Reason, refusalReply(v))
+		in.refuse(conn, addr, v.Reason, v.Reply())
 		return
 	}
 	in.mu.Lock()
@@ -73,7 +73,7 @@ func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapsho
 	}
 	if !v.Admitted && !v.AfterHandshake {
 		in.mu.Unlock()
-		in.refuse(conn, addr, v.Reason, refusalReply(v))
+		in.refuse(conn, addr, v.Reason, v.Reply())
 		return
 	}
 	ss := newSession(in, conn, addr, snap)
@@ -200,7 +200,7 @@ func (s *session) open() bool {
 			return false
 		}
 		if r := s.x.deferred; r != "" {
-			s.in.refuseAs(s.conn, s.peer, s.addr, r, refusalReply(snapshot.Verdict{Reason: r}))
+			s.in.refuseAs(s.conn, s.peer, s.addr, r, snapshot.Verdict{Reason: r}.Reply())
 			return false
 		}
 	}
@@ -240,7 +240,7 @@ func (s *session) readProxyHeader() bool {
 	hdr, err := proxyproto.ReadHeaderTimeout(s.x.raw, br, in.x.handshakeTimeout)
 	if err != nil {
 		in.log.Info("closing connection: no valid PROXY header from a trusted load balancer", "lb", s.peer, "err", err)
-		in.refuse(s.x.raw, s.addr, ReasonProtocolError, replyProxyExpected)
+		in.refuse(s.x.raw, s.addr, ReasonProtocolError, snapshot.ReplyProxyExpected)
 		return false
 	}
 	client := s.x.lb
@@ -258,7 +258,7 @@ func (s *session) readProxyHeader() bool {
 	snap := in.snap.Load()
 	v := snap.Admit(snapshot.Conn{Peer: s.x.lb.Addr(), TLS: s.x.secure, Proxy: true, Client: addr})
 	if v.By == snapshot.RuleNone {
-		in.refuseAs(conn, peer, addr, v.Reason, refusalReply(v))
+		in.refuseAs(conn, peer, addr, v.Reason, v.Reply())
 		return false
 	}
 	if s.x.secure {
@@ -274,7 +274,7 @@ func (s *session) readProxyHeader() bool {
 		// Protected mode on a plain listener; or the balancer is no longer trusted (the snapshot
 		// changed since accept), so its header was a protocol error.
 		in.mu.Unlock()
-		in.refuseAs(s.x.raw, peer, addr, v.Reason, refusalReply(v))
+		in.refuseAs(s.x.raw, peer, addr, v.Reason, v.Reply())
 		return false
 	}
 	delete(in.x.pending, s)

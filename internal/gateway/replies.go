@@ -1,17 +1,14 @@
 package gateway
 
 import (
-	"strings"
-
 	"github.com/moat-dev/moat/internal/resp"
 	"github.com/moat-dev/moat/internal/snapshot"
 )
 
-// Every reply a client can receive from moat itself, as wire bytes. Texts follow redis-server 7.0.15 where
+// Every reply a client can receive from moat itself, as wire bytes, except the admission refusals, which
+// are the verdict's (snapshot.Verdict.Reply). Texts follow redis-server 7.0.15 where
 // Redis has the situation; moat's own situations use Redis's style ("-ERR" + lower-case sentence).
 var (
-	// W8: the peer's address is in no whitelist group and no bound security group.
-	replyIllegalAddress = []byte("-ERR illegal address\r\n")
 	// The instance's backend could not be reached when the client connected.
 	replyBackendUnavailable = []byte("-ERR backend unavailable, try again later\r\n")
 	// QUIT.
@@ -83,13 +80,8 @@ var aclHelp = []string{
 
 // Network security (N2–N5) and connection management. Texts are Redis 7.0.15's unless noted as moat's.
 var (
-	// N2: protected mode, sent on accept (after the handshake on a TLS listener), then the connection is
-	// closed. Redis's text, "Setup a an" typo included.
-	replyDenied = []byte("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n")
 	// maxclients and maxclients-per-ip, sent on accept, then the connection is closed.
 	replyMaxClients = []byte("-ERR max number of clients reached\r\n")
-	// N5, moat's: a trusted load balancer's connection did not start with a valid PROXY header.
-	replyProxyExpected = []byte("-ERR Protocol error: expected a PROXY protocol header from this load balancer\r\n")
 	// A command moat answers itself, or a command renamed away, inside MULTI: the transaction is doomed.
 	replyNotInMulti = []byte("-ERR Command not allowed inside a transaction\r\n")
 	replyExecAbort  = []byte("-EXECABORT Transaction discarded because of previous errors.\r\n")
@@ -104,36 +96,8 @@ var (
 	replyRedirectIDs = []byte("-ERR CLIENT TRACKING REDIRECT is not available through moat: client IDs are moat's, not the backend's; use RESP3 tracking (HELLO 3) without REDIRECT\r\n")
 )
 
-// errProxyHeader is the protocol error (N5) for a PROXY header from a peer not in proxy-protocol: the
-// client gets "-ERR Protocol error: …" and is disconnected, as for any protocol error.
-var errProxyHeader = &resp.ProtocolError{Msg: "PROXY protocol header from an address not in proxy-protocol"}
-
-// replyProxyUntrusted is errProxyHeader as the client reads it.
-var replyProxyUntrusted = resp.AppendError(nil, "ERR "+errProxyHeader.Error())
-
-// refusalReply is the reply to a connection the snapshot's verdict refuses.
-func refusalReply(v snapshot.Verdict) []byte {
-	switch {
-	case v.Admitted:
-		return nil
-	case v.Reason == ReasonIllegalAddress:
-		return replyIllegalAddress
-	case v.Reason == ReasonProtectedMode:
-		return replyDenied
-	case v.By == snapshot.RuleAwaitPROXY:
-		return replyProxyExpected
-	case v.Reason == ReasonProtocolError && !v.AfterHandshake:
-		return replyProxyUntrusted
-	}
-	return nil // admitted, or an untrusted PROXY header on a TLS listener: the handshake fails
-}
-
-// RefusalReply is what a client whose connection gets verdict v reads from the gateway before it is
-// disconnected, without the final CRLF: "" when v admits it, or when nothing is sent (a PROXY header
-// from an untrusted peer on a TLS listener: the handshake fails). CheckAccess reports it.
-func RefusalReply(v snapshot.Verdict) string {
-	return strings.TrimSuffix(string(refusalReply(v)), "\r\n")
-}
+// errProxyHeader is the protocol error (N5) for a PROXY header from a peer not in proxy-protocol.
+var errProxyHeader = snapshot.ErrUntrustedProxy
 
 // errorReply encodes a Redis error whose text holds client input; CR and LF become spaces, as Redis
 // does, so the reply stays one line.

@@ -19,6 +19,18 @@ import (
 	"github.com/moat-dev/moat/internal/redact"
 )
 
+// Errors that a backend moat cannot guard is refused with; package backend detects them when it dials
+// and wraps them. A Redis Cluster node answers MOVED and ASK with other nodes' addresses, and a
+// cluster-aware client following them reaches those nodes directly, past every whitelist and ACL:
+// until moat can guard redirections it relays nothing to a cluster node, nor to a backend that will not
+// say whether it is one.
+var (
+	// ErrCluster: CONFIG GET cluster-enabled answers yes, or INFO cluster says cluster_enabled:1.
+	ErrCluster = errors.New("backend is a Redis Cluster node: moat cannot yet guard MOVED/ASK redirections, which lead clients straight to other nodes past the whitelist and ACL; point moat at a standalone server")
+	// ErrClusterUnknown: both questions were refused (other than with NOAUTH).
+	ErrClusterUnknown = errors.New("moat cannot check that the backend is not a Redis Cluster node (it cannot yet guard MOVED/ASK redirections); allow moat's backend login the INFO command")
+)
+
 // Backend kinds, the values of Spec.Kind.
 const (
 	KindEmbedded = "embedded" // in-process engine, data under the instance's directory

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/moat-dev/moat/internal/controlplane/model"
-	"github.com/moat-dev/moat/internal/gateway"
 	"github.com/moat-dev/moat/internal/snapshot"
 )
 
@@ -41,7 +40,7 @@ func checkAccess(c *call) (any, error) {
 		src = conn.Client
 	}
 	out := map[string]any{"InstanceId": id, "SourceIp": src.String(), "Allowed": e.Admitted, "Reason": e.Why, "Matches": matches,
-		"RefusalReason": e.Verdict.Reason, "Reply": gateway.RefusalReply(e.Verdict), "PasswordFree": e.PasswordFree}
+		"RefusalReason": e.Verdict.Reason, "Reply": e.Verdict.ReplyText(), "PasswordFree": e.PasswordFree}
 	if conn.Proxy {
 		out["ProxyIp"] = conn.Peer.String()
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/moat-dev/moat/internal/allowlist"
-	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/backend/spec"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 )
@@ -165,7 +164,7 @@ func createInstance(c *call) (any, error) {
 	}
 	bound, err := c.h.runtime.StartInstance(in)
 	if err != nil {
-		if errors.Is(err, backend.ErrCluster) || errors.Is(err, backend.ErrClusterUnknown) {
+		if errors.Is(err, spec.ErrCluster) || errors.Is(err, spec.ErrClusterUnknown) {
 			return nil, badBackend(err)
 		}
 		return nil, fmt.Errorf("%w: %v", errListenInUse, err)
