@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/controlplane"
-	"github.com/moat-dev/moat/internal/controlplane/store"
 )
 
 // Prefix is where the console is served.
@@ -40,14 +39,13 @@ const PasswordPrincipal = "console-password"
 //go:embed assets
 var assets embed.FS
 
-// Config is what the console needs. Plane, API and Store are required.
+// Config is what the console needs. Plane and API are required.
 type Config struct {
 	Plane *controlplane.Plane // checks access keys at login
 	// API is the control-plane API handler (api.Handler): the console sends it every call, with the
 	// caller in the request's context.
 	API     http.Handler
-	Store   store.Store // keeps the console password's hash
-	DataDir string      // where the password file is written on first start
+	DataDir string // where the password file is written on first start
 	Log     *slog.Logger
 
 	IdleTimeout time.Duration // default DefaultIdleTimeout

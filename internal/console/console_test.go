@@ -73,7 +73,7 @@ func newEnvWith(t *testing.T, tune func(*console.Config)) *env {
 		t.Fatal(err)
 	}
 	cfg := console.Config{
-		Plane: plane, API: api.New(plane, nil, log), Store: st, DataDir: dir, Log: log,
+		Plane: plane, API: api.New(plane, nil, log), DataDir: dir, Log: log,
 		IdleTimeout: 30 * time.Minute, MaxAge: 12 * time.Hour, PasswordIterations: 1000, Now: e.clock.now,
 	}
 	if tune != nil {
@@ -81,7 +81,7 @@ func newEnvWith(t *testing.T, tune func(*console.Config)) *env {
 	}
 	c := console.New(cfg)
 	e.console = c
-	path, created, err := c.EnsurePassword()
+	path, created, err := c.EnsurePassword(controlplane.Actor{KeyID: "config"})
 	if err != nil || !created {
 		t.Fatalf("EnsurePassword: created=%v err=%v", created, err)
 	}
@@ -312,8 +312,8 @@ func TestPasswordIsStoredHashed(t *testing.T) {
 		return nil
 	})
 	// A second start keeps the password.
-	c := console.New(console.Config{Plane: e.plane, Store: e.store, DataDir: e.dir})
-	if _, created, err := c.EnsurePassword(); err != nil || created {
+	c := console.New(console.Config{Plane: e.plane, DataDir: e.dir})
+	if _, created, err := c.EnsurePassword(controlplane.Actor{KeyID: "config"}); err != nil || created {
 		t.Errorf("second EnsurePassword: created=%v err=%v, want an unchanged password", created, err)
 	}
 	b, _ := os.ReadFile(filepath.Join(e.dir, console.PasswordFile))

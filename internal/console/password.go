@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/moat-dev/moat/internal/controlplane"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/controlplane/store"
 )
@@ -20,9 +21,6 @@ import (
 // PasswordFile is the name, under the data directory, of the file in which moat writes the console
 // password it creates on first start (mode 0600). moat keeps only a salted PBKDF2 hash of it.
 const PasswordFile = "console-password"
-
-// passwordKey is where the hash lives in the state store.
-const passwordKey = "console/password"
 
 // pbkdf2Iterations follows OWASP's 2023 advice for PBKDF2-HMAC-SHA256. The password moat generates has
 // about 119 bits of entropy, so this guards a copied state file rather than a guessable password.
@@ -57,10 +55,11 @@ func (p passwordHash) matches(password string) bool {
 }
 
 // EnsurePassword creates the console password on first start: it writes the password to
-// <DataDir>/console-password (0600) and stores only its hash. It returns the file's path and whether
-// the password was created now. Later starts change nothing (the operator may delete the file once the
-// password is noted).
-func (c *Console) EnsurePassword() (path string, created bool, err error) {
+// <DataDir>/console-password (0600) and stores only its hash, through the control plane (durable,
+// audited as CreateConsolePassword by actor). It returns the file's path and whether the password was
+// created now. Later starts change nothing (the operator may delete the file once the password is
+// noted); when another gateway sharing the store created one first, the file written here is removed.
+func (c *Console) EnsurePassword(actor controlplane.Actor) (path string, created bool, err error) {
 	path = filepath.Join(c.cfg.DataDir, PasswordFile)
 	if _, err := c.loadPassword(); err == nil {
 		return path, false, nil
@@ -81,23 +80,20 @@ func (c *Console) EnsurePassword() (path string, created bool, err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return path, false, fmt.Errorf("writing the console password: %w", err)
 	}
-	err = c.cfg.Store.Update(func(tx store.Tx) error { return tx.Put(passwordKey, b) })
-	if err != nil {
-		return path, false, fmt.Errorf("storing the console password's hash: %w", err)
+	created, err = c.cfg.Plane.CreateConsolePassword(actor, b)
+	if err != nil || !created {
+		os.Remove(path)
 	}
-	return path, true, nil
+	return path, created, err
 }
 
 func (c *Console) loadPassword() (passwordHash, error) {
 	var h passwordHash
-	err := c.cfg.Store.View(func(tx store.Tx) error {
-		b, err := tx.Get(passwordKey)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(b, &h)
-	})
-	return h, err
+	b, err := c.cfg.Plane.ConsolePassword()
+	if err != nil {
+		return h, err
+	}
+	return h, json.Unmarshal(b, &h)
 }
 
 // checkPassword reports whether password is the console password. It costs one PBKDF2 derivation

@@ -15,8 +15,8 @@ import (
 // call to apiHandler in-process, as its logged-in user. The console password is created here on first
 // start.
 func (s *Server) mountConsole(mux *http.ServeMux, apiHandler http.Handler) error {
-	c := console.New(console.Config{Plane: s.plane, API: apiHandler, Store: s.store, DataDir: s.opts.DataDir, Log: s.log})
-	path, created, err := c.EnsurePassword()
+	c := console.New(console.Config{Plane: s.plane, API: apiHandler, DataDir: s.opts.DataDir, Log: s.log})
+	path, created, err := c.EnsurePassword(configActor)
 	if err != nil {
 		return err
 	}
