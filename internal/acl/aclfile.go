@@ -60,8 +60,7 @@ func ParseACLFile(t *Table, cfg Config, filename string, data []byte) (*Users, e
 		}
 	}
 	if errs.Len() > 0 {
-		errs.WriteString(replyACLFileWarning)
-		return nil, replyErr("ERR " + errs.String())
+		return nil, replyErr(replyACLFileErrors(errs.String()))
 	}
 	if us.m["default"] == nil {
 		d := newUser(t, "default", cfg)

@@ -67,6 +67,9 @@ func replyUnmatchedParen(arg string) string {
 	return "ERR Unmatched parenthesis in acl selector starting at '" + cstring(arg) + "'."
 }
 
+// replyACLFileErrors is ACL LOAD's (and an aclfile's) refusal: every error found, then the warning.
+func replyACLFileErrors(errs string) string { return "ERR " + errs + replyACLFileWarning }
+
 func replyNoSuchUser(name string) string { return "ERR User '" + cstring(name) + "' not found" }
 
 func replyNoSuchCommand(name []byte) string {

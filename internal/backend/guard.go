@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 )
 
@@ -114,12 +113,9 @@ func (g *guard) noted(p *guardPlan, ok bool, reply string) {
 	}
 	sg := &ScriptGuard{State: GuardReady, User: p.user, Enter: p.enter, Leave: p.leave}
 	if !ok {
-		sg = &ScriptGuard{State: GuardFailed, Err: fmt.Errorf("ACL SETUSER %s: %s", p.user, reply)}
-		switch {
-		case strings.HasPrefix(reply, "ERR unknown command"):
-			sg = &ScriptGuard{State: GuardNoACL, Err: ErrNoACL}
-		case strings.HasPrefix(reply, "NOPERM"):
-			sg.Err = fmt.Errorf("%w: %s", ErrACLPermission, reply)
+		sg = &ScriptGuard{State: GuardFailed, Err: identityError(p.user, reply)}
+		if sg.Err == ErrNoACL {
+			sg.State = GuardNoACL
 		}
 	}
 	g.cur.Store(sg)

@@ -86,23 +86,29 @@ func (u *upstream) WriteIdentities(ctx context.Context, set []*Identity, del []s
 	if err != nil {
 		return fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, err)
 	}
-	for _, r := range replies {
+	for i, r := range replies {
 		if r[0] == '-' {
-			return identityError(r[1:])
+			user := strings.Join(del, " ") // the last reply is DELUSER's
+			if i < len(set) {
+				user = set[i].User
+			}
+			return identityError(user, r[1:])
 		}
 	}
 	return nil
 }
 
-// identityError classifies an error reply to ACL SETUSER or DELUSER.
-func identityError(reply string) error {
+// identityError classifies the backend's error reply to ACL SETUSER or DELUSER of user: ErrNoACL
+// (the backend has no ACL command), ErrACLPermission (moat's login may not change users) or another
+// failure, named with the reply.
+func identityError(user, reply string) error {
 	switch {
 	case strings.HasPrefix(reply, "ERR unknown command"):
 		return ErrNoACL
 	case strings.HasPrefix(reply, "NOPERM"):
 		return fmt.Errorf("%w: %s", ErrACLPermission, reply)
 	}
-	return fmt.Errorf("ACL SETUSER: %s", reply)
+	return fmt.Errorf("ACL SETUSER %s: %s", user, reply)
 }
 
 // Identity implements Backend: the embedded engine has no ACL users.

@@ -278,10 +278,6 @@ func newCapture() *capture {
 	return c
 }
 
-// subscribedContext is the part of Redis's refusal of a command on a RESP2 connection subscribed to
-// channels.
-var subscribedContext = []byte("only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
-
 // frame applies one reply frame, captured in c, to a switch slot (the head); done when the slot is
 // complete.
 func (c *capture) frame(sl *slot, typ byte) (done bool) {
@@ -344,5 +340,5 @@ func cantExecute(c *resp.Command) []byte {
 	if name == "function" && len(c.Args) > 1 {
 		name += "|" + lower(c.Args, 1, &b2)
 	}
-	return []byte("-ERR Can't execute '" + name + "': " + string(subscribedContext) + "\r\n")
+	return replyCantExecuteSubscribed(name)
 }

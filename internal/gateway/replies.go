@@ -99,6 +99,16 @@ var (
 // errProxyHeader is the protocol error (N5) for a PROXY header from a peer not in proxy-protocol.
 var errProxyHeader = snapshot.ErrUntrustedProxy
 
+// subscribedContext is the part of Redis's refusal of a command on a RESP2 connection subscribed to
+// channels that the backend's reply is recognised by (identity.go).
+var subscribedContext = []byte("only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+
+// replyCantExecuteSubscribed is Redis's refusal of command name on a RESP2 connection subscribed to
+// channels.
+func replyCantExecuteSubscribed(name string) []byte {
+	return []byte("-ERR Can't execute '" + name + "': " + string(subscribedContext) + "\r\n")
+}
+
 // errorReply encodes a Redis error whose text holds client input; CR and LF become spaces, as Redis
 // does, so the reply stays one line.
 func errorReply(msg string) []byte { return resp.AppendError(nil, msg) }

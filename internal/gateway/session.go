@@ -217,7 +217,7 @@ func (s *session) read() {
 				s.in.log.Info("closing connection: protocol error", "client", s.peer, "err", pe.Error())
 				var final []byte
 				if !st.replyOff && !st.skipNext { // like Redis, CLIENT REPLY OFF|SKIP silences this too
-					final = resp.AppendError(nil, "ERR "+pe.Error())
+					final = pe.Reply()
 				}
 				s.hangUp(final)
 				return

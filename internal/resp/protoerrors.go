@@ -15,6 +15,9 @@ var (
 	errUnauthBulkLength   = &ProtocolError{Msg: "unauthenticated bulk length"}
 )
 
+// Reply is the error reply a client reads before the connection is closed: "-ERR Protocol error: …".
+func (e *ProtocolError) Reply() []byte { return AppendError(nil, "ERR "+e.Error()) }
+
 // errExpectedBulk is Redis's error for a multibulk element that is not a bulk string, naming the byte
 // found (printable, as Redis escapes it).
 func errExpectedBulk(got byte) error {

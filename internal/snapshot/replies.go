@@ -18,7 +18,7 @@ var (
 	// N5, moat's: a trusted load balancer's connection did not start with a valid PROXY header.
 	ReplyProxyExpected = []byte("-ERR Protocol error: expected a PROXY protocol header from this load balancer\r\n")
 	// N5, moat's: a PROXY header from a peer that is not a trusted load balancer (ErrUntrustedProxy).
-	ReplyProxyUntrusted = resp.AppendError(nil, "ERR "+ErrUntrustedProxy.Error())
+	ReplyProxyUntrusted = ErrUntrustedProxy.Reply()
 )
 
 // ErrUntrustedProxy is the protocol error (N5) for a PROXY header from a peer not in proxy-protocol:
