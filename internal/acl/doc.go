@@ -46,4 +46,7 @@
 // errors, ACL LIST, ACL GETUSER, ACL DRYRUN, ACL LOAD/SAVE and ACL LOG against the server's own answers
 // for hundreds of generated users and tens of thousands of generated commands. The one deliberate
 // difference: redis-server lists single-command rules in its hash-table order, moat in name order.
+//
+// It is a leaf: it imports no other moat package, so that the gateway, the snapshot and the control plane all
+// judge with the same engine.
 package acl

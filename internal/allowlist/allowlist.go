@@ -8,6 +8,8 @@
 // an Entries slice it receives, and results may share the Entries slices of
 // groups they did not change. A compiled [Set] copies what it needs and is
 // safe for concurrent use.
+//
+// It is a leaf: it imports no other moat package.
 package allowlist
 
 import "errors"

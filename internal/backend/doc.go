@@ -86,4 +86,7 @@
 // No AUTH, ACL or multiple databases in redka: the gateway enforces access. Each Open/Close cycle of
 // the engine leaves one idle goroutine behind (redka's expiry ticker loop never ends); harmless for
 // an engine opened once per instance, visible to goroutine-leak checkers.
+//
+// It knows nothing of clients: it must not import the gateway, the snapshot or the ACL engine; of moat it
+// imports only spec (the syntax of backend strings).
 package backend

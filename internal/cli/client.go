@@ -1,5 +1,8 @@
 // Package cli is moat's command-line client: one file per noun, each verb a signed call to moat's API.
 // Output is a table for people or JSON (--output json) for scripts.
+//
+// It reaches moat only through the signed HTTP API: of moat it imports only the request signer and the
+// model's types, never the control plane, the gateway or the server.
 package cli
 
 import (

@@ -1,5 +1,8 @@
 // Package config reads moat's configuration file and turns it into instance models. Every problem in
 // the file is reported at once, each naming the file, the field (with its line) and the bad value.
+//
+// It turns text into models and must not import the control plane, the gateway or the server: the server
+// applies what it returns.
 package config
 
 import (

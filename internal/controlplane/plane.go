@@ -1,6 +1,9 @@
 // Package controlplane applies changes to moat's access model: it validates them, makes them durable in
 // the store, and only then tells the data plane, through a compiled snapshot. It never touches a live
 // connection.
+//
+// It must not import the gateway, the backend, the server or the console (the server wires the compiled
+// snapshots into the data plane); it imports the model, the store and the leaves (acl, allowlist, snapshot).
 package controlplane
 
 import (

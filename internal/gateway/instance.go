@@ -1,5 +1,8 @@
 // Package gateway is moat's data plane: it listens for an instance's clients, judges each peer address
 // on accept (W8), and relays commands and replies between each client and the instance's backend.
+//
+// It is the data plane: it must not import the control plane, the server, the console, the CLI or the config
+// file; it serves what snapshots say and reaches the backend through package backend.
 package gateway
 
 import (

@@ -1,5 +1,7 @@
 // Package rediscmd knows the command names of Redis 7.0.15 and compiles rename-command directives
 // (N4). It is pure data and parsing: no I/O.
+//
+// It is a leaf: it imports no other moat package.
 package rediscmd
 
 import (

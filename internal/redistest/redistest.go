@@ -4,6 +4,8 @@
 // directory in a test temp dir, bound to 127.0.0.1 (or a unix socket only, see StartUnix), and is killed
 // when the test ends. The helpers fail the test (t.Fatal) when redis-server is not installed, so a test
 // that needs a real Redis never silently passes without one.
+//
+// Tests only; it imports no other moat package.
 package redistest
 
 import (

@@ -3,6 +3,8 @@
 //
 // Nothing here allocates per command on the hot path: a Reader hands out commands whose byte slices point
 // into its own buffer, valid until the next call that reads.
+//
+// It is a leaf: it imports no other moat package.
 package resp
 
 // Limits bound everything a client can make the Reader hold. The zero value is not useful; start from

@@ -1,6 +1,9 @@
 // Package server runs moat: it opens the state store, reconciles it with the configuration, starts a
 // gateway per instance, keeps the data plane's snapshots in step with the control plane, and serves the
 // HTTP listener (metrics and health).
+//
+// It is the top of the graph: it imports the control plane, the gateway, the console and the API to wire
+// them; nothing but cmd/moat imports it.
 package server
 
 import (

@@ -2,6 +2,9 @@
 //
 // The control plane builds a new Snapshot whole, validates it, and publishes it with one atomic store;
 // the data plane only ever reads snapshots, so a failed build leaves the previous one serving.
+//
+// It is compiled data: it must not import the gateway or the backend, and knows no connection; it builds on
+// the leaves (acl, allowlist, rediscmd, resp).
 package snapshot
 
 import (

@@ -9,6 +9,8 @@
 // By default gen starts its own redis-server (from PATH, or -server) on a free 127.0.0.1 port with
 // persistence off and stops it afterwards; -addr uses a server that is already running instead. It
 // refuses a server whose version is not -want (default 7.0.15) unless -want is empty.
+//
+// A build tool run by go generate; nothing imports it, and it imports only acl.
 package main
 
 import (

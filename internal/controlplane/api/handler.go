@@ -5,6 +5,10 @@
 // policy, and answered in JSON with a RequestId; errors are non-2xx with string RequestId, HostId, Code,
 // Message and Recommend. Changes go through the control plane, which makes them durable and audits them
 // before the data plane sees them; CreateInstance is the one exception, said at createInstance.
+//
+// It calls the control plane and reads compiled snapshots; it must not import the gateway, the backend, the
+// server or the console (what a refused connection reads is the snapshot's verdict, what a backend is refused
+// for is spec's).
 package api
 
 import (

@@ -4,6 +4,8 @@
 // only inside transactions. The interface is deliberately small so that the embedded implementation (Bolt,
 // one file under the data directory) and a later etcd implementation can both satisfy it; package storetest
 // holds the conformance suite every implementation must pass.
+//
+// It is a leaf: it imports no other moat package and knows nothing of what the values mean.
 package store
 
 import (

@@ -1,5 +1,7 @@
 // Package tlstest makes certificates for tests with crypto/x509: a CA, server certificates for the
 // loopback addresses, client certificates. Keys are ECDSA P-256 unless RSA is asked for.
+//
+// Tests only; it imports no other moat package.
 package tlstest
 
 import (

@@ -19,4 +19,6 @@
 // Errors are *Error values with the provider's code, HTTP status and message, ready for the error JSON
 // the SDKs parse. A SignatureDoesNotMatch message carries the server's string to sign after the exact
 // prefix SDK-v1 looks for, so SDK-v1 can tell a wrong secret from a canonicalisation bug.
+//
+// It is a leaf: it imports no other moat package, so that the CLI signs with it without importing the API.
 package sign

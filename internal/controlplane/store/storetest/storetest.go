@@ -9,6 +9,8 @@
 // implementation (its indexes, retention and bounds rest on Tx.Range); it does not check durability across
 // crashes, which needs implementation-specific tests: those use the crash-test harness of crash.go (see the
 // Bolt crash test).
+//
+// It imports only store; each implementation's tests import it.
 package storetest
 
 import (
