@@ -43,6 +43,10 @@ type Plane struct {
 
 	tableOnce sync.Once
 	table     *acl.Table // see Commands
+	// tables are the instances' own command tables (SetCommandTable); guarded by tablesMu, which is
+	// taken inside mu or alone.
+	tablesMu sync.Mutex
+	tables   map[string]*acl.Table
 }
 
 // New returns a Plane over st.

@@ -25,6 +25,34 @@ func (p *Plane) Commands() *acl.Table {
 	return p.table
 }
 
+// SetCommandTable makes t the command table instance id's users are compiled against from now on (the
+// backend's COMMAND reply, which the data plane asks for when it starts the instance); nil goes back to
+// redis-server 7.0.15's. The snapshot the plane compiles is then exactly the one the data plane serves:
+// nothing rebinds users after publishing.
+func (p *Plane) SetCommandTable(id string, t *acl.Table) {
+	p.tablesMu.Lock()
+	defer p.tablesMu.Unlock()
+	if t == nil {
+		delete(p.tables, id)
+		return
+	}
+	if p.tables == nil {
+		p.tables = map[string]*acl.Table{}
+	}
+	p.tables[id] = t
+}
+
+// commandsFor is instance id's command table: its own if set, else Commands.
+func (p *Plane) commandsFor(id string) *acl.Table {
+	p.tablesMu.Lock()
+	t := p.tables[id]
+	p.tablesMu.Unlock()
+	if t == nil {
+		return p.Commands()
+	}
+	return t
+}
+
 // ACLConfig is the server settings that shape an instance's users: acl-pubsub-default, and moat's rule
 // that a user restricted by key or channel patterns may not run scripts (acl.Config.ScriptsNeedAllKeys):
 // a script would run inside the backend with moat's backend login, where its undeclared keys go unchecked.
@@ -33,14 +61,24 @@ func ACLConfig(in model.Instance) acl.Config {
 	return acl.Config{AllChannels: in.Param("acl-pubsub-default") == "allchannels", ScriptsNeedAllKeys: true}
 }
 
-// Users compiles an instance's ACL users. The error is ACL LOAD's text for stored lines that no longer
-// compile (which validation before every store prevents).
+// Users compiles an instance's ACL users against its command table (SetCommandTable). Users whose rules
+// name a command that table lacks (a backend older than 7.0.15) are compiled against redis-server
+// 7.0.15's table instead, and this is logged: they keep their rules. The error is ACL LOAD's text for
+// stored lines that compile against neither (which validation before every store prevents).
 func (p *Plane) Users(in model.Instance) (*acl.Users, error) {
 	cfg := ACLConfig(in)
+	t := p.commandsFor(in.ID)
 	if len(in.ACL) == 0 {
-		return acl.NewUsers(p.Commands(), cfg), nil
+		return acl.NewUsers(t, cfg), nil
 	}
-	us, err := acl.ParseACLFile(p.Commands(), cfg, "acl", []byte(strings.Join(in.ACL, "\n")))
+	text := []byte(strings.Join(in.ACL, "\n"))
+	us, err := acl.ParseACLFile(t, cfg, "acl", text)
+	if err != nil && t != p.Commands() {
+		if us, err = acl.ParseACLFile(p.Commands(), cfg, "acl", text); err == nil && p.log != nil {
+			p.log.Warn("ACL users judged with redis-server 7.0.15's command table: a rule names a command the backend lacks",
+				"instance", in.ID, "backend_table", t.Source)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: users: %w", in.ID, err)
 	}

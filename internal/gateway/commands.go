@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/moat-dev/moat/internal/acl"
@@ -12,10 +13,12 @@ import (
 )
 
 // The ACL check judges commands against a command table (arity, flags, key positions, categories).
-// moat asks the backend with COMMAND when an instance starts, so that a newer or older server's commands
-// are judged as that server defines them; a backend without COMMAND (the embedded engine), or one that
-// cannot be reached then, gets redis-server 7.0.15's table. The control plane compiles users against
-// 7.0.15's table; Publish recompiles them against the backend's.
+// moat asks the backend with COMMAND when an instance starts (CommandTable), so that a newer or older
+// server's commands are judged as that server defines them; a backend without COMMAND (the embedded
+// engine), or one that cannot be reached then, gets redis-server 7.0.15's table. The server hands that
+// table to the control plane (Plane.SetCommandTable), which compiles the instance's users against it, and
+// to Start (Config.Commands with DefaultCommands): the snapshot published is the one served. Only a caller
+// that compiles users against another table (tests) has them rebound here (bind).
 
 // backendCommands asks be for its command table; it gives up after timeout.
 func backendCommands(be backend.Backend, timeout time.Duration) (*acl.Table, error) {
@@ -33,14 +36,15 @@ func backendCommands(be backend.Backend, timeout time.Duration) (*acl.Table, err
 	return acl.ReadCommandReply(bufio.NewReaderSize(c, 64*1024), "backend "+be.String()+" COMMAND")
 }
 
-// commandTable picks the instance's table: the backend's, else def.
-func (in *Instance) commandTable(def *acl.Table) *acl.Table {
-	t, err := backendCommands(in.backend, in.dialTimeout)
+// CommandTable is the command table an instance on be is judged with: be's COMMAND reply, else def (the
+// backend has no COMMAND or does not answer within timeout). It logs which, to log.
+func CommandTable(be backend.Backend, timeout time.Duration, def *acl.Table, log *slog.Logger) *acl.Table {
+	t, err := backendCommands(be, timeout)
 	if err != nil {
-		in.log.Info("ACL command table: redis-server 7.0.15's (the backend gave none)", "backend", in.backend.String(), "why", err)
+		log.Info("ACL command table: redis-server 7.0.15's (the backend gave none)", "backend", be.String(), "why", err)
 		return def
 	}
-	in.log.Info("ACL command table from the backend", "backend", in.backend.String(), "commands", t.Len())
+	log.Info("ACL command table from the backend", "backend", be.String(), "commands", t.Len())
 	return t
 }
 

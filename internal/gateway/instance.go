@@ -44,7 +44,9 @@ type Config struct {
 	// them.
 	Commands *acl.Table
 	Users    UserStore
-	// DefaultCommands: judge with Commands even if the backend has COMMAND (by default its table is used).
+	// DefaultCommands: judge with Commands without asking the backend (by default Start asks it with
+	// COMMAND: CommandTable). The server sets it, with Commands the table it got from CommandTable and
+	// compiled the snapshots' users against.
 	DefaultCommands bool
 
 	// Now is the clock of the decisions time makes in the gateway: the brute-force lockout's windows
@@ -156,7 +158,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	}
 	// Bound: now ask the backend for its command table, before the first client is served.
 	if !cfg.DefaultCommands && in.backend != nil {
-		in.table = in.commandTable(table)
+		in.table = CommandTable(in.backend, in.dialTimeout, table, in.log)
 	}
 	in.freshUsers = acl.NewUsers(in.table, acl.Config{ScriptsNeedAllKeys: true})
 	in.syncScriptGuard(snap)

@@ -339,8 +339,13 @@ func (s *Server) startInstance(in model.Instance) error {
 		be.Close()
 		return fmt.Errorf("instance %s: %w", in.ID, err)
 	}
+	// The backend's command table, before the first compile: users are compiled against it, and the
+	// gateway judges with the same table (nothing is rebound after publishing).
+	table := gateway.CommandTable(be, 2*time.Second, s.plane.Commands(), s.log.With("instance", in.ID))
+	s.plane.SetCommandTable(in.ID, table)
 	snap, err := s.plane.CompileInstance(in) // with its bound security groups
 	if err != nil {
+		s.plane.SetCommandTable(in.ID, nil)
 		be.Close()
 		return err
 	}
@@ -352,9 +357,10 @@ func (s *Server) startInstance(in model.Instance) error {
 	gw, err := gateway.Start(gateway.Config{
 		ID: in.ID, Listen: in.Listen, Backend: be, Log: s.log, Metrics: s.metrics,
 		TLSListen: in.TLSListen, TLS: tlsSource(tlsSrv),
-		Commands: s.plane.Commands(), Users: userStore{s.plane},
+		Commands: table, DefaultCommands: true, Users: userStore{s.plane},
 	}, snap)
 	if err != nil {
+		s.plane.SetCommandTable(in.ID, nil)
 		be.Close()
 		if tlsSrv != nil {
 			tlsSrv.Close()
@@ -402,6 +408,7 @@ func (s *Server) stopInstance(id string) {
 	sv := s.instances[id]
 	delete(s.instances, id)
 	s.mu.Unlock()
+	s.plane.SetCommandTable(id, nil)
 	if sv != nil {
 		sv.gw.Close()
 		sv.backend.Close()
