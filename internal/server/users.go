@@ -8,6 +8,12 @@ import (
 
 // userStore lets the gateway's ACL SETUSER and DELUSER change an instance's users through the control
 // plane: durable, audited (as "redis:<user>" from the client's address), and published before it returns.
+//
+// This is the one loop from the data plane back into the control plane, and it runs the same path as
+// every API change: gateway (aclcmd.go) → ChangeUsers here → Plane.ChangeUsers (store, audit, under the
+// plane's lock) → the plane's watchers → Server.onChange → CompileInstance → gateway.Instance.Publish.
+// So the client's reply to ACL SETUSER is sent only once the new users are stored and in force, and the
+// gateway never changes its own snapshot: it waits for the published one like any other change.
 type userStore struct{ plane *controlplane.Plane }
 
 var _ gateway.UserStore = userStore{}
