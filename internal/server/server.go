@@ -180,16 +180,20 @@ func Start(opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.plane.Watch(s.onChange)
+	// Every listener is bound, and every backend opened, before any credential file is written: a start
+	// that fails (a busy address, a backend or TLS files that do not load) leaves no administrator key,
+	// status token or console password behind. The instances' banners name the key's file.
+	s.adminKeyPath = filepath.Join(opts.DataDir, AdminKeyFile)
+	for _, in := range toServe {
+		if err := s.startInstance(in); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.startHTTP(); err != nil {
 		return nil, err
 	}
 	if err := s.ensureAdminKey(); err != nil {
 		return nil, err
-	}
-	for _, in := range toServe {
-		if err := s.startInstance(in); err != nil {
-			return nil, err
-		}
 	}
 	s.consoleBanner()
 	s.mu.Lock()
