@@ -241,15 +241,10 @@ func newInstanceSecurityGroups(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "security-groups", Short: "Show the security groups bound to an instance (DescribeSecurityGroupConfiguration)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out struct {
-				Items struct {
-					EcsSecurityGroupRelation []struct{ SecurityGroupId, RegionId, NetType string }
-				}
-			}
-			if err := o.call("DescribeSecurityGroupConfiguration", map[string]string{"InstanceId": id}, &out); err != nil {
+			list, err := boundSecurityGroups(o, id)
+			if err != nil {
 				return err
 			}
-			list := out.Items.EcsSecurityGroupRelation
 			return o.emit(cmd.OutOrStdout(), list, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "SECURITY GROUP\tNET TYPE")
 				for _, r := range list {
@@ -261,6 +256,17 @@ func newInstanceSecurityGroups(o *Options) *cobra.Command {
 	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
 	required(cmd, "instance")
 	return cmd
+}
+
+type sgRelation struct{ SecurityGroupId, RegionId, NetType string }
+
+// boundSecurityGroups returns the security groups bound to the instance (DescribeSecurityGroupConfiguration).
+func boundSecurityGroups(o *Options, instance string) ([]sgRelation, error) {
+	var out struct {
+		Items struct{ EcsSecurityGroupRelation []sgRelation }
+	}
+	err := o.call("DescribeSecurityGroupConfiguration", map[string]string{"InstanceId": instance}, &out)
+	return out.Items.EcsSecurityGroupRelation, err
 }
 
 // newInstanceSetSecurityGroups replaces the groups bound to an instance (ModifySecurityGroupConfiguration).

@@ -41,10 +41,21 @@ func newWhitelistDescribe(o *Options) *cobra.Command {
 				return err
 			}
 			groups := out.SecurityIpGroups.SecurityIpGroup
+			state := loopbackState(o, instance, groups)
 			return o.emit(cmd.OutOrStdout(), groups, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "GROUP\tATTRIBUTE\tENTRIES")
 				for _, g := range groups {
-					fmt.Fprintf(w, "%s\t%s\t%s\n", g.SecurityIpGroupName, orDash(g.SecurityIpGroupAttribute), g.SecurityIpList)
+					list := g.SecurityIpList
+					if state == loopbackVoid {
+						list = markVoid(list)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\n", g.SecurityIpGroupName, orDash(g.SecurityIpGroupAttribute), list)
+				}
+				switch state {
+				case loopbackVoid:
+					fmt.Fprintln(w, "\n"+loopback+" is void: other entries or security groups are in effect (alone it admits nobody).")
+				case loopbackAlone:
+					fmt.Fprintln(w, "\nEvery address is refused: "+loopback+" is the only entry and no security group is bound. Add a client address to let it in.")
 				}
 			})
 		},
@@ -124,6 +135,59 @@ func newWhitelistDeleteGroup(o *Options) *cobra.Command {
 	cmd.Flags().StringVar(&group, "group", "", "group name")
 	required(cmd, "instance", "group")
 	return cmd
+}
+
+// loopback is the placeholder entry: it admits nobody, alone (every address is refused) or beside
+// other entries or bound security groups (then it is void).
+const loopback = "127.0.0.1"
+
+const (
+	loopbackUnlisted = iota // not listed, or its state is not known
+	loopbackAlone           // the only entry, and no security group bound: every address is refused
+	loopbackVoid            // listed beside other entries or bound security groups
+)
+
+// loopbackState tells how the placeholder 127.0.0.1 reads in the instance's groups, as the console
+// marks it. Only when it is the only entry does it ask which security groups are bound; if that
+// cannot be asked, it says nothing.
+func loopbackState(o *Options, instance string, groups []ipGroup) int {
+	listed, others := false, false
+	for _, g := range groups {
+		for _, e := range strings.Split(g.SecurityIpList, ",") {
+			switch e {
+			case "":
+			case loopback:
+				listed = true
+			default:
+				others = true
+			}
+		}
+	}
+	switch {
+	case !listed:
+		return loopbackUnlisted
+	case others:
+		return loopbackVoid
+	}
+	bound, err := boundSecurityGroups(o, instance)
+	switch {
+	case err != nil:
+		return loopbackUnlisted
+	case len(bound) > 0:
+		return loopbackVoid
+	}
+	return loopbackAlone
+}
+
+// markVoid marks the entry 127.0.0.1 of a SecurityIpList void.
+func markVoid(list string) string {
+	entries := strings.Split(list, ",")
+	for i, e := range entries {
+		if e == loopback {
+			entries[i] = loopback + " (void)"
+		}
+	}
+	return strings.Join(entries, ",")
 }
 
 func orDash(s string) string {

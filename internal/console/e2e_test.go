@@ -207,7 +207,8 @@ type page struct {
 	problems []string // uncaught exceptions and console errors of the page
 }
 
-func newPage(t *testing.T) *page {
+// newPage starts chromium with the test's options and any extra ones (an environment, a window size).
+func newPage(t *testing.T, extra ...chromedp.ExecAllocatorOption) *page {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(t)),
@@ -219,6 +220,7 @@ func newPage(t *testing.T) *page {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelCtx(); cancelAlloc() })

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/moat-dev/moat/internal/console"
+	"github.com/moat-dev/moat/internal/controlplane/api"
 )
 
 // mountConsole serves the web console under /console/ on the API listener. The console sends every
@@ -27,17 +29,48 @@ func (s *Server) mountConsole(mux *http.ServeMux, apiHandler http.Handler) error
 	return nil
 }
 
-// toConsole sends a browser that opens the API listener's root (a GET of "/" with no parameters,
-// asking for HTML) to the console; every other request goes to the API as before.
+// toConsole answers a bare GET of the API listener's root ("/" with no parameters, no body, no action
+// header and no signature), which is no API call: a browser (asking for HTML) is sent to the console,
+// anything else (curl) is told where the console and the API are (rootIndex). Every other request goes
+// to the API as before.
 func toConsole(apiHandler http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/" && r.Method == http.MethodGet && r.URL.RawQuery == "" &&
-			r.Header.Get("x-acs-action") == "" && r.Header.Get("Authorization") == "" &&
-			strings.Contains(r.Header.Get("Accept"), "text/html") {
+		if r.URL.Path != "/" || r.Method != http.MethodGet || r.URL.RawQuery != "" || r.ContentLength != 0 ||
+			r.Header.Get("x-acs-action") != "" || r.Header.Get("Authorization") != "" {
+			apiHandler.ServeHTTP(w, r)
+			return
+		}
+		if strings.Contains(r.Header.Get("Accept"), "text/html") {
 			http.Redirect(w, r, console.Prefix, http.StatusFound)
 			return
 		}
-		apiHandler.ServeHTTP(w, r)
+		rootIndex(w, r)
+	})
+}
+
+// rootIndex says, in JSON, what the API listener serves and where: the console's address and how API
+// calls are made. The addresses use the request's Host, which the Host guard has already accepted.
+func rootIndex(w http.ResponseWriter, r *http.Request) {
+	base := "http://" + r.Host
+	if r.TLS != nil {
+		base = "https://" + r.Host
+	}
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	enc.Encode(struct {
+		Message, Console, API string
+		Versions              []string
+		Health                []string
+	}{
+		Message: "This is moat's API listener. Open the web console in a browser. API calls are RPC style " +
+			"(Action and Version in the query or a form body) signed with an access key: the moat CLI " +
+			"(moat --help) and Alibaba Cloud's SDKs make them.",
+		Console:  base + console.Prefix,
+		API:      base + "/",
+		Versions: []string{api.VersionKVStore + " (R-kvstore: instances, whitelists, accounts)", api.VersionECS + " (ECS: security groups, hosts)"},
+		Health:   []string{base + "/healthz", base + "/readyz", base + "/metrics (with the status token)"},
 	})
 }
 

@@ -24,12 +24,33 @@ import (
 // and, when MetricsListen is set, /metrics, /healthz and /readyz with details, without credentials, on
 // a listener of their own. Both refuse foreign Host headers (hostguard.go) and bound their connections
 // (httplimits.go, connlimit.go).
-func (s *Server) startHTTP() error {
-	if err := s.ensureStatusToken(); err != nil {
-		return err
-	}
+//
+// The listeners are bound first: a start that fails on a busy address writes neither the status token
+// nor the console password.
+func (s *Server) startHTTP() (err error) {
 	if s.opts.HTTP.MaxConns < 0 || s.opts.HTTP.MaxConnsPerAddr < 0 {
 		return fmt.Errorf("--api-max-conns %d, --api-max-conns-per-addr %d: want a number of connections, or 0 for the default", s.opts.HTTP.MaxConns, s.opts.HTTP.MaxConnsPerAddr)
+	}
+	var apiLn, metricsLn net.Listener
+	defer func() {
+		if err != nil { // closing a listener twice (serveHTTP closes its own on failure) is harmless
+			for _, ln := range []net.Listener{apiLn, metricsLn} {
+				if ln != nil {
+					ln.Close()
+				}
+			}
+		}
+	}()
+	if apiLn, err = bind("--api-listen", s.opts.APIListen); err != nil {
+		return err
+	}
+	if s.opts.MetricsListen != "" {
+		if metricsLn, err = bind("--metrics-listen", s.opts.MetricsListen); err != nil {
+			return err
+		}
+	}
+	if err := s.ensureStatusToken(); err != nil {
+		return err
 	}
 	lim := s.opts.HTTP.withDefaults()
 	files, err := raiseFileLimit()
@@ -62,27 +83,32 @@ func (s *Server) startHTTP() error {
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	}
-	s.http, s.apiAddr, err = s.serveHTTP("--api-listen", s.opts.APIListen, mux, lim, apiMax, refused.WithLabelValues("api", "total"), refused.WithLabelValues("api", "per_address"))
-	if err != nil || s.opts.MetricsListen == "" {
+	s.http, s.apiAddr, err = s.serveHTTP(apiLn, mux, lim, apiMax, refused.WithLabelValues("api", "total"), refused.WithLabelValues("api", "per_address"))
+	if err != nil || metricsLn == nil {
 		return err
 	}
 	status := http.NewServeMux()
 	status.Handle("GET /metrics", s.metricsHandler(true))
 	status.HandleFunc("GET /healthz", healthz)
 	status.HandleFunc("GET /readyz", s.readyz(true))
-	s.metricsHTTP, s.metricsAddr, err = s.serveHTTP("--metrics-listen", s.opts.MetricsListen, status, lim, metricsMaxConns, refused.WithLabelValues("metrics", "total"), refused.WithLabelValues("metrics", "per_address"))
+	s.metricsHTTP, s.metricsAddr, err = s.serveHTTP(metricsLn, status, lim, metricsMaxConns, refused.WithLabelValues("metrics", "total"), refused.WithLabelValues("metrics", "per_address"))
 	return err
 }
 
 func healthz(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }
 
-// serveHTTP binds addr (named by flag in errors) and serves h there behind the Host guard, with lim's
-// timeouts and at most maxConns connections (lim.MaxConnsPerAddr from one address).
-func (s *Server) serveHTTP(flag, addr string, h http.Handler, lim HTTPLimits, maxConns int, overTotal, overAddr prometheus.Counter) (*http.Server, net.Addr, error) {
-	raw, err := net.Listen("tcp", addr)
+// bind listens on addr (named by flag in errors).
+func bind(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: %w", flag, addr, err)
+		return nil, fmt.Errorf("%s %s: %w", flag, addr, err)
 	}
+	return ln, nil
+}
+
+// serveHTTP serves h on raw (bound by bind) behind the Host guard, with lim's timeouts and at most
+// maxConns connections (lim.MaxConnsPerAddr from one address). It closes raw if it fails.
+func (s *Server) serveHTTP(raw net.Listener, h http.Handler, lim HTTPLimits, maxConns int, overTotal, overAddr prometheus.Counter) (*http.Server, net.Addr, error) {
 	ln := api.JSONErrors(raw) // innermost: net/http's own plain-text errors become the provider's JSON
 	guard, err := newHostGuard(ln.Addr(), s.opts.APIHosts, s.opts.TrustedProxies)
 	if err != nil {

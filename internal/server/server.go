@@ -183,6 +183,14 @@ func Start(opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.plane.Watch(s.onChange)
+	// Every listener is bound, and every backend opened, before any credential file is written: a start
+	// that fails (a busy address, a backend or TLS files that do not load) leaves no administrator key,
+	// status token or console password behind. The banners come last, where the operator reads them.
+	for _, in := range toServe {
+		if err := s.startInstance(in); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.startHTTP(); err != nil {
 		return nil, err
 	}
@@ -190,9 +198,7 @@ func Start(opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	for _, in := range toServe {
-		if err := s.startInstance(in); err != nil {
-			return nil, err
-		}
+		s.banner(in, s.Gateway(in.ID))
 	}
 	s.consoleBanner()
 	s.mu.Lock()
@@ -313,6 +319,7 @@ func (s *Server) StartInstance(in model.Instance) ([]string, error) {
 	if err := s.startInstance(in); err != nil {
 		return nil, err
 	}
+	s.banner(in, s.Gateway(in.ID))
 	var out []string
 	for _, a := range s.Gateway(in.ID).Addrs() {
 		out = append(out, a.String())
@@ -328,7 +335,7 @@ func (s *Server) StartInstance(in model.Instance) ([]string, error) {
 // StopInstance stops serving an instance (api.Runtime).
 func (s *Server) StopInstance(id string) { s.stopInstance(id) }
 
-// startInstance opens the instance's backend and starts its gateway.
+// startInstance opens the instance's backend and starts its gateway; the caller prints its banner.
 func (s *Server) startInstance(in model.Instance) error {
 	dir := filepath.Join(s.opts.DataDir, "instances", in.ID)
 	be, err := backend.Open(in.Backend, dir, s.log.With("instance", in.ID))
@@ -370,7 +377,6 @@ func (s *Server) startInstance(in model.Instance) error {
 	s.mu.Lock()
 	s.instances[in.ID] = &served{gw: gw, backend: be, model: in, tls: tlsSrv}
 	s.mu.Unlock()
-	s.banner(in, gw)
 	return nil
 }
 

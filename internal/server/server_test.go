@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moat-dev/moat/internal/console"
 	"github.com/moat-dev/moat/internal/redistest"
 )
 
@@ -158,5 +161,60 @@ func TestStartErrors(t *testing.T) {
 	_, err = Start(Options{ConfigPath: filepath.Join(dir, "x.yaml"), Listen: "127.0.0.1:1", Log: quiet()})
 	if err == nil || !strings.Contains(err.Error(), "--listen") {
 		t.Fatalf("--listen with --config: %v", err)
+	}
+}
+
+// A start that fails on a busy address — the instance's, the API's or the metrics listener's — writes
+// no credential file (administrator key, status token, console password), so the next start, on free
+// addresses, creates them all and the administrator key file works.
+func TestBusyPortWritesNoCredentials(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	credentials := []string{AdminKeyFile, StatusTokenFile, console.PasswordFile}
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{
+		{"--listen", Options{Listen: busy.Addr().String()}},
+		{"--api-listen", Options{APIListen: busy.Addr().String()}},
+		{"--metrics-listen", Options{MetricsListen: busy.Addr().String()}},
+	} {
+		dir := t.TempDir()
+		c.opts.DataDir, c.opts.Log, c.opts.Banner = dir, quiet(), io.Discard
+		c.opts.Listen = cmp.Or(c.opts.Listen, freeAddr(t))
+		c.opts.APIListen = cmp.Or(c.opts.APIListen, "127.0.0.1:0")
+		if s, err := Start(c.opts); err == nil {
+			s.Close()
+			t.Fatalf("%s busy: moat started", c.name)
+		} else if !strings.Contains(err.Error(), busy.Addr().String()) {
+			t.Errorf("%s busy: %v, want the address named", c.name, err)
+		}
+		files, _ := os.ReadDir(dir)
+		for _, f := range files {
+			for _, cred := range credentials {
+				if strings.HasPrefix(f.Name(), cred) {
+					t.Errorf("%s busy: %s written", c.name, f.Name())
+				}
+			}
+		}
+
+		c.opts.Listen, c.opts.APIListen, c.opts.MetricsListen = freeAddr(t), "127.0.0.1:0", ""
+		s := start(t, c.opts)
+		for _, cred := range credentials {
+			if _, err := os.Stat(filepath.Join(dir, cred)); err != nil {
+				t.Errorf("%s busy, then a start on free addresses: %v", c.name, err)
+			}
+		}
+		var p Profile
+		b, _ := os.ReadFile(s.AdminKeyPath())
+		if err := json.Unmarshal(b, &p); err != nil || p.Endpoint != "http://"+s.APIAddr().String() {
+			t.Errorf("%s busy, then started: admin key file %s (%v)", c.name, b, err)
+		} else if _, err := s.Plane().Key(p.AccessKeyId); err != nil {
+			t.Errorf("%s busy, then started: the admin key file's key: %v", c.name, err)
+		}
+		s.Close()
 	}
 }

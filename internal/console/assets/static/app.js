@@ -9,7 +9,7 @@
 //   js/main.js            the routes: which page each address shows
 //   js/frame.js           breadcrumb, side navigation, title, rendering and refreshing the page
 //   js/api.js             the API calls and the shapes of their answers
-//   js/dom.js             small DOM helpers (h, append, clear, fmtTime)
+//   js/dom.js             small DOM helpers (h, append, clear, fmtTime: times with their zone)
 //   js/toast.js           notifications
 //   js/dialog.js          modal dialogs and the Delete confirmation
 //   js/forms.js           an API error placed next to the field it concerns

@@ -1,6 +1,6 @@
 // chart.js owns the Activity page's chart: refused connections per minute over the last hour, an SVG
 // bar chart with a text summary (its description and caption) for people who do not see it.
-import { h, fmtTime } from './dom.js';
+import { h, fmtClock, zone } from './dom.js';
 
 const W = 600, H = 150, LEFT = 34, BOTTOM = 20, TOP = 10;
 
@@ -20,7 +20,7 @@ export function chart(timeline) {
     const bh = n === 0 ? 1 : Math.max(2, (n / max) * plotH);
     const t = new Date(start.getTime() + i * bucket);
     svg.append(h('svg:rect', { class: n === 0 ? 'bar zero' : 'bar', x: (LEFT + i * bw + 1).toFixed(1), y: (TOP + plotH - bh).toFixed(1), width: Math.max(1, bw - 2).toFixed(1), height: bh.toFixed(1) },
-      h('svg:title', {}, `${fmtTime(t.toISOString()).slice(11, 16)}: ${n} refused`)));
+      h('svg:title', {}, `${fmtClock(t)} ${zone(t)}: ${n} refused`)));
   });
   svg.append(...axes(max, plotW, plotH));
   return h('figure', { class: 'chart' }, svg, h('figcaption', { class: 'summary', id: 'chart-summary' }, summary));
@@ -32,8 +32,8 @@ function summarise(counts, start, bucket) {
   if (total === 0) return 'No refused connection in the last hour.';
   let peakAt = 0;
   counts.forEach((n, i) => { if (n > counts[peakAt]) peakAt = i; });
-  const peakTime = fmtTime(new Date(start.getTime() + peakAt * bucket).toISOString()).slice(11, 16);
-  return `${total} refused connection${total === 1 ? '' : 's'} in the last hour; at most ${counts[peakAt]} in one minute (${peakTime}).`;
+  const peak = new Date(start.getTime() + peakAt * bucket);
+  return `${total} refused connection${total === 1 ? '' : 's'} in the last hour; at most ${counts[peakAt]} in one minute (${fmtClock(peak)} ${zone(peak)}).`;
 }
 
 function axes(max, plotW, plotH) {

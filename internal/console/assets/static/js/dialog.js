@@ -1,13 +1,34 @@
-// dialog.js owns the modal dialogs: opening one (and returning the focus when it closes) and the
-// confirmation dialog that Delete buttons open.
+// dialog.js owns the modal dialogs: opening one (and returning the focus when it closes), closing it
+// on the browser's Back, and the confirmation dialog that Delete buttons open.
 import { h } from './dom.js';
 
-// dialog opens a modal <dialog>; it is removed when closed and the focus returns where it was.
-// opts.narrow makes it narrow; opts.id is its id.
+// Each open dialog has a history entry of its own (the same address, state {dialog: depth}), so that
+// the browser's Back closes the dialog and leaves the reader on the page, as on a phone. A dialog
+// closed otherwise (Cancel, Escape, done) takes its entry back off.
+const open = [];  // the open dialogs, innermost last, each {d, depth}
+window.addEventListener('popstate', (ev) => {
+  const depth = (ev.state && ev.state.dialog) || 0;
+  for (const o of open.filter((x) => x.depth > depth).reverse()) { o.popped = true; o.d.close(); }
+});
+// Another address (typed, or a link) leaves the page: its dialogs close, their entries stay behind.
+window.addEventListener('hashchange', () => {
+  for (const o of [...open].reverse()) { o.popped = true; o.d.close(); }
+});
+
+// dialog opens a modal <dialog>; it is removed when closed and the focus returns where it was; Back
+// closes it. opts.narrow makes it narrow; opts.id is its id.
 export function dialog(opts, ...content) {
   const back = document.activeElement;
   const d = h('dialog', { class: opts.narrow ? 'narrow' : null, 'aria-labelledby': 'dlg-title', id: opts.id || null }, ...content);
-  d.addEventListener('close', () => { d.remove(); if (back && back.isConnected) back.focus(); });
+  const entry = { d, depth: open.length + 1, popped: false };
+  open.push(entry);
+  history.pushState({ dialog: entry.depth }, '');
+  d.addEventListener('close', () => {
+    open.splice(open.indexOf(entry), 1);
+    d.remove();
+    if (back && back.isConnected) back.focus();
+    if (!entry.popped && history.state && history.state.dialog === entry.depth) history.back();
+  });
   document.body.append(d);
   d.showModal();
   return d;

@@ -1,6 +1,6 @@
 // dom.js owns the small DOM helpers every page uses: building elements (h), appending children,
-// emptying an element, and formatting a time for people. Text is always put in the page as text
-// nodes, never parsed as HTML.
+// emptying an element, and formatting a time, with its zone, for people. Text is always put in the
+// page as text nodes, never parsed as HTML.
 
 // h builds an element: h('a', {href: '#'}, 'text', child, …). Attributes starting with "on" are
 // listeners; class, text and boolean attributes are handled; strings become text nodes. A tag
@@ -36,11 +36,25 @@ export function append(el, ...children) {
 // clear removes every child of el and returns el.
 export function clear(el) { while (el.firstChild) el.firstChild.remove(); return el; }
 
-// fmtTime formats an API time as local "YYYY-MM-DD hh:mm:ss"; what it cannot parse is returned as is.
+const pad2 = (n) => String(n).padStart(2, '0');
+
+// fmtTime formats an API time as local time with its zone, "YYYY-MM-DD hh:mm:ss UTC+08:00" (zone);
+// what it cannot parse is returned as is.
 export function fmtTime(s) {
   if (!s) return '';
   const d = new Date(s);
   if (isNaN(d)) return s;
-  const p = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${fmtClock(d)}:${pad2(d.getSeconds())} ${zone(d)}`;
+}
+
+// fmtClock formats the Date d's local time of day as "hh:mm" (its zone is zone(d)).
+export function fmtClock(d) { return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`; }
+
+// zone names the offset from UTC of the browser's local time at the Date d: "UTC", "UTC+08:00",
+// "UTC-05:30".
+export function zone(d) {
+  const off = -d.getTimezoneOffset();
+  if (off === 0) return 'UTC';
+  const a = Math.abs(off);
+  return `UTC${off < 0 ? '-' : '+'}${pad2(Math.floor(a / 60))}:${pad2(a % 60)}`;
 }

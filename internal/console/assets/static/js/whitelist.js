@@ -51,7 +51,7 @@ async function ipWhitelistTab(route, view) {
       h('caption', {}, 'Whitelist groups'),
       h('thead', {}, h('tr', {},
         h('th', { scope: 'col' }, 'Group name'), h('th', { scope: 'col' }, 'Whitelist'), h('th', { scope: 'col' }, 'Actions'))),
-      h('tbody', {}, list.map((g) => groupRow(route.id, g, names, all)))));
+      h('tbody', {}, list.map((g) => groupRow(route.id, g, names, all, bound.length > 0)))));
 }
 
 // stateBanner says when every address is refused (127.0.0.1 alone) or every address admitted.
@@ -63,7 +63,7 @@ function stateBanner(all, bound) {
   ];
 }
 
-function groupRow(instance, g, names, all) {
+function groupRow(instance, g, names, all, anyBound) {
   const name = g.SecurityIpGroupName;
   const entries = splitEntries(g.SecurityIpList);
   const system = isSystem(g);
@@ -71,21 +71,21 @@ function groupRow(instance, g, names, all) {
     h('th', { scope: 'row' }, h('span', { class: 'mono' }, name),
       name === 'default' ? h('span', { class: 'badge' }, 'default') : null,
       system ? h('span', { class: 'badge system' }, g.SecurityIpGroupAttribute === 'hidden' ? 'hidden · system' : 'system') : null),
-    h('td', {}, entryChips(name, entries, all)),
+    h('td', {}, entryChips(name, entries, all, anyBound)),
     h('td', { class: 'actions' }, system
       ? h('span', { class: 'note' }, 'System group: not modified or deleted here')
       : groupActions(instance, g, names, entries.length)));
 }
 
 // entryChips shows a group's first 40 entries, the rest folded; 127.0.0.1 is marked void when
-// other entries exist, open entries are marked open.
-function entryChips(name, entries, all) {
+// other entries exist or a security group is bound (anyBound), open entries are marked open.
+function entryChips(name, entries, all, anyBound) {
   if (!entries.length) return h('span', { class: 'note' }, 'no entries');
-  const others = all.some((e) => e !== '127.0.0.1');
+  const others = anyBound || all.some((e) => e !== '127.0.0.1');
   const shown = entries.slice(0, 40);
   const chips = h('ul', { class: 'entries', 'aria-label': `Entries of ${name}` }, shown.map((e) => h('li', {
     class: e === '127.0.0.1' && others ? 'void' : isOpen(e) ? 'open' : null,
-    title: e === '127.0.0.1' && others ? '127.0.0.1 is void: other entries exist' : null,
+    title: e === '127.0.0.1' && others ? '127.0.0.1 is void: other entries or security groups are in effect' : null,
   }, e)));
   const more = entries.length > shown.length
     ? h('details', {}, h('summary', {}, `and ${entries.length - shown.length} more`), h('p', { class: 'mono' }, entries.slice(40).join(', ')))
