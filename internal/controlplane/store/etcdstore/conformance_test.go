@@ -2,8 +2,8 @@ package etcdstore_test
 
 import (
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/moat-dev/moat/internal/controlplane/store"
 	"github.com/moat-dev/moat/internal/controlplane/store/etcdstore"
