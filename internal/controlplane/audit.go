@@ -3,6 +3,7 @@ package controlplane
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -213,17 +214,19 @@ func auditQuery[T any](p *Plane, l store.AuditLog, f AuditFilter) (out []T, next
 // split into the two logs: records of changes keep their times, failed and denied calls are counted into
 // failed-call records, and records older than the retention are dropped on the way. It works in
 // transactions of upgradeBatch records, each moving and deleting its records together, so an upgrade cut
-// short resumes where it stopped. A store without the old log is left as it is.
+// short resumes where it stopped; a store that refuses a transaction that big (store.ErrTooLarge: etcd
+// allows 128 operations) gets smaller ones. A store without the old log is left as it is.
 func (p *Plane) UpgradeAudit() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	batch := upgradeBatch
 	for done := false; !done; {
 		err := p.store.Update(func(tx store.Tx) error {
-			kvs, err := tx.Range(legacyPrefix, legacyEnd, false, upgradeBatch)
+			kvs, err := tx.Range(legacyPrefix, legacyEnd, false, batch)
 			if err != nil {
 				return err
 			}
-			if done = len(kvs) < upgradeBatch; done {
+			if done = len(kvs) < batch; done {
 				if err := tx.Delete(legacySeqKey); err != nil {
 					return err
 				}
@@ -247,6 +250,10 @@ func (p *Plane) UpgradeAudit() error {
 			}
 			return nil
 		})
+		if errors.Is(err, store.ErrTooLarge) && batch > 1 {
+			batch, done = max(1, batch/8), false
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("upgrade the audit log: %w", err)
 		}

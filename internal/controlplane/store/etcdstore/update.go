@@ -174,12 +174,18 @@ func (s *Store) fault(op string, err error) error {
 	case errors.Is(err, rpctypes.ErrNoSpace):
 		return fmt.Errorf("%s: %s is out of space (its --quota-backend-bytes is used up; compact and defragment it, then disarm the NOSPACE alarm): %w",
 			op, s.where, store.ErrUnavailable)
+	case status.Code(err) == codes.ResourceExhausted: // gRPC's own message size limit, above etcd's
+		return fmt.Errorf("%s: %s refused the request: %v: %w", op, s.where, err, store.ErrTooLarge)
 	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
 		return fmt.Errorf("%s: %s did not answer within %v (unreachable, or no quorum): %w", op, s.where, s.opts.Timeout, store.ErrUnavailable)
 	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrInvalidAuthToken),
 		errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrUserEmpty),
 		status.Code(err) == codes.Unauthenticated, status.Code(err) == codes.PermissionDenied:
 		return fmt.Errorf("%s: %s refused user %q: %v: %w", op, s.where, s.opts.Username, rpctypes.ErrorDesc(err), store.ErrUnavailable)
+	case errors.Is(err, rpctypes.ErrNoLeader), errors.Is(err, rpctypes.ErrTimeout),
+		errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail), errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost),
+		errors.Is(err, rpctypes.ErrLeaderChanged):
+		return fmt.Errorf("%s: %s: %v (no leader, or no quorum): %w", op, s.where, rpctypes.ErrorDesc(err), store.ErrUnavailable)
 	case errors.Is(err, context.Canceled), status.Code(err) == codes.Canceled:
 		return fmt.Errorf("%s at %s: %w", op, s.where, store.ErrClosed)
 	default:
