@@ -122,6 +122,16 @@ func (p *Plane) appendAudit(tx store.Tx, e AuditEntry) error {
 	})
 }
 
+// RecordChange durably records a change made outside the Plane's own methods (such as `moat store copy`,
+// which writes a whole state), in a transaction of its own. after describes the change; it must hold no
+// secret.
+func (p *Plane) RecordChange(a Actor, action, resource string, after json.RawMessage) error {
+	return p.store.Update(func(tx store.Tx) error {
+		return p.appendAudit(tx, AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: action,
+			Resource: resource, Result: ResultOK, After: after})
+	})
+}
+
 // RecordFailure durably records a call that failed or was denied, counting it into the record of the same
 // key, action, instance and result if one is kept.
 func (p *Plane) RecordFailure(a Actor, action, instance, result string, cause error) error {

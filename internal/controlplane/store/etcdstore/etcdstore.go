@@ -23,7 +23,7 @@
 // over everything read (plus the fence): still serializable, at the price of reruns caused by writes that
 // fn did not actually read.
 //
-// Faults: every View and Update, waiting for its turn included, is bounded by Options.Timeout; an etcd that
+// Faults: every request to etcd, and an Update's wait for its turn, is bounded by Options.Timeout; an etcd that
 // cannot be reached, has no leader or no quorum, or refuses writes (space quota) gives an error wrapping
 // store.ErrUnavailable that names the endpoints and the cause. A reverse Range on an etcd 3.4 server reads
 // the whole range on the server before it returns the first keys (3.4 sorts before it limits).
@@ -42,6 +42,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moat-dev/moat/internal/controlplane/store"
+	"github.com/moat-dev/moat/internal/redact"
 )
 
 // Defaults of Options.
@@ -63,7 +64,8 @@ type Options struct {
 	CACert, Cert, Key string
 	// Username and Password authenticate to etcd when Username is set. The password appears in no error.
 	Username, Password string
-	// Timeout bounds each View and Update (0: DefaultTimeout).
+	// Timeout bounds each request to etcd (0: DefaultTimeout), so a View or Update fails that long after
+	// etcd stops answering; an Update also waits at most that long for the earlier Updates of this process.
 	Timeout time.Duration
 	// MaxRequestBytes and MaxTxnOps are the cluster's --max-request-bytes and --max-txn-ops (0: etcd's
 	// defaults). Set them only when the cluster was started with other values.
@@ -112,7 +114,11 @@ func Open(opts Options) (*Store, error) {
 	if opts.MaxTxnOps <= 0 {
 		opts.MaxTxnOps = DefaultMaxTxnOps
 	}
-	where := "etcd at " + strings.Join(opts.Endpoints, ",")
+	shown := make([]string, len(opts.Endpoints))
+	for i, e := range opts.Endpoints {
+		shown[i] = redact.Secret(redact.KindURL, e) // an endpoint may carry user:password@
+	}
+	where := "etcd at " + strings.Join(shown, ",")
 	cfg := clientv3.Config{
 		Endpoints:            opts.Endpoints,
 		DialTimeout:          opts.Timeout,
@@ -184,15 +190,15 @@ func (s *Store) ViewRevision(fn func(store.Tx) error) (int64, error) {
 		return 0, err
 	}
 	defer s.mu.RUnlock()
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
-	defer cancel()
-	t := &tx{s: s, ctx: ctx}
+	t := &tx{s: s}
 	defer t.end()
 	if err := fn(t); err != nil {
 		return t.rev, err
 	}
 	if t.rev == 0 {
 		// A View that read nothing still has a revision: now's.
+		ctx, cancel := s.rpc()
+		defer cancel()
 		resp, err := s.cli.Get(ctx, s.fence, clientv3.WithCountOnly())
 		if err != nil {
 			return 0, s.fault("view", err)

@@ -1,7 +1,6 @@
 package etcdstore
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,7 +15,6 @@ import (
 // an Update's writes wait in writes until the commit, and its reads are recorded for the commit's compares.
 type tx struct {
 	s     *Store
-	ctx   context.Context
 	write bool
 	done  bool
 	rev   int64 // the snapshot's revision; 0 until the first read
@@ -67,7 +65,9 @@ func (t *tx) Get(key string) ([]byte, error) {
 		return clone(w.value), nil
 	}
 	ek := t.s.prefix + key
-	resp, err := t.s.cli.Get(t.ctx, ek, t.at()...)
+	ctx, cancel := t.s.rpc()
+	defer cancel()
+	resp, err := t.s.cli.Get(ctx, ek, t.at()...)
 	if err != nil {
 		return nil, t.s.fault(fmt.Sprintf("get %q", key), err)
 	}
@@ -147,7 +147,9 @@ func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, erro
 	if limit > 0 {
 		opts = append(opts, clientv3.WithLimit(int64(limit+deletes)))
 	}
-	resp, err := t.s.cli.Get(t.ctx, lo, opts...)
+	ctx, cancel := t.s.rpc()
+	defer cancel()
+	resp, err := t.s.cli.Get(ctx, lo, opts...)
 	if err != nil {
 		return nil, t.s.fault(fmt.Sprintf("range [%q, %q)", start, end), err)
 	}
