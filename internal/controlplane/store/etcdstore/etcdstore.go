@@ -138,18 +138,18 @@ func Open(opts Options) (*Store, error) {
 		}
 		cfg.TLS = tlsCfg
 	}
-	cli, err := clientv3.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("etcd store: connect to %s: %w", where, err)
-	}
 	s := &Store{
-		cli:    cli,
 		prefix: opts.Prefix,
 		fence:  strings.TrimSuffix(opts.Prefix, "/") + "\x00fence",
 		opts:   opts,
 		where:  where,
 		turn:   make(chan struct{}, 1),
 	}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, s.fault("connect", err) // clientv3.New authenticates when a user is set
+	}
+	s.cli = cli
 	s.turn <- struct{}{}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	defer cancel()
