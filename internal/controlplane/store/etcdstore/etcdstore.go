@@ -1,11 +1,12 @@
 // Package etcdstore is the shared store.Store: moat's control-plane state in an etcd cluster (etcd 3.4 or
 // later), so that a fleet of gateways works on one state.
 //
-// Every store key k lives at the etcd key Prefix+k; nothing else under Prefix is moat's, and nothing moat
-// writes lies under it except those keys. One more key, the deletion fence (Prefix without its final "/",
-// then "\x00fence"), lies beside the prefix, outside it: every transaction that deletes puts it, so that a
-// transaction that listed keys can tell that one of them was deleted after it read (etcd cannot compare on a
-// key that is gone). Two stores on one etcd must use prefixes neither of which starts with the other.
+// Every store key k lives at the etcd key Prefix+k; nothing else under Prefix is moat's. The etcd key Prefix
+// itself (the empty store key, which Put refuses) is the deletion fence: every transaction that deletes puts
+// it, so that a transaction that listed keys can tell that one of them was deleted after it read (etcd
+// cannot compare on a key that is gone). It is never listed nor watched; keeping it under the prefix means an
+// etcd role granted the prefix covers all of moat's keys. Two stores on one etcd must use prefixes neither of
+// which starts with the other.
 //
 // Update is an optimistic, serializable transaction. fn reads at one etcd revision R (the first read fixes
 // it) and its writes are buffered, visible to its own later reads. The commit is one etcd Txn that applies
@@ -79,7 +80,8 @@ type Store struct {
 	prefix string // ends with "/"
 	fence  string
 	opts   Options
-	where  string // "etcd at <endpoints>", for errors
+	shown  []string // the endpoints, any password in them masked
+	where  string   // "etcd at <endpoints>", for errors
 
 	turn chan struct{} // holds one token: the Update whose turn it is takes it
 
@@ -114,7 +116,7 @@ func Open(opts Options) (*Store, error) {
 	if opts.MaxTxnOps <= 0 {
 		opts.MaxTxnOps = DefaultMaxTxnOps
 	}
-	shown := make([]string, len(opts.Endpoints))
+	shown := make([]string, len(opts.Endpoints)) // for messages and Endpoints
 	for i, e := range opts.Endpoints {
 		shown[i] = redact.Secret(redact.KindURL, e) // an endpoint may carry user:password@
 	}
@@ -140,8 +142,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	s := &Store{
 		prefix: opts.Prefix,
-		fence:  strings.TrimSuffix(opts.Prefix, "/") + "\x00fence",
+		fence:  opts.Prefix,
 		opts:   opts,
+		shown:  shown,
 		where:  where,
 		turn:   make(chan struct{}, 1),
 	}
@@ -153,7 +156,7 @@ func Open(opts Options) (*Store, error) {
 	s.turn <- struct{}{}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	defer cancel()
-	if _, err := cli.Get(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil {
+	if _, err := cli.Get(ctx, s.fence, clientv3.WithCountOnly()); err != nil {
 		_ = cli.Close()
 		return nil, s.fault("open", err)
 	}
@@ -163,8 +166,9 @@ func Open(opts Options) (*Store, error) {
 // Prefix returns the etcd key prefix of the store's keys (ending with "/").
 func (s *Store) Prefix() string { return s.prefix }
 
-// Endpoints returns the etcd endpoints the store was opened with.
-func (s *Store) Endpoints() []string { return append([]string(nil), s.opts.Endpoints...) }
+// Endpoints returns the etcd endpoints the store was opened with, as messages show them (a password in an
+// endpoint URL masked).
+func (s *Store) Endpoints() []string { return append([]string(nil), s.shown...) }
 
 // begin registers a transaction; the caller must call s.mu.RUnlock when it ends.
 func (s *Store) begin() error {

@@ -58,6 +58,9 @@ func (t *tx) Get(key string) ([]byte, error) {
 	if t.done {
 		return nil, errTxDone
 	}
+	if key == "" { // the fence's etcd key, never a store key
+		return nil, fmt.Errorf("key %q: %w", key, store.ErrNotFound)
+	}
 	if w, ok := t.writes[key]; ok {
 		if w.del {
 			return nil, fmt.Errorf("key %q: %w", key, store.ErrNotFound)
@@ -112,6 +115,9 @@ func (t *tx) Delete(key string) error {
 	if !t.write {
 		return fmt.Errorf("delete %q: %w", key, errReadOnly)
 	}
+	if key == "" {
+		return nil // never stored (Put refuses it); its etcd key is the fence
+	}
 	t.writes[key] = pending{del: true}
 	return nil
 }
@@ -128,8 +134,12 @@ func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, erro
 		return nil, nil
 	}
 	in := func(k string) bool { return k >= start && (end == "" || k < end) }
-	// The buffered deletes in the range may hide as many of etcd's keys: read that many more.
+	// The buffered deletes in the range may hide as many of etcd's keys, and the fence (the etcd key of
+	// store key "") one more: read that many more.
 	deletes := 0
+	if start == "" {
+		deletes++
+	}
 	for k, w := range t.writes {
 		if w.del && in(k) {
 			deletes++
@@ -161,7 +171,7 @@ func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, erro
 	out := make([]store.KV, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		k := string(kv.Key[len(t.s.prefix):])
-		if _, mine := t.writes[k]; !mine {
+		if _, mine := t.writes[k]; !mine && k != "" {
 			out = append(out, store.KV{Key: k, Value: clone(kv.Value)})
 		}
 	}
