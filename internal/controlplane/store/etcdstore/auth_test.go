@@ -53,6 +53,34 @@ func TestTLSAndPassword(t *testing.T) {
 		t.Fatalf("update with TLS and password: %v", err)
 	}
 
+	// A user granted the prefix alone can do everything the store does, deletes (the fence) included.
+	scoped := tlsOpts
+	scoped.Username, scoped.Password = "moat", password
+	scoped.Prefix = etcdstore.DefaultPrefix
+	ms := openWith(t, scoped)
+	for _, fn := range []func(tx store.Tx) error{
+		func(tx store.Tx) error { return tx.Put("a/1", []byte("1")) },
+		func(tx store.Tx) error {
+			kvs, err := tx.List("a/")
+			if err == nil && len(kvs) != 1 {
+				err = errors.New("a/1 not listed")
+			}
+			if err == nil {
+				err = tx.Delete("a/1")
+			}
+			return err
+		},
+	} {
+		if err := ms.Update(fn); err != nil {
+			t.Fatalf("user granted %s: %v", etcdstore.DefaultPrefix, err)
+		}
+	}
+	outside := scoped
+	outside.Prefix = "/other/"
+	if _, err := etcdstore.Open(outside); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), `user "moat"`) {
+		t.Fatalf("user moat outside its prefix: %v, want ErrUnavailable naming the user", err)
+	}
+
 	wrong := tlsOpts
 	wrong.Username, wrong.Password = "root", password+"x"
 	if _, err := etcdstore.Open(wrong); err == nil || !errors.Is(err, store.ErrUnavailable) || strings.Contains(err.Error(), password) {
@@ -84,6 +112,19 @@ func enableAuth(t *testing.T, opts etcdstore.Options, password string) {
 		t.Fatal(err)
 	}
 	if _, err := cli.UserGrantRole(ctx, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	// User moat may read and write the default prefix only.
+	if _, err := cli.RoleAdd(ctx, "moat"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.RoleGrantPermission(ctx, "moat", etcdstore.DefaultPrefix, store.PrefixEnd(etcdstore.DefaultPrefix), clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.UserAdd(ctx, "moat", password); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.UserGrantRole(ctx, "moat", "moat"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cli.AuthEnable(ctx); err != nil {
