@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -36,7 +37,8 @@ func TestTLSAndPassword(t *testing.T) {
 		t.Fatalf("endpoint %s is not https", endpoint)
 	}
 	const password = "s3cret-Pa55"
-	tlsOpts := etcdstore.Options{Endpoints: []string{endpoint}, CACert: caFile, Cert: clientCert, Key: clientKey}
+	// etcd checks a password with bcrypt: under -race on a loaded machine that outruns the default Timeout.
+	tlsOpts := etcdstore.Options{Endpoints: []string{endpoint}, CACert: caFile, Cert: clientCert, Key: clientKey, Timeout: 30 * time.Second}
 
 	// Enable authentication with a root user, over TLS.
 	admin, err := etcdstore.Open(tlsOpts)
