@@ -40,7 +40,9 @@ const (
 	DefaultListen    = "127.0.0.1:6380"
 	DefaultAPIListen = "127.0.0.1:6390"
 	DefaultDataDir   = "./moat-data"
-	DefaultBackend   = "embedded"
+	// DefaultBackend: a managed redis-server/valkey-server when one is found, else the in-process
+	// engine (engine.go).
+	DefaultBackend = "auto"
 )
 
 // Options are the serve command's inputs. Empty fields take the defaults above.
@@ -50,9 +52,12 @@ type Options struct {
 	Listen     string // the default instance's listen address (no config file only)
 	APIListen  string
 	Backend    string // the default instance's backend (no config file only)
-	Log        *slog.Logger
-	Banner     io.Writer // where the first-run guidance is printed (default os.Stderr)
-	Pprof      bool      // serve /debug/pprof/ on the API listener (unauthenticated: loopback only)
+	// RedisServer is the redis-server or valkey-server binary that runs managed backends (a path, or a
+	// name looked up on PATH); empty: the first of them on PATH, if any (engine.go).
+	RedisServer string
+	Log         *slog.Logger
+	Banner      io.Writer // where the first-run guidance is printed (default os.Stderr)
+	Pprof       bool      // serve /debug/pprof/ on the API listener (unauthenticated: loopback only)
 	// TLSReload is how often certificate files are checked for changes (default DefaultTLSReload).
 	TLSReload time.Duration
 	// HTTP bounds the API listener's connections (httplimits.go); zero fields take the defaults.
@@ -93,6 +98,8 @@ type Server struct {
 	statusToken string
 
 	adminKeyPath string
+	// redisServer runs the managed backends; nil when none was found (engine.go).
+	redisServer *backend.Server
 
 	mu        sync.Mutex
 	instances map[string]*served
@@ -131,6 +138,7 @@ func Start(opts Options) (_ *Server, err error) {
 		if opts.APIListen == "" {
 			opts.APIListen = file.APIListen
 		}
+		opts.RedisServer = orDefault(opts.RedisServer, file.RedisServer)
 		opts.fromFile(file)
 		opts.AuditRetentionDays = cmp.Or(opts.AuditRetentionDays, file.AuditRetentionDays)
 		opts.AuditFailedCalls = cmp.Or(opts.AuditFailedCalls, file.AuditFailedCalls)
@@ -155,6 +163,9 @@ func Start(opts Options) (_ *Server, err error) {
 	s.plane = controlplane.New(s.store, s.log)
 	s.plane.Audit = controlplane.AuditPolicy{Retention: time.Duration(opts.AuditRetentionDays) * 24 * time.Hour, FailedCalls: opts.AuditFailedCalls}
 	if err := s.plane.UpgradeAudit(); err != nil {
+		return nil, err
+	}
+	if s.redisServer, err = findRedisServer(opts.RedisServer, s.log); err != nil {
 		return nil, err
 	}
 	s.plane.AddCheck(s.checkTLS) // before the config file is reconciled: its TLS files must load too
@@ -328,7 +339,7 @@ func (s *Server) StopInstance(id string) { s.stopInstance(id) }
 // startInstance opens the instance's backend and starts its gateway.
 func (s *Server) startInstance(in model.Instance) error {
 	dir := filepath.Join(s.opts.DataDir, "instances", in.ID)
-	be, err := backend.Open(in.Backend, dir, s.log.With("instance", in.ID))
+	be, err := backend.OpenWith(in.Backend, dir, s.redisServer, s.log.With("instance", in.ID))
 	if err != nil {
 		return fmt.Errorf("instance %s: backend: %w", in.ID, err)
 	}
@@ -361,7 +372,7 @@ func (s *Server) startInstance(in model.Instance) error {
 	s.mu.Lock()
 	s.instances[in.ID] = &served{gw: gw, backend: be, model: in, tls: tlsSrv}
 	s.mu.Unlock()
-	s.banner(in, gw)
+	s.banner(in, gw, be)
 	return nil
 }
 
