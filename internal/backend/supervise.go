@@ -95,6 +95,8 @@ func (m *managed) waitReady(c *child) error {
 		select {
 		case <-c.exited:
 			return fmt.Errorf("%s exited at start (%v): %s", m.srv.Name, c.err, c.lastLines())
+		case <-m.stop:
+			return errStopping
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -106,6 +108,9 @@ func (m *managed) waitReady(c *child) error {
 		}
 	}
 }
+
+// errStopping: Close was called while the server started.
+var errStopping = errors.New("stopping")
 
 // errLoading: the server answered PING with -LOADING.
 var errLoading = errors.New("loading its data")
@@ -163,6 +168,9 @@ func (m *managed) supervise(c *child) {
 			}
 			backoff = min(2*backoff, maxBackoff)
 			nc, err := m.start()
+			if errors.Is(err, errStopping) {
+				return
+			}
 			if err != nil {
 				m.log.Error("managed server did not start", "server", m.srv.Name, "err", err, "retry_in", backoff)
 				continue

@@ -24,19 +24,19 @@ type File struct {
 	DataDir   string `yaml:"data_dir"`
 	APIListen string `yaml:"api_listen"`
 	// The API listener's bounds and trust (defaults for the matching serve flags; flags win).
-	APIMaxConns        int      `yaml:"api_max_conns"`
-	APIMaxConnsPerAddr int      `yaml:"api_max_conns_per_addr"`
-	APIHosts           []string `yaml:"api_hosts"`
-	APITrustedProxies  []string `yaml:"api_trusted_proxies"`
-	MetricsListen      string   `yaml:"metrics_listen"`
-	// RedisServer: default for the serve flag --redis-server (flags win), the redis-server or
-	// valkey-server binary that runs the instances with no backend (or backend managed).
-	RedisServer string     `yaml:"redis_server"`
-	Instances   []Instance `yaml:"instances"`
+	APIMaxConns        int        `yaml:"api_max_conns"`
+	APIMaxConnsPerAddr int        `yaml:"api_max_conns_per_addr"`
+	APIHosts           []string   `yaml:"api_hosts"`
+	APITrustedProxies  []string   `yaml:"api_trusted_proxies"`
+	MetricsListen      string     `yaml:"metrics_listen"`
+	Instances          []Instance `yaml:"instances"`
 	// AuditRetentionDays, AuditFailedCalls: defaults for the matching serve flags (flags win); 0 leaves
 	// moat's defaults.
 	AuditRetentionDays int `yaml:"audit_retention_days"`
 	AuditFailedCalls   int `yaml:"audit_failed_calls"`
+	// RedisServer: default for the serve flag --redis-server (flags win), the redis-server or
+	// valkey-server binary that runs the instances with no backend (or backend managed).
+	RedisServer string `yaml:"redis_server"`
 }
 
 // Instance declares one instance.

@@ -104,3 +104,21 @@ func TestManagedServerSupervisedBehindMoat(t *testing.T) {
 		t.Errorf("the managed server %d still runs after Close: %q", now.PID, b)
 	}
 }
+
+// The config file's redis_server (like --redis-server) names the binary; one that cannot run is an error
+// at start, naming it, rather than a silent fall-back to the in-process engine.
+func TestRedisServerNamedButMissing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "moat.yaml")
+	writeConfig(t, cfg, "redis_server: /nonexistent/redis-server\ninstances:\n  - id: r-x\n    listen: ["+freeAddr(t)+"]\n")
+	_, err := Start(Options{ConfigPath: cfg, DataDir: dir, APIListen: "127.0.0.1:0", Log: quiet()})
+	if err == nil || !strings.Contains(err.Error(), "--redis-server") || !strings.Contains(err.Error(), "/nonexistent/redis-server") {
+		t.Fatalf("Start with a missing redis_server: %v", err)
+	}
+	s := start(t, Options{DataDir: t.TempDir(), Listen: freeAddr(t), RedisServer: "redis-server"})
+	defer s.Close()
+	insts, _ := s.Plane().Instances()
+	if e, _ := s.InstanceEngine(insts[0].ID); e.Kind != backend.EngineManaged {
+		t.Fatalf("--redis-server redis-server: engine %+v", e)
+	}
+}

@@ -52,12 +52,12 @@ type Options struct {
 	Listen     string // the default instance's listen address (no config file only)
 	APIListen  string
 	Backend    string // the default instance's backend (no config file only)
+	Log        *slog.Logger
+	Banner     io.Writer // where the first-run guidance is printed (default os.Stderr)
+	Pprof      bool      // serve /debug/pprof/ on the API listener (unauthenticated: loopback only)
 	// RedisServer is the redis-server or valkey-server binary that runs managed backends (a path, or a
 	// name looked up on PATH); empty: the first of them on PATH, if any (engine.go).
 	RedisServer string
-	Log         *slog.Logger
-	Banner      io.Writer // where the first-run guidance is printed (default os.Stderr)
-	Pprof       bool      // serve /debug/pprof/ on the API listener (unauthenticated: loopback only)
 	// TLSReload is how often certificate files are checked for changes (default DefaultTLSReload).
 	TLSReload time.Duration
 	// HTTP bounds the API listener's connections (httplimits.go); zero fields take the defaults.
