@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/cli"
 	"github.com/moat-dev/moat/internal/controlplane/store/storetest"
+	"github.com/moat-dev/moat/internal/redistest"
 )
 
 // enginePID asks the API which process serves instance id (BackendEngine), failing unless it is a
@@ -54,19 +53,9 @@ func waitNotRunning(t *testing.T, pid int, what string) {
 
 func send(t *testing.T, addr, cmd string) string {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	conn.Write([]byte(cmd + "\r\n"))
-	br := bufio.NewReader(conn)
-	line, _ := br.ReadString('\n')
-	if strings.HasPrefix(line, "$") && line != "$-1\r\n" {
-		line, _ = br.ReadString('\n')
-	}
-	return strings.TrimSpace(line)
+	c := redistest.DialFrom(t, addr, "127.0.0.1")
+	defer c.Close()
+	return c.Do(cmd)
 }
 
 // `moat serve` with redis-server on PATH and no --backend: it says which engine it uses and how to get
