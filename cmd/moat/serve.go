@@ -32,11 +32,14 @@ the file and applies whitelist groups and parameters without a restart.
 Every address is refused until it is whitelisted: a refused client gets "-ERR illegal address" and is
 disconnected before anything it sends is read.
 
-State (instances, whitelists) lives in <data-dir>/state.db; the embedded engine keeps each instance's
-data under <data-dir>/instances/<id>/. Only one moat may use a data directory at a time.
+State (instances, whitelists) lives in <data-dir>/state.db; each instance's data lives under
+<data-dir>/instances/<id>/. Only one moat may use a data directory at a time.
 
-Backends: "embedded" (default; persistent, in-process; see README for what it does not support),
-redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock[?db=N&password=…].`,
+Backends: "auto" (default): a redis-server or valkey-server that moat runs and supervises for the
+instance (unix socket only, appendonly), when one is on PATH or named by --redis-server; else the
+in-process engine. "managed" insists on such a server; "embedded" is the in-process engine (persistent;
+see README for what it does not support). Or an external server: redis://[user[:pass]@]host[:port][/db],
+rediss://… (TLS), unix:///path/to.sock[?db=N&password=…].`,
 		Example: `  moat serve
   moat serve --listen 0.0.0.0:6380 --backend redis://127.0.0.1:6379
   moat serve --config moat.yaml --data-dir /var/lib/moat`,
@@ -85,10 +88,11 @@ redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock
 	}
 	f := cmd.Flags()
 	f.StringVarP(&opts.ConfigPath, "config", "c", "", "YAML file declaring the instances to serve (see README)")
-	f.StringVar(&opts.DataDir, "data-dir", "", "directory for moat's state and the embedded engine's data (default "+server.DefaultDataDir+")")
+	f.StringVar(&opts.DataDir, "data-dir", "", "directory for moat's state and the instances' data (default "+server.DefaultDataDir+")")
 	f.StringVar(&opts.Listen, "listen", "", "address the default instance listens on (default "+server.DefaultListen+"; no --config only)")
 	f.StringVar(&opts.APIListen, "api-listen", "", "address of moat's own HTTP listener: /metrics, /healthz, /readyz (default "+server.DefaultAPIListen+")")
-	f.StringVar(&opts.Backend, "backend", "", "the default instance's backend: embedded or a redis://, rediss://, unix:// URL (default embedded; no --config only)")
+	f.StringVar(&opts.Backend, "backend", "", "the default instance's backend: auto, managed, embedded or a redis://, rediss://, unix:// URL (default auto: a managed redis-server if found, else embedded; no --config only)")
+	f.StringVar(&opts.RedisServer, "redis-server", "", "the redis-server or valkey-server binary that runs managed backends (default: the first on PATH; config: redis_server)")
 	f.IntVar(&opts.HTTP.MaxConns, "api-max-conns", 0, fmt.Sprintf("most connections the API listener holds at once (default %d, and at most a quarter of the open-file limit); more get 503 at once", server.DefaultAPIMaxConns))
 	f.IntVar(&opts.HTTP.MaxConnsPerAddr, "api-max-conns-per-addr", 0, fmt.Sprintf("most API connections from one source address (default %d; trusted proxies exempt); more get 429 at once", server.DefaultAPIMaxConnsPerAddr))
 	f.StringSliceVar(&opts.APIHosts, "api-host", nil, "host names the API listener and the console answer to besides loopback names and the listen address (repeatable; other Host headers get 421)")

@@ -52,10 +52,18 @@ var (
 	ErrClosed      = errors.New("backend closed") // Dial after Close
 )
 
-// Open opens the backend described by spec (see ParseSpec). dir is the instance's own data directory;
-// only the embedded engine uses it (it is created with mode 0700 if missing). log receives the
-// backend's own events; nil discards them.
+// Open opens the backend described by spec (see ParseSpec) without a server binary to run (OpenWith
+// with nil): "auto" opens the in-process engine and "managed" is an error.
 func Open(spec string, dir string, log *slog.Logger) (Backend, error) {
+	return OpenWith(spec, dir, nil, log)
+}
+
+// OpenWith opens the backend described by spec (see ParseSpec). dir is the instance's own data
+// directory, used by the in-process engine and the managed server (it is created with mode 0700 if
+// missing). srv is the redis-server/valkey-server binary that serves "managed" and, unless dir holds
+// only the in-process engine's data, "auto" (managed.go); nil: none was found, "auto" opens the
+// in-process engine. log receives the backend's own events; nil discards them.
+func OpenWith(spec string, dir string, srv *Server, log *slog.Logger) (Backend, error) {
 	s, err := ParseSpec(spec)
 	if err != nil {
 		return nil, err
@@ -64,6 +72,16 @@ func Open(spec string, dir string, log *slog.Logger) (Backend, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	switch s.Kind {
+	case KindAuto:
+		if srv == nil || keepEmbedded(dir, srv, log) {
+			return openEmbedded(dir, log)
+		}
+		return openManaged(dir, srv, log)
+	case KindManaged:
+		if srv == nil {
+			return nil, fmt.Errorf("backend managed: %w", ErrNoServer)
+		}
+		return openManaged(dir, srv, log)
 	case KindEmbedded:
 		return openEmbedded(dir, log)
 	case KindRedis, KindRediss, KindUnix:

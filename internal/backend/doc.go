@@ -1,5 +1,6 @@
-// Package backend is where an instance's data lives: the embedded engine (the default) or an
-// upstream RESP server (Redis, Valkey, …) reached by URL.
+// Package backend is where an instance's data lives: a redis-server/valkey-server moat runs and
+// supervises (managed.go, the default when one is found), the embedded engine, or an upstream RESP
+// server (Redis, Valkey, …) reached by URL.
 //
 // A Backend hands out connections ready for commands: authenticated with the instance's backend
 // credentials (never a client's) and with the configured database selected. The gateway opens one
@@ -9,6 +10,8 @@
 //
 // # Specs
 //
+//	auto (or "")                              managed when OpenWith is given a Server, else embedded
+//	managed                                   a redis-server/valkey-server moat runs, data under the instance's directory
 //	embedded                                  in-process engine, data under the instance's directory
 //	redis://[user[:pass]@]host[:port][/db]    TCP; port 6379 and db 0 by default
 //	rediss://…[?sni=name&insecure_skip_verify=true]   TLS, verified against the system roots

@@ -8,6 +8,8 @@ type Spec = spec.Spec
 
 // Backend kinds, the values of Spec.Kind.
 const (
+	KindAuto     = spec.KindAuto
+	KindManaged  = spec.KindManaged
 	KindEmbedded = spec.KindEmbedded
 	KindRedis    = spec.KindRedis
 	KindRediss   = spec.KindRediss

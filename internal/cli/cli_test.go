@@ -21,8 +21,8 @@ func TestCLISession(t *testing.T) {
 		// The default instance's ID is random, so it would sort anywhere in lists: it goes first.
 		e.must("instance", "delete", "--instance", e.inst)
 		r := e.golden("instance_create",
-			args("instance", "create", "--id", "r-app", "--name", "app", "--param", "protected-mode=no"),
-			args("instance", "create", "--id", "r-cache", "--listen", "127.0.0.1:0", "--engine-version", "6.0", "-o", "json"),
+			args("instance", "create", "--id", "r-app", "--name", "app", "--param", "protected-mode=no", "--backend", "embedded"),
+			args("instance", "create", "--id", "r-cache", "--listen", "127.0.0.1:0", "--engine-version", "6.0", "--backend", "embedded", "-o", "json"),
 		)
 		if !strings.Contains(r[0].stdout, "created r-app listening on 127.0.0.1:") || !strings.Contains(r[1].stdout, `"127.0.0.1:`) || strings.Contains(r[1].stdout, `:0"`) {
 			t.Fatalf("create: %+v", r)
@@ -308,4 +308,28 @@ func TestCLIUsageErrors(t *testing.T) {
 		t.Fatalf("a modify with a bad --output changed the whitelist:\n%s", r.stdout)
 	}
 	compareGolden(t, "usage_errors", b.String())
+}
+
+// An instance created without a backend is served by a managed redis-server (installed where the tests
+// run): describe says so, with its version and PID (which vary: the transcripts name the in-process
+// engine instead).
+func TestCLIDescribeManagedEngine(t *testing.T) {
+	e := startMoat(t)
+	e.must("instance", "create", "--id", "r-managed")
+	r := e.moat("instance", "describe", "--instance", "r-managed")
+	if r.code != 0 || !strings.Contains(r.stdout, "SERVED BY") || !strings.Contains(r.stdout, "managed redis-server ") || !strings.Contains(r.stdout, " pid ") {
+		t.Fatalf("describe of an instance without a backend: %+v", r)
+	}
+	r = e.moat("instance", "describe", "--instance", "r-managed", "-o", "json")
+	var out []struct {
+		Backend       string
+		BackendEngine struct {
+			Kind, Server string
+			PID          int
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out) != 1 || out[0].Backend != "auto" ||
+		out[0].BackendEngine.Kind != "managed" || out[0].BackendEngine.Server != "redis-server" || out[0].BackendEngine.PID == 0 {
+		t.Fatalf("describe -o json: %v %s", err, r.stdout)
+	}
 }

@@ -63,8 +63,10 @@ func startMoat(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), ports: map[string]string{}, keys: map[string]string{}}
 	// Ports are the system's choice: other tests on this machine take ports too.
+	// The default instance names the in-process engine: the transcripts show its answers (no backend ACL
+	// identities); an instance without a backend (a managed redis-server) is described in TestCLISession.
 	srv, err := server.Start(server.Options{DataDir: e.dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0",
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Banner: io.Discard})
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Banner: io.Discard, Backend: "embedded"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,28 @@ type instanceInfo struct {
 	Backend         string
 	Origin          string
 	SecurityIPList  string `json:",omitempty"`
+	// BackendEngine says what serves the data (absent when the moat answering does not serve it).
+	BackendEngine *struct {
+		Kind    string
+		Server  string `json:",omitempty"`
+		Version string `json:",omitempty"`
+		PID     int    `json:",omitempty"`
+	} `json:",omitempty"`
+}
+
+// engine renders what serves an instance: "managed redis-server 7.0.15 pid 4242", "in-process",
+// "external"; "-" when unknown.
+func (in instanceInfo) engine() string {
+	e := in.BackendEngine
+	switch {
+	case e == nil:
+		return "-"
+	case e.Kind != "managed":
+		return e.Kind
+	case e.PID == 0:
+		return fmt.Sprintf("managed %s %s (restarting)", e.Server, e.Version)
+	}
+	return fmt.Sprintf("managed %s %s pid %d", e.Server, e.Version, e.PID)
 }
 
 func newInstance(o *Options) *cobra.Command {
@@ -34,10 +56,10 @@ func newInstance(o *Options) *cobra.Command {
 
 func instanceTable(list []instanceInfo) func(*tabwriter.Writer) {
 	return func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "ID\tNAME\tSTATUS\tLISTEN\tBACKEND\tENGINE")
+		fmt.Fprintln(w, "ID\tNAME\tSTATUS\tLISTEN\tBACKEND\tENGINE\tSERVED BY")
 		for _, in := range list {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", in.InstanceId, in.InstanceName, in.InstanceStatus,
-				strings.Join(in.ListenAddresses, ","), in.Backend, in.EngineVersion)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.InstanceId, in.InstanceName, in.InstanceStatus,
+				strings.Join(in.ListenAddresses, ","), in.Backend, in.EngineVersion, in.engine())
 		}
 	}
 }
@@ -93,7 +115,7 @@ func newInstanceCreate(o *Options) *cobra.Command {
 		Use:   "create",
 		Short: "Create an instance; it serves at once and refuses every address until whitelisted (CreateInstance)",
 		Example: `  moat instance create --name app --listen 0.0.0.0:6381 --backend redis://10.0.0.5:6379
-  moat instance create --id r-cache1            # a free port on 127.0.0.1, embedded engine
+  moat instance create --id r-cache1            # a free port on 127.0.0.1, a managed redis-server (else the in-process engine)
   moat instance create --id r-tls --tls-listen 0.0.0.0:6390 --param tls-cert-file=/etc/moat/tls.crt \
     --param tls-key-file=/etc/moat/tls.key --param tls-auth-clients=no   # TLS only`,
 		Args: cobra.NoArgs,
@@ -126,7 +148,7 @@ func newInstanceCreate(o *Options) *cobra.Command {
 	f.StringVar(&id, "id", "", "instance ID (r- + lowercase letters and digits; default: generated)")
 	f.StringVar(&name, "name", "", "display name (default: the ID)")
 	f.StringVar(&listen, "listen", "", "comma-separated host:port addresses (default: a free port on 127.0.0.1)")
-	f.StringVar(&backend, "backend", "", "embedded (default), redis://, rediss:// or unix:// URL")
+	f.StringVar(&backend, "backend", "", "auto (default: a managed redis-server if moat found one, else embedded), managed, embedded, or a redis://, rediss:// or unix:// URL")
 	f.StringVar(&engine, "engine-version", "", "engine version reported (default 7.0)")
 	f.StringVar(&typ, "type", "", "standard (default), cluster or rw_split")
 	f.StringVar(&arch, "architecture", "", "classic (default) or cloud_native")

@@ -37,6 +37,9 @@ type File struct {
 	// moat's defaults.
 	AuditRetentionDays int `yaml:"audit_retention_days"`
 	AuditFailedCalls   int `yaml:"audit_failed_calls"`
+	// RedisServer: default for the serve flag --redis-server (flags win), the redis-server or
+	// valkey-server binary that runs the instances with no backend (or backend managed).
+	RedisServer string `yaml:"redis_server"`
 }
 
 // Instance declares one instance.
@@ -120,7 +123,7 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 			in.Name = in.ID
 		}
 		if in.Backend == "" {
-			in.Backend = "embedded"
+			in.Backend = "auto" // a managed server when one is found, else the in-process engine
 		}
 		if in.EngineVersion == "" {
 			in.EngineVersion = DefaultEngineVersion

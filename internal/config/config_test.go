@@ -52,7 +52,7 @@ instances:
 	if got := strings.Join(names, " "); got != "default=127.0.0.1 dev=10.0.1.0/24,10.0.2.5 ops=192.168.0.0/16" {
 		t.Fatalf("groups: %s", got)
 	}
-	if insts[1].Backend != "embedded" {
+	if insts[1].Backend != "auto" {
 		t.Fatalf("default backend: %q", insts[1].Backend)
 	}
 }

@@ -31,7 +31,8 @@ import (
 	"github.com/moat-dev/moat/internal/server"
 )
 
-// moat is a real moat (server.Start: API, console, gateway, embedded backend) for the browser test.
+// moat is a real moat (server.Start: API, console, gateway, the default backend: a managed redis-server)
+// for the browser test.
 type moat struct {
 	t        *testing.T
 	srv      *server.Server
@@ -392,6 +393,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.WaitVisible(css("#instances")))
 	p.waitText("instance listed", "#instances", m.inst)
 	p.waitText("instance address listed", "#instances", m.listen)
+	p.waitText("engine said", "#instances", "managed redis-server") // no backend named: the managed server
 	p.shot("02-instances")
 	// From here to the reloads at the end the page is not loaded again: record the most toasts shown at once.
 	p.do("watch the toasts", chromedp.Evaluate[chromedp.Void](`(() => {
@@ -403,6 +405,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	// Whitelist Settings of the instance.
 	p.do("manage the instance", chromedp.Click(css(`#instances a[href="#/i/`+m.inst+`/whitelist"]`)), chromedp.WaitVisible(css("#groups")))
 	p.waitText("default group shown", `#groups tr[data-group="default"]`, "127.0.0.1")
+	p.waitText("engine said on the instance page", ".subtitle .served-by", "served by managed redis-server")
 	p.waitText("refusing everyone said", "#state-banner", "Every address is refused")
 
 	// The keyboard alone opens and closes a dialog, and the focus goes back where it was.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/gateway"
 	"github.com/moat-dev/moat/internal/redact"
@@ -12,13 +13,14 @@ import (
 
 // banner tells the operator, at start, where the instance listens and how to let a client in: every
 // address is refused until it is whitelisted (W1).
-func (s *Server) banner(in model.Instance, gw *gateway.Instance) {
+func (s *Server) banner(in model.Instance, gw *gateway.Instance, be backend.Backend) {
 	var addrs []string
 	for _, a := range gw.Addrs() {
 		addrs = append(addrs, a.String())
 	}
 	v := gw.Snapshot().Allow.Explain(netip.AddrFrom4([4]byte{127, 0, 0, 1}))
 	s.log.Info("instance serving", "instance", in.ID, "listen", strings.Join(addrs, ","), "backend", redact.Secret(redact.KindURL, in.Backend),
+		"engine", engineText(backend.EngineOf(be)),
 		"allowed_prefixes", gw.Snapshot().Allow.Entries())
 	if gw.Snapshot().Allow.Entries() > 0 {
 		return

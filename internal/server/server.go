@@ -43,7 +43,9 @@ const (
 	DefaultListen    = "127.0.0.1:6380"
 	DefaultAPIListen = "127.0.0.1:6390"
 	DefaultDataDir   = "./moat-data"
-	DefaultBackend   = "embedded"
+	// DefaultBackend: a managed redis-server/valkey-server when one is found, else the in-process
+	// engine (engine.go).
+	DefaultBackend = "auto"
 )
 
 // Options are the serve command's inputs. Empty fields take the defaults above.
@@ -56,6 +58,9 @@ type Options struct {
 	Log        *slog.Logger
 	Banner     io.Writer // where the first-run guidance is printed (default os.Stderr)
 	Pprof      bool      // serve /debug/pprof/ on the API listener (unauthenticated: loopback only)
+	// RedisServer is the redis-server or valkey-server binary that runs managed backends (a path, or a
+	// name looked up on PATH); empty: the first of them on PATH, if any (engine.go).
+	RedisServer string
 	// TLSReload is how often certificate files are checked for changes (default DefaultTLSReload).
 	TLSReload time.Duration
 	// HTTP bounds the API listener's connections (httplimits.go); zero fields take the defaults.
@@ -96,6 +101,8 @@ type Server struct {
 	statusToken string
 
 	adminKeyPath string
+	// redisServer runs the managed backends; nil when none was found (engine.go).
+	redisServer *backend.Server
 
 	mu        sync.Mutex
 	instances map[string]*served
@@ -134,6 +141,7 @@ func Start(opts Options) (_ *Server, err error) {
 		if opts.APIListen == "" {
 			opts.APIListen = file.APIListen
 		}
+		opts.RedisServer = orDefault(opts.RedisServer, file.RedisServer)
 		opts.fromFile(file)
 		opts.AuditRetentionDays = cmp.Or(opts.AuditRetentionDays, file.AuditRetentionDays)
 		opts.AuditFailedCalls = cmp.Or(opts.AuditFailedCalls, file.AuditFailedCalls)
@@ -158,6 +166,9 @@ func Start(opts Options) (_ *Server, err error) {
 	s.plane = controlplane.New(s.store, s.log)
 	s.plane.Audit = controlplane.AuditPolicy{Retention: time.Duration(opts.AuditRetentionDays) * 24 * time.Hour, FailedCalls: opts.AuditFailedCalls}
 	if err := s.plane.UpgradeAudit(); err != nil {
+		return nil, err
+	}
+	if s.redisServer, err = findRedisServer(opts.RedisServer, s.log); err != nil {
 		return nil, err
 	}
 	s.plane.AddCheck(s.checkTLS) // before the config file is reconciled: its TLS files must load too
@@ -198,7 +209,7 @@ func Start(opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	for _, in := range toServe {
-		s.banner(in, s.Gateway(in.ID))
+		s.announce(in)
 	}
 	s.consoleBanner()
 	s.mu.Lock()
@@ -319,7 +330,7 @@ func (s *Server) StartInstance(in model.Instance) ([]string, error) {
 	if err := s.startInstance(in); err != nil {
 		return nil, err
 	}
-	s.banner(in, s.Gateway(in.ID))
+	s.announce(in)
 	var out []string
 	for _, a := range s.Gateway(in.ID).Addrs() {
 		out = append(out, a.String())
@@ -332,13 +343,23 @@ func (s *Server) StartInstance(in model.Instance) ([]string, error) {
 	return out, nil
 }
 
+// announce prints the banner of instance in if it is served (banner.go).
+func (s *Server) announce(in model.Instance) {
+	s.mu.Lock()
+	sv := s.instances[in.ID]
+	s.mu.Unlock()
+	if sv != nil {
+		s.banner(in, sv.gw, sv.backend)
+	}
+}
+
 // StopInstance stops serving an instance (api.Runtime).
 func (s *Server) StopInstance(id string) { s.stopInstance(id) }
 
 // startInstance opens the instance's backend and starts its gateway; the caller prints its banner.
 func (s *Server) startInstance(in model.Instance) error {
 	dir := filepath.Join(s.opts.DataDir, "instances", in.ID)
-	be, err := backend.Open(in.Backend, dir, s.log.With("instance", in.ID))
+	be, err := backend.OpenWith(in.Backend, dir, s.redisServer, s.log.With("instance", in.ID))
 	if err != nil {
 		return fmt.Errorf("instance %s: backend: %w", in.ID, err)
 	}

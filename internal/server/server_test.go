@@ -54,30 +54,39 @@ func writeConfig(t testing.TB, path, body string) {
 func freeAddr(t *testing.T) string { return redistest.FreeAddr(t) }
 
 // The walkthrough of the README: a new instance refuses everyone, the operator whitelists an address,
-// that client writes a value, and the value survives a restart on the embedded engine.
+// that client writes a value, and the value survives a restart — on the default engine (a managed
+// redis-server, installed where the tests run) and on the in-process engine, named explicitly.
 func TestEmbeddedDataAndWhitelistSurviveRestart(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "moat.yaml")
-	listen := freeAddr(t)
-	writeConfig(t, cfg, "instances:\n  - id: r-walk\n    listen: ["+listen+"]\n")
-	s := start(t, Options{ConfigPath: cfg, DataDir: dir})
-	if got := do(t, listen, "127.0.0.1", "PING"); got != "-ERR illegal address" {
-		t.Fatalf("new instance answered %q", got)
-	}
-	writeConfig(t, cfg, "instances:\n  - id: r-walk\n    listen: ["+listen+"]\n    whitelist:\n      - group: local\n        ips: [127.0.0.0/8]\n")
-	if err := s.Reload(); err != nil {
-		t.Fatal(err)
-	}
-	if got := do(t, listen, "127.0.0.5", "SET k survived"); got != "+OK" {
-		t.Fatalf("SET after whitelisting: %q", got)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = start(t, Options{ConfigPath: cfg, DataDir: dir})
-	defer s.Close()
-	if got := do(t, listen, "127.0.0.5", "GET k"); got != "survived" {
-		t.Fatalf("GET after restart: %q", got)
+	for _, be := range []string{"", "embedded"} {
+		t.Run("backend="+cmp.Or(be, "default"), func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "moat.yaml")
+			listen := freeAddr(t)
+			decl := "instances:\n  - id: r-walk\n    listen: [" + listen + "]\n"
+			if be != "" {
+				decl += "    backend: " + be + "\n"
+			}
+			writeConfig(t, cfg, decl)
+			s := start(t, Options{ConfigPath: cfg, DataDir: dir})
+			if got := do(t, listen, "127.0.0.1", "PING"); got != "-ERR illegal address" {
+				t.Fatalf("new instance answered %q", got)
+			}
+			writeConfig(t, cfg, decl+"    whitelist:\n      - group: local\n        ips: [127.0.0.0/8]\n")
+			if err := s.Reload(); err != nil {
+				t.Fatal(err)
+			}
+			if got := do(t, listen, "127.0.0.5", "SET k survived"); got != "+OK" {
+				t.Fatalf("SET after whitelisting: %q", got)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = start(t, Options{ConfigPath: cfg, DataDir: dir})
+			defer s.Close()
+			if got := do(t, listen, "127.0.0.5", "GET k"); got != "survived" {
+				t.Fatalf("GET after restart: %q", got)
+			}
+		})
 	}
 }
 

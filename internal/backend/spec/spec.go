@@ -33,6 +33,10 @@ var (
 
 // Backend kinds, the values of Spec.Kind.
 const (
+	// KindAuto (also the empty spec): no backend named. moat runs a managed server when it found a
+	// redis-server or valkey-server binary, else the in-process engine (package backend decides).
+	KindAuto     = "auto"
+	KindManaged  = "managed"  // a redis-server/valkey-server moat runs and supervises, data under the instance's directory
 	KindEmbedded = "embedded" // in-process engine, data under the instance's directory
 	KindRedis    = "redis"    // RESP server over TCP
 	KindRediss   = "rediss"   // RESP server over TLS
@@ -73,7 +77,9 @@ type Spec struct {
 
 // Parse parses a backend spec:
 //
-//	embedded                                  (also the empty string) the in-process engine
+//	auto                                      (also the empty string) no backend named: managed when a server binary is found, else embedded
+//	managed                                   a redis-server/valkey-server moat runs and supervises
+//	embedded                                  the in-process engine
 //	redis://[user[:pass]@]host[:port][/db]    port defaults to 6379, db to 0
 //	rediss://[user[:pass]@]host[:port][/db][?sni=name&insecure_skip_verify=true&ca_cert=/ca.pem&client_cert=/c.pem&client_key=/c.key]
 //	unix:///path/to.sock[?db=N&user=name&password=pass]
@@ -81,12 +87,15 @@ type Spec struct {
 // Passwords and users are percent-decoded. Every bad part of the spec is named in the error, which
 // wraps ErrSpec and never contains the password.
 func Parse(spec string) (Spec, error) {
-	if spec == "" || spec == KindEmbedded {
-		return Spec{Kind: KindEmbedded}, nil
+	switch spec {
+	case "", KindAuto:
+		return Spec{Kind: KindAuto}, nil
+	case KindManaged, KindEmbedded:
+		return Spec{Kind: spec}, nil
 	}
 	scheme, _, ok := strings.Cut(spec, "://")
 	if !ok {
-		return Spec{}, specErr(spec, []string{fmt.Sprintf("%q is neither %q nor a URL (redis://, rediss://, unix://)", redactRaw(spec), KindEmbedded)})
+		return Spec{}, specErr(spec, []string{fmt.Sprintf("%q is neither %q, %q, %q nor a URL (redis://, rediss://, unix://)", redactRaw(spec), KindAuto, KindManaged, KindEmbedded)})
 	}
 	u, err := url.Parse(spec)
 	if err != nil {
@@ -261,8 +270,8 @@ func specErr(spec string, bad []string) error {
 // String renders the spec as a normalised URL with the password replaced by "xxxxx".
 func (s Spec) String() string {
 	switch s.Kind {
-	case KindEmbedded:
-		return KindEmbedded
+	case KindAuto, KindManaged, KindEmbedded:
+		return s.Kind
 	case KindRedis, KindRediss:
 		u := url.URL{Scheme: s.Kind, Host: s.Addr}
 		switch {
@@ -309,3 +318,21 @@ func (s Spec) String() string {
 
 // redactRaw hides the password in a spec that may not parse (redact.KindURL).
 func redactRaw(spec string) string { return redact.Secret(redact.KindURL, spec) }
+
+// Engine says what serves an instance's data, for `moat instance describe` and the console; package
+// backend fills it in (backend.EngineOf).
+type Engine struct {
+	// Kind is EngineManaged, EngineInProcess or EngineExternal.
+	Kind string
+	// Server, Version and Path name the binary of a managed server; PID is its running process, 0
+	// while it restarts.
+	Server, Version, Path string
+	PID                   int
+}
+
+// Engine kinds.
+const (
+	EngineManaged   = "managed"    // a redis-server/valkey-server moat runs
+	EngineInProcess = "in-process" // the in-process engine
+	EngineExternal  = "external"   // a server reached by URL, which moat does not run
+)

@@ -12,7 +12,9 @@ func TestParseSpecGood(t *testing.T) {
 		want   Spec
 		string string // String(): normalised, password redacted
 	}{
-		{"", Spec{Kind: KindEmbedded}, "embedded"},
+		{"", Spec{Kind: KindAuto}, "auto"},
+		{"auto", Spec{Kind: KindAuto}, "auto"},
+		{"managed", Spec{Kind: KindManaged}, "managed"},
 		{"embedded", Spec{Kind: KindEmbedded}, "embedded"},
 		{"redis://127.0.0.1", Spec{Kind: KindRedis, Addr: "127.0.0.1:6379"}, "redis://127.0.0.1:6379"},
 		{"redis://cache.internal:7001", Spec{Kind: KindRedis, Addr: "cache.internal:7001"}, "redis://cache.internal:7001"},
@@ -66,8 +68,8 @@ func TestParseSpecBad(t *testing.T) {
 		in   string
 		want string // the error text after `bad backend spec "<redacted spec>": `
 	}{
-		{"Embedded", `"Embedded" is neither "embedded" nor a URL (redis://, rediss://, unix://)`},
-		{"127.0.0.1:6379", `"127.0.0.1:6379" is neither "embedded" nor a URL (redis://, rediss://, unix://)`},
+		{"Embedded", `"Embedded" is neither "auto", "managed", "embedded" nor a URL (redis://, rediss://, unix://)`},
+		{"127.0.0.1:6379", `"127.0.0.1:6379" is neither "auto", "managed", "embedded" nor a URL (redis://, rediss://, unix://)`},
 		{"http://h:80", `scheme "http": want redis, rediss or unix`},
 		{"memcached://u:pw@h", `scheme "memcached": want redis, rediss or unix`},
 		{"redis://", `host: missing`},

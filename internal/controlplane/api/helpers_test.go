@@ -70,7 +70,10 @@ func (m *moat) start() {
 	if m.logw != nil {
 		log = slog.New(slog.NewTextHandler(m.logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	opts := server.Options{DataDir: m.dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0", Log: log, Banner: io.Discard, APILimits: m.limits}
+	// The in-process engine, named: these tests' replies are its own (PING answers a bulk "PONG"); the
+	// default, a managed redis-server, has its tests in package server.
+	opts := server.Options{DataDir: m.dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0", Log: log, Banner: io.Discard, APILimits: m.limits,
+		Backend: "embedded"}
 	if m.tune != nil {
 		m.tune(&opts)
 	}
@@ -344,7 +347,7 @@ func (m *moat) groups(inst string) []ipGroup {
 // create creates an instance serving on a port the system picks and returns its address.
 func (m *moat) create(id string) string {
 	m.t.Helper()
-	out := m.mustCall("CreateInstance", map[string]string{"InstanceId": id, "Listen": "127.0.0.1:0"})
+	out := m.mustCall("CreateInstance", map[string]string{"InstanceId": id, "Listen": "127.0.0.1:0", "Backend": "embedded"})
 	addrs, _ := out["ListenAddresses"].([]any)
 	if out["InstanceId"] != id || len(addrs) != 1 || strings.HasSuffix(addrs[0].(string), ":0") {
 		m.t.Fatalf("CreateInstance %s: %v", id, out)

@@ -35,6 +35,36 @@ type instanceView struct {
 
 	// moat: the TLS listen addresses (N3).
 	TLSListenAddresses []string `json:",omitempty"`
+	// moat: what serves the instance's data (absent when this moat does not serve it).
+	BackendEngine *engineView `json:",omitempty"`
+}
+
+// engineView is what serves an instance's data: Kind "managed" (a redis-server or valkey-server moat
+// runs: Server, Version, PID — 0 while it restarts), "in-process" or "external".
+type engineView struct {
+	Kind    string
+	Server  string `json:",omitempty"`
+	Version string `json:",omitempty"`
+	PID     int    `json:",omitempty"`
+}
+
+// EngineSource is the part of the Runtime that says what serves an instance (reached through the
+// server). Without it the instances are described without BackendEngine.
+type EngineSource interface {
+	// InstanceEngine describes the engine of a served instance; ok=false if it is not served here.
+	InstanceEngine(instanceID string) (e spec.Engine, ok bool)
+}
+
+// withEngine adds what serves the instance, when the runtime says.
+func (c *call) withEngine(v instanceView) instanceView {
+	src, ok := c.h.runtime.(EngineSource)
+	if !ok {
+		return v
+	}
+	if e, ok := src.InstanceEngine(v.InstanceId); ok {
+		v.BackendEngine = &engineView{Kind: e.Kind, Server: e.Server, Version: e.Version, PID: e.PID}
+	}
+	return v
 }
 
 func view(in model.Instance, withIPs bool) instanceView {
@@ -88,7 +118,7 @@ func describeInstances(c *call) (any, error) {
 		if !c.key.Allows(c.action, in.ID) {
 			continue // a key sees only the instances its policy names
 		}
-		list = append(list, view(in, false))
+		list = append(list, c.withEngine(view(in, false)))
 	}
 	total := len(list)
 	start := min((page-1)*size, total)
@@ -120,12 +150,13 @@ func describeInstanceAttribute(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"Instances": map[string]any{"DBInstanceAttribute": []instanceView{view(in, true)}}}, nil
+	return map[string]any{"Instances": map[string]any{"DBInstanceAttribute": []instanceView{c.withEngine(view(in, true))}}}, nil
 }
 
 // createInstance creates an instance and starts serving it at once, admitting only 127.0.0.1 (W1).
 // Besides the cloud's InstanceName and EngineVersion it takes moat's InstanceId (else one is generated),
-// Listen (comma list of host:port; default: a free port on 127.0.0.1) and Backend (default embedded).
+// Listen (comma list of host:port; default: a free port on 127.0.0.1) and Backend (default auto: a
+// managed server when moat found one, else the in-process engine).
 //
 // It is the one change the data plane sees before the store does: the instance is started first and
 // stored second, because what is stored is the addresses actually bound (port 0 is resolved only by
@@ -146,7 +177,7 @@ func createInstance(c *call) (any, error) {
 	in := model.Instance{
 		ID: id, Name: first(c.params.Get("InstanceName"), id),
 		Listen:        splitList(first(c.params.Get("Listen"), "127.0.0.1:0")),
-		Backend:       first(c.params.Get("Backend"), "embedded"),
+		Backend:       first(c.params.Get("Backend"), spec.KindAuto),
 		EngineVersion: first(c.params.Get("EngineVersion"), "7.0"),
 		Groups:        allowlist.Initial(), Origin: model.OriginAPI,
 	}

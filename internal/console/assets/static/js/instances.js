@@ -4,7 +4,16 @@ import { h, append } from './dom.js';
 import { instances } from './api.js';
 import { setChrome, rememberNames } from './frame.js';
 
-const COLUMNS = ['Instance ID', 'Name', 'Listen addresses', 'Backend', 'Engine', 'State', 'Actions'];
+const COLUMNS = ['Instance ID', 'Name', 'Listen addresses', 'Backend', 'Engine', 'Served by', 'State', 'Actions'];
+
+// servedBy says what serves an instance's data from the API's BackendEngine: "managed redis-server
+// 7.0.15 (pid 4242)", "in-process engine", "external server"; '' when the API does not say.
+export function servedBy(e) {
+  if (!e || !e.Kind) return '';
+  if (e.Kind === 'managed') return `managed ${e.Server} ${e.Version} ${e.PID ? `(pid ${e.PID})` : '(restarting)'}`;
+  if (e.Kind === 'in-process') return 'in-process engine';
+  return 'external server';
+}
 
 // instancesPage fills view with the table of instances.
 export async function instancesPage(route, view) {
@@ -18,7 +27,7 @@ export async function instancesPage(route, view) {
       h('caption', {}, 'Instances'),
       h('thead', {}, h('tr', {}, COLUMNS.map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, list.length === 0
-        ? h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No instance. Create one with `moat instance create`.'))
+        ? h('tr', {}, h('td', { colspan: COLUMNS.length, class: 'empty' }, 'No instance. Create one with `moat instance create`.'))
         : list.map(instanceRow))));
 }
 
@@ -29,6 +38,7 @@ function instanceRow(x) {
     h('td', { class: 'mono' }, (x.ListenAddresses || []).join(', ')),
     h('td', { class: 'mono' }, x.Backend || ''),
     h('td', {}, x.EngineVersion ? `Redis ${x.EngineVersion}` : ''),
+    h('td', { class: 'served-by' }, servedBy(x.BackendEngine)),
     h('td', {}, x.InstanceStatus === 'Normal' ? h('span', { class: 'badge ok' }, 'Running') : (x.InstanceStatus || '')),
     h('td', { class: 'actions' }, h('a', { href: `#/i/${x.InstanceId}/whitelist`, 'aria-label': `Manage ${x.InstanceId}` }, 'Manage')));
 }

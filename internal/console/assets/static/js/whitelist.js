@@ -9,6 +9,7 @@ import { confirmDialog } from './dialog.js';
 import { splitEntries, isOpen, isSystem } from './entries.js';
 import { groupDialog } from './groupdialog.js';
 import { securityGroupsTab } from './securitygroups.js';
+import { servedBy } from './instances.js';
 
 function tabs(route) {
   const tab = (page, label) => h('a', { href: `#/i/${route.id}/${page}`, 'aria-current': route.page === page ? 'page' : null }, label);
@@ -26,7 +27,8 @@ export async function whitelistPage(route, view) {
   append(view,
     h('h1', {}, 'Whitelist Settings'),
     h('p', { class: 'subtitle' }, h('span', { class: 'mono' }, route.id), attr.InstanceName ? ` · ${attr.InstanceName}` : '',
-      attr.EngineVersion ? ` · Redis ${attr.EngineVersion}` : '', listens.length ? ` · listens on ${listens.join(', ')}` : ''),
+      attr.EngineVersion ? ` · Redis ${attr.EngineVersion}` : '', listens.length ? ` · listens on ${listens.join(', ')}` : '',
+      attr.BackendEngine ? h('span', { class: 'served-by' }, ` · served by ${servedBy(attr.BackendEngine)}`) : ''),
     tabs(route));
   if (route.page === 'security-groups') return securityGroupsTab(route, view, attr);
   return ipWhitelistTab(route, view);
