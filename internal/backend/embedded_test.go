@@ -529,11 +529,12 @@ func TestDialRetriesFullUnixBacklog(t *testing.T) {
 			t.Skip("the kernel does not limit this unix socket's backlog")
 		}
 	}
-	// Short of time, dial gives up with the EAGAIN error.
+	// Short of time, dial gives up: with the EAGAIN error, or (a loaded machine, the time out while a
+	// try was under way) the dialer's timeout.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := dial(ctx, &d, "unix", path); !isBacklogFull(err) {
-		t.Fatalf("dial with a full backlog and 50ms: %v, want EAGAIN", err)
+	if _, err := dial(ctx, &d, "unix", path); !isBacklogFull(err) && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dial with a full backlog and 50ms: %v, want EAGAIN or a timeout", err)
 	}
 	// Once the server accepts again, a waiting dial gets through (however loaded the machine: it may
 	// wait long).
