@@ -56,6 +56,7 @@ type session struct {
 
 	sh       sharedState  // on a shared lane (shared.go)
 	inflight atomic.Int64 // replies owed on the shared lane and not yet delivered
+	beID     atomic.Int64 // the backend's ID of the dedicated connection once looked up (clientid.go)
 
 	x sessionX // network security and connection management (conn.go, admit.go)
 }
@@ -279,8 +280,14 @@ func (s *session) read() {
 			} else {
 				s.enqueue(slots)
 			}
-			if from < len(seg) && !s.sendDedicated(rd, seg[from:], acts[from:], st.guard) {
-				return
+			if from < len(seg) {
+				sent := s.sendDedicated(rd, seg[from:], acts[from:], st.guard)
+				s.moved() // a move's commands are written: the other sessions may send again (ready.go)
+				if !sent {
+					return
+				}
+			} else {
+				s.moved()
 			}
 			if quit {
 				if silentQuit {
