@@ -178,9 +178,13 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		}
 	case "client":
 		switch subcmd := lower(c.Args, 1, &sub); subcmd {
-		case "list", "info", "kill", "id", "unblock", "tracking":
+		case "list", "info", "kill", "id":
 			if l, mine := st.client(c, subcmd); mine {
 				return st.answer(c, l, l.local != nil)
+			}
+		case "unblock", "tracking": // they name other clients by moat's IDs (clientid.go)
+			if st.translateClientIDs(c, subcmd) {
+				fwd = actReplace
 			}
 		case "setname":
 			if !st.multi && len(c.Args) == 3 {

@@ -1,0 +1,53 @@
+package gateway_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// Replies of any shape and size pass unchanged (issue 18 item 4): the same commands sent to
+// redis-server directly and through moat get byte-identical replies, on a shared lane and on a
+// dedicated one, and the connection goes on serving after each.
+
+// shapeScripts are scripts whose replies Redis's own tests exercise, or that reach the extremes.
+var shapeScripts = []struct{ name, script string }{
+	// Redis's "Script return recursive object": a table holding itself nests until the Lua stack limit,
+	// then Redis ends the reply with an error deep inside.
+	{"recursive object", "local a = {}; local b = {a}; a[1] = b; return a"},
+	// Redis's "Script check unpack with massive arguments".
+	{"unpack with massive arguments", "local a = {} for i=1,7999 do a[i] = 1 end return redis.call('lpush', 'l', unpack(a))"},
+	{"a million elements", "local t = {} for i=1,1000000 do t[i] = i end return t"},
+	{"RESP3 types", "redis.setresp(3) return {{big_number='123456789012345678901234567890'}, " +
+		"{verbatim_string={format='txt', string='hello'}}, {double=3.5}, {map={a=1}}, {set={x=true}}, {true}}"},
+}
+
+func TestRepliesOfAnyShapePassUnchanged(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allowLoopback(t))
+	direct := dial(t, e.srv.Addr, "127.0.0.1")
+	shared := dial(t, e.addr, "127.0.0.2")
+	dedicated := dial(t, e.addr, "127.0.0.3")
+	mustDo(t, dedicated, "+OK\r\n", "SELECT", "0") // moves it to its own backend connection
+	for _, proto := range []string{"2", "3"} {
+		hello := func(c *client) {
+			if got := c.do("HELLO", proto); !strings.HasPrefix(got, "*") && !strings.HasPrefix(got, "%") {
+				t.Fatalf("HELLO %s: %q", proto, truncate(got))
+			}
+		}
+		hello(direct)
+		hello(shared)
+		hello(dedicated)
+		for _, sc := range shapeScripts {
+			direct.do("DEL", "l")
+			want := direct.do("EVAL", sc.script, "0")
+			for name, c := range map[string]*client{"shared": shared, "dedicated": dedicated} {
+				c.do("DEL", "l")
+				if got := c.do("EVAL", sc.script, "0"); got != want {
+					t.Errorf("RESP%s %s, %s lane: %d bytes %q, want the backend's %d bytes %q", proto, sc.name, name,
+						len(got), truncate(got), len(want), truncate(want))
+				}
+				mustDo(t, c, "+PONG\r\n", "PING")
+			}
+		}
+	}
+}
