@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +26,9 @@ import (
 //     ID 0, which no Redis client has: CLIENT UNBLOCK then answers 0 (not blocked) and REDIRECT Redis's
 //     "The client ID you want redirect to does not exist".
 //
-// Every other argument, and the order Redis checks them in, is left to the backend.
+// Every other argument, and the order Redis checks them in, is left to the backend. The replies that
+// name a redirect target — CLIENT GETREDIR and the redirect of CLIENT TRACKINGINFO — are given back
+// with moat's ID of the target this session named (kindMoatIDs), even once the target is gone.
 
 // translateClientIDs rewrites the client IDs of CLIENT UNBLOCK or CLIENT TRACKING (sub, lower case) in
 // c to the backend's, and reports whether it did (the command is then forwarded as actReplace). An
@@ -68,6 +71,9 @@ func (st *decideState) translateClientIDs(c *resp.Command, sub string) bool {
 		var backendID int64
 		if ss := st.sess.in.client(id); ss != nil {
 			backendID = st.sess.in.backendIDOf(ss)
+		}
+		if sub == "tracking" && backendID > 0 {
+			st.sess.noteRedirect(idPair{backend: backendID, moat: id})
 		}
 		args[i] = strconv.AppendInt(nil, backendID, 10)
 		changed = true
@@ -148,3 +154,57 @@ func (in *Instance) lookupBackendID(addr string) (id int64, ok bool) {
 	}
 	return -1, true
 }
+
+// idPair is one client's backend and moat IDs.
+type idPair struct{ backend, moat int64 }
+
+// maxRedirects bounds the redirect targets a session remembers (the latest are kept).
+const maxRedirects = 8
+
+// noteRedirect remembers a redirect target the session named (reader goroutine).
+func (s *session) noteRedirect(p idPair) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range s.redirs {
+		if q == p {
+			return
+		}
+	}
+	if len(s.redirs) == maxRedirects {
+		s.redirs = s.redirs[1:]
+	}
+	s.redirs = append(s.redirs, p)
+}
+
+// copyMoatIDs copies one reply of CLIENT GETREDIR (an integer) or CLIENT TRACKINGINFO (whose
+// "redirect" entry is an integer) from br to cw with the redirect target's backend ID turned into moat's
+// (pump goroutine).
+func (s *session) copyMoatIDs(cw *bufio.Writer, br *bufio.Reader) error {
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	if err := resp.CopyReply(w, br, nil); err != nil {
+		return err
+	}
+	w.Flush()
+	out := buf.Bytes()
+	s.mu.Lock()
+	pairs := slices.Clone(s.redirs)
+	s.mu.Unlock()
+	for _, p := range pairs {
+		be := strconv.AppendInt(nil, p.backend, 10)
+		mo := strconv.AppendInt(nil, p.moat, 10)
+		if bytes.Equal(out, slices.Concat([]byte(":"), be, crlf)) { // GETREDIR
+			out = slices.Concat([]byte(":"), mo, crlf)
+			break
+		}
+		key := []byte("$8\r\nredirect\r\n:")
+		if old := slices.Concat(key, be, crlf); bytes.Contains(out, old) { // TRACKINGINFO
+			out = bytes.Replace(out, old, slices.Concat(key, mo, crlf), 1)
+			break
+		}
+	}
+	_, err := cw.Write(out)
+	return err
+}
+
+var crlf = []byte("\r\n")

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -57,6 +58,21 @@ func TestClientTrackingRedirectTakesMoatIDs(t *testing.T) {
 	mustDo(t, w, "+OK\r\n", "SET", "b:1", "x")
 	rd.expect(array(bulk("message"), bulk("__redis__:invalidate"), array(bulk("b:1"))))
 
+	r.expect2("CLIENT", ":"+id+"\r\n", "GETREDIR")
+	redirect := bulk("redirect") + ":" + id + "\r\n"
+	if got := r.do("CLIENT", "TRACKINGINFO"); !strings.Contains(got, redirect) {
+		t.Errorf("CLIENT TRACKINGINFO: %q, want redirect %s", got, id)
+	}
+
 	w.expect2("CLIENT", ":1\r\n", "KILL", "ID", id)
 	rd.expectEOF(replyTimeout)
+	// The target is gone: the next invalidation finds the redirect broken, which tracking reports, still
+	// naming moat's ID.
+	mustDo(t, w, "+OK\r\n", "SET", "b:2", "x")
+	if !eventually(replyTimeout, func() bool {
+		got := r.do("CLIENT", "TRACKINGINFO")
+		return strings.Contains(got, "broken_redirect") && strings.Contains(got, redirect)
+	}) {
+		t.Errorf("CLIENT TRACKINGINFO after the target was killed: %q", r.do("CLIENT", "TRACKINGINFO"))
+	}
 }

@@ -186,6 +186,10 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 			if st.translateClientIDs(c, subcmd) {
 				fwd = actReplace
 			}
+		case "getredir", "trackinginfo": // they answer with the backend's ID of the redirect target
+			if !st.multi {
+				sl.kind = kindMoatIDs
+			}
 		case "setname":
 			if !st.multi && len(c.Args) == 3 {
 				sl.call = &clientCall{op: opSetName, name: string(c.Args[2])}

@@ -159,3 +159,21 @@ func TestOrderXREADBlockBeforeXADD(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkMoveToDedicated is one client's life that leaves the shared lane: connect, a command on the
+// shared lane, one that moves it (SELECT), close. The move takes a ready backend connection instead of
+// dialling one, and holds the other clients' shared commands while it writes.
+func BenchmarkMoveToDedicated(b *testing.B) {
+	e := newEnv(b, allowLoopback(b))
+	b.ReportAllocs()
+	for range b.N {
+		c := dial(b, e.addr, "127.0.0.2")
+		if got := c.do("PING"); got != "+PONG\r\n" {
+			b.Fatalf("PING: %q", got)
+		}
+		if got := c.do("SELECT", "0"); got != "+OK\r\n" {
+			b.Fatalf("SELECT: %q", got)
+		}
+		c.c.Close()
+	}
+}

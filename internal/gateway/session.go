@@ -57,6 +57,7 @@ type session struct {
 	sh       sharedState  // on a shared lane (shared.go)
 	inflight atomic.Int64 // replies owed on the shared lane and not yet delivered
 	beID     atomic.Int64 // the backend's ID of the dedicated connection once looked up (clientid.go)
+	redirs   []idPair     // the redirect targets this session named, by backend ID (clientid.go); guarded by mu
 
 	x sessionX // network security and connection management (conn.go, admit.go)
 }
@@ -103,6 +104,7 @@ const (
 	kindWrapped      // a command sent between the script guard's AUTHs: n frames, one (or none) the client's
 	kindExecFiltered // EXEC of a transaction holding wrapped commands: the AUTHs' elements are left out
 	kindSwitch       // the switch of the connection to a backend identity (identity.go): n frames, none the client's
+	kindMoatIDs      // CLIENT GETREDIR or TRACKINGINFO: the backend IDs of redirect targets become moat's (clientid.go)
 )
 
 func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
@@ -485,6 +487,17 @@ func (s *session) pump(st pumpState) {
 				}
 				continue
 			}
+		}
+		if len(work) > 0 && work[0].kind == kindMoatIDs && !pushNext(br) {
+			if err := s.copyMoatIDs(cw, br); err != nil {
+				if !s.drained(err, cw) && !errors.Is(err, net.ErrClosed) {
+					s.backendLost(err)
+				}
+				return
+			}
+			work = work[1:]
+			answered++
+			continue
 		}
 		if len(work) > 0 && work[0].kind == kindExecFiltered && !pushNext(br) {
 			if err := copyExecFiltered(cw, br, work[0].skip); err != nil {
