@@ -176,35 +176,99 @@ func (s *session) noteRedirect(p idPair) {
 	s.redirs = append(s.redirs, p)
 }
 
-// copyMoatIDs copies one reply of CLIENT GETREDIR (an integer) or CLIENT TRACKINGINFO (whose
-// "redirect" entry is an integer) from br to cw with the redirect target's backend ID turned into moat's
-// (pump goroutine).
-func (s *session) copyMoatIDs(cw *bufio.Writer, br *bufio.Reader) error {
-	var buf bytes.Buffer
-	w := bufio.NewWriter(&buf)
-	if err := resp.CopyReply(w, br, nil); err != nil {
-		return err
+// toMoatIDs returns a reply with the backend's client IDs in it turned into moat's: the id of HELLO's
+// reply (kind kindHello) becomes the session's; the reply of CLIENT GETREDIR (an integer) and the
+// "redirect" entry of CLIENT TRACKINGINFO's become moat's ID of the redirect target the session named.
+// It may modify reply in place. Pump goroutine.
+func (s *session) toMoatIDs(reply []byte, kind replyKind) []byte {
+	if kind == kindHello {
+		key := []byte("$2\r\nid\r\n:")
+		at := bytes.Index(reply, key)
+		if at < 0 {
+			return reply
+		}
+		end := bytes.Index(reply[at+len(key):], crlf)
+		if end < 0 {
+			return reply
+		}
+		end += at + len(key)
+		return slices.Concat(reply[:at+len(key)], strconv.AppendInt(nil, s.x.id, 10), reply[end:])
 	}
-	w.Flush()
-	out := buf.Bytes()
 	s.mu.Lock()
 	pairs := slices.Clone(s.redirs)
 	s.mu.Unlock()
 	for _, p := range pairs {
 		be := strconv.AppendInt(nil, p.backend, 10)
 		mo := strconv.AppendInt(nil, p.moat, 10)
-		if bytes.Equal(out, slices.Concat([]byte(":"), be, crlf)) { // GETREDIR
-			out = slices.Concat([]byte(":"), mo, crlf)
-			break
+		if bytes.Equal(reply, slices.Concat([]byte(":"), be, crlf)) { // GETREDIR
+			return slices.Concat([]byte(":"), mo, crlf)
 		}
 		key := []byte("$8\r\nredirect\r\n:")
-		if old := slices.Concat(key, be, crlf); bytes.Contains(out, old) { // TRACKINGINFO
-			out = bytes.Replace(out, old, slices.Concat(key, mo, crlf), 1)
-			break
+		if old := slices.Concat(key, be, crlf); bytes.Contains(reply, old) { // TRACKINGINFO
+			return bytes.Replace(reply, old, slices.Concat(key, mo, crlf), 1)
 		}
 	}
-	_, err := cw.Write(out)
-	return err
+	return reply
 }
 
 var crlf = []byte("\r\n")
+
+// nextByte is the first byte the reader holds or can read next (0 when it cannot).
+func nextByte(br *bufio.Reader) byte {
+	b, err := br.Peek(1)
+	if err != nil {
+		return 0
+	}
+	return b[0]
+}
+
+// monitorAddrs is a monitoring connection's map from the backend address of a connection (moat's end
+// of it, as MONITOR lines show it) to the session that owns it. Only dedicated connections are
+// someone's own: a shared lane's address is left as it is. Pump goroutine.
+type monitorAddrs map[string]*session
+
+// rewrite returns a MONITOR line ("+<time> [<db> <addr>] …") with the backend address replaced by the
+// client's address of the session whose dedicated connection it is; the line as it was otherwise.
+func (m monitorAddrs) rewrite(in *Instance, line []byte) []byte {
+	open := bytes.IndexByte(line, '[')
+	if open < 0 {
+		return line
+	}
+	sp := bytes.IndexByte(line[open:], ' ')
+	end := bytes.IndexByte(line[open:], ']')
+	if sp < 0 || end < sp {
+		return line
+	}
+	addrAt, addrEnd := open+sp+1, open+end
+	addr := string(line[addrAt:addrEnd])
+	ss := m[addr]
+	if ss == nil || ss.closing() || ss.backendAddr() != addr {
+		delete(m, addr)
+		if ss = in.ownerOf(addr); ss == nil {
+			return line
+		}
+		m[addr] = ss
+	}
+	return slices.Concat(line[:addrAt], []byte(ss.addrString()), line[addrEnd:])
+}
+
+// backendAddr is moat's end of the session's dedicated backend connection ("" without one).
+func (s *session) backendAddr() string {
+	s.mu.Lock()
+	be := s.be
+	s.mu.Unlock()
+	if be == nil {
+		return ""
+	}
+	return be.LocalAddr().String()
+}
+
+// ownerOf returns the open session whose dedicated backend connection has the local address addr.
+func (in *Instance) ownerOf(addr string) *session {
+	for _, ss := range in.clients() {
+		if ss.backendAddr() == addr {
+			return ss
+		}
+	}
+	return nil
+}

@@ -76,3 +76,41 @@ func TestClientTrackingRedirectTakesMoatIDs(t *testing.T) {
 		t.Errorf("CLIENT TRACKINGINFO after the target was killed: %q", r.do("CLIENT", "TRACKINGINFO"))
 	}
 }
+
+// HELLO's id is moat's ID of the connection, as CLIENT ID says, on a shared lane (RESP2 and RESP3)
+// and on a dedicated one.
+func TestHelloIDIsMoatID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allowLoopback(t))
+	c := dial(t, e.addr, "127.0.0.2")
+	id := clientID(t, c)
+	want := bulk("id") + ":" + id + "\r\n"
+	for _, step := range [][]string{{"HELLO", "3"}, {"HELLO", "2"}, {"SELECT", "0"}, {"HELLO", "3"}, {"HELLO"}} {
+		got := c.do(step...)
+		if step[0] == "HELLO" && !strings.Contains(got, want) {
+			t.Errorf("%q: %q, want id %s", step, truncate(got), id)
+		}
+	}
+}
+
+// MONITOR lines name the client as CLIENT LIST does: the address of a client with its own backend
+// connection, not moat's end of that connection.
+func TestMonitorShowsClientAddresses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allowLoopback(t))
+	mon := dial(t, e.addr, "127.0.0.2")
+	c := dial(t, e.addr, "127.0.0.3")
+	mustDo(t, c, "+OK\r\n", "SELECT", "0") // its own backend connection
+	mon.expectOK("MONITOR")
+	mustDo(t, c, "+OK\r\n", "SET", "mk", "v")
+	want := "[0 " + c.c.LocalAddr().String() + "] \"SET\" \"mk\" \"v\""
+	for {
+		line := mon.readReply()
+		if strings.Contains(line, "\"mk\"") {
+			if !strings.Contains(line, want) {
+				t.Fatalf("MONITOR line %q, want it to contain %q", line, want)
+			}
+			break
+		}
+	}
+}

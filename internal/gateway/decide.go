@@ -165,6 +165,10 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		if !st.multi {
 			sl.kind = kindMonitor
 		}
+	case "sync", "psync":
+		if !st.multi {
+			sl.kind = kindReplica
+		}
 	case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe":
 		if !st.multi {
 			sl.kind = subscriptionKind(cmd)

@@ -4,7 +4,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Order kept when a client changes lane (issue 18 item 2). A session that leaves the shared lane for a
@@ -116,17 +115,20 @@ func (p *readyPool) close() {
 }
 
 // open reports whether a ready connection is still usable: the backend has neither closed it nor sent
-// anything on it (a fresh connection is sent nothing unasked).
+// anything on it (a fresh connection is sent nothing unasked). It looks at the socket itself (a read
+// deadline in the past would not: Go reports the deadline without reading); a connection it cannot
+// look at (not TCP) counts as open.
 func open(c net.Conn) bool {
-	if err := c.SetReadDeadline(time.Unix(1, 0)); err != nil {
-		return false
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS: the socket beneath
+		c = tc.NetConn()
+	}
+	read := readNow(c)
+	if read == nil {
+		return true
 	}
 	var b [1]byte
-	n, err := c.Read(b[:])
-	if c.SetReadDeadline(time.Time{}) != nil {
-		return false
-	}
-	return n == 0 && isTimeout(err)
+	n, err := read(b[:])
+	return n == 0 && err == nil
 }
 
 // moveGate orders moves against the shared lanes' traffic (see above). The zero value is ready.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net"
 	"testing"
 	"time"
 )
@@ -64,4 +65,42 @@ func BenchmarkMoveGateWaitParallel(b *testing.B) {
 			g.wait(done)
 		}
 	})
+}
+
+// A ready connection the backend closed, or sent something on, is not used.
+func TestReadyConnectionOpen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dialPair := func() (client, server net.Conn) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, s
+	}
+	c, s := dialPair()
+	if !open(c) {
+		t.Error("a fresh connection is not open")
+	}
+	s.Write([]byte("+x\r\n"))
+	time.Sleep(20 * time.Millisecond) // loopback delivers at once; leave it a moment on a loaded machine
+	if open(c) {
+		t.Error("a connection the backend sent something on is open")
+	}
+	c.Close()
+	s.Close()
+	c, s = dialPair()
+	s.Close()
+	time.Sleep(20 * time.Millisecond)
+	if open(c) {
+		t.Error("a connection the backend closed is open")
+	}
+	c.Close()
 }

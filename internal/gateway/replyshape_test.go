@@ -91,3 +91,39 @@ func millionInts() string {
 	}
 	return b.String()
 }
+
+// SYNC through moat, as Redis's tests attach to the replication stream: the RDB payload (a bulk
+// without its closing CRLF) and then the write commands come through as the backend sends them.
+func TestSyncStreamsReplication(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allowLoopback(t))
+	w := dial(t, e.addr, "127.0.0.2")
+	repl := dial(t, e.addr, "127.0.0.3")
+	repl.send("SYNC\r\n")
+	repl.c.SetReadDeadline(time.Now().Add(replyTimeout))
+	var head string
+	for head == "" || head == "\n" { // newlines keep the connection alive while the RDB is made
+		line, err := repl.br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("SYNC: %v", err)
+		}
+		head = line
+	}
+	if !strings.HasPrefix(head, "$") {
+		t.Fatalf("SYNC: %q, want the RDB's length", head)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(head[1:]))
+	if err != nil {
+		t.Fatalf("SYNC: %q", head)
+	}
+	if rdb := repl.readN(n); !strings.HasPrefix(rdb, "REDIS") {
+		t.Fatalf("RDB payload starts %q", truncate(rdb))
+	}
+	mustDo(t, w, "+OK\r\n", "SET", "k", "v")
+	for { // the stream: SELECT, then the SET (PINGs may come between)
+		got := repl.readReply()
+		if got == array(bulk("SET"), bulk("k"), bulk("v")) || got == array(bulk("set"), bulk("k"), bulk("v")) {
+			break
+		}
+	}
+}

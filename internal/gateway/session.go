@@ -105,6 +105,9 @@ const (
 	kindExecFiltered // EXEC of a transaction holding wrapped commands: the AUTHs' elements are left out
 	kindSwitch       // the switch of the connection to a backend identity (identity.go): n frames, none the client's
 	kindMoatIDs      // CLIENT GETREDIR or TRACKINGINFO: the backend IDs of redirect targets become moat's (clientid.go)
+	// kindReplica: SYNC or PSYNC. The backend's replies from here on are a replication stream (an RDB
+	// payload without a closing CRLF, then commands), copied to the client as they come.
+	kindReplica
 )
 
 func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
@@ -464,6 +467,8 @@ func (s *session) pump(st pumpState) {
 	var info resp.ReplyInfo
 	var discard *bufio.Writer // swallows the reply of a DISCARD sent in place of EXEC
 	var captured *capture     // holds the replies of an identity switch (identity.go)
+	var ided *capture         // holds a reply whose client IDs become moat's, or a MONITOR line (clientid.go)
+	monitored := monitorAddrs{}
 	answered := 0             // slots completed since the last flush
 	for {
 		// Moat's own replies and reply-less slots at the head go out at once.
@@ -488,16 +493,12 @@ func (s *session) pump(st pumpState) {
 				continue
 			}
 		}
-		if len(work) > 0 && work[0].kind == kindMoatIDs && !pushNext(br) {
-			if err := s.copyMoatIDs(cw, br); err != nil {
-				if !s.drained(err, cw) && !errors.Is(err, net.ErrClosed) {
-					s.backendLost(err)
-				}
-				return
+		if len(work) > 0 && work[0].kind == kindReplica {
+			if cw.Flush() == nil {
+				s.listening.Store(true) // a replica waits for the stream, as a subscriber for messages
+				br.WriteTo(s.conn)
 			}
-			work = work[1:]
-			answered++
-			continue
+			return
 		}
 		if len(work) > 0 && work[0].kind == kindExecFiltered && !pushNext(br) {
 			if err := copyExecFiltered(cw, br, work[0].skip); err != nil {
@@ -532,11 +533,35 @@ func (s *session) pump(st pumpState) {
 			}
 			dst = discard
 		}
+		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello) && !pushNext(br)
+		// A monitoring connection's MONITOR lines name the backend connection a command came on: the
+		// client's address goes in its place (clientid.go).
+		monitorLine := st.monitoring && dst == cw && !moatIDs && nextByte(br) == '+'
+		if moatIDs || monitorLine {
+			if ided == nil {
+				ided = newCapture()
+			}
+			dst = ided.w
+		}
 		if err := resp.CopyReply(dst, br, &info); err != nil {
 			if !s.drained(err, cw) && !errors.Is(err, net.ErrClosed) {
 				s.backendLost(err)
 			}
 			return
+		}
+		switch {
+		case moatIDs:
+			ided.w.Flush()
+			cw.Write(s.toMoatIDs(ided.buf.Bytes(), work[0].kind))
+			ided.buf.Reset()
+		case monitorLine:
+			ided.w.Flush()
+			line := ided.buf.Bytes()
+			if len(work) == 0 || st.outOfBand(&info, work[0].kind) {
+				line = monitored.rewrite(s.in, line)
+			}
+			cw.Write(line)
+			ided.buf.Reset()
 		}
 		if dst == discard && work[0].kind == kindExecAbort {
 			cw.Write(replyExecAbort)

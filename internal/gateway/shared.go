@@ -470,7 +470,10 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 				if head == 0 {
 					head = in[pos]
 				}
-				if showing {
+				switch {
+				case work[0].kind == kindHello && head == in[pos]: // whole here: its id becomes moat's
+					cw.Write(s.toMoatIDs(in[pos:ends[ei]], kindHello))
+				case showing:
 					cw.Write(in[pos:ends[ei]])
 				}
 				pos = ends[ei]
