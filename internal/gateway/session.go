@@ -469,7 +469,7 @@ func (s *session) pump(st pumpState) {
 	var captured *capture     // holds the replies of an identity switch (identity.go)
 	var ided *capture         // holds a reply whose client IDs become moat's, or a MONITOR line (clientid.go)
 	monitored := monitorAddrs{}
-	answered := 0             // slots completed since the last flush
+	answered := 0 // slots completed since the last flush
 	for {
 		// Moat's own replies and reply-less slots at the head go out at once.
 		if s.serveLocal(&cw, &q, &work, &st, &answered) {
