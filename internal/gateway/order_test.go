@@ -18,14 +18,14 @@ import (
 // after it — by other clients, or moves of other clients — must not overtake it. Each scenario runs
 // orderRounds times with fresh clients (every round moves them again).
 
-const orderRounds = 20
+const orderRounds = 10
 
 // orderDialDelay is how slow moat's backend is to connect to; orderGap separates the clients' sends,
 // as Redis's test client's sends are (one process writing in turn), so that the backend reads them in
 // that order when they are sent to it directly.
 const (
-	orderDialDelay = 20 * time.Millisecond
-	orderGap       = 2 * time.Millisecond
+	orderDialDelay = 100 * time.Millisecond
+	orderGap       = 20 * time.Millisecond
 )
 
 // sendInTurn sends raw on each client in turn, orderGap apart, and waits orderGap after the last.

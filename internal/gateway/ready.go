@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -181,6 +182,16 @@ func (g *moveGate) wait(done <-chan struct{}) bool {
 		return true
 	case <-done:
 		return false
+	}
+}
+
+// movedBefore writes what bw holds and ends the move gate, before the rest of a long command is read
+// from the client: a slow client must not hold the other clients up (the move's own command is
+// written by then). A failed write shows at the next one.
+func (s *session) movedBefore(bw *bufio.Writer) {
+	if s.sh.gated {
+		bw.Flush()
+		s.moved()
 	}
 }
 

@@ -324,6 +324,7 @@ func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act
 				}
 			}
 			if cmds[i].More {
+				s.movedBefore(bw)
 				if err := rd.Continue(io.Discard); err != nil {
 					s.close()
 					return false
@@ -337,6 +338,7 @@ func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act
 			return false
 		}
 		if cmds[i].More {
+			s.movedBefore(bw)
 			if err := rd.Continue(bw); err != nil {
 				s.close() // the backend holds half a command: the lane cannot be reused
 				return false
