@@ -71,10 +71,11 @@ func TestRepliesOfAnyShapePassUnchanged(t *testing.T) {
 	}
 }
 
-// readN reads exactly n bytes off the connection.
+// readN reads exactly n bytes off the connection, within replyTimeout and two seconds more per MiB (a
+// loaded machine under -race moves a few MiB a second).
 func (c *client) readN(n int) string {
 	c.t.Helper()
-	c.c.SetReadDeadline(time.Now().Add(replyTimeout))
+	c.c.SetReadDeadline(time.Now().Add(replyTimeout + time.Duration(n>>20)*2*time.Second))
 	buf := make([]byte, n)
 	if k, err := io.ReadFull(c.br, buf); err != nil {
 		c.t.Fatalf("read %d of %d bytes: %v", k, n, err)
