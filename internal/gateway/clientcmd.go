@@ -15,8 +15,7 @@ import (
 // connection IDs, the instance. Their replies are built in the pump when their slot reaches the head,
 // so that they see the connection as Redis would at that point (protocol, name, database) and KILL acts
 // in order with the commands around it. CLIENT UNBLOCK and CLIENT TRACKING … REDIRECT take client IDs
-// too; the backend's IDs are not moat's, so moat refuses them rather than let them reach another
-// client's backend connection.
+// too: they go to the backend with moat's IDs translated to the backend's (clientid.go).
 
 type clientOp uint8
 
@@ -60,8 +59,7 @@ type clientCall struct {
 	acl *aclCall // ACL GETUSER, ACL LOG (aclcmd.go)
 }
 
-// client parses a CLIENT subcommand moat owns. mine is false when the backend should get the command
-// after all (CLIENT TRACKING without REDIRECT, or an arity error the backend words itself). Otherwise
+// client parses a CLIENT subcommand moat owns (LIST, INFO, ID, KILL). Otherwise
 // the slot is an error (local) or a call. Checks run in Redis's order: arity, then MULTI, then syntax.
 func (st *decideState) client(c *resp.Command, sub string) (sl slot, mine bool) {
 	n := len(c.Args)
@@ -75,16 +73,6 @@ func (st *decideState) client(c *resp.Command, sub string) (sl slot, mine bool) 
 		if n < 3 {
 			return slot{local: wrongArity("client|kill")}, true
 		}
-	case "unblock":
-		if n < 3 {
-			return sl, false
-		}
-		return slot{local: replyUnblockIDs}, true
-	case "tracking":
-		if n < 3 || !hasRedirect(c.Args[3:]) {
-			return sl, false
-		}
-		return slot{local: replyRedirectIDs}, true
 	}
 	if st.multi {
 		return slot{local: replyNotInMulti}, true
@@ -206,15 +194,6 @@ func clientType(b []byte) (int8, bool) {
 		return typeMaster, true
 	}
 	return 0, false
-}
-
-func hasRedirect(opts [][]byte) bool {
-	for _, o := range opts {
-		if strings.EqualFold(string(o), "redirect") {
-			return true
-		}
-	}
-	return false
 }
 
 // run executes a call for session s at its turn and returns the reply (nil when silent) and whether

@@ -165,6 +165,10 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		if !st.multi {
 			sl.kind = kindMonitor
 		}
+	case "sync", "psync":
+		if !st.multi {
+			sl.kind = kindReplica
+		}
 	case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe":
 		if !st.multi {
 			sl.kind = subscriptionKind(cmd)
@@ -178,9 +182,17 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		}
 	case "client":
 		switch subcmd := lower(c.Args, 1, &sub); subcmd {
-		case "list", "info", "kill", "id", "unblock", "tracking":
+		case "list", "info", "kill", "id":
 			if l, mine := st.client(c, subcmd); mine {
 				return st.answer(c, l, l.local != nil)
+			}
+		case "unblock", "tracking": // they name other clients by moat's IDs (clientid.go)
+			if st.translateClientIDs(c, subcmd) {
+				fwd = actReplace
+			}
+		case "getredir", "trackinginfo": // they answer with the backend's ID of the redirect target
+			if !st.multi {
+				sl.kind = kindMoatIDs
 			}
 		case "setname":
 			if !st.multi && len(c.Args) == 3 {

@@ -171,7 +171,7 @@ func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
 	}
 	u := st.auth.user
 	restricted := s.identityWanted(st, &rest[0]) != ""
-	if s.sh.lane != nil && !s.moveToDedicated() {
+	if s.sh.lane != nil && !s.moveToDedicated(false) {
 		return false
 	}
 	var cmd []byte

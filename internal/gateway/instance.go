@@ -88,7 +88,9 @@ type Instance struct {
 	bufs     sessionBuffers // bufpool.go
 	refusals *refusalPacer  // refuse.go
 
-	lanes [2]*lanePool // shared lanes, RESP2 and RESP3 (lane.go)
+	lanes [2]*lanePool  // shared lanes, RESP2 and RESP3 (lane.go)
+	ready [2]*readyPool // connections ready for sessions leaving them, RESP2 and RESP3 (ready.go)
+	moves moveGate      // orders those moves against the shared lanes' traffic (ready.go)
 
 	// The script guard's denied commands as last given to the backend (scriptguard.go).
 	guardMu     sync.Mutex
@@ -120,6 +122,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 		refusalLog:  rate.NewLimiter(rate.Every(time.Second), 10),
 	}
 	in.lanes = [2]*lanePool{{in: in}, {in: in, resp3: true}}
+	in.ready = [2]*readyPool{{in: in}, {in: in, resp3: true}}
 	in.clock = clock{now: cfg.Now}
 	in.lockout.clk = in.clock
 	if in.dialTimeout <= 0 {
@@ -271,6 +274,9 @@ func (in *Instance) Close() error {
 	in.wg.Wait()
 	in.refusals.close()
 	for _, p := range in.lanes {
+		p.close()
+	}
+	for _, p := range in.ready {
 		p.close()
 	}
 	in.metrics.forget(in.id)

@@ -92,8 +92,6 @@ var (
 	replyInvalidClientID = []byte("-ERR Invalid client ID\r\n")
 	// moat's: client IDs are moat's, not the backend's, so commands that pass one to the backend are
 	// refused rather than let them reach another client's backend connection.
-	replyUnblockIDs  = []byte("-ERR CLIENT UNBLOCK is not available through moat: client IDs are moat's, not the backend's\r\n")
-	replyRedirectIDs = []byte("-ERR CLIENT TRACKING REDIRECT is not available through moat: client IDs are moat's, not the backend's; use RESP3 tracking (HELLO 3) without REDIRECT\r\n")
 )
 
 // errProxyHeader is the protocol error (N5) for a PROXY header from a peer not in proxy-protocol.

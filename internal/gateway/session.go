@@ -56,6 +56,8 @@ type session struct {
 
 	sh       sharedState  // on a shared lane (shared.go)
 	inflight atomic.Int64 // replies owed on the shared lane and not yet delivered
+	beID     atomic.Int64 // the backend's ID of the dedicated connection once looked up (clientid.go)
+	redirs   []idPair     // the redirect targets this session named, by backend ID (clientid.go); guarded by mu
 
 	x sessionX // network security and connection management (conn.go, admit.go)
 }
@@ -102,6 +104,10 @@ const (
 	kindWrapped      // a command sent between the script guard's AUTHs: n frames, one (or none) the client's
 	kindExecFiltered // EXEC of a transaction holding wrapped commands: the AUTHs' elements are left out
 	kindSwitch       // the switch of the connection to a backend identity (identity.go): n frames, none the client's
+	kindMoatIDs      // CLIENT GETREDIR or TRACKINGINFO: the backend IDs of redirect targets become moat's (clientid.go)
+	// kindReplica: SYNC or PSYNC. The backend's replies from here on are a replication stream (an RDB
+	// payload without a closing CRLF, then commands), copied to the client as they come.
+	kindReplica
 )
 
 func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
@@ -279,8 +285,14 @@ func (s *session) read() {
 			} else {
 				s.enqueue(slots)
 			}
-			if from < len(seg) && !s.sendDedicated(rd, seg[from:], acts[from:], st.guard) {
-				return
+			if from < len(seg) {
+				sent := s.sendDedicated(rd, seg[from:], acts[from:], st.guard)
+				s.moved() // a move's commands are written: the other sessions may send again (ready.go)
+				if !sent {
+					return
+				}
+			} else {
+				s.moved()
 			}
 			if quit {
 				if silentQuit {
@@ -312,6 +324,7 @@ func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act
 				}
 			}
 			if cmds[i].More {
+				s.movedBefore(bw)
 				if err := rd.Continue(io.Discard); err != nil {
 					s.close()
 					return false
@@ -325,6 +338,7 @@ func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act
 			return false
 		}
 		if cmds[i].More {
+			s.movedBefore(bw)
 			if err := rd.Continue(bw); err != nil {
 				s.close() // the backend holds half a command: the lane cannot be reused
 				return false
@@ -455,7 +469,9 @@ func (s *session) pump(st pumpState) {
 	var info resp.ReplyInfo
 	var discard *bufio.Writer // swallows the reply of a DISCARD sent in place of EXEC
 	var captured *capture     // holds the replies of an identity switch (identity.go)
-	answered := 0             // slots completed since the last flush
+	var ided *capture         // holds a reply whose client IDs become moat's, or a MONITOR line (clientid.go)
+	monitored := monitorAddrs{}
+	answered := 0 // slots completed since the last flush
 	for {
 		// Moat's own replies and reply-less slots at the head go out at once.
 		if s.serveLocal(&cw, &q, &work, &st, &answered) {
@@ -478,6 +494,13 @@ func (s *session) pump(st pumpState) {
 				}
 				continue
 			}
+		}
+		if len(work) > 0 && work[0].kind == kindReplica {
+			if cw.Flush() == nil {
+				s.listening.Store(true) // a replica waits for the stream, as a subscriber for messages
+				br.WriteTo(s.conn)
+			}
+			return
 		}
 		if len(work) > 0 && work[0].kind == kindExecFiltered && !pushNext(br) {
 			if err := copyExecFiltered(cw, br, work[0].skip); err != nil {
@@ -512,11 +535,35 @@ func (s *session) pump(st pumpState) {
 			}
 			dst = discard
 		}
+		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello) && !pushNext(br)
+		// A monitoring connection's MONITOR lines name the backend connection a command came on: the
+		// client's address goes in its place (clientid.go).
+		monitorLine := st.monitoring && dst == cw && !moatIDs && nextByte(br) == '+'
+		if moatIDs || monitorLine {
+			if ided == nil {
+				ided = newCapture()
+			}
+			dst = ided.w
+		}
 		if err := resp.CopyReply(dst, br, &info); err != nil {
 			if !s.drained(err, cw) && !errors.Is(err, net.ErrClosed) {
 				s.backendLost(err)
 			}
 			return
+		}
+		switch {
+		case moatIDs:
+			ided.w.Flush()
+			cw.Write(s.toMoatIDs(ided.buf.Bytes(), work[0].kind))
+			ided.buf.Reset()
+		case monitorLine:
+			ided.w.Flush()
+			line := ided.buf.Bytes()
+			if len(work) == 0 || st.outOfBand(&info, work[0].kind) {
+				line = monitored.rewrite(s.in, line)
+			}
+			cw.Write(line)
+			ided.buf.Reset()
 		}
 		if dst == discard && work[0].kind == kindExecAbort {
 			cw.Write(replyExecAbort)

@@ -27,6 +27,8 @@ type sharedState struct {
 	lane  *lane // nil: on a dedicated lane (or never shared)
 	resp3 bool  // lane is of the RESP3 pool
 
+	gated bool // the reader's move holds the instance's move gate until its commands are written (ready.go)
+
 	inbox []byte // reply bytes delivered and not yet taken by the pump
 	ends  []int  // where each complete frame in inbox ends
 
@@ -89,7 +91,7 @@ func (s *session) sharedNeed(st *decideState, c *resp.Command, sl *slot) laneNee
 	case "client":
 		var sub [16]byte
 		switch lower(c.Args, 1, &sub) {
-		case "setinfo", "getname", "help":
+		case "setinfo", "getname", "help", "unblock":
 			return needShared // no state a shared connection must not hold (a shared session has no name)
 		}
 		return needDedicated
@@ -157,6 +159,9 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 		}
 		if n > 0 {
 			s.avoidHeld()
+			if !s.in.moves.wait(s.done) { // a move that began first writes first (ready.go)
+				return -1
+			}
 		}
 		s.enqueue(slots[start:min(i, len(slots))]) // a silent QUIT, last, has no slot
 		if n > 0 {
@@ -174,7 +179,7 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 			break
 		}
 		if need == needDedicated {
-			if !s.moveToDedicated() {
+			if !s.moveToDedicated(!cmds[i].More) {
 				return -1
 			}
 			s.enqueue(slots[i:])
@@ -188,7 +193,7 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 		l, err := s.in.lanes[boolIndex(need == needRESP3)].acquire(s.snap.SharedLanes)
 		if err != nil {
 			s.in.log.Info("no shared lane for the protocol: moving to a dedicated lane", "client", s.peer, "err", err)
-			if !s.moveToDedicated() {
+			if !s.moveToDedicated(false) {
 				return -1
 			}
 			s.enqueue(slots[i:])
@@ -256,19 +261,28 @@ func (s *session) settle() bool {
 	return true
 }
 
-// moveToDedicated dials the session's own backend connection and queues the move slot. It first waits
-// for the replies owed on the shared lane: a command sent on the new connection must not overtake
-// (run before) one sent on the old. On failure the client gets moat's backend-unavailable error after
-// the replies still owed, and the session ends.
-func (s *session) moveToDedicated() bool {
+// moveToDedicated takes the session's own backend connection (a ready one, ready.go) and queues the
+// move slot. It first waits for the replies owed on the shared lane: a command sent on the new
+// connection must not overtake (run before) one sent on the old. gated: the move then holds the
+// instance's move gate until the reader has written its commands (session.moved), so that no command
+// another client sends later overtakes them. On failure the client gets moat's backend-unavailable
+// error after the replies still owed, and the session ends.
+func (s *session) moveToDedicated(gated bool) bool {
 	if !s.settle() {
 		return false
 	}
-	be, err := s.in.dialBackend()
-	if err == nil && s.sh.resp3 {
-		err = hello3(be, s.in.dialTimeout)
+	if gated {
+		s.in.moves.begin()
+		s.sh.gated = true
 	}
+	pool := s.in.ready[boolIndex(s.sh.resp3)]
+	take := pool.dial // a move that waits for a round trip anyway (identity.go) dials its own
+	if gated {
+		take = pool.take
+	}
+	be, err := take()
 	if err != nil {
+		s.moved()
 		s.in.m.dialErrors.Inc()
 		s.in.log.Error("backend unavailable for a dedicated lane", "client", s.peer, "backend", s.in.backend.String(), "err", err)
 		s.enqueue([]slot{{local: replyBackendUnavailable, close: true}})
@@ -279,6 +293,7 @@ func (s *session) moveToDedicated() bool {
 	s.mu.Unlock()
 	if s.closing() { // close may have run before be was set
 		be.Close()
+		s.moved()
 		return false
 	}
 	s.sh.lane = nil
@@ -455,7 +470,10 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 				if head == 0 {
 					head = in[pos]
 				}
-				if showing {
+				switch {
+				case work[0].kind == kindHello && head == in[pos]: // whole here: its id becomes moat's
+					cw.Write(s.toMoatIDs(in[pos:ends[ei]], kindHello))
+				case showing:
 					cw.Write(in[pos:ends[ei]])
 				}
 				pos = ends[ei]

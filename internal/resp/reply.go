@@ -13,9 +13,6 @@ import (
 // must be closed.
 var ErrReply = errors.New("resp: malformed reply from server")
 
-// maxDepth bounds the nesting of aggregate replies copied.
-const maxDepth = 1000
-
 // ReplyInfo describes the top-level frame CopyReply copied. Head holds the first three elements of a
 // top-level aggregate when they are strings of at most 64 bytes or integers (as decimal text), which is
 // enough to tell pub/sub events and subscription confirmations apart from ordinary replies.
@@ -50,7 +47,7 @@ func CopyReply(dst *bufio.Writer, src *bufio.Reader, info *ReplyInfo) error {
 		info.Lead = 0
 	}
 	c := copier{dst: dst, src: src}
-	return c.frame(0, info)
+	return c.frame(info)
 }
 
 type copier struct {
@@ -120,80 +117,138 @@ func unexpected(err error) error {
 	return err
 }
 
-func (c *copier) frame(depth int, info *ReplyInfo) error {
-	if depth > maxDepth {
-		return fmt.Errorf("%w: nesting deeper than %d", ErrReply, maxDepth)
-	}
-	l, first, err := c.line()
-	if err != nil {
-		return err
-	}
-	if l == nil { // a long line: only simple types are that long
-		if !simpleLine(first[0]) {
-			return fmt.Errorf("%w: unexpected type byte %q", ErrReply, first[0])
+// frame copies one frame (any attribute before it included) and fills info, when not nil, from it.
+// Nested frames are copied by skip, which keeps a count instead of recursing: a reply may nest as
+// deep as the server makes it.
+func (c *copier) frame(info *ReplyInfo) error {
+	for {
+		l, first, err := c.line()
+		if err != nil {
+			return err
 		}
-		if info != nil {
-			info.Type, info.Len, info.Lead = first[0], 0, first[1]
-		}
-		return nil
-	}
-	t := l[0]
-	body := l[1 : len(l)-2]
-	if info != nil {
-		// Len and Lead are reset here too: an attribute's must not stay on the reply after it.
-		info.Type, info.Len, info.Lead = t, 0, 0
-		if len(body) > 0 && simpleLine(t) {
-			info.Lead = body[0]
-		}
-	}
-	switch t {
-	case '+', '-', ':', '_', ',', '#', '(':
-		return nil
-	case '$', '=', '!':
-		n, ok := parseInt(body)
-		if !ok || n < -1 || n > math.MaxInt64-2 {
-			return ErrReply
-		}
-		if n == -1 {
+		if l == nil { // a long line: only simple types are that long
+			if !simpleLine(first[0]) {
+				return fmt.Errorf("%w: unexpected type byte %q", ErrReply, first[0])
+			}
+			if info != nil {
+				info.Type, info.Len, info.Lead = first[0], 0, first[1]
+			}
 			return nil
 		}
-		return c.body(n)
-	case '*', '~', '>', '%', '|':
-		n, ok := parseInt(body)
-		if !ok || n < -1 {
-			return ErrReply
-		}
+		t := l[0]
+		body := l[1 : len(l)-2]
 		if info != nil {
-			info.Len = int(n)
-		}
-		if t == '%' || t == '|' {
-			if n > math.MaxInt64/2 {
-				return ErrReply
+			// Len and Lead are reset here too: an attribute's must not stay on the reply after it.
+			info.Type, info.Len, info.Lead = t, 0, 0
+			if len(body) > 0 && simpleLine(t) {
+				info.Lead = body[0]
 			}
-			n *= 2
 		}
-		for i := int64(0); i < n; i++ {
-			if info != nil && i < 3 && t != '|' {
-				if err := c.headElement(depth, info, int(i)); err != nil {
+		n, err := frameCount(t, body)
+		if err != nil {
+			return err
+		}
+		switch t {
+		case '$', '=', '!':
+			return c.body(n)
+		case '*', '~', '>', '%':
+			if info != nil {
+				info.Len = int(min(n, math.MaxInt))
+				if t == '%' && info.Len >= 0 {
+					info.Len /= 2
+				}
+			}
+			i := int64(0)
+			for ; info != nil && i < min(n, 3); i++ {
+				if err := c.headElement(info, int(i)); err != nil {
 					return unexpected(err)
 				}
-				continue
 			}
-			if err := c.frame(depth+1, nil); err != nil {
+			return unexpected(c.skip(n - i))
+		case '|': // an attribute precedes the real reply
+			if err := c.skip(n); err != nil {
 				return unexpected(err)
 			}
+			if _, err := c.src.Peek(1); err != nil {
+				return unexpected(err)
+			}
+		default:
+			return nil
 		}
-		if t == '|' { // an attribute precedes the real reply
-			return unexpected(c.frame(depth, info))
-		}
-		return nil
-	default:
-		return fmt.Errorf("%w: unexpected type byte %q", ErrReply, t)
 	}
 }
 
+// frameCount checks a header line (type t, body the text between type byte and CRLF) and returns, for a
+// bulk type, its length (-1: none to read) and for an aggregate the frames it holds (maps and
+// attributes: two per entry; a null aggregate: -1); 0 for a simple type.
+func frameCount(t byte, body []byte) (int64, error) {
+	switch t {
+	case '+', '-', ':', '_', ',', '#', '(':
+		return 0, nil
+	case '$', '=', '!':
+		n, ok := parseInt(body)
+		if !ok || n < -1 || n > math.MaxInt64-2 {
+			return 0, ErrReply
+		}
+		return n, nil
+	case '*', '~', '>', '%', '|':
+		n, ok := parseInt(body)
+		if !ok || n < -1 {
+			return 0, ErrReply
+		}
+		if t == '%' || t == '|' {
+			if n > math.MaxInt64/2 {
+				return 0, ErrReply
+			}
+			n *= 2
+		}
+		return max(n, -1), nil
+	}
+	return 0, fmt.Errorf("%w: unexpected type byte %q", ErrReply, t)
+}
+
+// skip copies n whole frames. It counts the frames still owed rather than recursing, so nesting has no
+// limit but the count, which must stay within int64 (a larger one is ErrReply).
+func (c *copier) skip(n int64) error {
+	for owed := max(n, 0); owed > 0; {
+		l, first, err := c.line()
+		if err != nil {
+			return unexpected(err)
+		}
+		owed--
+		if l == nil {
+			if !simpleLine(first[0]) {
+				return fmt.Errorf("%w: unexpected type byte %q", ErrReply, first[0])
+			}
+			continue
+		}
+		t := l[0]
+		k, err := frameCount(t, l[1:len(l)-2])
+		if err != nil {
+			return err
+		}
+		switch t {
+		case '$', '=', '!':
+			if err := c.body(k); err != nil {
+				return err
+			}
+		case '*', '~', '>', '%', '|':
+			if t == '|' {
+				k++ // the frame the attribute comes before
+			}
+			if k > 0 {
+				if owed > math.MaxInt64-k {
+					return ErrReply
+				}
+				owed += k
+			}
+		}
+	}
+	return nil
+}
+
 // headElement copies element i of a top-level aggregate and records it in info when short.
-func (c *copier) headElement(depth int, info *ReplyInfo, i int) error {
+func (c *copier) headElement(info *ReplyInfo, i int) error {
 	info.NHead = i + 1
 	info.Head[i] = nil
 	b, err := c.src.Peek(1)
@@ -234,12 +289,15 @@ func (c *copier) headElement(depth int, info *ReplyInfo, i int) error {
 		}
 		return c.body(n)
 	default:
-		return c.frame(depth+1, nil)
+		return c.skip(1)
 	}
 }
 
 // body copies n bytes plus the trailing CRLF through the reader's buffer, without allocating.
 func (c *copier) body(n int64) error {
+	if n < 0 { // a null bulk string
+		return nil
+	}
 	n += 2
 	for n > 0 {
 		k := c.src.Buffered()
@@ -268,71 +326,48 @@ func (c *copier) body(n int64) error {
 // FrameLen measures the reply frame (including any RESP3 attribute before it) at the start of b without
 // copying it: n > 0 when b holds the whole frame, n == 0 when b holds only its beginning (or nothing).
 // It accepts exactly what CopyReply accepts: an error wraps ErrReply, for a frame CopyReply refuses too.
-// (A frame longer than the buffer it must fit in is left to CopyReply, which streams it.)
+// (A frame longer than the buffer it must fit in is left to CopyReply, which streams it.) Like
+// CopyReply it counts the frames still owed instead of recursing: nesting has no limit.
 func FrameLen(b []byte) (n int, err error) {
-	return frameEnd(b, 0, 0)
-}
-
-// frameEnd returns where the frame starting at b[at] ends, 0 when b ends first.
-func frameEnd(b []byte, at, depth int) (int, error) {
-	if depth > maxDepth {
-		return 0, fmt.Errorf("%w: nesting deeper than %d", ErrReply, maxDepth)
-	}
-	nl := bytes.IndexByte(b[at:], '\n')
-	if nl < 0 {
-		return 0, nil
-	}
-	line := b[at : at+nl+1]
-	next := at + nl + 1
-	if len(line) < 3 || line[len(line)-2] != '\r' {
-		return 0, ErrReply
-	}
-	t, body := line[0], line[1:len(line)-2]
-	switch t {
-	case '+', '-', ':', '_', ',', '#', '(':
-		return next, nil
-	case '$', '=', '!':
-		n, ok := parseInt(body)
-		if !ok || n < -1 || n > math.MaxInt64-2 {
-			return 0, ErrReply
-		}
-		if n == -1 {
-			return next, nil
-		}
-		if n+2 > int64(len(b)-next) {
+	pos := 0
+	for owed := int64(1); owed > 0; {
+		nl := bytes.IndexByte(b[pos:], '\n')
+		if nl < 0 {
 			return 0, nil
 		}
-		return next + int(n) + 2, nil
-	case '*', '~', '>', '%', '|':
-		n, ok := parseInt(body)
-		if !ok || n < -1 {
+		line := b[pos : pos+nl+1]
+		pos += nl + 1
+		if len(line) < 3 || line[len(line)-2] != '\r' {
 			return 0, ErrReply
 		}
-		if t == '%' || t == '|' {
-			if n > math.MaxInt64/2 {
-				return 0, ErrReply
-			}
-			n *= 2
+		t := line[0]
+		k, err := frameCount(t, line[1:len(line)-2])
+		if err != nil {
+			return 0, err
 		}
-		pos := next
-		for i := int64(0); i < n; i++ {
-			if pos == len(b) {
-				return 0, nil
+		owed--
+		switch t {
+		case '$', '=', '!':
+			if k >= 0 {
+				if k+2 > int64(len(b)-pos) {
+					return 0, nil
+				}
+				pos += int(k) + 2
 			}
-			e, err := frameEnd(b, pos, depth+1)
-			if err != nil || e == 0 {
-				return 0, err
+		case '*', '~', '>', '%', '|':
+			if t == '|' {
+				k++ // the frame the attribute comes before
 			}
-			pos = e
+			if k > 0 {
+				if owed > math.MaxInt64-k {
+					return 0, ErrReply
+				}
+				owed += k
+			}
 		}
-		if t == '|' { // an attribute precedes the real reply
-			if pos == len(b) {
-				return 0, nil
-			}
-			return frameEnd(b, pos, depth)
+		if owed > 0 && pos == len(b) {
+			return 0, nil
 		}
-		return pos, nil
-	default:
-		return 0, fmt.Errorf("%w: unexpected type byte %q", ErrReply, t)
 	}
+	return pos, nil
 }

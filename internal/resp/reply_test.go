@@ -66,7 +66,9 @@ var replyCases = []replyCase{
 	{name: "big number", in: "(3492890328409238509324850943850943825024385\r\n", typ: '(', lead: '3'},
 	{name: "verbatim string", in: "=15\r\ntxt:Some string\r\n", typ: '='},
 	{name: "blob error", in: "!21\r\nSYNTAX invalid syntax\r\n", typ: '!'},
-	{name: "1000 levels deep", in: strings.Repeat("*1\r\n", maxDepth) + ":1\r\n", typ: '*', n: 1, head: []string{noHead}},
+	// As deep as a Lua script's recursive table makes Redis's reply, and deeper: nesting has no limit.
+	{name: "100,000 levels deep", in: strings.Repeat("*1\r\n", 100_000) + ":1\r\n", typ: '*', n: 1, head: []string{noHead}},
+	{name: "deep maps and attributes", in: strings.Repeat("%1\r\n|1\r\n+k\r\n+v\r\n+a\r\n", 20_000) + ":1\r\n", typ: '%', n: 1, head: []string{noHead, noHead}},
 }
 
 // replyReaders are the ways a test feeds bytes to CopyReply: buffer sizes down to bufio's minimum, and
@@ -235,7 +237,7 @@ func TestCopyReplyMalformed(t *testing.T) {
 		{"$9223372036854775806\r\n", ErrReply},
 		{"$9223372036854775805\r\n", io.ErrUnexpectedEOF},
 		{"*99999999999999999999\r\n", ErrReply},
-		{strings.Repeat("*1\r\n", maxDepth+1) + ":1\r\n", ErrReply},
+		{strings.Repeat("*1\r\n", 100_000), io.ErrUnexpectedEOF},
 		{long + "\r\n", ErrReply},                 // a long line with a bad type byte
 		{"$" + long + "\r\n", ErrReply},           // a long bulk header
 		{"+" + long + "\n", ErrReply},             // a long line without CR
@@ -286,9 +288,6 @@ func refFrame(b []byte) (int, error) {
 }
 
 func refParse(b []byte, pos, depth int) (int, error) {
-	if depth > maxDepth {
-		return 0, ErrReply
-	}
 	nl := bytes.IndexByte(b[pos:], '\n')
 	if nl < 0 {
 		return 0, io.ErrUnexpectedEOF

@@ -1,0 +1,204 @@
+package gateway
+
+import (
+	"bufio"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// Order kept when a client changes lane (issue 18 item 2). A session that leaves the shared lane for a
+// dedicated one (shared.go) must not be overtaken by commands other clients send after it: Redis serves
+// blocked clients in the order they blocked, and a client that sent BLPOP before another client's LPUSH
+// expects to be the one served. Two things keep the order:
+//
+//   - Ready connections (readyPool): moves take a backend connection dialled ahead of time, so that a
+//     move costs no dial, handshake or HELLO 3 round trip. Each pool of an instance (RESP2, RESP3) keeps
+//     readySpare of them from the first move on, refilled in the background; an instance whose sessions
+//     never move keeps none. A connection that the backend closed meanwhile is found so and dialled again.
+//   - The move gate (moveGate): from the moment a moving session has settled its shared replies until
+//     its commands are written to its new connection, the sessions of the instance hold their shared
+//     lane submissions, and later moves wait their turn. The cost on the shared lane's path is one
+//     atomic load per batch while no move is under way (BenchmarkRelaySingle).
+//
+// A command whose rest is still being read from the client (longer than the read buffer) moves without
+// the gate, so that a slow client cannot hold the other clients up; a move to run a restricted user's
+// script under its backend identity (identity.go) does too, as it waits for a round trip.
+
+// readySpare is how many ready connections a pool keeps once a session has moved.
+const readySpare = 2
+
+// readyPool holds backend connections dialled ahead for sessions that move to a dedicated lane. Safe
+// for concurrent use; the zero value is not usable (see Instance.ready).
+type readyPool struct {
+	in    *Instance
+	resp3 bool // connections are turned to RESP3 (HELLO 3) before they are kept
+
+	mu      sync.Mutex
+	conns   []net.Conn
+	filling bool
+	shut    bool
+}
+
+// take returns a backend connection for a moving session: a ready one when the pool has one that is
+// still open, else one dialled now. Either way the pool is refilled in the background.
+func (p *readyPool) take() (net.Conn, error) {
+	for {
+		p.mu.Lock()
+		var c net.Conn
+		if n := len(p.conns); n > 0 {
+			c, p.conns = p.conns[n-1], p.conns[:n-1]
+		}
+		refill := !p.filling && !p.shut
+		p.filling = p.filling || refill
+		p.mu.Unlock()
+		if refill {
+			go p.fill()
+		}
+		if c == nil {
+			return p.dial()
+		}
+		if open(c) {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
+// dial connects a new backend connection in the pool's protocol.
+func (p *readyPool) dial() (net.Conn, error) {
+	be, err := p.in.dialBackend()
+	if err == nil && p.resp3 {
+		if err = hello3(be, p.in.dialTimeout); err != nil {
+			be.Close()
+		}
+	}
+	return be, err
+}
+
+// fill dials until the pool holds readySpare connections, or a dial fails (the next take tries again).
+func (p *readyPool) fill() {
+	for {
+		p.mu.Lock()
+		full := len(p.conns) >= readySpare || p.shut
+		if full {
+			p.filling = false
+		}
+		p.mu.Unlock()
+		if full {
+			return
+		}
+		c, err := p.dial()
+		p.mu.Lock()
+		if err != nil || p.shut {
+			p.filling = false
+			p.mu.Unlock()
+			if c != nil {
+				c.Close()
+			}
+			return
+		}
+		p.conns = append(p.conns, c)
+		p.mu.Unlock()
+	}
+}
+
+// close closes the ready connections; none is kept or dialled after.
+func (p *readyPool) close() {
+	p.mu.Lock()
+	p.shut = true
+	conns := p.conns
+	p.conns = nil
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// open reports whether a ready connection is still usable: the backend has neither closed it nor sent
+// anything on it (a fresh connection is sent nothing unasked). It looks at the socket itself (a read
+// deadline in the past would not: Go reports the deadline without reading); a connection it cannot
+// look at (not TCP) counts as open.
+func open(c net.Conn) bool {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS: the socket beneath
+		c = tc.NetConn()
+	}
+	read := readNow(c)
+	if read == nil {
+		return true
+	}
+	var b [1]byte
+	n, err := read(b[:])
+	return n == 0 && err == nil
+}
+
+// moveGate orders moves against the shared lanes' traffic (see above). The zero value is ready.
+type moveGate struct {
+	turn   sync.Mutex    // held by a moving session from its turn to end: moves write in turn
+	active atomic.Bool   // moves are under way or waiting for their turn: shared submissions wait
+	mu     sync.Mutex    // guards moving and open
+	moving int           // moves begun and not ended
+	open   chan struct{} // closed when moving falls to 0
+}
+
+// begin starts a move: from now on shared submissions wait, and the move waits for its turn (the end
+// of the moves begun before it).
+func (g *moveGate) begin() {
+	g.mu.Lock()
+	if g.moving == 0 {
+		g.open = make(chan struct{})
+		g.active.Store(true)
+	}
+	g.moving++
+	g.mu.Unlock()
+	g.turn.Lock()
+}
+
+// end ends the move begin started.
+func (g *moveGate) end() {
+	g.turn.Unlock()
+	g.mu.Lock()
+	if g.moving--; g.moving == 0 {
+		g.active.Store(false)
+		close(g.open)
+	}
+	g.mu.Unlock()
+}
+
+// wait returns once no move is under way or waiting, false when done closed first. While moves
+// overlap, shared submissions wait for all of them.
+func (g *moveGate) wait(done <-chan struct{}) bool {
+	if !g.active.Load() {
+		return true
+	}
+	g.mu.Lock()
+	ch, moving := g.open, g.moving > 0
+	g.mu.Unlock()
+	if !moving {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+// movedBefore writes what bw holds and ends the move gate, before the rest of a long command is read
+// from the client: a slow client must not hold the other clients up (the move's own command is
+// written by then). A failed write shows at the next one.
+func (s *session) movedBefore(bw *bufio.Writer) {
+	if s.sh.gated {
+		bw.Flush()
+		s.moved()
+	}
+}
+
+// moved ends the move gate the reader's last move took, once that move's commands are written.
+func (s *session) moved() {
+	if s.sh.gated {
+		s.sh.gated = false
+		s.in.moves.end()
+	}
+}
