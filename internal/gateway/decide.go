@@ -35,6 +35,9 @@ type decideState struct {
 	// connection is subscribed under RESP2.
 	subscribedCtx bool
 
+	// queuedSubs are the subscribe commands of the transaction, recorded at EXEC (pubsubacl.go).
+	queuedSubs []queuedSub
+
 	auth    authState // who the connection is (auth.go)
 	sess    *session  // for the ACL LOG's client info, the ACL command and the UserStore
 	argsBuf [][]byte  // a renamed command's arguments under their original name
@@ -116,6 +119,7 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 			st.endMulti()
 		}
 	case "exec", "discard":
+		st.multiDone(cmd == "exec" && !st.dirty)
 		if cmd == "exec" && st.multi && st.dirty && !c.More {
 			c.Raw = discardCmd
 			sl.kind = kindExecAbort
@@ -139,6 +143,7 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		// RESET turns CLIENT REPLY OFF back on before it answers, but a SKIP in force still silences it.
 		skipped := st.skipNext
 		*st = decideState{renames: st.renames, scratch: st.scratch, sess: st.sess, argsBuf: st.argsBuf}
+		st.sess.subs.clear()
 		st.auth.start(st.sess.in, st.sess.in.snap.Load(), st.sess.addr)
 		st.sess.noteUser(st.auth.user.Name(), st.auth.authed)
 		sl.kind = kindReset
@@ -166,6 +171,7 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 			sl.kind = kindMonitor
 		}
 	case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe":
+		st.noteSubscription(cmd, c)
 		if !st.multi {
 			sl.kind = subscriptionKind(cmd)
 			sl.n = len(c.Args) - 1

@@ -191,8 +191,10 @@ func (in *Instance) Snapshot() *snapshot.Snapshot { return in.snap.Load() }
 // Publish returns.
 //
 // Connections authenticated as a user s deletes or disables are closed too (A3), but for one inside the
-// ACL change itself, which closes after its reply.
+// ACL change itself, which closes after its reply. So are subscribers whose user lost the permission
+// of a channel they are subscribed to, as in Redis 7.0 (pubsubacl.go).
 func (in *Instance) Publish(s *snapshot.Snapshot) {
+	prev := in.snap.Load()
 	s = in.bind(s)
 	in.syncScriptGuard(s)
 	s = in.scriptsByIdentity(s)
@@ -226,6 +228,9 @@ func (in *Instance) Publish(s *snapshot.Snapshot) {
 	for _, ss := range gone {
 		in.log.Info("closing connection: its ACL user was deleted or disabled", "client", ss.peer, "user", ss.user())
 		ss.close()
+	}
+	if prev != nil {
+		in.killRevokedSubscribers(in.usersOf(prev), users)
 	}
 }
 

@@ -54,6 +54,8 @@ type session struct {
 	// backend login (identity.go). The reader's alone.
 	identUser string
 
+	subs subscriptions // the channels it subscribed to, for ACL changes (pubsubacl.go)
+
 	sh       sharedState  // on a shared lane (shared.go)
 	inflight atomic.Int64 // replies owed on the shared lane and not yet delivered
 

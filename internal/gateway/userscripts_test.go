@@ -209,6 +209,16 @@ type publishingStore struct {
 	base *snapshot.Snapshot
 }
 
+// newPublishingEnv is newEnv with users, changed through a publishingStore.
+func newPublishingEnv(t *testing.T, users [][]string) *env {
+	t.Helper()
+	snap := withUsers(t, allowLoopback(t), users)
+	store := &publishingStore{base: snap}
+	e := newEnv(t, snap, func(c *gateway.Config) { c.Users = store })
+	store.gw = e.gw
+	return e
+}
+
 func (p *publishingStore) ChangeUsers(_, _, _, _ string, fn func(*acl.Users) error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -227,10 +237,7 @@ func (p *publishingStore) ChangeUsers(_, _, _, _ string, fn func(*acl.Users) err
 // administrator is granted inside the user's scripts at its next one; the deleted user's identity is gone.
 func TestACLChangesThroughMoatReachIdentities(t *testing.T) {
 	t.Parallel()
-	snap := withUsers(t, allowLoopback(t), scriptUsers)
-	store := &publishingStore{base: snap}
-	e := newEnv(t, snap, func(c *gateway.Config) { c.Users = store })
-	store.gw = e.gw
+	e := newPublishingEnv(t, scriptUsers)
 	app := dial(t, e.addr, "127.0.0.2")
 	app.do("AUTH", "app", "apw")
 	if got := app.do("EVAL", getSecret, "0"); !strings.HasPrefix(got, "-ERR The user executing the script can't access") {
