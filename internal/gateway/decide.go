@@ -37,6 +37,8 @@ type decideState struct {
 
 	// queuedSubs are the subscribe commands of the transaction, recorded at EXEC (pubsubacl.go).
 	queuedSubs []queuedSub
+	// tx: the transaction's AUTH and ACL commands, run at EXEC (multiacl.go).
+	tx txState
 
 	auth    authState // who the connection is (auth.go)
 	sess    *session  // for the ACL LOG's client info, the ACL command and the UserStore
@@ -95,6 +97,11 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		case "exec", "discard", "multi", "watch", "quit", "reset":
 		default:
 			st.queued++
+			if cmd != "auth" && cmd != "acl" {
+				if sl, a, done := st.txJudge(c, st.withName(c, orig)); done {
+					return sl, a
+				}
+			}
 		}
 	}
 	switch cmd {
@@ -126,8 +133,10 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 			fwd = actReplace
 		} else if cmd == "exec" && st.multi {
 			st.execSlot(&sl)
+			st.txExec(&sl)
 		}
 		st.multi, st.dirty, st.queued = false, false, 0
+		st.tx = txState{}
 		st.endMulti()
 	case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "function":
 		if !st.auth.free && st.identityRefuses() {

@@ -99,11 +99,7 @@ func (p *subscriptions) any() bool {
 // it waits for EXEC (multiDone).
 func (st *decideState) noteSubscription(name string, c *resp.Command) {
 	if st.multi {
-		args := make([][]byte, len(c.Args))
-		for i, a := range c.Args {
-			args[i] = append([]byte(nil), a...)
-		}
-		st.queuedSubs = append(st.queuedSubs, queuedSub{name: name, args: args})
+		st.queuedSubs = append(st.queuedSubs, queuedSub{name: name, args: cloneArgs(c.Args)})
 		return
 	}
 	st.sess.subs.apply(name, c.Args)

@@ -79,6 +79,10 @@ type slot struct {
 	show       int
 	wrapFailed bool
 	skip       []int
+	// kindExecFiltered: replies moat puts into EXEC's array; kindExecAbort: the reply in place of
+	// DISCARD's when not replyExecAbort (multiacl.go).
+	insert []execInsert
+	abort  []byte
 	// kindSwitch (identity.go): n frames to swallow; how the switch went is sent on switched;
 	// subscribedCtx notes a refusal for a RESP2 connection's subscribed context.
 	switched      chan switchResult
@@ -482,7 +486,7 @@ func (s *session) pump(st pumpState) {
 			}
 		}
 		if len(work) > 0 && work[0].kind == kindExecFiltered && !pushNext(br) {
-			if err := copyExecFiltered(cw, br, work[0].skip); err != nil {
+			if err := s.copyExec(cw, br, &work[0], st.resp3); err != nil {
 				if errors.Is(err, errGuardBypassed) {
 					cw.Flush()
 					s.guardBypassed()
@@ -521,7 +525,7 @@ func (s *session) pump(st pumpState) {
 			return
 		}
 		if dst == discard && work[0].kind == kindExecAbort {
-			cw.Write(replyExecAbort)
+			cw.Write(execAbortReply(&work[0]))
 		}
 		if len(work) == 0 || st.outOfBand(&info, work[0].kind) {
 			if info.Type == '>' {
