@@ -3,6 +3,7 @@ package gateway
 import (
 	"unsafe"
 
+	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
@@ -39,6 +40,10 @@ type decideState struct {
 	queuedSubs []queuedSub
 	// tx: the transaction's AUTH and ACL commands, run at EXEC (multiacl.go).
 	tx txState
+	// multiScript: the transaction holds a script command sent as a backend identity (scriptlog.go).
+	multiScript bool
+	// pendingLog is the ACL LOG entry of the refusal being answered (auth.go).
+	pendingLog *acl.LogEntry
 
 	auth    authState // who the connection is (auth.go)
 	sess    *session  // for the ACL LOG's client info, the ACL command and the UserStore
@@ -134,7 +139,11 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		} else if cmd == "exec" && st.multi {
 			st.execSlot(&sl)
 			st.txExec(&sl)
+			if st.multiScript && st.sess.identUser != "" {
+				sl.kind, sl.call = kindExecFiltered, &clientCall{op: opMirrorLua}
+			}
 		}
+		st.multiScript = false
 		st.multi, st.dirty, st.queued = false, false, 0
 		st.tx = txState{}
 		st.endMulti()
@@ -147,6 +156,13 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		}
 		if sl, a, done := st.guardScript(c); done {
 			return sl, a
+		}
+		if st.sess.identUser != "" { // the backend logs what it refuses inside: mirrored (scriptlog.go)
+			if st.multi {
+				st.multiScript = true
+			} else {
+				sl.call = &clientCall{op: opMirrorLua}
+			}
 		}
 	case "reset":
 		// RESET turns CLIENT REPLY OFF back on before it answers, but a SKIP in force still silences it.
@@ -257,6 +273,14 @@ func (st *decideState) protected(name string) []byte {
 func (st *decideState) answer(c *resp.Command, sl slot, isErr bool) (slot, act) {
 	if st.multi && isErr {
 		st.dirty = true
+	}
+	if st.pendingLog != nil {
+		if sl.call == nil {
+			sl.call = st.takeLogCall()
+		} else {
+			st.sess.in.aclLog.Add(*st.pendingLog)
+			st.pendingLog = nil
+		}
 	}
 	if !st.replyOff && !st.skipNext {
 		if sl.call != nil {

@@ -94,6 +94,7 @@ type Instance struct {
 	identMu    sync.Mutex
 	identWant  map[string]*backend.Identity // by user name, as last written
 	identState atomic.Uint32                // identUnknown, identReady, identUnavailable
+	scriptLog  scriptLog                    // their ACL LOG entries, mirrored (scriptlog.go)
 
 	x instanceX // network security and connection management (admit.go)
 }
@@ -269,6 +270,7 @@ func (in *Instance) Close() error {
 		ss.close()
 	}
 	in.wg.Wait()
+	in.scriptLog.close()
 	in.refusals.close()
 	for _, p := range in.lanes {
 		p.close()

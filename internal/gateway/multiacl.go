@@ -161,6 +161,7 @@ func (st *decideState) txExec(sl *slot) {
 		switch {
 		case it.deny != nil:
 			st.logDenied(*it.deny, it.args)
+			ins.call = st.takeLogCall()
 		case it.refusal == nil:
 			c := resp.Command{Args: it.args}
 			var r slot
@@ -233,6 +234,10 @@ func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, resp3
 		}
 	}
 	s.writeInserts(dst, insert, &out, resp3, true)
+	if sl.call != nil && sl.call.op == opMirrorLua {
+		dst.Flush() // the client has EXEC's reply before the backend's log is read
+		s.mirrorScriptDenials()
+	}
 	return nil
 }
 
@@ -265,8 +270,12 @@ func (st *decideState) reject(c *resp.Command, args [][]byte, reply []byte) (slo
 	if !st.multi {
 		return st.answer(c, slot{local: text}, true)
 	}
+	if st.pendingLog != nil { // the slot is the backend's (its DISCARD): no call runs there
+		st.sess.in.aclLog.Add(*st.pendingLog)
+		st.pendingLog = nil
+	}
 	st.multiDone(false)
-	st.multi, st.dirty, st.queued = false, false, 0
+	st.multi, st.dirty, st.queued, st.multiScript = false, false, 0, false
 	st.endMulti()
 	st.tx = txState{}
 	c.Raw = discardCmd
