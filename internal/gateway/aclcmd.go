@@ -28,7 +28,6 @@ type UserStore interface {
 const (
 	opACLGetUser clientOp = iota + 16
 	opACLLog
-	opACLLogEntry // adds a refusal's entry to the log (auth.go's takeLogCall); no reply
 )
 
 // aclCall is the part of a clientCall for ACL GETUSER and ACL LOG.
@@ -38,7 +37,6 @@ type aclCall struct {
 	// entries are LOG's entries when captured (an ACL LOG inside MULTI: as they were when EXEC ran it).
 	entries  []acl.LogEntry
 	captured bool
-	entry    *acl.LogEntry // opACLLogEntry
 }
 
 // aclCommand answers one ACL subcommand. args carry the original command name (rename-command undone).
@@ -185,12 +183,8 @@ func (st *decideState) answerErr(c *resp.Command, err error) (slot, act) {
 
 // runACL builds the GETUSER or LOG reply for the protocol in use.
 func (k *clientCall) runACL(s *session, resp3 bool) []byte {
-	switch k.op {
-	case opACLGetUser:
+	if k.op == opACLGetUser {
 		return appendUserInfo(nil, k.acl.info, resp3)
-	case opACLLogEntry:
-		s.in.aclLog.Add(*k.acl.entry)
-		return nil
 	}
 	now := time.Now()
 	entries := k.acl.entries

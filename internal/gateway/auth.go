@@ -153,24 +153,10 @@ func (st *decideState) logContext() acl.LogContext {
 	return acl.ContextTopLevel
 }
 
-// logDenied records the ACL LOG entry of a denial, added when the pump writes the refusal (answer).
 func (st *decideState) logDenied(d acl.Decision, args [][]byte) {
 	now := time.Now()
-	e := acl.DeniedEntry(d, args, st.auth.user.Name(), st.logContext(), string(st.sess.describe(nil, now)), now)
-	st.pendingLog = &e
+	st.sess.in.aclLog.Add(acl.DeniedEntry(d, args, st.auth.user.Name(), st.logContext(), string(st.sess.describe(nil, now)), now))
 	st.sess.in.m.aclDenied.Inc()
-}
-
-// takeLogCall returns the call that adds the pending ACL LOG entry when the pump reaches its slot
-// (nil: none), so that moat's entries are added in reply order, between the script denials the
-// backend logs (scriptlog.go).
-func (st *decideState) takeLogCall() *clientCall {
-	if st.pendingLog == nil {
-		return nil
-	}
-	k := &clientCall{op: opACLLogEntry, acl: &aclCall{entry: st.pendingLog}}
-	st.pendingLog = nil
-	return k
 }
 
 // login checks a login attempt as name with pass (AUTH, HELLO AUTH) and, when it succeeds, makes the
@@ -220,7 +206,7 @@ func (st *decideState) loginRefused(typed []byte, name string, reason acl.LogRea
 	now := time.Now()
 	e := acl.AuthEntry(string(typed), name, st.logContext(), string(st.sess.describe(nil, now)), now)
 	e.Reason = reason
-	st.pendingLog = &e
+	in.aclLog.Add(e)
 	switch reason {
 	case acl.LogSource:
 		in.m.authSource.Inc()

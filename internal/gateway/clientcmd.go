@@ -222,7 +222,7 @@ func hasRedirect(opts [][]byte) bool {
 func (k *clientCall) run(s *session, resp3 bool) (reply []byte, closeSelf bool) {
 	var out []byte
 	switch k.op {
-	case opACLGetUser, opACLLog, opACLLogEntry:
+	case opACLGetUser, opACLLog:
 		out = k.runACL(s, resp3)
 	case opID:
 		out = resp.AppendInt(nil, s.x.id)

@@ -3,7 +3,6 @@ package gateway
 import (
 	"unsafe"
 
-	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
@@ -42,8 +41,6 @@ type decideState struct {
 	tx txState
 	// multiScript: the transaction holds a script command sent as a backend identity (scriptlog.go).
 	multiScript bool
-	// pendingLog is the ACL LOG entry of the refusal being answered (auth.go).
-	pendingLog *acl.LogEntry
 
 	auth    authState // who the connection is (auth.go)
 	sess    *session  // for the ACL LOG's client info, the ACL command and the UserStore
@@ -274,14 +271,7 @@ func (st *decideState) answer(c *resp.Command, sl slot, isErr bool) (slot, act) 
 	if st.multi && isErr {
 		st.dirty = true
 	}
-	if st.pendingLog != nil {
-		if sl.call == nil {
-			sl.call = st.takeLogCall()
-		} else {
-			st.sess.in.aclLog.Add(*st.pendingLog)
-			st.pendingLog = nil
-		}
-	}
+
 	if !st.replyOff && !st.skipNext {
 		if sl.call != nil {
 			sl.kind = kindNone

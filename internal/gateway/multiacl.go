@@ -161,7 +161,6 @@ func (st *decideState) txExec(sl *slot) {
 		switch {
 		case it.deny != nil:
 			st.logDenied(*it.deny, it.args)
-			ins.call = st.takeLogCall()
 		case it.refusal == nil:
 			c := resp.Command{Args: it.args}
 			var r slot
@@ -269,10 +268,6 @@ func (st *decideState) reject(c *resp.Command, args [][]byte, reply []byte) (slo
 	text := append(append([]byte(nil), execAbortBecause...), msg...)
 	if !st.multi {
 		return st.answer(c, slot{local: text}, true)
-	}
-	if st.pendingLog != nil { // the slot is the backend's (its DISCARD): no call runs there
-		st.sess.in.aclLog.Add(*st.pendingLog)
-		st.pendingLog = nil
 	}
 	st.multiDone(false)
 	st.multi, st.dirty, st.queued, st.multiScript = false, false, 0, false

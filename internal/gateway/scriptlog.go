@@ -29,7 +29,9 @@ import (
 // Limits: a denial a script catches (pcall) and that ends without an error is mirrored at the next read,
 // with that read's client; two connections of one user whose scripts are refused at the same moment
 // may each be named for the other's entry; the entries come after the moat entries of commands
-// pipelined behind the script, so Redis's grouping of neighbouring entries can count them differently.
+// pipelined behind the script (moat logs its own refusals when it decides them, so that a client that
+// hangs up cannot take them back), so Redis's grouping of neighbouring entries can count them
+// differently.
 
 // scriptLog is an instance's mirror of its identities' ACL LOG entries on the backend. Safe for
 // concurrent use.
