@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/moat-dev/moat/internal/acl"
@@ -99,7 +100,8 @@ func (p *subscriptions) any() bool {
 // it waits for EXEC (multiDone).
 func (st *decideState) noteSubscription(name string, c *resp.Command) {
 	if st.multi {
-		st.queuedSubs = append(st.queuedSubs, queuedSub{name: name, args: cloneArgs(c.Args)})
+		// name aliases decide's stack buffer: copied, so that it stays there.
+		st.queuedSubs = append(st.queuedSubs, queuedSub{name: strings.Clone(name), args: cloneArgs(c.Args)})
 		return
 	}
 	st.sess.subs.apply(name, c.Args)
