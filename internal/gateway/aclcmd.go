@@ -13,8 +13,8 @@ import (
 // shapes. SETUSER and DELUSER change the users through the instance's UserStore (the control plane):
 // durably and audited, then published, before the reply is written, so the next command — on any
 // connection — is judged by the new rules. ACL SAVE and ACL LOAD answer OK: moat's users are always
-// stored, and there is no file to read. Inside MULTI the ACL command is refused (dooming the
-// transaction), where Redis would queue it.
+// stored, and there is no file to read. Inside MULTI the ACL command is queued and runs at EXEC, as in
+// Redis (multiacl.go).
 
 // UserStore makes ACL changes durable. ChangeUsers applies fn to a copy of the instance's users and,
 // when fn succeeds, stores the result and publishes it (Instance.Publish) before it returns. fn's error
@@ -34,16 +34,19 @@ const (
 type aclCall struct {
 	info  *acl.UserInfo // GETUSER; nil: no such user
 	count int           // LOG
+	// entries are LOG's entries when captured (an ACL LOG inside MULTI: as they were when EXEC ran it).
+	entries  []acl.LogEntry
+	captured bool
 }
 
 // aclCommand answers one ACL subcommand. args carry the original command name (rename-command undone).
 func (st *decideState) aclCommand(c *resp.Command, args [][]byte) (slot, act) {
-	if st.multi {
-		return st.answer(c, slot{local: replyNotInMulti}, true)
-	}
 	us := st.auth.users
 	if _, cerr := us.Table().Resolve(args); cerr != nil {
 		return st.answer(c, slot{local: errorReply(cerr.Reply)}, true)
+	}
+	if st.multi && !st.tx.replaying {
+		return st.queueLocal(c, args) // runs at EXEC (multiacl.go)
 	}
 	var b [16]byte
 	var out []byte
@@ -141,7 +144,7 @@ func (st *decideState) aclCommand(c *resp.Command, args [][]byte) (slot, act) {
 		return st.answer(c, slot{local: replyACLUnknownSubcommand(string(cstr(args[1], 128)))}, true)
 	}
 	sl, a := st.answer(c, slot{local: out}, false)
-	if st.auth.gone { // this connection's own user was deleted or disabled: it ends after the reply
+	if st.auth.gone || st.sess.subscriberKilled() { // this connection's own user was deleted or disabled, or lost a channel it is subscribed to: it ends after the reply
 		sl.close = true
 	}
 	return sl, a
@@ -184,7 +187,10 @@ func (k *clientCall) runACL(s *session, resp3 bool) []byte {
 		return appendUserInfo(nil, k.acl.info, resp3)
 	}
 	now := time.Now()
-	entries := s.in.aclLog.Entries(k.acl.count)
+	entries := k.acl.entries
+	if !k.acl.captured {
+		entries = s.in.aclLog.Entries(k.acl.count)
+	}
 	out := resp.AppendArray(nil, len(entries))
 	for _, e := range entries {
 		out = resp.AppendMap(out, 7, resp3)

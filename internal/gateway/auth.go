@@ -87,7 +87,7 @@ func (st *decideState) authorize(c *resp.Command, args [][]byte) (sl slot, a act
 		cmd, cerr = table.Resolve(args)
 	}
 	if cerr != nil {
-		sl, a = st.answer(c, slot{local: errorReply(cerr.Reply)}, true)
+		sl, a = st.reject(c, args, errorReply(cerr.Reply))
 		return sl, a, true
 	}
 	if r := st.protected(cmd.Name); r != nil {
@@ -96,7 +96,7 @@ func (st *decideState) authorize(c *resp.Command, args [][]byte) (sl slot, a act
 	}
 	if !au.authed && !cmd.NoAuth() {
 		st.sess.in.m.aclNoAuth.Inc()
-		sl, a = st.answer(c, slot{local: replyNoAuth}, true)
+		sl, a = st.reject(c, args, replyNoAuth)
 		return sl, a, true
 	}
 	if cmd.NoAuth() {
@@ -110,7 +110,7 @@ func (st *decideState) authorize(c *resp.Command, args [][]byte) (sl slot, a act
 	}
 	if !d.Allowed() {
 		st.logDenied(d, args)
-		sl, a = st.answer(c, slot{local: errorReply(d.Reply())}, true)
+		sl, a = st.reject(c, args, errorReply(d.Reply()))
 		return sl, a, true
 	}
 	if c.More {
@@ -226,16 +226,16 @@ const (
 )
 
 // auth answers AUTH [user] password (A2), including moat's one-argument "user:password" form. Inside
-// MULTI moat refuses it, dooming the transaction (Redis would queue it).
+// MULTI it is queued and runs at EXEC, as in Redis (multiacl.go).
 func (st *decideState) authCommand(c *resp.Command) (slot, act) {
 	args := c.Args
 	switch {
 	case len(args) < 2:
 		return st.answer(c, slot{local: wrongArity("auth")}, true)
+	case st.multi && !st.tx.replaying:
+		return st.queueLocal(c, args)
 	case len(args) > 3:
 		return st.answer(c, slot{local: replySyntaxError}, true)
-	case st.multi:
-		return st.answer(c, slot{local: replyNotInMulti}, true)
 	}
 	name, pass := string(args[1]), args[len(args)-1]
 	if len(args) == 2 {

@@ -167,40 +167,7 @@ func TestACLLogMatchesRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	entries := func(addr, from, scripted string) []string {
-		c := dial(t, addr, from)
-		defer c.c.Close()
-		c.do("AUTH", "admin", "adminpw")
-		c.send(cmd("ACL", "LOG"))
-		v, err := acl.ReadValue(bufio.NewReader(c.br))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, entry := range v.Elems {
-			var fields []string
-			for i := 0; i+1 < len(entry.Elems); i += 2 {
-				k, val := entry.Elems[i].Str, entry.Elems[i+1]
-				switch k {
-				case "age-seconds":
-					if val.Str == "" {
-						t.Errorf("age-seconds is empty: %v", entry)
-					}
-				case "client-info":
-					if !strings.Contains(val.Str, " addr="+scripted+":") || !strings.Contains(val.Str, " user=") {
-						t.Errorf("client-info %q does not name the client", val.Str)
-					}
-				case "count":
-					fields = append(fields, k+"="+val.String())
-				default:
-					fields = append(fields, k+"="+val.Str)
-				}
-			}
-			out = append(out, strings.Join(fields, " "))
-		}
-		return out
-	}
-	want, got := entries(e.oracle.Addr, "127.0.0.1", "127.0.0.1"), entries(e.addr, "127.0.0.3", "127.0.0.2")
+	want, got := aclLogEntries(t, e.oracle.Addr, "127.0.0.1", "127.0.0.1"), aclLogEntries(t, e.addr, "127.0.0.3", "127.0.0.2")
 	if len(want) == 0 || !slices.Equal(got, want) {
 		t.Errorf("ACL LOG:\nredis: %q\nmoat:  %q", want, got)
 	}
@@ -453,4 +420,41 @@ func untilReset(t *testing.T, addr, src, script string) string {
 		t.Fatalf("reading from %s: %v", addr, err)
 	}
 	return string(out)
+}
+
+// aclLogEntries reads ACL LOG at addr (from, as admin) and returns each entry's fields but age-seconds
+// and client-info, which are checked to be there and to name the client at scripted.
+func aclLogEntries(t *testing.T, addr, from, scripted string) []string {
+	t.Helper()
+	c := dial(t, addr, from)
+	defer c.c.Close()
+	c.do("AUTH", "admin", "adminpw")
+	c.send(cmd("ACL", "LOG"))
+	v, err := acl.ReadValue(bufio.NewReader(c.br))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, entry := range v.Elems {
+		var fields []string
+		for i := 0; i+1 < len(entry.Elems); i += 2 {
+			k, val := entry.Elems[i].Str, entry.Elems[i+1]
+			switch k {
+			case "age-seconds":
+				if val.Str == "" {
+					t.Errorf("age-seconds is empty: %v", entry)
+				}
+			case "client-info":
+				if !strings.Contains(val.Str, " addr="+scripted+":") || !strings.Contains(val.Str, " user=") {
+					t.Errorf("client-info %q does not name the client", val.Str)
+				}
+			case "count":
+				fields = append(fields, k+"="+val.String())
+			default:
+				fields = append(fields, k+"="+val.Str)
+			}
+		}
+		out = append(out, strings.Join(fields, " "))
+	}
+	return out
 }

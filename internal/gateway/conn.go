@@ -127,6 +127,8 @@ func (s *session) noteReply(sl *slot, info *resp.ReplyInfo) {
 		s.mu.Unlock()
 	case sl.kind == kindReset && ok:
 		s.noteReset()
+	case sl.call != nil && sl.call.op == opMirrorLua && !ok:
+		s.mirrorScriptDenials() // a restricted user's script refused something (scriptlog.go)
 	case sl.call != nil && sl.call.op == opSetName && ok:
 		s.mu.Lock()
 		s.x.view.name = sl.call.name

@@ -35,6 +35,13 @@ type decideState struct {
 	// connection is subscribed under RESP2.
 	subscribedCtx bool
 
+	// queuedSubs are the subscribe commands of the transaction, recorded at EXEC (pubsubacl.go).
+	queuedSubs []queuedSub
+	// tx: the transaction's AUTH and ACL commands, run at EXEC (multiacl.go).
+	tx txState
+	// multiScript: the transaction holds a script command sent as a backend identity (scriptlog.go).
+	multiScript bool
+
 	auth    authState // who the connection is (auth.go)
 	sess    *session  // for the ACL LOG's client info, the ACL command and the UserStore
 	argsBuf [][]byte  // a renamed command's arguments under their original name
@@ -92,6 +99,11 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		case "exec", "discard", "multi", "watch", "quit", "reset":
 		default:
 			st.queued++
+			if cmd != "auth" && cmd != "acl" {
+				if sl, a, done := st.txJudge(c, st.withName(c, orig)); done {
+					return sl, a
+				}
+			}
 		}
 	}
 	switch cmd {
@@ -116,14 +128,21 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 			st.endMulti()
 		}
 	case "exec", "discard":
+		st.multiDone(cmd == "exec" && !st.dirty)
 		if cmd == "exec" && st.multi && st.dirty && !c.More {
 			c.Raw = discardCmd
 			sl.kind = kindExecAbort
 			fwd = actReplace
 		} else if cmd == "exec" && st.multi {
 			st.execSlot(&sl)
+			st.txExec(&sl)
+			if st.multiScript && st.sess.identUser != "" {
+				sl.kind, sl.call = kindExecFiltered, &clientCall{op: opMirrorLua}
+			}
 		}
+		st.multiScript = false
 		st.multi, st.dirty, st.queued = false, false, 0
+		st.tx = txState{}
 		st.endMulti()
 	case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "function":
 		if !st.auth.free && st.identityRefuses() {
@@ -135,10 +154,18 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		if sl, a, done := st.guardScript(c); done {
 			return sl, a
 		}
+		if st.sess.identUser != "" { // the backend logs what it refuses inside: mirrored (scriptlog.go)
+			if st.multi {
+				st.multiScript = true
+			} else {
+				sl.call = &clientCall{op: opMirrorLua}
+			}
+		}
 	case "reset":
 		// RESET turns CLIENT REPLY OFF back on before it answers, but a SKIP in force still silences it.
 		skipped := st.skipNext
 		*st = decideState{renames: st.renames, scratch: st.scratch, sess: st.sess, argsBuf: st.argsBuf}
+		st.sess.subs.clear()
 		st.auth.start(st.sess.in, st.sess.in.snap.Load(), st.sess.addr)
 		st.sess.noteUser(st.auth.user.Name(), st.auth.authed)
 		sl.kind = kindReset
@@ -170,6 +197,7 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 			sl.kind = kindReplica
 		}
 	case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe":
+		st.noteSubscription(cmd, c)
 		if !st.multi {
 			sl.kind = subscriptionKind(cmd)
 			sl.n = len(c.Args) - 1
@@ -255,6 +283,7 @@ func (st *decideState) answer(c *resp.Command, sl slot, isErr bool) (slot, act) 
 	if st.multi && isErr {
 		st.dirty = true
 	}
+
 	if !st.replyOff && !st.skipNext {
 		if sl.call != nil {
 			sl.kind = kindNone

@@ -88,6 +88,7 @@ func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
 	case err == nil:
 		in.identWant = want
 		in.identState.Store(identReady)
+		in.primeScriptLog()
 	case errors.Is(err, backend.ErrNoACL) || errors.Is(err, backend.ErrACLPermission):
 		in.identState.Store(identUnavailable)
 		in.log.Error("scripts and functions of restricted ACL users are refused: the backend cannot hold their identities", "reason", err)

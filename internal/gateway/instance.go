@@ -101,6 +101,7 @@ type Instance struct {
 	identMu    sync.Mutex
 	identWant  map[string]*backend.Identity // by user name, as last written
 	identState atomic.Uint32                // identUnknown, identReady, identUnavailable
+	scriptLog  scriptLog                    // their ACL LOG entries, mirrored (scriptlog.go)
 
 	x instanceX // network security and connection management (admit.go)
 }
@@ -199,8 +200,10 @@ func (in *Instance) Snapshot() *snapshot.Snapshot { return in.snap.Load() }
 // Publish returns.
 //
 // Connections authenticated as a user s deletes or disables are closed too (A3), but for one inside the
-// ACL change itself, which closes after its reply.
+// ACL change itself, which closes after its reply. So are subscribers whose user lost the permission
+// of a channel they are subscribed to, as in Redis 7.0 (pubsubacl.go).
 func (in *Instance) Publish(s *snapshot.Snapshot) {
+	prev := in.snap.Load()
 	s = in.bind(s)
 	in.syncScriptGuard(s)
 	s = in.scriptsByIdentity(s)
@@ -234,6 +237,9 @@ func (in *Instance) Publish(s *snapshot.Snapshot) {
 	for _, ss := range gone {
 		in.log.Info("closing connection: its ACL user was deleted or disabled", "client", ss.peer, "user", ss.user())
 		ss.close()
+	}
+	if prev != nil {
+		in.killRevokedSubscribers(in.usersOf(prev), users)
 	}
 }
 
@@ -272,6 +278,7 @@ func (in *Instance) Close() error {
 		ss.close()
 	}
 	in.wg.Wait()
+	in.scriptLog.close()
 	in.refusals.close()
 	for _, p := range in.lanes {
 		p.close()

@@ -85,6 +85,10 @@ var (
 	// A command moat answers itself, or a command renamed away, inside MULTI: the transaction is doomed.
 	replyNotInMulti = []byte("-ERR Command not allowed inside a transaction\r\n")
 	replyExecAbort  = []byte("-EXECABORT Transaction discarded because of previous errors.\r\n")
+	// AUTH and ACL inside MULTI, which moat runs at EXEC (multiacl.go), and commands they will refuse.
+	replyQueued = []byte("+QUEUED\r\n")
+	// EXEC refused before it runs (NOAUTH, NOPERM, arity): the error follows.
+	execAbortBecause = []byte("-EXECABORT Transaction discarded because of: ")
 	// CLIENT LIST / KILL.
 	replySyntaxError     = []byte("-ERR syntax error\r\n")
 	replyNoSuchClient    = []byte("-ERR No such client\r\n")

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 	"slices"
-	"strconv"
 
 	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/resp"
@@ -57,7 +55,7 @@ func (st *decideState) guardScript(c *resp.Command) (sl slot, a act, done bool) 
 		sl.n, sl.show = 2, 0
 	}
 	if st.multi {
-		at := st.queued - 1 + st.wrapExtra
+		at := st.backendQueued() - 1 + st.wrapExtra
 		st.wrapAt = append(st.wrapAt, at, at+2)
 		st.wrapExtra += 2
 	}
@@ -120,48 +118,6 @@ func (s *session) guardBypassed() {
 	s.in.log.Error("closing connection: "+errGuardBypassed.Error()+"; was the script user removed on the backend?",
 		"client", s.peer, "backend", s.in.backend.String())
 	s.close()
-}
-
-// copyExecFiltered copies EXEC's reply without the elements at skip (the guard's AUTHs). A reply that
-// is not an array (EXECABORT, a null for a failed WATCH) is copied as it is.
-func copyExecFiltered(dst *bufio.Writer, src *bufio.Reader, skip []int) error {
-	line, err := src.ReadSlice('\n')
-	if err != nil {
-		return err
-	}
-	if len(line) < 3 || line[0] != '*' || line[1] == '-' {
-		_, err = dst.Write(line)
-		return err
-	}
-	n, err := strconv.Atoi(string(line[1 : len(line)-2]))
-	if err != nil || n < len(skip) {
-		return resp.ErrReply
-	}
-	dst.WriteByte('*')
-	dst.WriteString(strconv.Itoa(n - len(skip)))
-	dst.WriteString("\r\n")
-	discard := bufio.NewWriterSize(io.Discard, 64)
-	var info resp.ReplyInfo
-	enterFailed := false
-	for i := 0; i < n; i++ {
-		w := dst
-		k := slices.Index(skip, i)
-		if k >= 0 {
-			w = discard
-		}
-		if err := resp.CopyReply(w, src, &info); err != nil {
-			return err
-		}
-		switch {
-		case k >= 0 && k%2 == 0: // an AUTH to the script user
-			enterFailed = info.Type == '-'
-		case k < 0 && enterFailed && info.Type != '-':
-			return errGuardBypassed
-		case k < 0:
-			enterFailed = false
-		}
-	}
-	return nil
 }
 
 // syncScriptGuard gives the backend the commands s denies inside scripts (its renames), when they

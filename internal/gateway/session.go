@@ -54,6 +54,8 @@ type session struct {
 	// backend login (identity.go). The reader's alone.
 	identUser string
 
+	subs subscriptions // the channels it subscribed to, for ACL changes (pubsubacl.go)
+
 	sh       sharedState  // on a shared lane (shared.go)
 	inflight atomic.Int64 // replies owed on the shared lane and not yet delivered
 	beID     atomic.Int64 // the backend's ID of the dedicated connection once looked up (clientid.go)
@@ -79,6 +81,10 @@ type slot struct {
 	show       int
 	wrapFailed bool
 	skip       []int
+	// kindExecFiltered: replies moat puts into EXEC's array; kindExecAbort: the reply in place of
+	// DISCARD's when not replyExecAbort (multiacl.go).
+	insert []execInsert
+	abort  []byte
 	// kindSwitch (identity.go): n frames to swallow; how the switch went is sent on switched;
 	// subscribedCtx notes a refusal for a RESP2 connection's subscribed context.
 	switched      chan switchResult
@@ -503,7 +509,7 @@ func (s *session) pump(st pumpState) {
 			return
 		}
 		if len(work) > 0 && work[0].kind == kindExecFiltered && !pushNext(br) {
-			if err := copyExecFiltered(cw, br, work[0].skip); err != nil {
+			if err := s.copyExec(cw, br, &work[0], st.resp3); err != nil {
 				if errors.Is(err, errGuardBypassed) {
 					cw.Flush()
 					s.guardBypassed()
@@ -566,7 +572,7 @@ func (s *session) pump(st pumpState) {
 			ided.buf.Reset()
 		}
 		if dst == discard && work[0].kind == kindExecAbort {
-			cw.Write(replyExecAbort)
+			cw.Write(execAbortReply(&work[0]))
 		}
 		if len(work) == 0 || st.outOfBand(&info, work[0].kind) {
 			if info.Type == '>' {

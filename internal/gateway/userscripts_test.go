@@ -209,6 +209,16 @@ type publishingStore struct {
 	base *snapshot.Snapshot
 }
 
+// newPublishingEnv is newEnv with users, changed through a publishingStore.
+func newPublishingEnv(t *testing.T, users [][]string) *env {
+	t.Helper()
+	snap := withUsers(t, allowLoopback(t), users)
+	store := &publishingStore{base: snap}
+	e := newEnv(t, snap, func(c *gateway.Config) { c.Users = store })
+	store.gw = e.gw
+	return e
+}
+
 func (p *publishingStore) ChangeUsers(_, _, _, _ string, fn func(*acl.Users) error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -227,10 +237,7 @@ func (p *publishingStore) ChangeUsers(_, _, _, _ string, fn func(*acl.Users) err
 // administrator is granted inside the user's scripts at its next one; the deleted user's identity is gone.
 func TestACLChangesThroughMoatReachIdentities(t *testing.T) {
 	t.Parallel()
-	snap := withUsers(t, allowLoopback(t), scriptUsers)
-	store := &publishingStore{base: snap}
-	e := newEnv(t, snap, func(c *gateway.Config) { c.Users = store })
-	store.gw = e.gw
+	e := newPublishingEnv(t, scriptUsers)
 	app := dial(t, e.addr, "127.0.0.2")
 	app.do("AUTH", "app", "apw")
 	if got := app.do("EVAL", getSecret, "0"); !strings.HasPrefix(got, "-ERR The user executing the script can't access") {
@@ -270,5 +277,31 @@ func TestRestrictedUserScriptsUnderClientReply(t *testing.T) {
 			cmd("EVAL", "return 3", "0") + cmd("CLIENT", "REPLY", "SKIP") + cmd("EVAL", getSecret, "0") + cmd("PING")},
 	} {
 		sameTranscript(t, oracle.Addr, e.addr, sc.name, sc.script)
+	}
+}
+
+// Denials inside a restricted user's scripts, which its backend identity refuses and logs, are in
+// moat's ACL LOG too: with the user's name, context lua, the key or command — the same entries, in the
+// same order and counts, as a redis-server holding the users writes, commands sent one at a time.
+func TestScriptDenialsInACLLog(t *testing.T) {
+	t.Parallel()
+	e := &aclEnv{env: newEnv(t, withUsers(t, allowLoopback(t), scriptUsers)), oracle: aclOracle(t, scriptUsers)}
+	e.flush(t)
+	steps := [][]string{
+		{"AUTH", "app", "apw"}, {"EVAL", getSecret, "0"}, {"EVAL", "return redis.call('set','other','x')", "1", "app:1"},
+		{"GET", "secret"}, {"FCALL", "uget", "1", "secret"}, {"EVAL", getSecret, "0"}, {"EVAL", "return redis.call('flushall')", "0"},
+		{"MULTI"}, {"EVAL", getSecret, "0"}, {"EVAL", getKey, "1", "app:1"}, {"EXEC"},
+		{"AUTH", "ro", "rpw"}, {"EVAL", setKey, "1", "ro:1"}, {"EVAL", getKey, "1", "sel:1"}, {"EVAL", "return redis.call('keys','*')", "0"},
+	}
+	for _, srv := range []struct{ addr, from string }{{e.oracle.Addr, "127.0.0.1"}, {e.addr, "127.0.0.2"}} {
+		c := dial(t, srv.addr, srv.from)
+		for _, s := range steps {
+			c.do(s...)
+		}
+		c.c.Close()
+	}
+	want, got := aclLogEntries(t, e.oracle.Addr, "127.0.0.1", "127.0.0.1"), aclLogEntries(t, e.addr, "127.0.0.3", "127.0.0.2")
+	if !slices.Contains(want, "count=3 reason=key context=lua object=secret username=app") || !slices.Equal(got, want) {
+		t.Errorf("ACL LOG:\nredis: %q\nmoat:  %q", want, got)
 	}
 }

@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moat-dev/moat/internal/acl"
+	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/resp"
+)
+
+// ACL LOG entries of denials inside scripts (issue 18, item 1). A restricted user's scripts run on the
+// backend as its identity (identity.go), so a key or command a script touches is refused by the
+// backend, which writes the ACL LOG entry (context "lua", username the identity's name). moat mirrors
+// those entries into its own ACL LOG, with the user's name and the client's CLIENT LIST line:
+//
+//   - when a script or function command on a connection running as an identity gets an error reply,
+//     and at EXEC of a transaction holding one there, the pump reads the backend's ACL LOG (the entries
+//     of this instance's identities, context lua) on a connection of its own as moat's login, and adds
+//     to moat's log one entry per occurrence new since the last read (the backend groups entries as
+//     Redis does: what is new is the growth of each (reason, object, identity)'s count);
+//   - the backend's log as it stands when the identities are first written is the starting point.
+//
+// Limits: a denial a script catches (pcall) and that ends without an error is mirrored at the next read,
+// with that read's client; two connections of one user whose scripts are refused at the same moment
+// may each be named for the other's entry; the entries come after the moat entries of commands
+// pipelined behind the script (moat logs its own refusals when it decides them, so that a client that
+// hangs up cannot take them back), so Redis's grouping of neighbouring entries can count them
+// differently.
+
+// scriptLog is an instance's mirror of its identities' ACL LOG entries on the backend. Safe for
+// concurrent use.
+type scriptLog struct {
+	mu     sync.Mutex
+	conn   net.Conn
+	br     *bufio.Reader
+	seen   map[scriptDenial]int // the backend's count per denial at the last read
+	primed bool
+}
+
+// scriptDenial is one kind of denial in the backend's ACL LOG.
+type scriptDenial struct {
+	reason, object, identity string
+}
+
+// opMirrorLua is the call of a script command's (or EXEC's) slot on an identity connection: after its
+// reply, mirror the backend's new script denials (conn.go's noteReply, copyExec).
+const opMirrorLua clientOp = iota + 24
+
+// scriptLogCommand reads the backend's ACL LOG, as long as Redis keeps it by default.
+var scriptLogCommand = []byte("*3\r\n$3\r\nACL\r\n$3\r\nLOG\r\n$3\r\n128\r\n")
+
+// primeScriptLog takes the backend's log as it stands as the starting point (once).
+func (in *Instance) primeScriptLog() {
+	l := &in.scriptLog
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.primed {
+		l.primed = in.readScriptLog(nil) == nil
+	}
+}
+
+// mirrorScriptDenials adds to moat's ACL LOG the script denials the backend logged since the last read,
+// as s's.
+func (s *session) mirrorScriptDenials() {
+	l := &s.in.scriptLog
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := s.in.readScriptLog(s); err != nil {
+		s.in.log.Warn("script denials not mirrored into ACL LOG: the backend's ACL LOG could not be read", "client", s.peer, "err", err)
+	}
+}
+
+// readScriptLog reads the backend's ACL LOG and, for s (nil: only note the counts), adds the new
+// occurrences of this instance's identities' script denials to moat's log. l.mu held.
+func (in *Instance) readScriptLog(s *session) error {
+	l := &in.scriptLog
+	v, err := l.query(in)
+	if err != nil {
+		if l.conn != nil {
+			l.conn.Close()
+			l.conn = nil
+		}
+		return err
+	}
+	prefix := backend.IdentityName(in.id, "")
+	counts := map[scriptDenial]int{}
+	for _, e := range v.Elems {
+		f := logFields(e)
+		if f["context"].Str != string(acl.ContextLua) || !strings.HasPrefix(f["username"].Str, prefix) {
+			continue
+		}
+		counts[scriptDenial{reason: f["reason"].Str, object: f["object"].Str, identity: f["username"].Str}] += int(f["count"].Int)
+	}
+	now := time.Now()
+	for d, n := range counts {
+		for k := n - l.seen[d]; s != nil && k > 0; k-- {
+			name, err := hex.DecodeString(strings.TrimPrefix(d.identity, prefix))
+			if err != nil {
+				break
+			}
+			in.aclLog.Add(acl.LogEntry{Count: 1, Reason: acl.LogReason(d.reason), Context: acl.ContextLua, Object: d.object,
+				Username: string(name), ClientInfo: string(s.describe(nil, now)), Time: now})
+			in.m.aclDenied.Inc()
+		}
+	}
+	l.seen = counts
+	return nil
+}
+
+// query sends ACL LOG on the mirror's connection (dialled as moat's login when there is none).
+func (l *scriptLog) query(in *Instance) (acl.Value, error) {
+	if l.conn == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), in.dialTimeout)
+		c, err := in.backend.Dial(ctx)
+		cancel()
+		if err != nil {
+			return acl.Value{}, err
+		}
+		l.conn, l.br = c, bufio.NewReader(c)
+	}
+	l.conn.SetDeadline(time.Now().Add(in.dialTimeout))
+	if _, err := l.conn.Write(scriptLogCommand); err != nil {
+		return acl.Value{}, err
+	}
+	v, err := acl.ReadValue(l.br)
+	if err == nil && v.Kind != acl.KindArray {
+		err = resp.ErrReply
+	}
+	return v, err
+}
+
+// close ends the mirror's connection.
+func (l *scriptLog) close() {
+	l.mu.Lock()
+	if l.conn != nil {
+		l.conn.Close()
+		l.conn = nil
+	}
+	l.mu.Unlock()
+}
+
+// logFields maps an ACL LOG entry's field names to their values.
+func logFields(e acl.Value) map[string]acl.Value {
+	f := map[string]acl.Value{}
+	for i := 0; i+1 < len(e.Elems); i += 2 {
+		f[e.Elems[i].Str] = e.Elems[i+1]
+	}
+	return f
+}
