@@ -24,9 +24,10 @@ var replyTables = map[string]bool{
 // replies (and compare them with Redis's error codes).
 var repliesRead = map[string]bool{"internal/backend": true}
 
-// errorCode matches a string that starts a Redis error reply: an error code of Redis 7.0.15's, with or
-// without the '-' of the wire form.
-var errorCode = regexp.MustCompile(`^-?(ERR|NOPERM|NOAUTH|WRONGPASS|EXECABORT|DENIED|NOPROTO|WRONGTYPE|BUSY|NOSCRIPT|LOADING|READONLY|MISCONF|OOM|CROSSSLOT|NOTBUSY|UNKILLABLE|BUSYKEY|NOGROUP|MASTERDOWN|MOVED|ASK|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)( |$)`)
+// errorCode matches a string that spells a Redis error reply: an error code of Redis 7.0.15's, with or
+// without the '-' of the wire form, and a text after it. A bare code ("NOPERM", "ERR ") is a prefix
+// moat reads replies by, not a reply.
+var errorCode = regexp.MustCompile(`^-?(ERR|NOPERM|NOAUTH|WRONGPASS|EXECABORT|DENIED|NOPROTO|WRONGTYPE|BUSY|NOSCRIPT|LOADING|READONLY|MISCONF|OOM|CROSSSLOT|NOTBUSY|UNKILLABLE|BUSYKEY|NOGROUP|MASTERDOWN|MOVED|ASK|TRYAGAIN|CLUSTERDOWN|NOREPLICAS) [^ ]`)
 
 // inlineReplies returns the positions of string literals in f that spell an error reply.
 func inlineReplies(fset *token.FileSet, f *ast.File) []token.Position {
