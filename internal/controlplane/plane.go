@@ -40,6 +40,9 @@ type Plane struct {
 
 	tableOnce sync.Once
 	table     *acl.Table // see Commands
+
+	usersMu sync.Mutex               // guards users
+	users   map[string]compiledUsers // by instance ID: its users as last compiled (compiledUsers)
 }
 
 // New returns a Plane over st.
@@ -154,7 +157,7 @@ func (p *Plane) change(a Actor, action, id string, fn func(in model.Instance, ex
 			if err := out.Validate(); err != nil {
 				return err
 			}
-			if _, err := p.Users(out); err != nil {
+			if _, err := p.compiledUsers(out); err != nil {
 				return err
 			}
 			if err := p.runChecks(out); err != nil {
@@ -172,6 +175,9 @@ func (p *Plane) change(a Actor, action, id string, fn func(in model.Instance, ex
 	}
 	if err != nil {
 		return model.Instance{}, err
+	}
+	if deleted {
+		p.forgetUsers(id)
 	}
 	for _, w := range p.watchers {
 		w(out, deleted)
