@@ -21,7 +21,8 @@
 # samples and every log into bench/out/<UTC time>/ (OUT= to choose).
 #
 # Settings (environment): ROUNDS (5), REQUESTS (200000), CLIENTS (50), CHURN_N (50000), IDLE_CONNS (10000),
-# FLOOD (1; 0 skips the flood test), FLOOD_WORKERS (2), FLOOD_NICE (0: niceness added to the flood client),
+# FLOOD (1; 0 skips the flood test), FLOOD_RATE (5000: open-loop connection attempts a second; 0: closed
+# loops instead), FLOOD_WORKERS (2, the closed loops), FLOOD_NICE (0: niceness added to the flood client),
 # NICE (-10: niceness of every server and of the client, as in the reference baseline; needs root),
 # MOAT_BIN (use this moat binary instead of building one), MOAT_REF (build moat from this git revision
 # instead of the working tree, e.g. when the tree is mid-edit), RUN_TIMEOUT (3m per redis-benchmark run),
@@ -39,6 +40,7 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 FLOOD=${FLOOD:-1}
 FLOOD_WORKERS=${FLOOD_WORKERS:-2}
 FLOOD_NICE=${FLOOD_NICE:-0}
+FLOOD_RATE=${FLOOD_RATE:-5000}
 NICE=${NICE:--10}
 RUN_TIMEOUT=${RUN_TIMEOUT:-3m}
 DEADLINE=${DEADLINE:-90m}
@@ -142,10 +144,10 @@ trap 'exit 143' TERM
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 nofile=$(ulimit -n)
 
-mapfile -t ports < <("$mb" freeports -n 11)
+mapfile -t ports < <("$mb" freeports -n 12)
 p_redis=${ports[0]} p_haproxy=${ports[1]} p_twem=${ports[2]} p_twem_stats=${ports[3]}
 p_moat=${ports[4]} p_moat_flood=${ports[5]} p_moat_api=${ports[6]} p_moat_acl=${ports[7]} p_naive=${ports[8]} p_moat_ded=${ports[9]}
-p_naive_resp=${ports[10]}
+p_naive_resp=${ports[10]} p_gnet=${ports[11]}
 
 # The ACL instance's passwords: requirepass (the default user's, in moat.yaml) and the bench user's (in
 # targets.tsv, for redis-benchmark). Fresh for every run; kept out of command lines except redis-benchmark's
@@ -191,6 +193,11 @@ nice -n "$NICE" "$mb" relay -resp -allow "$work/allow.lst" -listen "127.0.0.1:$p
   >"$work/naive-resp.log" 2>&1 &
 pid_naive_resp=$!
 pids+=("$pid_naive_resp")
+# Issue 20's event-loop prototype (moatbench relay -gnet, gnetrelay.go): gnet, one loop, 2 shared lanes.
+nice -n "$NICE" "$mb" relay -gnet -lanes 2 -allow "$work/allow.lst" -listen "127.0.0.1:$p_gnet" -backend "127.0.0.1:$p_redis" \
+  >"$work/gnet-proto.log" 2>&1 &
+pid_gnet=$!
+pids+=("$pid_gnet")
 nice -n "$NICE" "$OUT/bin/moat" serve --config "$work/moat.yaml" --log-level warn >"$work/moat.log" 2>&1 &
 pid_moat=$!
 pids+=("$pid_moat")
@@ -198,6 +205,7 @@ wait_pong "$p_haproxy" haproxy "$pid_haproxy"
 wait_pong "$p_twem" twemproxy "$pid_twem"
 wait_pong "$p_naive" naive "$pid_naive"
 wait_pong "$p_naive_resp" naive-resp "$pid_naive_resp"
+wait_pong "$p_gnet" gnet-proto "$pid_gnet"
 wait_pong "$p_moat" moat "$pid_moat"
 wait_pong "$p_moat_flood" moat "$pid_moat"
 wait_pong "$p_moat_acl" moat "$pid_moat" "$acl_default_pw"
@@ -247,7 +255,7 @@ ver() { "$@" 2>&1 | sed -n 1p; }
   echo "nutcracker:    $(ver nutcracker -V)"
   echo "moat:          $moat_desc"
   echo "go:            $(go version)"
-  echo "settings:      ROUNDS=$ROUNDS REQUESTS=$REQUESTS CLIENTS=$CLIENTS CHURN_N=$CHURN_N NICE=$NICE FLOOD_WORKERS=$FLOOD_WORKERS FLOOD_NICE=$FLOOD_NICE open-files=$nofile"
+  echo "settings:      ROUNDS=$ROUNDS REQUESTS=$REQUESTS CLIENTS=$CLIENTS CHURN_N=$CHURN_N NICE=$NICE FLOOD_WORKERS=$FLOOD_WORKERS FLOOD_NICE=$FLOOD_NICE FLOOD_RATE=$FLOOD_RATE IDLE_CONNS=$IDLE_CONNS open-files=$nofile"
   echo "load before:   $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
@@ -262,6 +270,7 @@ ver_twem=$(nutcracker -V 2>&1 | sed -n 1p | sed 's/.*-//')
   printf 'twemproxy\ttwemproxy %s, 1 server conn, no allow list\t127.0.0.1:%s\t%s\t\n' "$ver_twem" "$p_twem" "$pid_twem"
   printf 'naive\tnaive Go relay (1:1, io.Copy, no parsing, no allow list)\t127.0.0.1:%s\t%s\t\n' "$p_naive" "$pid_naive"
   printf 'naive-resp\tnaive Go RESP relay (1:1, redcon reader, per-command check, 1,000-CIDR allow list)\t127.0.0.1:%s\t%s\t\n' "$p_naive_resp" "$pid_naive_resp"
+  printf 'gnet-proto\tgnet event-loop prototype (1 loop, 2 shared lanes, per-command check, 1,000-CIDR allow list)\t127.0.0.1:%s\t%s\t\n' "$p_gnet" "$pid_gnet"
   printf 'moat\tmoat %s, 1,000-entry whitelist in 10 groups\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat" "$pid_moat"
   printf 'moat-ded\tmoat %s on dedicated lanes alone (shared-lanes 0)\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat_ded" "$pid_moat"
   printf 'moat+acl\tmoat %s + ACL user: %d key patterns, %d categories\t127.0.0.1:%s\t%s\t\tbench\t%s\n' \
@@ -289,7 +298,9 @@ sleep 2 # let moat close the sessions before the throughput rounds
 # --- the rounds -------------------------------------------------------------------------------------
 flood_args=()
 if [ "$FLOOD" = 1 ]; then
-  flood_args=(-flood-addr "127.0.0.1:$p_moat_flood" -flood-pid "$pid_moat" -flood-workers "$FLOOD_WORKERS" -flood-nice "$FLOOD_NICE")
+  flood_args=(-flood-addr "127.0.0.1:$p_moat_flood" -flood-pid "$pid_moat" -flood-workers "$FLOOD_WORKERS" -flood-nice "$FLOOD_NICE" -flood-rate "$FLOOD_RATE")
+  # Open loop: 20 source addresses, so that 5,000 connections a second do not run out of ports.
+  [ "$FLOOD_RATE" -gt 0 ] && flood_args+=(-flood-src "$(seq -s, -f '127.0.0.%g' 2 21)")
 fi
 say "running $ROUNDS round(s)"
 run_rc=0

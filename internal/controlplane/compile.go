@@ -18,7 +18,7 @@ func (p *Plane) CompileInstance(in model.Instance) (*snapshot.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	users, err := p.Users(in)
+	users, err := p.compiledUsers(in) // shared with the last snapshot when the users did not change
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,9 @@ type Plane struct {
 	// taken inside mu or alone.
 	tablesMu sync.Mutex
 	tables   map[string]*acl.Table
+
+	usersMu sync.Mutex               // guards users
+	users   map[string]compiledUsers // by instance ID: its users as last compiled (compiledUsers)
 }
 
 // New returns a Plane over st.
@@ -161,7 +164,7 @@ func (p *Plane) change(a Actor, action, id string, fn func(in model.Instance, ex
 			if err := out.Validate(); err != nil {
 				return err
 			}
-			if _, err := p.Users(out); err != nil {
+			if _, err := p.compiledUsers(out); err != nil {
 				return err
 			}
 			if err := p.runChecks(out); err != nil {
@@ -179,6 +182,9 @@ func (p *Plane) change(a Actor, action, id string, fn func(in model.Instance, ex
 	}
 	if err != nil {
 		return model.Instance{}, err
+	}
+	if deleted {
+		p.forgetUsers(id)
 	}
 	for _, w := range p.watchers {
 		w(out, deleted)

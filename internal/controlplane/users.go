@@ -85,6 +85,47 @@ func (p *Plane) Users(in model.Instance) (*acl.Users, error) {
 	return us, nil
 }
 
+// compiledUsers is Users for callers that only read the result (compiling a snapshot, validating a
+// change): the instance's users as last compiled when its ACL lines and settings are unchanged, so that a
+// whitelist or parameter change does not recompile thousands of users. The result is shared: it must not
+// be changed (ChangeAccounts works on a copy of its own, from Users).
+func (p *Plane) compiledUsers(in model.Instance) (*acl.Users, error) {
+	cfg := ACLConfig(in)
+	p.usersMu.Lock()
+	c, ok := p.users[in.ID]
+	p.usersMu.Unlock()
+	table := p.commandsFor(in.ID)
+	if ok && c.cfg == cfg && c.table == table && slices.Equal(c.lines, in.ACL) {
+		return c.users, nil
+	}
+	us, err := p.Users(in)
+	if err != nil {
+		return nil, err
+	}
+	p.usersMu.Lock()
+	if p.users == nil {
+		p.users = map[string]compiledUsers{}
+	}
+	p.users[in.ID] = compiledUsers{lines: slices.Clone(in.ACL), cfg: cfg, table: table, users: us}
+	p.usersMu.Unlock()
+	return us, nil
+}
+
+// compiledUsers is one instance's entry in Plane.users.
+type compiledUsers struct {
+	lines []string
+	cfg   acl.Config
+	table *acl.Table // the command table they were compiled against (SetCommandTable)
+	users *acl.Users
+}
+
+// forgetUsers drops what compiledUsers keeps of a deleted instance.
+func (p *Plane) forgetUsers(id string) {
+	p.usersMu.Lock()
+	delete(p.users, id)
+	p.usersMu.Unlock()
+}
+
 // setUsers stores us in in.ACL: nothing when us is only the fresh default user.
 func setUsers(in *model.Instance, us *acl.Users) {
 	list := us.List()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/acl"
+	"github.com/moat-dev/moat/internal/allowlist"
 )
 
 // requirepass (A1) is the default user's password, as in Redis: from ModifyInstanceConfig or a stored
@@ -165,5 +166,56 @@ func TestVPCAndLockoutParams(t *testing.T) {
 	}
 	if snap.AuthLockoutAddressThreshold != 0 {
 		t.Errorf("auth-lockout-address-threshold 0 compiled as %d", snap.AuthLockoutAddressThreshold)
+	}
+}
+
+// A snapshot compiled after a change that leaves the users alone (a whitelist change) shares the users
+// compiled before (compiledUsers), and a change of the users compiles new ones without touching those
+// the older snapshots hold.
+func TestCompiledUsersAreReusedUntilTheyChange(t *testing.T) {
+	p, _ := openPlane(t, filepath.Join(t.TempDir(), "state.db"))
+	in := testInstance()
+	if err := p.PutInstance(admin, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ChangeUsers(admin, "ACL SETUSER", "r-test", func(us *acl.Users) error {
+		return us.SetUser("app", "on", ">pw", "~app:*", "+get")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	compile := func() *acl.Users {
+		t.Helper()
+		got, err := p.Instance("r-test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := p.CompileInstance(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap.Users
+	}
+	first := compile()
+	if _, err := p.ModifySecurityIps(admin, "r-test", allowlist.Change{Mode: allowlist.Append, Entries: "10.9.9.9"}); err != nil {
+		t.Fatal(err)
+	}
+	if again := compile(); again != first {
+		t.Errorf("a whitelist change recompiled the users")
+	}
+	if err := p.ChangeUsers(admin, "ACL SETUSER", "r-test", func(us *acl.Users) error {
+		return us.SetUser("app", "+set")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	changed := compile()
+	if changed == first {
+		t.Fatalf("a change of the users kept the users compiled before")
+	}
+	set := [][]byte{[]byte("SET"), []byte("app:1"), []byte("v")}
+	if r, err := changed.DryRun("app", set); err != nil || r != "OK" {
+		t.Errorf("DRYRUN app SET after +set: %q, %v; want OK", r, err)
+	}
+	if r, err := first.DryRun("app", set); err != nil || r == "OK" {
+		t.Errorf("the users an older snapshot holds changed: DRYRUN app SET = %q, %v", r, err)
 	}
 }

@@ -28,17 +28,22 @@ func relay(args []string) error {
 	listen := fs.String("listen", "", "address to listen on (127.0.0.1:port)")
 	backend := fs.String("backend", "", "redis-server address (127.0.0.1:port)")
 	resp := fs.Bool("resp", false, "parse commands (the go-resp relay) instead of copying bytes")
-	allowFile := fs.String("allow", "", "with -resp: allow list, one address or CIDR a line (HAProxy's allow.lst)")
+	allowFile := fs.String("allow", "", "with -resp or -gnet: allow list, one address or CIDR a line (HAProxy's allow.lst)")
+	useGnet := fs.Bool("gnet", false, "the event-loop prototype (gnetrelay.go): parse commands, share -lanes backend connections")
+	lanes := fs.Int("lanes", 2, "with -gnet: shared backend connections")
 	fs.Parse(args)
 	if *listen == "" || *backend == "" {
 		return fmt.Errorf("-listen and -backend are required")
 	}
 	var allow *netipx.IPSet
-	if *resp {
+	if *resp || *useGnet {
 		var err error
 		if allow, err = readAllowList(*allowFile); err != nil {
 			return err
 		}
+	}
+	if *useGnet {
+		return runGnetRelay(*listen, *backend, allow, *lanes)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -99,7 +104,7 @@ func relayCommands(c, b net.Conn) {
 // readAllowList reads an allow list of addresses and CIDRs, one a line.
 func readAllowList(path string) (*netipx.IPSet, error) {
 	if path == "" {
-		return nil, fmt.Errorf("-resp needs -allow")
+		return nil, fmt.Errorf("-resp and -gnet need -allow")
 	}
 	body, err := os.ReadFile(path)
 	if err != nil {

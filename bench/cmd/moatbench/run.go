@@ -36,6 +36,7 @@ type runConfig struct {
 	floodSrc     string
 	floodWorkers int
 	floodNice    int
+	floodRate    int
 	raw          *harness.SampleWriter
 }
 
@@ -61,6 +62,7 @@ func run(args []string) error {
 	fs.StringVar(&c.floodSrc, "flood-src", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5", "source addresses of the flood (must be refused)")
 	fs.IntVar(&c.floodWorkers, "flood-workers", 2, "concurrent connect-and-refuse loops")
 	fs.IntVar(&c.floodNice, "flood-nice", 0, "niceness added to the flood client")
+	fs.IntVar(&c.floodRate, "flood-rate", 0, "open-loop flood: connection attempts a second (0: -flood-workers closed loops)")
 	warmup := fs.Bool("warmup", true, "one short unrecorded P16 run per target first")
 	logPath := fs.String("log", "", "also write the progress lines to this file")
 	fs.Parse(args)
@@ -394,7 +396,7 @@ func (c *runConfig) startFlood() (*floodProc, error) {
 		return nil, err
 	}
 	cmd := exec.Command("nice", "-n", strconv.Itoa(c.floodNice), self, "flood", "-addr", c.floodAddr,
-		"-src", c.floodSrc, "-workers", strconv.Itoa(c.floodWorkers), "-max-duration", (c.timeout + 30*time.Second).String())
+		"-src", c.floodSrc, "-workers", strconv.Itoa(c.floodWorkers), "-rate", strconv.Itoa(c.floodRate), "-max-duration", (c.timeout + 30*time.Second).String())
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

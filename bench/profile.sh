@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Where a request's microseconds go (issue 20): moat + ACL user at -P 1 and -P 16.
+#
+#   bench/profile.sh bench/out/<run>        # a directory a harness run wrote (its moat binary and config)
+#
+# Starts a redis-server and the run's moat (with --pprof) on free loopback ports, with a copy of the run's
+# moat-data (the ACL user "bench" is in it), then for -P 1 (200,000 GETs) and -P 16 (1,000,000 GETs)
+# against the ACL instance: counts moat's read and write syscalls per command (/proc/<pid>/io syscr,
+# syscw), its CPU per request (/proc/<pid>/stat), and takes a CPU profile during the run. Writes
+# profile.txt, cpu-P1.pprof and cpu-P16.pprof into <run>/profile/; read a profile with
+# `go tool pprof -top -cum <run>/bin/moat <run>/profile/cpu-P1.pprof`. Every process it starts is stopped
+# on exit.
+set -euo pipefail
+run=$(cd "${1:?usage: bench/profile.sh bench/out/<run>}" && pwd)
+work=$run/work
+out=$run/profile
+mkdir -p "$out"
+rm -rf "$out/data"
+cp -r "$work/moat-data" "$out/data"
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# Every 127.0.0.1 port of the run's config moves to a free one.
+mapfile -t old < <(grep -o '127\.0\.0\.1:[0-9]*' "$work/moat.yaml" | sort -u)
+mapfile -t new < <("$run/bin/moatbench" freeports -n "${#old[@]}")
+sed_args=(-e "s#$work/moat-data#$out/data#")
+for i in "${!old[@]}"; do sed_args+=(-e "s#${old[$i]}\"#127.0.0.1:${new[$i]}\"#g"); done
+sed "${sed_args[@]}" "$work/moat.yaml" >"$out/moat.yaml"
+port_of() { sed -n "/id: $1\$/,/listen/p" "$out/moat.yaml" | grep -o '127\.0\.0\.1:[0-9]*' | head -1 | cut -d: -f2; }
+p_redis=$(grep -o 'redis://127\.0\.0\.1:[0-9]*' "$out/moat.yaml" | head -1 | cut -d: -f3)
+p_api=$(grep -o 'api_listen: "127\.0\.0\.1:[0-9]*' "$out/moat.yaml" | cut -d: -f3)
+p_acl=$(port_of r-benchacl)
+
+redis-server --port "$p_redis" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$out/redis.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do redis-cli -p "$p_redis" PING >/dev/null 2>&1 && break; sleep 0.1; done
+"$run/bin/moat" serve --config "$out/moat.yaml" --log-level warn --pprof >"$out/moat.log" 2>&1 &
+moat=$!
+pids+=("$moat")
+pw=$(cat "$work/acl-bench-pass")
+for _ in $(seq 100); do
+  kill -0 "$moat" || { cat "$out/moat.log"; exit 1; }
+  [ "$(redis-cli -p "$p_acl" --user bench --pass "$pw" --no-auth-warning PING 2>/dev/null)" = PONG ] && break
+  sleep 0.1
+done
+
+cpu() { awk '{print $14+$15}' "/proc/$moat/stat"; }
+io() { awk '/syscr|syscw/ {printf "%s ", $2}' "/proc/$moat/io"; }
+bench() { redis-benchmark -h 127.0.0.1 -p "$1" "${@:2}" -q 2>/dev/null | tr '\r' '\n' | grep 'requests per second' | tail -1; }
+{
+  echo "moat $run/bin/moat, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  for P in 1 16; do
+    n=$((P == 1 ? 200000 : 1000000))
+    secs=$((P == 1 ? 6 : 3))
+    bench "$p_acl" --user bench -a "$pw" -t get -n 20000 -c 50 -P "$P" >/dev/null # warm-up
+    read -r r0 w0 <<<"$(io)"
+    c0=$(cpu) t0=$(date +%s.%N)
+    (sleep 1 && curl -s -o "$out/cpu-P$P.pprof" "http://127.0.0.1:$p_api/debug/pprof/profile?seconds=$secs") &
+    prof=$!
+    res=$(bench "$p_acl" --user bench -a "$pw" -t get -n "$n" -c 50 -P "$P")
+    read -r r1 w1 <<<"$(io)"
+    c1=$(cpu) t1=$(date +%s.%N)
+    wait "$prof"
+    echo "moat+acl P$P: $res | reads/cmd $(echo "scale=3; ($r1-$r0)/$n" | bc) writes/cmd $(echo "scale=3; ($w1-$w0)/$n" | bc)" \
+      "| moat cores $(echo "scale=2; ($c1-$c0)/100/($t1-$t0)" | bc) µs/op $(echo "scale=2; ($c1-$c0)*10000/$n" | bc)"
+  done
+  for P in 1 16; do
+    echo "direct P$P: $(bench "$p_redis" -t get -n $((P == 1 ? 200000 : 1000000)) -c 50 -P "$P")"
+  done
+} | tee "$out/profile.txt"
