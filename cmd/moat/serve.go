@@ -20,6 +20,7 @@ func newServe() *cobra.Command {
 	var logLevel, logFormat string
 	var procs int
 	var keyRate float64
+	var etcdUser string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve instances: enforce the whitelist on every connection and relay to the backend",
@@ -55,6 +56,10 @@ redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock
 					keyRate, opts.APILimits.KeyBurst, opts.APILimits.KeyNonces)
 			}
 			opts.APILimits.KeyRate = rate.Limit(keyRate)
+			opts.Store.User, opts.Store.Password, _ = strings.Cut(etcdUser, ":")
+			if p := os.Getenv("MOAT_ETCD_PASSWORD"); p != "" && opts.Store.Password == "" {
+				opts.Store.Password = p
+			}
 			runtime.GOMAXPROCS(goProcs(procs))
 			srv, err := server.Start(opts)
 			if err != nil {
@@ -101,6 +106,15 @@ redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock
 	f.IntVar(&opts.AuditRetentionDays, "audit-retention-days", 0, "days the audit log keeps records of changes and of failed or denied calls (default 90; config: audit_retention_days)")
 	f.IntVar(&opts.AuditFailedCalls, "audit-failed-calls", 0, "failed-or-denied-call records kept, each counting the repeats of one key, action and instance; beyond it the least recently seen goes (default 10000; config: audit_failed_calls)")
 	f.IntVar(&procs, "procs", 0, "cores moat's Go runtime runs on at once (GOMAXPROCS); 0: $GOMAXPROCS if set, else half the cores available (at least 1) — moat usually shares its host with the backend or its clients, and there fewer threads relay faster than more that keep waking each other")
+	f.StringVar(&opts.Store.Kind, "store", "", "where moat keeps its state: bolt (<data-dir>/state.db, one gateway; default) or etcd (a fleet of gateways sharing --etcd-endpoints; config: store)")
+	f.StringSliceVar(&opts.Store.Endpoints, "etcd-endpoints", nil, "etcd's client endpoints, host:port or URL, comma-separated (--store etcd; config: etcd.endpoints)")
+	f.StringVar(&opts.Store.Prefix, "etcd-prefix", "", "the etcd key prefix moat's state lives under (default "+server.DefaultEtcdPrefix+"; config: etcd.prefix)")
+	f.StringVar(&opts.Store.CACert, "cacert", "", "etcd: verify its certificates with this CA bundle (PEM), as etcdctl --cacert (config: etcd.cacert)")
+	f.StringVar(&opts.Store.Cert, "cert", "", "etcd: client certificate (PEM), as etcdctl --cert (config: etcd.cert)")
+	f.StringVar(&opts.Store.Key, "key", "", "etcd: client certificate's key (PEM), as etcdctl --key (config: etcd.key)")
+	f.StringVar(&etcdUser, "user", "", "etcd: username[:password], as etcdctl --user; the password may instead come from $MOAT_ETCD_PASSWORD (config: etcd.user, etcd.password)")
+	f.StringVar(&opts.ListenHost, "listen-host", "", "replace the host of every instance's listen addresses on this gateway with this IP (ports stay as stored), e.g. to run several gateways on one machine (config: listen_host)")
+	f.StringVar(&opts.GatewayName, "gateway-name", "", "this gateway's name in the audit log of a fleet (default: the host name, plus /<listen-host> when set; config: gateway_name)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -34,6 +34,12 @@ type File struct {
 	// moat's defaults.
 	AuditRetentionDays int `yaml:"audit_retention_days"`
 	AuditFailedCalls   int `yaml:"audit_failed_calls"`
+	// The state store and this gateway's place in a fleet (fleet.go): defaults for the matching serve
+	// flags (flags win).
+	Store       string `yaml:"store"`
+	Etcd        Etcd   `yaml:"etcd"`
+	ListenHost  string `yaml:"listen_host"`
+	GatewayName string `yaml:"gateway_name"`
 }
 
 // Instance declares one instance.
@@ -91,6 +97,7 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 		return nil, nil, p.err() // what was decoded is incomplete: checking it would only add noise
 	}
 	checkAPI(&f, &p)
+	checkFleet(&f, &p)
 	insts := make([]model.Instance, 0, len(f.Instances))
 	seenID := map[string]int{}
 	seenListen := map[string]string{}

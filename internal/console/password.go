@@ -81,9 +81,22 @@ func (c *Console) EnsurePassword() (path string, created bool, err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return path, false, fmt.Errorf("writing the console password: %w", err)
 	}
-	err = c.cfg.Store.Update(func(tx store.Tx) error { return tx.Put(passwordKey, b) })
+	// Stored only if no hash is yet: of gateways starting together on one shared store, one sets it.
+	won := false
+	err = c.cfg.Store.Update(func(tx store.Tx) error {
+		won = false
+		if _, err := tx.Get(passwordKey); !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		won = true
+		return tx.Put(passwordKey, b)
+	})
 	if err != nil {
 		return path, false, fmt.Errorf("storing the console password's hash: %w", err)
+	}
+	if !won { // another gateway's password is the console's: ours names none
+		os.Remove(path)
+		return path, false, nil
 	}
 	return path, true, nil
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,13 +75,22 @@ type Options struct {
 	// setting, else moat's default.
 	AuditRetentionDays int
 	AuditFailedCalls   int
+	// Store selects the state store: the embedded bbolt file (default) or a shared etcd (fleet.go).
+	Store StoreOptions
+	// ListenHost, when set, replaces the host of every instance's listen and TLS listen addresses on
+	// this gateway (the ports stay the stored ones), so that gateways sharing a store can each bind
+	// their own address. The API listener has its own flag (--api-listen).
+	ListenHost string
+	// GatewayName names this gateway in the audit records of the changes it takes (default: the host
+	// name, then "/" and ListenHost when set).
+	GatewayName string
 }
 
 // Server is a running moat.
 type Server struct {
 	opts    Options
 	log     *slog.Logger
-	store   *store.Bolt
+	store   *healthStore
 	plane   *controlplane.Plane
 	metrics *gateway.Metrics
 	reg     *prometheus.Registry
@@ -97,6 +107,18 @@ type Server struct {
 	mu        sync.Mutex
 	instances map[string]*served
 	ready     bool
+	// startErrs says why a stored instance is not served here (a fleet: it could not start on this
+	// gateway); guarded by mu.
+	startErrs map[string]error
+
+	// pubMu orders the publications of this gateway's own changes (onChange) and of the fleet's
+	// (fleet.go), so that an older state is never published over a newer one.
+	pubMu sync.Mutex
+	// stop ends the follower and the store probe; followDone is closed when the follower returned
+	// (nil: no follower). followed is the last store revision applied.
+	stop       context.CancelFunc
+	followDone chan struct{}
+	followed   atomic.Int64
 }
 
 type served struct {
@@ -132,6 +154,9 @@ func Start(opts Options) (_ *Server, err error) {
 			opts.APIListen = file.APIListen
 		}
 		opts.fromFile(file)
+		opts.Store.fromFile(file)
+		opts.ListenHost = orDefault(opts.ListenHost, file.ListenHost)
+		opts.GatewayName = orDefault(opts.GatewayName, file.GatewayName)
 		opts.AuditRetentionDays = cmp.Or(opts.AuditRetentionDays, file.AuditRetentionDays)
 		opts.AuditFailedCalls = cmp.Or(opts.AuditFailedCalls, file.AuditFailedCalls)
 	}
@@ -142,18 +167,36 @@ func Start(opts Options) (_ *Server, err error) {
 			opts.AuditRetentionDays, opts.AuditFailedCalls)
 	}
 
-	s := &Server{opts: opts, log: opts.Log, instances: map[string]*served{}}
-	s.store, err = store.OpenBolt(filepath.Join(opts.DataDir, "state.db"))
+	if err := opts.Store.check(); err != nil {
+		return nil, err
+	}
+	if err := checkListenHost(opts.ListenHost); err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Log, instances: map[string]*served{}, startErrs: map[string]error{}}
+	raw, err := s.openStore()
 	if err != nil {
 		return nil, err
 	}
+	s.store = newHealthStore(raw, s.log, time.Now)
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	if opts.Store.shared() {
+		if err := s.store.waitReachable(ctx); err != nil {
+			return nil, err
+		}
+	}
 	s.plane = controlplane.New(s.store, s.log)
+	s.plane.Gateway = gatewayName(opts.GatewayName, opts.ListenHost)
 	s.plane.Audit = controlplane.AuditPolicy{Retention: time.Duration(opts.AuditRetentionDays) * 24 * time.Hour, FailedCalls: opts.AuditFailedCalls}
+	if opts.Store.shared() {
+		s.plane.Audit.MaxChanges = DefaultFleetChanges
+	}
 	if err := s.plane.UpgradeAudit(); err != nil {
 		return nil, err
 	}
@@ -162,6 +205,9 @@ func Start(opts Options) (_ *Server, err error) {
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := s.metrics.Register(s.reg); err != nil {
+		return nil, err
+	}
+	if err := s.store.register(s.reg); err != nil {
 		return nil, err
 	}
 
@@ -175,6 +221,9 @@ func Start(opts Options) (_ *Server, err error) {
 		if err == nil {
 			toServe, err = s.appendAPIInstances(toServe)
 		}
+	}
+	if err == nil && opts.Store.shared() {
+		toServe, err = s.plane.Instances() // every gateway of a fleet serves every instance
 	}
 	if err != nil {
 		return nil, err
@@ -190,6 +239,11 @@ func Start(opts Options) (_ *Server, err error) {
 		if err := s.startInstance(in); err != nil {
 			return nil, err
 		}
+	}
+	if w, ok := raw.(store.Watcher); ok && opts.Store.shared() {
+		s.followDone = make(chan struct{})
+		go s.follow(ctx, w)
+		go s.store.probeLoop(ctx, storeProbeEvery)
 	}
 	s.consoleBanner()
 	s.mu.Lock()
@@ -207,10 +261,6 @@ func orDefault(v, d string) string {
 
 // defaultInstance returns the instance served without a config file, creating it on first start.
 func (s *Server) defaultInstance() (model.Instance, error) {
-	all, err := s.plane.Instances()
-	if err != nil {
-		return model.Instance{}, err
-	}
 	listen := orDefault(s.opts.Listen, DefaultListen)
 	be := orDefault(s.opts.Backend, DefaultBackend)
 	if err := model.CheckBackend(be); err != nil {
@@ -219,22 +269,22 @@ func (s *Server) defaultInstance() (model.Instance, error) {
 	if err := model.CheckListen(listen); err != nil {
 		return model.Instance{}, fmt.Errorf("--listen: %w", err)
 	}
-	for _, in := range all {
-		if in.Origin == model.OriginDefault {
-			if in.Listen[0] != listen || in.Backend != be {
-				in.Listen, in.Backend = []string{listen}, be
-				if err := s.plane.PutInstance(configActor, in); err != nil {
-					return model.Instance{}, err
-				}
-			}
-			return in, nil
-		}
-	}
 	in := model.Instance{
 		ID: model.NewID(), Name: "default", Listen: []string{listen}, Backend: be,
 		EngineVersion: config.DefaultEngineVersion, Groups: initialGroups(), Origin: model.OriginDefault,
 	}
-	return in, s.plane.PutInstance(configActor, in)
+	// One transaction: of gateways starting together on an empty shared store, one creates it.
+	in, created, err := s.plane.EnsureInstance(configActor, func(in model.Instance) bool { return in.Origin == model.OriginDefault }, in)
+	if err != nil || created {
+		return in, err
+	}
+	if in.Listen[0] != listen || in.Backend != be {
+		in.Listen, in.Backend = []string{listen}, be
+		if err := s.plane.PutInstance(configActor, in); err != nil {
+			return model.Instance{}, err
+		}
+	}
+	return in, nil
 }
 
 // appendAPIInstances adds the instances created through the API, which are served whether or not a
@@ -314,6 +364,9 @@ func (s *Server) StartInstance(in model.Instance) ([]string, error) {
 	for _, a := range s.Gateway(in.ID).Addrs() {
 		out = append(out, a.String())
 	}
+	if s.opts.ListenHost != "" { // stored with the hosts asked: each gateway puts its own
+		out = withHostsOf(out, in.Listen)
+	}
 	tlsOut := s.TLSAddrs(in.ID)
 	s.mu.Lock()
 	s.instances[in.ID].model.Listen = out
@@ -347,8 +400,8 @@ func (s *Server) startInstance(in model.Instance) error {
 		return err
 	}
 	gw, err := gateway.Start(gateway.Config{
-		ID: in.ID, Listen: in.Listen, Backend: be, Log: s.log, Metrics: s.metrics,
-		TLSListen: in.TLSListen, TLS: tlsSource(tlsSrv),
+		ID: in.ID, Listen: withListenHost(in.Listen, s.opts.ListenHost), Backend: be, Log: s.log, Metrics: s.metrics,
+		TLSListen: withListenHost(in.TLSListen, s.opts.ListenHost), TLS: tlsSource(tlsSrv),
 		Commands: s.plane.Commands(), Users: userStore{s.plane},
 	}, snap)
 	if err != nil {
@@ -365,8 +418,11 @@ func (s *Server) startInstance(in model.Instance) error {
 	return nil
 }
 
-// onChange follows the control plane: every durable change is compiled and published at once.
+// onChange follows the control plane: every durable change this gateway makes is compiled and
+// published at once.
 func (s *Server) onChange(in model.Instance, deleted bool) {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
 	s.mu.Lock()
 	sv := s.instances[in.ID]
 	s.mu.Unlock()
@@ -377,6 +433,11 @@ func (s *Server) onChange(in model.Instance, deleted bool) {
 		s.stopInstance(in.ID)
 		return
 	}
+	s.publish(sv, in)
+}
+
+// publish compiles in, as stored, and publishes it on sv's gateway. Called with pubMu held.
+func (s *Server) publish(sv *served, in model.Instance) {
 	if !slices.Equal(sv.model.Listen, in.Listen) || sv.model.Backend != in.Backend || !slices.Equal(sv.model.TLSListen, in.TLSListen) {
 		s.log.Warn("listen addresses or backend changed: restart moat to apply", "instance", in.ID)
 	}
@@ -450,6 +511,12 @@ func (s *Server) Reload() error {
 // Close stops everything: the HTTP listener, every instance (closing client connections), the backends
 // (the embedded engine flushes to disk) and the store.
 func (s *Server) Close() error {
+	if s.stop != nil {
+		s.stop()
+	}
+	if s.followDone != nil {
+		<-s.followDone
+	}
 	for _, h := range []*http.Server{s.http, s.metricsHTTP} {
 		if h != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -1,0 +1,13 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/moat-dev/moat/internal/controlplane/store"
+)
+
+// openEtcd opens the etcd state store (waiting for the etcd store package).
+func openEtcd(o StoreOptions, log *slog.Logger) (store.Store, error) {
+	return nil, errors.New("--store etcd: not built yet")
+}
