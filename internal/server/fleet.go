@@ -23,13 +23,14 @@ import (
 // again to reload everything.
 const fleetRetry = time.Second
 
-// follow applies the store's changes until ctx ends. It starts the watch, then reloads every instance
-// (covering the changes made between start and watch), then applies each change as it comes: a
-// Reset, or a change that could not be read, reloads everything (again every fleetRetry until it
-// succeeds). A watch that ends while ctx lasts is started again from the last revision seen.
+// follow applies the store's changes until ctx ends. It notes the store's revision, starts the watch
+// after it, then reloads every instance (so nothing committed between start-up and the watch is
+// missed), then applies each change as it comes. A Reset, or a change that could not be read, reloads
+// everything (again every fleetRetry until it succeeds). A watch that ends while ctx lasts is started
+// again after the last revision seen.
 func (s *Server) follow(ctx context.Context, w store.Watcher) {
 	defer close(s.followDone)
-	var rev int64
+	rev := s.storeRevision(ctx)
 	dirty := true
 	retry := time.NewTicker(fleetRetry)
 	defer retry.Stop()
@@ -60,13 +61,36 @@ func (s *Server) follow(ctx context.Context, w store.Watcher) {
 			}
 		}
 		if ctx.Err() == nil {
-			s.log.Warn("state store watch ended: watching again", "from_revision", rev)
+			s.log.Warn("state store watch ended: watching again", "after_revision", rev)
 			select {
 			case <-ctx.Done():
 			case <-time.After(fleetRetry):
 			}
 		}
 	}
+}
+
+// storeRevision returns the store's current revision, retrying every fleetRetry while the store
+// cannot be reached, or 0 (watch from now) when the store does not tell revisions or ctx ends.
+func (s *Server) storeRevision(ctx context.Context) int64 {
+	rv, ok := s.store.Store.(interface {
+		ViewRevision(fn func(store.Tx) error) (int64, error)
+	})
+	if !ok {
+		return 0
+	}
+	for ctx.Err() == nil {
+		rev, err := rv.ViewRevision(readProbe)
+		s.store.observe(err)
+		if err == nil {
+			return rev
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(fleetRetry):
+		}
+	}
+	return 0
 }
 
 // applyKeys applies one committed change: the instances it wrote, and, when it touched hosts or

@@ -81,8 +81,8 @@ type Options struct {
 	// this gateway (the ports stay the stored ones), so that gateways sharing a store can each bind
 	// their own address. The API listener has its own flag (--api-listen).
 	ListenHost string
-	// GatewayName names this gateway in the audit records of the changes it takes (default: the host
-	// name, then "/" and ListenHost when set).
+	// GatewayName names this gateway in the audit records of the changes it takes (with a shared store,
+	// default: the host name, then "/" and ListenHost when set; with bolt, default none).
 	GatewayName string
 }
 
@@ -174,8 +174,11 @@ func Start(opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: opts.Log, instances: map[string]*served{}, startErrs: map[string]error{}}
-	raw, err := s.openStore()
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	raw, err := s.openStore(ctx) // etcd: waits while it cannot be reached
 	if err != nil {
+		stop()
 		return nil, err
 	}
 	s.store = newHealthStore(raw, s.log, time.Now)
@@ -184,15 +187,11 @@ func Start(opts Options) (_ *Server, err error) {
 			s.Close()
 		}
 	}()
-	ctx, stop := context.WithCancel(context.Background())
-	s.stop = stop
-	if opts.Store.shared() {
-		if err := s.store.waitReachable(ctx); err != nil {
-			return nil, err
-		}
-	}
 	s.plane = controlplane.New(s.store, s.log)
-	s.plane.Gateway = gatewayName(opts.GatewayName, opts.ListenHost)
+	s.plane.Gateway = opts.GatewayName // a single gateway's records name none unless told
+	if opts.Store.shared() {
+		s.plane.Gateway = gatewayName(opts.GatewayName, opts.ListenHost)
+	}
 	s.plane.Audit = controlplane.AuditPolicy{Retention: time.Duration(opts.AuditRetentionDays) * 24 * time.Hour, FailedCalls: opts.AuditFailedCalls}
 	if opts.Store.shared() {
 		s.plane.Audit.MaxChanges = DefaultFleetChanges

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 
@@ -8,6 +9,6 @@ import (
 )
 
 // openEtcd opens the etcd state store (waiting for the etcd store package).
-func openEtcd(o StoreOptions, log *slog.Logger) (store.Store, error) {
+func openEtcd(_ context.Context, o StoreOptions, log *slog.Logger) (store.Store, error) {
 	return nil, errors.New("--store etcd: not built yet")
 }

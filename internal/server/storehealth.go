@@ -123,14 +123,17 @@ const probeKey = "meta/probe"
 
 // probe reads the store once (an etcd read needs a quorum) and notes the outcome.
 func (h *healthStore) probe() error {
-	err := h.Store.View(func(tx store.Tx) error {
-		_, err := tx.Get(probeKey)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return err
-	})
+	err := h.Store.View(readProbe)
 	h.observe(err)
+	return err
+}
+
+// readProbe reads probeKey, absent or not.
+func readProbe(tx store.Tx) error {
+	_, err := tx.Get(probeKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
 	return err
 }
 
@@ -146,25 +149,6 @@ func (h *healthStore) probeLoop(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 			h.probe()
 		}
-	}
-}
-
-// waitReachable probes until the store answers or ctx ends, backing off from 250 ms to 10 s and
-// logging each failure: a gateway started while etcd is down waits for it.
-func (h *healthStore) waitReachable(ctx context.Context) error {
-	wait := 250 * time.Millisecond
-	for {
-		err := h.probe()
-		if !errors.Is(err, store.ErrUnavailable) {
-			return err
-		}
-		h.log.Warn("state store unavailable at start: waiting for it", "retry_in", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the state store: %w", err)
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 10*time.Second)
 	}
 }
 

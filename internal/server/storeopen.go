@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -66,12 +67,12 @@ func (o StoreOptions) check() error {
 }
 
 // openStore opens the state store the options select.
-func (s *Server) openStore() (store.Store, error) {
+func (s *Server) openStore(ctx context.Context) (store.Store, error) {
 	o := s.opts.Store
 	if !o.shared() {
 		return store.OpenBolt(filepath.Join(s.opts.DataDir, "state.db"))
 	}
-	return openEtcd(o, s.log)
+	return openEtcd(ctx, o, s.log)
 }
 
 // withListenHost returns addrs with each host replaced by host (addresses that do not parse are kept:
@@ -119,8 +120,8 @@ func checkListenHost(h string) error {
 	return nil
 }
 
-// gatewayName is the name audit records give this gateway: name if set, else the host name, followed
-// by "/" and the listen host when one is set.
+// gatewayName is the name a fleet's audit records give this gateway: name if set, else the host name,
+// followed by "/" and the listen host when one is set.
 func gatewayName(name, listenHost string) string {
 	if name != "" {
 		return name
