@@ -52,8 +52,9 @@ func sortKeyTime(sk string) time.Time {
 	return time.Unix(0, int64(binary.BigEndian.Uint64([]byte(sk[:8])))).UTC()
 }
 
-// prefixEnd is the least key greater than every key starting with p (p is never empty nor all 0xff here).
-func prefixEnd(p string) string {
+// PrefixEnd returns the least key greater than every key starting with p, or "" (no bound) when there is
+// none (p empty or all 0xff bytes): the end of the Range that List(p) reads.
+func PrefixEnd(p string) string {
 	b := []byte(p)
 	for i := len(b) - 1; i >= 0; i-- {
 		if b[i] < 0xff {

@@ -176,12 +176,12 @@ func (l AuditLog) trim(tx Tx, n uint64, now time.Time) (uint64, error) {
 	base := l.Prefix + "r/"
 	if excess == 0 {
 		// Most writes find nothing expired: look at the oldest record alone first.
-		oldest, err := tx.Range(base, prefixEnd(base), false, 1)
+		oldest, err := tx.Range(base, PrefixEnd(base), false, 1)
 		if err != nil || len(oldest) == 0 || oldest[0].Key[len(base):] >= cutoff {
 			return n, err
 		}
 	}
-	oldest, err := tx.Range(base, prefixEnd(base), false, max(excess, pruneBatch))
+	oldest, err := tx.Range(base, PrefixEnd(base), false, max(excess, pruneBatch))
 	if err != nil {
 		return n, err
 	}
@@ -242,7 +242,7 @@ func (l AuditLog) Query(tx Tx, q AuditQuery) (recs []AuditRecord, more bool, err
 	if name != "" {
 		base = l.indexKey(name, f, "")
 	}
-	start, end := base, prefixEnd(base)
+	start, end := base, PrefixEnd(base)
 	if !q.Since.IsZero() {
 		start = base + sortKey(q.Since, 0)
 	}

@@ -1,0 +1,203 @@
+package etcdstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/moat-dev/moat/internal/controlplane/store"
+)
+
+// tx is one attempt of a View or Update. Reads go to etcd at revision rev (fixed by the first read);
+// an Update's writes wait in writes until the commit, and its reads are recorded for the commit's compares.
+type tx struct {
+	s     *Store
+	ctx   context.Context
+	write bool
+	done  bool
+	rev   int64 // the snapshot's revision; 0 until the first read
+
+	writes map[string]pending // store key -> the write fn made last
+	points map[string]int64   // etcd key read by Get -> its mod revision at rev (0: absent)
+	spans  []span             // etcd key ranges List and Range scanned
+	fenced bool               // a scanned range held keys: a delete after rev must fail the commit
+}
+
+// pending is a buffered write: a value, or a delete.
+type pending struct {
+	value []byte
+	del   bool
+}
+
+// span is the etcd key range [lo, hi) that a read covered.
+type span struct{ lo, hi string }
+
+var errTxDone = fmt.Errorf("transaction used after its callback returned: %w", store.ErrClosed)
+
+var errReadOnly = errors.New("write in a read-only transaction (View)")
+
+func (t *tx) end() { t.done = true }
+
+// at returns the read options that pin a read to the snapshot, and records the snapshot's revision.
+func (t *tx) at(opts ...clientv3.OpOption) []clientv3.OpOption {
+	if t.rev > 0 {
+		opts = append(opts, clientv3.WithRev(t.rev))
+	}
+	return opts
+}
+
+func (t *tx) fixRev(resp *clientv3.GetResponse) {
+	if t.rev == 0 {
+		t.rev = resp.Header.Revision
+	}
+}
+
+func (t *tx) Get(key string) ([]byte, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	if w, ok := t.writes[key]; ok {
+		if w.del {
+			return nil, fmt.Errorf("key %q: %w", key, store.ErrNotFound)
+		}
+		return clone(w.value), nil
+	}
+	ek := t.s.prefix + key
+	resp, err := t.s.cli.Get(t.ctx, ek, t.at()...)
+	if err != nil {
+		return nil, t.s.fault(fmt.Sprintf("get %q", key), err)
+	}
+	t.fixRev(resp)
+	var modRev int64
+	if len(resp.Kvs) > 0 {
+		modRev = resp.Kvs[0].ModRevision
+	}
+	if t.write {
+		if _, seen := t.points[ek]; !seen {
+			t.points[ek] = modRev
+		}
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, fmt.Errorf("key %q: %w", key, store.ErrNotFound)
+	}
+	return clone(resp.Kvs[0].Value), nil
+}
+
+func (t *tx) Put(key string, value []byte) error {
+	if t.done {
+		return errTxDone
+	}
+	if !t.write {
+		return fmt.Errorf("put %q: %w", key, errReadOnly)
+	}
+	if key == "" {
+		return errors.New("put: empty key")
+	}
+	if n := len(t.s.prefix) + len(key) + len(value) + opOverhead; n > t.s.opts.MaxRequestBytes-requestMargin {
+		return fmt.Errorf("put %q: %d bytes of key and value, more than etcd's request limit of %d bytes (--max-request-bytes): %w",
+			key, len(key)+len(value), t.s.opts.MaxRequestBytes-requestMargin, store.ErrTooLarge)
+	}
+	t.writes[key] = pending{value: clone(value)}
+	return nil
+}
+
+func (t *tx) Delete(key string) error {
+	if t.done {
+		return errTxDone
+	}
+	if !t.write {
+		return fmt.Errorf("delete %q: %w", key, errReadOnly)
+	}
+	t.writes[key] = pending{del: true}
+	return nil
+}
+
+func (t *tx) List(prefix string) ([]store.KV, error) {
+	return t.Range(prefix, store.PrefixEnd(prefix), false, 0)
+}
+
+func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	if end != "" && start >= end {
+		return nil, nil
+	}
+	in := func(k string) bool { return k >= start && (end == "" || k < end) }
+	// The buffered deletes in the range may hide as many of etcd's keys: read that many more.
+	deletes := 0
+	for k, w := range t.writes {
+		if w.del && in(k) {
+			deletes++
+		}
+	}
+	lo, hi := t.s.prefix+start, t.s.prefix+end
+	if end == "" {
+		hi = store.PrefixEnd(t.s.prefix)
+	}
+	order := clientv3.SortAscend
+	if reverse {
+		order = clientv3.SortDescend
+	}
+	opts := t.at(clientv3.WithRange(hi), clientv3.WithSort(clientv3.SortByKey, order))
+	if limit > 0 {
+		opts = append(opts, clientv3.WithLimit(int64(limit+deletes)))
+	}
+	resp, err := t.s.cli.Get(t.ctx, lo, opts...)
+	if err != nil {
+		return nil, t.s.fault(fmt.Sprintf("range [%q, %q)", start, end), err)
+	}
+	t.fixRev(resp)
+	if t.write {
+		t.recordScan(lo, hi, reverse, resp)
+	}
+
+	out := make([]store.KV, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		k := string(kv.Key[len(t.s.prefix):])
+		if _, mine := t.writes[k]; !mine {
+			out = append(out, store.KV{Key: k, Value: clone(kv.Value)})
+		}
+	}
+	for k, w := range t.writes {
+		if !w.del && in(k) {
+			out = append(out, store.KV{Key: k, Value: clone(w.value)})
+		}
+	}
+	slices.SortFunc(out, func(a, b store.KV) int {
+		if reverse {
+			return strings.Compare(b.Key, a.Key)
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	// Keys etcd did not return (beyond its limit) come after every key it did, so the first limit of the
+	// merged list are right.
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// recordScan records the range a read covered: all of [lo, hi) when etcd returned everything in it, else
+// the part up to the last key returned.
+func (t *tx) recordScan(lo, hi string, reverse bool, resp *clientv3.GetResponse) {
+	if n := len(resp.Kvs); n > 0 {
+		t.fenced = true
+		if resp.More {
+			last := string(resp.Kvs[n-1].Key)
+			if reverse {
+				lo = last
+			} else {
+				hi = last + "\x00"
+			}
+		}
+	}
+	t.spans = append(t.spans, span{lo, hi})
+}
+
+// clone returns a copy of b that is never nil.
+func clone(b []byte) []byte { return append([]byte{}, b...) }

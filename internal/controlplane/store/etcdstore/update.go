@@ -1,0 +1,188 @@
+package etcdstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/moat-dev/moat/internal/controlplane/store"
+)
+
+// maxAttempts bounds how many times Update runs fn when other writers keep changing what it read.
+const maxAttempts = 32
+
+// opOverhead and requestMargin size a request as etcd counts it: a few bytes of framing per operation,
+// and room for the Txn and raft envelope around the operations.
+const (
+	opOverhead    = 16
+	requestMargin = 4096
+)
+
+// errConflict marks an attempt whose compares failed: another writer changed what fn read.
+var errConflict = errors.New("conflict")
+
+// Update implements store.Store: see the package doc for how it stays serializable.
+func (s *Store) Update(fn func(store.Tx) error) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	select {
+	case <-s.turn:
+		defer func() { s.turn <- struct{}{} }()
+	case <-ctx.Done():
+		return fmt.Errorf("update: waited %v for earlier updates to %s: %w", s.opts.Timeout, s.where, store.ErrUnavailable)
+	}
+	backoff := time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.attempt(ctx, fn)
+		if !errors.Is(err, errConflict) {
+			return err
+		}
+		if attempt == maxAttempts {
+			return fmt.Errorf("update: %d attempts in a row conflicted with other writers to %s: %w", attempt, s.where, store.ErrUnavailable)
+		}
+		select {
+		case <-time.After(backoff/2 + rand.N(backoff)):
+		case <-ctx.Done():
+			return fmt.Errorf("update: still conflicting with other writers to %s after %d attempts in %v: %w",
+				s.where, attempt, s.opts.Timeout, store.ErrUnavailable)
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}
+
+// attempt runs fn once and commits what it wrote; errConflict means run it again.
+func (s *Store) attempt(ctx context.Context, fn func(store.Tx) error) error {
+	t := &tx{s: s, ctx: ctx, write: true, writes: map[string]pending{}, points: map[string]int64{}}
+	defer t.end()
+	if err := fn(t); err != nil {
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			return errConflict // the snapshot was compacted away while fn read: read a newer one
+		}
+		return err
+	}
+	t.end()
+	if len(t.writes) == 0 {
+		return nil
+	}
+	ops, err := s.writeOps(t)
+	if err != nil {
+		return err
+	}
+	resp, err := s.cli.Txn(ctx).If(s.compares(t)...).Then(ops...).Commit()
+	if err != nil {
+		err = s.fault("commit", err)
+		if errors.Is(err, store.ErrUnavailable) {
+			return fmt.Errorf("%w (whether the change was applied is unknown)", err)
+		}
+		return err
+	}
+	if !resp.Succeeded {
+		return errConflict
+	}
+	return nil
+}
+
+// writeOps returns the Txn's operations: t's writes in key order, and the fence when any is a delete. It
+// refuses, with store.ErrTooLarge, a transaction over etcd's limits.
+func (s *Store) writeOps(t *tx) ([]clientv3.Op, error) {
+	keys := make([]string, 0, len(t.writes))
+	for k := range t.writes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	ops := make([]clientv3.Op, 0, len(keys)+1)
+	size, biggest, deletes := 0, "", false
+	for _, k := range keys {
+		w := t.writes[k]
+		if w.del {
+			ops = append(ops, clientv3.OpDelete(s.prefix+k))
+			deletes = true
+		} else {
+			ops = append(ops, clientv3.OpPut(s.prefix+k, string(w.value)))
+		}
+		n := len(s.prefix) + len(k) + len(w.value) + opOverhead
+		if biggest == "" || len(w.value) > len(t.writes[biggest].value) {
+			biggest = k
+		}
+		size += n
+	}
+	if deletes {
+		ops = append(ops, clientv3.OpPut(s.fence, ""))
+	}
+	if len(ops) > s.opts.MaxTxnOps {
+		return nil, fmt.Errorf("update writes %d keys (%q to %q) in one transaction, more than etcd's limit of %d operations (--max-txn-ops): %w",
+			len(ops), keys[0], keys[len(keys)-1], s.opts.MaxTxnOps, store.ErrTooLarge)
+	}
+	if limit := s.opts.MaxRequestBytes - requestMargin; size > limit {
+		return nil, fmt.Errorf("update writes %d bytes in one transaction (%d keys, the largest %q with %d bytes), more than etcd's request limit of %d bytes (--max-request-bytes): %w",
+			size, len(keys), biggest, len(t.writes[biggest].value), limit, store.ErrTooLarge)
+	}
+	return ops, nil
+}
+
+// compares returns the Txn's conditions: nothing t read has changed since t.rev. When they would be more
+// than etcd allows in one Txn, they collapse into one range compare over everything read, which the fence
+// completes (a deleted key no longer has a revision to compare).
+func (s *Store) compares(t *tx) []clientv3.Cmp {
+	after := t.rev + 1
+	var cmps []clientv3.Cmp
+	for k, rev := range t.points {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
+	}
+	for _, sp := range t.spans {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(sp.lo), "<", after).WithRange(sp.hi))
+	}
+	fenced := t.fenced
+	if len(cmps)+1 > s.opts.MaxTxnOps {
+		lo, hi := s.prefix+"\xff", s.prefix
+		for k := range t.points {
+			lo, hi = min(lo, k), max(hi, k+"\x00")
+		}
+		for _, sp := range t.spans {
+			lo, hi = min(lo, sp.lo), max(hi, sp.hi)
+		}
+		cmps = []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(lo), "<", after).WithRange(hi)}
+		fenced = true
+	}
+	if fenced {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(s.fence), "<", after))
+	}
+	return cmps
+}
+
+// fault turns an etcd client error into the store's: store.ErrUnavailable when etcd cannot serve the
+// request (unreachable, no leader or quorum, out of space, credentials refused), store.ErrTooLarge when it
+// refuses the request's size, naming the cause. The error text never holds the password.
+func (s *Store) fault(op string, err error) error {
+	switch {
+	case errors.Is(err, rpctypes.ErrCompacted):
+		return fmt.Errorf("%s at %s: %w", op, s.where, err) // still errors.Is ErrCompacted: Update reruns fn
+	case errors.Is(err, rpctypes.ErrRequestTooLarge), errors.Is(err, rpctypes.ErrTooManyOps):
+		return fmt.Errorf("%s: %s refused the request: %v: %w", op, s.where, err, store.ErrTooLarge)
+	case errors.Is(err, rpctypes.ErrNoSpace):
+		return fmt.Errorf("%s: %s is out of space (its --quota-backend-bytes is used up; compact and defragment it, then disarm the NOSPACE alarm): %w",
+			op, s.where, store.ErrUnavailable)
+	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
+		return fmt.Errorf("%s: %s did not answer within %v (unreachable, or no quorum): %w", op, s.where, s.opts.Timeout, store.ErrUnavailable)
+	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrInvalidAuthToken),
+		errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrUserEmpty),
+		status.Code(err) == codes.Unauthenticated, status.Code(err) == codes.PermissionDenied:
+		return fmt.Errorf("%s: %s refused user %q: %v: %w", op, s.where, s.opts.Username, rpctypes.ErrorDesc(err), store.ErrUnavailable)
+	case errors.Is(err, context.Canceled), status.Code(err) == codes.Canceled:
+		return fmt.Errorf("%s at %s: %w", op, s.where, store.ErrClosed)
+	default:
+		return fmt.Errorf("%s: %s: %v: %w", op, s.where, rpctypes.ErrorDesc(err), store.ErrUnavailable)
+	}
+}
