@@ -8,8 +8,8 @@ import (
 	"github.com/moat-dev/moat/internal/controlplane/store"
 )
 
-// keyCache keeps the access keys Plane.Key last read, for one use only: answering Key while a shared
-// store cannot be reached. A key is dropped when the store says it is gone, when this plane deletes it
+// keyCache keeps the access keys Plane.Key last read (and, in a fleet, every stored key: Reloaded), for
+// one use only: answering Key while a shared store cannot be reached. A key is dropped when the store says it is gone, when this plane deletes it
 // and when another gateway changes it (Plane.Changed), so a key deleted anywhere stops signing here as
 // soon as the change is seen. The zero value is empty and ready; it is safe for concurrent use.
 type keyCache struct {
@@ -55,10 +55,25 @@ func (p *Plane) Changed(keys []string) {
 	}
 }
 
-// Reloaded tells the plane that another process's changes could not all be followed (the store's
-// history was compacted away): it drops everything it keeps in memory.
-func (p *Plane) Reloaded() {
+// Reloaded tells the plane that another process's changes may not all have been followed (a start,
+// or the store's history compacted away): it replaces every access key it keeps with the keys stored
+// now, so that a key this gateway has not used yet still signs calls to it during an outage. On error
+// it keeps nothing.
+func (p *Plane) Reloaded() error {
+	var keys []AccessKey
+	err := p.store.View(func(tx store.Tx) (err error) {
+		keys, err = listJSON[AccessKey](tx, keyPrefix)
+		return err
+	})
 	p.keys.mu.Lock()
+	defer p.keys.mu.Unlock()
 	p.keys.keys = nil
-	p.keys.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	p.keys.keys = make(map[string]AccessKey, len(keys))
+	for _, k := range keys {
+		p.keys.keys[k.ID] = k
+	}
+	return nil
 }

@@ -167,7 +167,10 @@ func (s *Server) applyStored(in model.Instance, force bool) {
 
 // reloadAll makes the served instances exactly the stored ones, each compiled as stored now.
 func (s *Server) reloadAll() error {
-	s.plane.Reloaded()
+	if err := s.plane.Reloaded(); err != nil {
+		s.log.Error("the stored access keys could not be read: keeping the published snapshots until the store answers", "err", err)
+		return err
+	}
 	all, err := s.plane.Instances()
 	if err != nil {
 		s.log.Error("the stored instances could not be read: keeping the published snapshots until the store answers", "err", err)
