@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -44,14 +46,20 @@ func startFleet(t testing.TB, n int, endpoints []string) *fleet {
 	return f
 }
 
-func (f *fleet) startGateway(t testing.TB, i int, endpoints []string) *Server {
-	t.Helper()
+// options are gateway i's: on 127.0.0.(i+2), named gw-(i+1).
+func (f *fleet) options(t testing.TB, i int, endpoints []string) Options {
 	host := fmt.Sprintf("127.0.0.%d", i+2)
-	s := start(t, Options{
+	return Options{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:" + f.port, APIListen: host + ":0", Backend: "redis://" + f.backend,
 		Store:      StoreOptions{Kind: config.StoreEtcd, Endpoints: endpoints, Prefix: f.prefix},
 		ListenHost: host, GatewayName: fmt.Sprintf("gw-%d", i+1),
-	})
+	}
+}
+
+// startGateway starts gateway i and adds it to the fleet.
+func (f *fleet) startGateway(t testing.TB, i int, endpoints []string) *Server {
+	t.Helper()
+	s := start(t, f.options(t, i, endpoints))
 	t.Cleanup(func() { s.Close() })
 	if i == 0 {
 		b, err := os.ReadFile(s.AdminKeyPath())
@@ -291,4 +299,65 @@ func TestFleetSurvivesEtcdFaults(t *testing.T) {
 			return code == 200 && body == "ready\n"
 		})
 	}
+}
+
+// A gateway cut off from etcd (its only endpoint is a stopped member) while the rest of the fleet keeps
+// its quorum enforces what it had; when the member returns it catches up from the last revision it saw
+// and enforces the changes made meanwhile, without a restart. A gateway started while its etcd is down
+// waits, saying so in its log, and serves once etcd is back.
+func TestFleetGatewayCatchesUpAndWaits(t *testing.T) {
+	c := etcdtest.StartCluster(t, 3)
+	f := startFleet(t, 2, c.Endpoints())
+	id := f.instance(t)
+	lone := []string{c.Endpoint(2)}
+	f.gws = append(f.gws, f.startGateway(t, 2, lone))
+	if err := f.whitelist(t, 0, id, "app", "127.0.0.9", "Cover"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "gateway 3 admits 127.0.0.9", func() bool { return ping(t, f.addr(2), "127.0.0.9") == "PONG" })
+
+	c.Stop(2)
+	if err := f.whitelist(t, 0, id, "app", "127.0.0.10", "Append"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "gateway 2 admits 127.0.0.10", func() bool { return ping(t, f.addr(1), "127.0.0.10") == "PONG" })
+	eventually(t, "gateway 3 reports the outage", func() bool {
+		_, body := readyz(t, f.gws[2])
+		return strings.Contains(body, "ready, degraded")
+	})
+	if got := ping(t, f.addr(2), "127.0.0.10"); got != "-ERR illegal address" {
+		t.Fatalf("gateway 3, cut off, admitted 127.0.0.10 before it could know of it: %q", got)
+	}
+	if got := ping(t, f.addr(2), "127.0.0.9"); got != "PONG" {
+		t.Fatalf("gateway 3, cut off, no longer admits 127.0.0.9: %q", got)
+	}
+	c.Start(2)
+	eventually(t, "gateway 3 catches up and admits 127.0.0.10", func() bool { return ping(t, f.addr(2), "127.0.0.10") == "PONG" })
+
+	c.Stop(2)
+	var log redistest.Buffer
+	opts := f.options(t, 3, lone)
+	opts.Log, opts.Banner = slog.New(slog.NewTextHandler(&log, nil)), io.Discard
+	started := make(chan *Server, 1)
+	go func() {
+		s, err := Start(opts)
+		if err != nil {
+			t.Error(err)
+		}
+		started <- s
+	}()
+	eventually(t, "gateway 4 says it waits", func() bool { return strings.Contains(log.String(), "waiting for etcd") })
+	c.Start(2)
+	var s *Server
+	select {
+	case s = <-started:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("gateway 4 did not start once etcd was back:\n%s", log.String())
+	}
+	if s == nil {
+		t.FailNow()
+	}
+	defer s.Close()
+	f.gws = append(f.gws, s)
+	eventually(t, "gateway 4 admits 127.0.0.10", func() bool { return ping(t, f.addr(3), "127.0.0.10") == "PONG" })
 }
