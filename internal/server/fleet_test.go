@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/cli"
 	"github.com/moat-dev/moat/internal/config"
+	"github.com/moat-dev/moat/internal/controlplane/api/sign"
 	"github.com/moat-dev/moat/internal/etcdtest"
 	"github.com/moat-dev/moat/internal/redistest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -174,6 +177,12 @@ func TestFleetChangeEnforcedEverywhere(t *testing.T) {
 	for i := range 3 {
 		eventually(t, fmt.Sprintf("gateway %d admits 127.0.0.9", i), func() bool { return ping(t, f.addr(i), "127.0.0.9") == "PONG" })
 	}
+	// A user made by ACL SETUSER through gateway 1's data plane logs in on gateway 3.
+	if got := do(t, f.addr(0), "127.0.0.9", "ACL SETUSER fleetuser on >Fleet-pw1 ~* +@all"); got != "+OK" {
+		t.Fatalf("ACL SETUSER on gateway 1: %q", got)
+	}
+	eventually(t, "gateway 3 knows fleetuser", func() bool { return do(t, f.addr(2), "127.0.0.9", "AUTH fleetuser Fleet-pw1") == "+OK" })
+
 	if err := f.whitelist(t, 2, id, "app", "127.0.0.9", "Delete"); err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +227,21 @@ func TestFleetChangeEnforcedEverywhere(t *testing.T) {
 	var ae *cli.APIError
 	if err := reader.Call("DescribeInstances", nil, nil); !errors.As(err, &ae) || ae.Code != "InvalidAccessKeyId.NotFound" {
 		t.Fatalf("a key deleted on gateway 2, used on gateway 3: %v", err)
+	}
+
+	// A signed call accepted by gateway 1 and replayed to gateway 2 is refused: the nonce is in etcd.
+	form := url.Values{"Action": {"DescribeInstances"}, "Version": {"2015-01-01"}}
+	sign.SignV1("POST", form, f.admin.KeyID, f.admin.Secret, time.Now(), "fleet-replay-nonce")
+	for i, want := range []int{200, 400} {
+		resp, err := http.Post(f.client(i).Endpoint+"/", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 400 && !strings.Contains(string(body), sign.CodeSignatureNonceUsed)) {
+			t.Fatalf("the signed call sent to gateway %d: %d %s", i+1, resp.StatusCode, body)
+		}
 	}
 
 	// The audit log read on gateway 3 names the gateway of each change.
