@@ -296,8 +296,12 @@ func TestFleetSurvivesEtcdFaults(t *testing.T) {
 	}
 	err := f.whitelist(t, 2, id, "app", "127.0.0.11", "Append")
 	var ae *cli.APIError
-	if !errors.As(err, &ae) || ae.Status != 503 || !strings.HasPrefix(ae.Code, "ServiceUnavailable") || !strings.Contains(ae.Message, "state store is unavailable") {
+	if !errors.As(err, &ae) || ae.Status != 503 || !strings.HasPrefix(ae.Code, "ServiceUnavailable") ||
+		!strings.Contains(ae.Message, "state store is unavailable (last reached ") {
 		t.Fatalf("a change without quorum: %v", err)
+	}
+	if age := stateAge(t, f.client(2).Endpoint); age == "" {
+		t.Fatal("an API answer during the outage does not say how old the gateway's state is")
 	}
 	// Fail static: what was admitted still is, what was not still is not, on every gateway.
 	for i := range 3 {
@@ -323,6 +327,23 @@ func TestFleetSurvivesEtcdFaults(t *testing.T) {
 			return code == 200 && body == "ready\n"
 		})
 	}
+	if age := stateAge(t, f.client(2).Endpoint); age != "" {
+		t.Fatalf("an API answer after the outage says the state is %s s old", age)
+	}
+}
+
+// stateAge returns the StateAgeHeader of an API answer from endpoint (an unsigned call, refused).
+func stateAge(t *testing.T, endpoint string) string {
+	t.Helper()
+	resp, err := http.Post(endpoint+"/", "application/x-www-form-urlencoded", strings.NewReader("Action=DescribeInstances"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if age := resp.Header.Get(StateAgeHeader); age != "" && resp.Header.Get("Warning") != `110 - "Response is Stale"` {
+		t.Fatalf("%s without the Warning header: %v", StateAgeHeader, resp.Header)
+	}
+	return resp.Header.Get(StateAgeHeader)
 }
 
 // A gateway cut off from etcd (its only endpoint is a stopped member) while the rest of the fleet keeps

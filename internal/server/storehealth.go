@@ -70,10 +70,15 @@ func (h *healthStore) register(reg prometheus.Registerer) error {
 	return nil
 }
 
-// View runs fn on the store and notes whether it could be reached.
+// View runs fn on the store and notes whether it could be reached. When it could not, the error also
+// says when this gateway last reached the store: how stale what it enforces may be.
 func (h *healthStore) View(fn func(store.Tx) error) error {
 	err := h.Store.View(fn)
 	h.observe(err)
+	if errors.Is(err, store.ErrUnavailable) {
+		_, since, _ := h.status()
+		return h.outage(since, err)
+	}
 	return err
 }
 
@@ -82,12 +87,18 @@ func (h *healthStore) View(fn func(store.Tx) error) error {
 func (h *healthStore) Update(fn func(store.Tx) error) error {
 	if cause, since, down := h.status(); down {
 		h.refused.Inc()
-		return fmt.Errorf("%w (last reached %s, %s ago): %v", store.ErrUnavailable, since.Format(time.RFC3339),
-			h.now().Sub(since).Round(time.Second), cause)
+		return h.outage(since, cause)
 	}
 	err := h.Store.Update(fn)
 	h.observe(err)
 	return err
+}
+
+// outage is the error of a transaction refused or failed because the store cannot be reached: it wraps
+// store.ErrUnavailable and names when the store was last reached and cause.
+func (h *healthStore) outage(since time.Time, cause error) error {
+	return fmt.Errorf("%w (last reached %s, %s ago): %v", store.ErrUnavailable, since.UTC().Format(time.RFC3339),
+		h.now().Sub(since).Round(time.Second), cause)
 }
 
 // observe records the outcome of a transaction or probe: an ErrUnavailable marks the store down, any
