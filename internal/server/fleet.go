@@ -53,7 +53,6 @@ func (s *Server) follow(ctx context.Context, w store.Watcher) {
 				} else if !dirty {
 					dirty = s.applyKeys(c.Keys) != nil
 				}
-				s.followed.Store(c.Revision)
 			case <-retry.C:
 				if dirty {
 					dirty = s.reloadAll() != nil

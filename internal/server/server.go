@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -115,10 +114,9 @@ type Server struct {
 	// (fleet.go), so that an older state is never published over a newer one.
 	pubMu sync.Mutex
 	// stop ends the follower and the store probe; followDone is closed when the follower returned
-	// (nil: no follower). followed is the last store revision applied.
+	// (nil: no follower).
 	stop       context.CancelFunc
 	followDone chan struct{}
-	followed   atomic.Int64
 }
 
 type served struct {
@@ -236,7 +234,13 @@ func Start(opts Options) (_ *Server, err error) {
 	}
 	for _, in := range toServe {
 		if err := s.startInstance(in); err != nil {
-			return nil, err
+			if !opts.Store.shared() {
+				return nil, err
+			}
+			// A fleet's instance this gateway cannot serve (its port taken here) must not keep the
+			// gateway from serving the others: /readyz names it, and it is tried again at its next change.
+			s.noteStartError(in.ID, err)
+			s.log.Error("instance cannot be served on this gateway", "instance", in.ID, "err", err)
 		}
 	}
 	if w, ok := raw.(store.Watcher); ok && opts.Store.shared() {
