@@ -34,13 +34,16 @@ Every address is refused until it is whitelisted: a refused client gets "-ERR il
 disconnected before anything it sends is read.
 
 State (instances, whitelists) lives in <data-dir>/state.db; the embedded engine keeps each instance's
-data under <data-dir>/instances/<id>/. Only one moat may use a data directory at a time.
+data under <data-dir>/instances/<id>/. Only one moat may use a data directory at a time. With
+--store etcd, the state lives in etcd instead and is shared by a fleet of gateways: each serves every
+instance and enforces a change made through any of them (see README, "Running a fleet").
 
 Backends: "embedded" (default; persistent, in-process; see README for what it does not support),
 redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock[?db=N&password=…].`,
 		Example: `  moat serve
   moat serve --listen 0.0.0.0:6380 --backend redis://127.0.0.1:6379
-  moat serve --config moat.yaml --data-dir /var/lib/moat`,
+  moat serve --config moat.yaml --data-dir /var/lib/moat
+  moat serve --store etcd --etcd-endpoints 10.0.0.11:2379,10.0.0.12:2379,10.0.0.13:2379 --listen-host 10.0.1.21 --backend redis://10.0.2.5:6379`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := newLogger(logLevel, logFormat)

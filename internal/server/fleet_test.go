@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -405,4 +406,62 @@ func TestFleetGatewayCatchesUpAndWaits(t *testing.T) {
 	defer s.Close()
 	f.gws = append(f.gws, s)
 	eventually(t, "gateway 4 admits 127.0.0.10", func() bool { return ping(t, f.addr(3), "127.0.0.10") == "PONG" })
+}
+
+// Three gateways started at the same moment on an empty prefix: one default instance, one
+// administrator key and one console password are created, each written to one gateway's data
+// directory only, and every gateway serves the one instance.
+func TestFleetStartTogether(t *testing.T) {
+	endpoints := []string{etcdtest.Embedded(t)}
+	redis := redistest.Start(t)
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fleet{port: strconv.Itoa(port), backend: redis.Addr, prefix: "/moat-together/"}
+	servers := make([]*Server, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			opts := f.options(t, i, endpoints)
+			opts.Log, opts.Banner = quiet(), io.Discard
+			s, err := Start(opts)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			t.Cleanup(func() { s.Close() })
+			servers[i] = s
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	files := map[string]int{}
+	for _, s := range servers {
+		for _, name := range []string{AdminKeyFile, "console-password"} {
+			if _, err := os.Stat(filepath.Join(s.opts.DataDir, name)); err == nil {
+				files[name]++
+			}
+		}
+	}
+	keys, err := servers[0].Plane().Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	insts, err := servers[0].Plane().Instances()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || len(insts) != 1 || files[AdminKeyFile] != 1 || files["console-password"] != 1 {
+		t.Fatalf("%d keys, %d instances stored; files written: %v (want one of each)", len(keys), len(insts), files)
+	}
+	for i, s := range servers {
+		if s.Gateway(insts[0].ID) == nil {
+			t.Fatalf("gateway %d does not serve %s", i+1, insts[0].ID)
+		}
+	}
 }
