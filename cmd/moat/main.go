@@ -41,6 +41,7 @@ are clients of a running moat's API (signed with an access key; the administrato
 	}
 	root.AddCommand(newServe(), newVersion())
 	root.AddCommand(cli.Commands(&cli.Options{})...)
+	root.AddCommand(cli.NewStore())
 	// Flag and argument mistakes exit with the usage code.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.IsUsage(err) })
 	return root

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -128,6 +129,16 @@ func (p *Plane) appendAudit(tx store.Tx, e AuditEntry) error {
 	})
 }
 
+// RecordChange durably records a change made outside the Plane's own methods (such as `moat store copy`,
+// which writes a whole state), in a transaction of its own. after describes the change; it must hold no
+// secret.
+func (p *Plane) RecordChange(a Actor, action, resource string, after json.RawMessage) error {
+	return p.store.Update(func(tx store.Tx) error {
+		return p.appendAudit(tx, AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: action,
+			Resource: resource, Result: ResultOK, After: after})
+	})
+}
+
 // RecordFailure durably records a call that failed or was denied, counting it into the record of the same
 // key, action, instance and result if one is kept.
 func (p *Plane) RecordFailure(a Actor, action, instance, result string, cause error) error {
@@ -221,17 +232,19 @@ func auditQuery[T any](p *Plane, l store.AuditLog, f AuditFilter) (out []T, next
 // split into the two logs: records of changes keep their times, failed and denied calls are counted into
 // failed-call records, and records older than the retention are dropped on the way. It works in
 // transactions of upgradeBatch records, each moving and deleting its records together, so an upgrade cut
-// short resumes where it stopped. A store without the old log is left as it is.
+// short resumes where it stopped; a store that refuses a transaction that big (store.ErrTooLarge: etcd
+// allows 128 operations) gets smaller ones. A store without the old log is left as it is.
 func (p *Plane) UpgradeAudit() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	batch := upgradeBatch
 	for done := false; !done; {
 		err := p.store.Update(func(tx store.Tx) error {
-			kvs, err := tx.Range(legacyPrefix, legacyEnd, false, upgradeBatch)
+			kvs, err := tx.Range(legacyPrefix, legacyEnd, false, batch)
 			if err != nil {
 				return err
 			}
-			if done = len(kvs) < upgradeBatch; done {
+			if done = len(kvs) < batch; done {
 				if err := tx.Delete(legacySeqKey); err != nil {
 					return err
 				}
@@ -255,6 +268,10 @@ func (p *Plane) UpgradeAudit() error {
 			}
 			return nil
 		})
+		if errors.Is(err, store.ErrTooLarge) && batch > 1 {
+			batch, done = max(1, batch/8), false
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("upgrade the audit log: %w", err)
 		}

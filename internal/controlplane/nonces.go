@@ -56,6 +56,11 @@ const (
 	// noncePurgeScan is the gap in minutes beyond which purging lists the whole index instead of
 	// visiting each minute (a first purge, or a clock that jumped).
 	noncePurgeScan = 120
+	// nonceBatch and noncePurgeBatch bound one transaction: the nonces it records (two keys each) and
+	// the expired ones it deletes (two keys each), so that it stays within etcd's default of 128
+	// operations per transaction (etcdstore); purging catches up over the next transactions.
+	nonceBatch      = 32
+	noncePurgeBatch = 30
 )
 
 // NonceJournal returns a journal over the plane's store.
@@ -72,10 +77,10 @@ func (j *NonceJournal) Use(keyID, nonce string, now, expiry time.Time) (bool, er
 
 	j.commit.Lock()
 	defer j.commit.Unlock()
-	if !u.done { // not committed by an earlier caller's batch: commit everything waiting, u included
+	for !u.done { // not committed by an earlier caller's batch: commit the oldest waiting, up to u
 		j.mu.Lock()
-		batch := j.pending
-		j.pending = nil
+		batch := j.pending[:min(len(j.pending), nonceBatch)]
+		j.pending = j.pending[len(batch):]
 		j.mu.Unlock()
 		var purged int64
 		err := j.store.Update(func(tx store.Tx) (err error) {
@@ -134,7 +139,8 @@ func nonceIndexKey(minute int64, id string) string {
 	return fmt.Sprintf("%s%012d/%s", nonceIndexPrefix, minute, id)
 }
 
-// purge deletes the nonces whose index minute has started by now and returns that minute. It runs
+// purge deletes the nonces whose index minute has started by now, at most noncePurgeBatch of them, and
+// returns the minute through which none is left (now's minute when it got through them all). It runs
 // inside the caller's Update, which advances purged only if it commits (a failed purge is redone by
 // the next batch; deleting twice is harmless).
 func (j *NonceJournal) purge(tx store.Tx, now int64) (int64, error) {
@@ -153,8 +159,9 @@ func (j *NonceJournal) purge(tx store.Tx, now int64) (int64, error) {
 			prefixes = append(prefixes, fmt.Sprintf("%s%012d/", nonceIndexPrefix, m))
 		}
 	}
+	left := noncePurgeBatch
 	for _, p := range prefixes {
-		kvs, err := tx.List(p)
+		kvs, err := tx.Range(p, store.PrefixEnd(p), false, left+1)
 		if err != nil {
 			return 0, err
 		}
@@ -167,9 +174,13 @@ func (j *NonceJournal) purge(tx store.Tx, now int64) (int64, error) {
 			if minute > nowMin {
 				break // the index is sorted by minute: the rest expire later
 			}
+			if left == 0 {
+				return minute - 1, nil // the batch is full: minute and later wait for the next one
+			}
 			if err := j.forget(tx, kv.Key, id, now); err != nil {
 				return 0, err
 			}
+			left--
 		}
 	}
 	return nowMin, nil

@@ -22,8 +22,10 @@ import (
 // EtcdBinary is where Debian's etcd-server package installs etcd; $MOAT_ETCD overrides it.
 const EtcdBinary = "/usr/bin/etcd"
 
-// NotFound is the message when the etcd binary is missing.
-const NotFound = "etcd not found at " + EtcdBinary + ": install it (apt-get install -y etcd-server, or scripts/test-deps.sh) or set MOAT_ETCD"
+// notFound is the message when the etcd binary bin is missing.
+func notFound(bin string) string {
+	return "etcd not found at " + bin + ": install it (apt-get install -y etcd-server, or scripts/test-deps.sh) or set MOAT_ETCD"
+}
 
 // Binary returns the etcd binary to run. When there is none, t is skipped, or fails under CI (CI set), where
 // scripts/test-deps.sh installs it and a missing binary is a broken setup, not a reason to skip.
@@ -35,9 +37,9 @@ func Binary(t testing.TB) string {
 	}
 	if _, err := exec.LookPath(bin); err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatal(NotFound)
+			t.Fatal(notFound(bin))
 		}
-		t.Skip(NotFound)
+		t.Skip(notFound(bin))
 	}
 	return bin
 }

@@ -17,7 +17,8 @@ import (
 
 // Embedded starts a single-member etcd inside the test process, on 127.0.0.1 ports the kernel picks, with
 // its data in a temporary directory, and stops it when the test ends. It returns the client endpoint.
-// configure, if given, changes the configuration before the start (limits such as MaxTxnOps).
+// configure, if given, changes the configuration before the start (limits such as MaxTxnOps, or TLS: an
+// https client URL and ClientTLSInfo).
 func Embedded(t testing.TB, configure ...func(*embed.Config)) string {
 	t.Helper()
 	cfg := embed.NewConfig()
@@ -46,5 +47,5 @@ func Embedded(t testing.TB, configure ...func(*embed.Config)) string {
 		e.Server.Stop()
 		t.Fatal("embedded etcd not ready within 30s")
 	}
-	return fmt.Sprintf("http://%s", e.Clients[0].Addr())
+	return fmt.Sprintf("%s://%s", cfg.ListenClientUrls[0].Scheme, e.Clients[0].Addr())
 }

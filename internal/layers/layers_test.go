@@ -88,3 +88,16 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		}
 	}
 }
+
+// The etcd server is linked into tests only (internal/etcdtest): moat's binary talks to etcd as a client.
+func TestBinaryHasNoEtcdServer(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", module+"cmd/moat").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "go.etcd.io/etcd/server/") || pkg == module+"internal/etcdtest" {
+			t.Errorf("cmd/moat depends on %s: the etcd server belongs in tests only", pkg)
+		}
+	}
+}

@@ -32,7 +32,7 @@ type AuditLog struct {
 	// Retention is how long a record is kept, judged by its time against the time of the record being
 	// added. 0 keeps records for ever.
 	Retention time.Duration
-	// MaxRecords bounds the records kept: adding one beyond it removes the oldest. 0: no bound.
+	// MaxRecords bounds the records kept: adding one beyond it removes the oldest (trim). 0: no bound.
 	MaxRecords int
 }
 
@@ -66,10 +66,12 @@ type AuditQuery struct {
 // ErrBadCursor is returned by Query for an AuditQuery.Before that no AuditRecord.Cursor could have been.
 var ErrBadCursor = errors.New("not a cursor of this log")
 
-// pruneBatch bounds the expired records one Append or Merge removes, so that pruning never turns a write
-// into a scan; a log written to keeps pace with its expiry as long as it does not shrink 64-fold from one
-// Retention to the next, and catches up in any case.
-const pruneBatch = 64
+// pruneBatch bounds the records one Append or Merge removes (expired ones, or the oldest beyond MaxRecords),
+// so that pruning never turns a write into a scan and a write stays one small transaction: removing a record
+// deletes 9 keys, so a write with its own change stays within etcd's default of 128 operations per
+// transaction (etcdstore). A log written to keeps pace with its expiry as long as it does not shrink 8-fold
+// from one Retention to the next, and catches up in any case.
+const pruneBatch = 8
 
 // maxIndexed bounds the bytes of a field an index holds: longer values share an index entry with every
 // value of the same first maxIndexed bytes, and Query tells them apart on the record itself.
@@ -159,8 +161,9 @@ func (l AuditLog) add(tx Tx, id string, f AuditFields, encode func(uint64, []byt
 	return tx.Put(l.Prefix+"n", []byte(strconv.FormatUint(n, 10)))
 }
 
-// trim removes up to pruneBatch expired records and the oldest beyond MaxRecords, and returns how many
-// records are left.
+// trim removes up to pruneBatch records, expired ones and the oldest beyond MaxRecords, and returns how many
+// records are left. A log over MaxRecords by more than that (MaxRecords was lowered) shrinks by pruneBatch-1
+// with every write until it is back within it.
 func (l AuditLog) trim(tx Tx, n uint64, now time.Time) (uint64, error) {
 	var cutoff string
 	if l.Retention > 0 {
@@ -181,7 +184,7 @@ func (l AuditLog) trim(tx Tx, n uint64, now time.Time) (uint64, error) {
 			return n, err
 		}
 	}
-	oldest, err := tx.Range(base, PrefixEnd(base), false, max(excess, pruneBatch))
+	oldest, err := tx.Range(base, PrefixEnd(base), false, pruneBatch)
 	if err != nil {
 		return n, err
 	}

@@ -20,7 +20,8 @@ var (
 	// ErrClosed is returned by View and Update after Close, and by a Tx used after its callback returned.
 	ErrClosed = errors.New("state store is closed")
 	// ErrUnavailable is returned by View and Update when a shared store (etcd) cannot be reached or has no
-	// quorum; the wrapping error names the cause. Nothing was written.
+	// quorum; the wrapping error names the cause. Nothing was written, unless the store was lost during
+	// the commit itself: then the wrapping error says that whether the change was applied is unknown.
 	ErrUnavailable = errors.New("state store is unavailable")
 	// ErrTooLarge is returned by Put (or by Update's commit) when a key, a value or a whole transaction
 	// exceeds the implementation's request limit; the wrapping error names the key and the limit.

@@ -1,11 +1,12 @@
 // Package etcdstore is the shared store.Store: moat's control-plane state in an etcd cluster (etcd 3.4 or
 // later), so that a fleet of gateways works on one state.
 //
-// Every store key k lives at the etcd key Prefix+k; nothing else under Prefix is moat's, and nothing moat
-// writes lies under it except those keys. One more key, the deletion fence (Prefix without its final "/",
-// then "\x00fence"), lies beside the prefix, outside it: every transaction that deletes puts it, so that a
-// transaction that listed keys can tell that one of them was deleted after it read (etcd cannot compare on a
-// key that is gone). Two stores on one etcd must use prefixes neither of which starts with the other.
+// Every store key k lives at the etcd key Prefix+k; nothing else under Prefix is moat's. The etcd key Prefix
+// itself (the empty store key, which Put refuses) is the deletion fence: every transaction that deletes puts
+// it, so that a transaction that listed keys can tell that one of them was deleted after it read (etcd
+// cannot compare on a key that is gone). It is never listed nor watched; keeping it under the prefix means an
+// etcd role granted the prefix covers all of moat's keys. Two stores on one etcd must use prefixes neither of
+// which starts with the other.
 //
 // Update is an optimistic, serializable transaction. fn reads at one etcd revision R (the first read fixes
 // it) and its writes are buffered, visible to its own later reads. The commit is one etcd Txn that applies
@@ -23,7 +24,7 @@
 // over everything read (plus the fence): still serializable, at the price of reruns caused by writes that
 // fn did not actually read.
 //
-// Faults: every View and Update, waiting for its turn included, is bounded by Options.Timeout; an etcd that
+// Faults: every request to etcd, and an Update's wait for its turn, is bounded by Options.Timeout; an etcd that
 // cannot be reached, has no leader or no quorum, or refuses writes (space quota) gives an error wrapping
 // store.ErrUnavailable that names the endpoints and the cause. A reverse Range on an etcd 3.4 server reads
 // the whole range on the server before it returns the first keys (3.4 sorts before it limits).
@@ -42,6 +43,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moat-dev/moat/internal/controlplane/store"
+	"github.com/moat-dev/moat/internal/redact"
 )
 
 // Defaults of Options.
@@ -63,7 +65,8 @@ type Options struct {
 	CACert, Cert, Key string
 	// Username and Password authenticate to etcd when Username is set. The password appears in no error.
 	Username, Password string
-	// Timeout bounds each View and Update (0: DefaultTimeout).
+	// Timeout bounds each request to etcd (0: DefaultTimeout), so a View or Update fails that long after
+	// etcd stops answering; an Update also waits at most that long for the earlier Updates of this process.
 	Timeout time.Duration
 	// MaxRequestBytes and MaxTxnOps are the cluster's --max-request-bytes and --max-txn-ops (0: etcd's
 	// defaults). Set them only when the cluster was started with other values.
@@ -77,7 +80,8 @@ type Store struct {
 	prefix string // ends with "/"
 	fence  string
 	opts   Options
-	where  string // "etcd at <endpoints>", for errors
+	shown  []string // the endpoints, any password in them masked
+	where  string   // "etcd at <endpoints>", for errors
 
 	turn chan struct{} // holds one token: the Update whose turn it is takes it
 
@@ -112,7 +116,11 @@ func Open(opts Options) (*Store, error) {
 	if opts.MaxTxnOps <= 0 {
 		opts.MaxTxnOps = DefaultMaxTxnOps
 	}
-	where := "etcd at " + strings.Join(opts.Endpoints, ",")
+	shown := make([]string, len(opts.Endpoints)) // for messages and Endpoints
+	for i, e := range opts.Endpoints {
+		shown[i] = redact.Secret(redact.KindURL, e) // an endpoint may carry user:password@
+	}
+	where := "etcd at " + strings.Join(shown, ",")
 	cfg := clientv3.Config{
 		Endpoints:            opts.Endpoints,
 		DialTimeout:          opts.Timeout,
@@ -132,22 +140,23 @@ func Open(opts Options) (*Store, error) {
 		}
 		cfg.TLS = tlsCfg
 	}
-	cli, err := clientv3.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("etcd store: connect to %s: %w", where, err)
-	}
 	s := &Store{
-		cli:    cli,
 		prefix: opts.Prefix,
-		fence:  strings.TrimSuffix(opts.Prefix, "/") + "\x00fence",
+		fence:  opts.Prefix,
 		opts:   opts,
+		shown:  shown,
 		where:  where,
 		turn:   make(chan struct{}, 1),
 	}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, s.fault("connect", err) // clientv3.New authenticates when a user is set
+	}
+	s.cli = cli
 	s.turn <- struct{}{}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	defer cancel()
-	if _, err := cli.Get(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil {
+	if _, err := cli.Get(ctx, s.fence, clientv3.WithCountOnly()); err != nil {
 		_ = cli.Close()
 		return nil, s.fault("open", err)
 	}
@@ -157,8 +166,9 @@ func Open(opts Options) (*Store, error) {
 // Prefix returns the etcd key prefix of the store's keys (ending with "/").
 func (s *Store) Prefix() string { return s.prefix }
 
-// Endpoints returns the etcd endpoints the store was opened with.
-func (s *Store) Endpoints() []string { return append([]string(nil), s.opts.Endpoints...) }
+// Endpoints returns the etcd endpoints the store was opened with, as messages show them (a password in an
+// endpoint URL masked).
+func (s *Store) Endpoints() []string { return append([]string(nil), s.shown...) }
 
 // begin registers a transaction; the caller must call s.mu.RUnlock when it ends.
 func (s *Store) begin() error {
@@ -184,15 +194,15 @@ func (s *Store) ViewRevision(fn func(store.Tx) error) (int64, error) {
 		return 0, err
 	}
 	defer s.mu.RUnlock()
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
-	defer cancel()
-	t := &tx{s: s, ctx: ctx}
+	t := &tx{s: s}
 	defer t.end()
 	if err := fn(t); err != nil {
 		return t.rev, err
 	}
 	if t.rev == 0 {
 		// A View that read nothing still has a revision: now's.
+		ctx, cancel := s.rpc()
+		defer cancel()
 		resp, err := s.cli.Get(ctx, s.fence, clientv3.WithCountOnly())
 		if err != nil {
 			return 0, s.fault("view", err)

@@ -1,7 +1,6 @@
 package etcdstore
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,7 +15,6 @@ import (
 // an Update's writes wait in writes until the commit, and its reads are recorded for the commit's compares.
 type tx struct {
 	s     *Store
-	ctx   context.Context
 	write bool
 	done  bool
 	rev   int64 // the snapshot's revision; 0 until the first read
@@ -60,6 +58,9 @@ func (t *tx) Get(key string) ([]byte, error) {
 	if t.done {
 		return nil, errTxDone
 	}
+	if key == "" { // the fence's etcd key, never a store key
+		return nil, fmt.Errorf("key %q: %w", key, store.ErrNotFound)
+	}
 	if w, ok := t.writes[key]; ok {
 		if w.del {
 			return nil, fmt.Errorf("key %q: %w", key, store.ErrNotFound)
@@ -67,7 +68,9 @@ func (t *tx) Get(key string) ([]byte, error) {
 		return clone(w.value), nil
 	}
 	ek := t.s.prefix + key
-	resp, err := t.s.cli.Get(t.ctx, ek, t.at()...)
+	ctx, cancel := t.s.rpc()
+	defer cancel()
+	resp, err := t.s.cli.Get(ctx, ek, t.at()...)
 	if err != nil {
 		return nil, t.s.fault(fmt.Sprintf("get %q", key), err)
 	}
@@ -112,6 +115,9 @@ func (t *tx) Delete(key string) error {
 	if !t.write {
 		return fmt.Errorf("delete %q: %w", key, errReadOnly)
 	}
+	if key == "" {
+		return nil // never stored (Put refuses it); its etcd key is the fence
+	}
 	t.writes[key] = pending{del: true}
 	return nil
 }
@@ -128,8 +134,12 @@ func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, erro
 		return nil, nil
 	}
 	in := func(k string) bool { return k >= start && (end == "" || k < end) }
-	// The buffered deletes in the range may hide as many of etcd's keys: read that many more.
+	// The buffered deletes in the range may hide as many of etcd's keys, and the fence (the etcd key of
+	// store key "") one more: read that many more.
 	deletes := 0
+	if start == "" {
+		deletes++
+	}
 	for k, w := range t.writes {
 		if w.del && in(k) {
 			deletes++
@@ -147,7 +157,9 @@ func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, erro
 	if limit > 0 {
 		opts = append(opts, clientv3.WithLimit(int64(limit+deletes)))
 	}
-	resp, err := t.s.cli.Get(t.ctx, lo, opts...)
+	ctx, cancel := t.s.rpc()
+	defer cancel()
+	resp, err := t.s.cli.Get(ctx, lo, opts...)
 	if err != nil {
 		return nil, t.s.fault(fmt.Sprintf("range [%q, %q)", start, end), err)
 	}
@@ -159,7 +171,7 @@ func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, erro
 	out := make([]store.KV, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		k := string(kv.Key[len(t.s.prefix):])
-		if _, mine := t.writes[k]; !mine {
+		if _, mine := t.writes[k]; !mine && k != "" {
 			out = append(out, store.KV{Key: k, Value: clone(kv.Value)})
 		}
 	}

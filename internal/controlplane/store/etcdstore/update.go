@@ -35,36 +35,29 @@ func (s *Store) Update(fn func(store.Tx) error) error {
 		return err
 	}
 	defer s.mu.RUnlock()
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
-	defer cancel()
 	select {
 	case <-s.turn:
 		defer func() { s.turn <- struct{}{} }()
-	case <-ctx.Done():
+	case <-time.After(s.opts.Timeout):
 		return fmt.Errorf("update: waited %v for earlier updates to %s: %w", s.opts.Timeout, s.where, store.ErrUnavailable)
 	}
 	backoff := time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := s.attempt(ctx, fn)
+		err := s.attempt(fn)
 		if !errors.Is(err, errConflict) {
 			return err
 		}
 		if attempt == maxAttempts {
 			return fmt.Errorf("update: %d attempts in a row conflicted with other writers to %s: %w", attempt, s.where, store.ErrUnavailable)
 		}
-		select {
-		case <-time.After(backoff/2 + rand.N(backoff)):
-		case <-ctx.Done():
-			return fmt.Errorf("update: still conflicting with other writers to %s after %d attempts in %v: %w",
-				s.where, attempt, s.opts.Timeout, store.ErrUnavailable)
-		}
+		time.Sleep(backoff/2 + rand.N(backoff))
 		backoff = min(2*backoff, 100*time.Millisecond)
 	}
 }
 
 // attempt runs fn once and commits what it wrote; errConflict means run it again.
-func (s *Store) attempt(ctx context.Context, fn func(store.Tx) error) error {
-	t := &tx{s: s, ctx: ctx, write: true, writes: map[string]pending{}, points: map[string]int64{}}
+func (s *Store) attempt(fn func(store.Tx) error) error {
+	t := &tx{s: s, write: true, writes: map[string]pending{}, points: map[string]int64{}}
 	defer t.end()
 	if err := fn(t); err != nil {
 		if errors.Is(err, rpctypes.ErrCompacted) {
@@ -80,6 +73,8 @@ func (s *Store) attempt(ctx context.Context, fn func(store.Tx) error) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := s.rpc()
+	defer cancel()
 	resp, err := s.cli.Txn(ctx).If(s.compares(t)...).Then(ops...).Commit()
 	if err != nil {
 		err = s.fault("commit", err)
@@ -92,6 +87,11 @@ func (s *Store) attempt(ctx context.Context, fn func(store.Tx) error) error {
 		return errConflict
 	}
 	return nil
+}
+
+// rpc returns the context of one request to etcd: it fails after Options.Timeout.
+func (s *Store) rpc() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.opts.Timeout)
 }
 
 // writeOps returns the Txn's operations: t's writes in key order, and the fence when any is a delete. It
@@ -174,12 +174,18 @@ func (s *Store) fault(op string, err error) error {
 	case errors.Is(err, rpctypes.ErrNoSpace):
 		return fmt.Errorf("%s: %s is out of space (its --quota-backend-bytes is used up; compact and defragment it, then disarm the NOSPACE alarm): %w",
 			op, s.where, store.ErrUnavailable)
+	case status.Code(err) == codes.ResourceExhausted: // gRPC's own message size limit, above etcd's
+		return fmt.Errorf("%s: %s refused the request: %v: %w", op, s.where, err, store.ErrTooLarge)
 	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
 		return fmt.Errorf("%s: %s did not answer within %v (unreachable, or no quorum): %w", op, s.where, s.opts.Timeout, store.ErrUnavailable)
 	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrInvalidAuthToken),
 		errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrUserEmpty),
 		status.Code(err) == codes.Unauthenticated, status.Code(err) == codes.PermissionDenied:
 		return fmt.Errorf("%s: %s refused user %q: %v: %w", op, s.where, s.opts.Username, rpctypes.ErrorDesc(err), store.ErrUnavailable)
+	case errors.Is(err, rpctypes.ErrNoLeader), errors.Is(err, rpctypes.ErrTimeout),
+		errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail), errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost),
+		errors.Is(err, rpctypes.ErrLeaderChanged):
+		return fmt.Errorf("%s: %s: %v (no leader, or no quorum): %w", op, s.where, rpctypes.ErrorDesc(err), store.ErrUnavailable)
 	case errors.Is(err, context.Canceled), status.Code(err) == codes.Canceled:
 		return fmt.Errorf("%s at %s: %w", op, s.where, store.ErrClosed)
 	default:

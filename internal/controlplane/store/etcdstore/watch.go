@@ -83,9 +83,11 @@ func (s *Store) deliver(events []*clientv3.Event, send func(store.Change) bool, 
 		rev := events[i].Kv.ModRevision
 		c := store.Change{Revision: rev}
 		for ; i < len(events) && events[i].Kv.ModRevision == rev; i++ {
-			c.Keys = append(c.Keys, string(events[i].Kv.Key[len(s.prefix):]))
+			if k := string(events[i].Kv.Key[len(s.prefix):]); k != "" { // not the fence
+				c.Keys = append(c.Keys, k)
+			}
 		}
-		if !send(c) {
+		if len(c.Keys) > 0 && !send(c) {
 			return false
 		}
 		*next = rev + 1
