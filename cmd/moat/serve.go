@@ -116,6 +116,11 @@ redis://[user[:pass]@]host[:port][/db], rediss://… (TLS), unix:///path/to.sock
 	f.StringVar(&opts.Store.Cert, "cert", "", "etcd: client certificate (PEM), as etcdctl --cert (config: etcd.cert)")
 	f.StringVar(&opts.Store.Key, "key", "", "etcd: client certificate's key (PEM), as etcdctl --key (config: etcd.key)")
 	f.StringVar(&etcdUser, "user", "", "etcd: username[:password], as etcdctl --user; the password may instead come from $MOAT_ETCD_PASSWORD (config: etcd.user, etcd.password)")
+	// The same settings under the names `moat store copy` gives them (--etcd-cacert, …).
+	f.StringVar(&opts.Store.CACert, "etcd-cacert", "", "same as --cacert")
+	f.StringVar(&opts.Store.Cert, "etcd-cert", "", "same as --cert")
+	f.StringVar(&opts.Store.Key, "etcd-key", "", "same as --key")
+	f.StringVar(&etcdUser, "etcd-user", "", "same as --user")
 	f.StringVar(&opts.ListenHost, "listen-host", "", "replace the host of every instance's listen addresses on this gateway with this IP (ports stay as stored), e.g. to run several gateways on one machine (config: listen_host)")
 	f.StringVar(&opts.GatewayName, "gateway-name", "", "this gateway's name in the audit log of a fleet (default: the host name, plus /<listen-host> when set; config: gateway_name)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
