@@ -12,6 +12,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/config"
 	"github.com/moat-dev/moat/internal/controlplane/store"
+	"github.com/moat-dev/moat/internal/controlplane/store/etcdstore"
 )
 
 // StoreOptions select moat's state store. The zero value is the embedded bbolt store,
@@ -27,7 +28,7 @@ type StoreOptions struct {
 }
 
 // DefaultEtcdPrefix is the key prefix moat's state lives under in etcd unless told otherwise.
-const DefaultEtcdPrefix = "/moat/"
+const DefaultEtcdPrefix = etcdstore.DefaultPrefix
 
 // fromFile fills what the flags left empty from the config file.
 func (o *StoreOptions) fromFile(f *config.File) {
