@@ -138,20 +138,7 @@ func TestKillDuringWhitelistChanges(t *testing.T) {
 	}
 
 	serve(t, bin, dir, listen, api)
-	var out struct {
-		SecurityIpGroups struct {
-			SecurityIpGroup []struct{ SecurityIpGroupName, SecurityIpList string }
-		}
-	}
-	if err := c.Call("DescribeSecurityIps", map[string]string{"InstanceId": id}, &out); err != nil {
-		t.Fatal(err)
-	}
-	have := map[string]bool{}
-	for _, g := range out.SecurityIpGroups.SecurityIpGroup {
-		for _, e := range strings.Split(g.SecurityIpList, ",") {
-			have[e] = true
-		}
-	}
+	have := whitelisted(t, c, id, "")
 	for i := 0; i < acked; i++ {
 		if e := fmt.Sprintf("10.%d.%d.%d", i/65536, i/256%256, i%256); !have[e] {
 			t.Fatalf("acknowledged change %d (%s) lost after kill -9 (%d acknowledged)", i, e, acked)
@@ -183,6 +170,28 @@ func TestKillDuringWhitelistChanges(t *testing.T) {
 	if line != "+OK\r\n" {
 		t.Fatalf("whitelisted client got %q", line)
 	}
+}
+
+// whitelisted returns the entries of instance id's whitelist groups whose names start with prefix.
+func whitelisted(t *testing.T, c *cli.Client, id, prefix string) map[string]bool {
+	t.Helper()
+	var out struct {
+		SecurityIpGroups struct {
+			SecurityIpGroup []struct{ SecurityIpGroupName, SecurityIpList string }
+		}
+	}
+	if err := c.Call("DescribeSecurityIps", map[string]string{"InstanceId": id}, &out); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, g := range out.SecurityIpGroups.SecurityIpGroup {
+		if strings.HasPrefix(g.SecurityIpGroupName, prefix) {
+			for _, e := range strings.Split(g.SecurityIpList, ",") {
+				have[e] = true
+			}
+		}
+	}
+	return have
 }
 
 func TestVersionAndHelp(t *testing.T) {

@@ -20,6 +20,7 @@ func newServe() *cobra.Command {
 	var logLevel, logFormat string
 	var procs int
 	var keyRate float64
+	var etcdUser string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve instances: enforce the whitelist on every connection and relay to the backend",
@@ -33,7 +34,9 @@ Every address is refused until it is whitelisted: a refused client gets "-ERR il
 disconnected before anything it sends is read.
 
 State (instances, whitelists) lives in <data-dir>/state.db; each instance's data lives under
-<data-dir>/instances/<id>/. Only one moat may use a data directory at a time.
+<data-dir>/instances/<id>/. Only one moat may use a data directory at a time. With --store etcd, the
+state lives in etcd instead and is shared by a fleet of gateways: each serves every instance and
+enforces a change made through any of them (see README, "Running a fleet").
 
 Backends: "auto" (default): a redis-server or valkey-server that moat runs and supervises for the
 instance (unix socket only, appendonly), when one is on PATH or named by --redis-server; else the
@@ -42,7 +45,8 @@ see README for what it does not support). Or an external server: redis://[user[:
 rediss://… (TLS), unix:///path/to.sock[?db=N&password=…].`,
 		Example: `  moat serve
   moat serve --listen 0.0.0.0:6380 --backend redis://127.0.0.1:6379
-  moat serve --config moat.yaml --data-dir /var/lib/moat`,
+  moat serve --config moat.yaml --data-dir /var/lib/moat
+  moat serve --store etcd --etcd-endpoints 10.0.0.11:2379,10.0.0.12:2379,10.0.0.13:2379 --listen-host 10.0.1.21 --backend redis://10.0.2.5:6379`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := newLogger(logLevel, logFormat)
@@ -58,6 +62,10 @@ rediss://… (TLS), unix:///path/to.sock[?db=N&password=…].`,
 					keyRate, opts.APILimits.KeyBurst, opts.APILimits.KeyNonces)
 			}
 			opts.APILimits.KeyRate = rate.Limit(keyRate)
+			opts.Store.User, opts.Store.Password, _ = strings.Cut(etcdUser, ":")
+			if p := os.Getenv("MOAT_ETCD_PASSWORD"); p != "" && opts.Store.Password == "" {
+				opts.Store.Password = p
+			}
 			runtime.GOMAXPROCS(goProcs(procs))
 			srv, err := server.Start(opts)
 			if err != nil {
@@ -105,6 +113,20 @@ rediss://… (TLS), unix:///path/to.sock[?db=N&password=…].`,
 	f.IntVar(&opts.AuditRetentionDays, "audit-retention-days", 0, "days the audit log keeps records of changes and of failed or denied calls (default 90; config: audit_retention_days)")
 	f.IntVar(&opts.AuditFailedCalls, "audit-failed-calls", 0, "failed-or-denied-call records kept, each counting the repeats of one key, action and instance; beyond it the least recently seen goes (default 10000; config: audit_failed_calls)")
 	f.IntVar(&procs, "procs", 0, "cores moat's Go runtime runs on at once (GOMAXPROCS); 0: $GOMAXPROCS if set, else half the cores available (at least 1) — moat usually shares its host with the backend or its clients, and there fewer threads relay faster than more that keep waking each other")
+	f.StringVar(&opts.Store.Kind, "store", "", "where moat keeps its state: bolt (<data-dir>/state.db, one gateway; default) or etcd (a fleet of gateways sharing --etcd-endpoints; config: store)")
+	f.StringSliceVar(&opts.Store.Endpoints, "etcd-endpoints", nil, "etcd's client endpoints, host:port or URL, comma-separated (--store etcd; config: etcd.endpoints)")
+	f.StringVar(&opts.Store.Prefix, "etcd-prefix", "", "the etcd key prefix moat's state lives under (default "+server.DefaultEtcdPrefix+"; config: etcd.prefix)")
+	f.StringVar(&opts.Store.CACert, "cacert", "", "etcd: verify its certificates with this CA bundle (PEM), as etcdctl --cacert (config: etcd.cacert)")
+	f.StringVar(&opts.Store.Cert, "cert", "", "etcd: client certificate (PEM), as etcdctl --cert (config: etcd.cert)")
+	f.StringVar(&opts.Store.Key, "key", "", "etcd: client certificate's key (PEM), as etcdctl --key (config: etcd.key)")
+	f.StringVar(&etcdUser, "user", "", "etcd: username[:password], as etcdctl --user; the password may instead come from $MOAT_ETCD_PASSWORD (config: etcd.user, etcd.password)")
+	// The same settings under the names `moat store copy` gives them (--etcd-cacert, …).
+	f.StringVar(&opts.Store.CACert, "etcd-cacert", "", "same as --cacert")
+	f.StringVar(&opts.Store.Cert, "etcd-cert", "", "same as --cert")
+	f.StringVar(&opts.Store.Key, "etcd-key", "", "same as --key")
+	f.StringVar(&etcdUser, "etcd-user", "", "same as --user")
+	f.StringVar(&opts.ListenHost, "listen-host", "", "replace the host of every instance's listen addresses on this gateway with this IP (ports stay as stored), e.g. to run several gateways on one machine (config: listen_host)")
+	f.StringVar(&opts.GatewayName, "gateway-name", "", "this gateway's name in the audit log of a fleet (default: the host name, plus /<listen-host> when set; config: gateway_name)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

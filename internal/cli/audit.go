@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +16,7 @@ type auditEntry struct {
 	Time     string          `json:"time"`
 	KeyID    string          `json:"key_id"`
 	Source   string          `json:"source"`
+	Gateway  string          `json:"gateway,omitempty"` // the gateway of a fleet that took the change
 	Action   string          `json:"action"`
 	Instance string          `json:"instance"`
 	Result   string          `json:"result"`
@@ -56,11 +58,16 @@ When more records match than --limit, the command prints on stderr the --next to
 				return err
 			}
 			list := out.AuditLogs.AuditLog
+			fleet := slices.ContainsFunc(list, func(e auditEntry) bool { return e.Gateway != "" })
 			err := o.emit(cmd.OutOrStdout(), list, func(w *tabwriter.Writer) {
+				gw := ""
+				if fleet { // records of a fleet name the gateway that took each change
+					gw = "GATEWAY\t"
+				}
 				if failed {
-					fmt.Fprintln(w, "LAST SEEN\tFIRST SEEN\tCOUNT\tKEY\tSOURCE\tACTION\tINSTANCE\tRESULT")
+					fmt.Fprintln(w, "LAST SEEN\tFIRST SEEN\tCOUNT\t"+gw+"KEY\tSOURCE\tACTION\tINSTANCE\tRESULT")
 				} else {
-					fmt.Fprintln(w, "SEQ\tTIME\tKEY\tSOURCE\tACTION\tINSTANCE\tRESULT")
+					fmt.Fprintln(w, "SEQ\tTIME\t"+gw+"KEY\tSOURCE\tACTION\tINSTANCE\tRESULT")
 				}
 				for _, e := range list {
 					res := e.Result
@@ -72,6 +79,9 @@ When more records match than --limit, the command prints on stderr the --next to
 						fmt.Fprintf(w, "%s\t%s\t%d\t", tableTime(e.Time), tableTime(e.FirstSeen), e.Count)
 					} else {
 						fmt.Fprintf(w, "%d\t%s\t", e.Seq, tableTime(e.Time))
+					}
+					if fleet {
+						fmt.Fprintf(w, "%s\t", orDash(e.Gateway))
 					}
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.KeyID, orDash(e.Source), e.Action, orDash(e.Instance), res)
 				}

@@ -40,6 +40,12 @@ type File struct {
 	// RedisServer: default for the serve flag --redis-server (flags win), the redis-server or
 	// valkey-server binary that runs the instances with no backend (or backend managed).
 	RedisServer string `yaml:"redis_server"`
+	// The state store and this gateway's place in a fleet (fleet.go): defaults for the matching serve
+	// flags (flags win).
+	Store       string `yaml:"store"`
+	Etcd        Etcd   `yaml:"etcd"`
+	ListenHost  string `yaml:"listen_host"`
+	GatewayName string `yaml:"gateway_name"`
 }
 
 // Instance declares one instance.
@@ -97,6 +103,7 @@ func Parse(name string, data []byte) (*File, []model.Instance, error) {
 		return nil, nil, p.err() // what was decoded is incomplete: checking it would only add noise
 	}
 	checkAPI(&f, &p)
+	checkFleet(&f, &p)
 	insts := make([]model.Instance, 0, len(f.Instances))
 	seenID := map[string]int{}
 	seenListen := map[string]string{}

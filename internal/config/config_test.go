@@ -307,3 +307,32 @@ func TestParseErrorsHideSecrets(t *testing.T) {
 		t.Errorf("the error holds a password:\n%s", msg)
 	}
 }
+
+// The fleet settings: store, etcd and the gateway's address and name; a bad one is named.
+func TestFleetSettings(t *testing.T) {
+	f, _, err := Parse("moat.yaml", []byte(`store: etcd
+etcd:
+  endpoints: [10.0.0.11:2379, 10.0.0.12:2379]
+  prefix: /prod/moat/
+  cacert: /etc/moat/ca.pem
+  user: moat
+listen_host: 10.0.1.21
+gateway_name: gw1
+instances:
+  - id: r-app
+    listen: [0.0.0.0:6380]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Store != StoreEtcd || len(f.Etcd.Endpoints) != 2 || f.Etcd.Prefix != "/prod/moat/" || f.Etcd.CACert != "/etc/moat/ca.pem" ||
+		f.Etcd.User != "moat" || f.ListenHost != "10.0.1.21" || f.GatewayName != "gw1" {
+		t.Fatalf("parsed %+v", f)
+	}
+	_, _, err = Parse("moat.yaml", []byte("store: zookeeper\nlisten_host: gw1\ninstances:\n  - id: r-app\n    listen: [0.0.0.0:6380]\n"))
+	for _, want := range []string{`store`, `"zookeeper": want bolt or etcd`, `listen_host`, `"gw1": want an IP address`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("bad fleet settings: %v; want %q in it", err, want)
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moat-dev/moat/internal/controlplane/model"
 	"github.com/moat-dev/moat/internal/controlplane/store"
 )
 
@@ -120,36 +119,14 @@ func checkPolicy(actions, instances []string) error {
 // CreateKey creates an access key with a new ID and secret and returns it (the only time the secret is
 // returned).
 func (p *Plane) CreateKey(a Actor, description string, actions, instances []string) (AccessKey, error) {
-	if err := checkPolicy(actions, instances); err != nil {
-		return AccessKey{}, err
-	}
-	k := AccessKey{
-		ID:          "MOAT" + model.Random("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 20),
-		Secret:      model.Random("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 30),
-		Description: description, Actions: actions, Instances: instances, Created: p.now(),
-	}
-	b, err := json.Marshal(k)
-	if err != nil {
-		return k, err
-	}
-	pub := k
-	pub.Secret = ""
-	after, _ := json.Marshal(pub)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	err = p.store.Update(func(tx store.Tx) error {
-		if err := tx.Put(keyPrefix+k.ID, b); err != nil {
-			return err
-		}
-		return p.appendAudit(tx, AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: "CreateAccessKey", Result: ResultOK, After: after})
-	})
-	return k, err
+	return p.newKey(a, "CreateAccessKey", description, actions, instances, nil)
 }
 
 // DeleteKey removes an access key. The last admin key cannot be removed.
 func (p *Plane) DeleteKey(a Actor, id string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.keys.forget(id)
 	return p.store.Update(func(tx store.Tx) error {
 		kvs, err := tx.List(keyPrefix)
 		if err != nil {
@@ -184,7 +161,9 @@ func (p *Plane) DeleteKey(a Actor, id string) error {
 	})
 }
 
-// Key returns an access key, secret included (for signature checks).
+// Key returns an access key, secret included (for signature checks). It reads the store; while a
+// shared store cannot be reached (store.ErrUnavailable) it answers the key as last read, so that a
+// caller gets the outage's error from the call itself rather than "unknown key" (keycache.go).
 func (p *Plane) Key(id string) (AccessKey, error) {
 	var k AccessKey
 	err := p.store.View(func(tx store.Tx) error {
@@ -197,7 +176,7 @@ func (p *Plane) Key(id string) (AccessKey, error) {
 		}
 		return json.Unmarshal(b, &k)
 	})
-	return k, err
+	return p.keys.seen(id, k, err)
 }
 
 // Keys lists access keys without their secrets.

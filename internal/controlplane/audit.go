@@ -34,6 +34,7 @@ type AuditEntry struct {
 	Time     time.Time       `json:"time"`
 	KeyID    string          `json:"key_id"`
 	Source   string          `json:"source,omitempty"`
+	Gateway  string          `json:"gateway,omitempty"` // the gateway that took the change (Plane.Gateway)
 	Action   string          `json:"action"`
 	Instance string          `json:"instance,omitempty"`
 	Resource string          `json:"resource,omitempty"` // the host or security group a change concerns
@@ -52,7 +53,8 @@ type FailedCall struct {
 	FirstSeen time.Time `json:"first_seen"`
 	Count     uint64    `json:"count"`
 	KeyID     string    `json:"key_id"`
-	Source    string    `json:"source,omitempty"` // of the last call
+	Source    string    `json:"source,omitempty"`  // of the last call
+	Gateway   string    `json:"gateway,omitempty"` // that took the last call
 	Action    string    `json:"action"`
 	Instance  string    `json:"instance,omitempty"`
 	Result    string    `json:"result"`
@@ -67,6 +69,9 @@ type AuditPolicy struct {
 	// FailedCalls bounds the failed-call records (FailedCall): a new one beyond it removes the one seen
 	// least recently. 0 means DefaultFailedCalls.
 	FailedCalls int
+	// MaxChanges bounds the records of changes: a new one beyond it removes the oldest. 0: no bound but
+	// the retention (a shared store with a space quota, such as etcd, sets one: server.DefaultFleetChanges).
+	MaxChanges int
 }
 
 // Defaults of AuditPolicy.
@@ -103,7 +108,8 @@ func clip(s string, n int) string {
 }
 
 func (p *Plane) changeLog() store.AuditLog {
-	return store.AuditLog{Prefix: changesPrefix, Retention: cmp.Or(p.Audit.Retention, DefaultAuditRetention)}
+	return store.AuditLog{Prefix: changesPrefix, Retention: cmp.Or(p.Audit.Retention, DefaultAuditRetention),
+		MaxRecords: p.Audit.MaxChanges}
 }
 
 func (p *Plane) failureLog() store.AuditLog {
@@ -115,6 +121,7 @@ func (p *Plane) failureLog() store.AuditLog {
 // exactly when the change is.
 func (p *Plane) appendAudit(tx store.Tx, e AuditEntry) error {
 	f := store.AuditFields{Time: e.Time, Key: e.KeyID, Action: e.Action, Instance: e.Instance}
+	e.Gateway = cmp.Or(e.Gateway, p.Gateway)
 	return p.changeLog().Append(tx, f, func(seq uint64) ([]byte, error) {
 		e.Seq = seq
 		redactEntry(&e) // auditredact.go
@@ -158,6 +165,7 @@ func (p *Plane) recordFailure(tx store.Tx, a Actor, action, instance, result, ms
 		}
 		fc.Seq, fc.Time, fc.Count = seq, at, fc.Count+1
 		fc.KeyID, fc.Source, fc.Action, fc.Instance, fc.Result = a.KeyID, a.Source, action, instance, result
+		fc.Gateway = p.Gateway
 		fc.Error = redact.Secret(redact.KindText, msg)
 		return json.Marshal(fc)
 	})

@@ -98,6 +98,9 @@ func (j *NonceJournal) Use(keyID, nonce string, now, expiry time.Time) (bool, er
 			b.done = true
 			if err != nil {
 				b.fresh, b.err = false, fmt.Errorf("record signature nonces: %w", err)
+				if errors.Is(err, store.ErrUnavailable) {
+					b.err = storeOutage{b.err}
+				}
 			}
 		}
 	}
@@ -201,3 +204,10 @@ func (j *NonceJournal) forget(tx store.Tx, indexKey, id string, now int64) error
 	}
 	return tx.Delete(noncePrefix + id)
 }
+
+// storeOutage is a Use error caused by a shared store that cannot be reached: its text names the store's
+// state and since when, which the API caller may read (sign.PublicCause).
+type storeOutage struct{ error }
+
+func (o storeOutage) Unwrap() error       { return o.error }
+func (o storeOutage) PublicCause() string { return o.Error() }

@@ -40,6 +40,9 @@ type Plane struct {
 	Now func() time.Time
 	// Audit is how much of the audit trail is kept; set it before the Plane is used.
 	Audit AuditPolicy
+	// Gateway names this moat in the audit records it writes (AuditEntry.Gateway), so that a fleet's
+	// shared log says which gateway took each change; "" names none. Set it before the Plane is used.
+	Gateway string
 
 	tableOnce sync.Once
 	table     *acl.Table // see Commands
@@ -50,6 +53,8 @@ type Plane struct {
 
 	usersMu sync.Mutex               // guards users
 	users   map[string]compiledUsers // by instance ID: its users as last compiled (compiledUsers)
+
+	keys keyCache // the access keys last read, for outages of a shared store (keycache.go)
 }
 
 // New returns a Plane over st.
@@ -130,52 +135,15 @@ func put(tx store.Tx, in model.Instance) error {
 
 // change runs fn on the stored instance id (absent: the zero Instance with exists=false) and stores its
 // result together with an audit entry, durably, in one transaction; then it notifies watchers. fn returns
-// the new instance, or deleted=true to remove it.
+// the new instance, or deleted=true to remove it. fn may run more than once (store.Store.Update).
 func (p *Plane) change(a Actor, action, id string, fn func(in model.Instance, exists bool) (out model.Instance, deleted bool, err error)) (model.Instance, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out model.Instance
 	var deleted bool
-	err := p.store.Update(func(tx store.Tx) error {
-		in, err := get(tx, id)
-		exists := err == nil
-		if err != nil && !errors.Is(err, ErrInstanceNotFound) {
-			return err
-		}
-		out, deleted, err = fn(in, exists)
-		if err != nil {
-			return err
-		}
-		if exists && !deleted && sameInstance(in, out) {
-			return errUnchanged
-		}
-		e := AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: action, Instance: id, Result: ResultOK}
-		if exists {
-			e.Before, _ = json.Marshal(in)
-		}
-		if deleted {
-			if err := tx.Delete(instancePrefix + id); err != nil {
-				return err
-			}
-		} else {
-			if err := p.moveRequirePass(&out); err != nil {
-				return err
-			}
-			if err := out.Validate(); err != nil {
-				return err
-			}
-			if _, err := p.compiledUsers(out); err != nil {
-				return err
-			}
-			if err := p.runChecks(out); err != nil {
-				return err
-			}
-			if err := put(tx, out); err != nil {
-				return err
-			}
-			e.After, _ = json.Marshal(out)
-		}
-		return p.appendAudit(tx, e)
+	err := p.store.Update(func(tx store.Tx) (err error) {
+		out, deleted, err = p.changeIn(tx, a, action, id, fn)
+		return err
 	})
 	if errors.Is(err, errUnchanged) {
 		return out, nil // nothing to store, audit or publish
@@ -183,13 +151,61 @@ func (p *Plane) change(a Actor, action, id string, fn func(in model.Instance, ex
 	if err != nil {
 		return model.Instance{}, err
 	}
+	p.notify(out, deleted)
+	return out, nil
+}
+
+// notify tells the watchers of a durable change; called with mu held.
+func (p *Plane) notify(in model.Instance, deleted bool) {
 	if deleted {
-		p.forgetUsers(id)
+		p.forgetUsers(in.ID)
 	}
 	for _, w := range p.watchers {
-		w(out, deleted)
+		w(in, deleted)
 	}
-	return out, nil
+}
+
+// changeIn is change's work inside the transaction tx: it returns errUnchanged when fn changed nothing.
+func (p *Plane) changeIn(tx store.Tx, a Actor, action, id string, fn func(model.Instance, bool) (model.Instance, bool, error)) (out model.Instance, deleted bool, err error) {
+	in, err := get(tx, id)
+	exists := err == nil
+	if err != nil && !errors.Is(err, ErrInstanceNotFound) {
+		return out, false, err
+	}
+	out, deleted, err = fn(in, exists)
+	if err != nil {
+		return out, deleted, err
+	}
+	if exists && !deleted && sameInstance(in, out) {
+		return out, deleted, errUnchanged
+	}
+	e := AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: action, Instance: id, Result: ResultOK}
+	if exists {
+		e.Before, _ = json.Marshal(in)
+	}
+	if deleted {
+		if err := tx.Delete(instancePrefix + id); err != nil {
+			return out, deleted, err
+		}
+	} else {
+		if err := p.moveRequirePass(&out); err != nil {
+			return out, deleted, err
+		}
+		if err := out.Validate(); err != nil {
+			return out, deleted, err
+		}
+		if _, err := p.compiledUsers(out); err != nil {
+			return out, deleted, err
+		}
+		if err := p.runChecks(out); err != nil {
+			return out, deleted, err
+		}
+		if err := put(tx, out); err != nil {
+			return out, deleted, err
+		}
+		e.After, _ = json.Marshal(out)
+	}
+	return out, deleted, p.appendAudit(tx, e)
 }
 
 var errUnchanged = errors.New("unchanged")

@@ -22,28 +22,26 @@ type Profile struct {
 }
 
 // ensureAdminKey creates the administrator key (every action on every instance) when no key exists yet,
-// and writes it to <data-dir>/admin-key.json with mode 0600. The secret is never logged.
+// and writes it to <data-dir>/admin-key.json with mode 0600. The secret is never logged. In a fleet, only
+// the gateway that created it has the file.
 func (s *Server) ensureAdminKey() error {
 	path := filepath.Join(s.opts.DataDir, AdminKeyFile)
 	s.adminKeyPath = path
-	keys, err := s.plane.Keys()
-	if err != nil {
-		return err
-	}
-	if len(keys) > 0 {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			s.log.Warn("the administrator key file is gone; use another key's credentials (the secret cannot be shown again)", "path", path)
-		} else {
-			s.log.Info("administrator access key", "file", path)
-		}
-		return nil
-	}
 	// The administrator may read password hashes (ACL backups): it names the secret action explicitly,
-	// as every key that may must; "*" alone does not grant it.
-	k, err := s.plane.CreateKey(configActor, "administrator (created on first start)",
+	// as every key that may must; "*" alone does not grant it. Created only if no key exists, in one
+	// transaction: of gateways starting together on one shared store, one creates it.
+	k, created, err := s.plane.CreateFirstKey(configActor, "administrator (created on first start)",
 		[]string{"*", controlplane.ActionACLUserSecrets}, []string{"*"})
 	if err != nil {
 		return err
+	}
+	if !created {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && !s.opts.Store.shared() {
+			s.log.Warn("the administrator key file is gone; use another key's credentials (the secret cannot be shown again)", "path", path)
+		} else if err == nil {
+			s.log.Info("administrator access key", "file", path)
+		}
+		return nil
 	}
 	b, _ := json.MarshalIndent(Profile{AccessKeyId: k.ID, AccessKeySecret: k.Secret, Endpoint: "http://" + s.apiAddr.String()}, "", "  ")
 	tmp := path + ".tmp"

@@ -73,7 +73,7 @@ func (s *Server) startHTTP() (err error) {
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", s.readyz(false))
 	apiHandler := api.NewWithLimits(s.plane, s, s.log, s.opts.APILimits)
-	mux.Handle("/", toConsole(apiHandler)) // a browser opening "/" is sent to the console (console.go)
+	mux.Handle("/", s.staleHeader(toConsole(apiHandler))) // a browser opening "/" is sent to the console (console.go)
 	if err := s.mountConsole(mux, apiHandler); err != nil {
 		return err
 	}

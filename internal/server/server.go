@@ -82,13 +82,22 @@ type Options struct {
 	// setting, else moat's default.
 	AuditRetentionDays int
 	AuditFailedCalls   int
+	// Store selects the state store: the embedded bbolt file (default) or a shared etcd (fleet.go).
+	Store StoreOptions
+	// ListenHost, when set, replaces the host of every instance's listen and TLS listen addresses on
+	// this gateway (the ports stay the stored ones), so that gateways sharing a store can each bind
+	// their own address. The API listener has its own flag (--api-listen).
+	ListenHost string
+	// GatewayName names this gateway in the audit records of the changes it takes (with a shared store,
+	// default: the host name, then "/" and ListenHost when set; with bolt, default none).
+	GatewayName string
 }
 
 // Server is a running moat.
 type Server struct {
 	opts    Options
 	log     *slog.Logger
-	store   *store.Bolt
+	store   *healthStore
 	plane   *controlplane.Plane
 	metrics *gateway.Metrics
 	reg     *prometheus.Registry
@@ -107,6 +116,17 @@ type Server struct {
 	mu        sync.Mutex
 	instances map[string]*served
 	ready     bool
+	// startErrs says why a stored instance is not served here (a fleet: it could not start on this
+	// gateway); guarded by mu.
+	startErrs map[string]error
+
+	// pubMu orders the publications of this gateway's own changes (onChange) and of the fleet's
+	// (fleet.go), so that an older state is never published over a newer one.
+	pubMu sync.Mutex
+	// stop ends the follower and the store probe; followDone is closed when the follower returned
+	// (nil: no follower).
+	stop       context.CancelFunc
+	followDone chan struct{}
 }
 
 type served struct {
@@ -143,6 +163,9 @@ func Start(opts Options) (_ *Server, err error) {
 		}
 		opts.RedisServer = orDefault(opts.RedisServer, file.RedisServer)
 		opts.fromFile(file)
+		opts.Store.fromFile(file)
+		opts.ListenHost = orDefault(opts.ListenHost, file.ListenHost)
+		opts.GatewayName = orDefault(opts.GatewayName, file.GatewayName)
 		opts.AuditRetentionDays = cmp.Or(opts.AuditRetentionDays, file.AuditRetentionDays)
 		opts.AuditFailedCalls = cmp.Or(opts.AuditFailedCalls, file.AuditFailedCalls)
 	}
@@ -153,18 +176,35 @@ func Start(opts Options) (_ *Server, err error) {
 			opts.AuditRetentionDays, opts.AuditFailedCalls)
 	}
 
-	s := &Server{opts: opts, log: opts.Log, instances: map[string]*served{}}
-	s.store, err = store.OpenBolt(filepath.Join(opts.DataDir, "state.db"))
-	if err != nil {
+	if err := opts.Store.check(); err != nil {
 		return nil, err
 	}
+	if err := checkListenHost(opts.ListenHost); err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Log, instances: map[string]*served{}, startErrs: map[string]error{}}
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	raw, err := s.openStore(ctx) // etcd: waits while it cannot be reached
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	s.store = newHealthStore(raw, s.log, time.Now)
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
 	s.plane = controlplane.New(s.store, s.log)
+	s.plane.Gateway = opts.GatewayName // a single gateway's records name none unless told
+	if opts.Store.shared() {
+		s.plane.Gateway = gatewayName(opts.GatewayName, opts.ListenHost)
+	}
 	s.plane.Audit = controlplane.AuditPolicy{Retention: time.Duration(opts.AuditRetentionDays) * 24 * time.Hour, FailedCalls: opts.AuditFailedCalls}
+	if opts.Store.shared() {
+		s.plane.Audit.MaxChanges = DefaultFleetChanges
+	}
 	if err := s.plane.UpgradeAudit(); err != nil {
 		return nil, err
 	}
@@ -176,6 +216,9 @@ func Start(opts Options) (_ *Server, err error) {
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := s.metrics.Register(s.reg); err != nil {
+		return nil, err
+	}
+	if err := s.store.register(s.reg); err != nil {
 		return nil, err
 	}
 
@@ -190,6 +233,9 @@ func Start(opts Options) (_ *Server, err error) {
 			toServe, err = s.appendAPIInstances(toServe)
 		}
 	}
+	if err == nil && opts.Store.shared() {
+		toServe, err = s.plane.Instances() // every gateway of a fleet serves every instance
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +245,13 @@ func Start(opts Options) (_ *Server, err error) {
 	// status token or console password behind. The banners come last, where the operator reads them.
 	for _, in := range toServe {
 		if err := s.startInstance(in); err != nil {
-			return nil, err
+			if !opts.Store.shared() {
+				return nil, err
+			}
+			// A fleet's instance this gateway cannot serve (its port taken here) must not keep the
+			// gateway from serving the others: /readyz names it, and it is tried again at its next change.
+			s.noteStartError(in.ID, err)
+			s.log.Error("instance cannot be served on this gateway", "instance", in.ID, "err", err)
 		}
 	}
 	if err := s.startHTTP(); err != nil {
@@ -210,6 +262,11 @@ func Start(opts Options) (_ *Server, err error) {
 	}
 	for _, in := range toServe {
 		s.announce(in)
+	}
+	if w, ok := raw.(store.Watcher); ok && opts.Store.shared() {
+		s.followDone = make(chan struct{})
+		go s.follow(ctx, w)
+		go s.store.probeLoop(ctx, storeProbeEvery)
 	}
 	s.consoleBanner()
 	s.mu.Lock()
@@ -227,10 +284,6 @@ func orDefault(v, d string) string {
 
 // defaultInstance returns the instance served without a config file, creating it on first start.
 func (s *Server) defaultInstance() (model.Instance, error) {
-	all, err := s.plane.Instances()
-	if err != nil {
-		return model.Instance{}, err
-	}
 	listen := orDefault(s.opts.Listen, DefaultListen)
 	be := orDefault(s.opts.Backend, DefaultBackend)
 	if err := model.CheckBackend(be); err != nil {
@@ -239,22 +292,22 @@ func (s *Server) defaultInstance() (model.Instance, error) {
 	if err := model.CheckListen(listen); err != nil {
 		return model.Instance{}, fmt.Errorf("--listen: %w", err)
 	}
-	for _, in := range all {
-		if in.Origin == model.OriginDefault {
-			if in.Listen[0] != listen || in.Backend != be {
-				in.Listen, in.Backend = []string{listen}, be
-				if err := s.plane.PutInstance(configActor, in); err != nil {
-					return model.Instance{}, err
-				}
-			}
-			return in, nil
-		}
-	}
 	in := model.Instance{
 		ID: model.NewID(), Name: "default", Listen: []string{listen}, Backend: be,
 		EngineVersion: config.DefaultEngineVersion, Groups: initialGroups(), Origin: model.OriginDefault,
 	}
-	return in, s.plane.PutInstance(configActor, in)
+	// One transaction: of gateways starting together on an empty shared store, one creates it.
+	in, created, err := s.plane.EnsureInstance(configActor, func(in model.Instance) bool { return in.Origin == model.OriginDefault }, in)
+	if err != nil || created {
+		return in, err
+	}
+	if in.Listen[0] != listen || in.Backend != be {
+		in.Listen, in.Backend = []string{listen}, be
+		if err := s.plane.PutInstance(configActor, in); err != nil {
+			return model.Instance{}, err
+		}
+	}
+	return in, nil
 }
 
 // appendAPIInstances adds the instances created through the API, which are served whether or not a
@@ -335,6 +388,9 @@ func (s *Server) StartInstance(in model.Instance) ([]string, error) {
 	for _, a := range s.Gateway(in.ID).Addrs() {
 		out = append(out, a.String())
 	}
+	if s.opts.ListenHost != "" { // stored with the hosts asked: each gateway puts its own
+		out = withHostsOf(out, in.Listen)
+	}
 	tlsOut := s.TLSAddrs(in.ID)
 	s.mu.Lock()
 	s.instances[in.ID].model.Listen = out
@@ -383,8 +439,8 @@ func (s *Server) startInstance(in model.Instance) error {
 		return err
 	}
 	gw, err := gateway.Start(gateway.Config{
-		ID: in.ID, Listen: in.Listen, Backend: be, Log: s.log, Metrics: s.metrics,
-		TLSListen: in.TLSListen, TLS: tlsSource(tlsSrv),
+		ID: in.ID, Listen: withListenHost(in.Listen, s.opts.ListenHost), Backend: be, Log: s.log, Metrics: s.metrics,
+		TLSListen: withListenHost(in.TLSListen, s.opts.ListenHost), TLS: tlsSource(tlsSrv),
 		Commands: table, DefaultCommands: true, Users: userStore{s.plane},
 	}, snap)
 	if err != nil {
@@ -401,8 +457,11 @@ func (s *Server) startInstance(in model.Instance) error {
 	return nil
 }
 
-// onChange follows the control plane: every durable change is compiled and published at once.
+// onChange follows the control plane: every durable change this gateway makes is compiled and
+// published at once.
 func (s *Server) onChange(in model.Instance, deleted bool) {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
 	s.mu.Lock()
 	sv := s.instances[in.ID]
 	s.mu.Unlock()
@@ -413,6 +472,11 @@ func (s *Server) onChange(in model.Instance, deleted bool) {
 		s.stopInstance(in.ID)
 		return
 	}
+	s.publish(sv, in)
+}
+
+// publish compiles in, as stored, and publishes it on sv's gateway. Called with pubMu held.
+func (s *Server) publish(sv *served, in model.Instance) {
 	if !slices.Equal(sv.model.Listen, in.Listen) || sv.model.Backend != in.Backend || !slices.Equal(sv.model.TLSListen, in.TLSListen) {
 		s.log.Warn("listen addresses or backend changed: restart moat to apply", "instance", in.ID)
 	}
@@ -487,6 +551,12 @@ func (s *Server) Reload() error {
 // Close stops everything: the HTTP listener, every instance (closing client connections), the backends
 // (the embedded engine flushes to disk) and the store.
 func (s *Server) Close() error {
+	if s.stop != nil {
+		s.stop()
+	}
+	if s.followDone != nil {
+		<-s.followDone
+	}
 	for _, h := range []*http.Server{s.http, s.metricsHTTP} {
 		if h != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -77,11 +77,26 @@ func (s *Server) metricsHandler(open bool) http.Handler {
 // readyz answers 200 "ready" when every instance is serving and its backend answers a connection, else
 // 503. The reasons (which instance, which backend and why) are told only when detailed is true (the
 // metrics listener) or the request carries the status token; anyone else gets the status alone.
+//
+// A shared state store (etcd) that cannot be reached does not make a gateway unready: it keeps
+// enforcing its last snapshots (fail static), and a load balancer that took every gateway out because
+// etcd is down would turn a control-plane outage into a data-plane one. The answer is then 200
+// "ready, degraded" and, with details, why and since when (storeReadiness).
 func (s *Server) readyz(detailed bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		problems := s.readiness(r.Context())
 		if len(problems) == 0 {
-			fmt.Fprintln(w, "ready")
+			degraded := s.storeReadiness()
+			if len(degraded) == 0 {
+				fmt.Fprintln(w, "ready")
+				return
+			}
+			fmt.Fprintln(w, "ready, degraded")
+			if detailed || s.statusAuthorized(r) {
+				for _, p := range degraded {
+					fmt.Fprintln(w, p)
+				}
+			}
 			return
 		}
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -107,7 +122,7 @@ func (s *Server) readiness(ctx context.Context) []string {
 	if !ready {
 		return []string{"starting"}
 	}
-	var problems []string
+	problems := s.startProblems()
 	for _, sv := range list {
 		dctx, cancel := context.WithTimeout(ctx, time.Second)
 		c, err := sv.backend.Dial(dctx)

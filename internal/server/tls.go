@@ -97,5 +97,10 @@ func (s *Server) TLSAddrs(id string) []string {
 	for _, a := range gw.TLSAddrs() {
 		out = append(out, a.String())
 	}
+	if s.opts.ListenHost != "" { // with the hosts stored: each gateway of a fleet puts its own
+		s.mu.Lock()
+		out = withHostsOf(out, s.instances[id].model.TLSListen)
+		s.mu.Unlock()
+	}
 	return out
 }

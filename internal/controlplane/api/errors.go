@@ -11,6 +11,7 @@ import (
 	"github.com/moat-dev/moat/internal/controlplane"
 	"github.com/moat-dev/moat/internal/controlplane/api/sign"
 	"github.com/moat-dev/moat/internal/controlplane/model"
+	"github.com/moat-dev/moat/internal/controlplane/store"
 )
 
 // Error is an API error as the provider's SDKs read it: an HTTP status and a code in the provider's
@@ -159,6 +160,10 @@ var codes = []struct {
 	status int
 	code   string
 }{
+	// A shared state store (etcd) that cannot be reached or has no quorum: the message names the cause
+	// and when this gateway last reached it (its enforcement is as of then).
+	{store.ErrUnavailable, 503, "ServiceUnavailable.StateStore"},
+	{store.ErrTooLarge, 400, "RequestTooLarge.StateStore"},
 	{controlplane.ErrInstanceNotFound, 404, "InvalidInstanceId.NotFound"},
 	{controlplane.ErrInstanceExists, 400, "InvalidInstanceId.Duplicate"},
 	{controlplane.ErrKeyNotFound, 404, "InvalidAccessKeyId.NotFound"},

@@ -1,6 +1,7 @@
 package sign
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,6 +71,10 @@ type Verifier struct {
 	nonces nonceSet
 	keys   keyLimiters
 }
+
+// PublicCause is implemented by a Journal error whose cause the caller may read (a shared store's
+// outage, and since when): Verify adds it to the ServiceUnavailable message. Other errors are not shown.
+type PublicCause interface{ PublicCause() string }
 
 // Journal keeps used nonces durably (and, with a shared store, for every process using it).
 // Implementations are safe for concurrent use.
@@ -200,7 +205,12 @@ func (v *Verifier) useNonce(id, nonce string, now time.Time) *Error {
 	}
 	fresh, err := v.Journal.Use(id, nonce, now, expiry)
 	if err != nil {
-		return newError(CodeServiceUnavailable, http.StatusServiceUnavailable, msgServiceUnavailable)
+		msg := msgServiceUnavailable
+		var pub PublicCause
+		if errors.As(err, &pub) {
+			msg += " " + pub.PublicCause()
+		}
+		return newError(CodeServiceUnavailable, http.StatusServiceUnavailable, msg)
 	}
 	if !fresh {
 		return badRequest(CodeSignatureNonceUsed, msgSignatureNonceUsed)
