@@ -360,7 +360,7 @@ var redisScript = [][]string{
 	{"ZPOPMIN", "z"}, {"ZMSCORE", "z", "b", "nope"}, {"ZCARD", "z"}, {"ZREM", "z", "c"}, {"ZCOUNT", "z", "-inf", "+inf"},
 	{"PFADD", "p", "a", "b"}, {"PFCOUNT", "p"}, {"SETBIT", "bits", "7", "1"}, {"GETBIT", "bits", "7"}, {"BITCOUNT", "bits"},
 	{"XADD", "x", "1-1", "f", "v"}, {"XADD", "x", "1-2", "g", "w"}, {"XLEN", "x"}, {"XRANGE", "x", "-", "+"},
-	{"XREAD", "COUNT", "1", "STREAMS", "x", "0"}, {"XDEL", "x", "1-1"},
+	{"XREAD", "COUNT", "1", "STREAMS", "x", "0"}, {"XREAD", "STREAMS", "x", "0"}, {"XDEL", "x", "1-1"},
 	{"EXISTS", "s", "nokey"}, {"TYPE", "h"}, {"TYPE", "z"}, {"TYPE", "x"}, {"TYPE", "nokey"}, {"DEL", "b", "nokey"},
 	{"UNLINK", "z"}, {"RENAME", "st2", "st3"}, {"RENAMENX", "st3", "st"}, {"COPY", "st3", "st4"}, {"EXPIRE", "st4", "100"},
 	{"EXPIRE", "st4", "10", "NX"}, {"EXPIRE", "st4", "10", "GT"}, {"TTL", "st4"}, {"EXPIRETIME", "nokey"},

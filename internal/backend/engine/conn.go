@@ -100,9 +100,14 @@ func (c *conn) dispatch(args []string) []byte {
 	c.e.srv.Dispatch(c.peer, args)
 	c.peer.Flush()
 	r := c.out.since(start)
-	if bytes.HasPrefix(r, []byte(unknownPrefix)) {
+	switch {
+	case bytes.HasPrefix(r, []byte(unknownPrefix)):
 		c.out.truncate(start)
 		return c.out.appendReply(appendUnknown(nil, args))
+	case c.peer.Resp3 && len(r) > 0 && r[0] == '*' && (strings.EqualFold(args[0], "XREAD") || strings.EqualFold(args[0], "XREADGROUP")):
+		m := streamsAsMap(r)
+		c.out.truncate(start)
+		return c.out.appendReply(m)
 	}
 	return r
 }
