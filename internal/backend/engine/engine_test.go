@@ -72,7 +72,9 @@ func dump(t *testing.T, e *Engine) (string, map[string]int64) {
 	t.Helper()
 	var b strings.Builder
 	exp := map[string]int64{}
-	now := time.Now()
+	e.wmu.Lock() // the clock does not move meanwhile
+	defer e.wmu.Unlock()
+	now := e.clock() // TTLs are relative to the engine's clock
 	for db := 0; db <= maxDB; db++ {
 		d := e.m.DB(db)
 		keys := d.Keys()

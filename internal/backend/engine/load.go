@@ -94,7 +94,7 @@ func (e *Engine) replay(f *os.File) (good, total int64, err error) {
 // replayOne runs one logged command on p and returns the database selected after it.
 func (e *Engine) replayOne(p *server.Peer, args []string, db int) int {
 	if strings.EqualFold(args[0], "HPEXPIREAT") {
-		args = hexpireNow(args, time.Now())
+		args = hexpireNow(args, e.clock())
 	}
 	if strings.EqualFold(args[0], "SELECT") && len(args) == 2 {
 		db = atoiOr(args[1], db)

@@ -114,7 +114,7 @@ func (e *Engine) record(u *unit, args []string, reply []byte, inTx bool) {
 // states adds commands that set each of keys (in u's database) to its current state.
 func (e *Engine) states(u *unit, keys []string) {
 	for _, k := range keys {
-		e.state(u, k, time.Now())
+		e.state(u, k, e.clock())
 	}
 }
 

@@ -70,7 +70,7 @@ func (e *Engine) writeSnapshot(path string) (int64, error) {
 	defer f.Close()
 	w := bufio.NewWriterSize(f, 1<<20)
 	var size int64
-	now := time.Now()
+	now := e.clock()
 	u := &unit{}
 	for db := 0; db <= maxDB; db++ {
 		keys := e.m.DB(db).Keys()
