@@ -1,8 +1,8 @@
 // Package engine is moat's in-process Redis-compatible engine: github.com/alicebob/miniredis/v2
 // (v2.40.0: strings, lists, hashes, sets, sorted sets, streams, HyperLogLog, geo, Lua scripting,
 // pub/sub, blocking commands, MULTI/WATCH, RESP3 via HELLO 3, 16+ databases) with real expiry
-// (ClockTTL: TTLs run on the wall clock), served by this package's own connection loop and made
-// durable by this package's append-only log.
+// (ClockTTL, on the engine's own clock, which clockLoop moves to the wall clock's time in ticks),
+// served by this package's own connection loop and made durable by this package's append-only log.
 //
 // # Serving
 //
@@ -53,6 +53,6 @@
 // MONITOR, SORT, CLIENT but SETNAME/GETNAME, OBJECT but IDLETIME; WAIT returns at once), COMMAND is
 // refused (the library's table is Redis 5's, without ACL categories: moat then judges ACL users with
 // redis-server 7.0.15's), INFO has few sections, a few error texts differ ("invalid expire time in
-// set"), every command runs under one lock (one core's worth of commands for all clients), and with
-// ClockTTL every command re-ages every key that has a TTL.
+// set"), every command runs under one lock (one core's worth of commands for all clients), and keys
+// expire (and TIME moves) one clock tick late at most (see clockLoop).
 package engine
