@@ -144,10 +144,10 @@ trap 'exit 143' TERM
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 nofile=$(ulimit -n)
 
-mapfile -t ports < <("$mb" freeports -n 12)
+mapfile -t ports < <("$mb" freeports -n 13)
 p_redis=${ports[0]} p_haproxy=${ports[1]} p_twem=${ports[2]} p_twem_stats=${ports[3]}
 p_moat=${ports[4]} p_moat_flood=${ports[5]} p_moat_api=${ports[6]} p_moat_acl=${ports[7]} p_naive=${ports[8]} p_moat_ded=${ports[9]}
-p_naive_resp=${ports[10]} p_gnet=${ports[11]}
+p_naive_resp=${ports[10]} p_gnet=${ports[11]} p_moat_emb=${ports[12]}
 
 # The ACL instance's passwords: requirepass (the default user's, in moat.yaml) and the bench user's (in
 # targets.tsv, for redis-benchmark). Fresh for every run; kept out of command lines except redis-benchmark's
@@ -157,7 +157,7 @@ genpw() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 acl_default_pw=$(cat "$work/acl-requirepass")
 acl_bench_pw=$(cat "$work/acl-bench-pass")
 "$mb" gen -dir "$work" -redis "$p_redis" -haproxy "$p_haproxy" -twemproxy "$p_twem" -moat "$p_moat" \
-  -moat-flood "$p_moat_flood" -moat-api "$p_moat_api" -moat-acl "$p_moat_acl" -moat-acl-passfile "$work/acl-requirepass" -moat-ded "$p_moat_ded"
+  -moat-flood "$p_moat_flood" -moat-api "$p_moat_api" -moat-acl "$p_moat_acl" -moat-acl-passfile "$work/acl-requirepass" -moat-ded "$p_moat_ded" -moat-emb "$p_moat_emb"
 
 # wait_pong PORT NAME PID [PASSWORD]: PING through PORT (as the default user with PASSWORD) until PONG (at
 # most 10 s), and the process must stay up.
@@ -210,6 +210,7 @@ wait_pong "$p_moat" moat "$pid_moat"
 wait_pong "$p_moat_flood" moat "$pid_moat"
 wait_pong "$p_moat_acl" moat "$pid_moat" "$acl_default_pw"
 wait_pong "$p_moat_ded" moat "$pid_moat"
+wait_pong "$p_moat_emb" moat "$pid_moat"
 say "started: redis-server :$p_redis, haproxy :$p_haproxy, twemproxy :$p_twem, moat :$p_moat (flood instance :$p_moat_flood, ACL instance :$p_moat_acl)"
 
 # --- the ACL user (moat+acl) ----------------------------------------------------------------------------
@@ -273,6 +274,7 @@ ver_twem=$(nutcracker -V 2>&1 | sed -n 1p | sed 's/.*-//')
   printf 'gnet-proto\tgnet event-loop prototype (1 loop, 2 shared lanes, per-command check, 1,000-CIDR allow list)\t127.0.0.1:%s\t%s\t\n' "$p_gnet" "$pid_gnet"
   printf 'moat\tmoat %s, 1,000-entry whitelist in 10 groups\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat" "$pid_moat"
   printf 'moat-ded\tmoat %s on dedicated lanes alone (shared-lanes 0)\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat_ded" "$pid_moat"
+  printf 'moat-emb\tmoat %s in front of its in-process engine (no redis-server)\t127.0.0.1:%s\t%s\t\n' "$moat_rev" "$p_moat_emb" "$pid_moat"
   printf 'moat+acl\tmoat %s + ACL user: %d key patterns, %d categories\t127.0.0.1:%s\t%s\t\tbench\t%s\n' \
     "$moat_rev" "${#acl_patterns[@]}" "${#acl_categories[@]}" "$p_moat_acl" "$pid_moat" "$acl_bench_pw"
 } >"$OUT/targets.tsv"

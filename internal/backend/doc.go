@@ -36,60 +36,26 @@
 //
 // # Embedded engine
 //
-// github.com/nalgeon/redka v0.6.0 on modernc.org/sqlite (pure Go, no cgo), served in process by
-// redka's RESP server (redsrv, on redcon). Layout of the instance directory (mode 0700, tightened
-// with a warning if it was looser):
+// Package engine (github.com/alicebob/miniredis/v2 with this project's connection loop and
+// append-only log), served in process on a unix socket. Layout of the instance directory (mode 0700,
+// tightened with a warning if it was looser):
 //
-//	redka.db, redka.db-wal, redka.db-shm   the SQLite database in WAL mode
-//	redka.lock                             flock held while an engine runs: one engine per directory
-//	run/redka.sock                         the engine's socket; run/ is 0700, the socket 0600
+//	engine.aof      the append-only log (mode 0600; see package engine for its format and durability)
+//	engine.lock     flock held while an engine runs: one engine per directory
+//	run/engine.sock the engine's socket; run/ is 0700, the socket 0600
 //
 // The engine never listens on TCP and never on an abstract socket, so no other local user can reach
-// it around the gateway. If run/redka.sock would exceed the 103 bytes a socket path may have, the
+// it around the gateway. If run/engine.sock would exceed the 103 bytes a socket path may have, the
 // socket goes to a fresh 0700 directory from os.MkdirTemp, removed on Close.
 //
-// SQLite settings are redka's own server's: journal_mode=wal, synchronous=normal, temp_store=memory,
-// mmap_size=268435456, foreign_keys=on. Durability, as measured by this package's tests:
-//   - A write is in redka.db-wal when its reply is sent. It survives Close and reopen, and it survives
-//     SIGKILL of the whole process (the WAL is replayed on the next Open; a stale socket and the
-//     dead process's lock do not block it).
-//   - synchronous=normal does not fsync at commit: a power cut or kernel crash can lose the last
-//     transactions (the same class of risk as Redis's appendfsync everysec).
-//   - redka alone leaves the WAL un-checkpointed at close (its read-only pool closes last and cannot
-//     checkpoint); Close therefore runs wal_checkpoint(TRUNCATE), which also fsyncs redka.db.
+// Durability: every acknowledged write is in the log (written to the kernel before the reply) and
+// survives Close and reopen and a SIGKILL of the whole process; the log is fsynced every second, so a
+// power cut loses at most the last second. A directory that holds only redka.db (the engine of moat
+// before this one) starts empty, with an error in the log naming the file: its data is not loaded.
 //
-// Commands redka v0.6.0 does not have (each answers "-ERR unknown command (name)"), verified by
-// TestEmbeddedCommandSupport: EVAL, EVALSHA, SCRIPT, FUNCTION; PUBLISH, SUBSCRIBE, PSUBSCRIBE;
-// XADD, XREAD and all streams; CLIENT; HELLO (any version: clients fall back to RESP2); AUTH, QUIT,
-// RESET; WATCH, UNWATCH; BLPOP, BRPOP, BLMOVE, BZPOPMIN and all blocking commands; TIME, OBJECT,
-// DUMP, MOVE, SWAPDB, COPY, GETDEL, GETEX, APPEND, SETRANGE, GETRANGE, PTTL, EXPIRETIME, UNLINK,
-// TOUCH, LPOS, LMOVE, LPUSHX, SMISMEMBER, SINTERCARD, ZPOPMIN, ZMSCORE, ZRANGESTORE, HSTRLEN,
-// HRANDFIELD, MSETNX, SORT, PFADD (HyperLogLog), SETBIT/GETBIT/BITCOUNT (bitmaps), GEOADD (geo),
-// MEMORY, WAIT, SLOWLOG, CLUSTER, READONLY, ROLE, SAVE, BGSAVE, LASTSAVE, MONITOR, ACL.
-//
-// Differences from Redis 7 in commands it does have, also verified:
-//   - SELECT n answers +OK for every n but there is one keyspace: "database 3" is database 0.
-//   - INFO and COMMAND answer +OK (no content); CONFIG GET answers "-ERR unknown subcommand ()".
-//   - PING answers the bulk string "PONG", not +PONG.
-//   - LPUSH/RPUSH take one element ("-ERR syntax error ()" for more); EXPIRE has no NX/XX/GT/LT.
-//   - LRANGE of a missing key with a negative stop answers "-datatype mismatch (20) (lrange)" (an
-//     SQLite error leaking) instead of an empty array; ZRANGE does not understand negative ranks
-//     (ZRANGE z 0 -1 is empty).
-//   - Type errors: GET of a hash is nil and LLEN of a hash is 0 instead of -WRONGTYPE; LPUSH to a
-//     hash answers "-key type mismatch (lpush)". Error texts are not Redis's ("-ERR wrong number of
-//     arguments ()", "-ERR unknown command (eval)").
-//   - SCAN's cursor is an integer reply, not a bulk string.
-//   - MULTI/EXEC: when a queued command fails at EXEC (an unknown command, a type mismatch), the
-//     whole transaction is rolled back, but the replies of the commands before it were already sent
-//     (+OK for a write that was undone), and when the failing command is not the last the EXEC array
-//     is cut short: it announces n replies and sends fewer, so the client reads its next reply as part
-//     of the EXEC array. The gateway must
-//     not forward a transaction to the embedded engine that contains a command redka lacks.
-//
-// No AUTH, ACL or multiple databases in redka: the gateway enforces access. Each Open/Close cycle of
-// the engine leaves one idle goroutine behind (redka's expiry ticker loop never ends); harmless for
-// an engine opened once per instance, visible to goroutine-leak checkers.
+// Replies are Redis 7's for what TestEmbeddedBehavesLikeRedis runs against a real redis-server, but
+// for embeddedDiffs. The engine has no AUTH users: the gateway enforces access.
 //
 // It knows nothing of clients: it must not import the gateway, the snapshot or the ACL engine; of moat it
-// imports only spec (the syntax of backend strings).
+// imports only spec (the syntax of backend strings) and engine (the in-process engine).
 package backend

@@ -2,42 +2,37 @@ package backend
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 
-	"github.com/nalgeon/redka"
-	"github.com/nalgeon/redka/redsrv"
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" database/sql driver
+	"github.com/moat-dev/moat/internal/backend/engine"
 )
 
 // Embedded engine layout under the instance's data directory.
 const (
-	embeddedDB     = "redka.db"   // SQLite database (plus -wal and -shm files while open)
-	embeddedLock   = "redka.lock" // flock held while the engine runs: one engine per directory
-	embeddedSock   = "redka.sock" // the engine's unix socket, inside embeddedRunDir
-	embeddedRunDir = "run"        // mode 0700: nobody but this user can reach the socket
-	sqliteDriver   = "sqlite"     // modernc.org/sqlite's driver name; redka infers the dialect from it
+	embeddedLog    = engine.LogFile // the append-only log (engine.aof)
+	embeddedLock   = "engine.lock"  // flock held while the engine runs: one engine per directory
+	embeddedSock   = "engine.sock"  // the engine's unix socket, inside embeddedRunDir
+	embeddedRunDir = "run"          // mode 0700: nobody but this user can reach the socket
+	redkaDB        = "redka.db"     // the database of the engine before this one (moat ≤ stop 22)
 )
 
-// embedded is the in-process engine: redka on modernc SQLite, served by redka's RESP server (redsrv,
-// on redcon) on a unix socket that only this user can reach. Dial connects to that socket, so the
-// gateway talks to it exactly as to an upstream server.
+// embedded is the in-process engine (package engine) served on a unix socket that only this user can
+// reach. Dial connects to that socket, so the gateway talks to it exactly as to an upstream server.
 type embedded struct {
 	name    string // for logs and errors
-	dbPath  string
+	logPath string
 	sock    string // socket path
 	sockDir string // directory holding the socket, mode 0700
 	tmpDir  bool   // sockDir is a private temp dir (data dir path too long for a socket)
-	srv     *redsrv.Server
-	served  chan error // receives redsrv.Start's result once the server has stopped
+	eng     *engine.Engine
+	served  chan error // receives Serve's result once the engine has stopped serving
 	lock    *os.File
 	log     *slog.Logger
 
@@ -58,19 +53,15 @@ func openEmbedded(dir string, log *slog.Logger) (_ *embedded, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend embedded: data directory: %w", err)
 	}
-	if strings.ContainsAny(dir, "?#%") {
-		// The path is handed to SQLite as a file: URI, where these characters are syntax.
-		return nil, fmt.Errorf("backend embedded: data directory %q: must not contain '?', '#' or '%%'", dir)
-	}
 	if err := privateDir(dir, log); err != nil {
 		return nil, fmt.Errorf("backend embedded: data directory: %w", err)
 	}
 	e := &embedded{
-		dbPath: filepath.Join(dir, embeddedDB),
-		served: make(chan error, 1),
-		log:    log,
+		logPath: filepath.Join(dir, embeddedLog),
+		served:  make(chan error, 1),
+		log:     log,
 	}
-	e.name = "embedded:" + e.dbPath
+	e.name = "embedded:" + e.logPath
 	defer func() {
 		if err != nil {
 			e.cleanup()
@@ -83,33 +74,30 @@ func openEmbedded(dir string, log *slog.Logger) (_ *embedded, err error) {
 	if err := e.makeSocketDir(dir); err != nil {
 		return nil, fmt.Errorf("backend %s: socket: %w", e.name, err)
 	}
-
-	db, err := redka.Open(e.dbPath, &redka.Options{
-		DriverName: sqliteDriver,
-		// Pragma nil: redka's defaults, the same its own server uses: journal_mode=wal,
-		// synchronous=normal, temp_store=memory, mmap_size=268435456, foreign_keys=on.
-		Logger: slog.New(quietHandler{log.Handler()}).With("engine", "redka"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("backend %s: open database: %w", e.name, err)
+	if _, err := os.Stat(filepath.Join(dir, redkaDB)); err == nil {
+		if _, err := os.Stat(e.logPath); errors.Is(err, os.ErrNotExist) {
+			log.Error("embedded engine: this directory holds the data of the earlier engine (redka.db), which is not loaded; the instance starts empty",
+				"dir", dir, "file", redkaDB)
+		}
 	}
-	e.srv = redsrv.New("unix", e.sock, db)
-	ready := make(chan error, 1)
-	go func() { e.served <- e.srv.Start(ready) }()
-	if err := <-ready; err != nil {
-		<-e.served
-		e.srv = nil
-		_ = db.Close()
+	eng, err := engine.Open(dir, log.With("engine", "embedded"))
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", e.name, err)
+	}
+	l, err := net.Listen("unix", e.sock)
+	if err != nil {
+		_ = eng.Close()
 		return nil, fmt.Errorf("backend %s: listen on %s: %w", e.name, e.sock, err)
 	}
 	// The directory already keeps others out; the socket's own mode is a second lock on the door.
 	if err := os.Chmod(e.sock, 0o600); err != nil {
-		_ = e.srv.Stop()
-		<-e.served
-		e.srv = nil
+		_ = l.Close()
+		_ = eng.Close()
 		return nil, fmt.Errorf("backend %s: socket: %w", e.name, err)
 	}
-	log.Debug("embedded engine started", "db", e.dbPath, "socket", e.sock)
+	e.eng = eng
+	go func() { e.served <- eng.Serve(l) }()
+	log.Debug("embedded engine started", "log", e.logPath, "socket", e.sock)
 	return e, nil
 }
 
@@ -132,7 +120,7 @@ func privateDir(dir string, log *slog.Logger) error {
 	return nil
 }
 
-// makeSocketDir picks the socket path: <dir>/run/redka.sock, or a fresh private temp directory when
+// makeSocketDir picks the socket path: <dir>/run/engine.sock, or a fresh private temp directory when
 // that path is too long for a unix socket. The directory has mode 0700 either way; the socket is
 // never on TCP and never abstract.
 func (e *embedded) makeSocketDir(dir string) error {
@@ -195,9 +183,8 @@ func (e *embedded) Dial(ctx context.Context) (net.Conn, error) {
 	return c, nil
 }
 
-// Close stops the engine's server (open engine connections are closed; a command already running
-// may still finish), closes the database, checkpoints the WAL into redka.db (synced to disk), removes
-// the socket and releases the directory.
+// Close stops the engine (open engine connections are closed once the command each runs has
+// finished), writes and fsyncs its log, removes the socket and releases the directory.
 func (e *embedded) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -205,39 +192,17 @@ func (e *embedded) Close() error {
 		return e.err
 	}
 	e.closed = true
-	if e.srv != nil {
-		if err := e.srv.Stop(); err != nil {
+	if e.eng != nil {
+		if err := e.eng.Close(); err != nil {
 			e.err = fmt.Errorf("backend %s: close: %w", e.name, err)
 		}
 		if err := <-e.served; err != nil && e.err == nil {
 			e.err = fmt.Errorf("backend %s: serve: %w", e.name, err)
 		}
 	}
-	if e.srv != nil {
-		e.checkpoint()
-	}
 	e.cleanup()
-	e.log.Debug("embedded engine stopped", "db", e.dbPath)
+	e.log.Debug("embedded engine stopped", "log", e.logPath)
 	return e.err
-}
-
-// checkpoint moves the WAL into redka.db and syncs it. redka closes its read-write pool before its
-// read-only one, and a read-only connection cannot checkpoint, so without this the last writes stay
-// in redka.db-wal: still found on the next open, but with synchronous=normal not yet fsynced, so a
-// power cut after a clean shutdown could lose them.
-func (e *embedded) checkpoint() {
-	db, err := sql.Open(sqliteDriver, "file:"+e.dbPath+"?_pragma=busy_timeout%3D5000")
-	if err != nil {
-		e.log.Warn("embedded engine: checkpoint", "db", e.dbPath, "error", err)
-		return
-	}
-	defer db.Close()
-	var busy, logFrames, done int
-	err = db.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
-	if err != nil || busy != 0 {
-		e.log.Warn("embedded engine: checkpoint incomplete; the WAL is replayed on the next open",
-			"db", e.dbPath, "error", err, "busy", busy, "frames", logFrames, "checkpointed", done)
-	}
 }
 
 // cleanup removes the socket (and its temp dir) and releases the lock. Safe on a half-opened engine.

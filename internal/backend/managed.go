@@ -102,14 +102,14 @@ func openManaged(dir string, srv *Server, log *slog.Logger) (_ *managed, err err
 // found: its directory holds the engine's data and no managed server ever ran there (moving the data is
 // the operator's call, not a side effect of installing redis-server).
 func keepEmbedded(dir string, srv *Server, log *slog.Logger) bool {
-	if _, err := os.Stat(filepath.Join(dir, embeddedDB)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, embeddedLog)); err != nil {
 		return false
 	}
 	if _, err := os.Stat(filepath.Join(dir, managedConf)); err == nil {
 		return false
 	}
 	log.Warn("the instance keeps the in-process engine: its data is the engine's (backend \"managed\" starts an empty "+srv.Name+")",
-		"dir", dir, "data", embeddedDB)
+		"dir", dir, "data", embeddedLog)
 	return true
 }
 

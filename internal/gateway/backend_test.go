@@ -127,7 +127,7 @@ func TestBackendDiesBeforeNextCommand(t *testing.T) {
 }
 
 // The ways a session ends (QUIT, the client's end of input, a protocol error) deliver every reply owed
-// on the embedded engine's lane too, which is a unix socket to another server (redka on redcon).
+// on the embedded engine's lane too, which is a unix socket to another server (package backend/engine).
 func TestEmbeddedBackendEndings(t *testing.T) {
 	t.Parallel()
 	be, err := backend.Open("embedded", t.TempDir(), nil)

@@ -13,7 +13,7 @@ const module = "github.com/moat-dev/moat/"
 // wiring, the console, the CLI or the config file.
 var dataPlane = []string{
 	"internal/resp", "internal/allowlist", "internal/acl", "internal/rediscmd", "internal/snapshot",
-	"internal/backend", "internal/backend/spec", "internal/gateway", "internal/refused", "internal/redact",
+	"internal/backend", "internal/backend/engine", "internal/backend/spec", "internal/gateway", "internal/refused", "internal/redact",
 }
 
 // forbidden lists, per package (or every package under a prefix ending in "/"), the moat packages it
@@ -31,6 +31,8 @@ var forbidden = map[string][]string{
 	"internal/snapshot": {"internal/gateway", "internal/backend"},
 	// Backends know nothing of clients.
 	"internal/backend": {"internal/gateway", "internal/snapshot", "internal/acl"},
+	// The in-process engine reads RESP and knows nothing else of moat.
+	"internal/backend/engine": {"internal/gateway", "internal/snapshot", "internal/acl", "internal/backend"},
 	// The model is pure types and validation.
 	"internal/controlplane/model": {"internal/gateway", "internal/snapshot", "internal/backend", "internal/controlplane", "internal/controlplane/store"},
 	// The control plane changes the model and publishes snapshots; it never reaches into a live

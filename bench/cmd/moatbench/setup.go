@@ -43,7 +43,8 @@ func freeports(args []string) error {
 // redis-benchmark from 127.0.0.1 is served and 127.0.0.2 and up are refused) and, with -moat-acl, r-benchacl
 // (r-bench's whitelist, and requirepass: the password read from the file -moat-acl-passfile, so the ACL
 // user run.sh creates there is enforced) and, with -moat-ded, r-benchded (r-bench with shared-lanes 0: every
-// client on a dedicated lane, issue 2's bar against the naive relay). Not the bare entry 127.0.0.1: in moat, as in Alibaba Cloud, that
+// client on a dedicated lane, issue 2's bar against the naive relay) and, with -moat-emb, r-benchemb (r-bench's
+// whitelist in front of the in-process engine instead of redis-server: issue 21's row). Not the bare entry 127.0.0.1: in moat, as in Alibaba Cloud, that
 // entry means "nobody" and is void beside any other entry (SPEC W6).
 func gen(args []string) error {
 	fs := flag.NewFlagSet("gen", flag.ExitOnError)
@@ -56,6 +57,7 @@ func gen(args []string) error {
 	moatAPI := fs.Int("moat-api", 0, "moat API/metrics port")
 	moatACL := fs.Int("moat-acl", 0, "moat r-benchacl port (0: no such instance)")
 	moatDed := fs.Int("moat-ded", 0, "moat r-benchded port: r-bench on dedicated lanes alone (0: no such instance)")
+	moatEmb := fs.Int("moat-emb", 0, "moat r-benchemb port: r-bench's whitelist on the embedded engine (0: no such instance)")
 	aclPassFile := fs.String("moat-acl-passfile", "", "file holding r-benchacl's requirepass (first line)")
 	entries := fs.Int("entries", 1000, "allow-list entries per list")
 	groups := fs.Int("groups", 10, "moat whitelist groups the entries are spread over")
@@ -70,6 +72,9 @@ func gen(args []string) error {
 	}
 	if *moatDed != 0 {
 		ports["moat-ded"] = *moatDed
+	}
+	if *moatEmb != 0 {
+		ports["moat-emb"] = *moatEmb
 	}
 	for name, p := range ports {
 		if p <= 0 || p > 65535 {
@@ -109,6 +114,9 @@ func gen(args []string) error {
 	if *moatDed != 0 {
 		insts = append(insts, harness.MoatInstance{ID: "r-benchded", Listen: loop(*moatDed), Backend: "redis://" + loop(*redis),
 			Entries: allow, Groups: *groups, Params: map[string]string{"shared-lanes": "0"}})
+	}
+	if *moatEmb != 0 {
+		insts = append(insts, harness.MoatInstance{ID: "r-benchemb", Listen: loop(*moatEmb), Backend: "embedded", Entries: allow, Groups: *groups})
 	}
 	files := map[string]string{
 		"allow.lst":      harness.HAProxyAllowFile(allow),

@@ -1,0 +1,58 @@
+// Package engine is moat's in-process Redis-compatible engine: github.com/alicebob/miniredis/v2
+// (v2.40.0: strings, lists, hashes, sets, sorted sets, streams, HyperLogLog, geo, Lua scripting,
+// pub/sub, blocking commands, MULTI/WATCH, RESP3 via HELLO 3, 16+ databases) with real expiry
+// (ClockTTL, on the engine's own clock, which clockLoop moves to the wall clock's time in ticks),
+// served by this package's own connection loop and made durable by this package's append-only log.
+//
+// # Serving
+//
+// Each connection reads every command already received, runs them one after the other and sends
+// the replies of the whole batch in one write (a pipeline of 16 commands costs one read and one
+// write). Replies to an unknown command and TTL are given in Redis 7's form (the library's differ).
+// A command that may block (BLPOP …, XREAD/XREADGROUP BLOCK) runs while a watcher reads the
+// connection, so that a client that goes away ends the wait.
+//
+// # The log (engine.aof)
+//
+// A sequence of RESP commands, as Redis's appendonly file: replayed into an empty engine at Open.
+// Every command that changes data is appended under one write lock, in the order the engine ran
+// them, as one unit: a single command, or several between MULTI and EXEC, which are replayed only
+// once their EXEC is read. What a unit holds:
+//   - deterministic commands (SET without EX/PX, INCR, LPUSH, HSET, ZADD, DEL, EXPIREAT, …): the
+//     command as sent;
+//   - commands with relative times or randomness (SET … EX/PX, SETEX, PSETEX, GETEX, EXPIRE, PEXPIRE,
+//     RESTORE, HEXPIRE, HSETEX, SPOP), scripts (EVAL, EVALSHA: the state of their KEYS), blocking
+//     pops and every command run by EXEC: the resulting state of the keys they touch, rewritten as
+//     DEL + SET/RPUSH/HSET/SADD/ZADD/XADD + PEXPIREAT with the absolute expiry in milliseconds
+//     (HPEXPIREAT per hash field). Expiries are absolute, so a key whose time passed while the engine
+//     was down is gone at load;
+//   - XADD with an automatic ID: the command with the ID it got;
+//   - a refused command (an error reply) and an EXEC aborted by WATCH or a queueing error: nothing.
+//
+// Durability: a batch's units are written to the kernel before its replies are sent, so every
+// acknowledged write survives a clean restart and a kill -9 of the process (nothing acknowledged is
+// lost). The log is fsynced every second (Redis's appendfsync everysec): a power cut or kernel crash
+// loses at most the last second of writes. Close writes, fsyncs and closes the log. A log cut short
+// in the middle of a unit (a crash during the write) is truncated at load to its last whole unit,
+// with a warning.
+//
+// Compaction: once the log reaches twice its size after the last load or rewrite (and at least
+// 64 MiB), it is rewritten from the engine's data (one command per key and one PEXPIREAT per
+// expiry; a temp file, fsynced, renamed over the log, the directory fsynced). Logged commands wait
+// meanwhile; reads do not. A HyperLogLog or a stream with consumer groups cannot be read back from
+// the library, so while one exists the rewrite is skipped (with a warning) and the log keeps
+// growing until it is gone.
+//
+// Not kept: the script cache (SCRIPT LOAD; clients reload on NOSCRIPT), subscriptions, client
+// names. Scripts that write keys they do not declare in KEYS lose those writes at restart.
+// XREADGROUP, XCLAIM and XAUTOCLAIM are logged as sent: replayed, their idle times start at load.
+//
+// # Differences from Redis 7 that a client can see
+//
+// Listed in README (Backends): the command set is the library's (no FUNCTION/FCALL, CONFIG, DEBUG,
+// MONITOR, SORT, CLIENT but SETNAME/GETNAME, OBJECT but IDLETIME; WAIT returns at once), COMMAND is
+// refused (the library's table is Redis 5's, without ACL categories: moat then judges ACL users with
+// redis-server 7.0.15's), INFO has few sections, a few error texts differ ("invalid expire time in
+// set"), every command runs under one lock (one core's worth of commands for all clients), and keys
+// expire (and TIME moves) one clock tick late at most (see clockLoop).
+package engine

@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/alicebob/miniredis/v2/server"
+
+	"github.com/moat-dev/moat/internal/resp"
+)
+
+// maxDB is the highest database number a rewrite looks at (Redis's default "databases 16").
+const maxDB = 15
+
+// rewrite replaces the log by the commands that recreate the engine's data as it is now, so that the
+// log's size follows the data's, not the history's. Logged commands wait meanwhile (reads do not).
+// A key the engine cannot read back whole (a HyperLogLog, a stream with consumer groups) keeps the
+// old log: the rewrite is skipped, with a warning, until the next time it is due.
+func (e *Engine) rewrite() {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	l := e.log
+	start := time.Now()
+	tmp := l.path + ".rewrite"
+	size, err := e.writeSnapshot(tmp)
+	if err != nil {
+		_ = os.Remove(tmp)
+		l.mu.Lock()
+		l.base = l.size // try again when it has doubled
+		l.mu.Unlock()
+		e.lg.Warn("engine: log rewrite skipped", "file", l.path, "reason", err)
+		return
+	}
+	f, err := privateFile(tmp)
+	if err == nil {
+		err = os.Rename(tmp, l.path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(l.path))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		if f != nil {
+			_ = f.Close()
+		}
+		e.lg.Error("engine: log rewrite failed; the old log is kept", "file", l.path, "error", err)
+		return
+	}
+	l.mu.Lock()
+	old := l.f
+	before := l.size
+	l.f, l.pending, l.size, l.base, l.db = f, l.pending[:0], size, size, 0
+	l.mu.Unlock()
+	_ = old.Close()
+	e.lg.Info("engine: log rewritten", "file", l.path, "from", before, "to", size, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// writeSnapshot writes the engine's data to path as commands (database 0 selected at the end) and
+// fsyncs it. Called with the write lock held, so no logged command runs meanwhile.
+func (e *Engine) writeSnapshot(path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	var size int64
+	now := e.clock()
+	u := &unit{}
+	for db := 0; db <= maxDB; db++ {
+		keys := e.m.DB(db).Keys()
+		if len(keys) == 0 {
+			continue
+		}
+		slices.Sort(keys)
+		u.db = db
+		u.buf = resp.AppendCommand(u.buf[:0], "SELECT", strconv.Itoa(db))
+		for _, k := range keys {
+			switch e.m.DB(db).Type(k) {
+			case "hll":
+				return 0, fmt.Errorf("key %q in db %d is a HyperLogLog, which the engine cannot read back", k, db)
+			case "stream":
+				if e.hasGroups(db, k) {
+					return 0, fmt.Errorf("stream %q in db %d has consumer groups, which the engine cannot read back", k, db)
+				}
+			}
+			e.state(u, k, now)
+			if len(u.buf) > 1<<20 {
+				n, err := w.Write(u.buf)
+				size += int64(n)
+				if err != nil {
+					return 0, err
+				}
+				u.buf = u.buf[:0]
+			}
+		}
+		n, err := w.Write(resp.AppendCommand(u.buf, "SELECT", "0"))
+		size += int64(n)
+		if err != nil {
+			return 0, err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	return size, f.Sync()
+}
+
+// hasGroups reports whether stream key of db has consumer groups.
+func (e *Engine) hasGroups(db int, key string) bool {
+	var out bufferWriter
+	p := server.NewPeer(bufio.NewWriterSize(&out, 256))
+	e.srv.Dispatch(p, []string{"SELECT", strconv.Itoa(db)})
+	p.Flush()
+	out.b = out.b[:0]
+	e.srv.Dispatch(p, []string{"XINFO", "GROUPS", key})
+	p.Flush()
+	return len(out.b) > 0 && string(out.b) != "*0\r\n"
+}
+
+type bufferWriter struct{ b []byte }
+
+func (w *bufferWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+
+// syncDir fsyncs a directory, so that a rename in it survives a power cut.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
