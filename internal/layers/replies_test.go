@@ -14,10 +14,11 @@ import (
 // replyTables are the files that may spell a client-facing error: one table per layer of the data
 // plane. Everything else builds its replies from them.
 var replyTables = map[string]bool{
-	"internal/gateway/replies.go":  true,
-	"internal/acl/replies.go":      true,
-	"internal/resp/protoerrors.go": true,
-	"internal/snapshot/replies.go": true,
+	"internal/gateway/replies.go":        true,
+	"internal/acl/replies.go":            true,
+	"internal/resp/protoerrors.go":       true,
+	"internal/snapshot/replies.go":       true,
+	"internal/backend/engine/replies.go": true,
 }
 
 // repliesRead are the data-plane packages that write nothing to clients: they only read the backend's

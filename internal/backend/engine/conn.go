@@ -127,9 +127,6 @@ func (c *conn) ttl(args []string) {
 	}
 }
 
-// unknownPrefix starts the engine's own reply to an unknown command.
-const unknownPrefix = "-ERR unknown command `"
-
 // appendUnknown appends Redis 7's reply to an unknown command (server.c, processCommand): the name
 // and the first arguments, each quoted and cut to 128 bytes in all.
 func appendUnknown(b []byte, args []string) []byte {
@@ -147,11 +144,7 @@ func appendUnknown(b []byte, args []string) []byte {
 	if len(name) > 128 {
 		name = name[:128]
 	}
-	b = append(b, "-ERR unknown command '"...)
-	b = append(b, name...)
-	b = append(b, "', with args beginning with: "...)
-	b = append(b, list...)
-	return append(b, "\r\n"...)
+	return appendUnknownCommand(b, name, list)
 }
 
 // exec runs one command and logs what it changed. Logged commands run under the engine's write lock
@@ -205,7 +198,7 @@ func (c *conn) execQueued(name string, args []string) {
 			// A command was refused while queueing (the engine does not abort for an unknown one).
 			c.dispatch([]string{"DISCARD"})
 			c.out.truncate(c.out.mark() - len("+OK\r\n"))
-			c.out.appendReply([]byte("-EXECABORT Transaction discarded because of previous errors.\r\n"))
+			c.out.appendReply(replyExecAbort)
 			c.multi, c.txDirty, c.queued = false, false, c.queued[:0]
 			return
 		}

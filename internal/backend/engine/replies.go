@@ -1,0 +1,20 @@
+package engine
+
+// The replies the engine's own connection loop writes (the rest are miniredis's): Redis 7.0.15's texts.
+
+// unknownPrefix starts miniredis's own reply to an unknown command, which the loop replaces with Redis's
+// (appendUnknown).
+const unknownPrefix = "-ERR unknown command `"
+
+// replyExecAbort: EXEC of a transaction in which a command was refused while queueing.
+var replyExecAbort = []byte("-EXECABORT Transaction discarded because of previous errors.\r\n")
+
+// appendUnknownCommand appends Redis's reply to an unknown command: its name and the first arguments,
+// quoted (list, as the caller built it), each cut as Redis cuts them.
+func appendUnknownCommand(b []byte, name string, list []byte) []byte {
+	b = append(b, "-ERR unknown command '"...)
+	b = append(b, name...)
+	b = append(b, "', with args beginning with: "...)
+	b = append(b, list...)
+	return append(b, "\r\n"...)
+}
