@@ -315,7 +315,6 @@ func (k *inboxSink) Write(p []byte) (int, error) {
 	k.n += len(p)
 	if k.n > longReply && !k.l.long.Load() {
 		k.l.long.Store(true)
-		k.l.pool.in.ready[boolIndex(k.l.pool.resp3)].prime() // for the overflow lane sessions move to
 	}
 	if k.last {
 		end := [1]int{len(p)}
@@ -393,17 +392,15 @@ func (p *lanePool) acquire(n int) (*lane, error) {
 var helloCmd = []byte("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n")
 
 func (p *lanePool) dial(overflow bool) (*lane, error) {
-	var be net.Conn
-	var err error
-	if overflow { // a connection made ready ahead (ready.go): moving off a held lane costs no dial
-		be, err = p.in.ready[boolIndex(p.resp3)].take()
-	} else if be, err = p.in.dialBackend(); err == nil && p.resp3 {
-		if err = hello3(be, p.in.dialTimeout); err != nil {
-			be.Close()
-		}
-	}
+	be, err := p.in.dialBackend()
 	if err != nil {
 		return nil, err
+	}
+	if p.resp3 {
+		if err := hello3(be, p.in.dialTimeout); err != nil {
+			be.Close()
+			return nil, err
+		}
 	}
 	l := &lane{pool: p, be: be, kick: make(chan struct{}, 1), done: make(chan struct{}), overflow: overflow}
 	go l.write()

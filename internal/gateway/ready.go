@@ -65,18 +65,6 @@ func (p *readyPool) take() (net.Conn, error) {
 	}
 }
 
-// prime starts filling the pool in the background if it is not being filled: a lane that begins to
-// pass a long reply calls it, so that a session leaving that lane finds a connection ready.
-func (p *readyPool) prime() {
-	p.mu.Lock()
-	start := !p.filling && !p.shut && len(p.conns) < readySpare
-	p.filling = p.filling || start
-	p.mu.Unlock()
-	if start {
-		go p.fill()
-	}
-}
-
 // dial connects a new backend connection in the pool's protocol.
 func (p *readyPool) dial() (net.Conn, error) {
 	be, err := p.in.dialBackend()

@@ -462,9 +462,7 @@ func heldLaneAvoided(t *testing.T, last bool) bool {
 	if !extra {
 		t.Errorf("redis-server never saw an extra connection while the lane was held up")
 	}
-	// Once the extra lane idled: the one lane, and the two connections kept ready for the next move off
-	// a held lane (ready.go's readySpare), which the long reply had the instance dial ahead.
-	if !eventually(10*time.Second, func() bool { return len(backendClients(t, e)) <= 1+2 }) {
+	if !eventually(10*time.Second, func() bool { return len(backendClients(t, e)) <= 1 }) {
 		t.Errorf("redis-server still has %d connections from moat after the extra one idled", len(backendClients(t, e)))
 	}
 	if got := other.do("PING"); got != "+PONG\r\n" {
