@@ -47,7 +47,6 @@ type lane struct {
 	// For sessions choosing a lane that is not held up (laneheld.go).
 	owed     atomic.Int64 // replies submitted and not yet read
 	since    atomic.Int64 // unix nanoseconds of the last reply read, or of the submit that ended idleness
-	long     atomic.Bool  // a reply longer than longReply is passing (laneheld.go)
 	overflow bool         // an extra lane, dialled while every lane was held up; it retires once idle
 }
 
@@ -238,7 +237,6 @@ func (l *lane) read() {
 		if sink.n+fw.Buffered() > longReply {
 			s.sh.longReplies.Store(true)
 		}
-		l.long.Store(false)
 		if err == nil {
 			sink.last = true
 			err = fw.Flush()
@@ -313,9 +311,6 @@ type inboxSink struct {
 
 func (k *inboxSink) Write(p []byte) (int, error) {
 	k.n += len(p)
-	if k.n > longReply && !k.l.long.Load() {
-		k.l.long.Store(true)
-	}
 	if k.last {
 		end := [1]int{len(p)}
 		k.s.deliver(p, end[:])
