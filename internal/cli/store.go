@@ -32,7 +32,7 @@ func NewStore() *cobra.Command {
 
 // etcdFlags are the etcd connection flags, named as etcdctl names them after the --etcd- prefix.
 type etcdFlags struct {
-	prefix, cacert, cert, key, user, password string
+	prefix, cacert, cert, key, user string
 }
 
 func newStoreCopy() *cobra.Command {

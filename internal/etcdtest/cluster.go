@@ -56,7 +56,7 @@ type Cluster struct {
 }
 
 type member struct {
-	name, dir        string
+	name             string
 	client, peer     string // URLs
 	mu               sync.Mutex
 	cmd              *exec.Cmd

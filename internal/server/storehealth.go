@@ -123,6 +123,8 @@ func (h *healthStore) observe(err error) {
 }
 
 // status returns, while the store is unreachable, the last error and the last time it was reached.
+//
+//lint:ignore ST1008 cause is what status reports (the store's last failure), not a failure of status
 func (h *healthStore) status() (cause error, lastSync time.Time, down bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
