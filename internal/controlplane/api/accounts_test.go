@@ -178,7 +178,7 @@ func TestSDKAccountCalls(t *testing.T) {
 			t.Errorf("app: %s → %q, want %q", tc.cmd, got, tc.want)
 		}
 	}
-	if got := rw.do("INFO", "server"); strings.HasPrefix(got, "-") {
+	if got := rw.do("INFO"); strings.HasPrefix(got, "-") {
 		t.Errorf("app: INFO → %q, want it served", got)
 	}
 	ro, reply := m.login("127.0.0.2", "report:Rep0rt_pass")
@@ -187,7 +187,7 @@ func TestSDKAccountCalls(t *testing.T) {
 	}
 	for _, tc := range []struct{ cmd, want string }{
 		{"GET k", "v"},
-		{"PING", "PONG"},
+		{"PING", "+PONG"},
 		{"SET k w", "-NOPERM this user has no permissions to run the 'set' command"},
 		{"DEL k", "-NOPERM this user has no permissions to run the 'del' command"},
 		{"PUBLISH ch x", "-NOPERM this user has no permissions to run the 'publish' command"},

@@ -72,7 +72,7 @@ func TestCreateServesAtOnceDeleteStops(t *testing.T) {
 		}
 	}
 	m.modify("r-fresh", "app", "Cover", "127.0.0.2")
-	if got := redis(t, listen, "127.0.0.2", "PING"); got != "PONG" {
+	if got := redis(t, listen, "127.0.0.2", "PING"); got != "+PONG" {
 		t.Fatalf("whitelisted: %q", got)
 	}
 	// The default instance is a different instance: its whitelist is untouched.
@@ -131,7 +131,7 @@ func TestChangeSurvivesRestart(t *testing.T) {
 	if b, _ := json.Marshal(params["RunningParameters"]); !strings.Contains(string(b), `"ParameterName":"timeout","ParameterValue":"120"`) {
 		t.Fatalf("parameters after restart: %s", b)
 	}
-	if got := redis(t, m.listen, "127.0.0.5", "PING"); got != "PONG" {
+	if got := redis(t, m.listen, "127.0.0.5", "PING"); got != "+PONG" {
 		t.Fatalf("default instance after restart, whitelisted client: %q", got)
 	}
 	if got := redis(t, m.listen, "127.0.0.6", "PING"); got != illegal {

@@ -70,7 +70,7 @@ func (m *moat) start() {
 	if m.logw != nil {
 		log = slog.New(slog.NewTextHandler(m.logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	// The in-process engine, named: these tests' replies are its own (PING answers a bulk "PONG"); the
+	// The in-process engine, named, so that these tests need no redis-server process per instance; the
 	// default, a managed redis-server, has its tests in package server.
 	opts := server.Options{DataDir: m.dir, Listen: "127.0.0.1:0", APIListen: "127.0.0.1:0", Log: log, Banner: io.Discard, APILimits: m.limits,
 		Backend: "embedded"}

@@ -95,7 +95,7 @@ func TestReplayAfterRestartIsRefused(t *testing.T) {
 	if g := m.groups(m.inst); len(g) != 2 || g[1] != (ipGroup{"app", "", "127.0.0.5"}) {
 		t.Fatalf("groups after the replays: %+v", g)
 	}
-	if got := redis(t, m.listen, "127.0.0.5", "PING"); got != "PONG" {
+	if got := redis(t, m.listen, "127.0.0.5", "PING"); got != "+PONG" {
 		t.Fatalf("the whitelisted client after the replays: %q", got)
 	}
 }

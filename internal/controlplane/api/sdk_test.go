@@ -401,7 +401,7 @@ func TestSDKOpenToEveryAddressWarns(t *testing.T) {
 	if raw.RequestId != resp.RequestId || len(raw.MoatWarnings) != 1 || !strings.Contains(raw.MoatWarnings[0], "0.0.0.0/0") || !strings.Contains(raw.MoatWarnings[0], "every address") {
 		t.Fatalf("response: %s", resp.GetHttpContentString())
 	}
-	if got := redis(t, m.listen, "127.0.0.9", "PING"); got != "PONG" {
+	if got := redis(t, m.listen, "127.0.0.9", "PING"); got != "+PONG" {
 		t.Fatalf("after 0.0.0.0/0: %q", got)
 	}
 	// ::/0 warns too; an ordinary change does not.

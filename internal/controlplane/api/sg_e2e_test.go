@@ -24,7 +24,7 @@ func TestMembershipDecidesConnections(t *testing.T) {
 			for src, ok := range w {
 				got := redis(t, addr, src, "PING")
 				switch {
-				case ok && got != "PONG":
+				case ok && got != "+PONG":
 					t.Errorf("%s: %s → %s should be admitted, got %q", step, src, addr, got)
 				case !ok && got != illegal:
 					t.Errorf("%s: %s → %s should be refused, got %q", step, src, addr, got)
@@ -66,7 +66,7 @@ func TestMembershipDecidesConnections(t *testing.T) {
 
 	// A whitelist entry beside the group: both count.
 	m.modify(m.inst, "ops", "Cover", "127.0.0.20")
-	if got := redis(t, m.listen, "127.0.0.20", "PING"); got != "PONG" {
+	if got := redis(t, m.listen, "127.0.0.20", "PING"); got != "+PONG" {
 		t.Fatalf("whitelist entry beside a bound group: %q", got)
 	}
 
@@ -75,7 +75,7 @@ func TestMembershipDecidesConnections(t *testing.T) {
 	if got := redis(t, m.listen, "127.0.0.9", "PING"); got != illegal {
 		t.Fatalf("after unbinding: %q", got)
 	}
-	if got := redis(t, second, "127.0.0.9", "PING"); got != "PONG" {
+	if got := redis(t, second, "127.0.0.9", "PING"); got != "+PONG" {
 		t.Fatalf("the other instance, still bound: %q", got)
 	}
 
@@ -92,7 +92,7 @@ func TestMembershipDecidesConnections(t *testing.T) {
 		t.Fatalf("binding after restart: %v", got)
 	}
 	second = m.srv.Gateway("r-second").Addrs()[0].String()
-	if got := redis(t, second, "127.0.0.5", "PING"); got != "PONG" {
+	if got := redis(t, second, "127.0.0.5", "PING"); got != "+PONG" {
 		t.Fatalf("member after restart: %q", got)
 	}
 	if got := redis(t, second, "127.0.0.7", "PING"); got != illegal {

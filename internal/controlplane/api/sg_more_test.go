@@ -340,7 +340,7 @@ func TestSDKBatchSecurityGroups(t *testing.T) {
 		perms[1].SecurityGroupRuleId != newID || perms[1].SourceCidrIp != "10.9.0.0/16" || perms[1].PortRange != "6379/6379" || perms[1].Priority != "5" {
 		t.Fatalf("DescribeSecurityGroupAttribute after apply: %s %+v", attr.SecurityGroupName, perms)
 	}
-	if got := redis(t, m.listen, "127.0.0.32", "PING"); got != "PONG" {
+	if got := redis(t, m.listen, "127.0.0.32", "PING"); got != "+PONG" {
 		t.Fatalf("i-job1 joined by apply, on the bound instance: %q", got)
 	}
 	if again := planOf(t, m.commonJSON(m.ecsForm("PlanSecurityGroups", map[string]string{"Desired": want}))); len(planGroups(again)) != 0 {
@@ -384,7 +384,7 @@ func TestSDKBatchSecurityGroups(t *testing.T) {
 	if after, _ := m.exported(); after != before {
 		t.Fatalf("a refused apply changed the stored state:\n%s\n%s", before, after)
 	}
-	if got := redis(t, m.listen, "127.0.0.32", "PING"); got != "PONG" {
+	if got := redis(t, m.listen, "127.0.0.32", "PING"); got != "+PONG" {
 		t.Fatalf("a refused apply changed access: %q", got)
 	}
 	if logs := m.auditOf("ApplySecurityGroups"); countResult(logs, "ok") != 1 || countResult(logs, "error") != 4 {
@@ -463,13 +463,13 @@ func TestRulesNeverAffectInstanceAccess(t *testing.T) {
 	m.ecsJSON("CreateSecurityGroup", map[string]string{"SecurityGroupId": "sg-app"})
 	m.ecsJSON("JoinSecurityGroup", map[string]string{"SecurityGroupId": "sg-app", "InstanceId": "i-web1"})
 	m.bind(m.inst, "sg-app")
-	for src, want := range map[string]string{"127.0.0.41": "PONG", "127.0.0.42": "PONG", "127.0.0.43": illegal} {
+	for src, want := range map[string]string{"127.0.0.41": "+PONG", "127.0.0.42": "+PONG", "127.0.0.43": illegal} {
 		if got := redis(t, m.listen, src, "PING"); got != want {
 			t.Fatalf("before any rule: %s → %q, want %q", src, got, want)
 		}
 	}
 	open := redistest.DialFrom(t, m.listen, "127.0.0.41")
-	if got := open.Do("PING"); got != "PONG" {
+	if got := open.Do("PING"); got != "+PONG" {
 		t.Fatalf("open session: %q", got)
 	}
 
@@ -496,16 +496,16 @@ func TestRulesNeverAffectInstanceAccess(t *testing.T) {
 		t.Fatalf("the rules are stored: %v %+v", err, attr)
 	}
 
-	for src, want := range map[string]string{"127.0.0.41": "PONG", "127.0.0.42": "PONG", "127.0.0.43": illegal} {
+	for src, want := range map[string]string{"127.0.0.41": "+PONG", "127.0.0.42": "+PONG", "127.0.0.43": illegal} {
 		if got := redis(t, m.listen, src, "PING"); got != want {
 			t.Errorf("with drop rules for it: %s → %q, want %q", src, got, want)
 		}
 		out := m.mustCall("CheckAccess", map[string]string{"InstanceId": m.inst, "SourceIp": src})
-		if out["Allowed"] != (want == "PONG") {
+		if out["Allowed"] != (want == "+PONG") {
 			t.Errorf("CheckAccess(%s) with drop rules: %v", src, out)
 		}
 	}
-	if got := open.Do("PING"); got != "PONG" {
+	if got := open.Do("PING"); got != "+PONG" {
 		t.Errorf("the open session after the drop rules: %q", got)
 	}
 	out := m.mustCall("CheckAccess", map[string]string{"InstanceId": m.inst, "SourceIp": "127.0.0.41"})
