@@ -76,13 +76,15 @@ func Open(dir string, lg *slog.Logger) (*Engine, error) {
 	return e, nil
 }
 
-// Serve accepts connections on l until l or the engine is closed. The engine closes l on Close.
+// Serve accepts connections on l until l or the engine is closed. The engine closes l on Close. It
+// returns nil when that ended it (also when the engine was closed before Serve began), else the accept
+// error.
 func (e *Engine) Serve(l net.Listener) error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		_ = l.Close()
-		return net.ErrClosed
+		return nil
 	}
 	e.lns = append(e.lns, l)
 	e.mu.Unlock()
