@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/moat-dev/moat/internal/acl"
@@ -56,40 +55,12 @@ func (in *Instance) bind(s *snapshot.Snapshot) *snapshot.Snapshot {
 	if s.Users == nil || s.Users.Table() == in.table {
 		return s
 	}
-	us := in.rebound.get(s.Users)
-	if us == nil {
-		var err error
-		if us, err = s.Users.Rebind(in.table); err != nil {
-			in.log.Warn("ACL users judged with redis-server 7.0.15's command table: "+fmt.Sprint(err), "backend", in.backend.String())
-			return s
-		}
-		in.rebound.put(s.Users, us)
+	us, err := s.Users.Rebind(in.table)
+	if err != nil {
+		in.log.Warn("ACL users judged with redis-server 7.0.15's command table: "+fmt.Sprint(err), "backend", in.backend.String())
+		return s
 	}
 	cp := *s
 	cp.Users = us
 	return &cp
-}
-
-// reboundUsers remembers the last users bind recompiled: the control plane hands the same users again
-// with a snapshot whose users did not change (a whitelist change), and thousands of users are not
-// recompiled then. Safe for concurrent use.
-type reboundUsers struct {
-	mu       sync.Mutex
-	from, to *acl.Users
-}
-
-// get returns the users from was last recompiled to, nil if it was not the last.
-func (r *reboundUsers) get(from *acl.Users) *acl.Users {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.from != from {
-		return nil
-	}
-	return r.to
-}
-
-func (r *reboundUsers) put(from, to *acl.Users) {
-	r.mu.Lock()
-	r.from, r.to = from, to
-	r.mu.Unlock()
 }

@@ -79,7 +79,6 @@ type Instance struct {
 
 	// ACLs (auth.go, aclcmd.go).
 	table      *acl.Table // the command table users are judged with (commands.go)
-	rebound    reboundUsers
 	freshUsers *acl.Users // the users of a snapshot without any: Redis's fresh default user
 	aclLog     *acl.Log
 	users      UserStore
