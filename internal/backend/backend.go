@@ -14,8 +14,9 @@ import (
 // for concurrent use.
 type Backend interface {
 	// Dial opens a new connection. The caller owns it and must close it; Close of the Backend does not
-	// close connections already handed out. Dial gives up after DialTimeout or at ctx's deadline,
-	// whichever comes first. Errors name the backend (String()) and the cause, and wrap one of
+	// close connections already handed out. Connecting gives up after DialTimeout; a connected backend
+	// has AnswerTimeout to answer the handshake (TLS, AUTH, SELECT, the cluster question); ctx's
+	// deadline, when earlier, and its cancellation end either at once. Errors name the backend (String()) and the cause, and wrap one of
 	// ErrUnavailable, ErrAuth, ErrSelect (both through a *RefusedError), ErrHandshake, ErrClosed, or
 	// ErrCluster or ErrClusterUnknown (cluster.go: a backend moat cannot guard).
 	Dial(ctx context.Context) (net.Conn, error)
@@ -40,8 +41,15 @@ type Backend interface {
 	Close() error
 }
 
-// DialTimeout bounds one Dial: connect, TLS handshake, AUTH and SELECT together.
+// DialTimeout bounds connecting to the backend: an address that does not accept within it is
+// unreachable.
 const DialTimeout = 2 * time.Second
+
+// AnswerTimeout bounds the handshake on a connected backend. It is long because a backend answers a new
+// connection as it answers any client, once free: one busy with a long command or with making a large
+// reply (a GET of 512 MiB takes seconds) keeps a new connection waiting as it keeps its own clients,
+// and that is not a failure.
+const AnswerTimeout = 30 * time.Second
 
 // Errors wrapped by Dial.
 var (
@@ -94,6 +102,16 @@ func OpenWith(spec string, dir string, srv *Server, log *slog.Logger) (Backend, 
 // dialContext applies DialTimeout to ctx.
 func dialContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, DialTimeout)
+}
+
+// answerDeadline is when a handshake begun now must end: wait (AnswerTimeout but in tests) from now,
+// or ctx's deadline when that is earlier.
+func answerDeadline(ctx context.Context, wait time.Duration) time.Time {
+	dl := time.Now().Add(wait)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		return d
+	}
+	return dl
 }
 
 // dial connects, retrying while a unix socket's accept queue is full, until ctx ends. When ctx ends

@@ -20,13 +20,15 @@ var (
 	ErrClusterUnknown = spec.ErrClusterUnknown
 )
 
-// The questions asked, as RESP. CONFIG GET first: an admin command, MONITOR does not show it to the
-// backend's monitors (moat asks on every new connection); INFO cluster when CONFIG is refused (a
-// restricted login, CONFIG renamed away): more logins may run it.
+// The questions asked, as RESP. CONFIG GET first, in the handshake's write: an admin command, MONITOR
+// does not show it to the backend's monitors (moat asks on every new connection); INFO cluster when
+// CONFIG is refused (a restricted login, CONFIG renamed away): more logins may run it.
 var (
 	configGetCluster = appendCommand(nil, "CONFIG", "GET", "cluster-enabled")
 	infoCluster      = appendCommand(nil, "INFO", "cluster")
 )
+
+const configGetClusterName = "CONFIG GET cluster-enabled"
 
 // maxLine bounds a reply's header line (an error's text).
 const maxLine = 1024
@@ -37,16 +39,14 @@ const maxInfoReply = 16 << 10
 // maxItems bounds an array reply (CONFIG GET of one parameter answers 2).
 const maxItems = 16
 
-// refuseCluster asks the backend behind c (handshake done, deadline set) whether it is a Redis Cluster
-// node and returns an error wrapping ErrCluster when it is (CONFIG GET cluster-enabled answers yes, or
-// INFO cluster says cluster_enabled:1), ErrClusterUnknown when it refuses both questions for a reason
-// other than missing authentication (NOAUTH: the connection can relay nothing until AUTH, so nothing
-// is at risk; the gateway's own checks report it). Replies are read exactly: nothing is left buffered.
-func (u *upstream) refuseCluster(c net.Conn) error {
-	r, err := u.ask(c, configGetCluster, "CONFIG GET cluster-enabled")
+// refuseCluster judges the backend behind c (handshake done, deadline set) by r, its reply to CONFIG
+// GET cluster-enabled, asking INFO cluster when CONFIG was refused. The error wraps ErrCluster when
+// it is a Redis Cluster node (CONFIG GET cluster-enabled answers yes, or INFO cluster says
+// cluster_enabled:1), ErrClusterUnknown when it refuses both questions for a reason other than
+// missing authentication (NOAUTH: the connection can relay nothing until AUTH, so nothing is at risk;
+// the gateway's own checks report it). Replies are read exactly: nothing is left buffered.
+func (u *upstream) refuseCluster(c net.Conn, r reply) error {
 	switch {
-	case err != nil:
-		return err
 	case r.err == nil && r.array && len(r.bulks) == 2:
 		if strings.EqualFold(string(r.bulks[1]), "yes") {
 			return fmt.Errorf("backend %s: CONFIG GET cluster-enabled is yes: %w", u.name, ErrCluster)
@@ -55,32 +55,33 @@ func (u *upstream) refuseCluster(c net.Conn) error {
 	case bytes.HasPrefix(r.err, []byte("-NOAUTH")):
 		return nil
 	}
-	if r, err = u.ask(c, infoCluster, "INFO cluster"); err != nil {
+	rs, err := u.exchange(c, infoCluster, 1, "INFO cluster")
+	if err != nil {
 		return err
 	}
-	switch {
+	switch r = rs[0]; {
 	case bytes.HasPrefix(r.err, []byte("-NOAUTH")):
 		return nil
 	case r.err != nil:
 		return fmt.Errorf("backend %s: CONFIG GET and INFO cluster refused (%s): %w", u.name, truncate(r.err[1:]), ErrClusterUnknown)
 	case r.array || len(r.bulks) != 1:
-		return fmt.Errorf("backend %s: INFO cluster answered with an array: %w", u.name, ErrClusterUnknown)
+		return fmt.Errorf("backend %s: INFO cluster answered %s: %w", u.name, r.kind(), ErrClusterUnknown)
 	case clusterEnabled(r.bulks[0]):
 		return fmt.Errorf("backend %s: INFO cluster reports cluster_enabled:1: %w", u.name, ErrCluster)
 	}
 	return nil
 }
 
-// ask sends cmd (what names it in errors) and reads its reply.
-func (u *upstream) ask(c net.Conn, cmd []byte, what string) (reply, error) {
-	if _, err := c.Write(cmd); err != nil {
-		return reply{}, fmt.Errorf("backend %s: %w: %s: %w", u.name, u.exchangeErr(err), what, err)
+// exchange sends cmds (what names them in errors) and reads their n replies.
+func (u *upstream) exchange(c net.Conn, cmds []byte, n int, what string) ([]reply, error) {
+	if _, err := c.Write(cmds); err != nil {
+		return nil, fmt.Errorf("backend %s: %w: %s: %w", u.name, u.exchangeErr(err), what, err)
 	}
-	r, err := readShortReply(c, maxInfoReply)
+	rs, err := readReplies(c, n, maxInfoReply)
 	if err != nil {
-		return reply{}, fmt.Errorf("backend %s: %w: %s: %w", u.name, u.exchangeErr(err), what, err)
+		return nil, fmt.Errorf("backend %s: %w: %s: %w", u.name, u.exchangeErr(err), what, err)
 	}
-	return r, nil
+	return rs, nil
 }
 
 // exchangeErr classifies a failed exchange after the handshake. On TLS, the server's verdict on the
@@ -105,29 +106,52 @@ func clusterEnabled(info []byte) bool {
 	return false
 }
 
-// reply is one RESP2 reply of the kinds refuseCluster reads: an error line (with its '-'), a bulk
-// string, or an array of bulk strings.
+// reply is one RESP2 reply of the kinds the handshake reads: a status or an error line (with its '+'
+// or '-'), a bulk string, or an array of bulk strings.
 type reply struct {
-	err   []byte
-	bulks [][]byte
-	array bool
+	status []byte
+	err    []byte
+	bulks  [][]byte
+	array  bool
 }
 
-// readShortReply reads exactly one reply (an error, a bulk string of at most max bytes, or an array of at
-// most maxItems such strings). The backend answers only what it was sent, so reading in chunks cannot
-// consume later traffic; bytes beyond the reply are an error.
-func readShortReply(c net.Conn, max int) (reply, error) {
+// kind names the reply's type for errors.
+func (r reply) kind() string {
+	switch {
+	case r.status != nil:
+		return "a status"
+	case r.err != nil:
+		return "an error"
+	case r.array:
+		return "an array"
+	}
+	return "a bulk string"
+}
+
+// readReplies reads exactly n replies (each a status, an error, a bulk string of at most max bytes, or
+// an array of at most maxItems such strings). The backend answers only what it was sent, so reading in
+// chunks cannot consume later traffic; bytes beyond the n-th reply are an error.
+func readReplies(c net.Conn, n, max int) ([]reply, error) {
 	buf := make([]byte, 0, 256)
+	out := make([]reply, 0, n)
+	start := 0
 	for {
-		r, n, err := parseReply(buf, max)
-		if err != nil {
-			return r, err
-		}
-		if n > 0 {
-			if n != len(buf) {
-				return r, fmt.Errorf("%d unexpected bytes after the reply", len(buf)-n)
+		for len(out) < n {
+			r, m, err := parseReply(buf[start:], max)
+			if err != nil {
+				return nil, err
 			}
-			return r, nil
+			if m == 0 {
+				break
+			}
+			out = append(out, r)
+			start += m
+		}
+		if len(out) == n {
+			if start != len(buf) {
+				return nil, fmt.Errorf("%d unexpected bytes after the reply", len(buf)-start)
+			}
+			return out, nil
 		}
 		if len(buf) == cap(buf) {
 			buf = append(make([]byte, 0, 2*cap(buf)), buf...)
@@ -135,7 +159,7 @@ func readShortReply(c net.Conn, max int) (reply, error) {
 		m, err := c.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+m]
 		if err != nil && m == 0 {
-			return reply{}, err
+			return nil, err
 		}
 	}
 }
@@ -152,6 +176,8 @@ func parseReply(b []byte, max int) (reply, int, error) {
 	}
 	head := b[:i]
 	switch {
+	case len(head) > 0 && head[0] == '+':
+		return reply{status: head}, i + 2, nil
 	case len(head) > 0 && head[0] == '-':
 		return reply{err: head}, i + 2, nil
 	case len(head) > 1 && head[0] == '$':

@@ -21,18 +21,23 @@
 //
 // # Upstream Dial
 //
-// Connect (TCP keep-alive 30 s), TLS handshake for rediss, then AUTH (AUTH pass, or AUTH user pass)
-// and SELECT pipelined in one write, their replies read exactly. The whole Dial is bounded by
-// DialTimeout (2 s) or ctx, whichever ends first; cancelling ctx ends it at once. A refused AUTH or
-// SELECT is a *RefusedError wrapping ErrAuth or ErrSelect, e.g.
+// Connect (TCP keep-alive 30 s) within DialTimeout (2 s): an address that does not accept by then is
+// unreachable. Then the TLS handshake for rediss, and AUTH (AUTH pass, or AUTH user pass), SELECT, the
+// script guard's ACL SETUSER (guard.go) and CONFIG GET cluster-enabled pipelined in one write, their
+// replies read exactly: one round trip. A connected backend has AnswerTimeout (30 s) for all that: it
+// answers a new connection as it answers its clients, once free, and a busy one (a long command, a
+// large reply being made) is waited for as its clients wait. ctx's deadline, when earlier, and its
+// cancellation end the Dial at once. A refused AUTH or SELECT is a *RefusedError wrapping ErrAuth or
+// ErrSelect, e.g.
 //
 //	backend redis://default:xxxxx@127.0.0.1:7001: AUTH refused: WRONGPASS invalid username-password pair or user is disabled.
 //
-// Then CONFIG GET cluster-enabled (INFO cluster when CONFIG is refused), one more round trip: a
-// Redis Cluster node is refused with an error wrapping ErrCluster (its MOVED/ASK redirections would
-// lead clients to other nodes, past moat), a backend that refuses both (other than with NOAUTH) with
-// ErrClusterUnknown. CONFIG first because MONITOR does not show admin commands. Every Dial checks, so a
-// backend that comes back as a cluster node after a restart or a failover is refused on reconnect.
+// CONFIG GET cluster-enabled answering yes (or, when CONFIG is refused, INFO cluster — one more round
+// trip — saying cluster_enabled:1) refuses a Redis Cluster node with an error wrapping ErrCluster (its
+// MOVED/ASK redirections would lead clients to other nodes, past moat); a backend that refuses both
+// (other than with NOAUTH) with ErrClusterUnknown. CONFIG first because MONITOR does not show admin
+// commands. Every Dial checks, so a backend that comes back as a cluster node after a restart or a
+// failover is refused on reconnect.
 //
 // # Embedded engine
 //

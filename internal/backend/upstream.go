@@ -31,6 +31,8 @@ type upstream struct {
 	// The login's credentials, for the script guard (guard.go).
 	loginUser, loginPass string
 	guard                guard
+	// answer bounds the handshake once connected: AnswerTimeout (tests shorten it).
+	answer time.Duration
 }
 
 // step is one handshake command: its name for errors and the sentinel wrapped when it is refused.
@@ -42,7 +44,7 @@ type step struct {
 var _ Backend = (*upstream)(nil)
 
 func newUpstream(s Spec, log *slog.Logger) *upstream {
-	u := &upstream{name: s.String(), network: "tcp", addr: s.Addr, log: log, loginUser: s.User, loginPass: s.Password}
+	u := &upstream{name: s.String(), network: "tcp", addr: s.Addr, log: log, loginUser: s.User, loginPass: s.Password, answer: AnswerTimeout}
 	if s.Kind == KindUnix {
 		u.network = "unix"
 	}
@@ -82,31 +84,27 @@ func (u *upstream) Close() error {
 	return nil
 }
 
-// Dial connects, does the TLS handshake for rediss, sends AUTH and SELECT as configured (pipelined,
-// one round trip) and checks their replies, then refuses a Redis Cluster node (cluster.go: one more
-// round trip, two when CONFIG is refused). The connection comes back with its deadline cleared and
-// no unread bytes: replies are read exactly, nothing is buffered ahead.
+// Dial connects (within DialTimeout), then does the TLS handshake for rediss and sends AUTH and SELECT
+// as configured, the script guard's ACL SETUSER and the cluster question (cluster.go) in one write,
+// and checks their replies (within AnswerTimeout): one round trip, two when the backend refuses
+// CONFIG. The connection comes back with its deadline cleared and no unread bytes: replies are read
+// exactly, nothing is buffered ahead.
 func (u *upstream) Dial(ctx context.Context) (net.Conn, error) {
 	if u.closed.Load() {
 		return nil, fmt.Errorf("backend %s: %w", u.name, ErrClosed)
 	}
-	ctx, cancel := dialContext(ctx)
-	defer cancel()
+	cctx, cancel := dialContext(ctx)
 	d := net.Dialer{KeepAlive: keepAlive}
-	raw, err := dial(ctx, &d, u.network, u.addr)
+	raw, err := dial(cctx, &d, u.network, u.addr)
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, err)
 	}
 	plan := u.guard.plan.Load()
 	// One deadline for the whole handshake, and cancellation of ctx unblocks it at once.
-	if dl, ok := ctx.Deadline(); ok {
-		_ = raw.SetDeadline(dl)
-	}
+	_ = raw.SetDeadline(answerDeadline(ctx, u.answer))
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	c, err := u.handshake(ctx, raw, plan)
-	if err == nil {
-		err = u.refuseCluster(c) // cluster.go
-	}
 	if !stop() && err == nil {
 		// ctx ended just as the handshake finished; the deadline is poisoned.
 		err = fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, context.Cause(ctx))
@@ -119,8 +117,8 @@ func (u *upstream) Dial(ctx context.Context) (net.Conn, error) {
 	return c, nil
 }
 
-// handshake runs TLS, then sends AUTH, SELECT and, with a script-guard plan, its ACL SETUSER in one
-// write and checks their replies.
+// handshake runs TLS, then sends AUTH, SELECT, with a script-guard plan its ACL SETUSER, and the
+// cluster question in one write, and checks their replies.
 func (u *upstream) handshake(ctx context.Context, raw net.Conn, plan *guardPlan) (net.Conn, error) {
 	c := raw
 	if u.tls != nil {
@@ -135,26 +133,50 @@ func (u *upstream) handshake(ctx context.Context, raw net.Conn, plan *guardPlan)
 		hello = append(append(make([]byte, 0, len(hello)+len(plan.setuser)), hello...), plan.setuser...)
 		n++
 	}
-	if n == 0 {
-		return c, nil
-	}
-	if _, err := c.Write(hello); err != nil {
-		return nil, fmt.Errorf("backend %s: %w: %w", u.name, ErrHandshake, err)
-	}
-	replies, err := readStatusReplies(c, n)
+	hello = append(append(make([]byte, 0, len(hello)+len(configGetCluster)), hello...), configGetCluster...)
+	replies, err := u.exchange(c, hello, n+1, u.what(n))
 	if err != nil {
-		return nil, fmt.Errorf("backend %s: %w: %w", u.name, ErrHandshake, err)
+		return nil, err
 	}
 	for i, r := range replies[:len(u.steps)] {
-		if r[0] == '-' {
-			return nil, &RefusedError{Backend: u.name, Command: u.steps[i].what, Reply: r[1:], kind: u.steps[i].err}
+		if r.err != nil {
+			return nil, &RefusedError{Backend: u.name, Command: u.steps[i].what, Reply: string(r.err[1:]), kind: u.steps[i].err}
+		}
+		if r.status == nil {
+			return nil, fmt.Errorf("backend %s: %w: %s answered %s", u.name, ErrHandshake, u.steps[i].what, r.kind())
 		}
 	}
 	if plan != nil {
 		r := replies[n-1]
-		u.guard.noted(plan, r[0] == '+', r[1:])
+		switch {
+		case r.err != nil:
+			u.guard.noted(plan, false, string(r.err[1:]))
+		case r.status != nil:
+			u.guard.noted(plan, true, string(r.status[1:]))
+		default:
+			return nil, fmt.Errorf("backend %s: %w: ACL SETUSER answered %s", u.name, ErrHandshake, r.kind())
+		}
+	}
+	if err := u.refuseCluster(c, replies[n]); err != nil { // cluster.go
+		return nil, err
 	}
 	return c, nil
+}
+
+// what names the handshake's commands for errors: the n before the cluster question (the steps, then
+// the script guard's ACL SETUSER), never their arguments.
+func (u *upstream) what(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i < len(u.steps) {
+			b.WriteString(u.steps[i].what)
+		} else {
+			b.WriteString("ACL SETUSER")
+		}
+		b.WriteString(", ")
+	}
+	b.WriteString(configGetClusterName)
+	return b.String()
 }
 
 // RefusedError is the Dial error when the backend answers AUTH or SELECT with an error reply.

@@ -266,11 +266,39 @@ func TestUpstreamHungServerHonoursDeadlines(t *testing.T) {
 		t.Fatalf("cancelled Dial: %v after %v", err, took)
 	}
 
-	// Without a ctx deadline, DialTimeout bounds the wait.
+	// Without a ctx deadline, the answer timeout bounds the wait (AnswerTimeout, shortened here).
+	const answer = 500 * time.Millisecond
+	b.(*upstream).answer = answer
 	start = time.Now()
 	_, err = b.Dial(context.Background())
-	if took := time.Since(start); err == nil || took < DialTimeout-100*time.Millisecond || took > DialTimeout+time.Second {
-		t.Errorf("Dial without deadline to a silent server: %v after %v, want failure after ~%v", err, took, DialTimeout)
+	if took := time.Since(start); err == nil || took < answer-100*time.Millisecond || took > answer+time.Second {
+		t.Errorf("Dial without deadline to a silent server: %v after %v, want failure after ~%v", err, took, answer)
+	}
+}
+
+// A backend that is connected but busy (DEBUG SLEEP stands for a long command, or a large reply being
+// made) answers a new connection once free, as it answers its own clients: Dial waits for it past
+// DialTimeout, in one round trip (AUTH, SELECT and the cluster question in one write).
+func TestUpstreamBusyServerIsWaitedFor(t *testing.T) {
+	srv := redistest.Start(t, "--requirepass", "pw", "--enable-debug-command", "yes")
+	b := openT(t, "redis://:pw@"+srv.Addr+"/1")
+	busy := direct(t, "tcp", srv.Addr, "pw")
+	const sleep = DialTimeout + time.Second
+	if _, err := busy.c.Write(appendCommand(nil, "DEBUG", "SLEEP", strconv.FormatFloat(sleep.Seconds(), 'f', 1, 64))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the sleep has begun
+	start := time.Now()
+	c, err := b.Dial(context.Background())
+	if err != nil {
+		t.Fatalf("Dial while the backend is busy for %v: %v", sleep, err)
+	}
+	defer c.Close()
+	if took := time.Since(start); took < DialTimeout {
+		t.Errorf("Dial took %v while the backend slept %v: it did not wait for it", took, sleep)
+	}
+	if got := busy.read(); got != "+OK" {
+		t.Errorf("DEBUG SLEEP: %q", got)
 	}
 }
 

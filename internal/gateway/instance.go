@@ -30,7 +30,10 @@ type Config struct {
 	Backend backend.Backend
 	Log     *slog.Logger
 	Metrics *Metrics
-	// DialTimeout bounds connecting to the backend for a new client (default 2 s).
+	// DialTimeout bounds the gateway's own exchanges with the backend: the command table, identities,
+	// client-ID lookups (default 2 s). Connections that carry clients' commands are bounded as the
+	// backend bounds them (backend.DialTimeout to connect, backend.AnswerTimeout to answer): a busy
+	// backend keeps them waiting as it keeps its own clients.
 	DialTimeout time.Duration
 
 	// TLSListen are addresses served with TLS (N3), configured by TLS for each handshake.
@@ -63,7 +66,10 @@ type Instance struct {
 	metrics     *Metrics
 	m           instanceMetrics
 	dialTimeout time.Duration
-	snap        atomic.Pointer[snapshot.Snapshot]
+	// dialing is cancelled by Close: it ends backend dials under way.
+	dialing   context.Context
+	stopDials context.CancelFunc
+	snap      atomic.Pointer[snapshot.Snapshot]
 
 	listeners []net.Listener
 	wg        sync.WaitGroup
@@ -122,6 +128,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 		sessions:    make(map[*session]struct{}),
 		refusalLog:  rate.NewLimiter(rate.Every(time.Second), 10),
 	}
+	in.dialing, in.stopDials = context.WithCancel(context.Background())
 	in.lanes = [2]*lanePool{{in: in}, {in: in, resp3: true}}
 	in.ready = [2]*readyPool{{in: in}, {in: in, resp3: true}}
 	in.clock = clock{now: cfg.Now}
@@ -274,6 +281,7 @@ func (in *Instance) Close() error {
 	for _, c := range pending {
 		c.Close()
 	}
+	in.stopDials()
 	for _, ss := range sessions {
 		ss.close()
 	}
@@ -332,10 +340,10 @@ func (in *Instance) logRefusal(peer, reason string) {
 	in.log.Warn("connection refused", "client", peer, "reason", reason, "not_logged_since_last", in.suppressed.Swap(0))
 }
 
+// dialBackend opens a backend connection for clients' commands, within the backend's bounds (see
+// Config.DialTimeout); Close ends it.
 func (in *Instance) dialBackend() (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), in.dialTimeout)
-	defer cancel()
-	return in.backend.Dial(ctx)
+	return in.backend.Dial(in.dialing)
 }
 
 // peerAddr returns the peer's IP address, IPv4-mapped IPv6 unmapped (W8). An address that cannot be

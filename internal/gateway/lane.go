@@ -321,6 +321,9 @@ func (k *inboxSink) Write(p []byte) (int, error) {
 	if k.s.closing() && k.l.retire(k.rest) {
 		return 0, errLaneRetired
 	}
+	// A long reply is copied as fast as the backend sends it and would keep this goroutine on its
+	// processor until preempted (10 ms); other clients' goroutines take their turn between chunks.
+	runtime.Gosched()
 	return len(p), nil
 }
 
@@ -392,7 +395,7 @@ func (p *lanePool) dial(overflow bool) (*lane, error) {
 		return nil, err
 	}
 	if p.resp3 {
-		if err := hello3(be, p.in.dialTimeout); err != nil {
+		if err := hello3(be); err != nil {
 			be.Close()
 			return nil, err
 		}

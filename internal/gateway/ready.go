@@ -69,7 +69,7 @@ func (p *readyPool) take() (net.Conn, error) {
 func (p *readyPool) dial() (net.Conn, error) {
 	be, err := p.in.dialBackend()
 	if err == nil && p.resp3 {
-		if err = hello3(be, p.in.dialTimeout); err != nil {
+		if err = hello3(be); err != nil {
 			be.Close()
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
 )
@@ -306,9 +307,10 @@ func (s *session) moveToDedicated(gated bool) bool {
 var errNoRESP3 = errors.New("the backend does not speak RESP3 (HELLO 3 did not answer a map)")
 
 // hello3 turns a fresh backend connection to RESP3 before anything else is sent on it. The backend
-// sends nothing unasked on a fresh connection, so the reply is all there is to read.
-func hello3(be net.Conn, timeout time.Duration) error {
-	be.SetDeadline(time.Now().Add(timeout))
+// sends nothing unasked on a fresh connection, so the reply is all there is to read. A busy backend is
+// waited for as the backend's own handshake waits (backend.AnswerTimeout).
+func hello3(be net.Conn) error {
+	be.SetDeadline(time.Now().Add(backend.AnswerTimeout))
 	defer be.SetDeadline(time.Time{})
 	if _, err := be.Write(helloCmd); err != nil {
 		return err
