@@ -170,6 +170,17 @@ func (in *Instance) refuse(conn net.Conn, addr netip.Addr, reason string, reply 
 
 // refuseAs is refuse with the client named for the log (the address a PROXY header carried).
 func (in *Instance) refuseAs(conn net.Conn, peer string, addr netip.Addr, reason string, reply []byte) {
+	in.noteRefusal(peerName(peer), addr, reason)
+	in.refusals.send(conn, reply)
+}
+
+// peerName is a client's name for the log.
+type peerName string
+
+func (p peerName) String() string { return string(p) }
+
+// noteRefusal counts a refusal in the metrics and the activity record, and logs it (logRefusal).
+func (in *Instance) noteRefusal(peer fmt.Stringer, addr netip.Addr, reason string) {
 	switch reason {
 	case ReasonMaxClients:
 		in.m.refusedMaxClients.Inc()
@@ -184,7 +195,6 @@ func (in *Instance) refuseAs(conn net.Conn, peer string, addr netip.Addr, reason
 	}
 	in.activity.record(addr, reason)
 	in.logRefusal(peer, reason)
-	in.refusals.send(conn, reply)
 }
 
 // open does what must happen before a session relays: read the PROXY header of a trusted load

@@ -66,10 +66,10 @@ type Instance struct {
 	metrics     *Metrics
 	m           instanceMetrics
 	dialTimeout time.Duration
-	// dialing is cancelled by Close: it ends backend dials under way.
-	dialing   context.Context
-	stopDials context.CancelFunc
-	snap      atomic.Pointer[snapshot.Snapshot]
+	// closing is cancelled by Close: it ends backend dials under way and the accept loops.
+	closing context.Context
+	stop    context.CancelFunc
+	snap    atomic.Pointer[snapshot.Snapshot]
 
 	listeners []net.Listener
 	wg        sync.WaitGroup
@@ -128,7 +128,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 		sessions:    make(map[*session]struct{}),
 		refusalLog:  rate.NewLimiter(rate.Every(time.Second), 10),
 	}
-	in.dialing, in.stopDials = context.WithCancel(context.Background())
+	in.closing, in.stop = context.WithCancel(context.Background())
 	in.lanes = [2]*lanePool{{in: in}, {in: in, resp3: true}}
 	in.ready = [2]*readyPool{{in: in}, {in: in, resp3: true}}
 	in.clock = clock{now: cfg.Now}
@@ -281,7 +281,7 @@ func (in *Instance) Close() error {
 	for _, c := range pending {
 		c.Close()
 	}
-	in.stopDials()
+	in.stop()
 	for _, ss := range sessions {
 		ss.close()
 	}
@@ -298,8 +298,9 @@ func (in *Instance) Close() error {
 	return nil
 }
 
-func (in *Instance) acceptLoop(ln net.Listener, secure bool) {
-	defer in.wg.Done()
+// acceptConns accepts connections from ln until it is closed and judges each (handle); the accept
+// loop of systems without accept_linux.go's, and of listeners that are not TCP.
+func (in *Instance) acceptConns(ln net.Listener, secure bool) {
 	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()
@@ -331,19 +332,19 @@ func (in *Instance) handle(conn net.Conn, secure bool) {
 
 // logRefusal logs a refused connection, at most about one a second (bursts of 10), so that a scan cannot
 // flood the log; the count of refusals not logged is reported with the next line. Every refusal is counted
-// in the metrics regardless.
-func (in *Instance) logRefusal(peer, reason string) {
+// in the metrics regardless. peer names the client (its String is called only for a line logged).
+func (in *Instance) logRefusal(peer fmt.Stringer, reason string) {
 	if !in.refusalLog.Allow() {
 		in.suppressed.Add(1)
 		return
 	}
-	in.log.Warn("connection refused", "client", peer, "reason", reason, "not_logged_since_last", in.suppressed.Swap(0))
+	in.log.Warn("connection refused", "client", peer.String(), "reason", reason, "not_logged_since_last", in.suppressed.Swap(0))
 }
 
 // dialBackend opens a backend connection for clients' commands, within the backend's bounds (see
 // Config.DialTimeout); Close ends it.
 func (in *Instance) dialBackend() (net.Conn, error) {
-	return in.backend.Dial(in.dialing)
+	return in.backend.Dial(in.closing)
 }
 
 // peerAddr returns the peer's IP address, IPv4-mapped IPv6 unmapped (W8). An address that cannot be

@@ -11,17 +11,17 @@ import (
 	"github.com/moat-dev/moat/internal/allowlist"
 )
 
-// refusedFlood opens n connections at once from refused addresses (127.0.0.10 and up) and returns,
-// for each, what it read before moat closed it, or the error. replied counts the connections that
-// have read their reply and the close.
-func refusedFlood(addr string, n int, replied *atomic.Int64) []string {
+// refusedFlood opens n connections at once from 127.0.0.10 and up (200 addresses) and returns, for
+// each, what it read before moat closed it, or the error. replied counts the connections that read
+// want (the refusal) and the close.
+func refusedFlood(addr string, n int, want string, replied *atomic.Int64) []string {
 	out := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := dialErr(addr, fmt.Sprintf("127.0.0.%d", 10+i%200))
+			c, err := dialErr(addr, floodAddr(i))
 			if err != nil {
 				out[i] = "dial: " + err.Error()
 				return
@@ -34,7 +34,7 @@ func refusedFlood(addr string, n int, replied *atomic.Int64) []string {
 				return
 			}
 			out[i] = string(b)
-			if out[i] == illegalAddress {
+			if out[i] == want {
 				replied.Add(1)
 			}
 		}()
@@ -43,6 +43,9 @@ func refusedFlood(addr string, n int, replied *atomic.Int64) []string {
 	return out
 }
 
+// floodAddr is the address of a flood's i-th connection.
+func floodAddr(i int) string { return fmt.Sprintf("127.0.0.%d", 10+i%200) }
+
 // refusalBurst and refusalRate are refuse.go's pace: refusals beyond a burst of 100 wait their
 // turn, 500 a second.
 const (
@@ -50,11 +53,19 @@ const (
 	refusalRate  = 500
 )
 
-// pacedEnv serves 127.0.0.2 and allowed (more addresses of the default group), refusing the rest,
-// with the refusals paced on a test clock.
-func pacedEnv(t *testing.T, allowed string) (*env, *testClock) {
+// pacedEnv serves the loopback /24, each address with one connection at most (maxclients-per-ip), with
+// the refusals paced on a test clock, and holds the flood addresses' one connection each: a flood is
+// then refused for maxclients, a refusal of an accepted net.Conn, which is paced (an address the
+// whitelist refuses is refused at accept, at once, on Linux: TestAddressRefusalsAreNotPaced).
+func pacedEnv(t *testing.T) (*env, *testClock) {
 	clock := newTestClock()
-	return newEnv(t, compile([]allowlist.Group{group(t, "default", "127.0.0.2"+allowed)}), withClock(clock)), clock
+	snap := compile([]allowlist.Group{group(t, "default", "127.0.0.0/24")})
+	snap.MaxClientsPerIP = 1
+	e := newEnv(t, snap, withClock(clock))
+	for i := range 200 {
+		expectAdmitted(t, e.addr, floodAddr(i))
+	}
+	return e, clock
 }
 
 // waitPaced waits until the refusals of a flood of n connections on a clock that stands still are
@@ -70,16 +81,16 @@ func waitPaced(t *testing.T, e *env, n int, replied *atomic.Int64) {
 	}
 }
 
-// A connect-and-refuse flood is paced (beyond 500 refusals a second its connections wait their turn)
-// but every refused client still gets "-ERR illegal address", and clients being served, old and new,
-// are not held up.
+// A connect-and-refuse flood of connections refused after accept (here for maxclients-per-ip) is paced
+// (beyond 500 refusals a second its connections wait their turn) but every refused client still gets
+// its reply, and clients being served, old and new, are not held up.
 func TestRefusalFloodIsPaced(t *testing.T) {
 	t.Parallel()
-	e, clock := pacedEnv(t, ",127.0.0.3")
+	e, clock := pacedEnv(t)
 	served := expectAdmitted(t, e.addr, "127.0.0.2")
 	var replied atomic.Int64
 	done := make(chan []string)
-	go func() { done <- refusedFlood(e.addr, 800, &replied) }()
+	go func() { done <- refusedFlood(e.addr, 800, maxClientsText, &replied) }()
 	waitPaced(t, e, 800, &replied)
 	// While refusals wait (the clock stands still), an established client and a new one are served.
 	if got := served.do("PING"); got != "+PONG\r\n" {
@@ -101,12 +112,12 @@ func TestRefusalFloodIsPaced(t *testing.T) {
 		}
 	}
 	for i, got := range <-done {
-		if got != illegalAddress {
-			t.Fatalf("refused connection %d read %q, want %q then the close", i, got, illegalAddress)
+		if got != maxClientsText {
+			t.Fatalf("refused connection %d read %q, want %q then the close", i, got, maxClientsText)
 		}
 	}
-	if got := e.refused("illegal_address"); got != 800 {
-		t.Errorf("moat_connections_refused_total{reason=illegal_address} = %v, want 800", got)
+	if got := e.refused("max_clients"); got != 800 {
+		t.Errorf("moat_connections_refused_total{reason=max_clients} = %v, want 800", got)
 	}
 }
 
@@ -114,15 +125,15 @@ func TestRefusalFloodIsPaced(t *testing.T) {
 // close lets the waiting refusals go (else their reads time out).
 func TestRefusalsWaitingAtClose(t *testing.T) {
 	t.Parallel()
-	e, _ := pacedEnv(t, "")
+	e, _ := pacedEnv(t)
 	var replied atomic.Int64
 	done := make(chan []string)
-	go func() { done <- refusedFlood(e.addr, 600, &replied) }()
+	go func() { done <- refusedFlood(e.addr, 600, maxClientsText, &replied) }()
 	waitPaced(t, e, 600, &replied)
 	e.gw.Close()
 	for i, got := range <-done {
-		if got != illegalAddress {
-			t.Fatalf("connection %d read %q, want %q then the close", i, got, illegalAddress)
+		if got != maxClientsText {
+			t.Fatalf("connection %d read %q, want %q then the close", i, got, maxClientsText)
 		}
 	}
 }
