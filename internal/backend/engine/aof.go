@@ -16,12 +16,14 @@ type aof struct {
 	mu      sync.Mutex
 	f       *os.File
 	path    string
-	pending []byte // encoded units not yet written to f
-	db      int    // database selected at the end of the log
-	size    int64  // bytes in f plus pending
-	base    int64  // size after the last load or rewrite: the next rewrite is due at 2×base (≥ minRewrite)
-	err     error  // the last write or sync error, nil once one succeeds again
-	u       unit   // the unit being built (only under the engine's write lock)
+	pending []byte        // encoded units not yet written to f
+	db      int           // database selected at the end of the log
+	size    int64         // bytes in f plus pending
+	base    int64         // size after the last load or rewrite: the next rewrite is due at 2×base (≥ min)
+	min     int64         // the smallest log that is rewritten: minRewrite (tests make it smaller)
+	dueC    chan struct{} // signalled (without blocking) when a commit makes the log due for a rewrite
+	err     error         // the last write or sync error, nil once one succeeds again
+	u       unit          // the unit being built (only under the engine's write lock)
 }
 
 // minRewrite is the smallest log that is rewritten.
@@ -66,6 +68,12 @@ func (l *aof) commit(u *unit) bool {
 	}
 	l.db = u.db
 	l.size += int64(len(l.pending) - before)
+	if l.size >= max(2*l.base, l.min) {
+		select {
+		case l.dueC <- struct{}{}:
+		default: // already signalled
+		}
+	}
 	if cap(u.buf) > 1<<20 {
 		u.buf = nil
 	}
@@ -76,7 +84,7 @@ func (l *aof) commit(u *unit) bool {
 func (l *aof) due() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.size >= max(2*l.base, minRewrite)
+	return l.size >= max(2*l.base, l.min)
 }
 
 // writeOut hands the pending units to the kernel: they survive the process being killed.

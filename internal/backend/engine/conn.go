@@ -220,7 +220,11 @@ func (c *conn) execQueued(name string, args []string) {
 			c.multi, c.txDirty, c.queued = false, false, c.queued[:0]
 		}
 	default:
-		switch r := c.dispatch(args); {
+		run := args
+		if isOwn(name) {
+			run = ownInTx(args)
+		}
+		switch r := c.dispatch(run); {
 		case string(r) == "+QUEUED\r\n":
 			c.queued = append(c.queued, args)
 		case len(r) > 0 && r[0] == '-' && name != "MULTI" && name != "WATCH": // Redis does not abort for these two

@@ -38,18 +38,24 @@
 //
 // Compaction: once the log reaches twice its size after the last load or rewrite (and at least
 // 64 MiB), it is rewritten from the engine's data (one command per key and one PEXPIREAT per
-// expiry; a temp file, fsynced, renamed over the log, the directory fsynced). Logged commands wait
-// meanwhile; reads do not. A HyperLogLog or a stream with consumer groups cannot be read back from
-// the library, so while one exists the rewrite is skipped (with a warning) and the log keeps
-// growing until it is gone.
+// expiry; a temp file, fsynced, renamed over the log, the directory fsynced): checked after every
+// fsync and as soon as a write makes it due, so the log stays within about twice the data (or 64 MiB)
+// at any rate of writes. Logged commands wait meanwhile; reads do not. Every key reads back whole:
+// HyperLogLogs are strings in Redis's format (the engine's own PFADD, PFCOUNT and PFMERGE, hll.go:
+// counts equal redis-server's), and a stream is written with its last generated ID and its consumer
+// groups (last-delivered ID, consumers, pending entries with owner, delivery count and time of last
+// delivery; streams.go). The times consumers were last seen are not kept: they restart at load.
 //
 // Not kept: the script cache (SCRIPT LOAD; clients reload on NOSCRIPT), subscriptions, client
 // names. Scripts that write keys they do not declare in KEYS lose those writes at restart.
-// XREADGROUP, XCLAIM and XAUTOCLAIM are logged as sent: replayed, their idle times start at load.
+// XREADGROUP, XCLAIM and XAUTOCLAIM are logged as sent: replayed, their idle times start at load
+// (a rewrite keeps the times of last delivery).
 //
 // # Differences from Redis 7 that a client can see
 //
-// Listed in README (Backends): the command set is the library's (no FUNCTION/FCALL, CONFIG, DEBUG,
+// Listed in README (Backends): XCLAIM … JUSTID counts a delivery (Redis does not), XINFO STREAM
+// gives an empty last-generated-id for a stream no entry was ever added to, HyperLogLogs are always
+// written dense (GET shows it); the command set is the library's (no FUNCTION/FCALL, CONFIG, DEBUG,
 // MONITOR, SORT, CLIENT but SETNAME/GETNAME, OBJECT but IDLETIME; WAIT returns at once), COMMAND is
 // refused (the library's table is Redis 5's, without ACL categories: moat then judges ACL users with
 // redis-server 7.0.15's), INFO has few sections, a few error texts differ ("invalid expire time in

@@ -60,13 +60,14 @@ func Open(dir string, lg *slog.Logger) (*Engine, error) {
 	_ = p.Close()
 	e := &Engine{
 		m: m, srv: m.Server(), lg: lg,
-		log:    &aof{path: filepath.Join(dir, LogFile)},
+		log:    &aof{path: filepath.Join(dir, LogFile), min: minRewrite, dueC: make(chan struct{}, 1)},
 		conns:  map[*conn]struct{}{},
 		stop:   make(chan struct{}),
 		synced: make(chan struct{}),
 		ticked: make(chan struct{}),
 	}
 	e.now.Store(now.UnixNano())
+	e.srv.SetPreHook(e.preHook)
 	if err := e.load(); err != nil {
 		m.Close()
 		return nil, err
@@ -166,7 +167,9 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// syncLoop fsyncs the log every SyncEvery and starts a rewrite when it is due.
+// syncLoop fsyncs the log every SyncEvery, and rewrites it when it is due: checked after each fsync
+// and as soon as a commit makes it due, so that the log stays within about twice the size of the data
+// (or minRewrite) whatever the rate of writes.
 func (e *Engine) syncLoop() {
 	defer close(e.synced)
 	t := time.NewTicker(SyncEvery)
@@ -176,6 +179,11 @@ func (e *Engine) syncLoop() {
 		select {
 		case <-e.stop:
 			return
+		case <-e.log.dueC:
+			if !failing && e.log.due() {
+				e.rewrite()
+			}
+			continue
 		case <-t.C:
 		}
 		if err := e.log.sync(); err != nil {

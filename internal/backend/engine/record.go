@@ -118,9 +118,9 @@ func (e *Engine) states(u *unit, keys []string) {
 	}
 }
 
-// state adds the commands that recreate key as it is now (or delete it when it is gone). Stream
-// consumer groups and HyperLogLogs cannot be read back from the engine: a stream is recreated with
-// its entries only, and a HyperLogLog is left as the earlier log entries made it.
+// state adds the commands that recreate key as it is now (or delete it when it is gone), its expiry
+// included: every type the engine holds reads back whole (streams with their consumer groups,
+// streams.go; HyperLogLogs are strings, hll.go).
 func (e *Engine) state(u *unit, key string, now time.Time) {
 	d := e.m.DB(u.db)
 	switch d.Type(key) {
@@ -162,12 +162,8 @@ func (e *Engine) state(u *unit, key string, now time.Time) {
 		u.add("DEL", key)
 		u.add(cmd...)
 	case "stream":
-		entries, _ := d.Stream(key)
-		u.add("DEL", key)
-		for _, en := range entries {
-			u.add(append([]string{"XADD", key, en.ID}, en.Values...)...)
-		}
-	default: // hll: not readable; its PFADDs are in the log already
+		e.streamState(u, key, now)
+	default: // none other: HyperLogLogs are strings (hll.go)
 		return
 	}
 	if ttl := d.TTL(key); ttl > 0 {

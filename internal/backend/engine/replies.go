@@ -18,3 +18,14 @@ func appendUnknownCommand(b []byte, name string, list []byte) []byte {
 	b = append(b, list...)
 	return append(b, "\r\n"...)
 }
+
+// Replies of the engine's own HyperLogLog commands (hyperloglog.c), without "-".
+const (
+	replyNotHLL     = "WRONGTYPE Key is not a valid HyperLogLog string value."
+	replyHLLCorrupt = "INVALIDOBJ Corrupted HLL object detected"
+)
+
+// wrongArgs is Redis's reply (without "-") to a command (lower case) given too few arguments.
+func wrongArgs(cmd string) string {
+	return "ERR wrong number of arguments for '" + cmd + "' command"
+}
