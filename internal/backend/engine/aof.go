@@ -21,6 +21,7 @@ type aof struct {
 	size    int64         // bytes in f plus pending
 	base    int64         // size after the last load or rewrite: the next rewrite is due at 2×base (≥ min)
 	min     int64         // the smallest log that is rewritten: minRewrite (tests make it smaller)
+	units   int64         // units committed since Open (INFO's rdb_changes_since_last_save)
 	dueC    chan struct{} // signalled (without blocking) when a commit makes the log due for a rewrite
 	err     error         // the last write or sync error, nil once one succeeds again
 	u       unit          // the unit being built (only under the engine's write lock)
@@ -67,6 +68,7 @@ func (l *aof) commit(u *unit) bool {
 		l.pending = resp.AppendCommand(l.pending, "EXEC")
 	}
 	l.db = u.db
+	l.units++
 	l.size += int64(len(l.pending) - before)
 	if l.size >= max(2*l.base, l.min) {
 		select {

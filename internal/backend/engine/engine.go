@@ -23,10 +23,11 @@ const SyncEvery = time.Second
 
 // Engine is one in-process engine: its data, its log, and the connections it serves.
 type Engine struct {
-	m   *miniredis.Miniredis
-	srv *server.Server
-	log *aof
-	lg  *slog.Logger
+	m     *miniredis.Miniredis
+	srv   *server.Server
+	log   *aof
+	lg    *slog.Logger
+	stats *stats
 
 	// wmu orders the logged commands: each runs and is appended to the log under it.
 	wmu sync.Mutex
@@ -59,7 +60,7 @@ func Open(dir string, lg *slog.Logger) (*Engine, error) {
 	}
 	_ = p.Close()
 	e := &Engine{
-		m: m, srv: m.Server(), lg: lg,
+		m: m, srv: m.Server(), lg: lg, stats: newStats(),
 		log:    &aof{path: filepath.Join(dir, LogFile), min: minRewrite, dueC: make(chan struct{}, 1)},
 		conns:  map[*conn]struct{}{},
 		stop:   make(chan struct{}),
@@ -97,6 +98,7 @@ func (e *Engine) Serve(l net.Listener) error {
 			}
 			return err
 		}
+		e.stats.connections.Add(1)
 		c := newConn(e, nc)
 		e.mu.Lock()
 		if e.closed {
@@ -186,6 +188,7 @@ func (e *Engine) syncLoop() {
 			continue
 		case <-t.C:
 		}
+		e.stats.sample()
 		if err := e.log.sync(); err != nil {
 			if !failing {
 				e.lg.Error("engine: writing the log failed; writes are kept in memory until it works again", "file", e.log.path, "error", err)

@@ -19,7 +19,7 @@ const ownScript = "return redis.pcall(unpack(ARGV))"
 // isOwn reports whether the command name (upper case) is one the engine answers itself.
 func isOwn(name string) bool {
 	switch name {
-	case "PFADD", "PFCOUNT", "PFMERGE":
+	case "PFADD", "PFCOUNT", "PFMERGE", "INFO":
 		return true
 	}
 	return false
@@ -40,6 +40,8 @@ func (e *Engine) preHook(p *server.Peer, name string, args ...string) bool {
 		e.pfcount(p, args)
 	case "PFMERGE":
 		e.pfmerge(p, args)
+	case "INFO":
+		e.info(p, args)
 	default:
 		return false
 	}

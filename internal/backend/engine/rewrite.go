@@ -23,6 +23,22 @@ func (e *Engine) rewrite() {
 	defer e.wmu.Unlock()
 	l := e.log
 	start := time.Now()
+	st := e.stats
+	st.mu.Lock()
+	st.rewriting = true
+	st.mu.Unlock()
+	ok := false
+	defer func() {
+		st.mu.Lock()
+		st.rewriting, st.lastRewrite, st.lastRewriteErr = false, time.Since(start), !ok
+		if ok {
+			st.rewrites++
+			st.rewriteFails = 0
+		} else {
+			st.rewriteFails++
+		}
+		st.mu.Unlock()
+	}()
 	tmp := l.path + ".rewrite"
 	size, err := e.writeSnapshot(tmp)
 	if err != nil {
@@ -54,6 +70,7 @@ func (e *Engine) rewrite() {
 	l.f, l.pending, l.size, l.base, l.db = f, l.pending[:0], size, size, 0
 	l.mu.Unlock()
 	_ = old.Close()
+	ok = true
 	e.lg.Info("engine: log rewritten", "file", l.path, "from", before, "to", size, "took", time.Since(start).Round(time.Millisecond))
 }
 
