@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"os"
 	"strconv"
 	"sync"
 
@@ -14,7 +13,7 @@ import (
 // fsyncs every second.
 type aof struct {
 	mu      sync.Mutex
-	f       *os.File
+	f       logFile
 	path    string
 	pending []byte        // encoded units not yet written to f
 	db      int           // database selected at the end of the log
@@ -25,6 +24,14 @@ type aof struct {
 	dueC    chan struct{} // signalled (without blocking) when a commit makes the log due for a rewrite
 	err     error         // the last write or sync error, nil once one succeeds again
 	u       unit          // the unit being built (only under the engine's write lock)
+}
+
+// logFile is the open log: an *os.File, or in the power-cut test a file whose writes reach the disk
+// only when synced (volatileFile).
+type logFile interface {
+	Write(p []byte) (int, error)
+	Sync() error
+	Close() error
 }
 
 // minRewrite is the smallest log that is rewritten.

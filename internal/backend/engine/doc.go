@@ -32,7 +32,8 @@
 // Durability: a batch's units are written to the kernel before its replies are sent, so every
 // acknowledged write survives a clean restart and a kill -9 of the process (nothing acknowledged is
 // lost). The log is fsynced every second (Redis's appendfsync everysec): a power cut or kernel crash
-// loses at most the last second of writes. Close writes, fsyncs and closes the log. A log cut short
+// loses at most the last second of writes (TestPowerCutLosesAtMostOneSecond models the page cache:
+// the log's writes reach the disk only when fsynced, and the process is killed). Close writes, fsyncs and closes the log. A log cut short
 // in the middle of a unit (a crash during the write) is truncated at load to its last whole unit,
 // with a warning.
 //
@@ -60,7 +61,6 @@
 // refused (the library's table is Redis 5's, without ACL categories: moat then judges ACL users with
 // redis-server 7.0.15's), INFO has Redis 7.0.15's sections and fields (info.go) but counts only what
 // the engine tracks (0 for keyspace hits, expired keys …; no keyspace lines inside MULTI or a script),
-// a few error texts differ ("invalid expire time in
-// set"), every command runs under one lock (one core's worth of commands for all clients), and keys
+// a few error texts differ ("invalid expire time in set"), every command runs under one lock (one core's worth of commands for all clients), and keys
 // expire (and TIME moves) one clock tick late at most (see clockLoop).
 package engine

@@ -28,6 +28,8 @@ type Engine struct {
 	log   *aof
 	lg    *slog.Logger
 	stats *stats
+	// asLog makes an opened log file the engine's log (the file itself; a test's volatileFile).
+	asLog func(*os.File) logFile
 
 	// wmu orders the logged commands: each runs and is appended to the log under it.
 	wmu sync.Mutex
@@ -46,6 +48,11 @@ type Engine struct {
 // Open loads dir/engine.aof (created if missing) into a new engine. A log whose end was cut short (a
 // crash in the middle of a write) is truncated to its last whole unit, with a warning.
 func Open(dir string, lg *slog.Logger) (*Engine, error) {
+	return open(dir, lg, func(f *os.File) logFile { return f })
+}
+
+// open is Open with the log's files made the engine's by asLog.
+func open(dir string, lg *slog.Logger, asLog func(*os.File) logFile) (*Engine, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
@@ -60,7 +67,7 @@ func Open(dir string, lg *slog.Logger) (*Engine, error) {
 	}
 	_ = p.Close()
 	e := &Engine{
-		m: m, srv: m.Server(), lg: lg, stats: newStats(),
+		m: m, srv: m.Server(), lg: lg, stats: newStats(), asLog: asLog,
 		log:    &aof{path: filepath.Join(dir, LogFile), min: minRewrite, dueC: make(chan struct{}, 1)},
 		conns:  map[*conn]struct{}{},
 		stop:   make(chan struct{}),

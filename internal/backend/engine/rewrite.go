@@ -67,7 +67,7 @@ func (e *Engine) rewrite() {
 	l.mu.Lock()
 	old := l.f
 	before := l.size
-	l.f, l.pending, l.size, l.base, l.db = f, l.pending[:0], size, size, 0
+	l.f, l.pending, l.size, l.base, l.db = e.asLog(f), l.pending[:0], size, size, 0
 	l.mu.Unlock()
 	_ = old.Close()
 	ok = true
