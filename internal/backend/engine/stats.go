@@ -78,20 +78,21 @@ func (s *stats) command(args []string, reply []byte, took time.Duration) {
 			return
 		}
 	}
-	name := strings.ToLower(args[0])
-	if isContainer(name) && len(args) > 1 {
-		name += "|" + strings.ToLower(args[1])
+	var buf [64]byte // the name, lower case, without allocating for a lookup
+	name := appendLower(buf[:0], args[0])
+	if isContainer(string(name)) && len(args) > 1 {
+		name = appendLower(append(name, '|'), args[1])
 	}
 	us := took.Microseconds()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cs := s.perCommand[name]
+	cs := s.perCommand[string(name)]
 	if cs == nil {
 		if failed {
 			return // a name that never ran is not kept (clients choose subcommand names)
 		}
 		cs = &commandStat{}
-		s.perCommand[name] = cs
+		s.perCommand[string(name)] = cs
 	}
 	cs.calls++
 	cs.usec += us
@@ -130,4 +131,16 @@ func (cs *commandStat) percentile(p float64) int64 {
 		}
 	}
 	return 1 << (len(cs.hist) - 1)
+}
+
+// appendLower appends s in lower case (ASCII).
+func appendLower(b []byte, s string) []byte {
+	for i := range len(s) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
