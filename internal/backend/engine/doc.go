@@ -21,7 +21,7 @@
 //   - deterministic commands (SET without EX/PX, INCR, LPUSH, HSET, ZADD, DEL, EXPIREAT, …): the
 //     command as sent;
 //   - commands with relative times or randomness (SET … EX/PX, SETEX, PSETEX, GETEX, EXPIRE, PEXPIRE,
-//     RESTORE, HEXPIRE, HSETEX, SPOP), scripts (EVAL, EVALSHA: the state of their KEYS), blocking
+//     RESTORE, HEXPIRE, HSETEX, SPOP, XCLAIM, XAUTOCLAIM), scripts (EVAL, EVALSHA: the state of their KEYS), blocking
 //     pops and every command run by EXEC: the resulting state of the keys they touch, rewritten as
 //     DEL + SET/RPUSH/HSET/SADD/ZADD/XADD + PEXPIREAT with the absolute expiry in milliseconds
 //     (HPEXPIREAT per hash field). Expiries are absolute, so a key whose time passed while the engine
@@ -49,8 +49,9 @@
 //
 // Not kept: the script cache (SCRIPT LOAD; clients reload on NOSCRIPT), subscriptions, client
 // names. Scripts that write keys they do not declare in KEYS lose those writes at restart.
-// XREADGROUP, XCLAIM and XAUTOCLAIM are logged as sent: replayed, their idle times start at load
-// (a rewrite keeps the times of last delivery).
+// XREADGROUP is logged as sent: replayed, its deliveries' times are the load's (a rewrite keeps
+// the times of last delivery); XCLAIM and XAUTOCLAIM, whose choice depends on those times, log the
+// stream's resulting state.
 //
 // # Differences from Redis 7 that a client can see
 //

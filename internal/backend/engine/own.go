@@ -8,7 +8,8 @@ import (
 )
 
 // Commands the engine answers itself instead of the library: PFADD, PFCOUNT and PFMERGE (Redis's
-// HyperLogLog over string values, hll.go) and INFO (every section of Redis 7.0.15, info.go). They are
+// HyperLogLog over string values, hll.go), INFO (every section of Redis 7.0.15, info.go), and XCLAIM
+// (the library's ignores min-idle-time: the engine passes it only the entries idle long enough). They are
 // run by the library's pre-hook, so that they answer the same from a client, from a script
 // (redis.call) and from the log's replay. Between MULTI and EXEC a client's own command is queued as a
 // script that calls it (ownInTx), so that it runs at EXEC as the others do.
@@ -19,7 +20,7 @@ const ownScript = "return redis.pcall(unpack(ARGV))"
 // isOwn reports whether the command name (upper case) is one the engine answers itself.
 func isOwn(name string) bool {
 	switch name {
-	case "PFADD", "PFCOUNT", "PFMERGE", "INFO":
+	case "PFADD", "PFCOUNT", "PFMERGE", "INFO", "XCLAIM":
 		return true
 	}
 	return false
@@ -42,18 +43,26 @@ func (e *Engine) preHook(p *server.Peer, name string, args ...string) bool {
 		e.pfmerge(p, args)
 	case "INFO":
 		e.info(p, args)
+	case "XCLAIM":
+		if p.ClientName == internalPeer {
+			return false // the engine's own call of the library's XCLAIM
+		}
+		e.xclaim(p, args)
 	default:
 		return false
 	}
 	return true
 }
 
+// internalPeer names the peers the engine runs the library's own commands on (call).
+const internalPeer = "\x00moat-engine"
+
 // call runs args on the library as p (in p's database, and inside p's script when p runs one) and
-// returns the reply in RESP2.
+// returns the reply (in p's protocol).
 func (e *Engine) call(p *server.Peer, args ...string) []byte {
 	var out bufferWriter
 	sub := server.NewPeer(bufio.NewWriterSize(&out, 512))
-	sub.Ctx = p.Ctx
+	sub.Ctx, sub.Resp3, sub.ClientName = p.Ctx, p.Resp3, internalPeer
 	e.srv.Dispatch(sub, args)
 	sub.Flush()
 	return out.b

@@ -30,8 +30,7 @@ func classify(name string, args []string) kind {
 		"LSET", "LTRIM", "RPOP", "RPOPLPUSH", "RPUSH", "RPUSHX", "LMOVE", "SADD", "SDIFFSTORE",
 		"SINTERSTORE", "SMOVE", "SREM", "SUNIONSTORE", "ZADD", "ZINCRBY", "ZREM", "ZREMRANGEBYLEX",
 		"ZREMRANGEBYRANK", "ZREMRANGEBYSCORE", "ZMPOP", "ZUNIONSTORE", "ZINTERSTORE", "ZPOPMAX", "ZPOPMIN",
-		"FLUSHALL", "FLUSHDB", "SWAPDB", "XACK", "XDEL", "XGROUP", "XTRIM", "XCLAIM", "XAUTOCLAIM",
-		"GEOADD", "SELECT":
+		"FLUSHALL", "FLUSHDB", "SWAPDB", "XACK", "XDEL", "XGROUP", "XTRIM", "GEOADD", "SELECT":
 		return kindVerbatim
 	case "GEORADIUS", "GEORADIUSBYMEMBER":
 		if hasOption(args, 1, "STORE", "STOREDIST") {
@@ -43,7 +42,9 @@ func classify(name string, args []string) kind {
 			return kindState
 		}
 		return kindVerbatim
-	case "SETEX", "PSETEX", "GETEX", "EXPIRE", "PEXPIRE", "RESTORE", "HEXPIRE", "HSETEX", "SPOP":
+	case "SETEX", "PSETEX", "GETEX", "EXPIRE", "PEXPIRE", "RESTORE", "HEXPIRE", "HSETEX", "SPOP",
+		"XCLAIM", "XAUTOCLAIM": // XCLAIM's choice depends on idle times, which restart at load
+
 		return kindState
 	case "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMIN", "BZPOPMAX", "BZMPOP":
 		return kindBlocking

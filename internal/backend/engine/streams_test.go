@@ -86,7 +86,8 @@ func (s *served) resp2(t *testing.T) *redis.Client {
 // A stream's consumer groups (last-delivered IDs, consumers, pending entries with their owners and
 // delivery counts, pending entries whose entry was deleted), its last generated ID after its newest
 // entry was deleted, an empty stream and an empty stream with a group: as redis-server has them, and
-// the same after a restart, after a rewrite and a restart, and with a later XADD * above the old IDs.
+// the same after a restart, after a rewrite and a restart, and with a later XADD * above the old IDs;
+// claims that depend on idle times (XAUTOCLAIM, XCLAIM) stay as they were made.
 func TestStreamGroupsReadBackWhole(t *testing.T) {
 	srv := redistest.Start(t)
 	r := redis.NewClient(&redis.Options{Addr: srv.Addr, Protocol: 2})
@@ -112,7 +113,21 @@ func TestStreamGroupsReadBackWhole(t *testing.T) {
 		do(r, cmd...)
 		do(c, cmd...)
 	}
-	streams := map[string][]string{"s": {"g1", "g2"}, "e": nil, "mk": {"g"}}
+	// Claims that depend on idle times: w's 1-1 was delivered 150 ms before them, 2-1 just now.
+	for _, cmd := range [][]any{
+		{"XADD", "w", "1-1", "f", "a"}, {"XADD", "w", "2-1", "f", "b"}, {"XGROUP", "CREATE", "w", "g", "0"},
+		{"XREADGROUP", "GROUP", "g", "c1", "COUNT", "1", "STREAMS", "w", ">"}, {"SLEEP"},
+		{"XREADGROUP", "GROUP", "g", "c2", "COUNT", "1", "STREAMS", "w", ">"},
+		{"XAUTOCLAIM", "w", "g", "c3", "100", "0"}, {"XCLAIM", "w", "g", "c3", "100", "2-1"},
+	} {
+		if cmd[0] == "SLEEP" {
+			time.Sleep(150 * time.Millisecond)
+			continue
+		}
+		do(r, cmd...)
+		do(c, cmd...)
+	}
+	streams := map[string][]string{"s": {"g1", "g2"}, "e": nil, "mk": {"g"}, "w": {"g"}}
 	want := view(t, r, []string{"h"}, streams)
 	if got := view(t, c, []string{"h"}, streams); got != want {
 		t.Fatalf("engine:\n%s\nredis-server:\n%s", got, want)
