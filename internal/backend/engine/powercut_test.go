@@ -86,7 +86,7 @@ func TestPowerCutChild(t *testing.T) {
 
 // powerCutSlack is how late past SyncEvery the test lets an fsync be (the sync loop's ticker on a
 // busy machine).
-const powerCutSlack = 300 * time.Millisecond
+const powerCutSlack = 500 * time.Millisecond
 
 // A power cut loses at most the last second of acknowledged writes: the engine runs in a child process
 // with its log in a volatileFile (writes reach the disk only when fsynced), writing continuously; it is
