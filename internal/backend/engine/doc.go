@@ -61,7 +61,8 @@
 // MONITOR, SORT, CLIENT but SETNAME/GETNAME, OBJECT but IDLETIME; WAIT returns at once), COMMAND is
 // refused (the library's table is Redis 5's, without ACL categories: moat then judges ACL users with
 // redis-server 7.0.15's), INFO has Redis 7.0.15's sections and fields (info.go) but counts only what
-// the engine tracks (0 for keyspace hits, expired keys …; no keyspace lines inside MULTI or a script),
+// the engine tracks (0 for keyspace hits, expired keys …; no keyspace lines inside MULTI or a script;
+// the expiries of a database of over 10,000 keys counted at most every 5 s),
 // a few error texts differ ("invalid expire time in set"), every command runs under one lock (one core's worth of commands for all clients), and keys
 // expire (and TIME moves) one clock tick late at most (see clockLoop).
 package engine

@@ -285,31 +285,61 @@ func (e *Engine) infoCommands(latency bool) [][2]string {
 	return out
 }
 
+// keyspaceExact is the largest database whose expiries INFO counts at each call; a larger one's count
+// (a pass over all its keys) is kept for keyspaceReuse.
+const (
+	keyspaceExact = 10_000
+	keyspaceReuse = 5 * time.Second
+)
+
+// expiries is a database's count of keys with an expiry and their mean TTL, as last counted.
+type expiries struct {
+	at           time.Time
+	count, avgMs int64
+}
+
 // infoKeyspace lists each database that has keys: how many, how many with an expiry, their mean TTL
-// in milliseconds.
+// in milliseconds (for a database of more than keyspaceExact keys, as counted up to keyspaceReuse ago).
 func (e *Engine) infoKeyspace() [][2]string {
 	var out [][2]string
+	r := e.reader(0)
 	for db := 0; db <= maxDB; db++ {
-		d := e.m.DB(db)
-		keys := d.Keys()
-		if len(keys) == 0 {
+		r.do("SELECT", strconv.Itoa(db))
+		n, _ := r.do("DBSIZE").(int)
+		if n == 0 {
 			continue
 		}
-		var expires int
-		var ttl time.Duration
-		for _, k := range keys {
-			if t := d.TTL(k); t > 0 {
-				expires++
-				ttl += t
-			}
-		}
-		var avg int64
-		if expires > 0 {
-			avg = (ttl / time.Duration(expires)).Milliseconds()
-		}
-		out = append(out, [2]string{"db" + strconv.Itoa(db), fmt.Sprintf("keys=%d,expires=%d,avg_ttl=%d", len(keys), expires, avg)})
+		x := e.expiries(db, n)
+		out = append(out, [2]string{"db" + strconv.Itoa(db), fmt.Sprintf("keys=%d,expires=%d,avg_ttl=%d", n, x.count, x.avgMs)})
 	}
 	return out
+}
+
+// expiries counts database db's keys with an expiry (it has n keys), or reuses a recent count.
+func (e *Engine) expiries(db, n int) expiries {
+	st := e.stats
+	st.mu.Lock()
+	x, ok := st.expiries[db]
+	st.mu.Unlock()
+	if ok && n > keyspaceExact && time.Since(x.at) < keyspaceReuse {
+		return x
+	}
+	d := e.m.DB(db)
+	var ttl time.Duration
+	x = expiries{at: time.Now()}
+	for _, k := range d.Keys() {
+		if t := d.TTL(k); t > 0 {
+			x.count++
+			ttl += t
+		}
+	}
+	if x.count > 0 {
+		x.avgMs = (ttl / time.Duration(x.count)).Milliseconds()
+	}
+	st.mu.Lock()
+	st.expiries[db] = x
+	st.mu.Unlock()
+	return x
 }
 
 // humanBytes is Redis's bytesToHuman: "200B", "919.27K", "6.54M", …

@@ -33,6 +33,7 @@ type stats struct {
 	lastRewrite    time.Duration
 	lastRewriteErr bool
 	rewriting      bool
+	expiries       map[int]expiries // by database, for INFO keyspace
 }
 
 // commandStat is one command's calls, time and latency histogram (bucket i: under 2^i µs).
@@ -47,7 +48,7 @@ const maxErrorCodes = 128
 func newStats() *stats {
 	return &stats{
 		started: time.Now(), runID: randomHex(), replID: randomHex(),
-		perCommand: map[string]*commandStat{}, errorCodes: map[string]int64{},
+		perCommand: map[string]*commandStat{}, errorCodes: map[string]int64{}, expiries: map[int]expiries{},
 	}
 }
 
