@@ -21,21 +21,21 @@
 //   - deterministic commands (SET without EX/PX, INCR, LPUSH, HSET, ZADD, DEL, EXPIREAT, …): the
 //     command as sent;
 //   - commands with relative times or randomness (SET … EX/PX, SETEX, PSETEX, GETEX, EXPIRE, PEXPIRE,
-//     RESTORE, HEXPIRE, HSETEX, SPOP, XCLAIM, XAUTOCLAIM), scripts (EVAL, EVALSHA: the state of their KEYS), blocking
-//     pops and every command run by EXEC: the resulting state of the keys they touch, rewritten as
-//     DEL + SET/RPUSH/HSET/SADD/ZADD/XADD + PEXPIREAT with the absolute expiry in milliseconds
-//     (HPEXPIREAT per hash field). Expiries are absolute, so a key whose time passed while the engine
-//     was down is gone at load;
+//     RESTORE, HEXPIRE, HSETEX, SPOP, XCLAIM, XAUTOCLAIM), scripts (EVAL, EVALSHA: the state of their
+//     KEYS), blocking pops and every command run by EXEC: the resulting state of the keys they touch,
+//     rewritten as DEL + SET/RPUSH/HSET/SADD/ZADD/XADD (and a stream's groups, streams.go) + PEXPIREAT
+//     with the absolute expiry in milliseconds (HPEXPIREAT per hash field). Expiries are absolute,
+//     so a key whose time passed while the engine was down is gone at load;
 //   - XADD with an automatic ID: the command with the ID it got;
 //   - a refused command (an error reply) and an EXEC aborted by WATCH or a queueing error: nothing.
 //
 // Durability: a batch's units are written to the kernel before its replies are sent, so every
 // acknowledged write survives a clean restart and a kill -9 of the process (nothing acknowledged is
-// lost). The log is fsynced every second (Redis's appendfsync everysec): a power cut or kernel crash
-// loses at most the last second of writes (TestPowerCutLosesAtMostOneSecond models the page cache:
-// the log's writes reach the disk only when fsynced, and the process is killed). Close writes, fsyncs and closes the log. A log cut short
-// in the middle of a unit (a crash during the write) is truncated at load to its last whole unit,
-// with a warning.
+// lost). The log is fsynced every second (Redis's appendfsync everysec): a power cut or kernel
+// crash loses at most the last second of writes (TestPowerCutLosesAtMostOneSecond models the page
+// cache: the log's writes reach the disk only when fsynced, and the process is killed). Close
+// writes, fsyncs and closes the log. A log cut short in the middle of a unit (a crash during the
+// write) is truncated at load to its last whole unit, with a warning.
 //
 // Compaction: once the log reaches twice its size after the last load or rewrite (and at least
 // 64 MiB), it is rewritten from the engine's data (one command per key and one PEXPIREAT per
@@ -59,10 +59,11 @@
 // gives an empty last-generated-id for a stream no entry was ever added to, HyperLogLogs are always
 // written dense (GET shows it); the command set is the library's (no FUNCTION/FCALL, CONFIG, DEBUG,
 // MONITOR, SORT, CLIENT but SETNAME/GETNAME, OBJECT but IDLETIME; WAIT returns at once), COMMAND is
-// refused (the library's table is Redis 5's, without ACL categories: moat then judges ACL users with
-// redis-server 7.0.15's), INFO has Redis 7.0.15's sections and fields (info.go) but counts only what
-// the engine tracks (0 for keyspace hits, expired keys …; no keyspace lines inside MULTI or a script;
-// the expiries of a database of over 10,000 keys counted at most every 5 s),
-// a few error texts differ ("invalid expire time in set"), every command runs under one lock (one core's worth of commands for all clients), and keys
-// expire (and TIME moves) one clock tick late at most (see clockLoop).
+// refused (the library's table is Redis 5's, without ACL categories: moat then judges ACL users
+// with redis-server 7.0.15's), INFO has Redis 7.0.15's sections and fields (info.go) but counts
+// only what the engine tracks (0 for keyspace hits, expired keys …; no keyspace lines inside MULTI
+// or a script; the expiries of a database of over 10,000 keys counted at most every 5 s), a few
+// error texts differ ("invalid expire time in set"), every command runs under one lock (one core's
+// worth of commands for all clients), and keys expire (and TIME moves) one clock tick late at most
+// (see clockLoop).
 package engine
