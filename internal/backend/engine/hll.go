@@ -34,8 +34,9 @@ var (
 	errHLLCorrupt = errors.New(replyHLLCorrupt)
 )
 
-// hll is a dense HyperLogLog being read or changed: header and registers, with one spare byte so that
-// the last register reads and writes as the others do.
+// hll is a dense HyperLogLog: header and registers. One made by newHLL or clone has a spare byte so
+// that set writes the last register as the others; one read in place from a value (parseHLL) is only
+// read.
 type hll []byte
 
 // newHLL is an empty dense HyperLogLog.
@@ -45,31 +46,38 @@ func newHLL() hll {
 	return h
 }
 
-// parseHLL reads a HyperLogLog string value, dense or sparse, into a new dense one.
-func parseHLL(v string) (hll, error) {
-	if len(v) < hllHeader || v[:4] != "HYLL" {
+// parseHLL reads a HyperLogLog string value: a dense one is v itself (not to be changed: clone it),
+// a sparse one is read into a new dense one.
+func parseHLL(v []byte) (hll, error) {
+	if len(v) < hllHeader || string(v[:4]) != "HYLL" {
 		return nil, errNotHLL
 	}
-	h := newHLL()
 	switch v[4] {
 	case hllDense:
 		if len(v) != hllDenseSize {
 			return nil, errNotHLL
 		}
-		copy(h[hllHeader:], v[hllHeader:])
+		return hll(v), nil
 	case hllSparse:
+		h := newHLL()
 		if err := h.fromSparse(v[hllHeader:]); err != nil {
 			return nil, err
 		}
-	default:
-		return nil, errNotHLL
+		return h, nil
 	}
-	return h, nil
+	return nil, errNotHLL
+}
+
+// clone is a copy of h that set may change.
+func (h hll) clone() hll {
+	c := newHLL()
+	copy(c[hllHeader:], h[hllHeader:hllDenseSize])
+	return c
 }
 
 // fromSparse sets the registers from Redis's sparse opcodes: ZERO (00xxxxxx: xxxxxx+1 zero registers),
 // XZERO (01xxxxxx yyyyyyyy: 14 bits + 1 zero registers), VAL (1vvvvvxx: xx+1 registers of value vvvvv+1).
-func (h hll) fromSparse(ops string) error {
+func (h hll) fromSparse(ops []byte) error {
 	idx := 0
 	for i := 0; i < len(ops); i++ {
 		op := ops[i]
@@ -106,10 +114,14 @@ func (h hll) fromSparse(ops string) error {
 func (h hll) get(i int) uint8 {
 	bit := i * hllBits
 	b, fb := hllHeader+bit/8, uint(bit&7)
-	return (h[b]>>fb | h[b+1]<<(8-fb)) & 63
+	var next byte // the last register has no next byte in a value read in place
+	if b+1 < len(h) {
+		next = h[b+1]
+	}
+	return (h[b]>>fb | next<<(8-fb)) & 63
 }
 
-// set makes register i v.
+// set makes register i v (h from newHLL or clone).
 func (h hll) set(i int, v uint8) {
 	bit := i * hllBits
 	b, fb := hllHeader+bit/8, uint(bit&7)
@@ -119,17 +131,7 @@ func (h hll) set(i int, v uint8) {
 	h[b+1] |= v >> (8 - fb)
 }
 
-// add adds one element; true when a register grew.
-func (h hll) add(ele string) bool {
-	i, n := hllPosition(ele)
-	if h.get(i) >= n {
-		return false
-	}
-	h.set(i, n)
-	return true
-}
-
-// merge raises each register of h to other's where other's is higher.
+// merge raises each register of h (from newHLL or clone) to other's where other's is higher.
 func (h hll) merge(other hll) {
 	for i := range hllRegisters {
 		if v := other.get(i); v > h.get(i) {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/alicebob/miniredis/v2/server"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moat-dev/moat/internal/redistest"
@@ -122,5 +123,20 @@ func TestHyperLogLogPersists(t *testing.T) {
 	c3 := restartAndRewrite(t, s).client(t)
 	if got := fmt.Sprint(must(t, c3, "PFCOUNT", "p"), must(t, c3, "PFCOUNT", "q"), must(t, c3, "PFCOUNT", "lua")); got != want {
 		t.Errorf("PFCOUNT p q lua = %s after a rewrite, want %s", got, want)
+	}
+}
+
+// BenchmarkPFADD adds one new element per op to one HyperLogLog (read, changed in a copy when a
+// register grows, written back).
+func BenchmarkPFADD(b *testing.B) {
+	e, err := Open(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	p := server.NewPeer(discard())
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		e.srv.Dispatch(p, []string{"PFADD", "h", "el" + strconv.Itoa(i)})
 	}
 }

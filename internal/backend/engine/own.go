@@ -68,14 +68,14 @@ func (e *Engine) call(p *server.Peer, args ...string) []byte {
 	return out.b
 }
 
-// getHLL reads key as p sees it: (nil, "") when it does not exist, else the HyperLogLog, else the
-// error reply to send (without "-" and "\r\n").
+// getHLL reads key as p sees it: (nil, "") when it does not exist, else the HyperLogLog (read in
+// place: clone it to change it), else the error reply to send (without "-" and "\r\n").
 func (e *Engine) getHLL(p *server.Peer, key string) (hll, string) {
 	r := e.call(p, "GET", key)
 	if len(r) > 0 && r[0] == '-' {
 		return nil, strings.TrimSuffix(string(r[1:]), "\r\n")
 	}
-	v, ok := bulkString(r)
+	v, ok := bulkBytes(r)
 	if !ok {
 		return nil, ""
 	}
@@ -103,14 +103,21 @@ func (e *Engine) pfadd(p *server.Peer, args []string) {
 		p.WriteError(errReply)
 		return
 	}
-	changed := h == nil
+	changed := h == nil // created
 	if h == nil {
 		h = newHLL()
 	}
+	owned := changed // h may be changed (else it is the value read, in place)
 	for _, el := range args[1:] {
-		if h.add(el) {
-			changed = true
+		i, n := hllPosition(el)
+		if h.get(i) >= n {
+			continue
 		}
+		if !owned {
+			h, owned = h.clone(), true
+		}
+		h.set(i, n)
+		changed = true
 	}
 	if !changed {
 		p.WriteInt(0)
@@ -159,6 +166,7 @@ func (e *Engine) unionArgs(p *server.Peer, cmd string, args []string) (hll, bool
 // for the first key that is not one.
 func (e *Engine) union(p *server.Peer, keys []string) (hll, string) {
 	var u hll
+	owned := false
 	for _, k := range keys {
 		h, errReply := e.getHLL(p, k)
 		switch {
@@ -168,6 +176,9 @@ func (e *Engine) union(p *server.Peer, keys []string) (hll, string) {
 		case u == nil:
 			u = h
 		default:
+			if !owned {
+				u, owned = u.clone(), true
+			}
 			u.merge(h)
 		}
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 	"strings"
@@ -258,14 +259,23 @@ func withoutBlock(args []string) []string {
 
 // bulkString reads a bulk-string reply ("$3\r\nabc\r\n").
 func bulkString(r []byte) (string, bool) {
+	b, ok := bulkBytes(r)
+	return string(b), ok
+}
+
+// bulkBytes is the content of a bulk-string reply, in place.
+func bulkBytes(r []byte) ([]byte, bool) {
 	if len(r) < 4 || r[0] != '$' {
-		return "", false
+		return nil, false
 	}
-	s := string(r)
-	head, rest, ok := strings.Cut(s[1:], "\r\n")
-	n, err := strconv.Atoi(head)
-	if !ok || err != nil || n < 0 || len(rest) < n+2 {
-		return "", false
+	end := bytes.Index(r, []byte("\r\n"))
+	if end < 0 {
+		return nil, false
+	}
+	n, err := strconv.Atoi(string(r[1:end]))
+	rest := r[end+2:]
+	if err != nil || n < 0 || len(rest) < n+2 {
+		return nil, false
 	}
 	return rest[:n], true
 }
