@@ -356,3 +356,39 @@ func TestLogStaysBoundedAndStateSurvivesKill(t *testing.T) {
 		s.Close()
 	}
 }
+
+// XCLAIM claims only entries idle at least min-idle-time, as redis-server does (the library claimed
+// every pending one), from a client, inside MULTI and from a script.
+func TestXclaimHonoursMinIdleTime(t *testing.T) {
+	srv := redistest.Start(t)
+	r := redis.NewClient(&redis.Options{Addr: srv.Addr, Protocol: 2})
+	t.Cleanup(func() { r.Close() })
+	c := openT(t, shortDir(t)).resp2(t)
+	ctx := context.Background()
+	both := func(f func(cl *redis.Client) string) {
+		t.Helper()
+		if got, want := f(c), f(r); got != want {
+			t.Errorf("engine %s, redis-server %s", got, want)
+		}
+	}
+	for _, cl := range []*redis.Client{r, c} {
+		for _, cmd := range [][]any{{"XADD", "w", "1-1", "f", "a"}, {"XGROUP", "CREATE", "w", "g", "0"},
+			{"XREADGROUP", "GROUP", "g", "c1", "STREAMS", "w", ">"}} {
+			do(cl, cmd...)
+		}
+	}
+	claims := func(cl *redis.Client) string {
+		tx, err := cl.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Do(ctx, "XCLAIM", "w", "g", "c3", "100", "1-1", "JUSTID")
+			return nil
+		})
+		return fmt.Sprint(do(cl, "XCLAIM", "w", "g", "c2", "100", "1-1", "JUSTID"), " ",
+			do(cl, "EVAL", "return redis.call('xclaim', KEYS[1], 'g', 'c4', 100, '1-1', 'JUSTID')", "1", "w"), " ",
+			tx, err, " ", do(cl, "XCLAIM", "w", "g", "c5", "100", "1-1", "IDLE", "0", "JUSTID"))
+	}
+	both(claims) // just delivered: none claims it
+	time.Sleep(150 * time.Millisecond)
+	both(func(cl *redis.Client) string { return do(cl, "XCLAIM", "w", "g", "c2", "100", "1-1", "JUSTID") })
+	both(claims)                                                                // c2 just claimed it (its idle time restarts): none claims it
+	both(func(cl *redis.Client) string { return do(cl, "XPENDING", "w", "g") }) // c2 owns it
+}
