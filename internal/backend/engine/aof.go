@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"os"
 	"strconv"
 	"sync"
 
@@ -14,14 +13,25 @@ import (
 // fsyncs every second.
 type aof struct {
 	mu      sync.Mutex
-	f       *os.File
+	f       logFile
 	path    string
-	pending []byte // encoded units not yet written to f
-	db      int    // database selected at the end of the log
-	size    int64  // bytes in f plus pending
-	base    int64  // size after the last load or rewrite: the next rewrite is due at 2×base (≥ minRewrite)
-	err     error  // the last write or sync error, nil once one succeeds again
-	u       unit   // the unit being built (only under the engine's write lock)
+	pending []byte        // encoded units not yet written to f
+	db      int           // database selected at the end of the log
+	size    int64         // bytes in f plus pending
+	base    int64         // size after the last load or rewrite: the next rewrite is due at 2×base (≥ min)
+	min     int64         // the smallest log that is rewritten: minRewrite (tests make it smaller)
+	units   int64         // units committed since Open (INFO's rdb_changes_since_last_save)
+	dueC    chan struct{} // signalled (without blocking) when a commit makes the log due for a rewrite
+	err     error         // the last write or sync error, nil once one succeeds again
+	u       unit          // the unit being built (only under the engine's write lock)
+}
+
+// logFile is the open log: an *os.File, or in the power-cut test a file whose writes reach the disk
+// only when synced (volatileFile).
+type logFile interface {
+	Write(p []byte) (int, error)
+	Sync() error
+	Close() error
 }
 
 // minRewrite is the smallest log that is rewritten.
@@ -65,7 +75,14 @@ func (l *aof) commit(u *unit) bool {
 		l.pending = resp.AppendCommand(l.pending, "EXEC")
 	}
 	l.db = u.db
+	l.units++
 	l.size += int64(len(l.pending) - before)
+	if l.size >= max(2*l.base, l.min) {
+		select {
+		case l.dueC <- struct{}{}:
+		default: // already signalled
+		}
+	}
 	if cap(u.buf) > 1<<20 {
 		u.buf = nil
 	}
@@ -76,7 +93,7 @@ func (l *aof) commit(u *unit) bool {
 func (l *aof) due() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.size >= max(2*l.base, minRewrite)
+	return l.size >= max(2*l.base, l.min)
 }
 
 // writeOut hands the pending units to the kernel: they survive the process being killed.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2/server"
@@ -35,7 +36,7 @@ type conn struct {
 }
 
 func newConn(e *Engine, nc net.Conn) *conn {
-	out := &sink{nc: nc}
+	out := &sink{nc: nc, netOut: &e.stats.netOut}
 	src := &stashReader{nc: nc}
 	lim := resp.DefaultLimits()
 	lim.MaxBuffered = maxCommand // hold every command whole: the engine needs all of it
@@ -63,6 +64,7 @@ func (c *conn) serve() {
 		}
 		c.out.begin()
 		for i := range cmds {
+			c.e.stats.netIn.Add(int64(len(cmds[i].Raw)))
 			if len(cmds[i].Args) == 0 {
 				continue
 			}
@@ -97,9 +99,11 @@ func (c *conn) close() {
 // dispatch runs one command and returns its reply (valid until the batch ends).
 func (c *conn) dispatch(args []string) []byte {
 	start := c.out.mark()
+	began := time.Now()
 	c.e.srv.Dispatch(c.peer, args)
 	c.peer.Flush()
 	r := c.out.since(start)
+	c.e.stats.command(args, r, time.Since(began))
 	switch {
 	case bytes.HasPrefix(r, []byte(unknownPrefix)):
 		c.out.truncate(start)
@@ -159,6 +163,11 @@ func (c *conn) exec(args []string) {
 	switch {
 	case name == "TTL" && len(args) == 2:
 		c.ttl(args)
+	case name == "INFO":
+		// Here, outside the library's lock, INFO lists the databases too.
+		began := time.Now()
+		r := c.out.appendReply(appendInfo(nil, c.e.infoText(args[1:], true), c.peer.Resp3))
+		c.e.stats.command(args, r, time.Since(began))
 	case name == "COMMAND":
 		// The library's table is Redis 5.0.7's, without ACL categories: moat would judge ACL users by
 		// it. Without one, moat uses redis-server 7.0.15's.
@@ -220,7 +229,11 @@ func (c *conn) execQueued(name string, args []string) {
 			c.multi, c.txDirty, c.queued = false, false, c.queued[:0]
 		}
 	default:
-		switch r := c.dispatch(args); {
+		run := args
+		if isOwn(name) {
+			run = ownInTx(args)
+		}
+		switch r := c.dispatch(run); {
 		case string(r) == "+QUEUED\r\n":
 			c.queued = append(c.queued, args)
 		case len(r) > 0 && r[0] == '-' && name != "MULTI" && name != "WATCH": // Redis does not abort for these two
@@ -251,6 +264,8 @@ func (c *conn) logUnit(db int, cmds [][]string, replies [][]byte, inTx bool) {
 // reads the connection so that a client that goes away ends the wait; what it reads is kept for the
 // next batch.
 func (c *conn) runBlocking(args []string) {
+	c.e.stats.blocked.Add(1)
+	defer c.e.stats.blocked.Add(-1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -299,6 +314,7 @@ func (s *stashReader) watch() bool {
 type sink struct {
 	mu       sync.Mutex
 	nc       net.Conn
+	netOut   *atomic.Int64 // bytes sent, for INFO
 	buf      []byte
 	batching bool
 }
@@ -356,6 +372,7 @@ func (s *sink) end() error {
 		return nil
 	}
 	_, err := s.nc.Write(s.buf)
+	s.netOut.Add(int64(len(s.buf)))
 	if cap(s.buf) > 1<<20 {
 		s.buf = nil // a large reply's buffer is not kept
 	} else {

@@ -23,10 +23,13 @@ const SyncEvery = time.Second
 
 // Engine is one in-process engine: its data, its log, and the connections it serves.
 type Engine struct {
-	m   *miniredis.Miniredis
-	srv *server.Server
-	log *aof
-	lg  *slog.Logger
+	m     *miniredis.Miniredis
+	srv   *server.Server
+	log   *aof
+	lg    *slog.Logger
+	stats *stats
+	// asLog makes an opened log file the engine's log (the file itself; a test's volatileFile).
+	asLog func(*os.File) logFile
 
 	// wmu orders the logged commands: each runs and is appended to the log under it.
 	wmu sync.Mutex
@@ -45,6 +48,11 @@ type Engine struct {
 // Open loads dir/engine.aof (created if missing) into a new engine. A log whose end was cut short (a
 // crash in the middle of a write) is truncated to its last whole unit, with a warning.
 func Open(dir string, lg *slog.Logger) (*Engine, error) {
+	return open(dir, lg, func(f *os.File) logFile { return f })
+}
+
+// open is Open with the log's files made the engine's by asLog.
+func open(dir string, lg *slog.Logger, asLog func(*os.File) logFile) (*Engine, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
@@ -59,14 +67,15 @@ func Open(dir string, lg *slog.Logger) (*Engine, error) {
 	}
 	_ = p.Close()
 	e := &Engine{
-		m: m, srv: m.Server(), lg: lg,
-		log:    &aof{path: filepath.Join(dir, LogFile)},
+		m: m, srv: m.Server(), lg: lg, stats: newStats(), asLog: asLog,
+		log:    &aof{path: filepath.Join(dir, LogFile), min: minRewrite, dueC: make(chan struct{}, 1)},
 		conns:  map[*conn]struct{}{},
 		stop:   make(chan struct{}),
 		synced: make(chan struct{}),
 		ticked: make(chan struct{}),
 	}
 	e.now.Store(now.UnixNano())
+	e.srv.SetPreHook(e.preHook)
 	if err := e.load(); err != nil {
 		m.Close()
 		return nil, err
@@ -96,6 +105,7 @@ func (e *Engine) Serve(l net.Listener) error {
 			}
 			return err
 		}
+		e.stats.connections.Add(1)
 		c := newConn(e, nc)
 		e.mu.Lock()
 		if e.closed {
@@ -166,7 +176,9 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// syncLoop fsyncs the log every SyncEvery and starts a rewrite when it is due.
+// syncLoop fsyncs the log every SyncEvery, and rewrites it when it is due: checked after each fsync
+// and as soon as a commit makes it due, so that the log stays within about twice the size of the data
+// (or minRewrite) whatever the rate of writes.
 func (e *Engine) syncLoop() {
 	defer close(e.synced)
 	t := time.NewTicker(SyncEvery)
@@ -176,8 +188,14 @@ func (e *Engine) syncLoop() {
 		select {
 		case <-e.stop:
 			return
+		case <-e.log.dueC:
+			if !failing && e.log.due() {
+				e.rewrite()
+			}
+			continue
 		case <-t.C:
 		}
+		e.stats.sample()
 		if err := e.log.sync(); err != nil {
 			if !failing {
 				e.lg.Error("engine: writing the log failed; writes are kept in memory until it works again", "file", e.log.path, "error", err)

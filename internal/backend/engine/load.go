@@ -35,7 +35,7 @@ func (e *Engine) load() error {
 			return fmt.Errorf("engine: truncate %s: %w", l.path, err)
 		}
 	}
-	l.f, l.size, l.base = f, good, good
+	l.f, l.size, l.base = e.asLog(f), good, good
 	return nil
 }
 

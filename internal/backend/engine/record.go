@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 	"strings"
@@ -30,8 +31,7 @@ func classify(name string, args []string) kind {
 		"LSET", "LTRIM", "RPOP", "RPOPLPUSH", "RPUSH", "RPUSHX", "LMOVE", "SADD", "SDIFFSTORE",
 		"SINTERSTORE", "SMOVE", "SREM", "SUNIONSTORE", "ZADD", "ZINCRBY", "ZREM", "ZREMRANGEBYLEX",
 		"ZREMRANGEBYRANK", "ZREMRANGEBYSCORE", "ZMPOP", "ZUNIONSTORE", "ZINTERSTORE", "ZPOPMAX", "ZPOPMIN",
-		"FLUSHALL", "FLUSHDB", "SWAPDB", "XACK", "XDEL", "XGROUP", "XTRIM", "XCLAIM", "XAUTOCLAIM",
-		"GEOADD", "SELECT":
+		"FLUSHALL", "FLUSHDB", "SWAPDB", "XACK", "XDEL", "XGROUP", "XTRIM", "GEOADD", "SELECT":
 		return kindVerbatim
 	case "GEORADIUS", "GEORADIUSBYMEMBER":
 		if hasOption(args, 1, "STORE", "STOREDIST") {
@@ -43,7 +43,9 @@ func classify(name string, args []string) kind {
 			return kindState
 		}
 		return kindVerbatim
-	case "SETEX", "PSETEX", "GETEX", "EXPIRE", "PEXPIRE", "RESTORE", "HEXPIRE", "HSETEX", "SPOP":
+	case "SETEX", "PSETEX", "GETEX", "EXPIRE", "PEXPIRE", "RESTORE", "HEXPIRE", "HSETEX", "SPOP",
+		"XCLAIM", "XAUTOCLAIM": // XCLAIM's choice depends on idle times, which restart at load
+
 		return kindState
 	case "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMIN", "BZPOPMAX", "BZMPOP":
 		return kindBlocking
@@ -118,9 +120,9 @@ func (e *Engine) states(u *unit, keys []string) {
 	}
 }
 
-// state adds the commands that recreate key as it is now (or delete it when it is gone). Stream
-// consumer groups and HyperLogLogs cannot be read back from the engine: a stream is recreated with
-// its entries only, and a HyperLogLog is left as the earlier log entries made it.
+// state adds the commands that recreate key as it is now (or delete it when it is gone), its expiry
+// included: every type the engine holds reads back whole (streams with their consumer groups,
+// streams.go; HyperLogLogs are strings, hll.go).
 func (e *Engine) state(u *unit, key string, now time.Time) {
 	d := e.m.DB(u.db)
 	switch d.Type(key) {
@@ -162,12 +164,8 @@ func (e *Engine) state(u *unit, key string, now time.Time) {
 		u.add("DEL", key)
 		u.add(cmd...)
 	case "stream":
-		entries, _ := d.Stream(key)
-		u.add("DEL", key)
-		for _, en := range entries {
-			u.add(append([]string{"XADD", key, en.ID}, en.Values...)...)
-		}
-	default: // hll: not readable; its PFADDs are in the log already
+		e.streamState(u, key, now)
+	default: // none other: HyperLogLogs are strings (hll.go)
 		return
 	}
 	if ttl := d.TTL(key); ttl > 0 {
@@ -261,14 +259,23 @@ func withoutBlock(args []string) []string {
 
 // bulkString reads a bulk-string reply ("$3\r\nabc\r\n").
 func bulkString(r []byte) (string, bool) {
+	b, ok := bulkBytes(r)
+	return string(b), ok
+}
+
+// bulkBytes is the content of a bulk-string reply, in place.
+func bulkBytes(r []byte) ([]byte, bool) {
 	if len(r) < 4 || r[0] != '$' {
-		return "", false
+		return nil, false
 	}
-	s := string(r)
-	head, rest, ok := strings.Cut(s[1:], "\r\n")
-	n, err := strconv.Atoi(head)
-	if !ok || err != nil || n < 0 || len(rest) < n+2 {
-		return "", false
+	end := bytes.Index(r, []byte("\r\n"))
+	if end < 0 {
+		return nil, false
+	}
+	n, err := strconv.Atoi(string(r[1:end]))
+	rest := r[end+2:]
+	if err != nil || n < 0 || len(rest) < n+2 {
+		return nil, false
 	}
 	return rest[:n], true
 }

@@ -1,5 +1,7 @@
 package engine
 
+import "strconv"
+
 // The replies the engine's own connection loop writes (the rest are miniredis's): Redis 7.0.15's texts.
 
 // unknownPrefix starts miniredis's own reply to an unknown command, which the loop replaces with Redis's
@@ -16,5 +18,32 @@ func appendUnknownCommand(b []byte, name string, list []byte) []byte {
 	b = append(b, name...)
 	b = append(b, "', with args beginning with: "...)
 	b = append(b, list...)
+	return append(b, "\r\n"...)
+}
+
+// Replies of the engine's own HyperLogLog commands (hyperloglog.c), without "-".
+const (
+	replyNotHLL     = "WRONGTYPE Key is not a valid HyperLogLog string value."
+	replyHLLCorrupt = "INVALIDOBJ Corrupted HLL object detected"
+)
+
+// wrongArgs is Redis's reply (without "-") to a command (lower case) given too few arguments.
+func wrongArgs(cmd string) string {
+	return "ERR wrong number of arguments for '" + cmd + "' command"
+}
+
+// appendInfo appends INFO's reply: a bulk string, or in RESP3 a verbatim string of format "txt" (as
+// Redis 7 sends it).
+func appendInfo(b []byte, text string, resp3 bool) []byte {
+	if resp3 {
+		b = append(b, '=')
+		b = strconv.AppendInt(b, int64(len(text)+4), 10)
+		b = append(b, "\r\ntxt:"...)
+	} else {
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(len(text)), 10)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, text...)
 	return append(b, "\r\n"...)
 }

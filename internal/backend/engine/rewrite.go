@@ -2,14 +2,11 @@ package engine
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
-
-	"github.com/alicebob/miniredis/v2/server"
 
 	"github.com/moat-dev/moat/internal/resp"
 )
@@ -19,13 +16,29 @@ const maxDB = 15
 
 // rewrite replaces the log by the commands that recreate the engine's data as it is now, so that the
 // log's size follows the data's, not the history's. Logged commands wait meanwhile (reads do not).
-// A key the engine cannot read back whole (a HyperLogLog, a stream with consumer groups) keeps the
-// old log: the rewrite is skipped, with a warning, until the next time it is due.
+// Every key reads back whole (record.go, state); when the new log cannot be written (a full disk), the
+// old one is kept, with a warning, until the rewrite is due again (the log has doubled once more).
 func (e *Engine) rewrite() {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	l := e.log
 	start := time.Now()
+	st := e.stats
+	st.mu.Lock()
+	st.rewriting = true
+	st.mu.Unlock()
+	ok := false
+	defer func() {
+		st.mu.Lock()
+		st.rewriting, st.lastRewrite, st.lastRewriteErr = false, time.Since(start), !ok
+		if ok {
+			st.rewrites++
+			st.rewriteFails = 0
+		} else {
+			st.rewriteFails++
+		}
+		st.mu.Unlock()
+	}()
 	tmp := l.path + ".rewrite"
 	size, err := e.writeSnapshot(tmp)
 	if err != nil {
@@ -54,9 +67,10 @@ func (e *Engine) rewrite() {
 	l.mu.Lock()
 	old := l.f
 	before := l.size
-	l.f, l.pending, l.size, l.base, l.db = f, l.pending[:0], size, size, 0
+	l.f, l.pending, l.size, l.base, l.db = e.asLog(f), l.pending[:0], size, size, 0
 	l.mu.Unlock()
 	_ = old.Close()
+	ok = true
 	e.lg.Info("engine: log rewritten", "file", l.path, "from", before, "to", size, "took", time.Since(start).Round(time.Millisecond))
 }
 
@@ -81,14 +95,6 @@ func (e *Engine) writeSnapshot(path string) (int64, error) {
 		u.db = db
 		u.buf = resp.AppendCommand(u.buf[:0], "SELECT", strconv.Itoa(db))
 		for _, k := range keys {
-			switch e.m.DB(db).Type(k) {
-			case "hll":
-				return 0, fmt.Errorf("key %q in db %d is a HyperLogLog, which the engine cannot read back", k, db)
-			case "stream":
-				if e.hasGroups(db, k) {
-					return 0, fmt.Errorf("stream %q in db %d has consumer groups, which the engine cannot read back", k, db)
-				}
-			}
 			e.state(u, k, now)
 			if len(u.buf) > 1<<20 {
 				n, err := w.Write(u.buf)
@@ -110,22 +116,6 @@ func (e *Engine) writeSnapshot(path string) (int64, error) {
 	}
 	return size, f.Sync()
 }
-
-// hasGroups reports whether stream key of db has consumer groups.
-func (e *Engine) hasGroups(db int, key string) bool {
-	var out bufferWriter
-	p := server.NewPeer(bufio.NewWriterSize(&out, 256))
-	e.srv.Dispatch(p, []string{"SELECT", strconv.Itoa(db)})
-	p.Flush()
-	out.b = out.b[:0]
-	e.srv.Dispatch(p, []string{"XINFO", "GROUPS", key})
-	p.Flush()
-	return len(out.b) > 0 && string(out.b) != "*0\r\n"
-}
-
-type bufferWriter struct{ b []byte }
-
-func (w *bufferWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
 
 // syncDir fsyncs a directory, so that a rename in it survives a power cut.
 func syncDir(dir string) error {
