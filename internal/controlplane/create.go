@@ -1,12 +1,17 @@
 package controlplane
 
-// Creating an instance: stored first, started second. The Plane stores the new instance Pending and
-// audits it; the data plane (Serve: the server's watcher, which also starts the instances other gateways
-// of a fleet create) starts it from that notification; the Plane then stores the addresses it bound
-// and clears Pending, or, when it could not start it, removes it again (a compensating delete, audited)
-// and returns why. All of it runs under the Plane's lock, so no other change made on this gateway
-// comes in between, and a caller of this gateway never finds a failed creation stored once the call
-// returned. What other gateways of a fleet may see meanwhile is said at Create.
+// Creating an instance: stored first, started second. The Plane stores the new instance Pending; the
+// data plane (Serve: the server's watcher, which also starts the instances other gateways of a fleet
+// create) starts it from that notification; the Plane then stores the addresses it bound, clears
+// Pending and audits the creation, or, when it could not be started, removes it again (a compensating
+// delete, audited as undone) and returns why. All of it runs under the Plane's lock, so no other change
+// made on this gateway comes in between, and a caller of this gateway never finds a failed creation
+// stored once the call returned. What other gateways of a fleet may see meanwhile is said at Create.
+//
+// The creation is audited once, when it is settled: a successful one as one CreateInstance record with
+// the instance as started (as when creating and starting were one step), a failed one as a
+// CreateInstance record with result ResultUndone, the instance as it was stored pending (Before) and
+// the start's error. The pending record itself admits nobody and is served by no gateway.
 
 import (
 	"encoding/json"
@@ -58,13 +63,14 @@ func (p *Plane) CreateInstance(a Actor, in model.Instance) error {
 }
 
 // Create stores a new instance, whose ID must be free, and returns it as stored. With a data plane
-// (Serve), the instance is stored Pending and audited as CreateInstance; the data plane starts it; the
-// addresses it bound are stored and Pending cleared (a second CreateInstance record, before and after).
-// If the data plane cannot start it, the instance is removed again — a second CreateInstance record,
-// result ResultUndone, with the reason — and the data plane's error is returned in a *StartError.
+// (Serve), the instance is stored Pending, the data plane starts it, and the addresses it bound are
+// stored with Pending cleared and the creation audited (CreateInstance); if the data plane cannot start
+// it, the instance is removed again — audited as CreateInstance with result ResultUndone and the
+// reason — and the data plane's error is returned in a *StartError. Without a data plane it is stored
+// and audited at once.
 //
 // Other gateways sharing the store (a fleet) may see the instance Pending for the time of the start:
-// listed (DescribeInstances says Creating), not served (no gateway but this one starts a pending
+// listed (DescribeInstances says Creating), served by none (no gateway but this one starts a pending
 // instance), and, when the start fails, deleted again.
 func (p *Plane) Create(a Actor, in model.Instance) (model.Instance, error) {
 	if err := in.Validate(); err != nil {
@@ -72,7 +78,28 @@ func (p *Plane) Create(a Actor, in model.Instance) (model.Instance, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	in.Pending = p.dataPlane != nil
+	if p.dataPlane == nil {
+		return p.createNow(a, in)
+	}
+	in.Pending = true
+	err := p.store.Update(func(tx store.Tx) error {
+		if _, err := get(tx, in.ID); err == nil {
+			return fmt.Errorf("instance %q: %w", in.ID, ErrInstanceExists)
+		} else if !errors.Is(err, ErrInstanceNotFound) {
+			return err
+		}
+		return p.checkAndPut(tx, &in) // audited when settled
+	})
+	if err != nil {
+		return model.Instance{}, err
+	}
+	p.notify(in, false) // the watchers; the data plane is told next, to start it
+	bound, err := p.dataPlane(in, false)
+	return p.settle(a, in, bound, err)
+}
+
+// createNow stores and audits in, which must be new, in one step. Called with mu held.
+func (p *Plane) createNow(a Actor, in model.Instance) (model.Instance, error) {
 	var out model.Instance
 	err := p.store.Update(func(tx store.Tx) (err error) {
 		out, _, err = p.changeIn(tx, a, "CreateInstance", in.ID, func(_ model.Instance, exists bool) (model.Instance, bool, error) {
@@ -86,12 +113,8 @@ func (p *Plane) Create(a Actor, in model.Instance) (model.Instance, error) {
 	if err != nil {
 		return model.Instance{}, err
 	}
-	p.notify(out, false) // the watchers; the data plane is told next, to start it
-	if !out.Pending {
-		return out, nil
-	}
-	bound, err := p.dataPlane(out, false)
-	return p.settle(a, out, bound, err)
+	p.notify(out, false)
+	return out, nil
 }
 
 // StartPending settles instance in when it is stored Pending — its gateway stopped between storing and
@@ -124,20 +147,7 @@ func (p *Plane) settle(a Actor, pending model.Instance, bound Bound, startErr er
 	if startErr != nil {
 		startErr = &StartError{ID: pending.ID, Err: startErr}
 	} else {
-		var out model.Instance
-		err := p.store.Update(func(tx store.Tx) (err error) {
-			out, _, err = p.changeIn(tx, a, "CreateInstance", pending.ID, func(cur model.Instance, exists bool) (model.Instance, bool, error) {
-				if !exists {
-					return cur, false, fmt.Errorf("instance %q: deleted while it was started: %w", pending.ID, ErrInstanceNotFound)
-				}
-				if !cur.Pending {
-					return cur, false, fmt.Errorf("instance %q: %w", pending.ID, errSettled)
-				}
-				cur.Listen, cur.TLSListen, cur.Pending = bound.Listen, bound.TLSListen, false
-				return cur, false, nil
-			})
-			return err
-		})
+		out, err := p.storeStarted(a, pending.ID, bound)
 		if err == nil {
 			p.notify(out, false) // the data plane publishes it as stored now
 			return out, nil
@@ -149,6 +159,33 @@ func (p *Plane) settle(a Actor, pending model.Instance, bound Bound, startErr er
 	}
 	p.undo(a, pending, startErr)
 	return model.Instance{}, startErr
+}
+
+// storeStarted stores pending instance id as started, with the addresses bound, and audits its creation
+// (CreateInstance, the instance as started). Called with mu held.
+func (p *Plane) storeStarted(a Actor, id string, bound Bound) (model.Instance, error) {
+	var out model.Instance
+	err := p.store.Update(func(tx store.Tx) error {
+		cur, err := get(tx, id)
+		if errors.Is(err, ErrInstanceNotFound) {
+			return fmt.Errorf("instance %q: deleted while it was started: %w", id, ErrInstanceNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if !cur.Pending {
+			return fmt.Errorf("instance %q: %w", id, errSettled)
+		}
+		cur.Listen, cur.TLSListen, cur.Pending = bound.Listen, bound.TLSListen, false
+		if err := p.checkAndPut(tx, &cur); err != nil {
+			return err
+		}
+		out = cur
+		e := AuditEntry{Time: p.now(), KeyID: a.KeyID, Source: a.Source, Action: "CreateInstance", Instance: id, Result: ResultOK}
+		e.After, _ = json.Marshal(out)
+		return p.appendAudit(tx, e)
+	})
+	return out, err
 }
 
 // undo removes pending, which could not be started or settled (cause), audited as CreateInstance with

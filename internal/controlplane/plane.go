@@ -195,24 +195,30 @@ func (p *Plane) changeIn(tx store.Tx, a Actor, action, id string, fn func(model.
 			return out, deleted, err
 		}
 	} else {
-		if err := p.moveRequirePass(&out); err != nil {
-			return out, deleted, err
-		}
-		if err := out.Validate(); err != nil {
-			return out, deleted, err
-		}
-		if _, err := p.compiledUsers(out); err != nil {
-			return out, deleted, err
-		}
-		if err := p.runChecks(out); err != nil {
-			return out, deleted, err
-		}
-		if err := put(tx, out); err != nil {
+		if err := p.checkAndPut(tx, &out); err != nil {
 			return out, deleted, err
 		}
 		e.After, _ = json.Marshal(out)
 	}
 	return out, deleted, p.appendAudit(tx, e)
+}
+
+// checkAndPut stores in inside tx once it passes every check: its requirepass moved into its default
+// user, the model's validation, its users compiled, the checks added (AddCheck).
+func (p *Plane) checkAndPut(tx store.Tx, in *model.Instance) error {
+	if err := p.moveRequirePass(in); err != nil {
+		return err
+	}
+	if err := in.Validate(); err != nil {
+		return err
+	}
+	if _, err := p.compiledUsers(*in); err != nil {
+		return err
+	}
+	if err := p.runChecks(*in); err != nil {
+		return err
+	}
+	return put(tx, *in)
 }
 
 var errUnchanged = errors.New("unchanged")
