@@ -403,14 +403,17 @@ func (s *Server) reconcileConfig(declared []model.Instance) ([]model.Instance, e
 	return out, nil
 }
 
-// startPending starts serving an instance stored Pending (controlplane.Plane.Create, StartPending) and
-// returns the addresses it bound: port 0 resolved, and with --listen-host the hosts as stored (each
-// gateway of a fleet puts its own). Nothing of it is left running on error.
+// startPending starts serving an instance stored Pending (controlplane.Plane.Create, StartPending),
+// unless it is served already, and returns the addresses it is bound to: port 0 resolved, and with
+// --listen-host the hosts as stored (each gateway of a fleet puts its own). Nothing of it is left
+// running on error.
 func (s *Server) startPending(in model.Instance) (controlplane.Bound, error) {
-	if err := s.startInstance(in); err != nil {
-		return controlplane.Bound{}, err
+	if s.Gateway(in.ID) == nil {
+		if err := s.startInstance(in); err != nil {
+			return controlplane.Bound{}, err
+		}
+		s.announce(in)
 	}
-	s.announce(in)
 	var out []string
 	for _, a := range s.Gateway(in.ID).Addrs() {
 		out = append(out, a.String())
@@ -493,7 +496,7 @@ func (s *Server) onChange(in model.Instance, deleted bool) (controlplane.Bound, 
 	sv := s.instances[in.ID]
 	s.mu.Unlock()
 	switch {
-	case sv == nil && in.Pending && !deleted:
+	case in.Pending && !deleted:
 		return s.startPending(in)
 	case sv == nil:
 	case deleted:
