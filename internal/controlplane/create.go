@@ -4,9 +4,12 @@ package controlplane
 // data plane (Serve: the server's watcher, which also starts the instances other gateways of a fleet
 // create) starts it from that notification; the Plane then stores the addresses it bound, clears
 // Pending and audits the creation, or, when it could not be started, removes it again (a compensating
-// delete, audited as undone) and returns why. All of it runs under the Plane's lock, so no other change
-// made on this gateway comes in between, and a caller of this gateway never finds a failed creation
-// stored once the call returned. What other gateways of a fleet may see meanwhile is said at Create.
+// delete, audited as undone) and returns why, so that a caller of this gateway never finds a failed
+// creation stored once the call returned. The store and the settlement each hold the Plane's lock; the
+// start does not (it may wait seconds on a backend), so other changes go on meanwhile: one made to the
+// pending instance itself is stored, not published (nothing serves a pending instance), and the
+// settlement publishes the instance as stored then. What other gateways of a fleet may see meanwhile
+// is said at Create.
 //
 // The creation is audited once, when it is settled: a successful one as one CreateInstance record with
 // the instance as started (as when creating and starting were one step), a failed one as a
@@ -43,9 +46,10 @@ type Bound struct {
 
 // DataPlane is the data plane as the Plane sees it (Serve). It is told of every durable change of an
 // instance, in order, after the watchers and like them while changes are serialised: it must not call
-// back into the Plane's change methods. Told of an instance stored Pending that it does not serve (only
-// by Create and StartPending), it starts it and returns the addresses it bound, or why it could not
-// start it, leaving nothing of it running; for any other change it returns a zero Bound and nil.
+// back into the Plane's change methods. Of a pending instance it is told only by Create and
+// StartPending, outside the Plane's lock, to start it: it returns the addresses it bound, or why it
+// could not start it, leaving nothing of it running. For any other change it returns a zero Bound and
+// nil.
 type DataPlane func(in model.Instance, deleted bool) (Bound, error)
 
 // Serve registers the data plane; a later call replaces it. Without one, Create stores instances that
@@ -76,10 +80,28 @@ func (p *Plane) Create(a Actor, in model.Instance) (model.Instance, error) {
 	if err := in.Validate(); err != nil {
 		return model.Instance{}, err
 	}
+	start, err := p.storePending(a, &in)
+	if err != nil {
+		return model.Instance{}, err
+	}
+	if start == nil {
+		return in, nil
+	}
+	bound, err := start(in, false)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.settle(a, in, bound, err)
+}
+
+// storePending stores in, which must be new, Pending, and returns the data plane to start it; without
+// a data plane it stores it as it is and audits it (nil DataPlane).
+func (p *Plane) storePending(a Actor, in *model.Instance) (DataPlane, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.dataPlane == nil {
-		return p.createNow(a, in)
+		out, err := p.createNow(a, *in)
+		*in = out
+		return nil, err
 	}
 	in.Pending = true
 	err := p.store.Update(func(tx store.Tx) error {
@@ -88,14 +110,13 @@ func (p *Plane) Create(a Actor, in model.Instance) (model.Instance, error) {
 		} else if !errors.Is(err, ErrInstanceNotFound) {
 			return err
 		}
-		return p.checkAndPut(tx, &in) // audited when settled
+		return p.checkAndPut(tx, in) // audited when settled
 	})
 	if err != nil {
-		return model.Instance{}, err
+		return nil, err
 	}
-	p.notify(in, false) // the watchers; the data plane is told next, to start it
-	bound, err := p.dataPlane(in, false)
-	return p.settle(a, in, bound, err)
+	p.notify(*in, false) // the watchers; the data plane starts it next, outside the lock
+	return p.dataPlane, nil
 }
 
 // createNow stores and audits in, which must be new, in one step. Called with mu held.
@@ -128,11 +149,14 @@ func (p *Plane) createNow(a Actor, in model.Instance) (model.Instance, error) {
 // settled (an error of the creator's call, while the instance stays).
 func (p *Plane) StartPending(a Actor, in model.Instance) (model.Instance, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !in.Pending || p.dataPlane == nil {
+	start := p.dataPlane
+	p.mu.Unlock()
+	if !in.Pending || start == nil {
 		return in, nil
 	}
-	bound, err := p.dataPlane(in, false)
+	bound, err := start(in, false)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return p.settle(a, in, bound, err)
 }
 

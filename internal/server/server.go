@@ -490,14 +490,17 @@ func (s *Server) startInstance(in model.Instance) error {
 // starts the instances other gateways create (fleet.go); it returns the addresses bound, or why the
 // instance could not be started (the control plane then removes it).
 func (s *Server) onChange(in model.Instance, deleted bool) (controlplane.Bound, error) {
+	if in.Pending && !deleted {
+		// Not under pubMu (a start may wait seconds on a backend): nothing else publishes a pending
+		// instance, and only its creation starts it.
+		return s.startPending(in)
+	}
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	s.mu.Lock()
 	sv := s.instances[in.ID]
 	s.mu.Unlock()
 	switch {
-	case in.Pending && !deleted:
-		return s.startPending(in)
 	case sv == nil:
 	case deleted:
 		s.stopInstance(in.ID)

@@ -72,8 +72,9 @@ func TestFailedStartLeavesNothingStored(t *testing.T) {
 }
 
 // While the data plane starts a new instance it is stored pending: listed as Creating, with the port
-// asked (0), and not served; once the call returns it is stored with the port bound, and the log of
-// changes holds one record of its creation, as when creating and starting were one step.
+// asked (0), and not served, while other changes go on; once the call returns it is stored with the
+// port bound and served as stored then, and the log of changes holds one record of its creation, as
+// when creating and starting were one step.
 func TestCreatingInstanceIsPendingUntilStarted(t *testing.T) {
 	m := startMoat(t)
 	// A backend that accepts and says nothing holds the start at its first dial to the backend, after
@@ -107,6 +108,12 @@ func TestCreatingInstanceIsPendingUntilStarted(t *testing.T) {
 	if m.srv.Gateway("r-slow") != nil {
 		t.Error("r-slow is served before its start ended")
 	}
+	// Other changes go on meanwhile, the pending instance's own too: stored, and served once it starts.
+	m.modify(m.inst, "app", "Cover", "127.0.0.3")
+	m.modify("r-slow", "app", "Cover", "127.0.0.2")
+	if in, err := m.srv.Plane().Instance("r-slow"); err != nil || !in.Pending {
+		t.Fatalf("r-slow after the changes made while it starts: %+v, %v; want it still pending", in, err)
+	}
 	conn.Close() // the backend hangs up; the start goes on (an unreachable backend does not refuse it)
 	silent.Close()
 
@@ -121,6 +128,9 @@ func TestCreatingInstanceIsPendingUntilStarted(t *testing.T) {
 	}
 	if gw := m.srv.Gateway("r-slow"); gw == nil || gw.Addrs()[0].String() != addrs[0] {
 		t.Fatalf("r-slow served on %v, want %s", gw, addrs[0])
+	}
+	if got := redis(t, addrs[0].(string), "127.0.0.2", "PING"); got == illegal {
+		t.Errorf("r-slow refuses 127.0.0.2, whitelisted while it started")
 	}
 	attr := m.mustCall("DescribeInstanceAttribute", map[string]string{"InstanceId": "r-slow"})
 	if b, _ := json.Marshal(attr); !strings.Contains(string(b), `"InstanceStatus":"Normal"`) {
