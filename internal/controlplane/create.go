@@ -1,8 +1,8 @@
 package controlplane
 
 // Creating an instance: stored first, started second. The Plane stores the new instance Pending; the
-// data plane (Serve: the server's watcher, which also starts the instances other gateways of a fleet
-// create) starts it from that notification; the Plane then stores the addresses it bound, clears
+// data plane (Serve: the server's watcher, which starts it as the fleet's follower starts the instances
+// other gateways create) starts it from that notification; the Plane then stores the addresses it bound, clears
 // Pending and audits the creation, or, when it could not be started, removes it again (a compensating
 // delete, audited as undone) and returns why, so that a caller of this gateway never finds a failed
 // creation stored once the call returned. The store and the settlement each hold the Plane's lock; the
