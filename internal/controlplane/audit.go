@@ -24,6 +24,9 @@ const (
 	ResultOK     = "ok"
 	ResultError  = "error"
 	ResultDenied = "denied"
+	// ResultUndone marks the record of a change taken back because the data plane could not apply it
+	// (a created instance it could not start, create.go); its Error says why.
+	ResultUndone = "undone"
 )
 
 // AuditEntry is the record of one change (API2): who, from where, when, what, and the state before and

@@ -31,8 +31,11 @@ type Plane struct {
 	store store.Store
 	log   *slog.Logger
 
-	mu       sync.Mutex // serialises changes and guards watchers
+	mu       sync.Mutex // serialises changes and guards watchers and dataPlane
 	watchers []func(model.Instance, bool)
+	// dataPlane is told of every change after the watchers and starts the pending instances (Serve,
+	// create.go); nil: nothing serves what this Plane stores.
+	dataPlane DataPlane
 	// checks see every instance about to be stored (AddCheck, checks.go); guarded by mu.
 	checks []func(model.Instance) error
 
@@ -155,13 +158,17 @@ func (p *Plane) change(a Actor, action, id string, fn func(in model.Instance, ex
 	return out, nil
 }
 
-// notify tells the watchers of a durable change; called with mu held.
+// notify tells the watchers, then the data plane, of a durable change. The data plane is not told of a
+// pending instance: only its creation starts it (create.go). Called with mu held.
 func (p *Plane) notify(in model.Instance, deleted bool) {
 	if deleted {
 		p.forgetUsers(in.ID)
 	}
 	for _, w := range p.watchers {
 		w(in, deleted)
+	}
+	if p.dataPlane != nil && (deleted || !in.Pending) {
+		p.dataPlane(in, deleted) // reports only on a pending instance
 	}
 }
 
@@ -188,24 +195,30 @@ func (p *Plane) changeIn(tx store.Tx, a Actor, action, id string, fn func(model.
 			return out, deleted, err
 		}
 	} else {
-		if err := p.moveRequirePass(&out); err != nil {
-			return out, deleted, err
-		}
-		if err := out.Validate(); err != nil {
-			return out, deleted, err
-		}
-		if _, err := p.compiledUsers(out); err != nil {
-			return out, deleted, err
-		}
-		if err := p.runChecks(out); err != nil {
-			return out, deleted, err
-		}
-		if err := put(tx, out); err != nil {
+		if err := p.checkAndPut(tx, &out); err != nil {
 			return out, deleted, err
 		}
 		e.After, _ = json.Marshal(out)
 	}
 	return out, deleted, p.appendAudit(tx, e)
+}
+
+// checkAndPut stores in inside tx once it passes every check: its requirepass moved into its default
+// user, the model's validation, its users compiled, the checks added (AddCheck).
+func (p *Plane) checkAndPut(tx store.Tx, in *model.Instance) error {
+	if err := p.moveRequirePass(in); err != nil {
+		return err
+	}
+	if err := in.Validate(); err != nil {
+		return err
+	}
+	if _, err := p.compiledUsers(*in); err != nil {
+		return err
+	}
+	if err := p.runChecks(*in); err != nil {
+		return err
+	}
+	return put(tx, *in)
 }
 
 var errUnchanged = errors.New("unchanged")
@@ -225,23 +238,6 @@ func (p *Plane) update(a Actor, action, id string, fn func(model.Instance) (mode
 		out, err := fn(in)
 		return out, false, err
 	})
-}
-
-// ErrInstanceExists is returned when creating an instance whose ID is taken.
-var ErrInstanceExists = errors.New("instance already exists")
-
-// CreateInstance stores a new instance; its ID must be free.
-func (p *Plane) CreateInstance(a Actor, in model.Instance) error {
-	if err := in.Validate(); err != nil {
-		return err
-	}
-	_, err := p.change(a, "CreateInstance", in.ID, func(_ model.Instance, exists bool) (model.Instance, bool, error) {
-		if exists {
-			return in, false, fmt.Errorf("instance %q: %w", in.ID, ErrInstanceExists)
-		}
-		return in, false, nil
-	})
-	return err
 }
 
 // PutInstance creates or replaces an instance after validating it.

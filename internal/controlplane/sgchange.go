@@ -67,9 +67,7 @@ func (p *Plane) sgChange(a Actor, action string, fn func(tx store.Tx) (record, e
 		return err
 	}
 	for _, in := range rec.affected {
-		for _, w := range p.watchers {
-			w(in, false)
-		}
+		p.notify(in, false)
 	}
 	return nil
 }

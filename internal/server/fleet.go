@@ -3,9 +3,9 @@ package server
 // A fleet: several gateways sharing one state store (etcd). Each gateway follows the store's changes
 // (store.Watcher) and applies those any gateway made — through its API, CLI, console or an ACL command —
 // the way it applies its own: the affected instances are recompiled and their snapshots published, an
-// instance created elsewhere starts here and one deleted elsewhere stops. A gateway's own changes are
-// published before its call returns (onChange) and come back through the watch, where they are seen to
-// be served already and skipped.
+// instance created elsewhere starts here once its creator started it (not while it is pending) and one
+// deleted elsewhere stops. A gateway's own changes are published before its call returns (onChange) and
+// come back through the watch, where they are seen to be served already and skipped.
 
 import (
 	"context"
@@ -143,8 +143,13 @@ func (s *Server) refresh(id string, force bool) error {
 }
 
 // applyStored serves in as stored: it starts it when it is not served here, else publishes it unless
-// it is the model served and force is not set. Called with pubMu held.
+// it is the model served and force is not set. A pending instance is left alone: the gateway creating
+// it starts it, and its settlement — started, or removed — comes as a change of its own
+// (controlplane.Plane.Create). Called with pubMu held.
 func (s *Server) applyStored(in model.Instance, force bool) {
+	if in.Pending {
+		return
+	}
 	s.mu.Lock()
 	sv := s.instances[in.ID]
 	s.mu.Unlock()

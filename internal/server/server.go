@@ -239,10 +239,13 @@ func Start(opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.plane.Watch(s.onChange)
+	s.plane.Serve(s.onChange)
 	// Every listener is bound, and every backend opened, before any credential file is written: a start
 	// that fails (a busy address, a backend or TLS files that do not load) leaves no administrator key,
 	// status token or console password behind. The banners come last, where the operator reads them.
+	if toServe, err = s.settlePending(toServe); err != nil {
+		return nil, err
+	}
 	for _, in := range toServe {
 		if err := s.startInstance(in); err != nil {
 			if !opts.Store.shared() {
@@ -280,6 +283,35 @@ func orDefault(v, d string) string {
 		return d
 	}
 	return v
+}
+
+// restartActor is who the audit log names for the creations moat settles when it starts
+// (settlePending).
+var restartActor = controlplane.Actor{KeyID: "restart"}
+
+// settlePending settles the instances of list that are stored Pending — a gateway stopped between
+// storing an instance created through its API and starting it (controlplane.Plane.StartPending): each
+// is started here and its bound addresses stored, or, when it cannot be started, removed (audited,
+// logged) rather than keeping moat from starting: its creation was never confirmed to the caller. It
+// returns the others, to start, and leaves the settled ones served (their banners printed).
+func (s *Server) settlePending(list []model.Instance) ([]model.Instance, error) {
+	var rest []model.Instance
+	for _, in := range list {
+		if !in.Pending {
+			rest = append(rest, in)
+			continue
+		}
+		_, err := s.plane.StartPending(restartActor, in)
+		if se := (*controlplane.StartError)(nil); errors.As(err, &se) {
+			s.log.Error("an instance whose creation was interrupted cannot be started: removed", "instance", in.ID, "err", se.Err)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("instance %s, whose creation was interrupted: %w", in.ID, err)
+		}
+		s.log.Info("an instance whose creation was interrupted is served", "instance", in.ID)
+	}
+	return rest, nil
 }
 
 // defaultInstance returns the instance served without a config file, creating it on first start.
@@ -371,24 +403,22 @@ func (s *Server) reconcileConfig(declared []model.Instance) ([]model.Instance, e
 	return out, nil
 }
 
-// StartInstance serves an instance created through the API (api.Runtime): it binds, serves with the
-// instance's snapshot and returns the bound addresses.
-func (s *Server) StartInstance(in model.Instance) ([]string, error) {
-	s.mu.Lock()
-	_, dup := s.instances[in.ID]
-	s.mu.Unlock()
-	if dup {
-		return nil, fmt.Errorf("instance %s is already served", in.ID)
+// startPending starts serving an instance stored Pending (controlplane.Plane.Create, StartPending),
+// unless it is served already, and returns the addresses it is bound to: port 0 resolved, and with
+// --listen-host the hosts as stored (each gateway of a fleet puts its own). Nothing of it is left
+// running on error.
+func (s *Server) startPending(in model.Instance) (controlplane.Bound, error) {
+	if s.Gateway(in.ID) == nil {
+		if err := s.startInstance(in); err != nil {
+			return controlplane.Bound{}, err
+		}
+		s.announce(in)
 	}
-	if err := s.startInstance(in); err != nil {
-		return nil, err
-	}
-	s.announce(in)
 	var out []string
 	for _, a := range s.Gateway(in.ID).Addrs() {
 		out = append(out, a.String())
 	}
-	if s.opts.ListenHost != "" { // stored with the hosts asked: each gateway puts its own
+	if s.opts.ListenHost != "" {
 		out = withHostsOf(out, in.Listen)
 	}
 	tlsOut := s.TLSAddrs(in.ID)
@@ -396,7 +426,7 @@ func (s *Server) StartInstance(in model.Instance) ([]string, error) {
 	s.instances[in.ID].model.Listen = out
 	s.instances[in.ID].model.TLSListen = tlsOut
 	s.mu.Unlock()
-	return out, nil
+	return controlplane.Bound{Listen: out, TLSListen: tlsOut}, nil
 }
 
 // announce prints the banner of instance in if it is served (banner.go).
@@ -408,9 +438,6 @@ func (s *Server) announce(in model.Instance) {
 		s.banner(in, sv.gw, sv.backend)
 	}
 }
-
-// StopInstance stops serving an instance (api.Runtime).
-func (s *Server) StopInstance(id string) { s.stopInstance(id) }
 
 // startInstance opens the instance's backend and starts its gateway; the caller prints its banner.
 func (s *Server) startInstance(in model.Instance) error {
@@ -457,22 +484,30 @@ func (s *Server) startInstance(in model.Instance) error {
 	return nil
 }
 
-// onChange follows the control plane: every durable change this gateway makes is compiled and
-// published at once.
-func (s *Server) onChange(in model.Instance, deleted bool) {
+// onChange is the data plane as the control plane sees it (controlplane.Plane.Serve): every durable
+// change this gateway makes is compiled and published at once, a deleted instance is stopped, and an
+// instance stored Pending — created through this gateway — is started here, as the fleet's follower
+// starts the instances other gateways create (fleet.go); it returns the addresses bound, or why the
+// instance could not be started (the control plane then removes it).
+func (s *Server) onChange(in model.Instance, deleted bool) (controlplane.Bound, error) {
+	if in.Pending && !deleted {
+		// Not under pubMu (a start may wait seconds on a backend): nothing else publishes a pending
+		// instance, and only its creation starts it.
+		return s.startPending(in)
+	}
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	s.mu.Lock()
 	sv := s.instances[in.ID]
 	s.mu.Unlock()
-	if sv == nil {
-		return
-	}
-	if deleted {
+	switch {
+	case sv == nil:
+	case deleted:
 		s.stopInstance(in.ID)
-		return
+	default:
+		s.publish(sv, in)
 	}
-	s.publish(sv, in)
+	return controlplane.Bound{}, nil
 }
 
 // publish compiles in, as stored, and publishes it on sv's gateway. Called with pubMu held.

@@ -4,7 +4,7 @@
 // Every call is signed (V1 HMAC-SHA1 or V3 ACS3-HMAC-SHA256), checked against the calling key's
 // policy, and answered in JSON with a RequestId; errors are non-2xx with string RequestId, HostId, Code,
 // Message and Recommend. Changes go through the control plane, which makes them durable and audits them
-// before the data plane sees them; CreateInstance is the one exception, said at createInstance.
+// before the data plane sees them — CreateInstance too: the data plane starts an instance once it is stored.
 //
 // It calls the control plane and reads compiled snapshots; it must not import the gateway, the backend, the
 // server or the console (what a refused connection reads is the snapshot's verdict, what a backend is refused
@@ -44,14 +44,10 @@ const (
 	VersionECS     = "2014-05-26"
 )
 
-// Runtime is the part of moat that serves instances: the API starts and stops them when they are
-// created and deleted.
-type Runtime interface {
-	// StartInstance binds the instance's listen addresses and begins serving it; it returns the
-	// addresses actually bound (port 0 resolved). Nothing is left running on error.
-	StartInstance(in model.Instance) ([]string, error)
-	StopInstance(id string)
-}
+// Runtime is the part of moat that serves instances, as far as the API reports on it: it may implement
+// EngineSource, RefusalSource, LockoutSource and ScriptsSource; nil reports nothing. The API starts and
+// stops nothing itself: the data plane follows the control plane's changes (controlplane.Plane.Serve).
+type Runtime any
 
 // Handler serves the API. It is safe for concurrent use.
 type Handler struct {

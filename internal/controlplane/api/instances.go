@@ -11,6 +11,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/backend/spec"
+	"github.com/moat-dev/moat/internal/controlplane"
 	"github.com/moat-dev/moat/internal/controlplane/model"
 )
 
@@ -69,7 +70,7 @@ func (c *call) withEngine(v instanceView) instanceView {
 
 func view(in model.Instance, withIPs bool) instanceView {
 	v := instanceView{
-		InstanceId: in.ID, InstanceName: in.Name, InstanceStatus: "Normal", EngineVersion: in.EngineVersion,
+		InstanceId: in.ID, InstanceName: in.Name, InstanceStatus: instanceStatus(in), EngineVersion: in.EngineVersion,
 		Engine: "Redis", InstanceType: "Redis", ArchitectureType: "standard", NetworkType: "CLASSIC",
 		ListenAddresses: in.Listen, Origin: in.Origin,
 	}
@@ -91,6 +92,15 @@ func view(in model.Instance, withIPs bool) instanceView {
 		v.SecurityIPList = strings.Join(all, ",")
 	}
 	return v
+}
+
+// instanceStatus is the cloud's InstanceStatus: Creating while the gateway creating the instance has not
+// started it yet (model.Instance.Pending), else Normal.
+func instanceStatus(in model.Instance) string {
+	if in.Pending {
+		return "Creating"
+	}
+	return "Normal"
 }
 
 func describeInstances(c *call) (any, error) {
@@ -158,14 +168,10 @@ func describeInstanceAttribute(c *call) (any, error) {
 // Listen (comma list of host:port; default: a free port on 127.0.0.1) and Backend (default auto: a
 // managed server when moat found one, else the in-process engine).
 //
-// It is the one change the data plane sees before the store does: the instance is started first and
-// stored second, because what is stored is the addresses actually bound (port 0 is resolved only by
-// binding, and a restart must bind the same port), and a listen address in use or a cluster backend
-// must refuse the call rather than leave a stored instance nothing serves. The plane's watcher
-// (server.onChange) only republishes instances already served, so it cannot start one. Until the
-// store answers, the instance admits only 127.0.0.1 and is known to no other call; if storing fails it
-// is stopped. Storing first needs a Runtime that binds without serving (bind, store, then serve from
-// the watcher): not built.
+// The control plane stores it and the data plane starts it from the change (controlplane.Plane.Create):
+// the answer names the addresses bound (port 0 resolved). A start that fails — a listen address in use,
+// a Redis Cluster node as backend — removes the instance again and is refused here, so that no stored
+// instance is left that nothing serves.
 func createInstance(c *call) (any, error) {
 	if c.params.Get("Password") != "" {
 		return nil, errPassword
@@ -193,17 +199,14 @@ func createInstance(c *call) (any, error) {
 	if _, err := c.h.plane.Instance(id); err == nil {
 		return nil, instanceExists(id)
 	}
-	bound, err := c.h.runtime.StartInstance(in)
-	if err != nil {
-		if errors.Is(err, spec.ErrCluster) || errors.Is(err, spec.ErrClusterUnknown) {
-			return nil, badBackend(err)
+	in, err := c.h.plane.Create(c.actor, in)
+	if se := (*controlplane.StartError)(nil); errors.As(err, &se) {
+		if errors.Is(se.Err, spec.ErrCluster) || errors.Is(se.Err, spec.ErrClusterUnknown) {
+			return nil, badBackend(se.Err)
 		}
-		return nil, fmt.Errorf("%w: %v", errListenInUse, err)
+		return nil, fmt.Errorf("%w: %v", errListenInUse, se.Err)
 	}
-	in.Listen = bound
-	in.TLSListen = boundTLS(c, in)
-	if err := c.h.plane.CreateInstance(c.actor, in); err != nil {
-		c.h.runtime.StopInstance(id)
+	if err != nil {
 		return nil, err
 	}
 	v := view(in, false)
@@ -220,10 +223,9 @@ func deleteInstance(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.h.plane.DeleteInstance(c.actor, id); err != nil {
+	if err := c.h.plane.DeleteInstance(c.actor, id); err != nil { // the data plane stops it from the change
 		return nil, err
 	}
-	c.h.runtime.StopInstance(id)
 	return map[string]any{}, nil
 }
 

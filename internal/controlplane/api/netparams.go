@@ -65,15 +65,3 @@ func createParams(raw string, in *model.Instance) error {
 	}
 	return nil
 }
-
-// boundTLS returns the TLS addresses the runtime bound for a new instance (port 0 resolved), when the
-// runtime can tell; otherwise the addresses asked for.
-func boundTLS(c *call, in model.Instance) []string {
-	if len(in.TLSListen) == 0 {
-		return nil
-	}
-	if r, ok := c.h.runtime.(interface{ TLSAddrs(id string) []string }); ok {
-		return r.TLSAddrs(in.ID)
-	}
-	return in.TLSListen
-}

@@ -51,6 +51,12 @@ type Instance struct {
 	// Accounts holds what the R-kvstore account actions (CreateAccount…) keep beside an ACL user, by
 	// user name (account.go).
 	Accounts map[string]Account `json:"accounts,omitempty"`
+	// Pending marks an instance CreateInstance stored and the gateway creating it has not started yet
+	// (controlplane.Plane.Create): its listen addresses may still have port 0, and no other gateway
+	// starts it. The creating gateway clears it once it serves the instance, storing the addresses it
+	// bound, or removes the instance if it cannot start it; a gateway that starts with one stored (it
+	// stopped in between) does the same (controlplane.Plane.StartPending).
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Sentinel errors; messages wrap them with the offending value.
