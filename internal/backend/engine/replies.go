@@ -8,6 +8,10 @@ import "strconv"
 // (appendUnknown).
 const unknownPrefix = "-ERR unknown command `"
 
+// unknownCommand starts every reply to an unknown command, miniredis's and Redis's (the stats do not
+// count such a command by name).
+const unknownCommand = "-ERR unknown command"
+
 // replyExecAbort: EXEC of a transaction in which a command was refused while queueing.
 var replyExecAbort = []byte("-EXECABORT Transaction discarded because of previous errors.\r\n")
 

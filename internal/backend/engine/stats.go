@@ -75,7 +75,7 @@ func (s *stats) command(args []string, reply []byte, took time.Duration) {
 	failed := len(reply) > 0 && reply[0] == '-'
 	if failed {
 		s.errorReply(reply)
-		if strings.HasPrefix(string(reply), "-ERR unknown command") {
+		if strings.HasPrefix(string(reply), unknownCommand) {
 			return
 		}
 	}
