@@ -235,6 +235,8 @@ func parseBulk(b []byte, max int) ([]byte, int, error) {
 // ErrClusterUnknown: such a backend must not be served. Any other failure (a backend not reachable
 // yet, say) is not Guardable's to judge and gives nil: lanes dial again, and each Dial checks anew.
 func Guardable(ctx context.Context, be Backend) error {
+	ctx, cancel := dialContext(ctx) // a start is not a client: it waits DialTimeout, not AnswerTimeout
+	defer cancel()
 	c, err := be.Dial(ctx)
 	if err == nil {
 		c.Close()
