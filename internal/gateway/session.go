@@ -85,6 +85,7 @@ type slot struct {
 	// DISCARD's when not replyExecAbort (multiacl.go).
 	insert []execInsert
 	abort  []byte
+	hellos []execHello // kindExecFiltered: the HELLOs the backend runs in EXEC (multiacl.go)
 	// kindSwitch (identity.go): n frames to swallow; how the switch went is sent on switched;
 	// subscribedCtx notes a refusal for a RESP2 connection's subscribed context.
 	switched      chan switchResult
@@ -269,8 +270,10 @@ func (s *session) read() {
 					seg = seg[:i+1]
 					quit = true
 					// QUIT under CLIENT REPLY OFF|SKIP says nothing: end like a hang-up, so that whatever the
-					// backend still sends (pub/sub pushes are not silenced) comes through.
-					if silentQuit = sl.local == nil; silentQuit {
+					// backend still sends (pub/sub pushes are not silenced) comes through. So does a command
+					// the backend answers after which the connection ends (an EXEC: multiacl.go), its slot
+					// queued.
+					if silentQuit = sl.local == nil; silentQuit && sl.kind == kindNone {
 						break
 					}
 				}
@@ -509,7 +512,7 @@ func (s *session) pump(st pumpState) {
 			return
 		}
 		if len(work) > 0 && work[0].kind == kindExecFiltered && !pushNext(br) {
-			if err := s.copyExec(cw, br, &work[0], st.resp3); err != nil {
+			if err := s.copyExec(cw, br, &work[0], &st); err != nil {
 				if errors.Is(err, errGuardBypassed) {
 					cw.Flush()
 					s.guardBypassed()
