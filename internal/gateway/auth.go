@@ -25,7 +25,8 @@ type authState struct {
 	// free: authenticated as a user Check would allow everything, so Check is skipped (the common case
 	// of an instance without ACL users).
 	free bool
-	// gone: the connection's user was deleted or disabled; it is closed after its current reply.
+	// gone: the connection's user was deleted (or may no longer log in from its address, A4); it is
+	// closed after its current reply. A disabled user's connections keep working, as in Redis 7.0.
 	gone bool
 }
 
@@ -49,11 +50,13 @@ func (a *authState) start(in *Instance, s *snapshot.Snapshot, addr netip.Addr) {
 
 func (a *authState) set(u *acl.User, authed bool) {
 	a.user, a.authed = u, authed
-	a.free = authed && u.Unrestricted()
+	a.free = authed && u.UnrestrictedRules()
 }
 
 // refresh moves the connection to the users of the snapshot in force, if it changed: its user's new
-// rules apply from the next command, as in Redis. A user deleted or disabled meanwhile marks it gone.
+// rules apply from the next command, as in Redis. A user deleted meanwhile, or restricted to other
+// source addresses (A4), marks it gone; a user disabled meanwhile does not: like Redis, "off" only
+// refuses new logins.
 func (a *authState) refresh(in *Instance, addr netip.Addr) {
 	s := in.snap.Load()
 	if s == a.snap {
@@ -61,7 +64,7 @@ func (a *authState) refresh(in *Instance, addr netip.Addr) {
 	}
 	a.snap, a.users = s, in.usersOf(s)
 	u := a.users.Get(a.user.Name())
-	if u == nil || (a.authed && (!u.Enabled() || !s.SourceAllows(u.Name(), addr))) {
+	if u == nil || (a.authed && !s.SourceAllows(u.Name(), addr)) {
 		a.gone = true
 		a.set(a.users.Get("default"), false)
 		return

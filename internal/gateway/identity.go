@@ -54,7 +54,7 @@ func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
 	want := map[string]*backend.Identity{}
 	for _, name := range users.Names() {
 		u := users.Get(name)
-		if !u.Enabled() || u.Unrestricted() {
+		if u.UnrestrictedRules() { // a disabled user's connections keep running, scripts included
 			continue
 		}
 		id := in.backend.Identity(in.id, name, u.BackendRules(deny))
@@ -155,7 +155,7 @@ func (s *session) switchNeeded(st *decideState, c *resp.Command) bool {
 // identity.
 func (s *session) identityWanted(st *decideState, c *resp.Command) string {
 	u := st.auth.user
-	if !st.auth.authed || u.Unrestricted() || s.in.identState.Load() != identReady {
+	if !st.auth.authed || u.UnrestrictedRules() || s.in.identState.Load() != identReady {
 		return ""
 	}
 	if s.identUser != "" || st.wantsIdentity(c) {
@@ -190,7 +190,7 @@ func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
 		// publish's own write may have come first). A user deleted meanwhile is closed by the publish.
 		snap = s.in.snap.Load()
 		cur := s.in.usersOf(snap).Get(u.Name())
-		if cur == nil || cur.Unrestricted() {
+		if cur == nil || cur.UnrestrictedRules() {
 			break
 		}
 		id := s.in.backend.Identity(s.in.id, u.Name(), cur.BackendRules(snap.Renames.Denied()))
@@ -311,7 +311,7 @@ func (c *capture) frame(sl *slot, typ byte) (done bool) {
 // Under moat's scripting rule, Check has judged the command already.
 func (st *decideState) identityRefuses() bool {
 	u := st.auth.user
-	return st.auth.authed && !u.Unrestricted() && !st.auth.users.Config().ScriptsNeedAllKeys && st.sess.identUser != u.Name()
+	return st.auth.authed && !u.UnrestrictedRules() && !st.auth.users.Config().ScriptsNeedAllKeys && st.sess.identUser != u.Name()
 }
 
 // UserScripts says in one sentence how the scripts and functions of user run on this instance, for
@@ -319,7 +319,7 @@ func (st *decideState) identityRefuses() bool {
 // login, as any command of it).
 func (in *Instance) UserScripts(user string) string {
 	u := in.usersOf(in.snap.Load()).Get(user)
-	if u == nil || !u.Enabled() || u.Unrestricted() {
+	if u == nil || u.UnrestrictedRules() {
 		return ""
 	}
 	if in.IdentitiesReady() {

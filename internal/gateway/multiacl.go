@@ -181,7 +181,7 @@ func (st *decideState) txApply(args [][]byte) {
 		return
 	}
 	tx.users = us
-	if u := us.Get(tx.user.Name()); u != nil && (u.Enabled() || !tx.authed) {
+	if u := us.Get(tx.user.Name()); u != nil { // disabled, it stays logged in, as in Redis
 		tx.user = u
 	} else {
 		tx.user, tx.authed = us.Get("default"), false
@@ -200,7 +200,7 @@ func (st *decideState) txJudge(c *resp.Command, args [][]byte) (sl slot, a act, 
 		sl, a = st.reject(c, args, errorReply(cerr.Reply))
 		return sl, a, true
 	}
-	if tx.authed && tx.user.Unrestricted() {
+	if tx.authed && tx.user.UnrestrictedRules() {
 		return sl, a, false
 	}
 	item := txItem{at: st.queued - 1}

@@ -39,6 +39,15 @@ func TestACLAndAuthInMultiMatchRedis(t *testing.T) {
 			cmd("SET", "k", "2") + cmd("ACL", "SETUSER", "fay", "-exec") + cmd("EXEC") + cmd("EXEC") + cmd("GET", "k") +
 			cmd("AUTH", "admin", "adminpw") + cmd("ACL", "DELUSER", "fay")},
 		{"inline and pipelined", "AUTH alice apw\r\nMULTI\r\nAUTH admin adminpw\r\nSET other 1\r\nEXEC\r\nGET other\r\n"},
+		{"own user disabled", cmd("AUTH", "admin", "adminpw") + cmd("ACL", "SETUSER", "hal", "on", ">hpw", "~*", "&*", "+@all") +
+			cmd("AUTH", "hal", "hpw") + cmd("ACL", "SETUSER", "hal", "off") + cmd("SET", "k", "1") + cmd("ACL", "WHOAMI") +
+			cmd("AUTH", "hal", "hpw") + cmd("ACL", "WHOAMI") + cmd("MULTI") + cmd("ACL", "SETUSER", "hal", "on") +
+			cmd("ACL", "SETUSER", "hal", "off", "-get") + cmd("GET", "k") + cmd("INCR", "k") + cmd("EXEC") + cmd("GET", "k") +
+			cmd("AUTH", "admin", "adminpw") + cmd("ACL", "DELUSER", "hal")},
+		{"restricted own user disabled", cmd("AUTH", "admin", "adminpw") + cmd("ACL", "SETUSER", "ivy", "on", ">ipw", "~app:*", "+@all") +
+			cmd("AUTH", "ivy", "ipw") + cmd("SET", "app:1", "v") + cmd("ACL", "SETUSER", "ivy", "off") + cmd("GET", "app:1") +
+			cmd("EVAL", "return redis.call('get','app:1')", "0") + cmd("MULTI") + cmd("GET", "app:1") + cmd("GET", "other") + cmd("EXEC") + cmd("MULTI") + cmd("INCR", "app:2") + cmd("EXEC") +
+			cmd("AUTH", "admin", "adminpw") + cmd("ACL", "DELUSER", "ivy")},
 		{"own user deleted inside MULTI", cmd("AUTH", "admin", "adminpw") + cmd("ACL", "SETUSER", "gil", "on", ">gpw", "~*", "&*", "+@all") +
 			cmd("AUTH", "gil", "gpw") + cmd("MULTI") + cmd("SET", "k", "1") + cmd("ACL", "DELUSER", "gil") + cmd("GET", "k") + cmd("EXEC") + cmd("PING")},
 	}

@@ -254,8 +254,8 @@ func (s *session) read() {
 		}
 		slots, acts = slots[:0], acts[:0]
 		st.batch()
-		if st.auth.refresh(s.in, s.addr); st.auth.gone { // deleted or disabled while the batch was on its way
-			s.in.log.Info("closing connection: its ACL user was deleted or disabled", "client", s.peer)
+		if st.auth.refresh(s.in, s.addr); st.auth.gone { // deleted while the batch was on its way
+			s.in.log.Info("closing connection: its ACL user was deleted, or may not log in from this address", "client", s.peer)
 			s.close()
 			return
 		}
