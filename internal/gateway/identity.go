@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/resp"
 	"github.com/moat-dev/moat/internal/snapshot"
@@ -36,6 +37,14 @@ import (
 // original names. Where the backend has no ACL users or moat's login may not manage them, the state is
 // identUnavailable and moat's scripting rule stays: a restricted user's script commands get NOPERM.
 
+// identityRules are the rules of u's identity: u's, minus deny (the instance's removed and renamed
+// commands), plus what moat itself sends on a connection running as it: DISCARD in place of an EXEC
+// whose transaction moat refused (decide), CLIENT REPLY around a switch made under CLIENT REPLY OFF or
+// SKIP (switchLane). Neither reaches the backend from the client without moat judging it by u's rules.
+func identityRules(u *acl.User, deny []string) []string {
+	return append(u.BackendRules(deny), "+discard", "+client|reply")
+}
+
 // Identity states.
 const (
 	identUnknown     uint32 = iota // not written yet: moat's scripting rule applies
@@ -57,7 +66,7 @@ func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
 		if u.UnrestrictedRules() { // a disabled user's connections keep running, scripts included
 			continue
 		}
-		id := in.backend.Identity(in.id, name, u.BackendRules(deny))
+		id := in.backend.Identity(in.id, name, identityRules(u, deny))
 		if id == nil {
 			in.identState.Store(identUnavailable)
 			return
@@ -176,13 +185,16 @@ func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
 		return false
 	}
 	var cmd []byte
-	frames, name := 1, ""
+	frames, name := 0, ""
 	if restricted {
-		id := s.in.backend.Identity(s.in.id, u.Name(), u.BackendRules(st.auth.snap.Renames.Denied()))
+		id := s.in.backend.Identity(s.in.id, u.Name(), identityRules(u, st.auth.snap.Renames.Denied()))
+		if s.identUser != "" { // another user's identity may not write this one: back to the login first
+			cmd, frames = append(cmd, s.in.backend.LoginAuth()...), 1
+		}
 		cmd = append(append(cmd, id.SetUser...), id.Enter...)
-		frames, name = 2, u.Name()
+		frames, name = frames+2, u.Name()
 	} else {
-		cmd = s.in.backend.LoginAuth()
+		cmd, frames = s.in.backend.LoginAuth(), 1
 	}
 	ok, alive := s.switchLane(st, cmd, frames)
 	for snap := st.auth.snap; ok && alive && restricted && s.in.snap.Load() != snap; {
@@ -193,8 +205,10 @@ func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
 		if cur == nil || cur.UnrestrictedRules() {
 			break
 		}
-		id := s.in.backend.Identity(s.in.id, u.Name(), cur.BackendRules(snap.Renames.Denied()))
-		ok, alive = s.switchLane(st, id.SetUser, 1)
+		id := s.in.backend.Identity(s.in.id, u.Name(), identityRules(cur, snap.Renames.Denied()))
+		// The identity may not write itself: from the login, then back to it.
+		rewrite := append(append(s.in.backend.LoginAuth(), id.SetUser...), id.Enter...)
+		ok, alive = s.switchLane(st, rewrite, 3)
 	}
 	switch {
 	case !alive:

@@ -48,6 +48,11 @@ func TestACLAndAuthInMultiMatchRedis(t *testing.T) {
 			cmd("AUTH", "ivy", "ipw") + cmd("SET", "app:1", "v") + cmd("ACL", "SETUSER", "ivy", "off") + cmd("GET", "app:1") +
 			cmd("EVAL", "return redis.call('get','app:1')", "0") + cmd("MULTI") + cmd("GET", "app:1") + cmd("GET", "other") + cmd("EXEC") + cmd("MULTI") + cmd("INCR", "app:2") + cmd("EXEC") +
 			cmd("AUTH", "admin", "adminpw") + cmd("ACL", "DELUSER", "ivy")},
+		{"refused transaction of a user without DISCARD", cmd("AUTH", "admin", "adminpw") +
+			cmd("ACL", "SETUSER", "kim", "on", ">kpw", "+set", "~object:1234", "+multi", "+exec") + cmd("AUTH", "kim", "kpw") +
+			cmd("MULTI") + cmd("INCR", "foo") + cmd("EXEC") + cmd("AUTH", "admin", "adminpw") + cmd("ACL", "SETUSER", "kim", "+incr") +
+			cmd("AUTH", "kim", "kpw") + cmd("MULTI") + cmd("INCR", "object:1234") + cmd("EXEC") + cmd("AUTH", "alice", "apw") +
+			cmd("MULTI") + cmd("SET", "app:1", "x") + cmd("EXEC") + cmd("AUTH", "admin", "adminpw") + cmd("ACL", "DELUSER", "kim")},
 		{"own user deleted inside MULTI", cmd("AUTH", "admin", "adminpw") + cmd("ACL", "SETUSER", "gil", "on", ">gpw", "~*", "&*", "+@all") +
 			cmd("AUTH", "gil", "gpw") + cmd("MULTI") + cmd("SET", "k", "1") + cmd("ACL", "DELUSER", "gil") + cmd("GET", "k") + cmd("EXEC") + cmd("PING")},
 	}
