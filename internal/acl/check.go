@@ -307,7 +307,14 @@ func (u *User) SortDenied(cmd *Command, args [][]byte) string {
 // allcommands, allkeys and allchannels (what "+@all ~* &*" gives). The gateway skips Check for such a
 // user; it says nothing about authentication.
 func (u *User) Unrestricted() bool {
-	return u != nil && u.enabled && u.root.allCommands && u.root.allKeys && u.root.allChannels
+	return u != nil && u.enabled && u.UnrestrictedRules()
+}
+
+// UnrestrictedRules reports whether the user's rules grant every command, key and channel, whether or
+// not the user is enabled: what Check allows a connection already logged in as it, which disabling the
+// user does not end (Redis 7.0: "off" only refuses new logins). False for nil.
+func (u *User) UnrestrictedRules() bool {
+	return u != nil && u.root.allCommands && u.root.allKeys && u.root.allChannels
 }
 
 // CheckHeld judges a command too long for the gateway to hold whole: held are its first arguments, and

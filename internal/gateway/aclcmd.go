@@ -144,7 +144,7 @@ func (st *decideState) aclCommand(c *resp.Command, args [][]byte) (slot, act) {
 		return st.answer(c, slot{local: replyACLUnknownSubcommand(string(cstr(args[1], 128)))}, true)
 	}
 	sl, a := st.answer(c, slot{local: out}, false)
-	if st.auth.gone || st.sess.subscriberKilled() { // this connection's own user was deleted or disabled, or lost a channel it is subscribed to: it ends after the reply
+	if st.auth.gone || st.sess.subscriberKilled() { // this connection's own user was deleted, or lost a channel it is subscribed to: it ends after the reply
 		sl.close = true
 	}
 	return sl, a

@@ -25,7 +25,8 @@ type authState struct {
 	// free: authenticated as a user Check would allow everything, so Check is skipped (the common case
 	// of an instance without ACL users).
 	free bool
-	// gone: the connection's user was deleted or disabled; it is closed after its current reply.
+	// gone: the connection's user was deleted (or may no longer log in from its address, A4); it is
+	// closed after its current reply. A disabled user's connections keep working, as in Redis 7.0.
 	gone bool
 }
 
@@ -49,11 +50,13 @@ func (a *authState) start(in *Instance, s *snapshot.Snapshot, addr netip.Addr) {
 
 func (a *authState) set(u *acl.User, authed bool) {
 	a.user, a.authed = u, authed
-	a.free = authed && u.Unrestricted()
+	a.free = authed && u.UnrestrictedRules()
 }
 
 // refresh moves the connection to the users of the snapshot in force, if it changed: its user's new
-// rules apply from the next command, as in Redis. A user deleted or disabled meanwhile marks it gone.
+// rules apply from the next command, as in Redis. A user deleted meanwhile, or restricted to other
+// source addresses (A4), marks it gone; a user disabled meanwhile does not: like Redis, "off" only
+// refuses new logins.
 func (a *authState) refresh(in *Instance, addr netip.Addr) {
 	s := in.snap.Load()
 	if s == a.snap {
@@ -61,7 +64,7 @@ func (a *authState) refresh(in *Instance, addr netip.Addr) {
 	}
 	a.snap, a.users = s, in.usersOf(s)
 	u := a.users.Get(a.user.Name())
-	if u == nil || (a.authed && (!u.Enabled() || !s.SourceAllows(u.Name(), addr))) {
+	if u == nil || (a.authed && !s.SourceAllows(u.Name(), addr)) {
 		a.gone = true
 		a.set(a.users.Get("default"), false)
 		return
@@ -267,27 +270,28 @@ func (st *decideState) oneArgCredentials(arg []byte) (name string, pass []byte, 
 
 // hello handles HELLO [protover [AUTH user pass] [SETNAME name]]: moat checks the version and options,
 // authenticates, and forwards HELLO without its AUTH part, so the backend never sees client credentials.
-// ok is false when the command was answered (refused) here.
+// ok is false when the command was answered here. Inside MULTI every HELLO is queued, as in Redis: its
+// refusals become elements of EXEC's array and its AUTH runs at EXEC (multiacl.go).
 func (st *decideState) hello(c *resp.Command) (sl slot, a act, ok bool) {
 	args := c.Args
 	if len(args) < 2 {
 		if !st.auth.authed {
-			sl, a = st.answer(c, slot{local: replyNoAuthHello}, true)
+			sl, a = st.helloRefused(c, replyNoAuthHello)
 			return sl, a, false
 		}
 		return sl, a, true
 	}
 	if c.More {
-		sl, a = st.answer(c, slot{local: replyHelloTooLong}, true)
+		sl, a = st.helloRefused(c, replyHelloTooLong)
 		return sl, a, false
 	}
 	ver, err := strconv.ParseInt(string(args[1]), 10, 64)
 	if err != nil || !strictInt(args[1]) {
-		sl, a = st.answer(c, slot{local: replyHelloVersion}, true)
+		sl, a = st.helloRefused(c, replyHelloVersion)
 		return sl, a, false
 	}
 	if ver < 2 || ver > 3 {
-		sl, a = st.answer(c, slot{local: replyNoProto}, true)
+		sl, a = st.helloRefused(c, replyNoProto)
 		return sl, a, false
 	}
 	authAt := -1
@@ -300,13 +304,12 @@ func (st *decideState) hello(c *resp.Command) (sl slot, a act, ok bool) {
 		case opt == "setname" && i+1 < len(args):
 			i++
 		default:
-			sl, a = st.answer(c, slot{local: replyHelloSyntax(string(cstr(args[i], 128)))}, true)
+			sl, a = st.helloRefused(c, replyHelloSyntax(string(cstr(args[i], 128))))
 			return sl, a, false
 		}
 	}
 	if authAt >= 0 && st.multi {
-		sl, a = st.answer(c, slot{local: replyNotInMulti}, true)
-		return sl, a, false
+		return st.queueHelloAuth(c, authAt)
 	}
 	if authAt >= 0 {
 		if st.login(args[0], string(args[authAt+1]), args[authAt+2]) == nil {
@@ -316,13 +319,26 @@ func (st *decideState) hello(c *resp.Command) (sl slot, a act, ok bool) {
 		st.stripHelloAuth(c, authAt)
 	}
 	if !st.auth.authed {
-		sl, a = st.answer(c, slot{local: replyNoAuthHello}, true)
+		sl, a = st.helloRefused(c, replyNoAuthHello)
 		return sl, a, false
 	}
 	return sl, a, true
 }
 
-// stripHelloAuth rewrites c.Raw (into st.scratch) without HELLO's "AUTH user pass" at args[at:at+3].
+// helloRefused answers a HELLO refused before it runs: at once, or inside MULTI queued, its refusal
+// an element of EXEC's array (Redis judges HELLO's arguments when it runs).
+func (st *decideState) helloRefused(c *resp.Command, reply []byte) (slot, act) {
+	if st.multi {
+		return st.queueRefusal(c, reply)
+	}
+	return st.answer(c, slot{local: reply}, true)
+}
+
+// helloName is HELLO's name as the backend gets it.
+var helloName = []byte("HELLO")
+
+// stripHelloAuth rewrites c.Raw (into st.scratch) without HELLO's "AUTH user pass" at args[at:at+3],
+// under HELLO's original name.
 func (st *decideState) stripHelloAuth(c *resp.Command, at int) {
 	start := len(st.scratch)
 	st.scratch = append(st.scratch, '*')
@@ -331,6 +347,9 @@ func (st *decideState) stripHelloAuth(c *resp.Command, at int) {
 	for i, arg := range c.Args {
 		if i >= at && i < at+3 {
 			continue
+		}
+		if i == 0 {
+			arg = helloName // the original name, as rewriteName gave the backend (N4)
 		}
 		st.scratch = append(st.scratch, '$')
 		st.scratch = appendInt(st.scratch, len(arg))

@@ -282,8 +282,8 @@ func TestScriptsNeedAllKeys(t *testing.T) {
 }
 
 // Rules change under a connection (A3): a published change to its user applies from its next command,
-// a deleted or disabled user's connections are closed, others' are not; CLIENT KILL USER works on moat's
-// users.
+// a deleted user's connections are closed, others' are not; a disabled user's keep working and only new
+// logins fail, as in Redis 7.0; CLIENT KILL USER works on moat's users.
 func TestUserChangesReachEstablishedConnections(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, withUsers(t, allowLoopback(t), aclUsers))
@@ -317,10 +317,15 @@ func TestUserChangesReachEstablishedConnections(t *testing.T) {
 		t.Errorf("CLIENT KILL USER bob: %q", got)
 	}
 	bob.expectEOF(replyTimeout)
-	// Disabling closes too.
-	changed[1] = []string{"alice", "off"}
+	// Disabling refuses new logins; the connection keeps working.
+	changed[1] = []string{"alice", "off", ">apw", "~app:*", "-@all", "+get"}
 	e.gw.Publish(withUsers(t, allowLoopback(t), changed))
-	alice.expectEOF(replyTimeout)
+	if got := alice.do("GET", "app:1"); got != bulk("v") {
+		t.Errorf("GET by the disabled user's connection: %q", got)
+	}
+	if got := dial(t, e.addr, "127.0.0.6").do("AUTH", "alice", "apw"); got != wrongPass {
+		t.Errorf("a new login of the disabled user: %q", got)
+	}
 }
 
 // mapGet returns the value of key in a map reply.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,15 +21,16 @@ import (
 //   - a client with its own backend connection (it moved to a dedicated lane: blocking commands,
 //     pub/sub, …) is looked up once in the backend's CLIENT LIST by the local address of that
 //     connection, on a connection of its own (one round trip, only for these two commands), and the ID
-//     is kept with the session;
+//     is kept with the session; behind a Unix socket, where every connection has the same address,
+//     the connection was asked its ID with CLIENT ID when it was opened (askBackendID);
 //   - a client without one (on a shared lane, hence neither blocked nor subscribed), an unknown ID, or
-//     a backend that cannot tell (a Unix socket, where every connection has the same address) gives the
-//     ID 0, which no Redis client has: CLIENT UNBLOCK then answers 0 (not blocked) and REDIRECT Redis's
-//     "The client ID you want redirect to does not exist".
+//     a backend that cannot tell gives the ID 0, which no Redis client has: CLIENT UNBLOCK then answers
+//     0 (not blocked) and REDIRECT Redis's "The client ID you want redirect to does not exist".
 //
 // Every other argument, and the order Redis checks them in, is left to the backend. The replies that
-// name a redirect target — CLIENT GETREDIR and the redirect of CLIENT TRACKINGINFO — are given back
-// with moat's ID of the target this session named (kindMoatIDs), even once the target is gone.
+// name a redirect target — CLIENT GETREDIR and the redirect of CLIENT TRACKINGINFO (kindMoatIDs), and
+// the tracking-redir-broken push (redirBroken) — are given back with moat's ID of the target this
+// session named, even once the target is gone.
 
 // translateClientIDs rewrites the client IDs of CLIENT UNBLOCK or CLIENT TRACKING (sub, lower case) in
 // c to the backend's, and reports whether it did (the command is then forwarded as actReplace). An
@@ -174,6 +176,59 @@ func (s *session) noteRedirect(p idPair) {
 		s.redirs = s.redirs[1:]
 	}
 	s.redirs = append(s.redirs, p)
+	s.redirected.Store(true)
+}
+
+// redirBroken returns a push (frame, as info read it) with moat's ID of the redirect target in place of
+// the backend's when it is a tracking-redir-broken push; any other push as it is. Pump goroutine.
+func (s *session) redirBroken(frame []byte, info *resp.ReplyInfo) []byte {
+	if info.HeadString(0) != "tracking-redir-broken" {
+		return frame
+	}
+	s.mu.Lock()
+	pairs := slices.Clone(s.redirs)
+	s.mu.Unlock()
+	for _, p := range pairs {
+		old := slices.Concat([]byte(":"), strconv.AppendInt(nil, p.backend, 10), crlf)
+		if bytes.HasSuffix(frame, old) {
+			return slices.Concat(frame[:len(frame)-len(old)], []byte(":"), strconv.AppendInt(nil, p.moat, 10), crlf)
+		}
+	}
+	return frame
+}
+
+// clientIDCmd is CLIENT ID, asked by moat on a connection behind a Unix socket.
+var clientIDCmd = []byte("*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n")
+
+// askBackendID asks the backend for the ID of the session's new dedicated connection be when it is
+// behind a Unix socket, where the CLIENT LIST lookup cannot tell connections apart (they all have the
+// socket's address). CLIENT ID goes ahead of the session's commands and the pump keeps its reply
+// (kindBackendID, noteBackendID); the client never sees it. Reader goroutine, before anything else is
+// written to be. False: the write failed (the session ends).
+func (s *session) askBackendID(be net.Conn) bool {
+	if be.LocalAddr().Network() != "unix" {
+		return true
+	}
+	s.enqueue([]slot{{kind: kindBackendID}}) // before the command can reach the backend
+	be.SetWriteDeadline(time.Now().Add(s.in.dialTimeout))
+	_, err := be.Write(clientIDCmd)
+	be.SetWriteDeadline(time.Time{})
+	if err != nil {
+		s.backendLost(err)
+		return false
+	}
+	return true
+}
+
+// noteBackendID keeps the backend's ID from its reply to askBackendID's CLIENT ID (an error leaves the
+// session without one: absent, as above). Pump goroutine.
+func (s *session) noteBackendID(reply []byte) {
+	if len(reply) < 4 || reply[0] != ':' {
+		return
+	}
+	if id, err := strconv.ParseInt(string(reply[1:len(reply)-2]), 10, 64); err == nil && id > 0 {
+		s.beID.Store(id)
+	}
 }
 
 // toMoatIDs returns a reply with the backend's client IDs in it turned into moat's: the id of HELLO's
@@ -228,7 +283,9 @@ func nextByte(br *bufio.Reader) byte {
 type monitorAddrs map[string]*session
 
 // rewrite returns a MONITOR line ("+<time> [<db> <addr>] …") with the backend address replaced by the
-// client's address of the session whose dedicated connection it is; the line as it was otherwise.
+// client's address of the session whose dedicated connection it is; the line as it was otherwise; nil
+// for an AUTH line, which is always moat's own (its backend login, the script guard's and identities'
+// switches: clients' AUTH never reaches the backend), so that a monitor sees none of moat's commands.
 func (m monitorAddrs) rewrite(in *Instance, line []byte) []byte {
 	open := bytes.IndexByte(line, '[')
 	if open < 0 {
@@ -240,6 +297,9 @@ func (m monitorAddrs) rewrite(in *Instance, line []byte) []byte {
 		return line
 	}
 	addrAt, addrEnd := open+sp+1, open+end
+	if cmd := line[addrEnd+1:]; len(cmd) > 7 && bytes.EqualFold(cmd[:8], []byte(` "AUTH" `)) {
+		return nil
+	}
 	addr := string(line[addrAt:addrEnd])
 	ss := m[addr]
 	if ss == nil || ss.closing() || ss.backendAddr() != addr {

@@ -3,6 +3,10 @@ package gateway_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/gateway"
+	"github.com/moat-dev/moat/internal/redistest"
 )
 
 // Client IDs that mean one thing (clientid.go): the ID CLIENT ID gives is the one CLIENT UNBLOCK,
@@ -113,4 +117,91 @@ func TestMonitorShowsClientAddresses(t *testing.T) {
 			break
 		}
 	}
+}
+
+// A monitor sees no AUTH line of moat's own: a restricted user's script switches its backend
+// connection to the user's backend identity with AUTH (identity.go), which the backend's MONITOR shows;
+// the script itself is shown, under the client's address.
+func TestMonitorHidesMoatsAuth(t *testing.T) {
+	t.Parallel()
+	e := newPublishingEnv(t, scriptUsers)
+	mon := dial(t, e.addr, "127.0.0.2")
+	mon.do("AUTH", "admin", "adminpw")
+	mon.expectOK("MONITOR")
+	app := dial(t, e.addr, "127.0.0.3")
+	app.do("AUTH", "app", "apw")
+	mustDo(t, app, ":1\r\n", "EVAL", "return 1", "0")
+	mustDo(t, app, "+OK\r\n", "SET", "app:mon", "v")
+	for {
+		line := mon.readReply()
+		if strings.Contains(strings.ToUpper(line), `"AUTH"`) {
+			t.Errorf("MONITOR shows moat's AUTH: %q", line)
+		}
+		if strings.Contains(line, `"EVAL"`) && !strings.Contains(line, "[0 "+app.c.LocalAddr().String()+"] ") {
+			t.Errorf("MONITOR line of the script %q does not name the client", line)
+		}
+		if strings.Contains(line, `"app:mon"`) {
+			break
+		}
+	}
+}
+
+// withUnixBackend puts moat in front of a redis-server reached by a unix:// URL instead.
+func withUnixBackend(t *testing.T) envOption {
+	_, sock := redistest.StartUnix(t)
+	be, err := backend.Open("unix://"+sock, t.TempDir(), nil)
+	if err != nil {
+		t.Fatalf("backend.Open unix://%s: %v", sock, err)
+	}
+	t.Cleanup(func() { be.Close() })
+	return func(c *gateway.Config) { c.Backend = be }
+}
+
+// Behind a unix:// backend, where every backend connection has the socket's address, moat's IDs still
+// reach the right client: CLIENT UNBLOCK unblocks it, tracking redirects to it and reports its loss
+// (tracking-redir-broken) by moat's ID.
+func TestClientIDsBehindUnixSocket(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allowLoopback(t), withUnixBackend(t))
+	r := dial(t, e.addr, "127.0.0.2")
+	b := dial(t, e.addr, "127.0.0.3")
+	id := clientID(t, b)
+	b.send(cmd("BLPOP", "q", "0"))
+	if !eventually(replyTimeout, func() bool { return r.do("CLIENT", "UNBLOCK", id) == ":1\r\n" }) {
+		t.Fatalf("CLIENT UNBLOCK %s never unblocked the BLPOP", id)
+	}
+	b.expect("*-1\r\n")
+	trackingRedirBroken(t, e.addr, "127.0.0.4")
+}
+
+// The client whose tracking redirects to a client that is gone is told so in RESP3 with the ID it
+// named, through moat as from redis-server.
+func TestTrackingRedirBrokenNamesMoatID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allowLoopback(t))
+	trackingRedirBroken(t, e.srv.Addr, "127.0.0.1")
+	trackingRedirBroken(t, e.addr, "127.0.0.2")
+}
+
+// trackingRedirBroken redirects a RESP3 client's tracking to a subscribed client at addr, checks an
+// invalidation reaches the target, kills the target, and expects tracking-redir-broken naming it.
+func trackingRedirBroken(t *testing.T, addr, from string) {
+	t.Helper()
+	rd, r, w := dial(t, addr, from), dial(t, addr, from), dial(t, addr, from)
+	w.do("DEL", "rb")
+	id := clientID(t, rd)
+	rd.send(cmd("SUBSCRIBE", "__redis__:invalidate"))
+	rd.expect(array(bulk("subscribe"), bulk("__redis__:invalidate"), ":1\r\n"))
+	if got := r.do("HELLO", "3"); !strings.HasPrefix(got, "%") {
+		t.Fatalf("%s: HELLO 3: %q", addr, got)
+	}
+	r.expectOK("CLIENT", "TRACKING", "on", "REDIRECT", id)
+	mustDo(t, r, "_\r\n", "GET", "rb")
+	mustDo(t, w, "+OK\r\n", "SET", "rb", "1")
+	rd.expect(array(bulk("message"), bulk("__redis__:invalidate"), array(bulk("rb"))))
+	mustDo(t, r, bulk("1"), "GET", "rb")
+	w.expect2("CLIENT", ":1\r\n", "KILL", "ID", id)
+	rd.expectEOF(replyTimeout)
+	mustDo(t, w, "+OK\r\n", "SET", "rb", "2")
+	r.expect(push(bulk("tracking-redir-broken"), ":"+id+"\r\n"))
 }

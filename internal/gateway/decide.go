@@ -30,6 +30,8 @@ type decideState struct {
 	guard     *backend.ScriptGuard
 	wrapAt    []int
 	wrapExtra int
+	// hellos: the HELLOs sent inside MULTI (multiacl.go).
+	hellos []execHello
 
 	// subscribedCtx: the last switch to a backend identity (identity.go) was refused because the
 	// connection is subscribed under RESP2.
@@ -181,6 +183,8 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		if !st.multi {
 			sl.kind = kindHello
 			sl.call = helloSetName(c)
+		} else {
+			st.noteHello(c)
 		}
 	case "select":
 		if !st.multi && len(c.Args) == 2 {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/resp"
 	"github.com/moat-dev/moat/internal/snapshot"
@@ -36,6 +37,14 @@ import (
 // original names. Where the backend has no ACL users or moat's login may not manage them, the state is
 // identUnavailable and moat's scripting rule stays: a restricted user's script commands get NOPERM.
 
+// identityRules are the rules of u's identity: u's, minus deny (the instance's removed and renamed
+// commands), plus what moat itself sends on a connection running as it: DISCARD in place of an EXEC
+// whose transaction moat refused (decide), CLIENT REPLY around a switch made under CLIENT REPLY OFF or
+// SKIP (switchLane). Neither reaches the backend from the client without moat judging it by u's rules.
+func identityRules(u *acl.User, deny []string) []string {
+	return append(u.BackendRules(deny), "+discard", "+client|reply")
+}
+
 // Identity states.
 const (
 	identUnknown     uint32 = iota // not written yet: moat's scripting rule applies
@@ -54,10 +63,10 @@ func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
 	want := map[string]*backend.Identity{}
 	for _, name := range users.Names() {
 		u := users.Get(name)
-		if !u.Enabled() || u.Unrestricted() {
+		if u.UnrestrictedRules() { // a disabled user's connections keep running, scripts included
 			continue
 		}
-		id := in.backend.Identity(in.id, name, u.BackendRules(deny))
+		id := in.backend.Identity(in.id, name, identityRules(u, deny))
 		if id == nil {
 			in.identState.Store(identUnavailable)
 			return
@@ -155,7 +164,7 @@ func (s *session) switchNeeded(st *decideState, c *resp.Command) bool {
 // identity.
 func (s *session) identityWanted(st *decideState, c *resp.Command) string {
 	u := st.auth.user
-	if !st.auth.authed || u.Unrestricted() || s.in.identState.Load() != identReady {
+	if !st.auth.authed || u.UnrestrictedRules() || s.in.identState.Load() != identReady {
 		return ""
 	}
 	if s.identUser != "" || st.wantsIdentity(c) {
@@ -176,13 +185,16 @@ func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
 		return false
 	}
 	var cmd []byte
-	frames, name := 1, ""
+	frames, name := 0, ""
 	if restricted {
-		id := s.in.backend.Identity(s.in.id, u.Name(), u.BackendRules(st.auth.snap.Renames.Denied()))
+		id := s.in.backend.Identity(s.in.id, u.Name(), identityRules(u, st.auth.snap.Renames.Denied()))
+		if s.identUser != "" { // another user's identity may not write this one: back to the login first
+			cmd, frames = append(cmd, s.in.backend.LoginAuth()...), 1
+		}
 		cmd = append(append(cmd, id.SetUser...), id.Enter...)
-		frames, name = 2, u.Name()
+		frames, name = frames+2, u.Name()
 	} else {
-		cmd = s.in.backend.LoginAuth()
+		cmd, frames = s.in.backend.LoginAuth(), 1
 	}
 	ok, alive := s.switchLane(st, cmd, frames)
 	for snap := st.auth.snap; ok && alive && restricted && s.in.snap.Load() != snap; {
@@ -190,11 +202,13 @@ func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
 		// publish's own write may have come first). A user deleted meanwhile is closed by the publish.
 		snap = s.in.snap.Load()
 		cur := s.in.usersOf(snap).Get(u.Name())
-		if cur == nil || cur.Unrestricted() {
+		if cur == nil || cur.UnrestrictedRules() {
 			break
 		}
-		id := s.in.backend.Identity(s.in.id, u.Name(), cur.BackendRules(snap.Renames.Denied()))
-		ok, alive = s.switchLane(st, id.SetUser, 1)
+		id := s.in.backend.Identity(s.in.id, u.Name(), identityRules(cur, snap.Renames.Denied()))
+		// The identity may not write itself: from the login, then back to it.
+		rewrite := append(append(s.in.backend.LoginAuth(), id.SetUser...), id.Enter...)
+		ok, alive = s.switchLane(st, rewrite, 3)
 	}
 	switch {
 	case !alive:
@@ -311,7 +325,7 @@ func (c *capture) frame(sl *slot, typ byte) (done bool) {
 // Under moat's scripting rule, Check has judged the command already.
 func (st *decideState) identityRefuses() bool {
 	u := st.auth.user
-	return st.auth.authed && !u.Unrestricted() && !st.auth.users.Config().ScriptsNeedAllKeys && st.sess.identUser != u.Name()
+	return st.auth.authed && !u.UnrestrictedRules() && !st.auth.users.Config().ScriptsNeedAllKeys && st.sess.identUser != u.Name()
 }
 
 // UserScripts says in one sentence how the scripts and functions of user run on this instance, for
@@ -319,7 +333,7 @@ func (st *decideState) identityRefuses() bool {
 // login, as any command of it).
 func (in *Instance) UserScripts(user string) string {
 	u := in.usersOf(in.snap.Load()).Get(user)
-	if u == nil || !u.Enabled() || u.Unrestricted() {
+	if u == nil || u.UnrestrictedRules() {
 		return ""
 	}
 	if in.IdentitiesReady() {

@@ -242,7 +242,7 @@ func (in *Instance) Publish(s *snapshot.Snapshot) {
 		ss.close()
 	}
 	for _, ss := range gone {
-		in.log.Info("closing connection: its ACL user was deleted or disabled", "client", ss.peer, "user", ss.user())
+		in.log.Info("closing connection: its ACL user was deleted", "client", ss.peer, "user", ss.user())
 		ss.close()
 	}
 	if prev != nil {
@@ -250,15 +250,14 @@ func (in *Instance) Publish(s *snapshot.Snapshot) {
 	}
 }
 
-// userGone reports an authenticated connection whose user users no longer has, or has disabled, and
-// that is not itself making the change.
+// userGone reports an authenticated connection whose user users no longer has, and that is not itself
+// making the change. A disabled user's connections are not gone: Redis 7.0 keeps them working.
 func (ss *session) userGone(users *acl.Users) bool {
 	v := ss.snapshotView()
 	if !v.authed || ss.x.changingACL.Load() {
 		return false
 	}
-	u := users.Get(v.user)
-	return u == nil || !u.Enabled()
+	return users.Get(v.user) == nil
 }
 
 // Close stops accepting, closes every client connection and waits for the sessions to end. The backend

@@ -26,10 +26,18 @@ import (
 // LOG, changes through the UserStore), and the refusals are logged; the pump puts their replies into
 // the backend's EXEC array at their places (copyExec).
 //
+// HELLO is queued whatever its arguments: moat's refusals of it (version, options) are elements of
+// EXEC's array; a HELLO moat forwards is run by the backend in its place, and the pump gives its
+// element moat's client ID and takes the protocol and name it sets from there on (copyExec). Its AUTH
+// is moat's, and must be judged when the HELLO is queued, since that decides whether the backend gets
+// the HELLO — and so the protocol switch and the name, which Redis applies only after a login
+// (queueHelloAuth).
+//
 // Known differences: the commands run when the reader decides EXEC, before the backend answers it, so
 // a transaction the backend then aborts (a WATCHed key changed, a queue-time error only the backend
 // saw) has had its AUTH and ACL effects anyway; users changed by another connection between queueing
-// and EXEC are not judged again; HELLO with AUTH inside MULTI stays refused (dooming the transaction).
+// and EXEC are not judged again, except a HELLO's login, which runs again at EXEC: judged otherwise
+// there, it closes the connection after EXEC's reply.
 
 // txState is what moat knows of a transaction holding commands it answers at EXEC. Reader-only.
 type txState struct {
@@ -39,6 +47,7 @@ type txState struct {
 	authed bool
 	users  *acl.Users
 	items  []txItem
+	fwd    int // items the backend also queued: HELLO … AUTH whose login was judged to succeed
 	// replaying: EXEC runs the items; AUTH and ACL execute instead of being queued.
 	replaying bool
 }
@@ -50,6 +59,21 @@ type txItem struct {
 	args    [][]byte
 	refusal []byte
 	deny    *acl.Decision
+	// hello: a HELLO … AUTH, its AUTH at args[hello:] (0: not one). fwd: its login was judged to
+	// succeed when queued, so the backend got the HELLO, which is hellos[ex] of EXEC's slot; otherwise
+	// refusal is the wrong-password reply.
+	hello int
+	fwd   bool
+	ex    int
+}
+
+// execHello is a HELLO the backend runs inside EXEC: at, its place in the backend's EXEC array; call,
+// the opSetName of its SETNAME, or nil; refuse: its AUTH failed at EXEC though it was judged to succeed
+// when queued — the element becomes the wrong-password reply and the connection closes after EXEC's.
+type execHello struct {
+	at     int
+	call   *clientCall
+	refuse bool
 }
 
 // execInsert is a reply moat puts into EXEC's array at at: local bytes, or a call the pump runs.
@@ -57,6 +81,7 @@ type execInsert struct {
 	at    int
 	local []byte
 	call  *clientCall
+	last  bool // the connection ends after it (its own user deleted)
 }
 
 // queueLocal queues an AUTH or ACL command inside MULTI (args under the original name): it runs at
@@ -75,6 +100,48 @@ func (st *decideState) txBegin() {
 	if !st.tx.on {
 		st.tx = txState{on: true, user: st.auth.user, authed: st.auth.authed, users: st.auth.users}
 	}
+}
+
+// queueRefusal queues a command moat refuses when EXEC runs it (reply, an error reply) inside MULTI.
+func (st *decideState) queueRefusal(c *resp.Command, reply []byte) (slot, act) {
+	st.txBegin()
+	st.tx.items = append(st.tx.items, txItem{at: st.queued - 1, refusal: reply})
+	return st.answer(c, slot{local: replyQueued}, false)
+}
+
+// queueHelloAuth queues HELLO … AUTH user pass (its AUTH at authAt) inside MULTI. Whether the backend
+// gets the HELLO (without its AUTH part) must be chosen now, so its login is judged now, as EXEC will
+// judge it: against the users as the transaction's earlier commands leave them, the user's source
+// addresses and the lockout as it stands. A login judged to succeed is forwarded (ok; noteHello records
+// it), one judged to fail gets the wrong-password reply at EXEC and the backend never sees it: the
+// protocol and the name change only with a login, as in Redis. The login itself runs at EXEC (txExec).
+func (st *decideState) queueHelloAuth(c *resp.Command, authAt int) (sl slot, a act, ok bool) {
+	st.txBegin()
+	tx, in, args := &st.tx, st.sess.in, c.Args
+	name := string(args[authAt+1])
+	u := tx.users.Authenticate(name, args[authAt+2])
+	if u != nil && (!st.auth.snap.SourceAllows(name, st.sess.addr) ||
+		in.lockout.status(st.sess.addr, lockKey(tx.users, name), st.auth.snap).LockedOut()) {
+		u = nil
+	}
+	item := txItem{at: st.queued - 1, args: cloneArgs(args), hello: authAt}
+	if u == nil {
+		item.refusal = replyWrongPass
+		tx.items = append(tx.items, item)
+		sl, a = st.answer(c, slot{local: replyQueued}, false)
+		return sl, a, false
+	}
+	item.fwd, item.ex = true, len(st.hellos)
+	tx.items = append(tx.items, item)
+	tx.fwd++
+	tx.user, tx.authed = u, true
+	st.stripHelloAuth(c, authAt)
+	return sl, a, true
+}
+
+// noteHello records a HELLO sent to the backend inside MULTI: its place in EXEC's array.
+func (st *decideState) noteHello(c *resp.Command) {
+	st.hellos = append(st.hellos, execHello{at: st.backendQueued() - 1 + st.wrapExtra, call: helloSetName(c)})
 }
 
 // txApply changes the transaction's idea of the connection's user and users as an AUTH or ACL
@@ -114,7 +181,7 @@ func (st *decideState) txApply(args [][]byte) {
 		return
 	}
 	tx.users = us
-	if u := us.Get(tx.user.Name()); u != nil && (u.Enabled() || !tx.authed) {
+	if u := us.Get(tx.user.Name()); u != nil { // disabled, it stays logged in, as in Redis
 		tx.user = u
 	} else {
 		tx.user, tx.authed = us.Get("default"), false
@@ -125,11 +192,15 @@ func (st *decideState) txApply(args [][]byte) {
 // name) as EXEC will: done when its rules refuse it, which is then answered +QUEUED and noted.
 func (st *decideState) txJudge(c *resp.Command, args [][]byte) (sl slot, a act, done bool) {
 	tx := &st.tx
-	if !tx.on || (tx.authed && tx.user.Unrestricted()) || c.More {
+	if !tx.on || c.More {
 		return sl, a, false
 	}
 	cmd, cerr := tx.users.Table().Resolve(args)
-	if cerr != nil {
+	if cerr != nil { // an unknown command or wrong arity dooms it, also for a free connection
+		sl, a = st.reject(c, args, errorReply(cerr.Reply))
+		return sl, a, true
+	}
+	if tx.authed && tx.user.UnrestrictedRules() {
 		return sl, a, false
 	}
 	item := txItem{at: st.queued - 1}
@@ -159,6 +230,10 @@ func (st *decideState) txExec(sl *slot) {
 	for _, it := range items {
 		ins := execInsert{at: it.at, local: it.refusal}
 		switch {
+		case it.hello > 0:
+			if !st.helloLogin(it, sl) {
+				continue // the backend answers in its place
+			}
 		case it.deny != nil:
 			st.logDenied(*it.deny, it.args)
 		case it.refusal == nil:
@@ -176,6 +251,7 @@ func (st *decideState) txExec(sl *slot) {
 				ins.call.acl.captured = true
 			}
 			sl.close = sl.close || r.close
+			ins.last = r.close
 		}
 		sl.insert = append(sl.insert, ins)
 	}
@@ -184,14 +260,31 @@ func (st *decideState) txExec(sl *slot) {
 	sl.kind = kindExecFiltered
 }
 
+// helloLogin runs the login of a queued HELLO … AUTH at EXEC, and reports whether moat answers in its
+// place (else the backend's HELLO does). A result other than the one judged when it was queued closes
+// the connection after EXEC's reply: the backend switched the protocol and set the name for a login
+// that failed, or did not for one that succeeded.
+func (st *decideState) helloLogin(it txItem, sl *slot) (local bool) {
+	name := string(it.args[it.hello+1])
+	if ok := st.login(it.args[0], name, it.args[it.hello+2]) != nil; ok != it.fwd {
+		st.sess.in.log.Info("closing connection: a HELLO AUTH inside MULTI was judged otherwise at EXEC than when queued",
+			"client", st.sess.peer, "user", name)
+		sl.close = true
+		if it.fwd {
+			sl.hellos[it.ex].refuse = true
+		}
+	}
+	return !it.fwd
+}
+
 // backendQueued is how many commands of the transaction the backend has queued so far.
-func (st *decideState) backendQueued() int { return st.queued - len(st.tx.items) }
+func (st *decideState) backendQueued() int { return st.queued - len(st.tx.items) + st.tx.fwd }
 
 // copyExec copies EXEC's reply without the elements at sl.skip (the script guard's AUTHs) and with
 // sl.insert's replies at their places. A reply that is not an array (EXECABORT, a null for a failed
 // WATCH) is copied as it is.
-func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, resp3 bool) error {
-	skip, insert := sl.skip, sl.insert
+func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, st *pumpState) error {
+	skip, insert, hellos := sl.skip, sl.insert, sl.hellos
 	line, err := src.ReadSlice('\n')
 	if err != nil {
 		return err
@@ -208,6 +301,7 @@ func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, resp3
 	dst.WriteString(strconv.Itoa(n - len(skip) + len(insert)))
 	dst.WriteString("\r\n")
 	discard := bufio.NewWriterSize(io.Discard, 64)
+	cw := dst // dst becomes discard after an element that ends the connection
 	var info resp.ReplyInfo
 	enterFailed := false
 	out := 0 // elements written
@@ -217,10 +311,18 @@ func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, resp3
 		if k >= 0 {
 			w = discard
 		} else {
-			insert = s.writeInserts(dst, insert, &out, resp3, false)
+			var last bool
+			if insert, last = s.writeInserts(dst, insert, &out, st.resp3, false); last {
+				dst, w = discard, discard
+			}
 			out++
 		}
-		if err := resp.CopyReply(w, src, &info); err != nil {
+		if len(hellos) > 0 && hellos[0].at == i {
+			if err := s.copyExecHello(dst, src, &hellos[0], st, &info); err != nil {
+				return err
+			}
+			hellos = hellos[1:]
+		} else if err := resp.CopyReply(w, src, &info); err != nil {
 			return err
 		}
 		switch {
@@ -232,27 +334,52 @@ func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, resp3
 			enterFailed = false
 		}
 	}
-	s.writeInserts(dst, insert, &out, resp3, true)
+	s.writeInserts(dst, insert, &out, st.resp3, true)
 	if sl.call != nil && sl.call.op == opMirrorLua {
-		dst.Flush() // the client has EXEC's reply before the backend's log is read
+		cw.Flush() // the client has EXEC's reply before the backend's log is read
 		s.mirrorScriptDenials()
 	}
 	return nil
 }
 
+// copyExecHello copies the element of EXEC's array a HELLO answered (h): with moat's ID of the
+// connection in it, and the protocol and name it chose kept from here on; the wrong-password reply
+// instead when its login failed at EXEC.
+func (s *session) copyExecHello(dst *bufio.Writer, src *bufio.Reader, h *execHello, st *pumpState, info *resp.ReplyInfo) error {
+	c := newCapture()
+	if err := resp.CopyReply(c.w, src, info); err != nil {
+		return err
+	}
+	c.w.Flush()
+	if h.refuse {
+		dst.Write(replyWrongPass)
+		return nil
+	}
+	hs := slot{kind: kindHello, call: h.call}
+	s.noteReply(&hs, info)
+	st.answer(&hs, info)
+	dst.Write(s.toMoatIDs(c.buf.Bytes(), kindHello))
+	return nil
+}
+
 // writeInserts writes the inserts due at element *out (all of them when rest), advancing *out, and
-// returns the ones left.
-func (s *session) writeInserts(dst *bufio.Writer, insert []execInsert, out *int, resp3, rest bool) []execInsert {
+// returns the ones left; last when one of them ended the connection: like Redis, which writes nothing
+// to a client it is closing, the caller then writes nothing more of EXEC's array.
+func (s *session) writeInserts(dst *bufio.Writer, insert []execInsert, out *int, resp3, rest bool) (left []execInsert, last bool) {
 	for len(insert) > 0 && (rest || insert[0].at <= *out) {
 		if insert[0].call != nil {
 			reply, _ := insert[0].call.run(s, resp3)
 			dst.Write(reply)
 		}
 		dst.Write(insert[0].local)
+		last = insert[0].last
 		insert = insert[1:]
 		*out++
+		if last {
+			return insert, true
+		}
 	}
-	return insert
+	return insert, false
 }
 
 // reject answers a command refused before it runs (args under the original name; reply an error

@@ -68,11 +68,16 @@ func (st *decideState) execSlot(sl *slot) {
 		sl.kind = kindExecFiltered
 		sl.skip = slices.Clone(st.wrapAt)
 	}
+	if len(st.hellos) > 0 { // HELLO inside MULTI (multiacl.go)
+		sl.kind = kindExecFiltered
+		sl.hellos = slices.Clone(st.hellos)
+	}
 }
 
 // endMulti forgets the transaction's wrapped commands.
 func (st *decideState) endMulti() {
 	st.wrapAt, st.wrapExtra = st.wrapAt[:0], 0
+	st.hellos = st.hellos[:0]
 }
 
 // appendWrapped appends a wrapped command (whole) to b.

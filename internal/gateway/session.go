@@ -60,6 +60,8 @@ type session struct {
 	inflight atomic.Int64 // replies owed on the shared lane and not yet delivered
 	beID     atomic.Int64 // the backend's ID of the dedicated connection once looked up (clientid.go)
 	redirs   []idPair     // the redirect targets this session named, by backend ID (clientid.go); guarded by mu
+	// redirected: redirs is not empty, so a push may name a redirect target (clientid.go).
+	redirected atomic.Bool
 
 	x sessionX // network security and connection management (conn.go, admit.go)
 }
@@ -85,6 +87,7 @@ type slot struct {
 	// DISCARD's when not replyExecAbort (multiacl.go).
 	insert []execInsert
 	abort  []byte
+	hellos []execHello // kindExecFiltered: the HELLOs the backend runs in EXEC (multiacl.go)
 	// kindSwitch (identity.go): n frames to swallow; how the switch went is sent on switched;
 	// subscribedCtx notes a refusal for a RESP2 connection's subscribed context.
 	switched      chan switchResult
@@ -114,6 +117,9 @@ const (
 	// kindReplica: SYNC or PSYNC. The backend's replies from here on are a replication stream (an RDB
 	// payload without a closing CRLF, then commands), copied to the client as they come.
 	kindReplica
+	// kindBackendID: the reply to moat's CLIENT ID on a new dedicated connection behind a Unix socket,
+	// kept as the session's backend ID and not the client's (clientid.go).
+	kindBackendID
 )
 
 func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
@@ -166,6 +172,10 @@ func (s *session) run() {
 		be.Close()
 		return
 	default:
+	}
+	if !s.askBackendID(be) {
+		s.close()
+		return
 	}
 	s.serve(func() { s.pump(pumpState{}) })
 }
@@ -244,8 +254,8 @@ func (s *session) read() {
 		}
 		slots, acts = slots[:0], acts[:0]
 		st.batch()
-		if st.auth.refresh(s.in, s.addr); st.auth.gone { // deleted or disabled while the batch was on its way
-			s.in.log.Info("closing connection: its ACL user was deleted or disabled", "client", s.peer)
+		if st.auth.refresh(s.in, s.addr); st.auth.gone { // deleted while the batch was on its way
+			s.in.log.Info("closing connection: its ACL user was deleted, or may not log in from this address", "client", s.peer)
 			s.close()
 			return
 		}
@@ -269,8 +279,10 @@ func (s *session) read() {
 					seg = seg[:i+1]
 					quit = true
 					// QUIT under CLIENT REPLY OFF|SKIP says nothing: end like a hang-up, so that whatever the
-					// backend still sends (pub/sub pushes are not silenced) comes through.
-					if silentQuit = sl.local == nil; silentQuit {
+					// backend still sends (pub/sub pushes are not silenced) comes through. So does a command
+					// the backend answers after which the connection ends (an EXEC: multiacl.go), its slot
+					// queued.
+					if silentQuit = sl.local == nil; silentQuit && sl.kind == kindNone {
 						break
 					}
 				}
@@ -509,7 +521,7 @@ func (s *session) pump(st pumpState) {
 			return
 		}
 		if len(work) > 0 && work[0].kind == kindExecFiltered && !pushNext(br) {
-			if err := s.copyExec(cw, br, &work[0], st.resp3); err != nil {
+			if err := s.copyExec(cw, br, &work[0], &st); err != nil {
 				if errors.Is(err, errGuardBypassed) {
 					cw.Flush()
 					s.guardBypassed()
@@ -541,11 +553,27 @@ func (s *session) pump(st pumpState) {
 			}
 			dst = discard
 		}
+		if len(work) > 0 && work[0].kind == kindBackendID && !pushNext(br) {
+			if ided == nil {
+				ided = newCapture()
+			}
+			if err := resp.CopyReply(ided.w, br, &info); err != nil {
+				return
+			}
+			ided.w.Flush()
+			s.noteBackendID(ided.buf.Bytes())
+			ided.buf.Reset()
+			work = work[1:]
+			answered++
+			continue
+		}
 		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello) && !pushNext(br)
 		// A monitoring connection's MONITOR lines name the backend connection a command came on: the
 		// client's address goes in its place (clientid.go).
 		monitorLine := st.monitoring && dst == cw && !moatIDs && nextByte(br) == '+'
-		if moatIDs || monitorLine {
+		// A push may name a redirect target (tracking-redir-broken): by moat's ID (clientid.go).
+		redirPush := dst == cw && !moatIDs && s.redirected.Load() && nextByte(br) == '>'
+		if moatIDs || monitorLine || redirPush {
 			if ided == nil {
 				ided = newCapture()
 			}
@@ -569,6 +597,10 @@ func (s *session) pump(st pumpState) {
 				line = monitored.rewrite(s.in, line)
 			}
 			cw.Write(line)
+			ided.buf.Reset()
+		case redirPush:
+			ided.w.Flush()
+			cw.Write(s.redirBroken(ided.buf.Bytes(), &info))
 			ided.buf.Reset()
 		}
 		if dst == discard && work[0].kind == kindExecAbort {

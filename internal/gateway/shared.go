@@ -300,7 +300,7 @@ func (s *session) moveToDedicated(gated bool) bool {
 	s.sh.lane = nil
 	s.in.m.movedDedicated.Inc()
 	s.enqueue([]slot{{kind: kindNone, move: true}})
-	return true
+	return s.askBackendID(be)
 }
 
 // errNoRESP3: the backend answered HELLO 3 with something other than a map.
