@@ -90,6 +90,15 @@ type Watcher interface {
 	Watch(ctx context.Context, rev int64) <-chan Change
 }
 
+// StaleViewer is implemented by shared stores that can answer a read without their quorum (etcd: a
+// serializable read, answered by one member from its own copy). ViewStale is View on that copy: one
+// consistent snapshot, which may lack changes already committed through other members, so it is for
+// answers that say they may be old (an API read during an outage), never for what a gateway enforces.
+// It fails with ErrUnavailable when no member can be reached at all.
+type StaleViewer interface {
+	ViewStale(fn func(Tx) error) error
+}
+
 // Change is one committed transaction seen by Watch: the keys it wrote or deleted and its revision.
 type Change struct {
 	Keys     []string

@@ -26,7 +26,8 @@
 //
 // Faults: every request to etcd, and an Update's wait for its turn, is bounded by Options.Timeout; an etcd that
 // cannot be reached, has no leader or no quorum, or refuses writes (space quota) gives an error wrapping
-// store.ErrUnavailable that names the endpoints and the cause. A reverse Range on an etcd 3.4 server reads
+// store.ErrUnavailable that names the endpoints and the cause. ViewStale (store.StaleViewer) still reads
+// without a quorum, from the copy of whichever member answers. A reverse Range on an etcd 3.4 server reads
 // the whole range on the server before it returns the first keys (3.4 sorts before it limits).
 package etcdstore
 
@@ -90,8 +91,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Watcher = (*Store)(nil)
+	_ store.Store       = (*Store)(nil)
+	_ store.Watcher     = (*Store)(nil)
+	_ store.StaleViewer = (*Store)(nil)
 )
 
 // Open connects to etcd and checks, within Options.Timeout, that it answers a linearizable read under the
@@ -190,11 +192,26 @@ func (s *Store) View(fn func(store.Tx) error) error {
 // ViewRevision is View that also returns the etcd revision fn's snapshot was read at (0 if fn read
 // nothing): Watch from it delivers exactly the changes committed after that snapshot.
 func (s *Store) ViewRevision(fn func(store.Tx) error) (int64, error) {
+	return s.view(fn, false)
+}
+
+// ViewStale implements store.StaleViewer: fn reads with serializable requests, which the member the
+// client is connected to answers from its own copy of the data, without a leader or a quorum. That copy
+// may lag changes the cluster has committed (a member cut off from the others lags by all of them), so
+// use it only where an old answer, said to be old, is better than none; fn's reads are still one
+// consistent snapshot (one revision of that member).
+func (s *Store) ViewStale(fn func(store.Tx) error) error {
+	_, err := s.view(fn, true)
+	return err
+}
+
+// view runs fn on a read-only snapshot; stale selects serializable reads.
+func (s *Store) view(fn func(store.Tx) error, stale bool) (int64, error) {
 	if err := s.begin(); err != nil {
 		return 0, err
 	}
 	defer s.mu.RUnlock()
-	t := &tx{s: s}
+	t := &tx{s: s, stale: stale}
 	defer t.end()
 	if err := fn(t); err != nil {
 		return t.rev, err
@@ -203,7 +220,7 @@ func (s *Store) ViewRevision(fn func(store.Tx) error) (int64, error) {
 		// A View that read nothing still has a revision: now's.
 		ctx, cancel := s.rpc()
 		defer cancel()
-		resp, err := s.cli.Get(ctx, s.fence, clientv3.WithCountOnly())
+		resp, err := s.cli.Get(ctx, s.fence, t.at(clientv3.WithCountOnly())...)
 		if err != nil {
 			return 0, s.fault("view", err)
 		}

@@ -16,6 +16,7 @@ import (
 type tx struct {
 	s     *Store
 	write bool
+	stale bool // reads are serializable: answered by one member from its own copy (ViewStale)
 	done  bool
 	rev   int64 // the snapshot's revision; 0 until the first read
 
@@ -44,6 +45,9 @@ func (t *tx) end() { t.done = true }
 func (t *tx) at(opts ...clientv3.OpOption) []clientv3.OpOption {
 	if t.rev > 0 {
 		opts = append(opts, clientv3.WithRev(t.rev))
+	}
+	if t.stale {
+		opts = append(opts, clientv3.WithSerializable())
 	}
 	return opts
 }
