@@ -96,9 +96,15 @@ var (
 	_ store.StaleViewer = (*Store)(nil)
 )
 
+// ErrAuth is wrapped, together with store.ErrUnavailable, by the errors of requests etcd refused for the
+// credentials: an unknown user, a wrong password, or a user not granted the prefix. The error names the
+// user and the endpoints, never the password. Retrying does not help, unlike an outage.
+var ErrAuth = errors.New("etcd refused the user (wrong user or password, or the prefix not granted)")
+
 // Open connects to etcd and checks, within Options.Timeout, that it answers a linearizable read under the
 // prefix (so a wrong endpoint, certificate or password is reported here). The error wraps
-// store.ErrUnavailable when etcd cannot be reached or has no quorum; the caller may retry Open.
+// store.ErrUnavailable when etcd cannot be reached or has no quorum, and the caller may retry Open; when
+// it also wraps ErrAuth, etcd answered and refused the credentials, so retrying is pointless.
 func Open(opts Options) (*Store, error) {
 	if len(opts.Endpoints) == 0 {
 		return nil, errors.New("etcd store: no endpoints given")

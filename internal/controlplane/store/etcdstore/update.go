@@ -163,7 +163,8 @@ func (s *Store) compares(t *tx) []clientv3.Cmp {
 }
 
 // fault turns an etcd client error into the store's: store.ErrUnavailable when etcd cannot serve the
-// request (unreachable, no leader or quorum, out of space, credentials refused), store.ErrTooLarge when it
+// request (unreachable, no leader or quorum, out of space, credentials refused: then ErrAuth too),
+// store.ErrTooLarge when it
 // refuses the request's size, naming the cause. The error text never holds the password.
 func (s *Store) fault(op string, err error) error {
 	switch {
@@ -181,7 +182,7 @@ func (s *Store) fault(op string, err error) error {
 	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrInvalidAuthToken),
 		errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrUserEmpty),
 		status.Code(err) == codes.Unauthenticated, status.Code(err) == codes.PermissionDenied:
-		return fmt.Errorf("%s: %s refused user %q: %v: %w", op, s.where, s.opts.Username, rpctypes.ErrorDesc(err), store.ErrUnavailable)
+		return fmt.Errorf("%s: %s refused user %q: %v: %w (%w)", op, s.where, s.opts.Username, rpctypes.ErrorDesc(err), ErrAuth, store.ErrUnavailable)
 	case errors.Is(err, rpctypes.ErrNoLeader), errors.Is(err, rpctypes.ErrTimeout),
 		errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail), errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost),
 		errors.Is(err, rpctypes.ErrLeaderChanged):
