@@ -40,6 +40,15 @@ func openWith(t *testing.T, opts etcdstore.Options) *etcdstore.Store {
 	return s
 }
 
+// The suite on a server and store with etcd's default limits: its transactions of thousands of writes
+// commit as large changes (large.go).
+func TestConformanceDefaultLimits(t *testing.T) {
+	endpoint := etcdtest.Embedded(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openWith(t, etcdstore.Options{Endpoints: []string{endpoint}, Timeout: time.Minute})
+	})
+}
+
 func TestConformanceEmbedded(t *testing.T) {
 	endpoint := etcdtest.Embedded(t, func(c *embed.Config) { c.MaxTxnOps = maxTxnOps })
 	storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t, []string{endpoint}) })

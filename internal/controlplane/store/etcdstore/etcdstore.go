@@ -3,13 +3,13 @@
 //
 // Every store key k lives at the etcd key Prefix+k; nothing else under Prefix is moat's. The etcd key Prefix
 // itself (the empty store key, which Put refuses) is the deletion fence: every transaction that deletes puts
-// it, so that a transaction that listed keys can tell that one of them was deleted after it read (etcd
+// it (empty; a large change's marker is its value while the change is applied: large.go), so that a transaction that listed keys can tell that one of them was deleted after it read (etcd
 // cannot compare on a key that is gone). It is never listed nor watched; keeping it under the prefix means an
 // etcd role granted the prefix covers all of moat's keys. Two stores on one etcd must use prefixes neither of
 // which starts with the other.
 //
-// Update is an optimistic, serializable transaction. fn reads at one etcd revision R (the first read fixes
-// it) and its writes are buffered, visible to its own later reads. The commit is one etcd Txn that applies
+// Update is an optimistic, serializable transaction. fn reads at one etcd revision R (fixed by reading the
+// fence, before fn's first read) and its writes are buffered, visible to its own later reads. The commit is one etcd Txn that applies
 // the writes only if nothing fn read changed after R: a key fn read by Get keeps the mod revision it had
 // (0: still absent); no key in a range that List or Range scanned was created or changed after R (a range
 // compare), and no delete committed after R (the fence) when that range held keys. When the Txn's compares
@@ -18,8 +18,10 @@
 //
 // Limits: etcd refuses a request bigger than its --max-request-bytes (1.5 MiB by default) and a Txn with
 // more than --max-txn-ops operations or compares (128 by default). Put refuses a key and value that cannot
-// fit in one request, and Update refuses, before sending anything, a transaction that would exceed either
-// limit: both with an error wrapping store.ErrTooLarge that names the key or count and the limit. When fn
+// fit in one request, and Update refuses, before sending anything, a transaction whose writes exceed the
+// request size: both with an error wrapping store.ErrTooLarge that names the key or size and the limit. A
+// transaction of more writes than one Txn takes commits as a large change (large.go): the fence holds its
+// writes until they are applied, and every reader sees it whole from its commit on. When fn
 // read so many keys that their compares would exceed max-txn-ops, they collapse into one range compare
 // over everything read (plus the fence): still serializable, at the price of reruns caused by writes that
 // fn did not actually read.
@@ -222,15 +224,8 @@ func (s *Store) view(fn func(store.Tx) error, stale bool) (int64, error) {
 	if err := fn(t); err != nil {
 		return t.rev, err
 	}
-	if t.rev == 0 {
-		// A View that read nothing still has a revision: now's.
-		ctx, cancel := s.rpc()
-		defer cancel()
-		resp, err := s.cli.Get(ctx, s.fence, t.at(clientv3.WithCountOnly())...)
-		if err != nil {
-			return 0, s.fault("view", err)
-		}
-		t.rev = resp.Header.Revision
+	if err := t.start(); err != nil { // a View that read nothing still has a revision: now's
+		return 0, err
 	}
 	return t.rev, nil
 }

@@ -11,14 +11,19 @@ import (
 	"github.com/moat-dev/moat/internal/controlplane/store"
 )
 
-// tx is one attempt of a View or Update. Reads go to etcd at revision rev (fixed by the first read);
-// an Update's writes wait in writes until the commit, and its reads are recorded for the commit's compares.
+// tx is one attempt of a View or Update. Its first read (start) reads the fence, which fixes the
+// revision rev every later read is made at; an Update's writes wait in writes until the commit, and its
+// reads are recorded for the commit's compares.
 type tx struct {
 	s     *Store
 	write bool
 	stale bool // reads are serializable: answered by one member from its own copy (ViewStale)
 	done  bool
-	rev   int64 // the snapshot's revision; 0 until the first read
+	rev   int64 // the snapshot's revision; 0 until start
+
+	fenced0   bool               // the fence existed at rev
+	overlay   map[string]pending // a large change committed by rev and not yet applied to its keys (large.go)
+	markerRev int64              // the revision that committed overlay
 
 	writes map[string]pending // store key -> the write fn made last
 	points map[string]int64   // etcd key read by Get -> its mod revision at rev (0: absent)
@@ -52,10 +57,50 @@ func (t *tx) at(opts ...clientv3.OpOption) []clientv3.OpOption {
 	return opts
 }
 
-func (t *tx) fixRev(resp *clientv3.GetResponse) {
-	if t.rev == 0 {
-		t.rev = resp.Header.Revision
+// start reads the fence, once: its revision becomes the snapshot's, and a large change it holds that is
+// not yet applied becomes the overlay every read of t sees (large.go).
+func (t *tx) start() error {
+	if t.rev > 0 {
+		return nil
 	}
+	ctx, cancel := t.s.rpc()
+	defer cancel()
+	resp, err := t.s.cli.Get(ctx, t.s.fence, t.at()...)
+	if err != nil {
+		return t.s.fault("read", err)
+	}
+	if len(resp.Kvs) > 0 {
+		t.fenced0 = true
+		if v := resp.Kvs[0].Value; len(v) > 0 {
+			if t.overlay, err = decodeWrites(v); err != nil {
+				return fmt.Errorf("%s: a large change pending in %q: %w", t.s.where, t.s.fence, err)
+			}
+			t.markerRev = resp.Kvs[0].ModRevision
+		}
+	}
+	t.rev = resp.Header.Revision
+	return nil
+}
+
+// localKeys returns the keys of t's own writes and of the pending large change.
+func (t *tx) localKeys() map[string]struct{} {
+	keys := make(map[string]struct{}, len(t.writes)+len(t.overlay))
+	for k := range t.writes {
+		keys[k] = struct{}{}
+	}
+	for k := range t.overlay {
+		keys[k] = struct{}{}
+	}
+	return keys
+}
+
+// local returns what t's own writes, or else the pending large change, hold for key.
+func (t *tx) local(key string) (pending, bool) {
+	if w, ok := t.writes[key]; ok {
+		return w, true
+	}
+	w, ok := t.overlay[key]
+	return w, ok
 }
 
 func (t *tx) Get(key string) ([]byte, error) {
@@ -65,7 +110,10 @@ func (t *tx) Get(key string) ([]byte, error) {
 	if key == "" { // the fence's etcd key, never a store key
 		return nil, fmt.Errorf("key %q: %w", key, store.ErrNotFound)
 	}
-	if w, ok := t.writes[key]; ok {
+	if err := t.start(); err != nil {
+		return nil, err
+	}
+	if w, ok := t.local(key); ok {
 		if w.del {
 			return nil, fmt.Errorf("key %q: %w", key, store.ErrNotFound)
 		}
@@ -78,7 +126,6 @@ func (t *tx) Get(key string) ([]byte, error) {
 	if err != nil {
 		return nil, t.s.fault(fmt.Sprintf("get %q", key), err)
 	}
-	t.fixRev(resp)
 	var modRev int64
 	if len(resp.Kvs) > 0 {
 		modRev = resp.Kvs[0].ModRevision
@@ -137,16 +184,25 @@ func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, erro
 	if end != "" && start >= end {
 		return nil, nil
 	}
+	if err := t.start(); err != nil {
+		return nil, err
+	}
 	in := func(k string) bool { return k >= start && (end == "" || k < end) }
-	// The buffered deletes in the range may hide as many of etcd's keys, and the fence (the etcd key of
-	// store key "") one more: read that many more.
+	// The buffered and pending deletes in the range may hide as many of etcd's keys, and the fence (the
+	// etcd key of store key "") one more: read that many more.
 	deletes := 0
 	if start == "" {
 		deletes++
 	}
-	for k, w := range t.writes {
-		if w.del && in(k) {
+	var locals []store.KV // the puts of writes and overlay in the range
+	for k := range t.localKeys() {
+		if !in(k) {
+			continue
+		}
+		if w, _ := t.local(k); w.del {
 			deletes++
+		} else {
+			locals = append(locals, store.KV{Key: k, Value: clone(w.value)})
 		}
 	}
 	lo, hi := t.s.prefix+start, t.s.prefix+end
@@ -167,23 +223,18 @@ func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, erro
 	if err != nil {
 		return nil, t.s.fault(fmt.Sprintf("range [%q, %q)", start, end), err)
 	}
-	t.fixRev(resp)
 	if t.write {
 		t.recordScan(lo, hi, reverse, resp)
 	}
 
-	out := make([]store.KV, 0, len(resp.Kvs))
+	out := make([]store.KV, 0, len(resp.Kvs)+len(locals))
 	for _, kv := range resp.Kvs {
 		k := string(kv.Key[len(t.s.prefix):])
-		if _, mine := t.writes[k]; !mine && k != "" {
+		if _, mine := t.local(k); !mine && k != "" {
 			out = append(out, store.KV{Key: k, Value: clone(kv.Value)})
 		}
 	}
-	for k, w := range t.writes {
-		if !w.del && in(k) {
-			out = append(out, store.KV{Key: k, Value: clone(w.value)})
-		}
-	}
+	out = append(out, locals...)
 	slices.SortFunc(out, func(a, b store.KV) int {
 		if reverse {
 			return strings.Compare(b.Key, a.Key)
