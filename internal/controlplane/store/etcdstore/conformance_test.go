@@ -14,9 +14,9 @@ import (
 
 // openFresh opens a store on endpoints under a prefix of its own (the test's name), so that the subtests
 // of one suite share a server and still start empty.
-// maxTxnOps is the servers' --max-txn-ops in the conformance runs: the suite fills its audit logs with
-// hundreds of records in one Update (2,400 writes), which etcd's default of 128 refuses. moat itself
-// stays within the default (TestDefaultLimits).
+// maxTxnOps is the servers' --max-txn-ops in most conformance runs: the suite fills its audit logs with
+// hundreds of records in one Update (2,400 writes), which then commit as ordinary Txns; on etcd's default
+// of 128 they commit as large changes (TestConformanceDefaultLimits).
 const maxTxnOps = 4096
 
 func openFresh(t *testing.T, endpoints []string) *etcdstore.Store {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/moat-dev/moat/internal/controlplane/store"
@@ -57,8 +58,8 @@ func (t *tx) at(opts ...clientv3.OpOption) []clientv3.OpOption {
 	return opts
 }
 
-// start reads the fence, once: its revision becomes the snapshot's, and a large change it holds that is
-// not yet applied becomes the overlay every read of t sees (large.go).
+// start reads the fence, once, for a transaction that has read nothing yet (read does it with the first
+// read).
 func (t *tx) start() error {
 	if t.rev > 0 {
 		return nil
@@ -69,17 +70,46 @@ func (t *tx) start() error {
 	if err != nil {
 		return t.s.fault("read", err)
 	}
-	if len(resp.Kvs) > 0 {
+	return t.started(resp.Header.Revision, resp.Kvs)
+}
+
+// started records what the fence held at rev, the snapshot's revision: a large change it holds that is not
+// yet applied becomes the overlay every read of t sees (large.go).
+func (t *tx) started(rev int64, fence []*mvccpb.KeyValue) error {
+	if len(fence) > 0 {
 		t.fenced0 = true
-		if v := resp.Kvs[0].Value; len(v) > 0 {
-			if t.overlay, err = decodeWrites(v); err != nil {
+		if v := fence[0].Value; len(v) > 0 {
+			overlay, err := decodeWrites(v)
+			if err != nil {
 				return fmt.Errorf("%s: a large change pending in %q: %w", t.s.where, t.s.fence, err)
 			}
-			t.markerRev = resp.Kvs[0].ModRevision
+			t.overlay, t.markerRev = overlay, fence[0].ModRevision
 		}
 	}
-	t.rev = resp.Header.Revision
+	t.rev = rev
 	return nil
+}
+
+// read makes one range read at the snapshot (op names it in errors). The first read of t also reads the
+// fence, in the same request (a read-only Txn), whose revision becomes the snapshot's.
+func (t *tx) read(op, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	ctx, cancel := t.s.rpc()
+	defer cancel()
+	if t.rev > 0 {
+		resp, err := t.s.cli.Get(ctx, key, t.at(opts...)...)
+		if err != nil {
+			return nil, t.s.fault(op, err)
+		}
+		return resp, nil
+	}
+	resp, err := t.s.cli.Txn(ctx).Then(clientv3.OpGet(t.s.fence, t.at()...), clientv3.OpGet(key, t.at(opts...)...)).Commit()
+	if err != nil {
+		return nil, t.s.fault(op, err)
+	}
+	if err := t.started(resp.Header.Revision, resp.Responses[0].GetResponseRange().Kvs); err != nil {
+		return nil, err
+	}
+	return (*clientv3.GetResponse)(resp.Responses[1].GetResponseRange()), nil
 }
 
 // localKeys returns the keys of t's own writes and of the pending large change.
@@ -110,21 +140,19 @@ func (t *tx) Get(key string) ([]byte, error) {
 	if key == "" { // the fence's etcd key, never a store key
 		return nil, fmt.Errorf("key %q: %w", key, store.ErrNotFound)
 	}
-	if err := t.start(); err != nil {
-		return nil, err
+	ek := t.s.prefix + key
+	var resp *clientv3.GetResponse
+	if _, mine := t.writes[key]; !mine {
+		var err error
+		if resp, err = t.read(fmt.Sprintf("get %q", key), ek); err != nil {
+			return nil, err
+		}
 	}
-	if w, ok := t.local(key); ok {
+	if w, ok := t.local(key); ok { // t's own write, or the pending large change (known once read)
 		if w.del {
 			return nil, fmt.Errorf("key %q: %w", key, store.ErrNotFound)
 		}
 		return clone(w.value), nil
-	}
-	ek := t.s.prefix + key
-	ctx, cancel := t.s.rpc()
-	defer cancel()
-	resp, err := t.s.cli.Get(ctx, ek, t.at()...)
-	if err != nil {
-		return nil, t.s.fault(fmt.Sprintf("get %q", key), err)
 	}
 	var modRev int64
 	if len(resp.Kvs) > 0 {
@@ -184,25 +212,24 @@ func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, erro
 	if end != "" && start >= end {
 		return nil, nil
 	}
-	if err := t.start(); err != nil {
-		return nil, err
-	}
 	in := func(k string) bool { return k >= start && (end == "" || k < end) }
-	// The buffered and pending deletes in the range may hide as many of etcd's keys, and the fence (the
-	// etcd key of store key "") one more: read that many more.
+	if t.rev == 0 && limit > 0 && len(t.writes) > 0 {
+		// fn wrote before its first read: learn of a pending large change first, whose deletes the limit
+		// below must allow for.
+		if err := t.start(); err != nil {
+			return nil, err
+		}
+	}
+	// The buffered deletes in the range may hide as many of etcd's keys, and the fence (the etcd key of
+	// store key "") one more: read that many more. A pending large change known only once this read is
+	// made (the first) is allowed for after it.
 	deletes := 0
 	if start == "" {
 		deletes++
 	}
-	var locals []store.KV // the puts of writes and overlay in the range
 	for k := range t.localKeys() {
-		if !in(k) {
-			continue
-		}
-		if w, _ := t.local(k); w.del {
+		if w, _ := t.local(k); w.del && in(k) {
 			deletes++
-		} else {
-			locals = append(locals, store.KV{Key: k, Value: clone(w.value)})
 		}
 	}
 	lo, hi := t.s.prefix+start, t.s.prefix+end
@@ -213,18 +240,26 @@ func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, erro
 	if reverse {
 		order = clientv3.SortDescend
 	}
-	opts := t.at(clientv3.WithRange(hi), clientv3.WithSort(clientv3.SortByKey, order))
+	opts := []clientv3.OpOption{clientv3.WithRange(hi), clientv3.WithSort(clientv3.SortByKey, order)}
 	if limit > 0 {
 		opts = append(opts, clientv3.WithLimit(int64(limit+deletes)))
 	}
-	ctx, cancel := t.s.rpc()
-	defer cancel()
-	resp, err := t.s.cli.Get(ctx, lo, opts...)
+	resp, err := t.read(fmt.Sprintf("range [%q, %q)", start, end), lo, opts...)
 	if err != nil {
-		return nil, t.s.fault(fmt.Sprintf("range [%q, %q)", start, end), err)
+		return nil, err
+	}
+	if t.overlay != nil && limit > 0 && resp.More {
+		// The first read found a pending large change: its deletes may hide keys the limit left out.
+		return t.Range(start, end, reverse, limit)
 	}
 	if t.write {
 		t.recordScan(lo, hi, reverse, resp)
+	}
+	var locals []store.KV // the puts of writes and overlay in the range
+	for k := range t.localKeys() {
+		if w, _ := t.local(k); !w.del && in(k) {
+			locals = append(locals, store.KV{Key: k, Value: clone(w.value)})
+		}
 	}
 
 	out := make([]store.KV, 0, len(resp.Kvs)+len(locals))
