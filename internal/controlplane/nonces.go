@@ -21,7 +21,8 @@ import (
 // Layout: "nonces/n/<id>" holds a nonce's expiry (Unix seconds) and "nonces/x/<minute>/<id>" indexes
 // it by the minute it expires in, so that expired nonces are deleted a minute at a time without
 // reading the others; <id> is a hash of the access key and the nonce. Both keys are written in the
-// transaction that checks the nonce is new.
+// transaction that checks the nonce is new; on a store that deletes expired keys by itself (etcd's
+// leases: store.ExpiringTx) they go at their expiry even when no later call purges them.
 //
 // Use calls arriving while a commit is running are committed together by the next one (group
 // commit): under load, one durable write serves many calls. NonceJournal is safe for concurrent use.
@@ -151,15 +152,24 @@ func (j *NonceJournal) write(tx store.Tx, batch []*nonceUse, now int64) (int64, 
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return 0, err
 		}
-		if err := tx.Put(noncePrefix+u.id, []byte(strconv.FormatInt(u.expiry, 10))); err != nil {
+		if err := putExpiring(tx, noncePrefix+u.id, []byte(strconv.FormatInt(u.expiry, 10)), u.expiry); err != nil {
 			return 0, err
 		}
-		if err := tx.Put(nonceIndexKey(expiryMinute(u.expiry), u.id), nil); err != nil {
+		if err := putExpiring(tx, nonceIndexKey(expiryMinute(u.expiry), u.id), nil, u.expiry); err != nil {
 			return 0, err
 		}
 		u.fresh = true
 	}
 	return j.purge(tx, now)
+}
+
+// putExpiring puts a nonce's key so that a store that can (etcd: a lease, store.ExpiringTx) deletes it
+// by itself after expiry (Unix seconds), even if no call comes to purge it.
+func putExpiring(tx store.Tx, key string, value []byte, expiry int64) error {
+	if e, ok := tx.(store.ExpiringTx); ok {
+		return e.PutExpiring(key, value, time.Unix(expiry, 0))
+	}
+	return tx.Put(key, value)
 }
 
 // expiryMinute is the index minute of a nonce expiring at exp (Unix seconds): the first minute whose

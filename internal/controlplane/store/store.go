@@ -11,6 +11,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Sentinel errors. Implementations wrap them with context naming the key or path; test with errors.Is.
@@ -79,6 +80,15 @@ type Tx interface {
 	// List it sees the transaction's own changes. Its cost is one seek plus the keys returned: the ordered
 	// read that indexes kept as keys need (etcd: a range read with sort order and limit).
 	Range(start, end string, reverse bool, limit int) ([]KV, error)
+}
+
+// ExpiringTx is implemented by the Tx of stores that can delete a key by themselves once it expires (etcd:
+// a lease), so that records meant to be short-lived stay bounded even when no process purges them.
+// PutExpiring is Put, and the store may delete the key at any moment after expiry, never before. Such a
+// deletion is not a transaction's write: a transaction that read the key, or listed it, is not refused
+// for it. Callers must still purge what they keep (a store may keep the key longer).
+type ExpiringTx interface {
+	PutExpiring(key string, value []byte, expiry time.Time) error
 }
 
 // Watcher is implemented by stores that other processes change too (etcd). Watch reports, in commit order,

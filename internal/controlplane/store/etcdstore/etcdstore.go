@@ -88,6 +88,9 @@ type Store struct {
 
 	turn chan struct{} // holds one token: the Update whose turn it is takes it
 
+	leaseMu sync.Mutex
+	leases  leases // lease.go
+
 	mu     sync.RWMutex // read-held by each running transaction; Close write-holds it
 	closed bool
 }

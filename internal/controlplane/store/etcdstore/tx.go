@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -32,10 +33,13 @@ type tx struct {
 	fenced bool               // a scanned range held keys: a delete after rev must fail the commit
 }
 
+var _ store.ExpiringTx = (*tx)(nil)
+
 // pending is a buffered write: a value, or a delete.
 type pending struct {
-	value []byte
-	del   bool
+	value  []byte
+	del    bool
+	expiry int64 // Unix seconds after which etcd may delete the key (PutExpiring); 0: never
 }
 
 // span is the etcd key range [lo, hi) that a read covered.
@@ -169,7 +173,15 @@ func (t *tx) Get(key string) ([]byte, error) {
 	return clone(resp.Kvs[0].Value), nil
 }
 
-func (t *tx) Put(key string, value []byte) error {
+func (t *tx) Put(key string, value []byte) error { return t.put(key, value, 0) }
+
+// PutExpiring implements store.ExpiringTx: the key is attached to an etcd lease that ends after expiry
+// (lease.go). In a large change (large.go) it is a plain Put.
+func (t *tx) PutExpiring(key string, value []byte, expiry time.Time) error {
+	return t.put(key, value, max(expiry.Unix(), 1))
+}
+
+func (t *tx) put(key string, value []byte, expiry int64) error {
 	if t.done {
 		return errTxDone
 	}
@@ -183,7 +195,7 @@ func (t *tx) Put(key string, value []byte) error {
 		return fmt.Errorf("put %q: %d bytes of key and value, more than etcd's request limit of %d bytes (--max-request-bytes): %w",
 			key, len(key)+len(value), t.s.opts.MaxRequestBytes-requestMargin, store.ErrTooLarge)
 	}
-	t.writes[key] = pending{value: clone(value)}
+	t.writes[key] = pending{value: clone(value), expiry: expiry}
 	return nil
 }
 

@@ -90,6 +90,10 @@ func (s *Store) attempt(fn func(store.Tx) error) error {
 	ctx, cancel := s.rpc()
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).If(s.compares(t)...).Then(ops...).Commit()
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) { // a cached lease is gone (etcd restored from a backup?)
+		s.forgetLeases()
+		return errConflict
+	}
 	if err != nil {
 		return s.commitFault(err)
 	}
@@ -129,6 +133,12 @@ func (s *Store) writeOps(t *tx) (ops []clientv3.Op, large bool, err error) {
 		if w.del {
 			ops = append(ops, clientv3.OpDelete(s.prefix+k))
 			deletes = true
+		} else if w.expiry > 0 && len(t.writes) < s.opts.MaxTxnOps { // a large change holds no lease
+			id, err := s.leaseFor(w.expiry)
+			if err != nil {
+				return nil, false, err
+			}
+			ops = append(ops, clientv3.OpPut(s.prefix+k, string(w.value), clientv3.WithLease(id)))
 		} else {
 			ops = append(ops, clientv3.OpPut(s.prefix+k, string(w.value)))
 		}
