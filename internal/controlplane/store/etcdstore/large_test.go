@@ -147,13 +147,45 @@ func TestLargeChangeLeftPending(t *testing.T) {
 		puts[fmt.Sprintf("k/%03d", i)] = "v" + strconv.Itoa(i)
 	}
 	ctx := context.Background()
+	const stored = 20 // keys in etcd beside the pending change's, after them in key order
+	for i := range stored {
+		if _, err := cli.Put(ctx, fmt.Sprintf("%sk/a%02d", prefix, i), "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := cli.Put(ctx, prefix, string(etcdstore.EncodePuts(puts))); err != nil { // the marker, as committed
 		t.Fatal(err)
 	}
-	if c := count(t, s, "k/"); c != len(puts) {
-		t.Fatalf("a reader sees %d keys of the pending change, want %d", c, len(puts))
+	if c := count(t, s, "k/"); c != len(puts)+stored {
+		t.Fatalf("a reader sees %d keys, want the pending change's %d and %d more", c, len(puts), stored)
 	}
-	if resp, err := cli.Get(ctx, prefix+"k/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || resp.Count != 0 {
+	for _, reverse := range []bool{false, true} { // ranges with a limit, the pending change's first read or not
+		for _, warm := range []bool{false, true} {
+			err := s.View(func(tx store.Tx) error {
+				if warm {
+					if _, err := tx.Get("k/000"); err != nil {
+						return err
+					}
+				}
+				kvs, err := tx.Range("k/", "k/\xff", reverse, 10)
+				if err != nil {
+					return err
+				}
+				want := "k/000"
+				if reverse {
+					want = fmt.Sprintf("k/a%02d", stored-1)
+				}
+				if len(kvs) != 10 || kvs[0].Key != want {
+					return fmt.Errorf("range with limit 10 (reverse %v): %v, want 10 keys from %s", reverse, kvs, want)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if resp, err := cli.Get(ctx, prefix+"k/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || resp.Count != stored {
 		t.Fatalf("etcd holds %d of the keys before any Update: %v", resp.Count, err)
 	}
 	if err := s.Update(func(tx store.Tx) error {
@@ -173,7 +205,7 @@ func TestLargeChangeLeftPending(t *testing.T) {
 	for _, kv := range resp.Kvs {
 		got[string(kv.Key)] = string(kv.Value)
 	}
-	if len(got) != len(puts)+2 || got[prefix] != "" || got[prefix+"after"] != "v299" || got[prefix+"k/150"] != "v150" {
+	if len(got) != len(puts)+stored+2 || got[prefix] != "" || got[prefix+"after"] != "v299" || got[prefix+"k/150"] != "v150" {
 		t.Fatalf("after an Update: %d etcd keys, fence %q, after %q, k/150 %q; want the change applied, the fence empty", len(got), got[prefix], got[prefix+"after"], got[prefix+"k/150"])
 	}
 }

@@ -225,16 +225,10 @@ func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, erro
 		return nil, nil
 	}
 	in := func(k string) bool { return k >= start && (end == "" || k < end) }
-	if t.rev == 0 && limit > 0 && len(t.writes) > 0 {
-		// fn wrote before its first read: learn of a pending large change first, whose deletes the limit
-		// below must allow for.
-		if err := t.start(); err != nil {
-			return nil, err
-		}
-	}
 	// The buffered deletes in the range may hide as many of etcd's keys, and the fence (the etcd key of
-	// store key "") one more: read that many more. A pending large change known only once this read is
-	// made (the first) is allowed for after it.
+	// store key "") one more: read that many more. A pending large change learnt of by this read (t's
+	// first) is allowed for by reading again.
+	first := t.rev == 0
 	deletes := 0
 	if start == "" {
 		deletes++
@@ -260,7 +254,7 @@ func (t *tx) Range(start, end string, reverse bool, limit int) ([]store.KV, erro
 	if err != nil {
 		return nil, err
 	}
-	if t.overlay != nil && limit > 0 && resp.More {
+	if first && t.overlay != nil && limit > 0 && resp.More {
 		// The first read found a pending large change: its deletes may hide keys the limit left out.
 		return t.Range(start, end, reverse, limit)
 	}
