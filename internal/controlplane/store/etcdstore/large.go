@@ -86,6 +86,20 @@ func decodeWrites(b []byte) (map[string]pending, error) {
 	return out, nil
 }
 
+// largeKeys returns the keys of an encoded write set, sorted (nil if it does not decode).
+func largeKeys(b []byte) []string {
+	w, err := decodeWrites(b)
+	if err != nil {
+		return nil
+	}
+	keys := make([]string, 0, len(w))
+	for k := range w {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // commitLarge commits t's writes as a marker and applies them; errConflict means run fn again.
 func (s *Store) commitLarge(t *tx) error {
 	ctx, cancel := s.rpc()

@@ -146,6 +146,13 @@ func TestLargeChangeLeftPending(t *testing.T) {
 	for i := range 300 {
 		puts[fmt.Sprintf("k/%03d", i)] = "v" + strconv.Itoa(i)
 	}
+	rev, err := s.ViewRevision(func(store.Tx) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	changes := s.Watch(wctx, rev)
 	ctx := context.Background()
 	const stored = 20 // keys in etcd beside the pending change's, after them in key order
 	for i := range stored {
@@ -155,6 +162,12 @@ func TestLargeChangeLeftPending(t *testing.T) {
 	}
 	if _, err := cli.Put(ctx, prefix, string(etcdstore.EncodePuts(puts))); err != nil { // the marker, as committed
 		t.Fatal(err)
+	}
+	for range stored {
+		recv(t, changes)
+	}
+	if c := recv(t, changes); len(c.Keys) != len(puts) || c.Keys[0] != "k/000" || c.Keys[len(puts)-1] != "k/299" {
+		t.Fatalf("the watch reports the committed large change as %d keys (%v…), want its %d", len(c.Keys), c.Keys[:min(3, len(c.Keys))], len(puts))
 	}
 	if c := count(t, s, "k/"); c != len(puts)+stored {
 		t.Fatalf("a reader sees %d keys, want the pending change's %d and %d more", c, len(puts), stored)
