@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,10 +21,17 @@ import (
 // Layout: "nonces/n/<id>" holds a nonce's expiry (Unix seconds) and "nonces/x/<minute>/<id>" indexes
 // it by the minute it expires in, so that expired nonces are deleted a minute at a time without
 // reading the others; <id> is a hash of the access key and the nonce. Both keys are written in the
-// transaction that checks the nonce is new.
+// transaction that checks the nonce is new; on a store that deletes expired keys by itself (etcd's
+// leases: store.ExpiringTx) they go at their expiry even when no later call purges them.
 //
 // Use calls arriving while a commit is running are committed together by the next one (group
 // commit): under load, one durable write serves many calls. NonceJournal is safe for concurrent use.
+//
+// While a shared store cannot be reached, Use fails with an error the verifier reads as an outage
+// (sign.Outage): a read-only call is then served on the verifier's in-memory record of its nonce, any
+// other call is refused. Either way the nonce is kept (at most nonceLate of them) and recorded once the
+// store is back, in the room later calls' commits leave, so that the call cannot be replayed to another
+// gateway after the outage either.
 //
 // Why a journal rather than refusing calls signed before the process started: that fence would also
 // refuse, after every restart, an honest client whose clock is behind moat's, for as long as it is
@@ -38,7 +46,8 @@ type NonceJournal struct {
 	commit  sync.Mutex // held by the one caller committing a batch
 	mu      sync.Mutex // guards pending and purged
 	pending []*nonceUse
-	purged  int64 // expired index minutes up to this one are deleted; 0 = none yet (scan all once)
+	late    []*nonceUse // nonces whose commit failed for an outage, oldest first, to record later
+	purged  int64       // expired index minutes up to this one are deleted; 0 = none yet (scan all once)
 }
 
 // nonceUse is one Use call waiting for its batch; fresh, err and done are written under commit.
@@ -61,6 +70,9 @@ const (
 	// operations per transaction (etcdstore); purging catches up over the next transactions.
 	nonceBatch      = 32
 	noncePurgeBatch = 30
+	// nonceLate bounds the nonces kept to record after an outage; beyond it the oldest are dropped (the
+	// verifier still remembers them, in memory).
+	nonceLate = 10_000
 )
 
 // NonceJournal returns a journal over the plane's store.
@@ -81,10 +93,12 @@ func (j *NonceJournal) Use(keyID, nonce string, now, expiry time.Time) (bool, er
 		j.mu.Lock()
 		batch := j.pending[:min(len(j.pending), nonceBatch)]
 		j.pending = j.pending[len(batch):]
+		late := j.late[:min(len(j.late), nonceBatch-len(batch))]
+		j.late = j.late[len(late):]
 		j.mu.Unlock()
 		var purged int64
 		err := j.store.Update(func(tx store.Tx) (err error) {
-			purged, err = j.write(tx, batch, now.Unix())
+			purged, err = j.write(tx, slices.Concat(batch, late), now.Unix())
 			return err
 		})
 		if err == nil {
@@ -92,7 +106,10 @@ func (j *NonceJournal) Use(keyID, nonce string, now, expiry time.Time) (bool, er
 			j.purged = max(j.purged, purged)
 			j.mu.Unlock()
 		} else if j.log != nil {
-			j.log.Error("signature nonces cannot be recorded: signed API calls are refused (503) until they can", "calls", len(batch), "err", err)
+			j.log.Error("signature nonces cannot be recorded: signed API calls other than reads are refused (503) until they can", "calls", len(batch), "err", err)
+		}
+		if errors.Is(err, store.ErrUnavailable) {
+			j.keepLate(late, batch, now.Unix())
 		}
 		for _, b := range batch {
 			b.done = true
@@ -105,6 +122,21 @@ func (j *NonceJournal) Use(keyID, nonce string, now, expiry time.Time) (bool, er
 		}
 	}
 	return u.fresh, u.err
+}
+
+// keepLate puts back the late nonces a failed commit carried, and adds those of its batch, dropping the
+// expired ones and, beyond nonceLate, the oldest. Called with commit held.
+func (j *NonceJournal) keepLate(late, batch []*nonceUse, now int64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	kept := make([]*nonceUse, 0, len(late)+len(j.late)+len(batch))
+	kept = append(kept, late...)
+	kept = append(kept, j.late...)
+	for _, b := range batch {
+		kept = append(kept, &nonceUse{id: b.id, expiry: b.expiry}) // b itself is its caller's
+	}
+	kept = slices.DeleteFunc(kept, func(u *nonceUse) bool { return u.expiry <= now })
+	j.late = kept[max(0, len(kept)-nonceLate):]
 }
 
 // write records the batch's new nonces and deletes expired ones, inside one transaction; it returns
@@ -120,15 +152,24 @@ func (j *NonceJournal) write(tx store.Tx, batch []*nonceUse, now int64) (int64, 
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return 0, err
 		}
-		if err := tx.Put(noncePrefix+u.id, []byte(strconv.FormatInt(u.expiry, 10))); err != nil {
+		if err := putExpiring(tx, noncePrefix+u.id, []byte(strconv.FormatInt(u.expiry, 10)), u.expiry); err != nil {
 			return 0, err
 		}
-		if err := tx.Put(nonceIndexKey(expiryMinute(u.expiry), u.id), nil); err != nil {
+		if err := putExpiring(tx, nonceIndexKey(expiryMinute(u.expiry), u.id), nil, u.expiry); err != nil {
 			return 0, err
 		}
 		u.fresh = true
 	}
 	return j.purge(tx, now)
+}
+
+// putExpiring puts a nonce's key so that a store that can (etcd: a lease, store.ExpiringTx) deletes it
+// by itself after expiry (Unix seconds), even if no call comes to purge it.
+func putExpiring(tx store.Tx, key string, value []byte, expiry int64) error {
+	if e, ok := tx.(store.ExpiringTx); ok {
+		return e.PutExpiring(key, value, time.Unix(expiry, 0))
+	}
+	return tx.Put(key, value)
 }
 
 // expiryMinute is the index minute of a nonce expiring at exp (Unix seconds): the first minute whose
@@ -211,3 +252,6 @@ type storeOutage struct{ error }
 
 func (o storeOutage) Unwrap() error       { return o.error }
 func (o storeOutage) PublicCause() string { return o.Error() }
+
+// Outage implements sign.Outage: the nonce is neither recorded nor known used.
+func (o storeOutage) Outage() {}

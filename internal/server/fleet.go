@@ -126,7 +126,11 @@ func (s *Server) applyKeys(keys []string) error {
 func (s *Server) refresh(id string, force bool) error {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
-	in, err := s.plane.Instance(id)
+	var in model.Instance
+	err := s.freshRead(func() (err error) {
+		in, err = s.plane.Instance(id)
+		return err
+	})
 	if errors.Is(err, controlplane.ErrInstanceNotFound) {
 		if s.Gateway(id) != nil {
 			s.log.Info("instance deleted through another gateway: stopped", "instance", id)
@@ -171,11 +175,15 @@ func (s *Server) applyStored(in model.Instance, force bool) {
 
 // reloadAll makes the served instances exactly the stored ones, each compiled as stored now.
 func (s *Server) reloadAll() error {
-	if err := s.plane.Reloaded(); err != nil {
+	if err := s.freshRead(s.plane.Reloaded); err != nil {
 		s.log.Error("the stored access keys could not be read: keeping the published snapshots until the store answers", "err", err)
 		return err
 	}
-	all, err := s.plane.Instances()
+	var all []model.Instance
+	err := s.freshRead(func() (err error) {
+		all, err = s.plane.Instances()
+		return err
+	})
 	if err != nil {
 		s.log.Error("the stored instances could not be read: keeping the published snapshots until the store answers", "err", err)
 		return err
@@ -194,6 +202,22 @@ func (s *Server) reloadAll() error {
 		}
 	}
 	s.noteStartErrors(stored)
+	return nil
+}
+
+// errStaleRead is freshRead's error: what was read may be older than what this gateway enforces.
+var errStaleRead = errors.New("read from an etcd member's own copy while the store has no quorum: not applied, to keep enforcing the last state this gateway saw")
+
+// freshRead runs read, which reads the store, and fails with errStaleRead when a read was answered from a
+// stale copy meanwhile (healthStore.View): what a gateway enforces never moves back to an older state.
+func (s *Server) freshRead(read func() error) error {
+	mark := s.store.staleSince()
+	if err := read(); err != nil {
+		return err
+	}
+	if s.store.staleSince() != mark {
+		return errStaleRead
+	}
 	return nil
 }
 

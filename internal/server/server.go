@@ -32,6 +32,7 @@ import (
 	"github.com/moat-dev/moat/internal/controlplane/store"
 	"github.com/moat-dev/moat/internal/gateway"
 	"github.com/moat-dev/moat/internal/redact"
+	"github.com/moat-dev/moat/internal/snapshot"
 	"github.com/moat-dev/moat/internal/tlsconf"
 )
 
@@ -515,9 +516,14 @@ func (s *Server) publish(sv *served, in model.Instance) {
 	if !slices.Equal(sv.model.Listen, in.Listen) || sv.model.Backend != in.Backend || !slices.Equal(sv.model.TLSListen, in.TLSListen) {
 		s.log.Warn("listen addresses or backend changed: restart moat to apply", "instance", in.ID)
 	}
-	snap, err := s.plane.CompileInstance(in) // with its bound security groups' hosts as stored now
+	var snap *snapshot.Snapshot
+	err := s.freshRead(func() (err error) {
+		snap, err = s.plane.CompileInstance(in) // with its bound security groups' hosts as stored now
+		return err
+	})
 	if err != nil {
-		// Only when the store fails (closing): keep the published snapshot rather than publish a partial one.
+		// Only when the store fails (closing), or answers from a stale copy (no quorum): keep the published
+		// snapshot rather than publish a partial or older one.
 		s.log.Error("access model not published: reading its security groups failed", "instance", in.ID, "err", err)
 		return
 	}

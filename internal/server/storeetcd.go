@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 
 // openEtcd opens the etcd state store. While etcd cannot be reached or has no quorum it waits, retrying
 // with a backoff from 250 ms to 10 s and logging each failure, until ctx ends: a gateway started
-// during an etcd outage starts serving once etcd is back.
+// during an etcd outage starts serving once etcd is back. Credentials etcd refuses (etcdstore.ErrAuth)
+// fail at once: that is no outage.
 func openEtcd(ctx context.Context, o StoreOptions, log *slog.Logger) (store.Store, error) {
 	opts := etcdstore.Options{Endpoints: o.Endpoints, Prefix: o.Prefix, CACert: o.CACert, Cert: o.Cert, Key: o.Key,
 		Username: o.User, Password: o.Password}
@@ -21,6 +23,9 @@ func openEtcd(ctx context.Context, o StoreOptions, log *slog.Logger) (store.Stor
 		st, err := etcdstore.Open(opts)
 		if err == nil {
 			return st, nil
+		}
+		if errors.Is(err, etcdstore.ErrAuth) {
+			return nil, fmt.Errorf("state store: %w; check --etcd-user and its password (MOAT_ETCD_PASSWORD), and that the user is granted the prefix %q", err, orDefault(o.Prefix, etcdstore.DefaultPrefix))
 		}
 		if !errors.Is(err, store.ErrUnavailable) {
 			return nil, err

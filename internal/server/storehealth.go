@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,9 +20,11 @@ import (
 // follows whether a shared store (etcd) can be reached. While it cannot (an error wrapping
 // store.ErrUnavailable was seen and no transaction or probe has succeeded since), Update fails at once
 // with store.ErrUnavailable naming the cause and how long it has lasted, rather than wait for etcd's
-// timeout each time; View is still tried, and answers when the store can (a stale read is marked by
-// the API middleware, staleHeader). Every refused or failed transaction counts in
-// moat_state_store_unavailable_total. Safe for concurrent use.
+// timeout each time. View answers whenever it can: from the store with its quorum, else (a store.StaleViewer)
+// from the copy of whichever etcd member still answers, which may be old — the API middleware says how
+// old (staleHeader), and the fleet's follower, which must never enforce an older state than it has,
+// discards what it read while a stale read was answered (staleSince). Every refused or failed
+// transaction counts in moat_state_store_unavailable_total. Safe for concurrent use.
 type healthStore struct {
 	store.Store
 	log     *slog.Logger
@@ -32,6 +35,8 @@ type healthStore struct {
 	down     bool
 	cause    error
 	lastSync time.Time // the last time a transaction or probe reached the store
+
+	staleReads atomic.Int64 // Views answered by ViewStale, ever
 }
 
 func newHealthStore(st store.Store, log *slog.Logger, now func() time.Time) *healthStore {
@@ -70,17 +75,38 @@ func (h *healthStore) register(reg prometheus.Registerer) error {
 	return nil
 }
 
-// View runs fn on the store and notes whether it could be reached. When it could not, the error also
-// says when this gateway last reached the store: how stale what it enforces may be.
+// View runs fn on the store and notes whether it could be reached. While it cannot, and the store can
+// read without its quorum (store.StaleViewer), fn runs again on that stale copy; when that fails too, the
+// error also says when this gateway last reached the store: how stale what it enforces may be.
 func (h *healthStore) View(fn func(store.Tx) error) error {
-	err := h.Store.View(fn)
-	h.observe(err)
-	if errors.Is(err, store.ErrUnavailable) {
-		_, since, _ := h.status()
-		return h.outage(since, err)
+	var err error
+	if _, _, down := h.status(); !down {
+		err = h.Store.View(fn)
+		h.observe(err)
+		if !errors.Is(err, store.ErrUnavailable) {
+			return err
+		}
 	}
-	return err
+	if sv, ok := h.Store.(store.StaleViewer); ok {
+		serr := sv.ViewStale(fn)
+		if serr == nil {
+			h.staleReads.Add(1)
+		}
+		if !errors.Is(serr, store.ErrUnavailable) {
+			return serr
+		}
+		err = serr
+	}
+	cause, since, _ := h.status()
+	if err == nil {
+		err = cause
+	}
+	return h.outage(since, err)
 }
+
+// staleSince returns a mark of the stale reads answered so far: a read made after it was answered
+// from the store with its quorum unless staleSince returns another mark once it is done.
+func (h *healthStore) staleSince() int64 { return h.staleReads.Load() }
 
 // Update refuses at once while the store is known unreachable; otherwise it runs fn on the store and
 // notes whether it could be reached.
@@ -170,13 +196,39 @@ func (h *healthStore) probeLoop(ctx context.Context, interval time.Duration) {
 // enforces may be. It comes with the standard "Warning: 110 - "Response is Stale"".
 const StateAgeHeader = "X-Moat-State-Age"
 
-// staleHeader marks every answer of h given while the store is unreachable (StateAgeHeader).
+// staleHeader marks every answer of h given while the store is unreachable (StateAgeHeader). The headers
+// are decided when the answer is written, so an answer that found the store unreachable while it was being
+// made — a read answered from a stale copy — is marked too.
 func (s *Server) staleHeader(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, since, down := s.store.status(); down {
-			w.Header().Set(StateAgeHeader, strconv.Itoa(int(s.store.now().Sub(since).Seconds())))
-			w.Header().Set("Warning", `110 - "Response is Stale"`)
-		}
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(&staleWriter{ResponseWriter: w, store: s.store}, r)
 	})
 }
+
+// staleWriter adds StateAgeHeader and Warning to the answer when it begins, if the store is down then.
+type staleWriter struct {
+	http.ResponseWriter
+	store   *healthStore
+	started bool
+}
+
+func (w *staleWriter) WriteHeader(code int) {
+	if !w.started {
+		w.started = true
+		if _, since, down := w.store.status(); down {
+			w.Header().Set(StateAgeHeader, strconv.Itoa(int(w.store.now().Sub(since).Seconds())))
+			w.Header().Set("Warning", `110 - "Response is Stale"`)
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *staleWriter) Write(b []byte) (int, error) {
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *staleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -149,6 +149,7 @@ func (c *call) serve() (any, error) {
 		c.recordIfSigned(sr, err)
 		return nil, err
 	}
+	sr.ReadOnly = readOnlyActions[c.action]
 	v, err := h.authenticate(c.r.Context(), c.r.RemoteAddr, sr) // a signature, or the console's session (session.go)
 	if err != nil {
 		if h.failLog.Allow() {

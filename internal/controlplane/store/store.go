@@ -11,6 +11,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Sentinel errors. Implementations wrap them with context naming the key or path; test with errors.Is.
@@ -81,6 +82,15 @@ type Tx interface {
 	Range(start, end string, reverse bool, limit int) ([]KV, error)
 }
 
+// ExpiringTx is implemented by the Tx of stores that can delete a key by themselves once it expires (etcd:
+// a lease), so that records meant to be short-lived stay bounded even when no process purges them.
+// PutExpiring is Put, and the store may delete the key at any moment after expiry, never before. Such a
+// deletion is not a transaction's write: a transaction that read the key, or listed it, is not refused
+// for it. Callers must still purge what they keep (a store may keep the key longer).
+type ExpiringTx interface {
+	PutExpiring(key string, value []byte, expiry time.Time) error
+}
+
 // Watcher is implemented by stores that other processes change too (etcd). Watch reports, in commit order,
 // every change under the store's keys made after the revision the caller last saw (rev 0: from now), until
 // ctx ends; the channel is closed then. A Change with Reset set means the history could not be followed
@@ -88,6 +98,15 @@ type Tx interface {
 // store. A store that only this process writes need not implement Watcher.
 type Watcher interface {
 	Watch(ctx context.Context, rev int64) <-chan Change
+}
+
+// StaleViewer is implemented by shared stores that can answer a read without their quorum (etcd: a
+// serializable read, answered by one member from its own copy). ViewStale is View on that copy: one
+// consistent snapshot, which may lack changes already committed through other members, so it is for
+// answers that say they may be old (an API read during an outage), never for what a gateway enforces.
+// It fails with ErrUnavailable when no member can be reached at all.
+type StaleViewer interface {
+	ViewStale(fn func(Tx) error) error
 }
 
 // Change is one committed transaction seen by Watch: the keys it wrote or deleted and its revision.

@@ -18,6 +18,10 @@ type Request struct {
 	// into http.Request.Host (FromHTTP puts it back).
 	Header http.Header
 	Body   []byte // raw body (V3 hashes it)
+	// ReadOnly is set by the caller for a request whose action changes nothing (it is not read from the
+	// request): while the Journal's store cannot be reached, its nonce is accepted on the Verifier's
+	// in-memory record alone (Outage).
+	ReadOnly bool
 }
 
 // FromHTTP reduces hr to a Request, using body as its already-read (and by the caller already bounded)

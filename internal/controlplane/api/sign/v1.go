@@ -134,7 +134,7 @@ func (v *Verifier) verifyV1(r *Request, now time.Time) (Verified, error) {
 	if !hmac.Equal([]byte(signatureV1(sts, secret)), []byte(sig)) {
 		return Verified{}, mismatch(sts)
 	}
-	if e := v.useNonce(id, nonce, now); e != nil {
+	if e := v.useNonce(id, nonce, now, r.ReadOnly); e != nil {
 		return Verified{}, e
 	}
 	return Verified{AccessKeyID: id, Version: 1, Nonce: nonce, Time: t}, nil

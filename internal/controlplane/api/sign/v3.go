@@ -246,7 +246,7 @@ func (v *Verifier) verifyV3(r *Request, h map[string][]string, now time.Time) (V
 		return Verified{}, badRequest(CodeSignatureDoesNotMatch,
 			msgSignatureDoesNotMatch+sts+"\ncanonical request is:\n"+cr)
 	}
-	if e := v.useNonce(auth.credential, nonce, now); e != nil {
+	if e := v.useNonce(auth.credential, nonce, now, r.ReadOnly); e != nil {
 		return Verified{}, e
 	}
 	return Verified{AccessKeyID: auth.credential, Version: 3, Nonce: nonce, Time: t}, nil

@@ -76,6 +76,12 @@ type Verifier struct {
 // outage, and since when): Verify adds it to the ServiceUnavailable message. Other errors are not shown.
 type PublicCause interface{ PublicCause() string }
 
+// Outage is implemented by a Journal error that means only that the journal's store cannot be reached
+// for now: the nonce was neither recorded durably nor found used. The nonce of a read-only request
+// (Request.ReadOnly) is then accepted on the Verifier's in-memory record alone, which still refuses a
+// replay to this Verifier: a read replayed elsewhere changes nothing. Any other request is refused.
+type Outage interface{ Outage() }
+
 // Journal keeps used nonces durably (and, with a shared store, for every process using it).
 // Implementations are safe for concurrent use.
 type Journal interface {
@@ -194,8 +200,8 @@ func (v *Verifier) secret(id string) (string, *Error) {
 }
 
 // useNonce records the nonce of a verified request, refusing a reuse, a key over its budget or a full
-// memory; then it makes the nonce durable in the journal.
-func (v *Verifier) useNonce(id, nonce string, now time.Time) *Error {
+// memory; then it makes the nonce durable in the journal (for a read-only request, when it can: Outage).
+func (v *Verifier) useNonce(id, nonce string, now time.Time, readOnly bool) *Error {
 	expiry := now.Add(2 * v.window())
 	if e := v.remember(id, nonce, now, expiry); e != nil {
 		return e
@@ -204,6 +210,10 @@ func (v *Verifier) useNonce(id, nonce string, now time.Time) *Error {
 		return nil
 	}
 	fresh, err := v.Journal.Use(id, nonce, now, expiry)
+	var outage Outage
+	if err != nil && readOnly && errors.As(err, &outage) {
+		return nil // remembered above, in memory
+	}
 	if err != nil {
 		msg := msgServiceUnavailable
 		var pub PublicCause

@@ -19,8 +19,9 @@ import (
 )
 
 // TLS with a client certificate (etcdctl's --cacert, --cert, --key) and user/password authentication:
-// the store works with the right ones; a wrong password or a missing client certificate fails at Open with
-// an error that names the cause and never holds the password.
+// the store works with the right ones; a wrong password or user or a missing client certificate fails at
+// Open with an error that names the cause and never holds the password (ErrAuth for refused credentials:
+// the issue's fail-fast change; before, they were only ErrUnavailable).
 func TestTLSAndPassword(t *testing.T) {
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, "etcd-ca")
@@ -79,14 +80,21 @@ func TestTLSAndPassword(t *testing.T) {
 	}
 	outside := scoped
 	outside.Prefix = "/other/"
-	if _, err := etcdstore.Open(outside); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), `user "moat"`) {
-		t.Fatalf("user moat outside its prefix: %v, want ErrUnavailable naming the user", err)
+	if _, err := etcdstore.Open(outside); !errors.Is(err, etcdstore.ErrAuth) || !strings.Contains(err.Error(), `user "moat"`) {
+		t.Fatalf("user moat outside its prefix: %v, want ErrAuth naming the user", err)
 	}
 
+	// Refused credentials are ErrAuth (no use retrying), naming the user and the endpoint, not the password.
 	wrong := tlsOpts
 	wrong.Username, wrong.Password = "root", password+"x"
-	if _, err := etcdstore.Open(wrong); err == nil || !errors.Is(err, store.ErrUnavailable) || strings.Contains(err.Error(), password) {
-		t.Fatalf("open with a wrong password: %v; want ErrUnavailable, without the password", err)
+	unknown := tlsOpts
+	unknown.Username, unknown.Password = "nobody", password
+	for _, o := range []etcdstore.Options{wrong, unknown} {
+		_, err := etcdstore.Open(o)
+		if !errors.Is(err, etcdstore.ErrAuth) || !strings.Contains(err.Error(), `user "`+o.Username+`"`) ||
+			!strings.Contains(err.Error(), endpoint) || strings.Contains(err.Error(), password) {
+			t.Fatalf("open as %q with a wrong password: %v; want ErrAuth naming the user and endpoint, without the password", o.Username, err)
+		}
 	}
 	noCert := opts
 	noCert.Cert, noCert.Key = "", ""

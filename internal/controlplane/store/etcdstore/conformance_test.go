@@ -14,9 +14,9 @@ import (
 
 // openFresh opens a store on endpoints under a prefix of its own (the test's name), so that the subtests
 // of one suite share a server and still start empty.
-// maxTxnOps is the servers' --max-txn-ops in the conformance runs: the suite fills its audit logs with
-// hundreds of records in one Update (2,400 writes), which etcd's default of 128 refuses. moat itself
-// stays within the default (TestDefaultLimits).
+// maxTxnOps is the servers' --max-txn-ops in most conformance runs: the suite fills its audit logs with
+// hundreds of records in one Update (2,400 writes), which then commit as ordinary Txns; on etcd's default
+// of 128 they commit as large changes (TestConformanceDefaultLimits).
 const maxTxnOps = 4096
 
 func openFresh(t *testing.T, endpoints []string) *etcdstore.Store {
@@ -38,6 +38,15 @@ func openWith(t *testing.T, opts etcdstore.Options) *etcdstore.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// The suite on a server and store with etcd's default limits: its transactions of thousands of writes
+// commit as large changes (large.go).
+func TestConformanceDefaultLimits(t *testing.T) {
+	endpoint := etcdtest.Embedded(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openWith(t, etcdstore.Options{Endpoints: []string{endpoint}, Timeout: time.Minute})
+	})
 }
 
 func TestConformanceEmbedded(t *testing.T) {

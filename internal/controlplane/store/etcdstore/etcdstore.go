@@ -3,13 +3,13 @@
 //
 // Every store key k lives at the etcd key Prefix+k; nothing else under Prefix is moat's. The etcd key Prefix
 // itself (the empty store key, which Put refuses) is the deletion fence: every transaction that deletes puts
-// it, so that a transaction that listed keys can tell that one of them was deleted after it read (etcd
+// it (empty; a large change's marker is its value while the change is applied: large.go), so that a transaction that listed keys can tell that one of them was deleted after it read (etcd
 // cannot compare on a key that is gone). It is never listed nor watched; keeping it under the prefix means an
 // etcd role granted the prefix covers all of moat's keys. Two stores on one etcd must use prefixes neither of
 // which starts with the other.
 //
-// Update is an optimistic, serializable transaction. fn reads at one etcd revision R (the first read fixes
-// it) and its writes are buffered, visible to its own later reads. The commit is one etcd Txn that applies
+// Update is an optimistic, serializable transaction. fn reads at one etcd revision R (fixed by reading the
+// fence, before fn's first read) and its writes are buffered, visible to its own later reads. The commit is one etcd Txn that applies
 // the writes only if nothing fn read changed after R: a key fn read by Get keeps the mod revision it had
 // (0: still absent); no key in a range that List or Range scanned was created or changed after R (a range
 // compare), and no delete committed after R (the fence) when that range held keys. When the Txn's compares
@@ -18,15 +18,18 @@
 //
 // Limits: etcd refuses a request bigger than its --max-request-bytes (1.5 MiB by default) and a Txn with
 // more than --max-txn-ops operations or compares (128 by default). Put refuses a key and value that cannot
-// fit in one request, and Update refuses, before sending anything, a transaction that would exceed either
-// limit: both with an error wrapping store.ErrTooLarge that names the key or count and the limit. When fn
+// fit in one request, and Update refuses, before sending anything, a transaction whose writes exceed the
+// request size: both with an error wrapping store.ErrTooLarge that names the key or size and the limit. A
+// transaction of more writes than one Txn takes commits as a large change (large.go): the fence holds its
+// writes until they are applied, and every reader sees it whole from its commit on. When fn
 // read so many keys that their compares would exceed max-txn-ops, they collapse into one range compare
 // over everything read (plus the fence): still serializable, at the price of reruns caused by writes that
 // fn did not actually read.
 //
 // Faults: every request to etcd, and an Update's wait for its turn, is bounded by Options.Timeout; an etcd that
 // cannot be reached, has no leader or no quorum, or refuses writes (space quota) gives an error wrapping
-// store.ErrUnavailable that names the endpoints and the cause. A reverse Range on an etcd 3.4 server reads
+// store.ErrUnavailable that names the endpoints and the cause. ViewStale (store.StaleViewer) still reads
+// without a quorum, from the copy of whichever member answers. A reverse Range on an etcd 3.4 server reads
 // the whole range on the server before it returns the first keys (3.4 sorts before it limits).
 package etcdstore
 
@@ -85,18 +88,28 @@ type Store struct {
 
 	turn chan struct{} // holds one token: the Update whose turn it is takes it
 
+	leaseMu sync.Mutex
+	leases  leases // lease.go
+
 	mu     sync.RWMutex // read-held by each running transaction; Close write-holds it
 	closed bool
 }
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Watcher = (*Store)(nil)
+	_ store.Store       = (*Store)(nil)
+	_ store.Watcher     = (*Store)(nil)
+	_ store.StaleViewer = (*Store)(nil)
 )
+
+// ErrAuth is wrapped, together with store.ErrUnavailable, by the errors of requests etcd refused for the
+// credentials: an unknown user, a wrong password, or a user not granted the prefix. The error names the
+// user and the endpoints, never the password. Retrying does not help, unlike an outage.
+var ErrAuth = errors.New("etcd refused the user (wrong user or password, or the prefix not granted)")
 
 // Open connects to etcd and checks, within Options.Timeout, that it answers a linearizable read under the
 // prefix (so a wrong endpoint, certificate or password is reported here). The error wraps
-// store.ErrUnavailable when etcd cannot be reached or has no quorum; the caller may retry Open.
+// store.ErrUnavailable when etcd cannot be reached or has no quorum, and the caller may retry Open; when
+// it also wraps ErrAuth, etcd answered and refused the credentials, so retrying is pointless.
 func Open(opts Options) (*Store, error) {
 	if len(opts.Endpoints) == 0 {
 		return nil, errors.New("etcd store: no endpoints given")
@@ -190,24 +203,32 @@ func (s *Store) View(fn func(store.Tx) error) error {
 // ViewRevision is View that also returns the etcd revision fn's snapshot was read at (0 if fn read
 // nothing): Watch from it delivers exactly the changes committed after that snapshot.
 func (s *Store) ViewRevision(fn func(store.Tx) error) (int64, error) {
+	return s.view(fn, false)
+}
+
+// ViewStale implements store.StaleViewer: fn reads with serializable requests, which the member the
+// client is connected to answers from its own copy of the data, without a leader or a quorum. That copy
+// may lag changes the cluster has committed (a member cut off from the others lags by all of them), so
+// use it only where an old answer, said to be old, is better than none; fn's reads are still one
+// consistent snapshot (one revision of that member).
+func (s *Store) ViewStale(fn func(store.Tx) error) error {
+	_, err := s.view(fn, true)
+	return err
+}
+
+// view runs fn on a read-only snapshot; stale selects serializable reads.
+func (s *Store) view(fn func(store.Tx) error, stale bool) (int64, error) {
 	if err := s.begin(); err != nil {
 		return 0, err
 	}
 	defer s.mu.RUnlock()
-	t := &tx{s: s}
+	t := &tx{s: s, stale: stale}
 	defer t.end()
 	if err := fn(t); err != nil {
 		return t.rev, err
 	}
-	if t.rev == 0 {
-		// A View that read nothing still has a revision: now's.
-		ctx, cancel := s.rpc()
-		defer cancel()
-		resp, err := s.cli.Get(ctx, s.fence, clientv3.WithCountOnly())
-		if err != nil {
-			return 0, s.fault("view", err)
-		}
-		t.rev = resp.Header.Revision
+	if err := t.start(); err != nil { // a View that read nothing still has a revision: now's
+		return 0, err
 	}
 	return t.rev, nil
 }

@@ -69,19 +69,33 @@ func (s *Store) attempt(fn func(store.Tx) error) error {
 	if len(t.writes) == 0 {
 		return nil
 	}
-	ops, err := s.writeOps(t)
+	if err := t.start(); err != nil { // fn wrote without reading: the commit still needs the fence's state
+		return err
+	}
+	if t.overlay != nil {
+		// fn ran on a large change committed but not yet applied (its writer may have died): apply it,
+		// then run fn again on the keys as they are (large.go).
+		if err := s.apply(t.markerRev, t.overlay); err != nil {
+			return err
+		}
+		return errConflict
+	}
+	ops, large, err := s.writeOps(t)
 	if err != nil {
 		return err
+	}
+	if large {
+		return s.commitLarge(t)
 	}
 	ctx, cancel := s.rpc()
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).If(s.compares(t)...).Then(ops...).Commit()
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) { // a cached lease is gone (etcd restored from a backup?)
+		s.forgetLeases()
+		return errConflict
+	}
 	if err != nil {
-		err = s.fault("commit", err)
-		if errors.Is(err, store.ErrUnavailable) {
-			return fmt.Errorf("%w (whether the change was applied is unknown)", err)
-		}
-		return err
+		return s.commitFault(err)
 	}
 	if !resp.Succeeded {
 		return errConflict
@@ -89,26 +103,42 @@ func (s *Store) attempt(fn func(store.Tx) error) error {
 	return nil
 }
 
+// commitFault is fault for a commit's error: when etcd was lost, the change may have been applied.
+func (s *Store) commitFault(err error) error {
+	err = s.fault("commit", err)
+	if errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%w (whether the change was applied is unknown)", err)
+	}
+	return err
+}
+
 // rpc returns the context of one request to etcd: it fails after Options.Timeout.
 func (s *Store) rpc() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.opts.Timeout)
 }
 
-// writeOps returns the Txn's operations: t's writes in key order, and the fence when any is a delete. It
-// refuses, with store.ErrTooLarge, a transaction over etcd's limits.
-func (s *Store) writeOps(t *tx) ([]clientv3.Op, error) {
+// writeOps returns the Txn's operations: t's writes in key order, and the fence when any is a delete; or
+// large=true when they are more than one Txn may hold (commitLarge). It refuses, with store.ErrTooLarge,
+// a transaction over etcd's request size.
+func (s *Store) writeOps(t *tx) (ops []clientv3.Op, large bool, err error) {
 	keys := make([]string, 0, len(t.writes))
 	for k := range t.writes {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	ops := make([]clientv3.Op, 0, len(keys)+1)
+	ops = make([]clientv3.Op, 0, len(keys)+1)
 	size, biggest, deletes := 0, "", false
 	for _, k := range keys {
 		w := t.writes[k]
 		if w.del {
 			ops = append(ops, clientv3.OpDelete(s.prefix+k))
 			deletes = true
+		} else if w.expiry > 0 && len(t.writes) < s.opts.MaxTxnOps { // a large change holds no lease
+			id, err := s.leaseFor(w.expiry)
+			if err != nil {
+				return nil, false, err
+			}
+			ops = append(ops, clientv3.OpPut(s.prefix+k, string(w.value), clientv3.WithLease(id)))
 		} else {
 			ops = append(ops, clientv3.OpPut(s.prefix+k, string(w.value)))
 		}
@@ -121,21 +151,27 @@ func (s *Store) writeOps(t *tx) ([]clientv3.Op, error) {
 	if deletes {
 		ops = append(ops, clientv3.OpPut(s.fence, ""))
 	}
-	if len(ops) > s.opts.MaxTxnOps {
-		return nil, fmt.Errorf("update writes %d keys (%q to %q) in one transaction, more than etcd's limit of %d operations (--max-txn-ops): %w",
-			len(ops), keys[0], keys[len(keys)-1], s.opts.MaxTxnOps, store.ErrTooLarge)
-	}
 	if limit := s.opts.MaxRequestBytes - requestMargin; size > limit {
-		return nil, fmt.Errorf("update writes %d bytes in one transaction (%d keys, the largest %q with %d bytes), more than etcd's request limit of %d bytes (--max-request-bytes): %w",
+		return nil, false, fmt.Errorf("update writes %d bytes in one transaction (%d keys, the largest %q with %d bytes), more than etcd's request limit of %d bytes (--max-request-bytes): %w",
 			size, len(keys), biggest, len(t.writes[biggest].value), limit, store.ErrTooLarge)
 	}
-	return ops, nil
+	return ops, len(ops) > s.opts.MaxTxnOps, nil
 }
 
-// compares returns the Txn's conditions: nothing t read has changed since t.rev. When they would be more
-// than etcd allows in one Txn, they collapse into one range compare over everything read, which the fence
-// completes (a deleted key no longer has a revision to compare).
+// compares returns the Txn's conditions: nothing t read has changed since t.rev, and no large change is
+// pending (the fence is empty, or still absent: large.go). When they would be more than etcd allows in one
+// Txn, the reads' compares collapse into one range compare over everything read, which the fence completes
+// (a deleted key no longer has a revision to compare).
 func (s *Store) compares(t *tx) []clientv3.Cmp {
+	noLarge := clientv3.Compare(clientv3.Version(s.fence), "=", 0)
+	if t.fenced0 {
+		noLarge = clientv3.Compare(clientv3.Value(s.fence), "=", "")
+	}
+	return append(s.readCompares(t), noLarge)
+}
+
+// readCompares returns the conditions that nothing t read has changed since t.rev.
+func (s *Store) readCompares(t *tx) []clientv3.Cmp {
 	after := t.rev + 1
 	var cmps []clientv3.Cmp
 	for k, rev := range t.points {
@@ -145,7 +181,7 @@ func (s *Store) compares(t *tx) []clientv3.Cmp {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(sp.lo), "<", after).WithRange(sp.hi))
 	}
 	fenced := t.fenced
-	if len(cmps)+1 > s.opts.MaxTxnOps {
+	if len(cmps)+2 > s.opts.MaxTxnOps { // room for the fence's compares
 		lo, hi := s.prefix+"\xff", s.prefix
 		for k := range t.points {
 			lo, hi = min(lo, k), max(hi, k+"\x00")
@@ -163,7 +199,8 @@ func (s *Store) compares(t *tx) []clientv3.Cmp {
 }
 
 // fault turns an etcd client error into the store's: store.ErrUnavailable when etcd cannot serve the
-// request (unreachable, no leader or quorum, out of space, credentials refused), store.ErrTooLarge when it
+// request (unreachable, no leader or quorum, out of space, credentials refused: then ErrAuth too),
+// store.ErrTooLarge when it
 // refuses the request's size, naming the cause. The error text never holds the password.
 func (s *Store) fault(op string, err error) error {
 	switch {
@@ -181,7 +218,7 @@ func (s *Store) fault(op string, err error) error {
 	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrInvalidAuthToken),
 		errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrUserEmpty),
 		status.Code(err) == codes.Unauthenticated, status.Code(err) == codes.PermissionDenied:
-		return fmt.Errorf("%s: %s refused user %q: %v: %w", op, s.where, s.opts.Username, rpctypes.ErrorDesc(err), store.ErrUnavailable)
+		return fmt.Errorf("%s: %s refused user %q: %v: %w (%w)", op, s.where, s.opts.Username, rpctypes.ErrorDesc(err), ErrAuth, store.ErrUnavailable)
 	case errors.Is(err, rpctypes.ErrNoLeader), errors.Is(err, rpctypes.ErrTimeout),
 		errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail), errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost),
 		errors.Is(err, rpctypes.ErrLeaderChanged):

@@ -11,7 +11,9 @@ import (
 
 // Watch implements store.Watcher: it sends one Change per committed transaction under the prefix, in
 // revision order, starting after rev (0: after the revision current when the watch starts; ViewRevision
-// gives the revision a snapshot was read at). A Change's Keys are store keys, sorted by etcd.
+// gives the revision a snapshot was read at). A Change's Keys are store keys, sorted. A large change
+// (large.go) is one Change with every key it writes, at its commit; its keys are then reported again as
+// they are applied.
 //
 // The watch survives a lost member or connection: it resumes after the last revision it delivered, on any
 // endpoint that has a leader. When the revisions after that were compacted away, it sends a Change with
@@ -83,8 +85,11 @@ func (s *Store) deliver(events []*clientv3.Event, send func(store.Change) bool, 
 		rev := events[i].Kv.ModRevision
 		c := store.Change{Revision: rev}
 		for ; i < len(events) && events[i].Kv.ModRevision == rev; i++ {
-			if k := string(events[i].Kv.Key[len(s.prefix):]); k != "" { // not the fence
+			ev := events[i]
+			if k := string(ev.Kv.Key[len(s.prefix):]); k != "" {
 				c.Keys = append(c.Keys, k)
+			} else if ev.Type == clientv3.EventTypePut && len(ev.Kv.Value) > 0 {
+				c.Keys = append(c.Keys, largeKeys(ev.Kv.Value)...) // a large change, committed (large.go)
 			}
 		}
 		if len(c.Keys) > 0 && !send(c) {
