@@ -120,6 +120,10 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		if r := st.protected(cmd); r != nil {
 			return st.answer(c, slot{local: r}, true)
 		}
+	case "config":
+		if r := guardedConfigSet(c); r != nil {
+			return st.answer(c, slot{local: r}, true)
+		}
 	case "quit":
 		// Answered here: the backend connection stays clean and the client's goodbye is not delayed.
 		sl = slot{local: replyOK, close: true}
@@ -262,6 +266,22 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 		}
 	}
 	return sl, fwd
+}
+
+// guardedConfigSet is the refusal of a CONFIG SET that names a parameter of the backend's wiring
+// (rediscmd.GuardedConfig), as Redis refuses a protected config, or nil. The backend judges the rest.
+func guardedConfigSet(c *resp.Command) []byte {
+	var sub [16]byte
+	if len(c.Args) < 4 || lower(c.Args, 1, &sub) != "set" {
+		return nil
+	}
+	for i := 2; i < len(c.Args); i += 2 {
+		var long [64]byte
+		if len(c.Args[i]) <= len(long) && rediscmd.GuardedConfig(lowerInto(c.Args[i], long[:])) {
+			return replyGuardedConfig(c.Args[i])
+		}
+	}
+	return nil
 }
 
 // protected is Redis's refusal of DEBUG or MODULE (name, lower case) for this connection under

@@ -118,6 +118,12 @@ func errorReply(msg string) []byte { return resp.AppendError(nil, msg) }
 // Replies that name client input (Redis 7.0.15's texts; input truncated by the callers as Redis does).
 
 // wrongArity is Redis's arity error for a command's full name ("client|kill").
+// replyGuardedConfig: CONFIG SET of a parameter of the backend's wiring (rediscmd.GuardedConfig), refused
+// as Redis refuses a protected config (config.c); name as the client spelled it.
+func replyGuardedConfig(name []byte) []byte {
+	return errorReply("ERR CONFIG SET failed (possibly related to argument '" + string(cstr(name, 128)) + "') - can't set protected config")
+}
+
 func wrongArity(fullname string) []byte {
 	return errorReply("ERR wrong number of arguments for '" + fullname + "' command")
 }

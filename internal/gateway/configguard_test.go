@@ -1,0 +1,69 @@
+package gateway_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// A client allowed CONFIG cannot rewire the backend through moat: CONFIG SET of where it listens, who
+// logs in to it and where it writes files is refused with Redis's protected-config text, on every path
+// (alone, among other pairs, in a pipeline, inside MULTI, over RESP3), and the backend keeps its
+// settings; other parameters are set as before.
+func TestConfigSetCannotRewireTheBackend(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allowLoopback(t))
+	direct := dial(t, e.srv.Addr, "127.0.0.1")
+	before := map[string]string{}
+	guarded := []string{"requirepass", "masterauth", "masteruser", "bind", "port", "protected-mode", "tls-port", "tls-auth-clients", "dir", "dbfilename"}
+	for _, p := range guarded {
+		before[p] = direct.do("CONFIG", "GET", p)
+	}
+	c := dial(t, e.addr, "127.0.0.2")
+	refused := func(name string) string {
+		return "-ERR CONFIG SET failed (possibly related to argument '" + name + "') - can't set protected config\r\n"
+	}
+	for _, args := range [][]string{
+		{"CONFIG", "SET", "requirepass", "x"},
+		{"CONFIG", "SET", "RequirePass", "x"},
+		{"CONFIG", "SET", "bind", "0.0.0.0"},
+		{"CONFIG", "SET", "port", "6399"},
+		{"CONFIG", "SET", "protected-mode", "no"},
+		{"CONFIG", "SET", "tls-port", "6400"},
+		{"CONFIG", "SET", "masterauth", "x"},
+		{"CONFIG", "SET", "dir", "/tmp"},
+		{"CONFIG", "SET", "maxmemory-policy", "allkeys-lru", "bind", "0.0.0.0"},
+	} {
+		name := args[len(args)-2]
+		if got := c.do(args...); got != refused(name) {
+			t.Errorf("%v: %q, want %q", args, got, refused(name))
+		}
+	}
+	// Pipelined, then inside MULTI (the transaction is discarded, as for any command refused while
+	// queueing), then over RESP3.
+	c.send(cmd("CONFIG", "SET", "requirepass", "x") + cmd("PING"))
+	c.expect(refused("requirepass"))
+	c.expect("+PONG\r\n")
+	c.expectOK("MULTI")
+	if got := c.do("CONFIG", "SET", "port", "1"); got != refused("port") {
+		t.Errorf("CONFIG SET port in MULTI: %q", got)
+	}
+	if got := c.do("EXEC"); !strings.HasPrefix(got, "-EXECABORT") {
+		t.Errorf("EXEC after a refused CONFIG SET: %q", got)
+	}
+	if got := c.do("HELLO", "3"); !strings.HasPrefix(got, "%") {
+		t.Fatalf("HELLO 3: %q", got)
+	}
+	if got := c.do("CONFIG", "SET", "protected-mode", "no"); got != refused("protected-mode") {
+		t.Errorf("CONFIG SET protected-mode over RESP3: %q", got)
+	}
+	for _, p := range guarded {
+		if got := direct.do("CONFIG", "GET", p); got != before[p] {
+			t.Errorf("the backend's %s changed: %q, was %q", p, got, before[p])
+		}
+	}
+	// Other parameters are the backend's to judge, as before.
+	c.expectOK("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+	if got := direct.do("CONFIG", "GET", "maxmemory-policy"); !strings.Contains(got, "allkeys-lru") {
+		t.Errorf("maxmemory-policy on the backend: %q", got)
+	}
+}
