@@ -310,6 +310,10 @@ type inboxSink struct {
 }
 
 func (k *inboxSink) Write(p []byte) (int, error) {
+	if k.n <= longReply && k.n+len(p) > longReply {
+		// A long reply may hold the lane up: have an overflow lane ready for those who leave it.
+		k.l.pool.prepare(k.s.snap.SharedLanes)
+	}
 	k.n += len(p)
 	if k.last {
 		end := [1]int{len(p)}
@@ -338,6 +342,8 @@ type lanePool struct {
 	slots    [maxLanes]laneSlot
 	draining map[*lane]struct{} // lanes taken out of their slot while draining (lanedrain.go)
 	shut     bool
+
+	preparing atomic.Bool // an overflow lane is being dialled ahead (laneheld.go)
 }
 
 type laneSlot struct {

@@ -41,6 +41,38 @@ func (l *lane) retireIdle() bool {
 	return idle && l.retire(nil)
 }
 
+// prepare dials an overflow lane in the background when the pool's overflow slots (n to 2n-1) hold no
+// working one: a long reply is passing on a lane, which may hold it up, and a session that then leaves
+// it (unheld) finds a lane ready instead of waiting for a dial while the backend is busy. An overflow
+// lane that is not taken closes after overflowIdle, as any.
+func (p *lanePool) prepare(n int) {
+	n = min(max(n, 1), maxLanes)
+	if 2*n > maxLanes || p.closed() || !p.preparing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer p.preparing.Store(false)
+		for i := n; i < 2*n; i++ {
+			sl := &p.slots[i]
+			sl.mu.Lock()
+			l := sl.l
+			if l != nil && l.usable() {
+				sl.mu.Unlock()
+				return
+			}
+			d, err := p.dial(true)
+			if err == nil && !p.closed() {
+				p.keepDraining(l)
+				sl.l = d
+			} else if err == nil {
+				d.retire(nil)
+			}
+			sl.mu.Unlock()
+			return
+		}
+	}()
+}
+
 // unheld returns a working lane of the pool's first n that is not held up, or else an overflow lane
 // (slots n to 2n-1) that is not, dialling one if needed; nil when there is none to be had.
 func (p *lanePool) unheld(n int) *lane {
