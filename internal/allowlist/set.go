@@ -2,9 +2,6 @@ package allowlist
 
 import (
 	"net/netip"
-	"slices"
-
-	"go4.org/netipx"
 )
 
 // Set is the compiled allow set of one instance (W6): the union of all its
@@ -19,7 +16,7 @@ import (
 // A Set must not be copied by value; pass the pointer.
 type Set struct {
 	// The addresses allowed, for Allows: the union of the effective
-	// prefixes as merged ranges (netipx does the set algebra), one index
+	// prefixes as merged ranges (spans.go), one index
 	// per family. About 2.5 times as fast as bart.Fast on cache-cold IPv6
 	// lookups, in a third of its memory (4 MB for 100 groups of 1,000).
 	v4, v6 *index
@@ -119,27 +116,8 @@ func (s *Set) addHosts(bound []Bound, allowed *[]netip.Prefix) {
 // index builds the lookup indexes from the effective prefixes (canonical,
 // unzoned) and counts the distinct ones.
 func (s *Set) index(allowed []netip.Prefix) {
-	var b netipx.IPSetBuilder
-	for _, p := range allowed {
-		b.AddPrefix(p)
-	}
-	union, _ := b.IPSet() // no error: every prefix is valid
-	var v4, v6 []span
-	for _, r := range union.Ranges() {
-		if r.From().Is4() {
-			v4 = append(v4, span{first: key4(r.From()), last: key4(r.To())})
-		} else {
-			v6 = append(v6, span{first: key6(r.From()), last: key6(r.To())})
-		}
-	}
-	s.v4, s.v6 = newIndex(v4), newIndex(v6)
-	slices.SortFunc(allowed, func(p, q netip.Prefix) int {
-		if c := p.Addr().Compare(q.Addr()); c != 0 {
-			return c
-		}
-		return p.Bits() - q.Bits()
-	})
-	s.size = len(slices.Compact(allowed))
+	v4, v6, distinct := mergedSpans(allowed)
+	s.v4, s.v6, s.size = newIndex(v4), newIndex(v6), distinct
 }
 
 // canonical returns p as ParseEntry would: IPv4-mapped prefixes in IPv4
