@@ -193,7 +193,9 @@ func BenchmarkControlPlaneStartup(b *testing.B) {
 	b.ReportMetric(float64(heap)/(1<<20), "MiB-snapshots")
 }
 
-// scaleGateway starts the changed instance's gateway (one listener, a real redis-server behind it).
+// scaleGateway starts the changed instance's gateway (one listener, a real redis-server behind it) as
+// Server.startInstance does: the backend's command table is the one the plane compiles its users
+// against, and the one the gateway judges with.
 func scaleGateway(b *testing.B, p *controlplane.Plane, in model.Instance) *gateway.Instance {
 	b.Helper()
 	srv := redistest.Start(b)
@@ -202,12 +204,15 @@ func scaleGateway(b *testing.B, p *controlplane.Plane, in model.Instance) *gatew
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { be.Close() })
+	log := slog.New(slog.DiscardHandler)
+	table := gateway.CommandTable(be, 2*time.Second, p.Commands(), log)
+	p.SetCommandTable(in.ID, table)
 	snap, err := p.CompileInstance(in)
 	if err != nil {
 		b.Fatal(err)
 	}
 	gw, err := gateway.Start(gateway.Config{ID: in.ID, Listen: []string{"127.0.0.1:0"}, Backend: be,
-		Log: slog.New(slog.DiscardHandler), Metrics: gateway.NewMetrics(), Commands: p.Commands()}, snap)
+		Log: log, Metrics: gateway.NewMetrics(), Commands: table, DefaultCommands: true}, snap)
 	if err != nil {
 		b.Fatal(err)
 	}
