@@ -15,14 +15,30 @@ import (
 // there are no comments. A file without a "default" user gets a fresh "on nopass ~* &* +@all" one. Like
 // Redis (which reads the file with fgets), a NUL byte ends its 1023-byte read chunk.
 func ParseACLFile(t *Table, cfg Config, filename string, data []byte) (*Users, error) {
-	us := &Users{table: t, cfg: cfg, m: map[string]*User{}}
+	return ReparseACLFile(nil, t, cfg, filename, data)
+}
+
+// ReparseACLFile is ParseACLFile for a file that differs little from the one prev was read from: a user
+// whose line is the same as the line prev read it from, and who has not changed in prev since, is taken
+// over from prev as it is (users are immutable) rather than compiled again. prev may be nil; it is not
+// changed, and its users are reused only when it was read with the same table and settings.
+func ReparseACLFile(prev *Users, t *Table, cfg Config, filename string, data []byte) (*Users, error) {
+	n := bytes.Count(data, []byte{'\n'}) + 1
+	us := &Users{table: t, cfg: cfg, m: make(map[string]*User, n), lines: make(map[string]*User, n)}
+	if prev != nil && (prev.table != t || prev.cfg != cfg) {
+		prev = nil
+	}
 	var errs strings.Builder
 	for i, line := range strings.Split(fgetsText(data), "\n") {
-		linenum := strconv.Itoa(i + 1)
 		line = strings.Trim(line, " \t\r\n")
 		if line == "" {
 			continue
 		}
+		if u := prev.readFrom(line); u != nil && us.m[u.name] == nil {
+			us.m[u.name], us.lines[line] = u, u
+			continue
+		}
+		linenum := strconv.Itoa(i + 1)
 		argv := strings.Split(line, " ")
 		if argv[0] != "user" || len(argv) < 2 {
 			errs.WriteString(filename + ":" + linenum + " should start with user keyword followed by the username. ")
@@ -38,7 +54,7 @@ func ParseACLFile(t *Table, cfg Config, filename string, data []byte) (*Users, e
 			continue
 		}
 		u := newUser(t, name, cfg)
-		us.m[name] = u
+		us.m[name], us.lines[line] = u, u
 		rules, open := mergeSelectorArgs(argv[2:])
 		if open >= 0 {
 			// redis-server 7.0.15 crashes here when rules precede the '('; moat reports it.
@@ -72,10 +88,26 @@ func ParseACLFile(t *Table, cfg Config, filename string, data []byte) (*Users, e
 	return us, nil
 }
 
+// readFrom returns the user of us that was read from line and is unchanged since, or nil (also when us
+// is nil).
+func (us *Users) readFrom(line string) *User {
+	if us == nil {
+		return nil
+	}
+	if u := us.lines[line]; u != nil && us.m[u.name] == u {
+		return u
+	}
+	return nil
+}
+
 // fgetsText is the file as Redis builds it: fgets chunks of at most 1023 bytes (or up to a newline),
 // each cut at its first NUL byte by sdscat.
 func fgetsText(data []byte) string {
+	if bytes.IndexByte(data, 0) < 0 {
+		return string(data) // the chunks, put back together
+	}
 	var b strings.Builder
+	b.Grow(len(data))
 	for len(data) > 0 {
 		n := min(len(data), 1023)
 		if i := bytes.IndexByte(data[:n], '\n'); i >= 0 {
