@@ -52,7 +52,7 @@ type member struct {
 // the whitelist entry 127.0.0.1 is the "deny everything" placeholder.
 func Compile(groups []Group, bound []Bound) *Set {
 	s := &Set{}
-	var allowed []netip.Prefix
+	allowed := make([]netip.Prefix, 0, entryCount(groups)+hostAddrCount(bound))
 	loopbackListed, othersListed := s.addEntries(groups, &allowed)
 	s.addHosts(bound, &allowed)
 	s.index(allowed)
@@ -65,11 +65,7 @@ func Compile(groups []Group, bound []Bound) *Set {
 // entry to the list Explain reads. It reports whether 127.0.0.1 and whether
 // anything else is listed.
 func (s *Set) addEntries(groups []Group, allowed *[]netip.Prefix) (loopbackListed, othersListed bool) {
-	n := 0
-	for _, g := range groups {
-		n += len(g.Entries)
-	}
-	s.entries = make([]listed, 0, n)
+	s.entries = make([]listed, 0, entryCount(groups))
 	lo := loopback()
 	for _, g := range groups {
 		for _, p := range g.Entries {
@@ -92,13 +88,7 @@ func (s *Set) addEntries(groups []Group, allowed *[]netip.Prefix) (loopbackListe
 // addHosts adds every address of every host of the bound security groups to
 // allowed and to the list Explain reads.
 func (s *Set) addHosts(bound []Bound, allowed *[]netip.Prefix) {
-	n := 0
-	for _, b := range bound {
-		for _, h := range b.Hosts {
-			n += len(h.Addrs)
-		}
-	}
-	s.hosts = make([]member, 0, n)
+	s.hosts = make([]member, 0, hostAddrCount(bound))
 	for _, b := range bound {
 		for _, h := range b.Hosts {
 			for _, a := range h.Addrs {
@@ -111,6 +101,26 @@ func (s *Set) addHosts(bound []Bound, allowed *[]netip.Prefix) {
 			}
 		}
 	}
+}
+
+// entryCount is how many entries the groups list.
+func entryCount(groups []Group) int {
+	n := 0
+	for _, g := range groups {
+		n += len(g.Entries)
+	}
+	return n
+}
+
+// hostAddrCount is how many addresses the hosts of the bound security groups have.
+func hostAddrCount(bound []Bound) int {
+	n := 0
+	for _, b := range bound {
+		for _, h := range b.Hosts {
+			n += len(h.Addrs)
+		}
+	}
+	return n
 }
 
 // index builds the lookup indexes from the effective prefixes (canonical,
