@@ -52,20 +52,22 @@ type member struct {
 // the whitelist entry 127.0.0.1 is the "deny everything" placeholder.
 func Compile(groups []Group, bound []Bound) *Set {
 	s := &Set{}
-	allowed := make([]netip.Prefix, 0, entryCount(groups)+hostAddrCount(bound))
-	loopbackListed, othersListed := s.addEntries(groups, &allowed)
-	s.addHosts(bound, &allowed)
-	s.index(allowed)
+	loopbackListed, othersListed := s.addEntries(groups)
+	s.addHosts(bound)
+	s.index()
 	s.onlyLoopback = loopbackListed && !othersListed && len(bound) == 0
 	s.loopbackVoid = loopbackListed && !s.onlyLoopback
 	return s
 }
 
-// addEntries adds every group entry but 127.0.0.1 to allowed, and every
-// entry to the list Explain reads. It reports whether 127.0.0.1 and whether
-// anything else is listed.
-func (s *Set) addEntries(groups []Group, allowed *[]netip.Prefix) (loopbackListed, othersListed bool) {
-	s.entries = make([]listed, 0, entryCount(groups))
+// addEntries adds every group entry, canonical, to the list Explain reads. It
+// reports whether 127.0.0.1 and whether anything else is listed.
+func (s *Set) addEntries(groups []Group) (loopbackListed, othersListed bool) {
+	n := 0
+	for _, g := range groups {
+		n += len(g.Entries)
+	}
+	s.entries = make([]listed, 0, n)
 	lo := loopback()
 	for _, g := range groups {
 		for _, p := range g.Entries {
@@ -79,16 +81,21 @@ func (s *Set) addEntries(groups []Group, allowed *[]netip.Prefix) (loopbackListe
 				continue
 			}
 			othersListed = true
-			*allowed = append(*allowed, p)
 		}
 	}
 	return loopbackListed, othersListed
 }
 
-// addHosts adds every address of every host of the bound security groups to
-// allowed and to the list Explain reads.
-func (s *Set) addHosts(bound []Bound, allowed *[]netip.Prefix) {
-	s.hosts = make([]member, 0, hostAddrCount(bound))
+// addHosts adds every address of every host of the bound security groups,
+// unmapped and unzoned, to the list Explain reads.
+func (s *Set) addHosts(bound []Bound) {
+	n := 0
+	for _, b := range bound {
+		for _, h := range b.Hosts {
+			n += len(h.Addrs)
+		}
+	}
+	s.hosts = make([]member, 0, n)
 	for _, b := range bound {
 		for _, h := range b.Hosts {
 			for _, a := range h.Addrs {
@@ -97,36 +104,32 @@ func (s *Set) addHosts(bound []Bound, allowed *[]netip.Prefix) {
 				}
 				a = unzoned(a.Unmap())
 				s.hosts = append(s.hosts, member{sg: b.SecurityGroup, id: h.ID, name: h.Name, addr: a})
-				*allowed = append(*allowed, netip.PrefixFrom(a, a.BitLen()))
 			}
 		}
 	}
 }
 
-// entryCount is how many entries the groups list.
-func entryCount(groups []Group) int {
-	n := 0
-	for _, g := range groups {
-		n += len(g.Entries)
+// index builds the lookup indexes from the effective prefixes — every entry
+// but 127.0.0.1, every host address — and counts the distinct ones.
+func (s *Set) index() {
+	var b spanSet
+	lo := loopback()
+	for _, e := range s.entries {
+		b.count(e.p.Addr())
 	}
-	return n
-}
-
-// hostAddrCount is how many addresses the hosts of the bound security groups have.
-func hostAddrCount(bound []Bound) int {
-	n := 0
-	for _, b := range bound {
-		for _, h := range b.Hosts {
-			n += len(h.Addrs)
+	for _, m := range s.hosts {
+		b.count(m.addr)
+	}
+	b.alloc()
+	for _, e := range s.entries {
+		if e.p != lo {
+			b.add(e.p)
 		}
 	}
-	return n
-}
-
-// index builds the lookup indexes from the effective prefixes (canonical,
-// unzoned) and counts the distinct ones.
-func (s *Set) index(allowed []netip.Prefix) {
-	v4, v6, distinct := mergedSpans(allowed)
+	for _, m := range s.hosts {
+		b.add(netip.PrefixFrom(m.addr, m.addr.BitLen()))
+	}
+	v4, v6, distinct := b.merged()
 	s.v4, s.v6, s.size = newIndex(v4), newIndex(v6), distinct
 }
 

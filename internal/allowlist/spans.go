@@ -9,30 +9,46 @@ import (
 // list per family. Built directly (a sort and one merging pass) rather than through a general IP-set
 // builder: compiling 1,000 entries is then tens of microseconds, so a whitelist change costs little.
 
-// mergedSpans returns the union of prefixes (valid, canonical: IPv4 in IPv4 form, host bits clear) as
-// sorted, disjoint spans that neither overlap nor touch, IPv4 and IPv6 apart, and how many distinct
-// prefixes it was given. It changes nothing it is given.
-func mergedSpans(prefixes []netip.Prefix) (v4, v6 []span, distinct int) {
-	n4 := 0
-	for _, p := range prefixes {
-		if p.Addr().Is4() {
-			n4++
-		}
+// spanSet collects prefixes as spans, IPv4 and IPv6 apart: count every
+// address first, alloc, then add each prefix.
+type spanSet struct {
+	n4, n6 int
+	v4, v6 []span
+}
+
+// count counts a prefix of address a for alloc.
+func (b *spanSet) count(a netip.Addr) {
+	if a.Is4() {
+		b.n4++
+	} else {
+		b.n6++
 	}
-	v4, v6 = make([]span, 0, n4), make([]span, 0, len(prefixes)-n4)
-	for _, p := range prefixes {
-		a := p.Addr()
-		if a.Is4() {
-			first := key4(a)
-			host := uint64(1)<<(32-p.Bits()) - 1
-			v4 = append(v4, span{first: first, last: u128{lo: first.lo | host}})
-			continue
-		}
-		first, m := key6(a), maskOf(uint(p.Bits()))
-		v6 = append(v6, span{first: first, last: u128{hi: first.hi | ^m.hi, lo: first.lo | ^m.lo}})
+}
+
+// alloc makes room for the prefixes counted.
+func (b *spanSet) alloc() {
+	b.v4, b.v6 = make([]span, 0, b.n4), make([]span, 0, b.n6)
+}
+
+// add adds prefix p (valid, canonical: IPv4 in IPv4 form, host bits clear).
+func (b *spanSet) add(p netip.Prefix) {
+	a := p.Addr()
+	if a.Is4() {
+		first := key4(a)
+		host := uint64(1)<<(32-p.Bits()) - 1
+		b.v4 = append(b.v4, span{first: first, last: u128{lo: first.lo | host}})
+		return
 	}
-	v4, d4 := mergeSpans(v4)
-	v6, d6 := mergeSpans(v6)
+	first, m := key6(a), maskOf(uint(p.Bits()))
+	b.v6 = append(b.v6, span{first: first, last: u128{hi: first.hi | ^m.hi, lo: first.lo | ^m.lo}})
+}
+
+// merged returns the union of the prefixes added as sorted, disjoint spans
+// that neither overlap nor touch, IPv4 and IPv6 apart, and how many distinct
+// prefixes were added. The set is used up.
+func (b *spanSet) merged() (v4, v6 []span, distinct int) {
+	v4, d4 := mergeSpans(b.v4)
+	v6, d6 := mergeSpans(b.v6)
 	return v4, v6, d4 + d6
 }
 

@@ -9,6 +9,19 @@ import (
 	"go4.org/netipx"
 )
 
+// mergedSpans is the union of prefixes (valid, canonical) as a spanSet computes it.
+func mergedSpans(prefixes []netip.Prefix) (v4, v6 []span, distinct int) {
+	var b spanSet
+	for _, p := range prefixes {
+		b.count(p.Addr())
+	}
+	b.alloc()
+	for _, p := range prefixes {
+		b.add(p)
+	}
+	return b.merged()
+}
+
 // netipxSpans is the oracle of mergedSpans: the union as netipx's IPSet computes it.
 func netipxSpans(prefixes []netip.Prefix) (v4, v6 []span) {
 	var b netipx.IPSetBuilder
@@ -26,9 +39,9 @@ func netipxSpans(prefixes []netip.Prefix) (v4, v6 []span) {
 	return v4, v6
 }
 
-// mergedSpans gives netipx's ranges: overlapping, nested, touching and repeated prefixes, the ends of
+// A spanSet gives netipx's ranges: overlapping, nested, touching and repeated prefixes, the ends of
 // both address spaces, and random sets from the differential test's small address space.
-func TestMergedSpans(t *testing.T) {
+func TestSpanSet(t *testing.T) {
 	fixed := [][]netip.Prefix{
 		nil,
 		list(t, "10.0.0.0/25,10.0.0.128/25"), // touching: one span
@@ -59,7 +72,7 @@ func TestMergedSpans(t *testing.T) {
 			t.Fatalf("case %d: %d distinct prefixes; want %d", i, distinct, d)
 		}
 		if !slices.Equal(ps, given) {
-			t.Fatalf("case %d: mergedSpans reordered its input", i)
+			t.Fatalf("case %d: the spanSet reordered its input", i)
 		}
 	}
 }
