@@ -23,7 +23,12 @@ func ParseACLFile(t *Table, cfg Config, filename string, data []byte) (*Users, e
 // over from prev as it is (users are immutable) rather than compiled again. prev may be nil; it is not
 // changed, and its users are reused only when it was read with the same table and settings.
 func ReparseACLFile(prev *Users, t *Table, cfg Config, filename string, data []byte) (*Users, error) {
-	n := bytes.Count(data, []byte{'\n'}) + 1
+	return ReparseACLText(prev, t, cfg, filename, string(data))
+}
+
+// ReparseACLText is ReparseACLFile for a file given as a string (not copied again).
+func ReparseACLText(prev *Users, t *Table, cfg Config, filename, data string) (*Users, error) {
+	n := strings.Count(data, "\n") + 1
 	us := &Users{table: t, cfg: cfg, m: make(map[string]*User, n), lines: make(map[string]*User, n)}
 	if prev != nil && (prev.table != t || prev.cfg != cfg) {
 		prev = nil
@@ -102,18 +107,22 @@ func (us *Users) readFrom(line string) *User {
 
 // fgetsText is the file as Redis builds it: fgets chunks of at most 1023 bytes (or up to a newline),
 // each cut at its first NUL byte by sdscat.
-func fgetsText(data []byte) string {
-	if bytes.IndexByte(data, 0) < 0 {
-		return string(data) // the chunks, put back together
+func fgetsText(data string) string {
+	if strings.IndexByte(data, 0) < 0 {
+		return data // the chunks, put back together
 	}
 	var b strings.Builder
 	b.Grow(len(data))
 	for len(data) > 0 {
 		n := min(len(data), 1023)
-		if i := bytes.IndexByte(data[:n], '\n'); i >= 0 {
+		if i := strings.IndexByte(data[:n], '\n'); i >= 0 {
 			n = i + 1
 		}
-		b.Write(cstr(data[:n]))
+		chunk := data[:n]
+		if i := strings.IndexByte(chunk, 0); i >= 0 {
+			chunk = chunk[:i]
+		}
+		b.WriteString(chunk)
 		data = data[n:]
 	}
 	return b.String()

@@ -77,10 +77,10 @@ func (p *Plane) usersFrom(in model.Instance, prev *acl.Users) (*acl.Users, error
 	if len(in.ACL) == 0 {
 		return acl.NewUsers(t, cfg), nil
 	}
-	text := []byte(strings.Join(in.ACL, "\n"))
-	us, err := acl.ReparseACLFile(prev, t, cfg, "acl", text)
+	text := strings.Join(in.ACL, "\n")
+	us, err := acl.ReparseACLText(prev, t, cfg, "acl", text)
 	if err != nil && t != p.Commands() {
-		if us, err = acl.ReparseACLFile(prev, p.Commands(), cfg, "acl", text); err == nil && p.log != nil {
+		if us, err = acl.ReparseACLText(prev, p.Commands(), cfg, "acl", text); err == nil && p.log != nil {
 			p.log.Warn("ACL users judged with redis-server 7.0.15's command table: a rule names a command the backend lacks",
 				"instance", in.ID, "backend_table", t.Source)
 		}
