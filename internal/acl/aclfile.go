@@ -28,13 +28,28 @@ func ReparseACLFile(prev *Users, t *Table, cfg Config, filename string, data []b
 
 // ReparseACLText is ReparseACLFile for a file given as a string (not copied again).
 func ReparseACLText(prev *Users, t *Table, cfg Config, filename, data string) (*Users, error) {
-	n := strings.Count(data, "\n") + 1
-	us := &Users{table: t, cfg: cfg, m: make(map[string]*User, n), lines: make(map[string]*User, n)}
+	return parseLines(prev, t, cfg, filename, strings.Split(fgetsText(data), "\n"))
+}
+
+// ReparseACLLines is ReparseACLText of the lines joined with "\n", without joining them when no line
+// holds a newline or a NUL byte (which fgets would read otherwise).
+func ReparseACLLines(prev *Users, t *Table, cfg Config, filename string, lines []string) (*Users, error) {
+	for _, l := range lines {
+		if strings.IndexByte(l, '\n') >= 0 || strings.IndexByte(l, 0) >= 0 {
+			return ReparseACLText(prev, t, cfg, filename, strings.Join(lines, "\n"))
+		}
+	}
+	return parseLines(prev, t, cfg, filename, lines)
+}
+
+// parseLines is ReparseACLFile of the file's lines as fgets reads them.
+func parseLines(prev *Users, t *Table, cfg Config, filename string, lines []string) (*Users, error) {
+	us := &Users{table: t, cfg: cfg, m: make(map[string]*User, len(lines)), lines: make(map[string]*User, len(lines))}
 	if prev != nil && (prev.table != t || prev.cfg != cfg) {
 		prev = nil
 	}
 	var errs strings.Builder
-	for i, line := range strings.Split(fgetsText(data), "\n") {
+	for i, line := range lines {
 		line = strings.Trim(line, " \t\r\n")
 		if line == "" {
 			continue

@@ -24,6 +24,28 @@ func TestReparseACLFileMatchesParse(t *testing.T) {
 	}
 }
 
+// ReparseACLLines reads the lines as ParseACLFile reads them joined with "\n": line numbers in errors,
+// NUL bytes and newlines inside a line included.
+func TestReparseACLLinesMatchesParse(t *testing.T) {
+	tbl := mustDefault(t)
+	files := append(aclFiles, "user a on ~a\nuser b on ~b", "user a on ~a\x00x\nuser b on")
+	for i, file := range files {
+		lines := strings.Split(file, "\n")
+		if i >= len(aclFiles) {
+			lines = []string{"user c on", file, "user d on"} // a newline or a NUL inside one line
+			file = strings.Join(lines, "\n")
+		}
+		want, werr := ParseACLFile(tbl, Config{}, "users.acl", []byte(file))
+		got, gerr := ReparseACLLines(nil, tbl, Config{}, "users.acl", lines)
+		if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
+			t.Fatalf("file %d: error %v; ParseACLFile's %v", i, gerr, werr)
+		}
+		if werr == nil && strings.Join(got.List(), "\n") != strings.Join(want.List(), "\n") {
+			t.Fatalf("file %d:\n%s\n--- ParseACLFile:\n%s", i, strings.Join(got.List(), "\n"), strings.Join(want.List(), "\n"))
+		}
+	}
+}
+
 // A user whose line did not change is the same *User; a changed line, a user changed in prev since it was
 // read, and a prev read with other settings are compiled again.
 func TestReparseACLFileReuses(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/allowlist"
@@ -77,10 +76,9 @@ func (p *Plane) usersFrom(in model.Instance, prev *acl.Users) (*acl.Users, error
 	if len(in.ACL) == 0 {
 		return acl.NewUsers(t, cfg), nil
 	}
-	text := strings.Join(in.ACL, "\n")
-	us, err := acl.ReparseACLText(prev, t, cfg, "acl", text)
+	us, err := acl.ReparseACLLines(prev, t, cfg, "acl", in.ACL)
 	if err != nil && t != p.Commands() {
-		if us, err = acl.ReparseACLText(prev, p.Commands(), cfg, "acl", text); err == nil && p.log != nil {
+		if us, err = acl.ReparseACLLines(prev, p.Commands(), cfg, "acl", in.ACL); err == nil && p.log != nil {
 			p.log.Warn("ACL users judged with redis-server 7.0.15's command table: a rule names a command the backend lacks",
 				"instance", in.ID, "backend_table", t.Source)
 		}
