@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -21,6 +22,9 @@ type Users struct {
 	table *Table
 	cfg   Config
 	m     map[string]*User
+	// lines are the users read from an aclfile, by their line (ReparseACLFile); never changed once
+	// read, so clones share it. A user changed since is no longer the one in m.
+	lines map[string]*User
 }
 
 // NewUsers returns a set holding only the default user, "on nopass ~* &* +@all".
@@ -37,7 +41,7 @@ func (us *Users) Table() *Table { return us.table }
 
 // Clone returns a copy that shares the immutable users.
 func (us *Users) Clone() *Users {
-	return &Users{table: us.table, cfg: us.cfg, m: maps.Clone(us.m)}
+	return &Users{table: us.table, cfg: us.cfg, m: maps.Clone(us.m), lines: us.lines}
 }
 
 // Config returns the settings the users are built with.
@@ -52,6 +56,40 @@ func (us *Users) SetScriptsNeedAllKeys(on bool) {
 		us.m[name] = c
 	}
 }
+
+// WithScriptsNeedAllKeys returns a copy of us with Config.ScriptsNeedAllKeys on, as a Clone then
+// SetScriptsNeedAllKeys(on) would. When prev is that copy made earlier of from (both may be nil), the
+// users of us that are the same as in from are taken from prev rather than copied again: publishing a
+// set that changed in one user copies one user.
+func (us *Users) WithScriptsNeedAllKeys(on bool, from, prev *Users) *Users {
+	out := &Users{table: us.table, cfg: us.cfg, m: make(map[string]*User, len(us.m))}
+	out.cfg.ScriptsNeedAllKeys = on
+	if from == nil || prev == nil || prev.table != out.table || prev.cfg != out.cfg {
+		from, prev = nil, nil
+	}
+	for name, u := range us.m {
+		if c := reusedCopy(from, prev, name, u); c != nil {
+			out.m[name] = c
+			continue
+		}
+		c := u.clone()
+		c.scriptsNeedAllKeys = on
+		out.m[name] = c
+	}
+	return out
+}
+
+// reusedCopy is prev's user name when from (the set prev was copied from) has u as that user; else nil
+// (also when prev is nil).
+func reusedCopy(from, prev *Users, name string, u *User) *User {
+	if prev == nil || from.m[name] != u {
+		return nil
+	}
+	return prev.m[name]
+}
+
+// All iterates over the users, in no particular order.
+func (us *Users) All() iter.Seq2[string, *User] { return maps.All(us.m) }
 
 // Get returns the user, or nil.
 func (us *Users) Get(name string) *User { return us.m[name] }

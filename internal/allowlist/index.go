@@ -55,6 +55,9 @@ const (
 func newIndex(spans []span) *index {
 	x := &index{spans: spans}
 	if len(spans) > leafSpans {
+		// The root has fewer than 2n+1 slots; spread-out spans need few children.
+		x.slots = make([]slot, 0, 2*len(spans)+2)
+		x.nodes = make([]node, 0, 1+len(spans)/(4*leafSpans))
 		x.build(0, uint32(len(spans)))
 	}
 	return x

@@ -209,7 +209,8 @@ func appendCommand(b []byte, args ...string) []byte {
 	return b
 }
 
-// maxHandshakeReply bounds what a backend may answer to the handshake.
+// maxHandshakeReply bounds each reply a backend may give to the handshake (and to the identities'
+// ACL SETUSERs).
 const maxHandshakeReply = 4096
 
 var errReplyTooLong = errors.New("handshake reply longer than 4096 bytes")
@@ -244,6 +245,10 @@ func readLineReplies(c net.Conn, n int, kinds string) ([]string, error) {
 				return nil, fmt.Errorf("%d unexpected bytes after the replies", len(buf)-start)
 			}
 			return out, nil
+		}
+		if start > 0 { // drop the replies parsed: the bound is on one reply, not on n of them
+			buf = buf[:copy(buf, buf[start:])]
+			start = 0
 		}
 		if len(buf) == cap(buf) {
 			if cap(buf) >= maxHandshakeReply {

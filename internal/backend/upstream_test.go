@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -367,6 +368,8 @@ func TestReadStatusReplies(t *testing.T) {
 		{"not a status", []string{"$2\r\nOK\r\n"}, 1, nil, `unexpected reply "$2"`},
 		{"eof", []string{"+OK\r"}, 1, nil, "EOF"},
 		{"too long", []string{"-" + strings.Repeat("x", 5000)}, 1, nil, "handshake reply longer than 4096 bytes"},
+		// The bound is per reply: 10,000 identities' ACL SETUSERs are answered with 50,000 bytes.
+		{"many replies", []string{strings.Repeat("+OK\r\n", 10000)}, 10000, slices.Repeat([]string{"+OK"}, 10000), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

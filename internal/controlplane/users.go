@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/allowlist"
@@ -66,15 +65,20 @@ func ACLConfig(in model.Instance) acl.Config {
 // 7.0.15's table instead, and this is logged: they keep their rules. The error is ACL LOAD's text for
 // stored lines that compile against neither (which validation before every store prevents).
 func (p *Plane) Users(in model.Instance) (*acl.Users, error) {
+	return p.usersFrom(in, nil)
+}
+
+// usersFrom is Users taking over from prev (nil: none) the users whose lines did not change
+// (acl.ReparseACLFile).
+func (p *Plane) usersFrom(in model.Instance, prev *acl.Users) (*acl.Users, error) {
 	cfg := ACLConfig(in)
 	t := p.commandsFor(in.ID)
 	if len(in.ACL) == 0 {
 		return acl.NewUsers(t, cfg), nil
 	}
-	text := []byte(strings.Join(in.ACL, "\n"))
-	us, err := acl.ParseACLFile(t, cfg, "acl", text)
+	us, err := acl.ReparseACLLines(prev, t, cfg, "acl", in.ACL)
 	if err != nil && t != p.Commands() {
-		if us, err = acl.ParseACLFile(p.Commands(), cfg, "acl", text); err == nil && p.log != nil {
+		if us, err = acl.ReparseACLLines(prev, p.Commands(), cfg, "acl", in.ACL); err == nil && p.log != nil {
 			p.log.Warn("ACL users judged with redis-server 7.0.15's command table: a rule names a command the backend lacks",
 				"instance", in.ID, "backend_table", t.Source)
 		}
@@ -87,8 +91,9 @@ func (p *Plane) Users(in model.Instance) (*acl.Users, error) {
 
 // compiledUsers is Users for callers that only read the result (compiling a snapshot, validating a
 // change): the instance's users as last compiled when its ACL lines and settings are unchanged, so that a
-// whitelist or parameter change does not recompile thousands of users. The result is shared: it must not
-// be changed (ChangeAccounts works on a copy of its own, from Users).
+// whitelist or parameter change does not recompile thousands of users; when some lines changed, only
+// their users are compiled again. The result is shared: it must not be changed (ChangeAccounts changes
+// a Clone).
 func (p *Plane) compiledUsers(in model.Instance) (*acl.Users, error) {
 	cfg := ACLConfig(in)
 	p.usersMu.Lock()
@@ -98,7 +103,7 @@ func (p *Plane) compiledUsers(in model.Instance) (*acl.Users, error) {
 	if ok && c.cfg == cfg && c.table == table && slices.Equal(c.lines, in.ACL) {
 		return c.users, nil
 	}
-	us, err := p.Users(in)
+	us, err := p.usersFrom(in, c.users)
 	if err != nil {
 		return nil, err
 	}
@@ -151,10 +156,11 @@ func (p *Plane) ChangeUsers(a Actor, action, id string, fn func(*acl.Users) erro
 // nothing changes and its error is returned as is.
 func (p *Plane) ChangeAccounts(a Actor, action, id string, fn func(in *model.Instance, us *acl.Users) error) error {
 	_, err := p.update(a, action, id, func(in model.Instance) (model.Instance, error) {
-		us, err := p.Users(in)
+		compiled, err := p.compiledUsers(in) // shared: fn changes a clone (users themselves are immutable)
 		if err != nil {
 			return in, err
 		}
+		us := compiled.Clone()
 		in.Accounts = maps.Clone(in.Accounts)
 		if in.Accounts == nil {
 			in.Accounts = map[string]model.Account{}

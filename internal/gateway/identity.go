@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"maps"
 	"slices"
 
 	"github.com/moat-dev/moat/internal/acl"
@@ -52,6 +51,24 @@ const (
 	identUnavailable               // the backend has no ACL users, or moat's login may not manage them
 )
 
+// identSync is what syncIdentities and scriptsByIdentity keep between publishes, under identMu, so
+// that publishing a snapshot whose users did not change (a whitelist change) costs nothing per user, and
+// one whose users changed in one user describes and copies that user alone.
+type identSync struct {
+	written  map[string]identEntry // by user name, as last written
+	computed map[string]identEntry // by user name, as last computed with deny
+	deny     []string              // the denied commands computed was made with
+	synced   *acl.Users            // users whose identities (with deny) are the ones written: nothing to do
+	// scriptsByIdentity's last copy: to is from with the scripting rule changed.
+	from, to *acl.Users
+}
+
+// identEntry is one restricted user's identity and the user it was made from.
+type identEntry struct {
+	user *acl.User
+	id   *backend.Identity
+}
+
 // syncIdentities writes the identities of s's restricted users that changed and deletes the ones no
 // longer wanted. A backend that cannot be reached leaves everything as it was: the next publish retries.
 func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
@@ -60,34 +77,37 @@ func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
 	}
 	users := in.usersOf(s)
 	deny := s.Renames.Denied()
-	want := map[string]*backend.Identity{}
-	for _, name := range users.Names() {
-		u := users.Get(name)
-		if u.UnrestrictedRules() { // a disabled user's connections keep running, scripts included
-			continue
-		}
-		id := in.backend.Identity(in.id, name, identityRules(u, deny))
-		if id == nil {
-			in.identState.Store(identUnavailable)
-			return
-		}
-		want[name] = id
-	}
 	in.identMu.Lock()
 	defer in.identMu.Unlock()
-	var set []*backend.Identity
-	var del []string
-	for _, name := range slices.Sorted(maps.Keys(want)) {
-		if old := in.identWant[name]; old == nil || !bytes.Equal(old.SetUser, want[name].SetUser) {
-			set = append(set, want[name])
+	st := &in.ident
+	if users == st.synced && slices.Equal(deny, st.deny) {
+		return
+	}
+	st.synced = nil
+	want, ok := in.identities(users, deny)
+	if !ok {
+		in.identState.Store(identUnavailable)
+		return
+	}
+	var changed []string
+	for name, e := range want {
+		if old, ok := st.written[name]; !ok || old.id != e.id && !bytes.Equal(old.id.SetUser, e.id.SetUser) {
+			changed = append(changed, name)
 		}
 	}
-	for name, old := range in.identWant {
-		if want[name] == nil {
-			del = append(del, old.User)
+	slices.Sort(changed)
+	set := make([]*backend.Identity, len(changed))
+	for i, name := range changed {
+		set[i] = want[name].id
+	}
+	var del []string
+	for name, old := range st.written {
+		if _, ok := want[name]; !ok {
+			del = append(del, old.id.User)
 		}
 	}
 	if len(set) == 0 && len(del) == 0 {
+		st.written, st.synced = want, users
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), in.dialTimeout)
@@ -95,7 +115,7 @@ func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
 	err := in.backend.WriteIdentities(ctx, set, del)
 	switch {
 	case err == nil:
-		in.identWant = want
+		st.written, st.synced = want, users
 		in.identState.Store(identReady)
 		in.primeScriptLog()
 	case errors.Is(err, backend.ErrNoACL) || errors.Is(err, backend.ErrACLPermission):
@@ -109,15 +129,48 @@ func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
 	}
 }
 
+// identities returns the identity of each enabled, restricted user of users, by name: the one computed
+// last time for a user that is the same *acl.User, else a new one. ok is false when the backend cannot
+// hold identities. identMu held.
+func (in *Instance) identities(users *acl.Users, deny []string) (want map[string]identEntry, ok bool) {
+	st := &in.ident
+	if !slices.Equal(deny, st.deny) {
+		st.computed, st.deny = nil, deny
+	}
+	want = make(map[string]identEntry, len(st.computed))
+	for name, u := range users.All() {
+		if u.UnrestrictedRules() { // a disabled user's connections keep running, scripts included
+			continue
+		}
+		e, ok := st.computed[name]
+		if !ok || e.user != u {
+			id := in.backend.Identity(in.id, name, identityRules(u, deny))
+			if id == nil {
+				return nil, false
+			}
+			e = identEntry{user: u, id: id}
+		}
+		want[name] = e
+	}
+	st.computed = want
+	return want, true
+}
+
 // scriptsByIdentity returns s with its users judged without moat's scripting rule when the backend
-// holds their identities, and with it otherwise (a copy when that changes anything).
+// holds their identities, and with it otherwise (a copy when that changes anything; the users that did
+// not change since the last copy are taken from it).
 func (in *Instance) scriptsByIdentity(s *snapshot.Snapshot) *snapshot.Snapshot {
 	rule := in.identState.Load() != identReady
 	if s.Users == nil || s.Users.Config().ScriptsNeedAllKeys == rule {
 		return s
 	}
-	us := s.Users.Clone()
-	us.SetScriptsNeedAllKeys(rule)
+	in.identMu.Lock()
+	st := &in.ident
+	if s.Users != st.from || st.to.Config().ScriptsNeedAllKeys != rule {
+		st.from, st.to = s.Users, s.Users.WithScriptsNeedAllKeys(rule, st.from, st.to)
+	}
+	us := st.to
+	in.identMu.Unlock()
 	cp := *s
 	cp.Users = us
 	return &cp

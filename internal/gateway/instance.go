@@ -105,9 +105,9 @@ type Instance struct {
 
 	// Per-user backend identities (identity.go).
 	identMu    sync.Mutex
-	identWant  map[string]*backend.Identity // by user name, as last written
-	identState atomic.Uint32                // identUnknown, identReady, identUnavailable
-	scriptLog  scriptLog                    // their ACL LOG entries, mirrored (scriptlog.go)
+	ident      identSync     // the identities as last computed and written
+	identState atomic.Uint32 // identUnknown, identReady, identUnavailable
+	scriptLog  scriptLog     // their ACL LOG entries, mirrored (scriptlog.go)
 
 	x instanceX // network security and connection management (admit.go)
 }
@@ -212,14 +212,16 @@ func (in *Instance) Snapshot() *snapshot.Snapshot { return in.snap.Load() }
 func (in *Instance) Publish(s *snapshot.Snapshot) {
 	prev := in.snap.Load()
 	s = in.bind(s)
+	bound := s
 	in.syncScriptGuard(s)
 	s = in.scriptsByIdentity(s)
 	in.applyLimits(s)
 	in.aclLog.SetMaxLen(s.ACLLogMaxLen)
 	in.snap.Store(s)
 	// After the store: a session that wrote its identity with the previous rules meanwhile sees the new
-	// snapshot and writes it again (identity.go).
-	in.syncIdentities(s)
+	// snapshot and writes it again (identity.go). With the users as compiled (the scripting rule does not
+	// change an identity), which stay the same objects from one publish to the next while unchanged.
+	in.syncIdentities(bound)
 	if t := in.scriptsByIdentity(s); t != s && in.snap.CompareAndSwap(s, t) {
 		s = t
 	}

@@ -26,11 +26,19 @@ import (
 // users on the gateway. The target is a change compiled and published in ≤ 1 ms at p99; start-up (every
 // instance compiled from the store) ≤ 2 s; memory reported.
 const (
-	scaleInstances = 1000
-	scaleGroups    = 10
-	scaleEntries   = 100
-	scaleUsers     = 10000
+	scaleGroups  = 10
+	scaleEntries = 100
 )
+
+// scaleSize is how many instances and ACL users the benchmarks build: 1,000 and 10,000, or a tenth of
+// each with -short (make test's smoke run of every benchmark, 100 iterations each, where the full size
+// takes minutes).
+func scaleSize() (instances, users int) {
+	if testing.Short() {
+		return 100, 1000
+	}
+	return 1000, 10000
+}
 
 // scaleInstance is instance i: scaleGroups groups of scaleEntries distinct IPv4 /32s and /24s, and
 // users ACL users, each with 5 key patterns and 3 categories.
@@ -63,7 +71,7 @@ func scaleInstance(i, users int) model.Instance {
 }
 
 // scalePlane stores the instances of the benchmark (the changed one holds changedUsers users, the others
-// share the rest of scaleUsers) and returns the Plane and the changed instance.
+// share the rest of scaleSize's) and returns the Plane and the changed instance.
 func scalePlane(b *testing.B, changedUsers int) (*controlplane.Plane, model.Instance) {
 	b.Helper()
 	st, err := store.OpenBolt(filepath.Join(b.TempDir(), "moat.db"))
@@ -72,9 +80,10 @@ func scalePlane(b *testing.B, changedUsers int) (*controlplane.Plane, model.Inst
 	}
 	b.Cleanup(func() { st.Close() })
 	p := controlplane.New(st, slog.New(slog.DiscardHandler))
-	perOther := (scaleUsers - changedUsers) / (scaleInstances - 1)
+	instances, users := scaleSize()
+	perOther := (users - changedUsers) / (instances - 1)
 	var changed model.Instance
-	for i := range scaleInstances {
+	for i := range instances {
 		users := perOther
 		if i == 0 {
 			users = changedUsers
@@ -90,14 +99,35 @@ func scalePlane(b *testing.B, changedUsers int) (*controlplane.Plane, model.Inst
 	return p, changed
 }
 
-// BenchmarkControlPlaneChange is one whitelist change to one instance of 1,000 — compiled (its groups,
-// bound security groups and ACL users) and published to its running gateway, as Server.onChange does
-// once the change is durable. p50 and p99 are reported per change. The store's durable write (an fsync)
-// comes before and is not counted; BenchmarkControlPlaneChangeDurable counts it.
+// BenchmarkControlPlaneChange is one change to one instance of 1,000 — compiled (its groups, bound
+// security groups and ACL users) and published to its running gateway, as Server.onChange does once the
+// change is durable: a whitelist change (users-on-instance=N: the instance has N users), or a change to
+// one user's rules among 10,000 (one-user-of=10000; the gateway writes that user's backend identity).
+// p50 and p99 are reported per change. The store's durable write (an fsync) comes before and is not
+// counted; BenchmarkControlPlaneChangeDurable counts it.
 func BenchmarkControlPlaneChange(b *testing.B) {
-	for _, users := range []int{10, scaleUsers} {
-		b.Run(fmt.Sprintf("users-on-instance=%d", users), func(b *testing.B) {
-			p, in := scalePlane(b, users)
+	whitelist := func(in *model.Instance, base []netip.Prefix, i int) {
+		g := slices.Clone(in.Groups)
+		g[0].Entries = append(slices.Clone(base), netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)}), 32))
+		in.Groups = g
+	}
+	user := func(in *model.Instance, _ []netip.Prefix, i int) {
+		acl := slices.Clone(in.ACL)
+		acl[i%len(acl)] += fmt.Sprintf(" ~extra%d:*", i)
+		in.ACL = acl
+	}
+	_, users := scaleSize()
+	for _, c := range []struct {
+		name   string
+		users  int
+		change func(in *model.Instance, base []netip.Prefix, i int)
+	}{
+		{"users-on-instance=10", 10, whitelist},
+		{fmt.Sprintf("users-on-instance=%d", users), users, whitelist},
+		{fmt.Sprintf("one-user-of=%d", users), users, user},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			p, in := scalePlane(b, c.users)
 			gw := scaleGateway(b, p, in)
 			base := slices.Clone(in.Groups[0].Entries)
 			times := make([]time.Duration, 0, b.N)
@@ -107,11 +137,10 @@ func BenchmarkControlPlaneChange(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				g := slices.Clone(in.Groups)
-				g[0].Entries = append(slices.Clone(base), netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)}), 32))
-				in.Groups = g
+				next := in
+				c.change(&next, base, i)
 				start, cpu0 := time.Now(), threadCPU()
-				snap, err := p.CompileInstance(in)
+				snap, err := p.CompileInstance(next)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -193,7 +222,9 @@ func BenchmarkControlPlaneStartup(b *testing.B) {
 	b.ReportMetric(float64(heap)/(1<<20), "MiB-snapshots")
 }
 
-// scaleGateway starts the changed instance's gateway (one listener, a real redis-server behind it).
+// scaleGateway starts the changed instance's gateway (one listener, a real redis-server behind it) as
+// Server.startInstance does: the backend's command table is the one the plane compiles its users
+// against, and the one the gateway judges with.
 func scaleGateway(b *testing.B, p *controlplane.Plane, in model.Instance) *gateway.Instance {
 	b.Helper()
 	srv := redistest.Start(b)
@@ -202,12 +233,15 @@ func scaleGateway(b *testing.B, p *controlplane.Plane, in model.Instance) *gatew
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { be.Close() })
+	log := slog.New(slog.DiscardHandler)
+	table := gateway.CommandTable(be, 2*time.Second, p.Commands(), log)
+	p.SetCommandTable(in.ID, table)
 	snap, err := p.CompileInstance(in)
 	if err != nil {
 		b.Fatal(err)
 	}
 	gw, err := gateway.Start(gateway.Config{ID: in.ID, Listen: []string{"127.0.0.1:0"}, Backend: be,
-		Log: slog.New(slog.DiscardHandler), Metrics: gateway.NewMetrics(), Commands: p.Commands()}, snap)
+		Log: log, Metrics: gateway.NewMetrics(), Commands: table, DefaultCommands: true}, snap)
 	if err != nil {
 		b.Fatal(err)
 	}
