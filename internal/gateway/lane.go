@@ -365,13 +365,21 @@ func (p *lanePool) acquire(n int) (*lane, error) {
 	p.next++
 	p.mu.Unlock()
 	sl.mu.Lock()
-	defer sl.mu.Unlock()
 	if sl.l != nil && sl.l.usable() {
+		defer sl.mu.Unlock()
 		return sl.l, nil
 	}
 	if time.Since(sl.failedAt) < time.Second {
-		return nil, sl.dialErr
+		// This slot's last dial failed slowly a moment ago: another slot's lane, if one works (the
+		// backend may be back), else that error at once.
+		err := sl.dialErr
+		sl.mu.Unlock()
+		if l := p.working(n); l != nil {
+			return l, nil
+		}
+		return nil, err
 	}
+	defer sl.mu.Unlock()
 	start := time.Now()
 	l, err := p.dial(false)
 	if err != nil {
@@ -390,6 +398,20 @@ func (p *lanePool) acquire(n int) (*lane, error) {
 	p.keepDraining(sl.l)
 	sl.l = l
 	return l, nil
+}
+
+// working returns a working lane of the pool's first n, or nil.
+func (p *lanePool) working(n int) *lane {
+	for i := range n {
+		sl := &p.slots[i]
+		sl.mu.Lock()
+		l := sl.l
+		sl.mu.Unlock()
+		if l != nil && l.usable() {
+			return l
+		}
+	}
+	return nil
 }
 
 // helloCmd turns a RESP3 lane's connection to RESP3.

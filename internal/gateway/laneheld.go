@@ -41,7 +41,7 @@ func (l *lane) retireIdle() bool {
 	return idle && l.retire(nil)
 }
 
-// prepare dials an overflow lane in the background when the pool's overflow slots (n to 2n-1) hold no
+// prepare dials an overflow lane in the background when the pool's first overflow slot (n) holds no
 // working one: a long reply is passing on a lane, which may hold it up, and a session that then leaves
 // it (unheld) finds a lane ready instead of waiting for a dial while the backend is busy. An overflow
 // lane that is not taken closes after overflowIdle, as any.
@@ -52,23 +52,19 @@ func (p *lanePool) prepare(n int) {
 	}
 	go func() {
 		defer p.preparing.Store(false)
-		for i := n; i < 2*n; i++ {
-			sl := &p.slots[i]
-			sl.mu.Lock()
-			l := sl.l
-			if l != nil && l.usable() {
-				sl.mu.Unlock()
-				return
-			}
+		sl := &p.slots[n] // the first overflow slot, which unheld tries first
+		sl.mu.Lock()
+		defer sl.mu.Unlock()
+		if l := sl.l; l == nil || !l.usable() {
 			d, err := p.dial(true)
-			if err == nil && !p.closed() {
+			switch {
+			case err != nil:
+			case p.closed():
+				d.retire(nil)
+			default:
 				p.keepDraining(l)
 				sl.l = d
-			} else if err == nil {
-				d.retire(nil)
 			}
-			sl.mu.Unlock()
-			return
 		}
 	}()
 }

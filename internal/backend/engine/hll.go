@@ -30,6 +30,7 @@ const (
 // errNotHLL and errHLLCorrupt are Redis's replies (without the "-") to a string that is not a
 // HyperLogLog and to a sparse one whose opcodes do not add up.
 var (
+	//lint:ignore ST1005 Redis 7.0.15's own text (hyperloglog.c)
 	errNotHLL     = errors.New(replyNotHLL)
 	errHLLCorrupt = errors.New(replyHLLCorrupt)
 )
