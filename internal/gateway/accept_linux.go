@@ -82,17 +82,35 @@ func (in *Instance) handleFD(fd int, peer netip.AddrPort, secure bool) {
 		unix.Close(fd)
 		return
 	}
-	f := os.NewFile(uintptr(fd), "")
-	conn, err := net.FileConn(f) // a dup of fd, registered with Go's poller
-	f.Close()
+	conn, err := fileConn(fd)
 	if err != nil {
 		in.log.Error("accept failed", "client", peer.String(), "err", err)
+		return
+	}
+	if conn == nil { // the peer left already: nothing to serve
 		return
 	}
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true}) // what net.Listener.Accept sets
 	}
 	in.admit(conn, addr, snap, secure, v)
+}
+
+// fileConn makes the accepted socket fd a net.Conn (a dup of fd, registered with Go's poller; fd is
+// closed). It returns nil and no error when the peer has gone already (reset before it was looked at:
+// the conn would have no remote address).
+func fileConn(fd int) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "")
+	conn, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	if conn.RemoteAddr() == nil {
+		conn.Close()
+		return nil, nil
+	}
+	return conn, nil
 }
 
 // sockaddrPort is sa's address and port, an IPv4-mapped IPv6 address unmapped (W8); the zero AddrPort
