@@ -240,9 +240,12 @@ func (st *decideState) txExec(sl *slot) {
 			c := resp.Command{Args: it.args}
 			var r slot
 			var b [16]byte
-			if lower(it.args, 0, &b) == "auth" {
+			switch lower(it.args, 0, &b) {
+			case "auth":
 				r, _ = st.authCommand(&c)
-			} else {
+			case "config":
+				r, _, _ = st.configCommand(&c)
+			default:
 				r, _ = st.aclCommand(&c, it.args)
 			}
 			ins.local, ins.call = r.local, r.call
