@@ -33,9 +33,9 @@ var (
 	replyNoProto        = []byte("-NOPROTO unsupported protocol version\r\n")
 	// ACL LOG with a count that is not an integer.
 	replyNotInteger = []byte("-ERR value is not an integer or out of range\r\n")
-	// An ACL change that could not be stored (ACL SAVE's failure text); the log says why.
 	// ACL LOAD and ACL SAVE, as Redis answers them without an aclfile (moat has none).
-	replyACLNoFile     = []byte("-ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.\r\n")
+	replyACLNoFile = []byte("-ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.\r\n")
+	// An ACL change that could not be stored (ACL SAVE's failure text); the log says why.
 	replyACLSaveFailed = []byte("-ERR There was an error trying to save the ACLs. Please check the server logs for more information\r\n")
 	// DEBUG and MODULE are refused as by redis.conf's defaults (enable-debug-command no,
 	// enable-module-command no): clients of moat never reach the backend's.
