@@ -102,25 +102,9 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 // reply (nothing changed).
 func (st *decideState) configSet(pairs [][]byte) []byte {
 	in := st.sess.in
-	values := make(map[string]string, len(pairs)/2)
-	for i := 0; i < len(pairs); i += 2 {
-		name, v := moatConfigParam(pairs[i]), pairs[i+1]
-		if _, dup := values[name]; dup {
-			return replyConfigSetFailed(pairs[i], "duplicate parameter")
-		}
-		if name == "acllog-max-len" {
-			n, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil || !strictInt(v) || string(v) == "-0" { // string2ll's rules
-				return replyConfigSetFailed(pairs[i], "argument couldn't be parsed into an integer")
-			}
-			if n < 0 {
-				return replyConfigSetFailed(pairs[i], "argument must be between 0 and 9223372036854775807 inclusive")
-			}
-			if n > maxACLLogLen { // moat's bound, in Redis's words
-				return replyConfigSetFailed(pairs[i], "argument must be between 0 and "+strconv.Itoa(maxACLLogLen)+" inclusive")
-			}
-		}
-		values[name] = string(v)
+	values, bad := configValues(pairs)
+	if bad != nil {
+		return bad
 	}
 	store, ok := in.users.(ConfigStore)
 	if !ok {
@@ -142,6 +126,44 @@ func (st *decideState) configSet(pairs [][]byte) []byte {
 	}
 	st.auth.refresh(in, st.sess.addr)
 	return nil
+}
+
+// configValues checks CONFIG SET's pairs, all of them moat's parameters, as Redis does: the values by
+// canonical name, or the error reply of the first bad pair.
+func configValues(pairs [][]byte) (values map[string]string, bad []byte) {
+	values = make(map[string]string, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		name, v := moatConfigParam(pairs[i]), pairs[i+1]
+		if _, dup := values[name]; dup {
+			return nil, replyConfigSetFailed(pairs[i], "duplicate parameter")
+		}
+		if name == "acllog-max-len" {
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil || !strictInt(v) || string(v) == "-0" { // string2ll's rules
+				return nil, replyConfigSetFailed(pairs[i], "argument couldn't be parsed into an integer")
+			}
+			if n < 0 {
+				return nil, replyConfigSetFailed(pairs[i], "argument must be between 0 and 9223372036854775807 inclusive")
+			}
+			if n > maxACLLogLen { // moat's bound, in Redis's words
+				return nil, replyConfigSetFailed(pairs[i], "argument must be between 0 and "+strconv.Itoa(maxACLLogLen)+" inclusive")
+			}
+		}
+		values[name] = string(v)
+	}
+	return values, nil
+}
+
+// configSetRequirePass is the password a CONFIG SET of moat's parameters (args, the whole command) will
+// set when it runs, if it sets one.
+func configSetRequirePass(args [][]byte) (pass string, ok bool) {
+	var b [16]byte
+	if lower(args, 1, &b) != "set" || len(args) < 4 || len(args)%2 != 0 {
+		return "", false
+	}
+	values, bad := configValues(args[2:])
+	pass, ok = values["requirepass"]
+	return pass, ok && bad == nil
 }
 
 // configGet is the call answering CONFIG GET of moat's parameters, each once, named as first asked

@@ -130,3 +130,27 @@ func TestConfigSetOfMoatsParametersLimits(t *testing.T) {
 		}
 	}
 }
+
+// Inside MULTI, a CONFIG SET requirepass changes the transaction's idea of the default user as EXEC
+// will: a HELLO … AUTH default with the new password queued after it is judged to succeed (the backend
+// gets the HELLO) and does, so the connection stays open as the default user, as in Redis.
+func TestConfigSetRequirePassThenHelloAuthInMulti(t *testing.T) {
+	t.Parallel()
+	e := newPublishingEnv(t, aclUsers)
+	c := dial(t, e.addr, "127.0.0.2")
+	c.expectOK("AUTH", "admin", "adminpw")
+	c.expectOK("MULTI")
+	for _, args := range [][]string{{"CONFIG", "SET", "requirepass", "m2"}, {"HELLO", "2", "AUTH", "default", "m2"}, {"ACL", "WHOAMI"}} {
+		if got := c.do(args...); got != "+QUEUED\r\n" {
+			t.Fatalf("%q in MULTI: %q", args, got)
+		}
+	}
+	got := c.do("EXEC")
+	if !strings.HasPrefix(got, "*3\r\n+OK\r\n*14\r\n") || !strings.HasSuffix(got, "$7\r\ndefault\r\n") {
+		t.Fatalf("EXEC: %q", got)
+	}
+	if got := c.do("ACL", "WHOAMI"); got != "$7\r\ndefault\r\n" {
+		t.Errorf("after EXEC: %q", got)
+	}
+	c.expectOK("CONFIG", "SET", "requirepass", "defpw")
+}
