@@ -12,8 +12,8 @@ import (
 // The ACL command (A3) is answered by moat from the instance's users, with redis-server 7.0.15's reply
 // shapes. SETUSER and DELUSER change the users through the instance's UserStore (the control plane):
 // durably and audited, then published, before the reply is written, so the next command — on any
-// connection — is judged by the new rules. ACL SAVE and ACL LOAD answer OK: moat's users are always
-// stored, and there is no file to read. Inside MULTI the ACL command is queued and runs at EXEC, as in
+// connection — is judged by the new rules. ACL SAVE and ACL LOAD answer as Redis 7.0.15 started
+// without an aclfile does: moat's users are always stored, and there is no file to read or write. Inside MULTI the ACL command is queued and runs at EXEC, as in
 // Redis (multiacl.go).
 
 // UserStore makes ACL changes durable. ChangeUsers applies fn to a copy of the instance's users and,
@@ -134,7 +134,7 @@ func (st *decideState) aclCommand(c *resp.Command, args [][]byte) (slot, act) {
 		}
 		out = resp.AppendInt(nil, int64(n))
 	case "save", "load":
-		out = replyOK
+		return st.answer(c, slot{local: replyACLNoFile}, true)
 	case "help":
 		out = resp.AppendArray(nil, len(aclHelp))
 		for _, line := range aclHelp {

@@ -56,7 +56,8 @@ type clientCall struct {
 	hasUser        bool
 	skipMe         bool
 
-	acl *aclCall // ACL GETUSER, ACL LOG (aclcmd.go)
+	acl    *aclCall // ACL GETUSER, ACL LOG (aclcmd.go)
+	config []string // CONFIG GET of moat's parameters: name, value, … (configcmd.go)
 }
 
 // client parses a CLIENT subcommand moat owns (LIST, INFO, ID, KILL). Otherwise
@@ -203,6 +204,8 @@ func (k *clientCall) run(s *session, resp3 bool) (reply []byte, closeSelf bool) 
 	switch k.op {
 	case opACLGetUser, opACLLog:
 		out = k.runACL(s, resp3)
+	case opConfigGet:
+		out = k.runConfigGet(resp3)
 	case opID:
 		out = resp.AppendInt(nil, s.x.id)
 	case opInfo:

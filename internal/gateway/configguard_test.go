@@ -8,7 +8,8 @@ import (
 // A client allowed CONFIG cannot rewire the backend through moat: CONFIG SET of where it listens, who
 // logs in to it and where it writes files is refused with Redis's protected-config text, on every path
 // (alone, among other pairs, in a pipeline, inside MULTI, over RESP3), and the backend keeps its
-// settings; other parameters are set as before.
+// settings; other parameters are set as before. (CONFIG SET requirepass sets moat's own default user's
+// password instead: configcmd_test.go.)
 func TestConfigSetCannotRewireTheBackend(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, allowLoopback(t))
@@ -23,8 +24,8 @@ func TestConfigSetCannotRewireTheBackend(t *testing.T) {
 		return "-ERR CONFIG SET failed (possibly related to argument '" + name + "') - can't set protected config\r\n"
 	}
 	for _, args := range [][]string{
-		{"CONFIG", "SET", "requirepass", "x"},
-		{"CONFIG", "SET", "RequirePass", "x"},
+		{"CONFIG", "SET", "MasterAuth", "x"},
+		{"CONFIG", "SET", "masteruser", "x"},
 		{"CONFIG", "SET", "bind", "0.0.0.0"},
 		{"CONFIG", "SET", "port", "6399"},
 		{"CONFIG", "SET", "protected-mode", "no"},
@@ -40,8 +41,8 @@ func TestConfigSetCannotRewireTheBackend(t *testing.T) {
 	}
 	// Pipelined, then inside MULTI (the transaction is discarded, as for any command refused while
 	// queueing), then over RESP3.
-	c.send(cmd("CONFIG", "SET", "requirepass", "x") + cmd("PING"))
-	c.expect(refused("requirepass"))
+	c.send(cmd("CONFIG", "SET", "masterauth", "x") + cmd("PING"))
+	c.expect(refused("masterauth"))
 	c.expect("+PONG\r\n")
 	c.expectOK("MULTI")
 	if got := c.do("CONFIG", "SET", "port", "1"); got != refused("port") {

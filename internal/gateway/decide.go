@@ -121,6 +121,9 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 			return st.answer(c, slot{local: r}, true)
 		}
 	case "config":
+		if sl, a, done := st.configCommand(c); done {
+			return sl, a
+		}
 		if r := guardedConfigSet(c); r != nil {
 			return st.answer(c, slot{local: r}, true)
 		}
@@ -269,10 +272,11 @@ func (st *decideState) decide(c *resp.Command) (slot, act) {
 }
 
 // guardedConfigSet is the refusal of a CONFIG SET that names a parameter of the backend's wiring
-// (rediscmd.GuardedConfig), as Redis refuses a protected config, or nil. The backend judges the rest.
+// (rediscmd.GuardedConfig), as Redis refuses a protected config, or nil. The backend judges the rest,
+// and answers an odd number of arguments with a syntax error before it changes anything.
 func guardedConfigSet(c *resp.Command) []byte {
 	var sub [16]byte
-	if len(c.Args) < 4 || lower(c.Args, 1, &sub) != "set" {
+	if len(c.Args) < 4 || len(c.Args)%2 != 0 || lower(c.Args, 1, &sub) != "set" {
 		return nil
 	}
 	for i := 2; i < len(c.Args); i += 2 {

@@ -149,6 +149,7 @@ func (st *decideState) noteHello(c *resp.Command) {
 func (st *decideState) txApply(args [][]byte) {
 	tx := &st.tx
 	var b [16]byte
+	var us *acl.Users
 	switch lower(args, 0, &b) {
 	case "auth":
 		if len(args) < 2 || len(args) > 3 {
@@ -162,22 +163,30 @@ func (st *decideState) txApply(args [][]byte) {
 			tx.user, tx.authed = u, true
 		}
 		return
+	case "config": // CONFIG SET requirepass (configcmd.go)
+		pass, ok := configSetRequirePass(args)
+		if !ok {
+			return
+		}
+		if us = tx.users.Clone(); us.SetRequirePass(pass) != nil {
+			return
+		}
 	case "acl":
+		sub := lower(args, 1, &b)
+		if (sub != "setuser" && sub != "deluser") || len(args) < 3 {
+			return
+		}
+		us = tx.users.Clone()
+		var err error
+		if sub == "setuser" {
+			err = us.SetUser(string(args[2]), strs(args[3:])...)
+		} else {
+			_, err = us.DelUser(strs(args[2:])...)
+		}
+		if err != nil {
+			return
+		}
 	default:
-		return
-	}
-	sub := lower(args, 1, &b)
-	if (sub != "setuser" && sub != "deluser") || len(args) < 3 {
-		return
-	}
-	us := tx.users.Clone()
-	var err error
-	if sub == "setuser" {
-		err = us.SetUser(string(args[2]), strs(args[3:])...)
-	} else {
-		_, err = us.DelUser(strs(args[2:])...)
-	}
-	if err != nil {
 		return
 	}
 	tx.users = us
@@ -240,9 +249,12 @@ func (st *decideState) txExec(sl *slot) {
 			c := resp.Command{Args: it.args}
 			var r slot
 			var b [16]byte
-			if lower(it.args, 0, &b) == "auth" {
+			switch lower(it.args, 0, &b) {
+			case "auth":
 				r, _ = st.authCommand(&c)
-			} else {
+			case "config":
+				r, _, _ = st.configCommand(&c)
+			default:
 				r, _ = st.aclCommand(&c, it.args)
 			}
 			ins.local, ins.call = r.local, r.call

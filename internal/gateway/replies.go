@@ -33,6 +33,8 @@ var (
 	replyNoProto        = []byte("-NOPROTO unsupported protocol version\r\n")
 	// ACL LOG with a count that is not an integer.
 	replyNotInteger = []byte("-ERR value is not an integer or out of range\r\n")
+	// ACL LOAD and ACL SAVE, as Redis answers them without an aclfile (moat has none).
+	replyACLNoFile = []byte("-ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.\r\n")
 	// An ACL change that could not be stored (ACL SAVE's failure text); the log says why.
 	replyACLSaveFailed = []byte("-ERR There was an error trying to save the ACLs. Please check the server logs for more information\r\n")
 	// DEBUG and MODULE are refused as by redis.conf's defaults (enable-debug-command no,
@@ -121,7 +123,13 @@ func errorReply(msg string) []byte { return resp.AppendError(nil, msg) }
 // replyGuardedConfig: CONFIG SET of a parameter of the backend's wiring (rediscmd.GuardedConfig), refused
 // as Redis refuses a protected config (config.c); name as the client spelled it.
 func replyGuardedConfig(name []byte) []byte {
-	return errorReply("ERR CONFIG SET failed (possibly related to argument '" + string(cstr(name, 128)) + "') - can't set protected config")
+	return replyConfigSetFailed(name, "can't set protected config")
+}
+
+// replyConfigSetFailed: CONFIG SET of one of moat's parameters refused (config.c's text); name as the
+// client spelled it.
+func replyConfigSetFailed(name []byte, why string) []byte {
+	return errorReply("ERR CONFIG SET failed (possibly related to argument '" + string(cstr(name, 128)) + "') - " + why)
 }
 
 func wrongArity(fullname string) []byte {

@@ -7,8 +7,9 @@ import "strings"
 // a client through moat: a client allowed CONFIG could otherwise open the backend to addresses the
 // whitelist refuses (bind, port, tls-port, protected-mode), lock moat's own logins out (requirepass,
 // masterauth, masteruser) or have it write files where it should not (dir, dbfilename). Every tls-*
-// parameter is guarded. Operators change these on the backend itself; moat's own requirepass is an
-// instance parameter.
+// parameter is guarded. Operators change these on the backend itself. requirepass is also moat's own
+// instance parameter: the gateway answers a CONFIG SET of it alone (or with acllog-max-len) itself, and
+// refuses one mixed with the backend's parameters, so the backend's never changes.
 func GuardedConfig(lower string) bool {
 	switch lower {
 	case "bind", "bind-source-addr", "port", "protected-mode",

@@ -1,0 +1,205 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strconv"
+
+	"github.com/moat-dev/moat/internal/acl"
+	"github.com/moat-dev/moat/internal/resp"
+)
+
+// CONFIG SET and CONFIG GET of moat's own parameters are answered by moat, as Redis 7.0.15 answers
+// them, and never reach the backend:
+//
+//   - requirepass is the instance's default user's password: CONFIG SET requirepass pw is the
+//     instance parameter requirepass (ACL SETUSER default resetpass >pw; empty: resetpass nopass),
+//     stored and published through the ConfigStore before the reply, as ACL SETUSER is. The backend's
+//     own password never changes. CONFIG GET requirepass answers, as Redis answers from
+//     server.requirepass, the value last set by CONFIG SET through this gateway (kept in memory only,
+//     empty until then, after a restart, and for a password set through the API or the config file,
+//     which moat keeps only as a hash), whatever ACL SETUSER default did since.
+//   - acllog-max-len bounds moat's ACL LOG: it is the instance parameter, set through the ConfigStore.
+//
+// A CONFIG SET naming only these is answered here; one that mixes them with the backend's parameters
+// is refused with Redis's protected-config text naming moat's parameter (it cannot be applied as one
+// change). A CONFIG GET whose patterns are all exactly these names is answered here; other patterns,
+// globs included, go to the backend as before. The user's ACL rules have judged CONFIG SET or GET
+// before (authorize), as for any command.
+
+// ConfigStore makes a client's CONFIG SET of moat's parameters durable: SetParams sets the instance's
+// parameters together (all or none, as the control plane's ModifyInstanceConfig) and publishes the
+// result (Instance.Publish) before it returns. user and source say who asked, for the audit log. A
+// UserStore that is also a ConfigStore serves CONFIG SET; without one, CONFIG SET of moat's parameters
+// fails as a failed ACL save does.
+type ConfigStore interface {
+	SetParams(instance, user, source string, values map[string]string) error
+}
+
+// opConfigGet is CONFIG GET of moat's parameters: its reply depends on the protocol (a map in RESP3).
+const opConfigGet clientOp = 32
+
+// maxACLLogLen is the largest acllog-max-len moat stores (the control plane's range, 0–100000); Redis
+// takes any non-negative 64-bit integer.
+const maxACLLogLen = 100000
+
+// moatConfigParam is the canonical name of one of moat's CONFIG parameters (name in any case), or "".
+func moatConfigParam(name []byte) string {
+	for _, p := range [...]string{"requirepass", "acllog-max-len"} {
+		if bytes.EqualFold(name, []byte(p)) {
+			return p
+		}
+	}
+	return ""
+}
+
+// configCommand answers CONFIG SET or GET when it names moat's parameters (done), else leaves the
+// command to the backend after the guarded-parameter check (guardedConfigSet).
+func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool) {
+	var b [16]byte
+	args := c.Args
+	sub := lower(args, 1, &b)
+	if len(args) < 3 || (sub != "set" && sub != "get") || (sub == "set" && len(args)%2 != 0) {
+		return sl, a, false // the backend answers the arity and syntax errors, changing nothing
+	}
+	mine, other := []byte(nil), false
+	for i := 2; i < len(args); i += 1 + boolInt(sub == "set") {
+		if moatConfigParam(args[i]) != "" {
+			if mine == nil {
+				mine = args[i]
+			}
+		} else {
+			other = true
+		}
+	}
+	switch {
+	case mine == nil:
+		return sl, a, false
+	case other && sub == "get":
+		return sl, a, false
+	case other:
+		sl, a = st.answer(c, slot{local: replyGuardedConfig(mine)}, true)
+		return sl, a, true
+	}
+	if st.multi && !st.tx.replaying {
+		sl, a = st.queueLocal(c, args) // runs at EXEC (multiacl.go)
+		return sl, a, true
+	}
+	if sub == "get" {
+		sl, a = st.answer(c, slot{call: st.configGet(args[2:])}, false)
+		return sl, a, true
+	}
+	if r := st.configSet(args[2:]); r != nil {
+		sl, a = st.answer(c, slot{local: r}, true)
+		return sl, a, true
+	}
+	sl, a = st.answer(c, slot{local: replyOK}, false)
+	return sl, a, true
+}
+
+// configSet applies CONFIG SET's pairs, all of them moat's parameters; nil when done, else the error
+// reply (nothing changed).
+func (st *decideState) configSet(pairs [][]byte) []byte {
+	in := st.sess.in
+	values, bad := configValues(pairs)
+	if bad != nil {
+		return bad
+	}
+	store, ok := in.users.(ConfigStore)
+	if !ok {
+		return replyACLSaveFailed
+	}
+	st.sess.x.changingACL.Store(true) // Publish leaves this connection to close itself after its reply
+	err := store.SetParams(in.id, st.auth.user.Name(), st.sess.addr.String(), values)
+	st.sess.x.changingACL.Store(false)
+	if err != nil {
+		var re *acl.ReplyError
+		if errors.As(err, &re) {
+			return errorReply(re.Reply)
+		}
+		in.log.Error("CONFIG SET not stored", "client", st.sess.peer, "err", err)
+		return replyACLSaveFailed
+	}
+	if pw, ok := values["requirepass"]; ok {
+		in.requirepass.Store(&pw)
+	}
+	st.auth.refresh(in, st.sess.addr)
+	return nil
+}
+
+// configValues checks CONFIG SET's pairs, all of them moat's parameters, as Redis does: the values by
+// canonical name, or the error reply of the first bad pair.
+func configValues(pairs [][]byte) (values map[string]string, bad []byte) {
+	values = make(map[string]string, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		name, v := moatConfigParam(pairs[i]), pairs[i+1]
+		if _, dup := values[name]; dup {
+			return nil, replyConfigSetFailed(pairs[i], "duplicate parameter")
+		}
+		if name == "acllog-max-len" {
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil || !strictInt(v) || string(v) == "-0" { // string2ll's rules
+				return nil, replyConfigSetFailed(pairs[i], "argument couldn't be parsed into an integer")
+			}
+			if n < 0 {
+				return nil, replyConfigSetFailed(pairs[i], "argument must be between 0 and 9223372036854775807 inclusive")
+			}
+			if n > maxACLLogLen { // moat's bound, in Redis's words
+				return nil, replyConfigSetFailed(pairs[i], "argument must be between 0 and "+strconv.Itoa(maxACLLogLen)+" inclusive")
+			}
+		}
+		values[name] = string(v)
+	}
+	return values, nil
+}
+
+// configSetRequirePass is the password a CONFIG SET of moat's parameters (args, the whole command) will
+// set when it runs, if it sets one.
+func configSetRequirePass(args [][]byte) (pass string, ok bool) {
+	var b [16]byte
+	if lower(args, 1, &b) != "set" || len(args) < 4 || len(args)%2 != 0 {
+		return "", false
+	}
+	values, bad := configValues(args[2:])
+	pass, ok = values["requirepass"]
+	return pass, ok && bad == nil
+}
+
+// configGet is the call answering CONFIG GET of moat's parameters, each once, named as first asked
+// (Redis echoes a name that is not a pattern as the client spelled it), in the order asked (Redis's
+// order of several is its dictionary's, which a per-process hash seed makes arbitrary).
+func (st *decideState) configGet(names [][]byte) *clientCall {
+	in := st.sess.in
+	var pairs []string
+	for i, n := range names {
+		name := moatConfigParam(n)
+		if name == "" || slices.ContainsFunc(names[:i], func(m []byte) bool { return moatConfigParam(m) == name }) {
+			continue
+		}
+		v := ""
+		if name == "acllog-max-len" {
+			v = strconv.Itoa(in.snap.Load().ACLLogMaxLen)
+		} else if pw := in.requirepass.Load(); pw != nil {
+			v = *pw
+		}
+		pairs = append(pairs, string(n), v)
+	}
+	return &clientCall{op: opConfigGet, config: pairs}
+}
+
+// runConfigGet encodes CONFIG GET's reply: a flat array in RESP2, a map in RESP3.
+func (k *clientCall) runConfigGet(resp3 bool) []byte {
+	out := resp.AppendMap(nil, len(k.config)/2, resp3)
+	for _, s := range k.config {
+		out = resp.AppendBulkString(out, s)
+	}
+	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
