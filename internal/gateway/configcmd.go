@@ -24,8 +24,9 @@ import (
 //
 // A CONFIG SET naming only these is answered here; one that mixes them with the backend's parameters
 // is refused with Redis's protected-config text naming moat's parameter (it cannot be applied as one
-// change). A CONFIG GET whose patterns are all exactly these names is answered here; other patterns,
-// globs included, go to the backend as before. The user's ACL rules have judged CONFIG SET or GET
+// change). A CONFIG GET whose patterns are all exactly these names is answered here; other patterns go
+// to the backend, and when one matches a password parameter (secretConfig) its reply is rewritten
+// (configReply) so that no client sees the backend's passwords. The user's ACL rules have judged CONFIG SET or GET
 // before (authorize), as for any command.
 
 // ConfigStore makes a client's CONFIG SET of moat's parameters durable: SetParams sets the instance's
@@ -74,6 +75,15 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 		}
 	}
 	switch {
+	case sub == "get" && secretPattern(args[2:]):
+		// The backend answers, and its passwords are hidden from the reply (configReply): a dedicated
+		// lane's reply path does that (sharedNeed sends this kind there). Inside MULTI the EXEC array
+		// is not rewritten: refused (not queued) rather than shown.
+		if st.multi {
+			sl, a = st.answer(c, slot{local: replyConfigGetSecretInMulti}, true)
+			return sl, a, true
+		}
+		return slot{kind: kindConfigGet}, actForward, true
 	case mine == nil:
 		return sl, a, false
 	case other && sub == "get":
@@ -164,6 +174,87 @@ func configSetRequirePass(args [][]byte) (pass string, ok bool) {
 	values, bad := configValues(args[2:])
 	pass, ok = values["requirepass"]
 	return pass, ok && bad == nil
+}
+
+// secretConfig are the parameters whose values are passwords: the backend's, which no client sees
+// through moat (moat's own requirepass is answered as configGet answers it).
+var secretConfig = [...]string{"requirepass", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"}
+
+// secretPattern reports whether a CONFIG GET pattern (any case, Redis's glob) other than moat's own
+// parameter names matches a password parameter.
+func secretPattern(patterns [][]byte) bool {
+	for _, p := range patterns {
+		if moatConfigParam(p) != "" {
+			continue
+		}
+		lp := string(bytes.ToLower(p))
+		for _, name := range secretConfig {
+			if acl.GlobMatch(lp, []byte(name)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// configReply is the backend's reply to a CONFIG GET whose patterns match a password parameter
+// (kindConfigGet), with each password's value hidden: requirepass as configGet answers it, the others
+// empty; acllog-max-len is moat's. A reply not of CONFIG GET's shape (an error, say) passes as it is
+// when it holds no pair, else an empty array in its place: nothing of it could be vetted.
+func (s *session) configReply(reply []byte) []byte {
+	if len(reply) == 0 || (reply[0] != '*' && reply[0] != '%') {
+		return reply
+	}
+	i := bytes.Index(reply, crlf)
+	n, err := strconv.Atoi(string(reply[1:max(i, 1)]))
+	if i < 0 || err != nil || n < 0 {
+		return reply[:0:0]
+	}
+	pairs, rest := n, reply[i+2:]
+	if reply[0] == '*' {
+		pairs = n / 2
+	}
+	out := append([]byte(nil), reply[:i+2]...)
+	for range pairs {
+		name, tail, ok := cutBulk(rest)
+		if !ok {
+			return resp.AppendMap(nil, 0, reply[0] == '%')
+		}
+		val, tail2, ok := cutBulk(tail)
+		if !ok {
+			return resp.AppendMap(nil, 0, reply[0] == '%')
+		}
+		out = resp.AppendBulkString(out, string(name))
+		switch v := string(bytes.ToLower(name)); {
+		case v == "acllog-max-len":
+			out = resp.AppendBulkString(out, strconv.Itoa(s.in.snap.Load().ACLLogMaxLen))
+		case v == "requirepass":
+			pw := ""
+			if p := s.in.requirepass.Load(); p != nil {
+				pw = *p
+			}
+			out = resp.AppendBulkString(out, pw)
+		case slices.Contains(secretConfig[:], v):
+			out = resp.AppendBulkString(out, "")
+		default:
+			out = resp.AppendBulkString(out, string(val))
+		}
+		rest = tail2
+	}
+	return out
+}
+
+// cutBulk splits the RESP bulk string at the start of b from what follows it.
+func cutBulk(b []byte) (bulk, rest []byte, ok bool) {
+	i := bytes.Index(b, crlf)
+	if i < 1 || b[0] != '$' {
+		return nil, nil, false
+	}
+	n, err := strconv.Atoi(string(b[1:i]))
+	if err != nil || n < 0 || len(b) < i+2+n+2 {
+		return nil, nil, false
+	}
+	return b[i+2 : i+2+n], b[i+2+n+2:], true
 }
 
 // configGet is the call answering CONFIG GET of moat's parameters, each once, named as first asked

@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/moat-dev/moat/internal/redistest"
 )
 
 // A client allowed CONFIG cannot rewire the backend through moat: CONFIG SET of where it listens, who
@@ -66,5 +68,54 @@ func TestConfigSetCannotRewireTheBackend(t *testing.T) {
 	c.expectOK("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
 	if got := direct.do("CONFIG", "GET", "maxmemory-policy"); !strings.Contains(got, "allkeys-lru") {
 		t.Errorf("maxmemory-policy on the backend: %q", got)
+	}
+}
+
+// CONFIG GET never shows the backend's passwords: a pattern matching requirepass, masterauth or a TLS
+// key's passphrase is answered by the backend with those values hidden (requirepass is moat's, as CONFIG
+// GET requirepass answers it), alone, pipelined and over RESP3; inside MULTI it is refused, not queued.
+// Other parameters come as the backend gives them.
+func TestConfigGetHidesTheBackendsPasswords(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, "--requirepass", "backend-secret-1", "--masterauth", "backend-secret-2")
+	_, _, addr := startOn(t, "r-cfgget", "redis://:backend-secret-1@"+srv.Addr, allowLoopback(t))
+	c := dial(t, addr, "127.0.0.2")
+	noSecret := func(what, got string) {
+		t.Helper()
+		if strings.Contains(got, "backend-secret") {
+			t.Errorf("%s shows a backend password: %q", what, truncate(got))
+		}
+	}
+	all := c.do("CONFIG", "GET", "*")
+	noSecret("CONFIG GET *", all)
+	for _, want := range []string{"$11\r\nrequirepass\r\n$0\r\n\r\n", "$10\r\nmasterauth\r\n$0\r\n\r\n", "$9\r\nmaxmemory\r\n"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("CONFIG GET * lacks %q", want)
+		}
+	}
+	if got := c.do("CONFIG", "GET", "MASTER*"); !strings.Contains(got, "masterauth\r\n$0\r\n\r\n") || !strings.Contains(got, "masteruser") {
+		t.Errorf("CONFIG GET MASTER*: %q", got)
+	}
+	noSecret("CONFIG GET requirepass", c.do("CONFIG", "GET", "requirepass"))
+	if got := c.do("CONFIG", "GET", "maxmemory"); got != "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n" {
+		t.Errorf("CONFIG GET maxmemory: %q", got)
+	}
+	c.send(cmd("CONFIG", "GET", "*pass*") + cmd("PING"))
+	noSecret("pipelined CONFIG GET *pass*", c.readReply())
+	c.expect("+PONG\r\n")
+	c.expectOK("MULTI")
+	if got := c.do("CONFIG", "GET", "*"); !strings.HasPrefix(got, "-ERR CONFIG GET of a pattern matching a password parameter") {
+		t.Errorf("CONFIG GET * in MULTI: %q", got)
+	}
+	if got := c.do("EXEC"); !strings.HasPrefix(got, "-EXECABORT") {
+		t.Errorf("EXEC: %q", got)
+	}
+	if got := c.do("HELLO", "3"); !strings.HasPrefix(got, "%") {
+		t.Fatalf("HELLO 3: %q", got)
+	}
+	got := c.do("CONFIG", "GET", "*auth*")
+	noSecret("CONFIG GET *auth* over RESP3", got)
+	if !strings.HasPrefix(got, "%") || !strings.Contains(got, "masterauth\r\n$0\r\n\r\n") {
+		t.Errorf("CONFIG GET *auth* over RESP3: %q", got)
 	}
 }

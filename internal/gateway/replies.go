@@ -132,6 +132,10 @@ func replyConfigSetFailed(name []byte, why string) []byte {
 	return errorReply("ERR CONFIG SET failed (possibly related to argument '" + string(cstr(name, 128)) + "') - " + why)
 }
 
+// replyConfigGetSecretInMulti: CONFIG GET matching a password parameter inside MULTI, which moat cannot
+// vet in EXEC's array (moat's own: Redis has no such refusal).
+var replyConfigGetSecretInMulti = []byte("-ERR CONFIG GET of a pattern matching a password parameter cannot be queued in MULTI through moat: send it outside the transaction\r\n")
+
 func wrongArity(fullname string) []byte {
 	return errorReply("ERR wrong number of arguments for '" + fullname + "' command")
 }

@@ -120,6 +120,9 @@ const (
 	// kindBackendID: the reply to moat's CLIENT ID on a new dedicated connection behind a Unix socket,
 	// kept as the session's backend ID and not the client's (clientid.go).
 	kindBackendID
+	// kindConfigGet: CONFIG GET whose patterns match a password parameter: the backend's passwords are
+	// hidden and moat's parameters are moat's (configcmd.go, configReply).
+	kindConfigGet
 )
 
 func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
@@ -567,7 +570,7 @@ func (s *session) pump(st pumpState) {
 			answered++
 			continue
 		}
-		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello) && !pushNext(br)
+		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello || work[0].kind == kindConfigGet) && !pushNext(br)
 		// A monitoring connection's MONITOR lines name the backend connection a command came on: the
 		// client's address goes in its place (clientid.go).
 		monitorLine := st.monitoring && dst == cw && !moatIDs && nextByte(br) == '+'
@@ -586,6 +589,10 @@ func (s *session) pump(st pumpState) {
 			return
 		}
 		switch {
+		case moatIDs && work[0].kind == kindConfigGet:
+			ided.w.Flush()
+			cw.Write(s.configReply(ided.buf.Bytes()))
+			ided.buf.Reset()
 		case moatIDs:
 			ided.w.Flush()
 			cw.Write(s.toMoatIDs(ided.buf.Bytes(), work[0].kind))
