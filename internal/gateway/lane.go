@@ -151,6 +151,7 @@ func (l *lane) read() {
 	br := bufio.NewReaderSize(l.be, 32<<10)
 	sink := inboxSink{l: l}
 	fw := bufio.NewWriterSize(&sink, 16<<10)
+	drop := l.dropper(&sink)
 	var work []pending // taken from fifo; work[wi] is owed the next frame
 	wi := 0
 	var served []*session // sessions given replies since the last wake-up
@@ -233,13 +234,16 @@ func (l *lane) read() {
 		}
 		// A frame that has not all arrived, or is longer than the buffer: streamed through.
 		sink.s, sink.last, sink.n, sink.rest = s, false, 0, work[wi+1:]
-		err := resp.CopyReply(fw, br, nil)
+		err := resp.CopyReplyDrop(fw, br, nil, drop)
 		if sink.n+fw.Buffered() > longReply {
 			s.sh.longReplies.Store(true)
 		}
 		if err == nil {
 			sink.last = true
-			err = fw.Flush()
+			if err = fw.Flush(); errors.Is(err, resp.ErrDrop) { // s was cut off: the rest of its frame was read and dropped
+				fw.Reset(&sink)
+				err = nil
+			}
 			if sink.last { // flushed before it ended: the end is still to be recorded
 				s.deliver(nil, frameEndsHere[:])
 			}
@@ -300,7 +304,8 @@ func (l *lane) failed() bool {
 // inboxSink appends a frame's bytes to the inbox of the session being served. last marks the final write
 // of a frame (the flush after CopyReply), which also records the frame's end. Once that session is
 // closed (cut off for not reading: holdLane), the lane retires if nothing else is owed on it, which
-// ends the frame's copy with errLaneRetired.
+// ends the frame's copy with errLaneRetired; if others are owed replies after it, the rest of the frame
+// is not wanted (resp.ErrDrop).
 type inboxSink struct {
 	l    *lane
 	s    *session
@@ -322,8 +327,11 @@ func (k *inboxSink) Write(p []byte) (int, error) {
 		k.s.deliver(p, nil)
 	}
 	k.last = false
-	if k.s.closing() && k.l.retire(k.rest) {
-		return 0, errLaneRetired
+	if k.s.closing() {
+		if k.l.retire(k.rest) {
+			return 0, errLaneRetired
+		}
+		return 0, resp.ErrDrop
 	}
 	// A long reply is copied as fast as the backend sends it and would keep this goroutine on its
 	// processor until preempted (10 ms); other clients' goroutines take their turn between chunks.

@@ -1,6 +1,9 @@
 package gateway
 
-import "errors"
+import (
+	"errors"
+	"runtime"
+)
 
 // A lane whose reader cut a client off while that client's reply passed (holdLane: the client stopped
 // reading, or read too slowly) still has the rest of that reply coming from the backend, and a reply
@@ -79,4 +82,22 @@ func (p *lanePool) forget(l *lane) {
 	p.mu.Lock()
 	delete(p.draining, l)
 	p.mu.Unlock()
+}
+
+// dropper returns how the lane's reader drops the rest of a bulk string owed to a session that was
+// closed (lanedrop_*.go): nil, read through the reader's buffer. While it drops, the lane retires as
+// soon as every reply still owed is owed to a closed session (errLaneRetired ends the drop).
+func (l *lane) dropper(k *inboxSink) func(n int64) (int64, error) {
+	d := dropper(l.be)
+	if d == nil {
+		return nil
+	}
+	return func(n int64) (int64, error) {
+		if l.retire(k.rest) {
+			return 0, errLaneRetired
+		}
+		m, err := d(n)
+		runtime.Gosched()
+		return m, err
+	}
 }

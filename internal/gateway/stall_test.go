@@ -474,3 +474,34 @@ func heldLaneAvoided(t *testing.T, last bool) bool {
 	}
 	return true
 }
+
+// The rest of a long reply owed to a client that was cut off is dropped unread (lanedrop_linux.go), and
+// the replies owed after it on the same shared lane come whole and in order: a client whose GETs were
+// queued behind it gets a 1 MiB random value byte for byte, then a short one, then its PING.
+func TestRepliesBehindACutOffClientComeWhole(t *testing.T) {
+	t.Parallel()
+	skipWithoutLanes(t)
+	size := stallSize(t)
+	e := sharedSnap(t, 1) // one lane: the GETs queue behind the long reply
+	value := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{'b', 'e', 'h', 'i', 'n', 'd'}).Read(value)
+	direct := dial(t, e.srv.Addr, "127.0.0.1")
+	mustDo(t, direct, "+OK\r\n", "SET", "mid", string(value))
+	mustDo(t, direct, "+OK\r\n", "SET", "small", "s")
+	setValue(t, e, "big", size)
+
+	stalled := expectAdmitted(t, e.addr, "127.0.0.2")
+	behind := expectAdmitted(t, e.addr, "127.0.0.3")
+	stalled.send(cmd("GET", "big"))
+	behind.send(cmd("GET", "mid") + cmd("GET", "small"))
+	for i, want := range []string{bulk(string(value)), bulk("s")} {
+		if got, err := behind.readReplyErr(time.Minute); err != nil || got != want {
+			t.Fatalf("reply %d behind the stalled client: %d bytes, %v; want %d", i, len(got), err, len(want))
+		}
+	}
+	mustDo(t, behind, "+PONG\r\n", "PING")
+	stalled.c.SetReadDeadline(time.Now().Add(time.Minute))
+	if n, err := io.Copy(io.Discard, stalled.br); err != nil || n >= int64(size) {
+		t.Errorf("stalled client: read %d bytes of its %d-byte reply, %v; want it cut off", n, size, err)
+	}
+}

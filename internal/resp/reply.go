@@ -41,18 +41,47 @@ func (in *ReplyInfo) HeadString(i int) string {
 // when info is not nil. src's buffer must hold a header line ("$<int64>\r\n"): 32 bytes or more.
 // A frame cut short returns io.ErrUnexpectedEOF; io.EOF means src ended before the frame began.
 func CopyReply(dst *bufio.Writer, src *bufio.Reader, info *ReplyInfo) error {
+	return CopyReplyDrop(dst, src, info, nil)
+}
+
+// ErrDrop, returned by a write to CopyReplyDrop's destination, means that the rest of the frame is not
+// wanted: CopyReplyDrop reads it to its end without copying any more of it.
+var ErrDrop = errors.New("resp: rest of the reply not wanted")
+
+// CopyReplyDrop is CopyReply whose destination may stop taking the frame by failing a write with
+// ErrDrop: the rest of the frame is then read and dropped, and CopyReplyDrop returns nil once the whole
+// frame has been read (dst keeps the error; Reset it before using it again). Bulk bodies being dropped
+// are taken from src's buffer, and once it is empty, when drop is not nil, from the reader src reads
+// from: drop must discard from 1 to n bytes of it and report how many, or fail (which ends the copy).
+// Without drop they are read through src's buffer.
+func CopyReplyDrop(dst *bufio.Writer, src *bufio.Reader, info *ReplyInfo, drop func(n int64) (int64, error)) error {
 	if info != nil {
 		info.NHead = 0
 		info.Len = 0
 		info.Lead = 0
 	}
-	c := copier{dst: dst, src: src}
+	c := copier{dst: dst, src: src, drop: drop}
 	return c.frame(info)
 }
 
 type copier struct {
-	dst *bufio.Writer
-	src *bufio.Reader
+	dst      *bufio.Writer
+	src      *bufio.Reader
+	drop     func(n int64) (int64, error)
+	dropping bool // dst failed a write with ErrDrop: the rest of the frame is read, not copied
+}
+
+// write copies p to dst unless the rest of the frame is being dropped; ErrDrop from dst starts that.
+func (c *copier) write(p []byte) error {
+	if c.dropping {
+		return nil
+	}
+	_, err := c.dst.Write(p)
+	if errors.Is(err, ErrDrop) {
+		c.dropping = true
+		return nil
+	}
+	return err
 }
 
 // line copies one CRLF-terminated line and returns it when it fits the reader's buffer (header lines do).
@@ -65,8 +94,7 @@ func (c *copier) line() ([]byte, [2]byte, error) {
 		if len(l) < 3 || l[len(l)-2] != '\r' {
 			return nil, first, ErrReply
 		}
-		_, werr := c.dst.Write(l)
-		return l, first, werr
+		return l, first, c.write(l)
 	}
 	if !errors.Is(err, bufio.ErrBufferFull) {
 		if err == io.EOF && len(l) > 0 {
@@ -78,7 +106,7 @@ func (c *copier) line() ([]byte, [2]byte, error) {
 	copy(first[:], l) // a full buffer holds at least 16 bytes
 	var last byte
 	for errors.Is(err, bufio.ErrBufferFull) {
-		if _, werr := c.dst.Write(l); werr != nil {
+		if werr := c.write(l); werr != nil {
 			return nil, first, werr
 		}
 		last = l[len(l)-1]
@@ -96,8 +124,7 @@ func (c *copier) line() ([]byte, [2]byte, error) {
 	if last != '\r' {
 		return nil, first, ErrReply
 	}
-	_, werr := c.dst.Write(l)
-	return nil, first, werr
+	return nil, first, c.write(l)
 }
 
 // simpleLine reports the types whose whole value is on the type line.
@@ -301,6 +328,17 @@ func (c *copier) body(n int64) error {
 	n += 2
 	for n > 0 {
 		k := c.src.Buffered()
+		if k == 0 && c.dropping && c.drop != nil {
+			d, err := c.drop(n)
+			if err != nil {
+				return unexpected(err)
+			}
+			if d <= 0 || d > n {
+				return fmt.Errorf("resp: drop discarded %d of %d bytes", d, n)
+			}
+			n -= d
+			continue
+		}
 		if k == 0 {
 			if _, err := c.src.Peek(1); err != nil {
 				if err == io.EOF {
@@ -314,7 +352,7 @@ func (c *copier) body(n int64) error {
 			k = int(n)
 		}
 		p, _ := c.src.Peek(k)
-		if _, err := c.dst.Write(p); err != nil {
+		if err := c.write(p); err != nil {
 			return err
 		}
 		c.src.Discard(k)

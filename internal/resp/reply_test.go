@@ -532,3 +532,80 @@ func TestCopyReplyDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// dropAfter takes the first k bytes of a frame, then refuses the rest with ErrDrop.
+type dropAfter struct {
+	got []byte
+	k   int
+}
+
+func (d *dropAfter) Write(p []byte) (int, error) {
+	if len(d.got) >= d.k {
+		return 0, ErrDrop
+	}
+	d.got = append(d.got, p...)
+	return len(p), nil
+}
+
+// A destination that stops taking a frame (ErrDrop) has the rest of it read and dropped, bulk bodies
+// past the reader's buffer through drop when given, and the reader is left at the next frame, whatever
+// the frame's shape and wherever the destination stopped.
+func TestCopyReplyDropsTheRest(t *testing.T) {
+	body := strings.Repeat("b", 100_000)
+	bulk := "$" + strconv.Itoa(len(body)) + "\r\n" + body + "\r\n"
+	long := "+" + strings.Repeat("s", 5000) + "\r\n"
+	frames := map[string]string{
+		"bulk":        bulk,
+		"long status": long,
+		"nested":      "*3\r\n" + bulk + "*2\r\n" + long + bulk + ":7\r\n",
+		"attribute":   "|1\r\n+k\r\n" + bulk + bulk,
+	}
+	for name, frame := range frames {
+		for _, k := range []int{0, 1, 4096, 50_000} {
+			for _, withDrop := range []bool{false, true} {
+				where := fmt.Sprintf("%s, dropped after %d bytes, drop %v", name, k, withDrop)
+				src := strings.NewReader(frame + ":1\r\n")
+				br := bufio.NewReaderSize(src, 64)
+				dst := &dropAfter{k: k}
+				bw := bufio.NewWriterSize(dst, 16)
+				var dropped int64
+				var drop func(n int64) (int64, error)
+				if withDrop {
+					drop = func(n int64) (int64, error) {
+						m, err := io.CopyN(io.Discard, src, min(n, 1000))
+						dropped += m
+						if m > 0 {
+							err = nil
+						}
+						return m, err
+					}
+				}
+				if err := CopyReplyDrop(bw, br, nil, drop); err != nil {
+					t.Fatalf("%s: %v", where, err)
+				}
+				if err := bw.Flush(); err != nil && !errors.Is(err, ErrDrop) {
+					t.Fatalf("%s: flush: %v", where, err)
+				}
+				if !strings.HasPrefix(frame, string(dst.got)) {
+					t.Fatalf("%s: copied bytes that are not the frame's beginning", where)
+				}
+				if withDrop && strings.Contains(frame, body) && dropped == 0 {
+					t.Errorf("%s: no body was dropped through drop", where)
+				}
+				if got, err := copyOne(br, nil); err != nil || string(got) != ":1\r\n" {
+					t.Fatalf("%s: next frame %q, %v", where, got, err)
+				}
+			}
+		}
+	}
+}
+
+// A frame cut short while it is being dropped is io.ErrUnexpectedEOF.
+func TestCopyReplyDropCutShort(t *testing.T) {
+	src := strings.NewReader("$100000\r\n" + strings.Repeat("b", 500))
+	br := bufio.NewReaderSize(src, 64)
+	drop := func(n int64) (int64, error) { return io.CopyN(io.Discard, src, min(n, 100)) }
+	if err := CopyReplyDrop(bufio.NewWriterSize(&dropAfter{}, 16), br, nil, drop); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("CopyReplyDrop = %v, want io.ErrUnexpectedEOF", err)
+	}
+}
