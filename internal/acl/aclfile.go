@@ -32,8 +32,14 @@ func ReparseACLText(prev *Users, t *Table, cfg Config, filename, data string) (*
 }
 
 // ReparseACLLines is ReparseACLText of the lines joined with "\n", without joining them when no line
-// holds a newline or a NUL byte (which fgets would read otherwise).
+// holds a newline or a NUL byte (which fgets would read otherwise). When prev was itself read from lines
+// (unchanged since), only the lines between the first and the last that differ are read (patchLines):
+// the result is the same, and says which users changed (ChangedFrom). The result keeps lines: the caller
+// must not change them after.
 func ReparseACLLines(prev *Users, t *Table, cfg Config, filename string, lines []string) (*Users, error) {
+	if us := prev.patchLines(t, cfg, filename, lines); us != nil {
+		return us, nil
+	}
 	for _, l := range lines {
 		if strings.IndexByte(l, '\n') >= 0 || strings.IndexByte(l, 0) >= 0 {
 			return ReparseACLText(prev, t, cfg, filename, strings.Join(lines, "\n"))
@@ -44,9 +50,10 @@ func ReparseACLLines(prev *Users, t *Table, cfg Config, filename string, lines [
 
 // parseLines is ReparseACLFile of the file's lines as fgets reads them.
 func parseLines(prev *Users, t *Table, cfg Config, filename string, lines []string) (*Users, error) {
-	us := &Users{table: t, cfg: cfg, m: make(map[string]*User, len(lines)), lines: make(map[string]*User, len(lines))}
-	if prev != nil && (prev.table != t || prev.cfg != cfg) {
-		prev = nil
+	us := &Users{table: t, cfg: cfg, m: newUserMap(len(lines)), src: lines, srcUsers: make([]*User, len(lines))}
+	var reuse map[string]*User
+	if prev != nil && prev.table == t && prev.cfg == cfg {
+		reuse = prev.byLine()
 	}
 	var errs strings.Builder
 	for i, line := range lines {
@@ -54,70 +61,94 @@ func parseLines(prev *Users, t *Table, cfg Config, filename string, lines []stri
 		if line == "" {
 			continue
 		}
-		if u := prev.readFrom(line); u != nil && us.m[u.name] == nil {
-			us.m[u.name], us.lines[line] = u, u
+		if u := reuse[line]; u != nil && us.m.get(u.name) == nil {
+			us.m.put(u.name, u)
+			us.srcUsers[i] = u
 			continue
 		}
 		linenum := strconv.Itoa(i + 1)
-		argv := strings.Split(line, " ")
-		if argv[0] != "user" || len(argv) < 2 {
-			errs.WriteString(filename + ":" + linenum + " should start with user keyword followed by the username. ")
+		argv := userLine(filename, linenum, line, &errs)
+		if argv == nil {
 			continue
 		}
-		name := argv[1]
-		if hasSpaces(name) {
-			errs.WriteString("'" + filename + ":" + linenum + ": username '" + name + "' contains invalid characters. ")
+		if us.m.get(argv[1]) != nil {
+			errs.WriteString("WARNING: Duplicate user '" + argv[1] + "' found on line " + linenum + ". ")
 			continue
 		}
-		if _, dup := us.m[name]; dup {
-			errs.WriteString("WARNING: Duplicate user '" + name + "' found on line " + linenum + ". ")
-			continue
-		}
-		u := newUser(t, name, cfg)
-		us.m[name], us.lines[line] = u, u
-		rules, open := mergeSelectorArgs(argv[2:])
-		if open >= 0 {
-			// redis-server 7.0.15 crashes here when rules precede the '('; moat reports it.
-			errs.WriteString(filename + ":" + linenum + ": Unmatched parenthesis in selector definition.")
-			continue
-		}
-		reported := false
-		for _, r := range rules {
-			r = strings.Trim(r, "\t\r\n")
-			err := u.applyRule(r, cfg)
-			switch {
-			case err == nil:
-			case err == errUnknownCommand:
-				errs.WriteString(filename + ":" + linenum + ": Error in applying operation '" + cstring(r) + "': " + err.Error() + ". ")
-			case !reported:
-				errs.WriteString(filename + ":" + linenum + ": " + err.Error() + ". ")
-				reported = true
-			}
-		}
+		u := newUser(t, argv[1], cfg)
+		us.m.put(u.name, u)
+		us.srcUsers[i] = u
+		applyLine(u, cfg, filename, linenum, argv, &errs)
 	}
 	if errs.Len() > 0 {
 		return nil, replyErr(replyACLFileErrors(errs.String()))
 	}
-	if us.m["default"] == nil {
-		d := newUser(t, "default", cfg)
-		for _, r := range []string{"+@all", "~*", "&*", "on", "nopass"} {
-			_ = d.applyRule(r, cfg)
-		}
-		us.m["default"] = d
-	}
+	us.addFreshDefault()
 	return us, nil
 }
 
-// readFrom returns the user of us that was read from line and is unchanged since, or nil (also when us
-// is nil).
-func (us *Users) readFrom(line string) *User {
-	if us == nil {
+// userLine splits a trimmed, non-blank line into its words when it is "user <name> …" with a valid
+// name; else it writes ACL LOAD's text for the line to errs and returns nil.
+func userLine(filename, linenum, line string, errs *strings.Builder) []string {
+	argv := strings.Split(line, " ")
+	if argv[0] != "user" || len(argv) < 2 {
+		errs.WriteString(filename + ":" + linenum + " should start with user keyword followed by the username. ")
 		return nil
 	}
-	if u := us.lines[line]; u != nil && us.m[u.name] == u {
-		return u
+	if hasSpaces(argv[1]) {
+		errs.WriteString("'" + filename + ":" + linenum + ": username '" + argv[1] + "' contains invalid characters. ")
+		return nil
 	}
-	return nil
+	return argv
+}
+
+// applyLine applies the rules of a line's words (userLine) to u, writing ACL LOAD's texts for their
+// problems to errs.
+func applyLine(u *User, cfg Config, filename, linenum string, argv []string, errs *strings.Builder) {
+	rules, open := mergeSelectorArgs(argv[2:])
+	if open >= 0 {
+		// redis-server 7.0.15 crashes here when rules precede the '('; moat reports it.
+		errs.WriteString(filename + ":" + linenum + ": Unmatched parenthesis in selector definition.")
+		return
+	}
+	reported := false
+	for _, r := range rules {
+		r = strings.Trim(r, "\t\r\n")
+		err := u.applyRule(r, cfg)
+		switch {
+		case err == nil:
+		case err == errUnknownCommand:
+			errs.WriteString(filename + ":" + linenum + ": Error in applying operation '" + cstring(r) + "': " + err.Error() + ". ")
+		case !reported:
+			errs.WriteString(filename + ":" + linenum + ": " + err.Error() + ". ")
+			reported = true
+		}
+	}
+}
+
+// addFreshDefault gives a set read without a "default" line the fresh "on nopass ~* &* +@all" one, as
+// ACL LOAD does.
+func (us *Users) addFreshDefault() {
+	if us.m.get("default") != nil {
+		return
+	}
+	d := newUser(us.table, "default", us.cfg)
+	for _, r := range []string{"+@all", "~*", "&*", "on", "nopass"} {
+		_ = d.applyRule(r, us.cfg)
+	}
+	us.m.put("default", d)
+}
+
+// byLine returns the users of us that were read from a line (src) and are unchanged since, by their
+// line (trimmed).
+func (us *Users) byLine() map[string]*User {
+	out := make(map[string]*User, len(us.src))
+	for i, u := range us.srcUsers {
+		if u != nil && us.m.get(u.name) == u {
+			out[strings.Trim(us.src[i], " \t\r\n")] = u
+		}
+	}
+	return out
 }
 
 // fgetsText is the file as Redis builds it: fgets chunks of at most 1023 bytes (or up to a newline),

@@ -5,9 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"iter"
-	"maps"
 	"slices"
 	"strings"
+	"weak"
 )
 
 // DefaultUserRules are the rules of the default user of a fresh server: "on nopass ~* &* +@all".
@@ -21,15 +21,22 @@ var defaultUserRules = []string{"on", "nopass", "~*", "&*", "+@all"}
 type Users struct {
 	table *Table
 	cfg   Config
-	m     map[string]*User
-	// lines are the users read from an aclfile, by their line (ReparseACLFile); never changed once
-	// read, so clones share it. A user changed since is no longer the one in m.
-	lines map[string]*User
+	m     userMap
+	// src are the lines of the aclfile the set was read from (ReparseACLFile) and srcUsers the user read
+	// from each (nil for a blank line); never changed once read, so clones share them. A user changed
+	// since is no longer the one in m.
+	src      []string
+	srcUsers []*User
+	// parent and changed say which set us was made from, changing which users alone (ChangedFrom);
+	// mutated: us has been changed in place, and no set made from it before knows how (delta.go).
+	parent  weak.Pointer[Users]
+	changed []string
+	mutated bool
 }
 
 // NewUsers returns a set holding only the default user, "on nopass ~* &* +@all".
 func NewUsers(t *Table, cfg Config) *Users {
-	us := &Users{table: t, cfg: cfg, m: map[string]*User{}}
+	us := &Users{table: t, cfg: cfg, m: newUserMap(1)}
 	if err := us.SetUser("default", defaultUserRules...); err != nil {
 		panic("acl: default user: " + err.Error()) // the rules are constant
 	}
@@ -41,7 +48,7 @@ func (us *Users) Table() *Table { return us.table }
 
 // Clone returns a copy that shares the immutable users.
 func (us *Users) Clone() *Users {
-	return &Users{table: us.table, cfg: us.cfg, m: maps.Clone(us.m), lines: us.lines}
+	return &Users{table: us.table, cfg: us.cfg, m: us.m.clone(), src: us.src, srcUsers: us.srcUsers}
 }
 
 // Config returns the settings the users are built with.
@@ -49,64 +56,90 @@ func (us *Users) Config() Config { return us.cfg }
 
 // SetScriptsNeedAllKeys changes Config.ScriptsNeedAllKeys for every user (each is replaced by a copy).
 func (us *Users) SetScriptsNeedAllKeys(on bool) {
+	us.changedInPlace()
 	us.cfg.ScriptsNeedAllKeys = on
-	for name, u := range us.m {
-		c := u.clone()
-		c.scriptsNeedAllKeys = on
-		us.m[name] = c
+	m := newUserMap(us.m.len())
+	for name, u := range us.m.all() {
+		m.put(name, u.withScriptsNeedAllKeys(on))
 	}
+	us.m = m
 }
 
 // WithScriptsNeedAllKeys returns a copy of us with Config.ScriptsNeedAllKeys on, as a Clone then
 // SetScriptsNeedAllKeys(on) would. When prev is that copy made earlier of from (both may be nil), the
 // users of us that are the same as in from are taken from prev rather than copied again: publishing a
-// set that changed in one user copies one user.
+// set that changed in one user copies one user, and when us knows which users it changed from from
+// (ChangedFrom) it looks at those alone. The copy is made from prev then (ChangedFrom(prev) reports the
+// same users), else from nothing.
 func (us *Users) WithScriptsNeedAllKeys(on bool, from, prev *Users) *Users {
-	out := &Users{table: us.table, cfg: us.cfg, m: make(map[string]*User, len(us.m))}
+	out := &Users{table: us.table, cfg: us.cfg}
 	out.cfg.ScriptsNeedAllKeys = on
-	if from == nil || prev == nil || prev.table != out.table || prev.cfg != out.cfg {
+	if from == nil || prev == nil || prev.table != out.table || prev.cfg != out.cfg || prev.mutated {
 		from, prev = nil, nil
 	}
-	for name, u := range us.m {
+	if names, ok := us.ChangedFrom(from); ok && prev != nil {
+		out.m = prev.m.clone()
+		for _, name := range names {
+			if u := us.m.get(name); u != nil {
+				out.m.set(name, u.withScriptsNeedAllKeys(on))
+			} else {
+				out.m.del(name)
+			}
+		}
+		out.derived(prev, slices.Clone(names))
+		return out
+	}
+	out.m = newUserMap(us.m.len())
+	for name, u := range us.m.all() {
 		if c := reusedCopy(from, prev, name, u); c != nil {
-			out.m[name] = c
+			out.m.put(name, c)
 			continue
 		}
-		c := u.clone()
-		c.scriptsNeedAllKeys = on
-		out.m[name] = c
+		out.m.put(name, u.withScriptsNeedAllKeys(on))
 	}
 	return out
+}
+
+// withScriptsNeedAllKeys is a copy of u with Config.ScriptsNeedAllKeys set to on.
+func (u *User) withScriptsNeedAllKeys(on bool) *User {
+	c := u.clone()
+	c.scriptsNeedAllKeys = on
+	return c
 }
 
 // reusedCopy is prev's user name when from (the set prev was copied from) has u as that user; else nil
 // (also when prev is nil).
 func reusedCopy(from, prev *Users, name string, u *User) *User {
-	if prev == nil || from.m[name] != u {
+	if prev == nil || from.m.get(name) != u {
 		return nil
 	}
-	return prev.m[name]
+	return prev.m.get(name)
 }
 
 // All iterates over the users, in no particular order.
-func (us *Users) All() iter.Seq2[string, *User] { return maps.All(us.m) }
+func (us *Users) All() iter.Seq2[string, *User] { return us.m.all() }
 
 // Get returns the user, or nil.
-func (us *Users) Get(name string) *User { return us.m[name] }
+func (us *Users) Get(name string) *User { return us.m.get(name) }
 
 // Len is the number of users.
-func (us *Users) Len() int { return len(us.m) }
+func (us *Users) Len() int { return us.m.len() }
 
 // Names returns the user names in ACL USERS order (byte order).
 func (us *Users) Names() []string {
-	return slices.Sorted(maps.Keys(us.m))
+	var names []string
+	for name := range us.m.all() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // List returns ACL LIST: "user <name> <rules>" per user, in name order.
 func (us *Users) List() []string {
 	var out []string
 	for _, n := range us.Names() {
-		out = append(out, "user "+n+" "+us.m[n].Describe())
+		out = append(out, "user "+n+" "+us.m.get(n).Describe())
 	}
 	return out
 }
@@ -118,7 +151,7 @@ func (us *Users) SetUser(name string, rules ...string) error {
 	if hasSpaces(name) {
 		return replyErr(replyUsernameSpaces)
 	}
-	u, err := us.build(us.m[name], name, rules, func(rule string, e error) *ReplyError {
+	u, err := us.build(us.m.get(name), name, rules, func(rule string, e error) *ReplyError {
 		return replyErr(replySetUserModifier(rule, e))
 	}, func(arg string) *ReplyError {
 		return replyErr(replyUnmatchedParen(arg))
@@ -126,7 +159,8 @@ func (us *Users) SetUser(name string, rules ...string) error {
 	if err != nil {
 		return err
 	}
-	us.m[name] = u
+	us.changedInPlace()
+	us.m.set(name, u)
 	return nil
 }
 
@@ -160,8 +194,9 @@ func (us *Users) DelUser(names ...string) (int, error) {
 	}
 	n := 0
 	for _, name := range names {
-		if _, ok := us.m[name]; ok {
-			delete(us.m, name)
+		if us.m.get(name) != nil {
+			us.changedInPlace()
+			us.m.del(name)
 			n++
 		}
 	}
@@ -171,7 +206,7 @@ func (us *Users) DelUser(names ...string) (int, error) {
 // Authenticate is AUTH: the user named name if pass opens it (it exists, is on, and is nopass or has
 // the password), else nil. Every failure looks the same, as WRONGPASS does.
 func (us *Users) Authenticate(name string, pass []byte) *User {
-	u := us.m[name]
+	u := us.m.get(name)
 	if u == nil || !u.CheckPassword(pass) {
 		return nil
 	}
@@ -190,16 +225,16 @@ func (us *Users) SetRequirePass(pass string) error {
 
 // DefaultAuthenticated reports whether new connections start authenticated: default is on and nopass.
 func (us *Users) DefaultAuthenticated() bool {
-	d := us.m["default"]
+	d := us.m.get("default")
 	return d != nil && d.enabled && d.nopass
 }
 
 // Rebind recompiles every user against another table (a backend's COMMAND reply), by re-applying the
 // rules ACL LIST shows. It fails, changing nothing, when a rule names a command the new table lacks.
 func (us *Users) Rebind(t *Table) (*Users, error) {
-	out := &Users{table: t, cfg: us.cfg, m: make(map[string]*User, len(us.m))}
+	out := &Users{table: t, cfg: us.cfg, m: newUserMap(us.m.len())}
 	for _, name := range us.Names() {
-		rules := splitSpaces(us.m[name].Describe())
+		rules := splitSpaces(us.m.get(name).Describe())
 		if err := out.SetUser(name, rules...); err != nil {
 			return nil, fmt.Errorf("acl: rebind user %q to %s: %w", name, t.Source, err)
 		}
@@ -211,7 +246,7 @@ func (us *Users) Rebind(t *Table) (*Users, error) {
 // reply is "OK" (send +OK) or a denial text (send as a bulk string); err is an error reply: no such user,
 // no such command, wrong number of arguments.
 func (us *Users) DryRun(username string, args [][]byte) (reply string, err error) {
-	u := us.m[username]
+	u := us.m.get(username)
 	if u == nil {
 		return "", replyErr(replyNoSuchUser(username))
 	}

@@ -65,20 +65,21 @@ func ACLConfig(in model.Instance) acl.Config {
 // 7.0.15's table instead, and this is logged: they keep their rules. The error is ACL LOAD's text for
 // stored lines that compile against neither (which validation before every store prevents).
 func (p *Plane) Users(in model.Instance) (*acl.Users, error) {
-	return p.usersFrom(in, nil)
+	return p.usersFrom(in, slices.Clone(in.ACL), nil)
 }
 
-// usersFrom is Users taking over from prev (nil: none) the users whose lines did not change
-// (acl.ReparseACLFile).
-func (p *Plane) usersFrom(in model.Instance, prev *acl.Users) (*acl.Users, error) {
+// usersFrom is Users of lines (in.ACL, which the result keeps: the caller's own copy) taking over from
+// prev (nil: none) the users whose lines did not change, and reading only the lines that changed when
+// prev was read from lines as well (acl.ReparseACLLines).
+func (p *Plane) usersFrom(in model.Instance, lines []string, prev *acl.Users) (*acl.Users, error) {
 	cfg := ACLConfig(in)
 	t := p.commandsFor(in.ID)
-	if len(in.ACL) == 0 {
+	if len(lines) == 0 {
 		return acl.NewUsers(t, cfg), nil
 	}
-	us, err := acl.ReparseACLLines(prev, t, cfg, "acl", in.ACL)
+	us, err := acl.ReparseACLLines(prev, t, cfg, "acl", lines)
 	if err != nil && t != p.Commands() {
-		if us, err = acl.ReparseACLLines(prev, p.Commands(), cfg, "acl", in.ACL); err == nil && p.log != nil {
+		if us, err = acl.ReparseACLLines(prev, p.Commands(), cfg, "acl", lines); err == nil && p.log != nil {
 			p.log.Warn("ACL users judged with redis-server 7.0.15's command table: a rule names a command the backend lacks",
 				"instance", in.ID, "backend_table", t.Source)
 		}
@@ -92,7 +93,8 @@ func (p *Plane) usersFrom(in model.Instance, prev *acl.Users) (*acl.Users, error
 // compiledUsers is Users for callers that only read the result (compiling a snapshot, validating a
 // change): the instance's users as last compiled when its ACL lines and settings are unchanged, so that a
 // whitelist or parameter change does not recompile thousands of users; when some lines changed, only
-// their users are compiled again. The result is shared: it must not be changed (ChangeAccounts changes
+// their users are compiled again, and the result says which they are (acl.Users.ChangedFrom the last
+// result), which the data plane's publish carries on to the backend identities. The result is shared: it must not be changed (ChangeAccounts changes
 // a Clone).
 func (p *Plane) compiledUsers(in model.Instance) (*acl.Users, error) {
 	cfg := ACLConfig(in)
@@ -103,7 +105,8 @@ func (p *Plane) compiledUsers(in model.Instance) (*acl.Users, error) {
 	if ok && c.cfg == cfg && c.table == table && slices.Equal(c.lines, in.ACL) {
 		return c.users, nil
 	}
-	us, err := p.usersFrom(in, c.users)
+	lines := slices.Clone(in.ACL)
+	us, err := p.usersFrom(in, lines, c.users)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +114,7 @@ func (p *Plane) compiledUsers(in model.Instance) (*acl.Users, error) {
 	if p.users == nil {
 		p.users = map[string]compiledUsers{}
 	}
-	p.users[in.ID] = compiledUsers{lines: slices.Clone(in.ACL), cfg: cfg, table: table, users: us}
+	p.users[in.ID] = compiledUsers{lines: lines, cfg: cfg, table: table, users: us}
 	p.usersMu.Unlock()
 	return us, nil
 }

@@ -83,31 +83,15 @@ func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
 	if users == st.synced && slices.Equal(deny, st.deny) {
 		return
 	}
+	commit, set, del, ok := in.identityChanges(users, deny)
 	st.synced = nil
-	want, ok := in.identities(users, deny)
 	if !ok {
 		in.identState.Store(identUnavailable)
 		return
 	}
-	var changed []string
-	for name, e := range want {
-		if old, ok := st.written[name]; !ok || old.id != e.id && !bytes.Equal(old.id.SetUser, e.id.SetUser) {
-			changed = append(changed, name)
-		}
-	}
-	slices.Sort(changed)
-	set := make([]*backend.Identity, len(changed))
-	for i, name := range changed {
-		set[i] = want[name].id
-	}
-	var del []string
-	for name, old := range st.written {
-		if _, ok := want[name]; !ok {
-			del = append(del, old.id.User)
-		}
-	}
 	if len(set) == 0 && len(del) == 0 {
-		st.written, st.synced = want, users
+		commit()
+		st.synced = users
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), in.dialTimeout)
@@ -115,7 +99,8 @@ func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
 	err := in.backend.WriteIdentities(ctx, set, del)
 	switch {
 	case err == nil:
-		st.written, st.synced = want, users
+		commit()
+		st.synced = users
 		in.identState.Store(identReady)
 		in.primeScriptLog()
 	case errors.Is(err, backend.ErrNoACL) || errors.Is(err, backend.ErrACLPermission):
@@ -127,6 +112,81 @@ func (in *Instance) syncIdentities(s *snapshot.Snapshot) {
 		in.identState.Store(identUnavailable)
 		in.log.Error("scripts and functions of restricted ACL users are refused: the backend refused their identities", "reason", err)
 	}
+}
+
+// identityChanges returns how the identities users want (identities) differ from the ones written: the
+// identities to write, in user name order, and the backend users to delete; commit makes the wanted ones
+// the written ones, once written. When users is the set synced last with some users changed
+// (acl.Users.ChangedFrom), with the same deny, only those users are looked at. identMu held.
+func (in *Instance) identityChanges(users *acl.Users, deny []string) (commit func(), set []*backend.Identity, del []string, ok bool) {
+	st := &in.ident
+	if names, known := users.ChangedFrom(st.synced); known && slices.Equal(deny, st.deny) {
+		return in.changedIdentities(users, names, deny)
+	}
+	want, ok := in.identities(users, deny)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	var changed []string
+	for name, e := range want {
+		if old, ok := st.written[name]; !ok || old.id != e.id && !bytes.Equal(old.id.SetUser, e.id.SetUser) {
+			changed = append(changed, name)
+		}
+	}
+	slices.Sort(changed)
+	set = make([]*backend.Identity, len(changed))
+	for i, name := range changed {
+		set[i] = want[name].id
+	}
+	for name, old := range st.written {
+		if _, ok := want[name]; !ok {
+			del = append(del, old.id.User)
+		}
+	}
+	return func() { st.written = want }, set, del, true
+}
+
+// changedIdentities is identityChanges when users is the set whose identities are written with names
+// changed (sorted): those users' identities made again; commit changes the written ones in place (they
+// are then the computed ones too). identMu held.
+func (in *Instance) changedIdentities(users *acl.Users, names, deny []string) (commit func(), set []*backend.Identity, del []string, ok bool) {
+	st := &in.ident
+	changed := make(map[string]identEntry, len(names)) // a zero entry: no identity
+	for _, name := range names {
+		u := users.Get(name)
+		old, had := st.written[name]
+		if u == nil || u.UnrestrictedRules() { // a disabled user's connections keep running, scripts included
+			if had {
+				changed[name] = identEntry{}
+				del = append(del, old.id.User)
+			}
+			continue
+		}
+		if had && old.user == u {
+			continue
+		}
+		id := in.backend.Identity(in.id, name, identityRules(u, deny))
+		if id == nil {
+			return nil, nil, nil, false
+		}
+		changed[name] = identEntry{user: u, id: id}
+		if !had || !bytes.Equal(old.id.SetUser, id.SetUser) {
+			set = append(set, id)
+		}
+	}
+	return func() {
+		if st.written == nil {
+			st.written = map[string]identEntry{}
+		}
+		for name, e := range changed {
+			if e.id == nil {
+				delete(st.written, name)
+			} else {
+				st.written[name] = e
+			}
+		}
+		st.computed = st.written
+	}, set, del, true
 }
 
 // identities returns the identity of each enabled, restricted user of users, by name: the one computed
