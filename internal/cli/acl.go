@@ -142,7 +142,7 @@ func newAccountList(o *Options) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &instance)
 	required(cmd, "instance")
 	return cmd
 }
@@ -167,8 +167,8 @@ func newAccountDescribe(o *Options) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
-	cmd.Flags().StringVar(&name, "name", "", "account name")
+	instanceFlag(cmd, &instance)
+	accountFlag(cmd, &name)
 	required(cmd, "instance", "name")
 	return cmd
 }
@@ -186,8 +186,8 @@ func newAccountModify(o *Options) *cobra.Command {
 				func(w *tabwriter.Writer) { fmt.Fprintf(w, "account %q of %s: description set\n", name, instance) })
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
-	cmd.Flags().StringVar(&name, "name", "", "account name")
+	instanceFlag(cmd, &instance)
+	accountFlag(cmd, &name)
 	cmd.Flags().StringVar(&desc, "description", "", "the new description")
 	required(cmd, "instance", "name", "description")
 	return cmd
@@ -213,8 +213,8 @@ func newAccountResetPassword(o *Options) *cobra.Command {
 		return o.emit(cmd.OutOrStdout(), map[string]string{"InstanceId": instance, "AccountName": name},
 			func(w *tabwriter.Writer) { fmt.Fprintf(w, "account %q of %s: password reset\n", name, instance) })
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
-	cmd.Flags().StringVar(&name, "name", "", "account name")
+	instanceFlag(cmd, &instance)
+	accountFlag(cmd, &name)
 	required(cmd, "instance", "name")
 	return cmd
 }
@@ -235,8 +235,8 @@ func newAccountGrant(o *Options) *cobra.Command {
 				func(w *tabwriter.Writer) { fmt.Fprintf(w, "account %q of %s: %s granted\n", name, instance, role) })
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
-	cmd.Flags().StringVar(&name, "name", "", "account name")
+	instanceFlag(cmd, &instance)
+	accountFlag(cmd, &name)
 	cmd.Flags().StringVar(&privilege, "privilege", "", "RoleReadWrite (read-write) or RoleReadOnly (read-only)")
 	required(cmd, "instance", "name", "privilege")
 	return cmd
@@ -261,7 +261,7 @@ func newDeleteUser(o *Options, use, short, action, param, flag, flagHelp, what s
 				func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s %q of %s deleted\n", what, name, instance) })
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &instance)
 	cmd.Flags().StringVar(&name, flag, "", flagHelp)
 	required(cmd, "instance", flag)
 	return cmd
@@ -318,7 +318,7 @@ func newACLList(o *Options) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &instance)
 	cmd.Flags().StringVar(&user, "user", "", "only this user")
 	required(cmd, "instance")
 	return cmd
@@ -343,7 +343,7 @@ A bad rule changes nothing and prints Redis's error.`,
 				func(w *tabwriter.Writer) { fmt.Fprintf(w, "user %q of %s: rules applied\n", user, instance) })
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &instance)
 	cmd.Flags().StringVar(&user, "user", "", "user name")
 	cmd.Flags().StringVar(&rules, "rules", "", "space-separated ACL rules")
 	required(cmd, "instance", "user")
@@ -389,7 +389,7 @@ connections closed.`,
 				})
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &instance)
 	cmd.Flags().StringVarP(&file, "file", "f", "", `aclfile to read ("-": standard input)`)
 	required(cmd, "instance", "file")
 	return cmd
@@ -429,7 +429,7 @@ With -f the file is written with mode 0600.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &instance)
 	cmd.Flags().StringVarP(&file, "file", "f", "", "write the aclfile here instead of standard output")
 	required(cmd, "instance")
 	return cmd
@@ -468,7 +468,7 @@ still decides who may connect at all. Check with: moat check --user.`,
 				})
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &instance)
 	cmd.Flags().StringVar(&user, "user", "", "user name")
 	cmd.Flags().StringVar(&sources, "sources", "", "comma-separated IPs, CIDR blocks and whitelist group names ('' for none)")
 	required(cmd, "instance", "user", "sources")

@@ -96,7 +96,7 @@ answered.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &instance)
 	cmd.Flags().StringVar(&from, "from", "", "client IP address")
 	cmd.Flags().StringVar(&user, "user", "", "ACL user: may it log in from --from?")
 	cmd.Flags().StringVar(&via, "via", "", "load balancer the client connects through (PROXY protocol)")

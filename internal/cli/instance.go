@@ -102,7 +102,7 @@ func newInstanceDescribe(o *Options) *cobra.Command {
 			return o.emit(cmd.OutOrStdout(), list, instanceTable(list))
 		},
 	}
-	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &id)
 	required(cmd, "instance")
 	return cmd
 }
@@ -187,7 +187,7 @@ func newInstanceDelete(o *Options) *cobra.Command {
 				func(w *tabwriter.Writer) { fmt.Fprintf(w, "deleted %s\n", id) })
 		},
 	}
-	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &id)
 	required(cmd, "instance")
 	return cmd
 }
@@ -216,7 +216,7 @@ func newInstanceParams(o *Options) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &id)
 	required(cmd, "instance")
 	return cmd
 }
@@ -251,7 +251,7 @@ func newInstanceSet(o *Options) *cobra.Command {
 				func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s: set %s\n", id, strings.Join(names, " ")) })
 		},
 	}
-	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &id)
 	cmd.Flags().StringArrayVar(&params, "param", nil, "name=value (repeatable)")
 	required(cmd, "instance", "param")
 	return cmd
@@ -275,7 +275,7 @@ func newInstanceSecurityGroups(o *Options) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &id)
 	required(cmd, "instance")
 	return cmd
 }
@@ -316,7 +316,7 @@ Refused for engine versions below 4.0 and for cloud-native cluster and read/writ
 			})
 		},
 	}
-	cmd.Flags().StringVar(&id, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &id)
 	cmd.Flags().StringVar(&sgs, "sg", "", "comma-separated security group IDs")
 	required(cmd, "instance", "sg")
 	return cmd

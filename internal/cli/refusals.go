@@ -50,7 +50,7 @@ func newRefusals(o *Options) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &instance)
 	cmd.MarkFlagRequired("instance")
 	return cmd
 }

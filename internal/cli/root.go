@@ -159,6 +159,16 @@ func (o *Options) emit(w io.Writer, v any, table func(*tabwriter.Writer)) error 
 	return usageError{fmt.Errorf("--output %q: want table or json", o.Output)}
 }
 
+// instanceFlag declares --instance, the instance a command acts on, into v.
+func instanceFlag(cmd *cobra.Command, v *string) {
+	cmd.Flags().StringVar(v, "instance", "", "instance ID (r-…)")
+}
+
+// accountFlag declares --name, the account (ACL user) a command acts on, into v.
+func accountFlag(cmd *cobra.Command, v *string) {
+	cmd.Flags().StringVar(v, "name", "", "account name")
+}
+
 // required marks flags required. A missing one is a usage error (exit code 2): the check runs in
 // PreRunE, before cobra's own, whose error would exit 1.
 func required(cmd *cobra.Command, names ...string) {

@@ -60,7 +60,7 @@ func newWhitelistDescribe(o *Options) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &instance)
 	required(cmd, "instance")
 	return cmd
 }
@@ -131,7 +131,7 @@ func newWhitelistDeleteGroup(o *Options) *cobra.Command {
 				func(w *tabwriter.Writer) { fmt.Fprintf(w, "group %q of %s deleted\n", group, instance) })
 		},
 	}
-	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (r-…)")
+	instanceFlag(cmd, &instance)
 	cmd.Flags().StringVar(&group, "group", "", "group name")
 	required(cmd, "instance", "group")
 	return cmd
