@@ -315,8 +315,10 @@ type inboxSink struct {
 }
 
 func (k *inboxSink) Write(p []byte) (int, error) {
-	if k.n <= longReply && k.n+len(p) > longReply {
-		// A long reply may hold the lane up: have an overflow lane ready for those who leave it.
+	if k.n <= inboxLimit && k.n+len(p) > inboxLimit {
+		// A reply this long holds the lane up while it passes (or until its client is cut off): have
+		// an overflow lane ready for those who leave it. Shorter ones pass before a dial would help, and
+		// must not cost the backend a connection a second.
 		k.l.pool.prepare(k.s.snap.SharedLanes)
 	}
 	k.n += len(p)
@@ -333,9 +335,12 @@ func (k *inboxSink) Write(p []byte) (int, error) {
 		}
 		return 0, resp.ErrDrop
 	}
-	// A long reply is copied as fast as the backend sends it and would keep this goroutine on its
-	// processor until preempted (10 ms); other clients' goroutines take their turn between chunks.
-	runtime.Gosched()
+	if k.n > longReply {
+		// A long reply is copied as fast as the backend sends it and would keep this goroutine on its
+		// processor until preempted (10 ms); other clients' goroutines take their turn between chunks.
+		// A short frame that merely arrived in pieces costs nothing here.
+		runtime.Gosched()
+	}
 	return len(p), nil
 }
 

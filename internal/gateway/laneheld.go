@@ -42,7 +42,7 @@ func (l *lane) retireIdle() bool {
 }
 
 // prepare dials an overflow lane in the background when the pool's first overflow slot (n) holds no
-// working one: a long reply is passing on a lane, which may hold it up, and a session that then leaves
+// working one: a reply over inboxLimit is passing on a lane, which holds it up, and a session that then leaves
 // it (unheld) finds a lane ready instead of waiting for a dial while the backend is busy. An overflow
 // lane that is not taken closes after overflowIdle, as any.
 func (p *lanePool) prepare(n int) {

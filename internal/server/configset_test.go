@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
 	"path/filepath"
 	"testing"
 
@@ -42,6 +44,9 @@ func TestConfigSetThroughMoatIsTheInstanceParameter(t *testing.T) {
 	entries, err := s.Plane().AuditLog(controlplane.AuditFilter{Action: "ModifyInstanceConfig"})
 	if err != nil || len(entries) != 2 || entries[0].KeyID != "redis:default" || entries[0].Result != controlplane.ResultOK {
 		t.Fatalf("audit of CONFIG SET: %+v %v", entries, err)
+	}
+	if b, _ := json.Marshal(entries); bytes.Contains(b, []byte("n3w")) {
+		t.Errorf("the audit of CONFIG SET requirepass holds the password: %s", b)
 	}
 	backend := redistest.DialFrom(t, redis.Addr, "127.0.0.1")
 	if got := backend.Do("AUTH backendpw"); got != "+OK" {

@@ -60,18 +60,7 @@ func TestPowerCutChild(t *testing.T) {
 	if err != nil {
 		storetest.ChildFail(err)
 	}
-	sock := filepath.Join(dir, "child.sock")
-	_ = os.Remove(sock)
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		storetest.ChildFail(err)
-	}
-	go e.Serve(l)
-	c, err := net.Dial("unix", sock)
-	if err != nil {
-		storetest.ChildFail(err)
-	}
-	rd := bufio.NewReader(c)
+	c, rd := serveChild(e, dir)
 	for i := 0; ; i++ {
 		n := strconv.Itoa(i)
 		if _, err := c.Write(resp2Command(nil, "SET", "k"+n, n)); err != nil {
@@ -178,4 +167,21 @@ func TestPowerCutLosesAtMostOneSecond(t *testing.T) {
 		// The next round writes the same keys again, over the log as the cut left it.
 		_ = os.Remove(filepath.Join(dir, LogFile))
 	}
+}
+
+// serveChild has a crash child's engine e serve on a socket in dir and returns a connection to it (any
+// failure ends the child).
+func serveChild(e *Engine, dir string) (net.Conn, *bufio.Reader) {
+	sock := filepath.Join(dir, "child.sock")
+	_ = os.Remove(sock)
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		storetest.ChildFail(err)
+	}
+	go e.Serve(l)
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		storetest.ChildFail(err)
+	}
+	return c, bufio.NewReader(c)
 }

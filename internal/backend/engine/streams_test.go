@@ -241,18 +241,7 @@ func TestLogBoundedChild(t *testing.T) {
 	e.log.mu.Lock()
 	e.log.min = testMinRewrite
 	e.log.mu.Unlock()
-	sock := filepath.Join(dir, "child.sock")
-	_ = os.Remove(sock)
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		storetest.ChildFail(err)
-	}
-	go e.Serve(l)
-	b, err := net.Dial("unix", sock)
-	if err != nil {
-		storetest.ChildFail(err)
-	}
-	rd := bufio.NewReader(b)
+	b, rd := serveChild(e, dir)
 	start := 0
 	if _, err := b.Write(resp2Command(nil, "XINFO", "STREAM", "s")); err != nil {
 		storetest.ChildFail(err)
