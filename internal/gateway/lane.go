@@ -47,6 +47,7 @@ type lane struct {
 	// For sessions choosing a lane that is not held up (laneheld.go).
 	owed     atomic.Int64 // replies submitted and not yet read
 	since    atomic.Int64 // unix nanoseconds of the last reply read, or of the submit that ended idleness
+	passing  atomic.Bool  // a reply longer than inboxLimit is passing: whatever is sent now waits for its end
 	overflow bool         // an extra lane, dialled while every lane was held up; it retires once idle
 }
 
@@ -235,6 +236,7 @@ func (l *lane) read() {
 		// A frame that has not all arrived, or is longer than the buffer: streamed through.
 		sink.s, sink.last, sink.n, sink.rest = s, false, 0, work[wi+1:]
 		err := resp.CopyReplyDrop(fw, br, nil, drop)
+		l.passing.Store(false)
 		if sink.n+fw.Buffered() > longReply {
 			s.sh.longReplies.Store(true)
 		}
@@ -319,6 +321,7 @@ func (k *inboxSink) Write(p []byte) (int, error) {
 		// A reply this long holds the lane up while it passes (or until its client is cut off): have
 		// an overflow lane ready for those who leave it. Shorter ones pass before a dial would help, and
 		// must not cost the backend a connection a second.
+		k.l.passing.Store(true)
 		k.l.pool.prepare(k.s.snap.SharedLanes)
 	}
 	k.n += len(p)

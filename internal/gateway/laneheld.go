@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// A lane is held up when it owes replies and has read none for heldAfter: the backend is busy with a
-// long command, or a long reply is passing (perhaps to a client that stopped reading, until holdLane
-// cuts it off). A session that owes nothing on its lane — so that nothing it sends elsewhere can
+// A lane is held up when it owes replies and has read none for heldAfter (the backend is busy with a
+// long command, or a client that stopped reading holds up a reply until holdLane cuts it off), or while a
+// reply longer than inboxLimit passes, however fast: what is sent behind it waits for all of it. A session that owes nothing on its lane — so that nothing it sends elsewhere can
 // overtake a reply still to come — sends its next commands on a lane that is not held up instead: one
 // of the pool's, or an extra (overflow) lane dialled for the purpose, at most as many as the pool's,
 // which closes once it owes nothing. Its commands then wait only for the backend, as a client of its
@@ -27,9 +27,9 @@ func (l *lane) read1(n int) {
 	l.owed.Add(-int64(n))
 }
 
-// held reports whether the lane owes replies and has read none for heldAfter.
+// held reports whether the lane owes replies and has read none for heldAfter, or a long reply passes.
 func (l *lane) held(now time.Time) bool {
-	return l.owed.Load() > 0 && now.UnixNano()-l.since.Load() > int64(heldAfter)
+	return l.owed.Load() > 0 && (l.passing.Load() || now.UnixNano()-l.since.Load() > int64(heldAfter))
 }
 
 // retireIdle retires an overflow lane that owes nothing (its reader calls it when it has waited
