@@ -17,9 +17,9 @@ import (
 //     instance parameter requirepass (ACL SETUSER default resetpass >pw; empty: resetpass nopass),
 //     stored and published through the ConfigStore before the reply, as ACL SETUSER is. The backend's
 //     own password never changes. CONFIG GET requirepass answers, as Redis answers from
-//     server.requirepass, the value last set by CONFIG SET through this gateway (kept in memory only,
-//     empty until then, after a restart, and for a password set through the API or the config file,
-//     which moat keeps only as a hash), whatever ACL SETUSER default did since.
+//     server.requirepass, the instance's requirepass as last set from any source (the published
+//     snapshot's RequirePass: CONFIG SET through any gateway, ModifyInstanceConfig, the CLI, the config
+//     file), whatever ACL SETUSER default did since.
 //   - acllog-max-len bounds moat's ACL LOG: it is the instance parameter, set through the ConfigStore.
 //
 // A CONFIG SET naming only these is answered here; one that mixes them with the backend's parameters
@@ -131,9 +131,6 @@ func (st *decideState) configSet(pairs [][]byte) []byte {
 		in.log.Error("CONFIG SET not stored", "client", st.sess.peer, "err", err)
 		return replyACLSaveFailed
 	}
-	if pw, ok := values["requirepass"]; ok {
-		in.requirepass.Store(&pw)
-	}
 	st.auth.refresh(in, st.sess.addr)
 	return nil
 }
@@ -229,11 +226,7 @@ func (s *session) configReply(reply []byte) []byte {
 		case v == "acllog-max-len":
 			out = resp.AppendBulkString(out, strconv.Itoa(s.in.snap.Load().ACLLogMaxLen))
 		case v == "requirepass":
-			pw := ""
-			if p := s.in.requirepass.Load(); p != nil {
-				pw = *p
-			}
-			out = resp.AppendBulkString(out, pw)
+			out = resp.AppendBulkString(out, s.in.snap.Load().RequirePass)
 		case slices.Contains(secretConfig[:], v):
 			out = resp.AppendBulkString(out, "")
 		default:
@@ -268,11 +261,10 @@ func (st *decideState) configGet(names [][]byte) *clientCall {
 		if name == "" || slices.ContainsFunc(names[:i], func(m []byte) bool { return moatConfigParam(m) == name }) {
 			continue
 		}
-		v := ""
+		snap := in.snap.Load()
+		v := snap.RequirePass
 		if name == "acllog-max-len" {
-			v = strconv.Itoa(in.snap.Load().ACLLogMaxLen)
-		} else if pw := in.requirepass.Load(); pw != nil {
-			v = *pw
+			v = strconv.Itoa(snap.ACLLogMaxLen)
 		}
 		pairs = append(pairs, string(n), v)
 	}

@@ -8,7 +8,8 @@ import (
 )
 
 // SetParams makes publishingStore a ConfigStore, doing what the control plane's ModifyInstanceConfig
-// does: requirepass edits the default user (acl.Users.SetRequirePass), acllog-max-len is the snapshot's.
+// does: requirepass edits the default user (acl.Users.SetRequirePass) and is the snapshot's RequirePass,
+// acllog-max-len is the snapshot's.
 func (p *publishingStore) SetParams(_, _, _ string, values map[string]string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -20,6 +21,7 @@ func (p *publishingStore) SetParams(_, _, _ string, values map[string]string) er
 			if err := us.SetRequirePass(v); err != nil {
 				return err
 			}
+			cp.RequirePass = v
 		case "acllog-max-len":
 			n, err := strconv.Atoi(v)
 			if err != nil {
