@@ -23,8 +23,8 @@ import (
 //   - acllog-max-len bounds moat's ACL LOG: it is the instance parameter, set through the ConfigStore.
 //
 // A CONFIG SET naming only these is answered here; one that mixes them with the backend's parameters
-// is refused with Redis's protected-config text naming moat's parameter (it cannot be applied as one
-// change). A CONFIG GET whose patterns are all exactly these names is answered here; other patterns go
+// is applied all or none with the backend's (configmix.go), and inside MULTI refused with Redis's
+// protected-config text naming moat's parameter. A CONFIG GET whose patterns are all exactly these names is answered here; other patterns go
 // to the backend, and when one matches a password parameter (secretConfig) its reply is rewritten
 // (configReply) so that no client sees the backend's passwords. The user's ACL rules have judged CONFIG SET or GET
 // before (authorize), as for any command.
@@ -88,8 +88,15 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 		return sl, a, false
 	case other && sub == "get":
 		return sl, a, false
-	case other:
+	case other && st.multi: // configmix.go cannot run at EXEC
 		sl, a = st.answer(c, slot{local: replyGuardedConfig(mine)}, true)
+		return sl, a, true
+	case other:
+		r := st.configSetMixed(args[2:])
+		if r == nil { // the session ended
+			r = replyBackendUnavailable
+		}
+		sl, a = st.answer(c, slot{local: r}, r[0] == '-')
 		return sl, a, true
 	}
 	if st.multi && !st.tx.replaying {
@@ -111,11 +118,17 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 // configSet applies CONFIG SET's pairs, all of them moat's parameters; nil when done, else the error
 // reply (nothing changed).
 func (st *decideState) configSet(pairs [][]byte) []byte {
-	in := st.sess.in
-	values, bad := configValues(pairs)
-	if bad != nil {
-		return bad
+	values, bad := configValues(pairs, nil)
+	if bad.reply != nil {
+		return bad.reply
 	}
+	return st.storeParams(values)
+}
+
+// storeParams stores moat's parameters through the ConfigStore (published before it returns); nil when
+// done, else the error reply (nothing changed).
+func (st *decideState) storeParams(values map[string]string) []byte {
+	in := st.sess.in
 	store, ok := in.users.(ConfigStore)
 	if !ok {
 		return replyACLSaveFailed
@@ -135,30 +148,63 @@ func (st *decideState) configSet(pairs [][]byte) []byte {
 	return nil
 }
 
-// configValues checks CONFIG SET's pairs, all of them moat's parameters, as Redis does: the values by
-// canonical name, or the error reply of the first bad pair.
-func configValues(pairs [][]byte) (values map[string]string, bad []byte) {
+// configFailure is a failure of one pair of a CONFIG SET as Redis reports it: in its first pass (names:
+// unknown, protected, duplicate) or its second (values, set in order), at pair index at, with its
+// reply. The zero value is none.
+type configFailure struct {
+	pass, at int
+	reply    []byte
+}
+
+// first is the failure Redis names of f and g: any of the first pass before the second, then the
+// earlier pair.
+func (f configFailure) first(g configFailure) configFailure {
+	switch {
+	case f.reply == nil:
+		return g
+	case g.reply == nil, f.pass < g.pass, f.pass == g.pass && f.at <= g.at:
+		return f
+	}
+	return g
+}
+
+// configValues checks CONFIG SET's pairs that are moat's parameters (all of them, or those whose index
+// mine reports) as Redis does: the values by canonical name, or the failure Redis names first of
+// them. Nothing is changed.
+func configValues(pairs [][]byte, mine func(i int) bool) (values map[string]string, bad configFailure) {
 	values = make(map[string]string, len(pairs)/2)
 	for i := 0; i < len(pairs); i += 2 {
-		name, v := moatConfigParam(pairs[i]), pairs[i+1]
-		if _, dup := values[name]; dup {
-			return nil, replyConfigSetFailed(pairs[i], "duplicate parameter")
+		if mine != nil && !mine(i/2) {
+			continue
 		}
-		if name == "acllog-max-len" {
-			n, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil || !strictInt(v) || string(v) == "-0" { // string2ll's rules
-				return nil, replyConfigSetFailed(pairs[i], "argument couldn't be parsed into an integer")
-			}
-			if n < 0 {
-				return nil, replyConfigSetFailed(pairs[i], "argument must be between 0 and 9223372036854775807 inclusive")
-			}
-			if n > maxACLLogLen { // moat's bound, in Redis's words
-				return nil, replyConfigSetFailed(pairs[i], "argument must be between 0 and "+strconv.Itoa(maxACLLogLen)+" inclusive")
-			}
+		name, v := moatConfigParam(pairs[i]), pairs[i+1]
+		if _, dup := values[name]; dup { // as typed: the first pass names argv
+			bad = bad.first(configFailure{1, i / 2, replyConfigSetFailed(pairs[i], "duplicate parameter")})
+			continue
 		}
 		values[name] = string(v)
+		if why := checkConfigValue(name, v); why != "" { // canonical: the second pass names the config
+			bad = bad.first(configFailure{2, i / 2, replyConfigSetFailed([]byte(name), why)})
+		}
 	}
-	return values, nil
+	return values, bad
+}
+
+// checkConfigValue is the reason Redis gives for refusing value v of moat's parameter name, or "".
+func checkConfigValue(name string, v []byte) string {
+	if name != "acllog-max-len" {
+		return ""
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	switch {
+	case err != nil || !strictInt(v) || string(v) == "-0": // string2ll's rules
+		return "argument couldn't be parsed into an integer"
+	case n < 0:
+		return "argument must be between 0 and 9223372036854775807 inclusive"
+	case n > maxACLLogLen: // moat's bound, in Redis's words
+		return "argument must be between 0 and " + strconv.Itoa(maxACLLogLen) + " inclusive"
+	}
+	return ""
 }
 
 // configSetRequirePass is the password a CONFIG SET of moat's parameters (args, the whole command) will
@@ -168,9 +214,9 @@ func configSetRequirePass(args [][]byte) (pass string, ok bool) {
 	if lower(args, 1, &b) != "set" || len(args) < 4 || len(args)%2 != 0 {
 		return "", false
 	}
-	values, bad := configValues(args[2:])
+	values, bad := configValues(args[2:], nil)
 	pass, ok = values["requirepass"]
-	return pass, ok && bad == nil
+	return pass, ok && bad.reply == nil
 }
 
 // secretConfig are the parameters whose values are passwords: the backend's, which no client sees
