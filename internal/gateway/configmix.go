@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -22,22 +23,28 @@ import (
 //
 //  1. It runs after every earlier command of the client has run: the batch is cut before it
 //     (mixedConfigSet, in session.read) and it waits for the replies still owed (configBarrier).
-//  2. moat's pairs are checked without changing anything (configValues). A guarded parameter
-//     (rediscmd.GuardedConfig) is a first-pass failure at its place, as Redis's protected config.
-//     A failure of the first pass there is answered at once: the backend is not asked.
-//  3. On a connection of moat's own login to the backend, CONFIG GET reads the current values of the
-//     backend's parameters, then CONFIG SET sets the backend's pairs, which Redis applies all or none.
-//  4. The backend refused: nothing changed anywhere. The reply is the failure Redis would name first of
-//     the backend's (placed by the name its error quotes) and moat's (configFailure.first).
-//  5. The backend accepted and moat's pairs failed their check, or storing them failed (the
-//     ConfigStore, as for moat's parameters alone): the backend's parameters are set back to the values
-//     read in 3 and the reply is moat's failure. Otherwise moat's parameters are stored and published
-//     before the reply, +OK.
+//  2. moat's pairs are checked without changing anything (configValues); a guarded parameter
+//     (rediscmd.GuardedConfig) fails Redis's first pass at its place, as a protected config, and is
+//     never sent.
+//  3. On a connection of moat's own login to the backend, the backend's first pass is asked without
+//     effect: CONFIG SET of its pairs and a repeat of the first, which Redis refuses as a duplicate
+//     unless an earlier name fails first (unknown, immutable, protected, repeated) — and then it changes
+//     nothing either. A first-pass failure of either side is answered now, the one Redis names first.
+//  4. CONFIG GET reads the current values of the backend's parameters; CONFIG SET sets the backend's
+//     pairs, which Redis applies all or none. Refused: nothing changed anywhere, and the reply is the
+//     failure Redis would name first of the backend's (placed by the name its error quotes) and moat's
+//     (configFailure.first).
+//  5. Accepted, and moat's pairs failed their check, or storing them failed (the ConfigStore, as for
+//     moat's parameters alone): the backend's parameters are set back to the values read in 4 and the
+//     reply is moat's failure. Otherwise moat's parameters are stored and published before the reply,
+//     +OK.
 //
-// Not atomic for other clients: between 3 and a restore they may see the backend's new values, and a
+// Not atomic for other clients: between 4 and a restore they may see the backend's new values, and a
 // change they make meanwhile to the same parameters is undone by the restore. A restore that fails (the
-// backend went away) is logged; the client gets the failure's reply all the same. Inside MULTI, where
-// moat cannot run this at EXEC, such a CONFIG SET is refused (configCommand), dooming the transaction.
+// backend went away) is logged; the client gets the failure's reply all the same. A backend that cannot
+// be reached is answered as on any command (replyBackendUnavailable), nothing changed. Inside MULTI,
+// where moat cannot run this at EXEC, such a CONFIG SET is refused (configCommand), dooming the
+// transaction.
 
 // mixedConfigSet reports a CONFIG SET (by its original name) outside MULTI that names both moat's
 // parameters and others, which must run after every earlier command of the client (configBarrier).
@@ -70,7 +77,9 @@ func (s *session) configBarrier(st *decideState) bool {
 	if s.sh.lane != nil {
 		return s.settle()
 	}
+	ctx := st.subscribedCtx // what an identity switch learnt stays
 	_, alive := s.switchLane(st, pingCmd, 1)
+	st.subscribedCtx = ctx
 	return alive
 }
 
@@ -103,20 +112,12 @@ func (st *decideState) configSetMixed(pairs [][]byte) []byte {
 		return replyBackendUnavailable
 	}
 	defer conn.close()
-	// The backend's first pass, which changes nothing: its pairs and a repeat of the first, which fails
-	// as a duplicate unless an earlier pair fails first.
-	if len(theirs.pairs) > 0 {
-		probe := backendPairs{pairs: append(theirs.pairs[:len(theirs.pairs):len(theirs.pairs)], theirs.pairs[0], theirs.pairs[1]), at: append(theirs.at, -1)}
-		refused, err := conn.set(probe.pairs)
-		if err != nil || refused == "" { // lost; or applied by a backend that takes a repeat (not Redis 7)
-			s.in.log.Error("CONFIG SET not applied: the backend did not refuse a repeated parameter", "client", s.peer, "err", err)
-			return replyBackendUnavailable
-		}
-		if f := probe.failure(refused); f.at != -1 {
-			bad = bad.first(f)
-		}
+	f, err := conn.firstPass(theirs)
+	if err != nil {
+		s.in.log.Error("CONFIG SET not applied: the backend's check of the names failed", "client", s.peer, "err", err)
+		return replyBackendUnavailable
 	}
-	if bad.pass == 1 || bad.pass == 0 && bad.reply != nil {
+	if bad = bad.first(f); bad.pass == 1 || bad.pass == 0 && bad.reply != nil {
 		return bad.reply
 	}
 	old, err := conn.get(theirs.pairs)
@@ -144,6 +145,30 @@ func (st *decideState) configSetMixed(pairs [][]byte) []byte {
 	}
 	return replyOK
 }
+
+// firstPass asks the backend's first pass over theirs' names without effect (step 3 of the contract):
+// its failure, or none.
+func (c *configConn) firstPass(theirs backendPairs) (configFailure, error) {
+	if len(theirs.pairs) == 0 {
+		return configFailure{}, nil
+	}
+	n := len(theirs.pairs)
+	probe := backendPairs{pairs: append(theirs.pairs[:n:n], theirs.pairs[0], theirs.pairs[1]), at: append(theirs.at[:n/2:n/2], -1)}
+	refused, err := c.set(probe.pairs)
+	switch {
+	case err != nil:
+		return configFailure{}, err
+	case refused == "": // applied: a backend that takes a repeated name (not Redis 7)
+		return configFailure{}, errRepeatAccepted
+	}
+	if f := probe.failure(refused); f.at != -1 {
+		return f, nil
+	}
+	return configFailure{}, nil
+}
+
+// errRepeatAccepted: the backend accepted a CONFIG SET that repeats a parameter, which Redis 7 refuses.
+var errRepeatAccepted = errors.New("the backend accepted a CONFIG SET naming a parameter twice")
 
 // restoreConfig sets the backend's parameters back to old on a new connection (the one that read them
 // failed).
