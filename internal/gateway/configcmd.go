@@ -74,11 +74,13 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 			other = true
 		}
 	}
+	secret := sub == "get" && secretPattern(args[2:], other)
 	switch {
-	case sub == "get" && secretPattern(args[2:]):
-		// The backend answers, and its passwords are hidden from the reply (configReply): a dedicated
-		// lane's reply path does that (sharedNeed sends this kind there). Inside MULTI the EXEC array
-		// is not rewritten: refused (not queued) rather than shown.
+	case secret || sub == "get" && mine != nil && other && !st.multi:
+		// The backend answers, and its passwords are hidden from the reply, moat's parameters given
+		// moat's values (configReply): a dedicated lane's reply path does that (sharedNeed sends this
+		// kind there). Inside MULTI the EXEC array is not rewritten: refused (not queued) rather than
+		// shown, or, naming acllog-max-len and no password, the backend's values.
 		if st.multi {
 			sl, a = st.answer(c, slot{local: replyConfigGetSecretInMulti}, true)
 			return sl, a, true
@@ -223,11 +225,11 @@ func configSetRequirePass(args [][]byte) (pass string, ok bool) {
 // through moat (moat's own requirepass is answered as configGet answers it).
 var secretConfig = [...]string{"requirepass", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"}
 
-// secretPattern reports whether a CONFIG GET pattern (any case, Redis's glob) other than moat's own
-// parameter names matches a password parameter.
-func secretPattern(patterns [][]byte) bool {
+// secretPattern reports whether a CONFIG GET pattern (any case, Redis's glob) matches a password
+// parameter. moat's own parameter names count only beside others (withOthers): alone, moat answers them.
+func secretPattern(patterns [][]byte, withOthers bool) bool {
 	for _, p := range patterns {
-		if moatConfigParam(p) != "" {
+		if !withOthers && moatConfigParam(p) != "" {
 			continue
 		}
 		lp := string(bytes.ToLower(p))

@@ -127,3 +127,28 @@ func TestConfigSetMixedInMulti(t *testing.T) {
 		t.Errorf("the backend's hz: %q", got)
 	}
 }
+
+// CONFIG GET naming moat's parameters beside the backend's answers moat's values for moat's (the
+// backend's order: several names come in a per-process hash order in Redis too); inside MULTI, where
+// EXEC's array is not rewritten, requirepass beside others is refused.
+func TestConfigGetOfMoatsParametersBesideOthers(t *testing.T) {
+	t.Parallel()
+	e := newPublishingEnv(t, aclUsers)
+	c := dial(t, e.addr, "127.0.0.2")
+	c.expectOK("AUTH", "admin", "adminpw")
+	c.expectOK("CONFIG", "SET", "requirepass", "beside", "acllog-max-len", "9")
+	got := c.do("CONFIG", "GET", "hz", "REQUIREPASS", "acllog-max-len")
+	for _, want := range []string{"*6\r\n", "$2\r\nhz\r\n$2\r\n10\r\n", "$11\r\nREQUIREPASS\r\n$6\r\nbeside\r\n", "$14\r\nacllog-max-len\r\n$1\r\n9\r\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("CONFIG GET hz REQUIREPASS acllog-max-len: %q lacks %q", got, want)
+		}
+	}
+	c.expectOK("MULTI")
+	if got := c.do("CONFIG", "GET", "requirepass", "hz"); !strings.HasPrefix(got, "-ERR CONFIG GET of a pattern matching a password parameter") {
+		t.Errorf("CONFIG GET requirepass hz in MULTI: %q", got)
+	}
+	if got := c.do("EXEC"); !strings.HasPrefix(got, "-EXECABORT") {
+		t.Errorf("EXEC: %q", got)
+	}
+	c.expectOK("CONFIG", "SET", "requirepass", "defpw", "acllog-max-len", "128")
+}
