@@ -163,3 +163,46 @@ func TestConfigGetRequirePassIsTheInstanceParameter(t *testing.T) {
 	both("after an empty requirepass", "CONFIG", "GET", "requirepass")
 	both("no password", "AUTH", "x")
 }
+
+// A CONFIG SET mixing moat's parameters with the backend's goes through the control plane as a whole:
+// applied together (the instance's stored parameters, the backend's), or not at all when the plane
+// refuses moat's part (a requirepass over its 4096-byte bound), the backend's part then set back.
+func TestConfigSetMixedThroughTheControlPlane(t *testing.T) {
+	dir := t.TempDir()
+	backend := redistest.Start(t)
+	listen := freeAddr(t)
+	s := start(t, Options{DataDir: dir, Listen: listen, Backend: "redis://" + backend.Addr})
+	defer s.Close()
+	insts, err := s.Plane().Instances()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := insts[0].ID
+	if err := adminClient(t, s).Call("ModifySecurityIps", map[string]string{"InstanceId": id, "SecurityIpGroupName": "local", "SecurityIps": "127.0.0.0/8"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, direct := dialRaw(t, listen), dialRaw(t, backend.Addr)
+	const hz10 = "*2\r\n$2\r\nhz\r\n$2\r\n10\r\n"
+	if got := c.do("CONFIG", "SET", "hz", "20", "requirepass", strings.Repeat("x", 4097)); got != "-ERR There was an error trying to save the ACLs. Please check the server logs for more information\r\n" {
+		t.Errorf("a requirepass the plane refuses beside hz: %q", got)
+	}
+	if got := direct.do("CONFIG", "GET", "hz"); got != hz10 {
+		t.Errorf("the backend's hz after moat's part failed: %q", got)
+	}
+	if in, err := s.Plane().Instance(id); err != nil || in.RequirePass != "" || len(in.ACL) != 0 {
+		t.Errorf("the instance after moat's part failed: %+v %v", in, err)
+	}
+	if got := c.do("CONFIG", "SET", "hz", "21", "requirepass", "mixed_pw", "acllog-max-len", "5"); got != "+OK\r\n" {
+		t.Fatalf("mixed CONFIG SET: %q", got)
+	}
+	if got := direct.do("CONFIG", "GET", "hz"); got != "*2\r\n$2\r\nhz\r\n$2\r\n21\r\n" {
+		t.Errorf("the backend's hz: %q", got)
+	}
+	if in, err := s.Plane().Instance(id); err != nil || in.RequirePass != "mixed_pw" || in.Params["acllog-max-len"] != "5" {
+		t.Errorf("the instance: %+v %v", in, err)
+	}
+	fresh := dialRaw(t, listen)
+	if got := fresh.do("AUTH", "mixed_pw") + fresh.do("CONFIG", "GET", "requirepass"); got != "+OK\r\n*2\r\n$11\r\nrequirepass\r\n$8\r\nmixed_pw\r\n" {
+		t.Errorf("a new connection: %q", got)
+	}
+}
