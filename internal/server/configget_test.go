@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -204,5 +205,43 @@ func TestConfigSetMixedThroughTheControlPlane(t *testing.T) {
 	fresh := dialRaw(t, listen)
 	if got := fresh.do("AUTH", "mixed_pw") + fresh.do("CONFIG", "GET", "requirepass"); got != "+OK\r\n*2\r\n$11\r\nrequirepass\r\n$8\r\nmixed_pw\r\n" {
 		t.Errorf("a new connection: %q", got)
+	}
+}
+
+// A requirepass declared in the config file is what CONFIG GET requirepass answers from the start; one
+// set by CONFIG SET replaces it until the next start applies the declared one again, as redis.conf's
+// does without CONFIG REWRITE.
+func TestConfigGetRequirePassDeclaredInTheConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	backend := redistest.Start(t)
+	listen := freeAddr(t)
+	cfgPath := filepath.Join(dir, "moat.yaml")
+	writeConfig(t, cfgPath, "instances:\n  - id: r-decl\n    listen: ["+listen+"]\n    backend: redis://"+backend.Addr+
+		"\n    params:\n      requirepass: decl_pw\n    whitelist:\n      - group: local\n        ips: [127.0.0.0/8]\n")
+	get := func(c *rawConn, pw string) string {
+		t.Helper()
+		return c.do("AUTH", pw) + c.do("CONFIG", "GET", "requirepass")
+	}
+	want := func(pw string) string {
+		return "+OK\r\n*2\r\n$11\r\nrequirepass\r\n$" + strconv.Itoa(len(pw)) + "\r\n" + pw + "\r\n"
+	}
+	s := start(t, Options{ConfigPath: cfgPath, DataDir: dir})
+	c := dialRaw(t, listen)
+	if got := get(c, "decl_pw"); got != want("decl_pw") {
+		t.Errorf("declared: %q", got)
+	}
+	if got := c.do("CONFIG", "SET", "requirepass", "client_pw"); got != "+OK\r\n" {
+		t.Fatalf("CONFIG SET requirepass: %q", got)
+	}
+	if got := get(dialRaw(t, listen), "client_pw"); got != want("client_pw") {
+		t.Errorf("after CONFIG SET: %q", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = start(t, Options{ConfigPath: cfgPath, DataDir: dir})
+	defer s.Close()
+	if got := get(dialRaw(t, listen), "decl_pw"); got != want("decl_pw") {
+		t.Errorf("after a restart: %q", got)
 	}
 }
