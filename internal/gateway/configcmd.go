@@ -24,10 +24,11 @@ import (
 //
 // A CONFIG SET naming only these is answered here; one that mixes them with the backend's parameters
 // is applied all or none with the backend's (configmix.go), and inside MULTI refused with Redis's
-// protected-config text naming moat's parameter. A CONFIG GET whose patterns are all exactly these names is answered here; other patterns go
-// to the backend, and when one matches a password parameter (secretConfig) its reply is rewritten
-// (configReply) so that no client sees the backend's passwords. The user's ACL rules have judged CONFIG SET or GET
-// before (authorize), as for any command.
+// protected-config text naming moat's parameter. A CONFIG GET whose patterns are all exactly these
+// names is answered here; other patterns go to the backend, and when one matches a password parameter
+// (secretConfig) or these names come beside others, its reply is rewritten (configReply) so that no
+// client sees the backend's passwords and these have moat's values. The user's ACL rules have judged
+// CONFIG SET or GET before (authorize), as for any command.
 
 // ConfigStore makes a client's CONFIG SET of moat's parameters durable: SetParams sets the instance's
 // parameters together (all or none, as the control plane's ModifyInstanceConfig) and publishes the

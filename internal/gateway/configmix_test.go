@@ -48,6 +48,7 @@ func TestConfigSetMixedMatchesRedis(t *testing.T) {
 			cmd("CONFIG", "SET", "hz", "10", "requirepass", "x", "HZ", "11") +
 			cmd("CONFIG", "SET", "hz", "10", "requirepass", "x", "acllog-max-len", "x", "hz", "11") +
 			cmd("CONFIG", "SET", "maxmemory", "bad", "acllog-max-len", "1", "acllog-max-len", "2") +
+			cmd("CONFIG", "SET", "ACLLOG-MAX-LEN", "abc") + cmd("CONFIG", "SET", "acllog-max-len", "abc", "requirepass", "a", "RequirePass", "b") +
 			backendGet + moatGet},
 		{"pipelined and inline", admin + cmd("CONFIG", "SET", "hz", "30") + cmd("CONFIG", "SET", "hz", "31", "requirepass", "mixpw") +
 			cmd("CONFIG", "GET", "hz") + cmd("AUTH", "mixpw") + "CONFIG SET requirepass defpw hz 32\r\n" + cmd("AUTH", "defpw") +
