@@ -41,6 +41,7 @@ func Compile(in model.Instance, bound []allowlist.Bound, users *acl.Users) *snap
 		Limits:       lim,
 		IdleTimeout:  in.IdleTimeout(),
 		Users:        users,
+		RequirePass:  in.RequirePass,
 		ACLLogMaxLen: int(in.ParamInt("acllog-max-len")),
 		UserSources:  UserSources(in),
 

@@ -197,7 +197,8 @@ func pruneAccounts(in *model.Instance, us *acl.Users) {
 
 // moveRequirePass turns a requirepass parameter, from any source (ModifyInstanceConfig, the config file,
 // CreateInstance), into the default user's password, as Redis does (§2.7): resetpass, then >password, or
-// nopass for an empty one. The parameter itself is never stored.
+// nopass for an empty one. The parameter leaves Params; its value is kept in RequirePass, for CONFIG GET
+// requirepass (as Redis keeps server.requirepass).
 func (p *Plane) moveRequirePass(in *model.Instance) error {
 	pass, ok := in.Params["requirepass"]
 	if !ok {
@@ -214,6 +215,7 @@ func (p *Plane) moveRequirePass(in *model.Instance) error {
 	params := maps.Clone(in.Params)
 	delete(params, "requirepass")
 	in.Params = params
+	in.RequirePass = pass
 	return nil
 }
 

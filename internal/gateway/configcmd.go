@@ -17,17 +17,18 @@ import (
 //     instance parameter requirepass (ACL SETUSER default resetpass >pw; empty: resetpass nopass),
 //     stored and published through the ConfigStore before the reply, as ACL SETUSER is. The backend's
 //     own password never changes. CONFIG GET requirepass answers, as Redis answers from
-//     server.requirepass, the value last set by CONFIG SET through this gateway (kept in memory only,
-//     empty until then, after a restart, and for a password set through the API or the config file,
-//     which moat keeps only as a hash), whatever ACL SETUSER default did since.
+//     server.requirepass, the instance's requirepass as last set from any source (the published
+//     snapshot's RequirePass: CONFIG SET through any gateway, ModifyInstanceConfig, the CLI, the config
+//     file), whatever ACL SETUSER default did since.
 //   - acllog-max-len bounds moat's ACL LOG: it is the instance parameter, set through the ConfigStore.
 //
 // A CONFIG SET naming only these is answered here; one that mixes them with the backend's parameters
-// is refused with Redis's protected-config text naming moat's parameter (it cannot be applied as one
-// change). A CONFIG GET whose patterns are all exactly these names is answered here; other patterns go
-// to the backend, and when one matches a password parameter (secretConfig) its reply is rewritten
-// (configReply) so that no client sees the backend's passwords. The user's ACL rules have judged CONFIG SET or GET
-// before (authorize), as for any command.
+// is applied all or none with the backend's (configmix.go), and inside MULTI refused with Redis's
+// protected-config text naming moat's parameter. A CONFIG GET whose patterns are all exactly these
+// names is answered here; other patterns go to the backend, and when one matches a password parameter
+// (secretConfig) or these names come beside others, its reply is rewritten (configReply) so that no
+// client sees the backend's passwords and these have moat's values. The user's ACL rules have judged
+// CONFIG SET or GET before (authorize), as for any command.
 
 // ConfigStore makes a client's CONFIG SET of moat's parameters durable: SetParams sets the instance's
 // parameters together (all or none, as the control plane's ModifyInstanceConfig) and publishes the
@@ -74,11 +75,13 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 			other = true
 		}
 	}
+	secret := sub == "get" && secretPattern(args[2:], other)
 	switch {
-	case sub == "get" && secretPattern(args[2:]):
-		// The backend answers, and its passwords are hidden from the reply (configReply): a dedicated
-		// lane's reply path does that (sharedNeed sends this kind there). Inside MULTI the EXEC array
-		// is not rewritten: refused (not queued) rather than shown.
+	case secret || sub == "get" && mine != nil && other && !st.multi:
+		// The backend answers, and its passwords are hidden from the reply, moat's parameters given
+		// moat's values (configReply): a dedicated lane's reply path does that (sharedNeed sends this
+		// kind there). Inside MULTI the EXEC array is not rewritten: refused (not queued) rather than
+		// shown, or, naming acllog-max-len and no password, the backend's values.
 		if st.multi {
 			sl, a = st.answer(c, slot{local: replyConfigGetSecretInMulti}, true)
 			return sl, a, true
@@ -88,8 +91,15 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 		return sl, a, false
 	case other && sub == "get":
 		return sl, a, false
-	case other:
+	case other && st.multi: // configmix.go cannot run at EXEC
 		sl, a = st.answer(c, slot{local: replyGuardedConfig(mine)}, true)
+		return sl, a, true
+	case other:
+		r := st.configSetMixed(args[2:])
+		if r == nil { // the session ended
+			r = replyBackendUnavailable
+		}
+		sl, a = st.answer(c, slot{local: r}, r[0] == '-')
 		return sl, a, true
 	}
 	if st.multi && !st.tx.replaying {
@@ -111,11 +121,17 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 // configSet applies CONFIG SET's pairs, all of them moat's parameters; nil when done, else the error
 // reply (nothing changed).
 func (st *decideState) configSet(pairs [][]byte) []byte {
-	in := st.sess.in
-	values, bad := configValues(pairs)
-	if bad != nil {
-		return bad
+	values, bad := configValues(pairs, nil)
+	if bad.reply != nil {
+		return bad.reply
 	}
+	return st.storeParams(values)
+}
+
+// storeParams stores moat's parameters through the ConfigStore (published before it returns); nil when
+// done, else the error reply (nothing changed).
+func (st *decideState) storeParams(values map[string]string) []byte {
+	in := st.sess.in
 	store, ok := in.users.(ConfigStore)
 	if !ok {
 		return replyACLSaveFailed
@@ -131,37 +147,67 @@ func (st *decideState) configSet(pairs [][]byte) []byte {
 		in.log.Error("CONFIG SET not stored", "client", st.sess.peer, "err", err)
 		return replyACLSaveFailed
 	}
-	if pw, ok := values["requirepass"]; ok {
-		in.requirepass.Store(&pw)
-	}
 	st.auth.refresh(in, st.sess.addr)
 	return nil
 }
 
-// configValues checks CONFIG SET's pairs, all of them moat's parameters, as Redis does: the values by
-// canonical name, or the error reply of the first bad pair.
-func configValues(pairs [][]byte) (values map[string]string, bad []byte) {
+// configFailure is a failure of one pair of a CONFIG SET as Redis reports it: in its first pass (names:
+// unknown, protected, duplicate) or its second (values, set in order), at pair index at, with its
+// reply. The zero value is none.
+type configFailure struct {
+	pass, at int
+	reply    []byte
+}
+
+// first is the failure Redis names of f and g: any of the first pass before the second, then the
+// earlier pair.
+func (f configFailure) first(g configFailure) configFailure {
+	switch {
+	case f.reply == nil:
+		return g
+	case g.reply == nil, f.pass < g.pass, f.pass == g.pass && f.at <= g.at:
+		return f
+	}
+	return g
+}
+
+// configValues checks CONFIG SET's pairs that are moat's parameters (all of them, or those whose index
+// mine reports) as Redis does: the values by canonical name, or the failure Redis names first of
+// them. Nothing is changed.
+func configValues(pairs [][]byte, mine func(i int) bool) (values map[string]string, bad configFailure) {
 	values = make(map[string]string, len(pairs)/2)
 	for i := 0; i < len(pairs); i += 2 {
-		name, v := moatConfigParam(pairs[i]), pairs[i+1]
-		if _, dup := values[name]; dup {
-			return nil, replyConfigSetFailed(pairs[i], "duplicate parameter")
+		if mine != nil && !mine(i/2) {
+			continue
 		}
-		if name == "acllog-max-len" {
-			n, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil || !strictInt(v) || string(v) == "-0" { // string2ll's rules
-				return nil, replyConfigSetFailed(pairs[i], "argument couldn't be parsed into an integer")
-			}
-			if n < 0 {
-				return nil, replyConfigSetFailed(pairs[i], "argument must be between 0 and 9223372036854775807 inclusive")
-			}
-			if n > maxACLLogLen { // moat's bound, in Redis's words
-				return nil, replyConfigSetFailed(pairs[i], "argument must be between 0 and "+strconv.Itoa(maxACLLogLen)+" inclusive")
-			}
+		name, v := moatConfigParam(pairs[i]), pairs[i+1]
+		if _, dup := values[name]; dup { // as typed: the first pass names argv
+			bad = bad.first(configFailure{1, i / 2, replyConfigSetFailed(pairs[i], "duplicate parameter")})
+			continue
 		}
 		values[name] = string(v)
+		if why := checkConfigValue(name, v); why != "" { // canonical: the second pass names the config
+			bad = bad.first(configFailure{2, i / 2, replyConfigSetFailed([]byte(name), why)})
+		}
 	}
-	return values, nil
+	return values, bad
+}
+
+// checkConfigValue is the reason Redis gives for refusing value v of moat's parameter name, or "".
+func checkConfigValue(name string, v []byte) string {
+	if name != "acllog-max-len" {
+		return ""
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	switch {
+	case err != nil || !strictInt(v) || string(v) == "-0": // string2ll's rules
+		return "argument couldn't be parsed into an integer"
+	case n < 0:
+		return "argument must be between 0 and 9223372036854775807 inclusive"
+	case n > maxACLLogLen: // moat's bound, in Redis's words
+		return "argument must be between 0 and " + strconv.Itoa(maxACLLogLen) + " inclusive"
+	}
+	return ""
 }
 
 // configSetRequirePass is the password a CONFIG SET of moat's parameters (args, the whole command) will
@@ -171,20 +217,20 @@ func configSetRequirePass(args [][]byte) (pass string, ok bool) {
 	if lower(args, 1, &b) != "set" || len(args) < 4 || len(args)%2 != 0 {
 		return "", false
 	}
-	values, bad := configValues(args[2:])
+	values, bad := configValues(args[2:], nil)
 	pass, ok = values["requirepass"]
-	return pass, ok && bad == nil
+	return pass, ok && bad.reply == nil
 }
 
 // secretConfig are the parameters whose values are passwords: the backend's, which no client sees
 // through moat (moat's own requirepass is answered as configGet answers it).
 var secretConfig = [...]string{"requirepass", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"}
 
-// secretPattern reports whether a CONFIG GET pattern (any case, Redis's glob) other than moat's own
-// parameter names matches a password parameter.
-func secretPattern(patterns [][]byte) bool {
+// secretPattern reports whether a CONFIG GET pattern (any case, Redis's glob) matches a password
+// parameter. moat's own parameter names count only beside others (withOthers): alone, moat answers them.
+func secretPattern(patterns [][]byte, withOthers bool) bool {
 	for _, p := range patterns {
-		if moatConfigParam(p) != "" {
+		if !withOthers && moatConfigParam(p) != "" {
 			continue
 		}
 		lp := string(bytes.ToLower(p))
@@ -229,11 +275,7 @@ func (s *session) configReply(reply []byte) []byte {
 		case v == "acllog-max-len":
 			out = resp.AppendBulkString(out, strconv.Itoa(s.in.snap.Load().ACLLogMaxLen))
 		case v == "requirepass":
-			pw := ""
-			if p := s.in.requirepass.Load(); p != nil {
-				pw = *p
-			}
-			out = resp.AppendBulkString(out, pw)
+			out = resp.AppendBulkString(out, s.in.snap.Load().RequirePass)
 		case slices.Contains(secretConfig[:], v):
 			out = resp.AppendBulkString(out, "")
 		default:
@@ -268,11 +310,10 @@ func (st *decideState) configGet(names [][]byte) *clientCall {
 		if name == "" || slices.ContainsFunc(names[:i], func(m []byte) bool { return moatConfigParam(m) == name }) {
 			continue
 		}
-		v := ""
+		snap := in.snap.Load()
+		v := snap.RequirePass
 		if name == "acllog-max-len" {
-			v = strconv.Itoa(in.snap.Load().ACLLogMaxLen)
-		} else if pw := in.requirepass.Load(); pw != nil {
-			v = *pw
+			v = strconv.Itoa(snap.ACLLogMaxLen)
 		}
 		pairs = append(pairs, string(n), v)
 	}

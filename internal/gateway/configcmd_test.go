@@ -8,7 +8,8 @@ import (
 )
 
 // SetParams makes publishingStore a ConfigStore, doing what the control plane's ModifyInstanceConfig
-// does: requirepass edits the default user (acl.Users.SetRequirePass), acllog-max-len is the snapshot's.
+// does: requirepass edits the default user (acl.Users.SetRequirePass) and is the snapshot's RequirePass,
+// acllog-max-len is the snapshot's.
 func (p *publishingStore) SetParams(_, _, _ string, values map[string]string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -20,6 +21,7 @@ func (p *publishingStore) SetParams(_, _, _ string, values map[string]string) er
 			if err := us.SetRequirePass(v); err != nil {
 				return err
 			}
+			cp.RequirePass = v
 		case "acllog-max-len":
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -105,8 +107,8 @@ func TestConfigGetOverRESP3MatchesRedis(t *testing.T) {
 	}
 }
 
-// Where moat cannot do as Redis does, it says so: acllog-max-len above the control plane's bound, and a
-// CONFIG SET that mixes moat's parameters with the backend's (which cannot be applied as one change).
+// Where moat cannot do as Redis does, it says so: acllog-max-len above the control plane's bound. A
+// CONFIG SET that mixes moat's parameters with the backend's is applied (configmix_test.go).
 func TestConfigSetOfMoatsParametersLimits(t *testing.T) {
 	t.Parallel()
 	e := newPublishingEnv(t, aclUsers)
@@ -118,10 +120,8 @@ func TestConfigSetOfMoatsParametersLimits(t *testing.T) {
 	}{
 		{[]string{"CONFIG", "SET", "acllog-max-len", "100001"},
 			"-ERR CONFIG SET failed (possibly related to argument 'acllog-max-len') - argument must be between 0 and 100000 inclusive\r\n"},
-		{[]string{"CONFIG", "SET", "maxmemory-policy", "allkeys-lru", "acllog-max-len", "5"},
-			"-ERR CONFIG SET failed (possibly related to argument 'acllog-max-len') - can't set protected config\r\n"},
-		{[]string{"CONFIG", "SET", "requirepass", "x", "maxmemory-policy", "allkeys-lru"},
-			"-ERR CONFIG SET failed (possibly related to argument 'requirepass') - can't set protected config\r\n"},
+		{[]string{"CONFIG", "SET", "maxmemory-policy", "allkeys-lru", "acllog-max-len", "100001"},
+			"-ERR CONFIG SET failed (possibly related to argument 'acllog-max-len') - argument must be between 0 and 100000 inclusive\r\n"},
 		{[]string{"CONFIG", "GET", "acllog-max-len"}, "*2\r\n$14\r\nacllog-max-len\r\n$3\r\n128\r\n"},
 		{[]string{"AUTH", "defpw"}, "+OK\r\n"},
 	} {

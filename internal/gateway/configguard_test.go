@@ -97,6 +97,10 @@ func TestConfigGetHidesTheBackendsPasswords(t *testing.T) {
 		t.Errorf("CONFIG GET MASTER*: %q", got)
 	}
 	noSecret("CONFIG GET requirepass", c.do("CONFIG", "GET", "requirepass"))
+	if got := c.do("CONFIG", "GET", "requirepass", "maxmemory"); !strings.Contains(got, "$11\r\nrequirepass\r\n$0\r\n\r\n") ||
+		!strings.Contains(got, "$9\r\nmaxmemory\r\n$1\r\n0\r\n") {
+		t.Errorf("CONFIG GET requirepass maxmemory: %q", truncate(got))
+	}
 	if got := c.do("CONFIG", "GET", "maxmemory"); got != "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n" {
 		t.Errorf("CONFIG GET maxmemory: %q", got)
 	}

@@ -87,11 +87,8 @@ type Instance struct {
 	table      *acl.Table // the command table users are judged with (commands.go)
 	freshUsers *acl.Users // the users of a snapshot without any: Redis's fresh default user
 	aclLog     *acl.Log
-	// requirepass is the value last set by CONFIG SET requirepass here, for CONFIG GET (configcmd.go);
-	// nil: none. Per process, as Redis keeps it in memory.
-	requirepass atomic.Pointer[string]
-	users       UserStore
-	lockout     lockout // A5 (lockout.go); per process
+	users      UserStore
+	lockout    lockout // A5 (lockout.go); per process
 
 	clock    clock          // Config.Now (clock.go)
 	bufs     sessionBuffers // bufpool.go

@@ -272,7 +272,7 @@ func (s *session) read() {
 			slots, acts = slots[:0], acts[:0]
 			quit, silentQuit := false, false
 			for i := range seg {
-				if i > 0 && s.switchNeeded(&st, &seg[i]) {
+				if i > 0 && (s.switchNeeded(&st, &seg[i]) || st.mixedConfigSet(&seg[i])) { // configmix.go
 					seg = seg[:i]
 					break
 				}

@@ -379,6 +379,7 @@ func (s *Server) reconcileConfig(declared []model.Instance) ([]model.Instance, e
 			d.Groups = mergeGroups(old.Groups, d.Groups, s.log.With("instance", d.ID))
 			d.SecurityGroups = old.SecurityGroups // bound through the API (ModifySecurityGroupConfiguration)
 			d.ACL = old.ACL                       // users are managed by ACL commands and the API; a declared requirepass edits them
+			d.RequirePass = old.RequirePass       // as last set, until a declared requirepass replaces it
 		}
 		if err := s.plane.PutInstance(configActor, d); err != nil {
 			return nil, fmt.Errorf("instance %s: %w", d.ID, err)

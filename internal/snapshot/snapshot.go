@@ -45,6 +45,9 @@ type Snapshot struct {
 	// Users are the instance's ACL users (A3), shared read-only by every connection: never changed
 	// once published. A nil Users means Redis's fresh default user alone ("on nopass ~* &* +@all").
 	Users *acl.Users
+	// RequirePass is the requirepass parameter as last set (model.Instance.RequirePass), in clear: what
+	// CONFIG GET requirepass answers. The default user's password is in Users.
+	RequirePass string
 	// ACLLogMaxLen is acllog-max-len.
 	ACLLogMaxLen int
 	// UserSources are the addresses each source-restricted user may log in from (A4), by user name;

@@ -44,6 +44,13 @@ type Instance struct {
 	// each, passwords as SHA-256 hashes; empty means only Redis's fresh default user, "on nopass ~* &*
 	// +@all". The control plane checks the lines against its command table before storing them.
 	ACL []string `json:"acl,omitempty"`
+	// RequirePass is the requirepass parameter as last set, in clear, from any source (the config file,
+	// ModifyInstanceConfig, `moat instance set`, a client's CONFIG SET): what Redis keeps in
+	// server.requirepass and CONFIG GET requirepass answers. Setting it also gives the default user that
+	// password (controlplane's moveRequirePass); an ACL SETUSER default or ResetAccountPassword changes
+	// the user, not this, as in Redis. Empty: never set, or set empty. The audit log masks it (its
+	// "requirepass" field); no API answer shows it.
+	RequirePass string `json:"requirepass,omitempty"`
 	// UserSources restricts ACL users to source addresses (A4), by user name: IP addresses, CIDR blocks
 	// and names of this instance's whitelist groups. AUTH as such a user from any other address fails as
 	// a wrong password does. A user without an entry may log in from any admitted address.

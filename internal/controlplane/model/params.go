@@ -49,9 +49,10 @@ var params = map[string]Param{
 		Help: "Most arguments in one command."},
 	"proto-max-inline-len": {Name: "proto-max-inline-len", Default: "65536", Checking: rangeText(1024, 1024*1024), check: checkRange(1024, 1024*1024),
 		Help: "Longest inline (telnet-style) command line and longest protocol header line, in bytes."},
-	// Authentication and ACL (A1–A3). requirepass is not stored: setting it edits the default user.
+	// Authentication and ACL (A1–A3). requirepass is not a stored parameter: setting it edits the default
+	// user and is kept in Instance.RequirePass.
 	"requirepass": {Name: "requirepass", Default: "", Checking: "a password, or empty", Secret: true, check: checkPassword,
-		Help: "The default user's password, as redis.conf's requirepass: setting it runs ACL SETUSER default resetpass >password (empty: resetpass nopass). Clients then AUTH before any command. Write-only: it is kept only as a SHA-256 hash in the default user and always described as empty."},
+		Help: "The default user's password, as redis.conf's requirepass: setting it runs ACL SETUSER default resetpass >password (empty: resetpass nopass). Clients then AUTH before any command. Write-only through the API (always described as empty); a client allowed CONFIG GET reads it with CONFIG GET requirepass, as in Redis."},
 	"acl-pubsub-default": {Name: "acl-pubsub-default", Default: "resetchannels", Checking: "[resetchannels|allchannels]", check: checkOneOf("resetchannels", "allchannels"),
 		Help: "Channels a new ACL user or selector starts with: resetchannels (none, Redis 7.0's default) or allchannels (&*). Existing users keep theirs."},
 	"acllog-max-len": {Name: "acllog-max-len", Default: "128", Checking: rangeText(0, 100000), check: checkRange(0, 100000),
