@@ -22,9 +22,9 @@ type TLSSource interface {
 	Config() *tls.Config
 }
 
-// instanceX is the instance state of the network-security work: TLS listeners, PROXY protocol,
-// connection limits, client IDs.
-type instanceX struct {
+// acceptState is the instance's state of accepting connections: the TLS listeners and handshake, the
+// connection IDs given, the connections awaiting a PROXY header, the counts per client address.
+type acceptState struct {
 	tlsListeners     []net.Listener
 	tls              TLSSource
 	handshakeTimeout time.Duration
@@ -61,7 +61,7 @@ func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapsho
 		conn.Close()
 		return
 	}
-	if snap.MaxClients > 0 && len(in.sessions)+len(in.x.pending) >= snap.MaxClients {
+	if snap.MaxClients > 0 && len(in.sessions)+len(in.accept.pending) >= snap.MaxClients {
 		in.mu.Unlock()
 		in.refuse(conn, addr, ReasonMaxClients, replyMaxClients)
 		return
@@ -77,25 +77,25 @@ func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapsho
 		return
 	}
 	ss := newSession(in, conn, addr, snap)
-	in.x.nextID++
-	ss.x = sessionX{id: in.x.nextID, created: time.Now(), raw: conn, secure: secure, proxied: proxied}
+	in.accept.nextID++
+	ss.client = clientState{id: in.accept.nextID, created: time.Now(), raw: conn, secure: secure, proxied: proxied}
 	if !v.Admitted {
-		ss.x.deferred = v.Reason
+		ss.client.deferred = v.Reason
 	}
-	ss.x.view.multi = -1
+	ss.client.view.multi = -1
 	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
 		ap := ta.AddrPort()
-		ss.x.addrPort = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		ss.client.addrPort = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	if proxied {
-		ss.x.lb = ss.x.addrPort
-		if in.x.pending == nil {
-			in.x.pending = make(map[*session]struct{})
+		ss.client.lb = ss.client.addrPort
+		if in.accept.pending == nil {
+			in.accept.pending = make(map[*session]struct{})
 		}
-		in.x.pending[ss] = struct{}{}
+		in.accept.pending[ss] = struct{}{}
 	} else {
 		if secure {
-			ss.conn = tls.Server(conn, in.x.tls.Config())
+			ss.conn = tls.Server(conn, in.accept.tls.Config())
 		}
 		in.enter(ss)
 	}
@@ -115,28 +115,28 @@ func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapsho
 
 // overIPLimit reports a client address at its maxclients-per-ip. Called with mu held.
 func (in *Instance) overIPLimit(addr netip.Addr, snap *snapshot.Snapshot) bool {
-	return snap.MaxClientsPerIP > 0 && in.x.perIP != nil && in.x.perIP[addr] >= snap.MaxClientsPerIP
+	return snap.MaxClientsPerIP > 0 && in.accept.perIP != nil && in.accept.perIP[addr] >= snap.MaxClientsPerIP
 }
 
 // enter registers a session whose client address is final. Called with mu held.
 func (in *Instance) enter(ss *session) {
 	in.sessions[ss] = struct{}{}
-	if in.x.perIP != nil {
-		in.x.perIP[ss.addr]++
-		ss.x.counted = true
+	if in.accept.perIP != nil {
+		in.accept.perIP[ss.addr]++
+		ss.client.counted = true
 	}
 }
 
 // forget removes a session that ended.
 func (in *Instance) forget(ss *session) {
 	in.mu.Lock()
-	delete(in.x.pending, ss)
+	delete(in.accept.pending, ss)
 	delete(in.sessions, ss)
-	if ss.x.counted && in.x.perIP != nil {
-		if n := in.x.perIP[ss.addr] - 1; n > 0 {
-			in.x.perIP[ss.addr] = n
+	if ss.client.counted && in.accept.perIP != nil {
+		if n := in.accept.perIP[ss.addr] - 1; n > 0 {
+			in.accept.perIP[ss.addr] = n
 		} else {
-			delete(in.x.perIP, ss.addr)
+			delete(in.accept.perIP, ss.addr)
 		}
 	}
 	in.mu.Unlock()
@@ -148,16 +148,16 @@ func (in *Instance) applyLimits(s *snapshot.Snapshot) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	switch {
-	case s.MaxClientsPerIP > 0 && in.x.perIP == nil:
-		in.x.perIP = make(map[netip.Addr]int, len(in.sessions))
+	case s.MaxClientsPerIP > 0 && in.accept.perIP == nil:
+		in.accept.perIP = make(map[netip.Addr]int, len(in.sessions))
 		for ss := range in.sessions {
-			in.x.perIP[ss.addr]++
-			ss.x.counted = true
+			in.accept.perIP[ss.addr]++
+			ss.client.counted = true
 		}
-	case s.MaxClientsPerIP == 0 && in.x.perIP != nil:
-		in.x.perIP = nil
+	case s.MaxClientsPerIP == 0 && in.accept.perIP != nil:
+		in.accept.perIP = nil
 		for ss := range in.sessions {
-			ss.x.counted = false
+			ss.client.counted = false
 		}
 	}
 }
@@ -202,14 +202,14 @@ func (in *Instance) noteRefusal(peer fmt.Stringer, addr netip.Addr, reason strin
 // after the handshake (protected mode over TLS). It reports whether the session may go on; when not,
 // the connection is closed.
 func (s *session) open() bool {
-	if s.x.proxied && !s.readProxyHeader() {
+	if s.client.proxied && !s.readProxyHeader() {
 		return false
 	}
-	if s.x.secure {
+	if s.client.secure {
 		if !s.handshake() {
 			return false
 		}
-		if r := s.x.deferred; r != "" {
+		if r := s.client.deferred; r != "" {
 			s.in.refuseAs(s.conn, s.peer, s.addr, r, snapshot.Verdict{Reason: r}.Reply())
 			return false
 		}
@@ -220,7 +220,7 @@ func (s *session) open() bool {
 // handshake runs the TLS handshake under the instance's handshake timeout.
 func (s *session) handshake() bool {
 	tc := s.conn.(*tls.Conn)
-	tc.SetDeadline(time.Now().Add(s.in.x.handshakeTimeout))
+	tc.SetDeadline(time.Now().Add(s.in.accept.handshakeTimeout))
 	err := tc.Handshake()
 	if err == nil {
 		tc.SetDeadline(time.Time{})
@@ -234,7 +234,7 @@ func (s *session) handshake() bool {
 		err = errProxyUntrusted
 	}
 	s.in.log.Debug("TLS handshake failed", "client", s.peer, "err", err)
-	s.in.refuseAs(s.x.raw, s.peer, s.addr, reason, nil)
+	s.in.refuseAs(s.client.raw, s.peer, s.addr, reason, nil)
 	return false
 }
 
@@ -246,33 +246,33 @@ var errProxyUntrusted = errors.New("PROXY protocol header from an address not in
 // protected mode. A LOCAL header (the balancer's own health check) is judged as the balancer.
 func (s *session) readProxyHeader() bool {
 	in := s.in
-	br := bufio.NewReaderSize(s.x.raw, 256)
-	hdr, err := proxyproto.ReadHeaderTimeout(s.x.raw, br, in.x.handshakeTimeout)
+	br := bufio.NewReaderSize(s.client.raw, 256)
+	hdr, err := proxyproto.ReadHeaderTimeout(s.client.raw, br, in.accept.handshakeTimeout)
 	if err != nil {
 		in.log.Info("closing connection: no valid PROXY header from a trusted load balancer", "lb", s.peer, "err", err)
-		in.refuse(s.x.raw, s.addr, ReasonProtocolError, snapshot.ReplyProxyExpected)
+		in.refuse(s.client.raw, s.addr, ReasonProtocolError, snapshot.ReplyProxyExpected)
 		return false
 	}
-	client := s.x.lb
+	client := s.client.lb
 	if hdr.Command.IsProxy() {
 		if ta, ok := hdr.SourceAddr.(*net.TCPAddr); ok {
 			ap := ta.AddrPort()
 			client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		}
 	}
-	var conn net.Conn = &bufferedConn{Conn: s.x.raw, r: br}
+	var conn net.Conn = &bufferedConn{Conn: s.client.raw, r: br}
 	if br.Buffered() == 0 {
-		conn = s.x.raw
+		conn = s.client.raw
 	}
 	addr, peer := client.Addr(), client.String()
 	snap := in.snap.Load()
-	v := snap.Admit(snapshot.Conn{Peer: s.x.lb.Addr(), TLS: s.x.secure, Proxy: true, Client: addr})
+	v := snap.Admit(snapshot.Conn{Peer: s.client.lb.Addr(), TLS: s.client.secure, Proxy: true, Client: addr})
 	if v.By == snapshot.RuleNone {
 		in.refuseAs(conn, peer, addr, v.Reason, v.Reply())
 		return false
 	}
-	if s.x.secure {
-		conn = tls.Server(conn, in.x.tls.Config())
+	if s.client.secure {
+		conn = tls.Server(conn, in.accept.tls.Config())
 	}
 	in.mu.Lock()
 	if in.overIPLimit(addr, snap) {
@@ -284,13 +284,13 @@ func (s *session) readProxyHeader() bool {
 		// Protected mode on a plain listener; or the balancer is no longer trusted (the snapshot
 		// changed since accept), so its header was a protocol error.
 		in.mu.Unlock()
-		in.refuseAs(s.x.raw, peer, addr, v.Reason, v.Reply())
+		in.refuseAs(s.client.raw, peer, addr, v.Reason, v.Reply())
 		return false
 	}
-	delete(in.x.pending, s)
-	s.addr, s.x.addrPort, s.conn, s.peer = addr, client, conn, peer
+	delete(in.accept.pending, s)
+	s.addr, s.client.addrPort, s.conn, s.peer = addr, client, conn, peer
 	if !v.Admitted {
-		s.x.deferred = v.Reason
+		s.client.deferred = v.Reason
 	}
 	in.enter(s)
 	in.mu.Unlock()
@@ -406,12 +406,12 @@ func (p *proxySniffer) sniffInto(b []byte, n *int) error {
 	}
 }
 
-// configureX applies the network-security part of the configuration.
-func (in *Instance) configureX(cfg Config) error {
-	in.x.tls = cfg.TLS
-	in.x.handshakeTimeout = cfg.HandshakeTimeout
-	if in.x.handshakeTimeout <= 0 {
-		in.x.handshakeTimeout = 10 * time.Second
+// configureAccept applies the configuration of accepting connections: TLS and the handshake timeout.
+func (in *Instance) configureAccept(cfg Config) error {
+	in.accept.tls = cfg.TLS
+	in.accept.handshakeTimeout = cfg.HandshakeTimeout
+	if in.accept.handshakeTimeout <= 0 {
+		in.accept.handshakeTimeout = 10 * time.Second
 	}
 	if len(cfg.TLSListen) > 0 && cfg.TLS == nil {
 		return fmt.Errorf("instance %s: TLS listen addresses without a TLS configuration", cfg.ID)
@@ -426,21 +426,21 @@ func (in *Instance) listenTLS(cfg Config) error {
 	for _, addr := range cfg.TLSListen {
 		ln, err := listen(addr, split(addr))
 		if err != nil {
-			for _, l := range in.x.tlsListeners {
+			for _, l := range in.accept.tlsListeners {
 				l.Close()
 			}
-			in.x.tlsListeners = nil
+			in.accept.tlsListeners = nil
 			return fmt.Errorf("instance %s: listen (TLS) on %s: %w", cfg.ID, addr, err)
 		}
-		in.x.tlsListeners = append(in.x.tlsListeners, ln)
+		in.accept.tlsListeners = append(in.accept.tlsListeners, ln)
 	}
 	return nil
 }
 
 // TLSAddrs returns the bound TLS listen addresses.
 func (in *Instance) TLSAddrs() []net.Addr {
-	out := make([]net.Addr, len(in.x.tlsListeners))
-	for i, ln := range in.x.tlsListeners {
+	out := make([]net.Addr, len(in.accept.tlsListeners))
+	for i, ln := range in.accept.tlsListeners {
 		out[i] = ln.Addr()
 	}
 	return out
@@ -448,9 +448,9 @@ func (in *Instance) TLSAddrs() []net.Addr {
 
 // pendingConns returns the sockets of connections still reading their PROXY header. Called with mu held.
 func (in *Instance) pendingConns() []net.Conn {
-	out := make([]net.Conn, 0, len(in.x.pending))
-	for ss := range in.x.pending {
-		out = append(out, ss.x.raw)
+	out := make([]net.Conn, 0, len(in.accept.pending))
+	for ss := range in.accept.pending {
+		out = append(out, ss.client.raw)
 	}
 	return out
 }

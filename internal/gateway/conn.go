@@ -13,16 +13,17 @@ import (
 	"github.com/moat-dev/moat/internal/resp"
 )
 
-// sessionX is what the network-security work adds to a session. Fields are set before the session
-// is visible to other goroutines and not changed after, unless noted.
-type sessionX struct {
+// clientState is what a session knows of its client connection: how it was accepted (socket, TLS, PROXY
+// header, address) and what CLIENT LIST shows of it. Fields are set before the session is visible to
+// other goroutines and not changed after, unless noted.
+type clientState struct {
 	id       int64
 	created  time.Time
 	raw      net.Conn       // the accepted socket (conn may be TLS, or read a PROXY header's leftovers first)
 	secure   bool           // accepted on a TLS listener
 	proxied  bool           // from a trusted load balancer: a PROXY header comes first
 	deferred string         // the verdict's refusal reason, sent once the TLS handshake is done (protected mode); "": none
-	counted  bool           // counted in instanceX.perIP; guarded by Instance.mu
+	counted  bool           // counted in acceptState.perIP; guarded by Instance.mu
 	addrPort netip.AddrPort // the client's address and port, unmapped (the PROXY header's when proxied)
 	lb       netip.AddrPort // the load balancer, when proxied
 
@@ -63,10 +64,10 @@ func (s *session) noteBatch(st *decideState, last *resp.Command) {
 	}
 	s.mu.Lock()
 	if name != "" {
-		s.x.view.lastCmd = name
+		s.client.view.lastCmd = name
 	}
-	s.x.view.lastAt = now
-	s.x.view.multi = multi
+	s.client.view.lastAt = now
+	s.client.view.multi = multi
 	s.mu.Unlock()
 }
 
@@ -100,12 +101,12 @@ func commandName(st *decideState, c *resp.Command) string {
 // noteSubs publishes the pump's subscription state to the view when it changed.
 func (s *session) noteSubs(st *pumpState) {
 	v := subsView{sub: st.channels, psub: st.patterns, ssub: st.shards, monitor: st.monitoring}
-	if v == s.x.subs {
+	if v == s.client.subs {
 		return
 	}
-	s.x.subs = v
+	s.client.subs = v
 	s.mu.Lock()
-	s.x.view.subsView = v
+	s.client.view.subsView = v
 	s.mu.Unlock()
 }
 
@@ -116,13 +117,13 @@ func (s *session) noteReply(sl *slot, info *resp.ReplyInfo) {
 	switch {
 	case sl.kind == kindSelect && ok:
 		s.mu.Lock()
-		s.x.view.db = sl.n
+		s.client.view.db = sl.n
 		s.mu.Unlock()
 	case sl.kind == kindHello && ok:
 		s.mu.Lock()
-		s.x.view.resp3 = info.Type == '%' // HELLO answers a map in RESP3, an array in RESP2
+		s.client.view.resp3 = info.Type == '%' // HELLO answers a map in RESP3, an array in RESP2
 		if sl.call != nil {
-			s.x.view.name = sl.call.name
+			s.client.view.name = sl.call.name
 		}
 		s.mu.Unlock()
 	case sl.kind == kindReset && ok:
@@ -131,7 +132,7 @@ func (s *session) noteReply(sl *slot, info *resp.ReplyInfo) {
 		s.mirrorScriptDenials() // a restricted user's script refused something (scriptlog.go)
 	case sl.call != nil && sl.call.op == opSetName && ok:
 		s.mu.Lock()
-		s.x.view.name = sl.call.name
+		s.client.view.name = sl.call.name
 		s.mu.Unlock()
 	}
 }
@@ -139,22 +140,22 @@ func (s *session) noteReply(sl *slot, info *resp.ReplyInfo) {
 // noteReset records RESET's clean slate: database 0, no name, RESP2.
 func (s *session) noteReset() {
 	s.mu.Lock()
-	s.x.view.db, s.x.view.name, s.x.view.resp3 = 0, "", false
+	s.client.view.db, s.client.view.name, s.client.view.resp3 = 0, "", false
 	s.mu.Unlock()
 }
 
 func (s *session) snapshotView() clientView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.x.view
+	return s.client.view
 }
 
-func (s *session) addrPort() netip.AddrPort { return s.x.addrPort }
+func (s *session) addrPort() netip.AddrPort { return s.client.addrPort }
 
-func (s *session) addrString() string { return s.x.addrPort.String() }
+func (s *session) addrString() string { return s.client.addrPort.String() }
 
 func (s *session) laddrString() string {
-	a := s.x.raw.LocalAddr()
+	a := s.client.raw.LocalAddr()
 	if ta, ok := a.(*net.TCPAddr); ok {
 		ap := ta.AddrPort()
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
@@ -168,7 +169,7 @@ func (s *session) user() string { return s.snapshotView().user }
 // noteUser records the connection's ACL user (reader goroutine, at AUTH, HELLO AUTH and RESET).
 func (s *session) noteUser(name string, authed bool) {
 	s.mu.Lock()
-	s.x.view.user, s.x.view.authed = name, authed
+	s.client.view.user, s.client.view.authed = name, authed
 	s.mu.Unlock()
 }
 
@@ -182,7 +183,7 @@ func (s *session) clientType() int8 {
 
 // fd returns the socket's file descriptor, or -1.
 func (s *session) fd() int {
-	sc, ok := s.x.raw.(syscall.Conn)
+	sc, ok := s.client.raw.(syscall.Conn)
 	if !ok {
 		return -1
 	}
@@ -202,7 +203,7 @@ func (s *session) describe(b []byte, now time.Time) []byte {
 	v := s.snapshotView()
 	last := v.lastAt
 	if last == 0 {
-		last = s.x.created.UnixNano()
+		last = s.client.created.UnixNano()
 	}
 	flags := ""
 	if v.monitor {
@@ -226,7 +227,7 @@ func (s *session) describe(b []byte, now time.Time) []byte {
 		proto = 3
 	}
 	b = append(b, "id="...)
-	b = strconv.AppendInt(b, s.x.id, 10)
+	b = strconv.AppendInt(b, s.client.id, 10)
 	b = append(b, " addr="...)
 	b = append(b, s.addrString()...)
 	b = append(b, " laddr="...)
@@ -236,7 +237,7 @@ func (s *session) describe(b []byte, now time.Time) []byte {
 	b = append(b, " name="...)
 	b = append(b, v.name...)
 	b = append(b, " age="...)
-	b = strconv.AppendInt(b, int64(now.Sub(s.x.created)/time.Second), 10)
+	b = strconv.AppendInt(b, int64(now.Sub(s.client.created)/time.Second), 10)
 	b = append(b, " idle="...)
 	b = strconv.AppendInt(b, max(0, (now.UnixNano()-last)/int64(time.Second)), 10)
 	b = append(b, " flags="...)

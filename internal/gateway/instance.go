@@ -112,7 +112,7 @@ type Instance struct {
 	identState atomic.Uint32 // identUnknown, identReady, identUnavailable
 	scriptLog  scriptLog     // their ACL LOG entries, mirrored (scriptlog.go)
 
-	x instanceX // network security and connection management (admit.go)
+	accept acceptState // listeners, connection IDs and counts, PROXY headers awaited (admit.go)
 }
 
 // Start binds every listen address and begins serving with snap. Nothing is served if any address
@@ -150,7 +150,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	in.aclLog = acl.NewLog(snap.ACLLogMaxLen)
 	in.users = cfg.Users
 	in.snap.Store(snap)
-	if err := in.configureX(cfg); err != nil {
+	if err := in.configureAccept(cfg); err != nil {
 		return nil, err
 	}
 	split := splitFamilies(cfg.Listen, cfg.TLSListen)
@@ -183,7 +183,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 		in.wg.Add(1)
 		go in.acceptLoop(ln, false)
 	}
-	for _, ln := range in.x.tlsListeners {
+	for _, ln := range in.accept.tlsListeners {
 		in.wg.Add(1)
 		go in.acceptLoop(ln, true)
 	}
@@ -259,7 +259,7 @@ func (in *Instance) Publish(s *snapshot.Snapshot) {
 // making the change. A disabled user's connections are not gone: Redis 7.0 keeps them working.
 func (ss *session) userGone(users *acl.Users) bool {
 	v := ss.snapshotView()
-	if !v.authed || ss.x.changingACL.Load() {
+	if !v.authed || ss.client.changingACL.Load() {
 		return false
 	}
 	return users.Get(v.user) == nil
@@ -279,7 +279,7 @@ func (in *Instance) Close() error {
 	for _, ln := range in.listeners {
 		ln.Close()
 	}
-	for _, ln := range in.x.tlsListeners {
+	for _, ln := range in.accept.tlsListeners {
 		ln.Close()
 	}
 	for _, c := range pending {

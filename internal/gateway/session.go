@@ -63,7 +63,7 @@ type session struct {
 	// redirected: redirs is not empty, so a push may name a redirect target (clientid.go).
 	redirected atomic.Bool
 
-	x sessionX // network security and connection management (conn.go, admit.go)
+	client clientState // the client connection as accepted and as CLIENT LIST shows it (conn.go, admit.go)
 }
 
 // slot is the reply owed for one command, in order.
@@ -153,7 +153,7 @@ func (s *session) run() {
 			s.refuseBackend(err)
 			return
 		}
-		s.sh = sharedState{lane: l, out: progressWriter{s}, unsent: unsentBytes(s.x.raw),
+		s.sh = sharedState{lane: l, out: progressWriter{s}, unsent: unsentBytes(s.client.raw),
 			wake: make(chan struct{}, 1), drained: make(chan struct{}, 1), settled: make(chan struct{}, 1)}
 		s.serve(func() {
 			if st, moved := s.sharedPump(); moved {
@@ -212,13 +212,13 @@ func (s *session) read() {
 	if t := s.snap.IdleTimeout; t > 0 {
 		src = idleReader{s: s, timeout: t}
 	}
-	if !s.x.proxied {
-		s.x.sniff.r = src
-		src = &s.x.sniff
+	if !s.client.proxied {
+		s.client.sniff.r = src
+		src = &s.client.sniff
 	}
 	lim := s.snap.Limits
 	var raw net.Conn // the socket, when the reader reads nothing else (see commandReader)
-	if s.conn == s.x.raw {
+	if s.conn == s.client.raw {
 		raw = s.conn
 	}
 	rd := s.in.bufs.commandReader(src, lim, raw)
