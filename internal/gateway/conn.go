@@ -74,28 +74,9 @@ func (s *session) noteBatch(st *decideState, last *resp.Command) {
 // commandName is the canonical name CLIENT LIST shows for c: its original name (rename-command
 // undone), "container|sub" for a known subcommand, "" for a command Redis does not know.
 func commandName(st *decideState, c *resp.Command) string {
-	if len(c.Args) == 0 {
-		return ""
-	}
-	var buf [rediscmd.MaxNameLen + 1 + 32]byte
-	name := lowerInto(c.Args[0], buf[:rediscmd.MaxNameLen])
-	if r, ok := st.renames.Lookup(name); ok {
-		if r.Removed {
-			return ""
-		}
-		name = r.Original
-	}
-	if len(c.Args) > 1 && rediscmd.IsContainer(name) {
-		n := copy(buf[:], name)
-		buf[n] = '|'
-		if sub := lowerInto(c.Args[1], buf[n+1:]); sub != "" {
-			if full, ok := rediscmd.Canonical(string(buf[:n+1+len(sub)])); ok {
-				return full
-			}
-		}
-	}
-	full, _ := rediscmd.Canonical(name)
-	return full
+	var buf [rediscmd.MaxNameLen]byte
+	e, _, _ := st.sess.in.cmds.lookup(st.renames, c, &buf)
+	return e.canonicalFor(c)
 }
 
 // noteSubs publishes the pump's subscription state to the view when it changed.

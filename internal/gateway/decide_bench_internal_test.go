@@ -15,7 +15,7 @@ func decideBench(tb testing.TB) (*decideState, *session) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	in := &Instance{table: tbl}
+	in := &Instance{table: tbl, cmds: newCommandTable(tbl)}
 	s := &session{in: in}
 	st := &decideState{sess: s}
 	st.auth.free = true

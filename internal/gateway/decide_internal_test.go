@@ -168,3 +168,62 @@ func TestDecisionsPinned(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandTableEntries pins the command table's entries (commandtable.go) as the lookup returns them
+// for names as clients type them: moat's handling, the reply kind, the lane, whether MULTI queues the
+// command, the flags, and the canonical name, subcommands included.
+func TestCommandTableEntries(t *testing.T) {
+	st, s := pinnedState(t, `CONFIG XCONF, FLUSHALL ""`)
+	ct := s.in.cmds
+	for _, tc := range []struct {
+		cmd       string
+		handled   bool // moat has a handler for it
+		kind      replyKind
+		lane      laneNeed
+		flags     cmdFlags
+		canonical string
+	}{
+		{cmd: "GET k", canonical: "get"},
+		{cmd: "Get k", canonical: "get"},
+		{cmd: "BLMOVE a b LEFT LEFT 0", lane: needDedicated, canonical: "blmove"},
+		{cmd: "XREAD STREAMS s 0", flags: cmdBlockOption, canonical: "xread"},
+		{cmd: "XREADGROUP GROUP g c BLOCK 0 STREAMS s >", lane: needDedicated, flags: cmdBlockOption, canonical: "xreadgroup"},
+		{cmd: "AUTH pw", handled: true, flags: cmdJudgedAtExec, canonical: "auth"},
+		{cmd: "ACL SETUSER u", handled: true, flags: cmdJudgedAtExec, canonical: "acl|setuser"},
+		{cmd: "MULTI", handled: true, lane: needDedicated, flags: cmdNotQueued, canonical: "multi"},
+		{cmd: "EXEC", handled: true, lane: needDedicated, flags: cmdNotQueued, canonical: "exec"},
+		{cmd: "WATCH k", lane: needDedicated, flags: cmdNotQueued, canonical: "watch"},
+		{cmd: "QUIT", handled: true, flags: cmdNotQueued, canonical: "quit"},
+		{cmd: "RESET", handled: true, kind: kindReset, lane: needDedicated, flags: cmdNotQueued, canonical: "reset"},
+		{cmd: "HELLO 3", handled: true, kind: kindHello, canonical: "hello"},
+		{cmd: "SUBSCRIBE a", handled: true, kind: kindSubscribe, lane: needDedicated, flags: cmdSubscription, canonical: "subscribe"},
+		{cmd: "SUNSUBSCRIBE", handled: true, kind: kindSUnsubscribe, lane: needDedicated, flags: cmdSubscription, canonical: "sunsubscribe"},
+		{cmd: "EVALSHA x 0", handled: true, canonical: "evalsha"},
+		{cmd: "FUNCTION LIST", handled: true, canonical: "function|list"},
+		{cmd: "CLIENT GETNAME", handled: true, lane: needShared, canonical: "client|getname"},
+		{cmd: "CLIENT SETINFO lib-ver 1", handled: true, lane: needShared, canonical: "client"},
+		{cmd: "CLIENT PAUSE 10", handled: true, lane: needDedicated, canonical: "client|pause"},
+		{cmd: "XCONF SET maxmemory 1", handled: true, canonical: "config|set"},
+		{cmd: "config|get maxmemory", canonical: "config|get"}, // typed as a name: forwarded as it is
+		{cmd: "CONFIG GET x", canonical: ""},                   // renamed away
+		{cmd: "FLUSHALL", canonical: ""},                       // removed
+		{cmd: "NOSUCHCOMMAND", canonical: ""},
+	} {
+		c := benchCommand(strings.Fields(tc.cmd)...)
+		var buf [rediscmd.MaxNameLen]byte
+		e, _, _ := ct.lookup(st.renames, &c, &buf)
+		if got := e.decide != nil; got != tc.handled {
+			t.Errorf("%s: handled by moat %v, want %v", tc.cmd, got, tc.handled)
+		}
+		if e.kind != tc.kind || e.laneFor(&c) != tc.lane || e.flags != tc.flags || e.canonicalFor(&c) != tc.canonical {
+			t.Errorf("%s: kind %d lane %d flags %b name %q, want kind %d lane %d flags %b name %q", tc.cmd,
+				e.kind, e.laneFor(&c), e.flags, e.canonicalFor(&c), tc.kind, tc.lane, tc.flags, tc.canonical)
+		}
+	}
+	if s := ct.get("config").subs["set"]; s.flags != cmdGuardedSet {
+		t.Errorf("CONFIG SET's flags %b, want cmdGuardedSet", s.flags)
+	}
+	if s := ct.get("client").subs["reply"]; s.decide == nil || s.lane != needDedicated {
+		t.Errorf("CLIENT REPLY: handled %v lane %d, want a handler and a dedicated lane", s.decide != nil, s.lane)
+	}
+}

@@ -84,8 +84,9 @@ type Instance struct {
 	activity Activity // recent refusals, for the console (activity.go)
 
 	// ACLs (auth.go, aclcmd.go).
-	table      *acl.Table // the command table users are judged with (commands.go)
-	freshUsers *acl.Users // the users of a snapshot without any: Redis's fresh default user
+	table      *acl.Table    // the command table users are judged with (commands.go)
+	cmds       *commandTable // what the gateway does with each command, derived from table (commandtable.go)
+	freshUsers *acl.Users    // the users of a snapshot without any: Redis's fresh default user
 	aclLog     *acl.Log
 	// requirepass is the value last set by CONFIG SET requirepass here, for CONFIG GET (configcmd.go);
 	// nil: none. Per process, as Redis keeps it in memory.
@@ -174,6 +175,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	if !cfg.DefaultCommands && in.backend != nil {
 		in.table = CommandTable(in.backend, in.dialTimeout, table, in.log)
 	}
+	in.cmds = newCommandTable(in.table)
 	in.freshUsers = acl.NewUsers(in.table, acl.Config{ScriptsNeedAllKeys: true})
 	in.syncScriptGuard(snap)
 	in.syncIdentities(snap)

@@ -64,13 +64,6 @@ func (s *session) sharedNeed(st *decideState, c *resp.Command, sl *slot) laneNee
 	if c.More || sl.call != nil || s.sh.longReplies.Load() {
 		return needDedicated
 	}
-	var buf [rediscmd.MaxNameLen]byte
-	name := lowerInto(c.Args[0], buf[:])
-	if !st.renames.Empty() {
-		if r, ok := st.renames.Lookup(name); ok {
-			name = r.Original
-		}
-	}
 	switch sl.kind {
 	case kindOne, kindWrapped:
 	case kindHello:
@@ -84,30 +77,9 @@ func (s *session) sharedNeed(st *decideState, c *resp.Command, sl *slot) laneNee
 	default:
 		return needDedicated
 	}
-	switch name {
-	case "multi", "exec", "discard", "watch", "unwatch", "select", "reset", "readonly", "readwrite",
-		"asking", "sync", "psync", "replconf", "wait", "waitaof", "monitor", "subscribe", "psubscribe",
-		"ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe", "debug", "module":
-		return needDedicated // DEBUG SLEEP and the like would hold up a shared connection
-	case "client":
-		var sub [16]byte
-		switch lower(c.Args, 1, &sub) {
-		case "setinfo", "getname", "help", "unblock":
-			return needShared // no state a shared connection must not hold (a shared session has no name)
-		}
-		return needDedicated
-	case "xread", "xreadgroup":
-		if xreadBlocks(c.Args) {
-			return needDedicated
-		}
-		return needShared
-	case "get", "set", "incr", "del", "exists", "mget", "mset", "hget", "hset", "expire", "ttl":
-		return needShared // the commonest commands skip the table lookup below
-	}
-	if cmd := s.in.table.Lookup(name); cmd != nil && slices.Contains(cmd.Flags, "blocking") {
-		return needDedicated
-	}
-	return needShared
+	var buf [rediscmd.MaxNameLen]byte
+	e, _, _ := s.in.cmds.lookup(st.renames, c, &buf)
+	return e.laneFor(c) // the command table's (commandtable.go)
 }
 
 // xreadBlocks reports whether an XREAD or XREADGROUP command has the BLOCK option: it reads the
