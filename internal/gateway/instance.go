@@ -3,15 +3,27 @@
 //
 // It is the data plane: it must not import the control plane, the server, the console, the CLI or the config
 // file; it serves what snapshots say and reaches the backend through package backend.
+//
+// A connection goes through these stages, each in its own files:
+//
+//   - listen.go, accept.go, accept_linux.go: the listeners and their accept loops; the peer address is
+//     judged before a byte is read (refuse.go writes and paces refusals);
+//   - admit.go: the verdict acted on, limits counted, the session started (session.go: its life);
+//   - handshake.go, proxysniff.go: the PROXY header and the TLS handshake;
+//   - reader.go: batches of commands read from the client and sent to the backend;
+//   - decide.go, decidehandlers.go, commandtable.go: each command judged once, by one table lookup
+//     (auth.go, aclcmd.go, clientcmd.go, configcmd.go, multiacl.go: what moat answers itself);
+//   - lanesend.go, lane*.go, ready.go: the lanes — shared backend connections, and the move to a dedicated one;
+//   - replystate.go: the reply slots and what tells which frame answers which;
+//   - pump.go, pumpshared.go, inbox.go: the replies written to the client, in order;
+//   - clientview.go: the connection as CLIENT LIST shows it.
 package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,16 +269,6 @@ func (in *Instance) Publish(s *snapshot.Snapshot) {
 	}
 }
 
-// userGone reports an authenticated connection whose user users no longer has, and that is not itself
-// making the change. A disabled user's connections are not gone: Redis 7.0 keeps them working.
-func (ss *session) userGone(users *acl.Users) bool {
-	v := ss.snapshotView()
-	if !v.authed || ss.client.changingACL.Load() {
-		return false
-	}
-	return users.Get(v.user) == nil
-}
-
 // Close stops accepting, closes every client connection and waits for the sessions to end. The backend
 // is not closed: its owner does that.
 func (in *Instance) Close() error {
@@ -304,64 +306,8 @@ func (in *Instance) Close() error {
 	return nil
 }
 
-// acceptConns accepts connections from ln until it is closed and judges each (handle); the accept
-// loop of systems without accept_linux.go's, and of listeners that are not TCP.
-func (in *Instance) acceptConns(ln net.Listener, secure bool) {
-	var backoff time.Duration
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: wait a little rather than spin.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			in.log.Error("accept failed", "listen", ln.Addr().String(), "err", err, "retry_in", backoff)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		in.handle(conn, secure)
-	}
-}
-
-// handle judges a new connection before reading a byte from it (W8), and before any TLS handshake,
-// and starts its session if allowed (admit.go). The verdict is the snapshot's (snapshot.Admit); the
-// order of the checks is admit's. Refusals are handled right here on the accept goroutine (one write
-// and one close), or paced during a flood (refuse.go). A connection from a trusted load balancer is
-// judged by the address its PROXY header carries, which its session reads first (N5).
-func (in *Instance) handle(conn net.Conn, secure bool) {
-	addr := peerAddr(conn)
-	snap := in.snap.Load()
-	in.admit(conn, addr, snap, secure, snap.Admit(snapshot.Conn{Peer: addr, TLS: secure, Accepting: true}))
-}
-
-// logRefusal logs a refused connection, at most about one a second (bursts of 10), so that a scan cannot
-// flood the log; the count of refusals not logged is reported with the next line. Every refusal is counted
-// in the metrics regardless. peer names the client (its String is called only for a line logged).
-func (in *Instance) logRefusal(peer fmt.Stringer, reason string) {
-	if !in.refusalLog.Allow() {
-		in.suppressed.Add(1)
-		return
-	}
-	in.log.Warn("connection refused", "client", peer.String(), "reason", reason, "not_logged_since_last", in.suppressed.Swap(0))
-}
-
 // dialBackend opens a backend connection for clients' commands, within the backend's bounds (see
 // Config.DialTimeout); Close ends it.
 func (in *Instance) dialBackend() (net.Conn, error) {
 	return in.backend.Dial(in.closing)
-}
-
-// peerAddr returns the peer's IP address, IPv4-mapped IPv6 unmapped (W8). An address that cannot be
-// determined is the zero Addr, which no allow set contains.
-func peerAddr(conn net.Conn) netip.Addr {
-	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
-	}
-	ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
 }

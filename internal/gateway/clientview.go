@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"net"
 	"net/netip"
 	"strconv"
@@ -9,9 +8,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
 )
+
+// The client connection as moat knows it: how it was accepted, and what CLIENT LIST and CLIENT INFO show
+// of it (describe), kept up to date by the reader and the pump.
 
 // clientState is what a session knows of its client connection: how it was accepted (socket, TLS, PROXY
 // header, address) and what CLIENT LIST shows of it. Fields are set before the session is visible to
@@ -244,19 +247,12 @@ func (s *session) describe(b []byte, now time.Time) []byte {
 	return b
 }
 
-// discardReply reports whether the next backend frame is the reply to a DISCARD sent in place of EXEC
-// (+OK, or an error), rather than an out-of-band push that arrived first.
-func (s *session) discardReply(br *bufio.Reader) bool {
-	b, err := br.Peek(3)
-	return err == nil && (string(b) == "+OK" || b[0] == '-')
-}
-
-// closing reports a session whose close has begun.
-func (s *session) closing() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
+// userGone reports an authenticated connection whose user users no longer has, and that is not itself
+// making the change. A disabled user's connections are not gone: Redis 7.0 keeps them working.
+func (ss *session) userGone(users *acl.Users) bool {
+	v := ss.snapshotView()
+	if !v.authed || ss.client.changingACL.Load() {
 		return false
 	}
+	return users.Get(v.user) == nil
 }
