@@ -84,7 +84,11 @@ type Instance struct {
 	snap    atomic.Pointer[snapshot.Snapshot]
 
 	listeners []net.Listener
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // the accept loops and the sessions
+	// bg: the instance's other goroutines (spawn) — the shared lanes' writers and readers, the ready
+	// pools' fills, the overflow lanes' dials, the refusal pacer. Close waits for them once it has closed
+	// what they serve. Only goroutines counted in wg or bg spawn them, and Start.
+	bg sync.WaitGroup
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -193,6 +197,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	in.syncIdentities(snap)
 	in.snap.Store(in.scriptsByIdentity(in.bind(snap)))
 	in.refusals = newRefusalPacer(in.m.refusalsPaced, in.clock) // from here on Start succeeds: Close stops it
+	in.spawn(in.refusals.run)
 	for _, ln := range in.listeners {
 		in.wg.Add(1)
 		go in.acceptLoop(ln, false)
@@ -269,8 +274,9 @@ func (in *Instance) Publish(s *snapshot.Snapshot) {
 	}
 }
 
-// Close stops accepting, closes every client connection and waits for the sessions to end. The backend
-// is not closed: its owner does that.
+// Close stops accepting, closes every client connection and waits for the sessions to end, then closes the
+// shared lanes, the ready connections and the refusal pacer and waits for every goroutine the instance
+// started. The backend is not closed: its owner does that.
 func (in *Instance) Close() error {
 	in.mu.Lock()
 	in.closed = true
@@ -302,8 +308,20 @@ func (in *Instance) Close() error {
 	for _, p := range in.ready {
 		p.close()
 	}
+	in.bg.Wait()
 	in.metrics.forget(in.id)
 	return nil
+}
+
+// spawn runs f on a goroutine of the instance's, which Close waits for (Instance.bg). f must end once
+// Close has closed the lanes, the ready pools and the refusal pacer, and the backend dials it makes are
+// cancelled (Instance.closing); a backend that does not answer holds it up to backend.AnswerTimeout.
+func (in *Instance) spawn(f func()) {
+	in.bg.Add(1)
+	go func() {
+		defer in.bg.Done()
+		f()
+	}()
 }
 
 // dialBackend opens a backend connection for clients' commands, within the backend's bounds (see

@@ -53,7 +53,7 @@ func (p *readyPool) take() (net.Conn, error) {
 		p.filling = p.filling || refill
 		p.mu.Unlock()
 		if refill {
-			go p.fill()
+			p.in.spawn(p.fill)
 		}
 		if c == nil {
 			return p.dial()

@@ -39,6 +39,7 @@ const (
 	refusalQueue = 1024
 )
 
+// newRefusalPacer returns a pacer whose paced refusals wait for run, which its owner runs on a goroutine.
 func newRefusalPacer(paced prometheus.Counter, clk clock) *refusalPacer {
 	p := &refusalPacer{
 		lim:   rate.NewLimiter(refusalRate, refusalBurst),
@@ -47,7 +48,6 @@ func newRefusalPacer(paced prometheus.Counter, clk clock) *refusalPacer {
 		paced: paced,
 		done:  make(chan struct{}),
 	}
-	go p.run()
 	return p
 }
 
@@ -68,6 +68,7 @@ func (p *refusalPacer) send(conn net.Conn, reply []byte) {
 	}
 }
 
+// run writes the paced refusals until close; its owner runs it on a goroutine (Instance.spawn).
 func (p *refusalPacer) run() {
 	for {
 		select {
