@@ -71,6 +71,22 @@ type Config struct {
 }
 
 // Instance serves one instance's listeners. Its methods are safe for concurrent use.
+//
+// Locks, in the order they may be taken (a goroutine holding one takes only those after it):
+//
+//	Instance.identMu, Instance.guardMu  (Publish's backend writes: identity.go, scriptguard.go)
+//	Instance.scriptLog.mu               (the backend's ACL LOG read and mirrored: scriptlog.go)
+//	Instance.mu                         (sessions, accept state; TLSSource.Config is called under it)
+//	session.mu, session.subs.mu         (a session's queue and view; its subscriptions)
+//	lanePool slot.mu → lane.mu, lanePool.mu
+//
+// and leaves, taken with nothing else held after: the ready pools', the move gate's, the refusal
+// pacer's, the activity record's and the lockout's. No lane lock is held while a session's is taken
+// or the other way round: a lane's reader delivers to a session (session.deliver) with no lane lock held.
+// Publish holds Instance.mu only to walk the sessions, never while it talks to the backend (which it does
+// under identMu and guardMu alone), so accepts — which take Instance.mu only to register a session
+// (admit) — do not wait for a snapshot being published. The caller of Publish (the server, under its own
+// publish lock) comes before all of these.
 type Instance struct {
 	id          string
 	backend     backend.Backend
