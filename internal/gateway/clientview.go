@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/acl"
-	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
 )
 
@@ -58,8 +57,8 @@ type subsView struct {
 }
 
 // noteBatch records, for CLIENT LIST, the last command of a batch the reader decided.
-func (s *session) noteBatch(st *decideState, last *resp.Command) {
-	name := commandName(st, last)
+func (s *session) noteBatch(st *decideState, e *command, last *resp.Command) {
+	name := commandName(e, last)
 	now := time.Now().UnixNano()
 	multi := -1
 	if st.multi {
@@ -74,11 +73,10 @@ func (s *session) noteBatch(st *decideState, last *resp.Command) {
 	s.mu.Unlock()
 }
 
-// commandName is the canonical name CLIENT LIST shows for c: its original name (rename-command
-// undone), "container|sub" for a known subcommand, "" for a command Redis does not know.
-func commandName(st *decideState, c *resp.Command) string {
-	var buf [rediscmd.MaxNameLen]byte
-	e, _, _ := st.sess.in.cmds.lookup(st.renames, c, &buf)
+// commandName is the canonical name CLIENT LIST shows for c, whose entry decide looked up as e: its
+// original name (rename-command undone), "container|sub" for a known subcommand, "" for a command Redis
+// does not know.
+func commandName(e *command, c *resp.Command) string {
 	return e.canonicalFor(c)
 }
 

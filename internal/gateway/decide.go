@@ -90,12 +90,20 @@ func (d *decision) set(sl slot, a act) bool {
 	return true
 }
 
-// decide gives a command its reply slot and says what reaches the backend. It looks the command up
-// once in the instance's command table and runs the entry's handler. It never allocates for commands
-// forwarded unchanged.
-func (st *decideState) decide(c *resp.Command) (slot, act) {
+// decide gives a command its reply slot and says what reaches the backend. It looks the command up in
+// the instance's command table, once: the entry it returns is the command's for the later stages (its
+// lane: sharedNeed; its name in CLIENT LIST: commandName). It never allocates for commands forwarded
+// unchanged.
+func (st *decideState) decide(c *resp.Command) (slot, act, *command) {
 	var buf [rediscmd.MaxNameLen]byte
 	e, r, renamed := st.sess.in.cmds.lookup(st.renames, c, &buf)
+	sl, a := st.decideAs(c, e, r, renamed)
+	return sl, a, e
+}
+
+// decideAs is decide for the command c of entry e, whose name renames touched when renamed (r then
+// says what the name means), and runs e's handler.
+func (st *decideState) decideAs(c *resp.Command, e *command, r rediscmd.Rename, renamed bool) (slot, act) {
 	orig := "" // the original name of a renamed command
 	if renamed {
 		if r.Removed {

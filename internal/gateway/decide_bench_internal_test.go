@@ -44,9 +44,9 @@ func BenchmarkDecide(b *testing.B) {
 			c := benchCommand(args...)
 			b.ReportAllocs()
 			for b.Loop() {
-				sl, _ := st.decide(&c)
-				s.sharedNeed(st, &c, &sl)
-				commandName(st, &c)
+				sl, _, e := st.decide(&c)
+				s.sharedNeed(e, &c, &sl)
+				commandName(e, &c)
 			}
 		})
 	}

@@ -147,18 +147,18 @@ func TestDecisionsPinned(t *testing.T) {
 			for _, step := range tc.steps {
 				c := benchCommand(strings.Fields(step.cmd)...)
 				st.batch()
-				sl, a := st.decide(&c)
+				sl, a, e := st.decide(&c)
 				local := sl.local != nil || sl.call != nil && sl.call.op != opSetName
 				if sl.kind != step.kind || sl.n != step.n || local != step.local || a != step.act {
 					t.Errorf("%s: decided kind %d n %d local %v act %d, want kind %d n %d local %v act %d",
 						step.cmd, sl.kind, sl.n, local, a, step.kind, step.n, step.local, step.act)
 				}
 				if a != actDrop {
-					if need := s.sharedNeed(st, &c, &sl); need != step.lane {
+					if need := s.sharedNeed(e, &c, &sl); need != step.lane {
 						t.Errorf("%s: lane need %d, want %d", step.cmd, need, step.lane)
 					}
 				}
-				if name := commandName(st, &c); name != step.name {
+				if name := commandName(e, &c); name != step.name {
 					t.Errorf("%s: CLIENT LIST name %q, want %q", step.cmd, name, step.name)
 				}
 				if st.queued != step.multi {

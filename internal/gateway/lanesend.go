@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/backend"
-	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
 )
 
@@ -54,12 +53,13 @@ const (
 	needRESP3                     // HELLO 3: a lane of the RESP3 pool
 )
 
-// sharedNeed says whether c (a command decided as sl and forwarded) can go on a shared lane. Anything
-// that leaves state on the connection (transactions, database, name, reply mode, tracking, pub/sub,
-// MONITOR, replication, cluster flags), blocks it, or is too long to hold needs a dedicated lane; so does
-// every command of a client that was sent a long reply (over longReply bytes), which holds up the other
-// clients on its lane while it passes: such a client has its own lane from its next command on.
-func (s *session) sharedNeed(st *decideState, c *resp.Command, sl *slot) laneNeed {
+// sharedNeed says whether c (a command of entry e, decided as sl and forwarded) can go on a shared
+// lane. Anything that leaves state on the connection (transactions, database, name, reply mode,
+// tracking, pub/sub, MONITOR, replication, cluster flags), blocks it, or is too long to hold needs a
+// dedicated lane; so does every command of a client that was sent a long reply (over longReply bytes),
+// which holds up the other clients on its lane while it passes: such a client has its own lane from its
+// next command on.
+func (s *session) sharedNeed(e *command, c *resp.Command, sl *slot) laneNeed {
 	if c.More || sl.call != nil || s.sh.longReplies.Load() {
 		return needDedicated
 	}
@@ -76,8 +76,6 @@ func (s *session) sharedNeed(st *decideState, c *resp.Command, sl *slot) laneNee
 	default:
 		return needDedicated
 	}
-	var buf [rediscmd.MaxNameLen]byte
-	e, _, _ := s.in.cmds.lookup(st.renames, c, &buf)
 	return e.laneFor(c) // the command table's (commandtable.go)
 }
 
@@ -104,12 +102,12 @@ func xreadBlocks(args [][]byte) bool {
 	return false
 }
 
-// sendShared sends a decided batch on shared lanes: enqueues its slots and submits its forwarded
-// commands, switching pools at a HELLO that changes the protocol. It stops at the first command that
-// needs a dedicated lane, moves the session there (with that command's slot and the rest queued after
-// the move slot) and returns that command's index; len(cmds) when everything went shared; -1 when the
-// session ends.
-func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Command, acts []act, slots []slot) int {
+// sendShared sends a decided batch on shared lanes (ents are its commands' entries, as decide looked
+// them up): enqueues its slots and submits its forwarded commands, switching pools at a HELLO that
+// changes the protocol. It stops at the first command that needs a dedicated lane, moves the session
+// there (with that command's slot and the rest queued after the move slot) and returns that command's
+// index; len(cmds) when everything went shared; -1 when the session ends.
+func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Command, ents []*command, acts []act, slots []slot) int {
 	start, n, fwd := 0, 0, 0 // n: replies owed for cmds[start:i], fwd: commands forwarded
 	for i := 0; i <= len(cmds); i++ {
 		need := needShared
@@ -117,7 +115,7 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 			if acts[i] == actDrop {
 				continue
 			}
-			need = s.sharedNeed(st, &cmds[i], &slots[i])
+			need = s.sharedNeed(ents[i], &cmds[i], &slots[i])
 			if s.fits(need) {
 				n += frames(acts[i], &slots[i])
 				fwd++

@@ -36,6 +36,7 @@ func (s *session) read() {
 	s.noteUser(st.auth.user.Name(), st.auth.authed)
 	var slots []slot
 	var acts []act
+	var ents []*command // the command table's entries of the segment's commands (decide)
 	for {
 		if lim.Unauthenticated == st.auth.authed { // Redis's bounds until the client has authenticated
 			lim.Unauthenticated = !st.auth.authed
@@ -77,15 +78,15 @@ func (s *session) read() {
 				return
 			}
 			seg := rest
-			slots, acts = slots[:0], acts[:0]
+			slots, acts, ents = slots[:0], acts[:0], ents[:0]
 			quit, silentQuit := false, false
 			for i := range seg {
 				if i > 0 && s.switchNeeded(&st, &seg[i]) {
 					seg = seg[:i]
 					break
 				}
-				sl, a := st.decide(&seg[i])
-				acts = append(acts, a)
+				sl, a, e := st.decide(&seg[i])
+				acts, ents = append(acts, a), append(ents, e)
 				if sl.close {
 					seg = seg[:i+1]
 					quit = true
@@ -105,10 +106,10 @@ func (s *session) read() {
 			rest = rest[len(seg):]
 			// Slots are queued before their commands can reach the backend, so the pump always knows what a
 			// frame answers.
-			s.noteBatch(&st, &seg[len(seg)-1])
+			s.noteBatch(&st, ents[len(seg)-1], &seg[len(seg)-1])
 			from := 0
 			if s.sh.lane != nil {
-				if from = s.sendShared(rd, &st, seg, acts, slots); from < 0 {
+				if from = s.sendShared(rd, &st, seg, ents, acts, slots); from < 0 {
 					return
 				}
 			} else {
