@@ -12,9 +12,9 @@ import (
 // The command table: everything the gateway decides by a command's name, in one entry per name. It is
 // derived once per instance (Start) from the instance's ACL command table (the backend's COMMAND reply,
 // or redis-server 7.0.15's: commands.go), Redis 7.0.15's names (package rediscmd) and moat's own
-// handling below, and never changes after. A command is looked up by its name as typed — lower-cased,
-// rename-command undone (lookup) — and each stage reads what it needs from the entry: decide its
-// handler and flags, sendShared its lane (laneFor), CLIENT LIST its canonical name.
+// handling below, and never changes after. decide looks each command up once, by its name as typed —
+// lower-cased, rename-command undone (lookup) — and each stage reads what it needs from that entry:
+// decide its handler and flags, sendShared its lane (laneFor), CLIENT LIST its canonical name.
 
 // cmdFlags are what a command's name tells beyond its handler, as a bitset.
 type cmdFlags uint8
