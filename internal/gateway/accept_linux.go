@@ -42,8 +42,13 @@ func (in *Instance) acceptLoop(ln net.Listener, secure bool) {
 		in.acceptConns(ln, secure)
 		return
 	}
-	stop := context.AfterFunc(in.closing, func() { lf.Close() })
-	defer stop()
+	closed := make(chan struct{})
+	stop := context.AfterFunc(in.closing, func() { lf.Close(); close(closed) })
+	defer func() {
+		if !stop() { // Close ran the func on a goroutine of its own: wait for it, so that Close does
+			<-closed
+		}
+	}()
 	var backoff time.Duration
 	for {
 		var nfd int

@@ -157,9 +157,9 @@ func (st *decideState) changeUsers(action string, fn func(*acl.Users) error) (fa
 	if in.users == nil {
 		return replyACLSaveFailed
 	}
-	st.sess.x.changingACL.Store(true) // Publish leaves this connection to close itself after its reply
+	st.sess.client.changingACL.Store(true) // Publish leaves this connection to close itself after its reply
 	err := in.users.ChangeUsers(in.id, st.auth.user.Name(), st.sess.addr.String(), action, fn)
-	st.sess.x.changingACL.Store(false)
+	st.sess.client.changingACL.Store(false)
 	if err != nil {
 		var re *acl.ReplyError
 		if errors.As(err, &re) {

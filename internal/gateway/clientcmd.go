@@ -207,7 +207,7 @@ func (k *clientCall) run(s *session, resp3 bool) (reply []byte, closeSelf bool) 
 	case opConfigGet:
 		out = k.runConfigGet(resp3)
 	case opID:
-		out = resp.AppendInt(nil, s.x.id)
+		out = resp.AppendInt(nil, s.client.id)
 	case opInfo:
 		out = verbatim(resp3, s.describe(nil, time.Now()), '\n')
 	case opList:
@@ -261,7 +261,7 @@ func (k *clientCall) matches(ss, self *session) bool {
 	case k.hasAddr && ss.addrString() != k.addr,
 		k.hasLA && ss.laddrString() != k.laddr,
 		k.typ != typeAny && ss.clientType() != k.typ,
-		k.id != 0 && ss.x.id != k.id,
+		k.id != 0 && ss.client.id != k.id,
 		k.hasUser && ss.user() != k.user,
 		ss == self && k.skipMe:
 		return false
@@ -302,9 +302,9 @@ func (in *Instance) clients() []*session {
 	in.mu.Unlock()
 	slices.SortFunc(out, func(a, b *session) int {
 		switch {
-		case a.x.id < b.x.id:
+		case a.client.id < b.client.id:
 			return -1
-		case a.x.id > b.x.id:
+		case a.client.id > b.client.id:
 			return 1
 		}
 		return 0
@@ -317,7 +317,7 @@ func (in *Instance) client(id int64) *session {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for ss := range in.sessions {
-		if ss.x.id == id && !ss.closing() {
+		if ss.client.id == id && !ss.closing() {
 			return ss
 		}
 	}
@@ -341,8 +341,8 @@ func (in *Instance) Clients() []ClientInfo {
 	now := time.Now()
 	for _, ss := range in.clients() {
 		v := ss.snapshotView()
-		out = append(out, ClientInfo{ID: ss.x.id, Addr: ss.addrPort(), Local: ss.laddrString(), TLS: ss.x.secure,
-			Name: v.name, User: ss.user(), Age: now.Sub(ss.x.created)})
+		out = append(out, ClientInfo{ID: ss.client.id, Addr: ss.addrPort(), Local: ss.laddrString(), TLS: ss.client.secure,
+			Name: v.name, User: ss.user(), Age: now.Sub(ss.client.created)})
 	}
 	return out
 }

@@ -247,7 +247,7 @@ func (s *session) toMoatIDs(reply []byte, kind replyKind) []byte {
 			return reply
 		}
 		end += at + len(key)
-		return slices.Concat(reply[:at+len(key)], strconv.AppendInt(nil, s.x.id, 10), reply[end:])
+		return slices.Concat(reply[:at+len(key)], strconv.AppendInt(nil, s.client.id, 10), reply[end:])
 	}
 	s.mu.Lock()
 	pairs := slices.Clone(s.redirs)

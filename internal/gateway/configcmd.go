@@ -136,9 +136,9 @@ func (st *decideState) storeParams(values map[string]string) []byte {
 	if !ok {
 		return replyACLSaveFailed
 	}
-	st.sess.x.changingACL.Store(true) // Publish leaves this connection to close itself after its reply
+	st.sess.client.changingACL.Store(true) // Publish leaves this connection to close itself after its reply
 	err := store.SetParams(in.id, st.auth.user.Name(), st.sess.addr.String(), values)
-	st.sess.x.changingACL.Store(false)
+	st.sess.client.changingACL.Store(false)
 	if err != nil {
 		var re *acl.ReplyError
 		if errors.As(err, &re) {

@@ -1,12 +1,14 @@
 package gateway
 
 import (
-	"unsafe"
-
 	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
 )
+
+// Stage 4, decide: each command the reader read is judged once — looked up in the instance's command
+// table (commandtable.go), checked against the connection's ACL user (auth.go) and handled by its entry's
+// handler (decidehandlers.go) — and given its reply slot and what reaches the backend.
 
 // decideState is what the reader must remember between commands to know how many replies each one gets.
 type decideState struct {
@@ -44,6 +46,8 @@ type decideState struct {
 	// multiScript: the transaction holds a script command sent as a backend identity (scriptlog.go).
 	multiScript bool
 
+	dec decision // the decision decide is making (its handlers work on it)
+
 	auth    authState // who the connection is (auth.go)
 	sess    *session  // for the ACL LOG's client info, the ACL command and the UserStore
 	argsBuf [][]byte  // a renamed command's arguments under their original name
@@ -70,237 +74,78 @@ var (
 // batch starts a new batch of commands: the scratch space of the previous one is reused.
 func (st *decideState) batch() { st.scratch = st.scratch[:0] }
 
-// decide gives a command its reply slot and says what reaches the backend. It never allocates for
-// commands forwarded unchanged.
-func (st *decideState) decide(c *resp.Command) (slot, act) {
-	var name, sub, arg [16]byte
-	cmd := lower(c.Args, 0, &name)
+// decision is what decide makes of one command: its reply slot and what reaches the backend. The
+// handler of the command's entry (commandtable.go) works on it.
+type decision struct {
+	sl   slot
+	fwd  act
+	cmd  *command // the command's entry (its original name's, for a renamed command)
+	sub  *command // the subcommand's entry, for a subcommand's handler
+	orig string   // the original name of a renamed command; ""
+}
+
+// set makes sl and a the decision; it returns true (done) for the handlers' convenience.
+func (d *decision) set(sl slot, a act) bool {
+	d.sl, d.fwd = sl, a
+	return true
+}
+
+// decide gives a command its reply slot and says what reaches the backend. It looks the command up in
+// the instance's command table, once: the entry it returns is the command's for the later stages (its
+// lane: sharedNeed; its name in CLIENT LIST: commandName). It never allocates for commands forwarded
+// unchanged.
+func (st *decideState) decide(c *resp.Command) (slot, act, *command) {
+	var buf [rediscmd.MaxNameLen]byte
+	e, r, renamed := st.sess.in.cmds.lookup(st.renames, c, &buf)
+	sl, a := st.decideAs(c, e, r, renamed)
+	return sl, a, e
+}
+
+// decideAs is decide for the command c of entry e, whose name renames touched when renamed (r then
+// says what the name means), and runs e's handler.
+func (st *decideState) decideAs(c *resp.Command, e *command, r rediscmd.Rename, renamed bool) (slot, act) {
 	orig := "" // the original name of a renamed command
-	if !st.renames.Empty() && len(c.Args) > 0 {
-		var long [rediscmd.MaxNameLen]byte
-		if r, ok := st.renames.Lookup(lowerInto(c.Args[0], long[:])); ok {
-			if r.Removed {
-				return st.answer(c, slot{local: unknownCommand(c)}, true)
-			}
-			if st.sess.identUser != "" {
-				return st.answer(c, slot{local: replyRenamedOnIdentity}, true)
-			}
-			cmd, orig = r.Original, r.Original
-			st.rewriteName(c, r.Original)
+	if renamed {
+		if r.Removed {
+			return st.answer(c, slot{local: unknownCommand(c)}, true)
 		}
+		if st.sess.identUser != "" {
+			return st.answer(c, slot{local: replyRenamedOnIdentity}, true)
+		}
+		orig = r.Original
+		st.rewriteName(c, r.Original)
 	}
 	if !st.auth.free {
 		if sl, a, done := st.authorize(c, st.withName(c, orig)); done {
 			return sl, a
 		}
 	}
-	sl := slot{kind: kindOne}
-	fwd := actForward
-	if st.multi {
-		switch cmd {
-		case "exec", "discard", "multi", "watch", "quit", "reset":
-		default:
-			st.queued++
-			if cmd != "auth" && cmd != "acl" {
-				if sl, a, done := st.txJudge(c, st.withName(c, orig)); done {
-					return sl, a
-				}
+	d := &st.dec // in st, not on the stack: a handler called through the table would make it escape
+	*d = decision{sl: slot{kind: kindOne}, fwd: actForward, cmd: e, orig: orig}
+	if st.multi && e.flags&cmdNotQueued == 0 {
+		st.queued++
+		if e.flags&cmdJudgedAtExec == 0 {
+			if sl, a, done := st.txJudge(c, st.withName(c, orig)); done {
+				return sl, a
 			}
 		}
 	}
-	switch cmd {
-	case "auth":
-		return st.authCommand(c)
-	case "acl":
-		return st.aclCommand(c, st.withName(c, orig))
-	case "debug", "module": // a restricted connection had them refused by authorize already
-		if len(c.Args) < 2 {
-			return st.answer(c, slot{local: wrongArity(cmd)}, true)
-		}
-		if r := st.protected(cmd); r != nil {
-			return st.answer(c, slot{local: r}, true)
-		}
-	case "config":
-		if sl, a, done := st.configCommand(c); done {
-			return sl, a
-		}
-		if r := guardedConfigSet(c); r != nil {
-			return st.answer(c, slot{local: r}, true)
-		}
-	case "quit":
-		// Answered here: the backend connection stays clean and the client's goodbye is not delayed.
-		sl = slot{local: replyOK, close: true}
-		fwd = actDrop
-	case "multi":
-		if !st.multi {
-			st.multi, st.dirty, st.queued = true, false, 0
-			st.endMulti()
-		}
-	case "exec", "discard":
-		st.multiDone(cmd == "exec" && !st.dirty)
-		if cmd == "exec" && st.multi && st.dirty && !c.More {
-			c.Raw = discardCmd
-			sl.kind = kindExecAbort
-			fwd = actReplace
-		} else if cmd == "exec" && st.multi {
-			st.execSlot(&sl)
-			st.txExec(&sl)
-			if st.multiScript && st.sess.identUser != "" {
-				sl.kind, sl.call = kindExecFiltered, &clientCall{op: opMirrorLua}
-			}
-		}
-		st.multiScript = false
-		st.multi, st.dirty, st.queued = false, false, 0
-		st.tx = txState{}
-		st.endMulti()
-	case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "function":
-		if !st.auth.free && st.identityRefuses() {
-			if st.subscribedCtx {
-				return st.answer(c, slot{local: cantExecute(c)}, true)
-			}
-			return st.answer(c, slot{local: replyIdentityUnavailable}, true)
-		}
-		if sl, a, done := st.guardScript(c); done {
-			return sl, a
-		}
-		if st.sess.identUser != "" { // the backend logs what it refuses inside: mirrored (scriptlog.go)
-			if st.multi {
-				st.multiScript = true
-			} else {
-				sl.call = &clientCall{op: opMirrorLua}
-			}
-		}
-	case "reset":
-		// RESET turns CLIENT REPLY OFF back on before it answers, but a SKIP in force still silences it.
-		skipped := st.skipNext
-		*st = decideState{renames: st.renames, scratch: st.scratch, sess: st.sess, argsBuf: st.argsBuf}
-		st.sess.subs.clear()
-		st.auth.start(st.sess.in, st.sess.in.snap.Load(), st.sess.addr)
-		st.sess.noteUser(st.auth.user.Name(), st.auth.authed)
-		sl.kind = kindReset
-		if skipped {
-			sl.kind = kindNone
-			sl.reset = true
-		}
-		return sl, actForward
-	case "hello":
-		if sl, a, ok := st.hello(c); !ok {
-			return sl, a
-		}
-		if !st.multi {
-			sl.kind = kindHello
-			sl.call = helloSetName(c)
-		} else {
-			st.noteHello(c)
-		}
-	case "select":
-		if !st.multi && len(c.Args) == 2 {
-			if db, ok := atoi(string(c.Args[1])); ok {
-				sl.kind, sl.n = kindSelect, db
-			}
-		}
-	case "monitor":
-		if !st.multi {
-			sl.kind = kindMonitor
-		}
-	case "sync", "psync":
-		if !st.multi {
-			sl.kind = kindReplica
-		}
-	case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe":
-		st.noteSubscription(cmd, c)
-		if !st.multi {
-			sl.kind = subscriptionKind(cmd)
-			sl.n = len(c.Args) - 1
-			if sl.n == 0 && (sl.kind == kindSubscribe || sl.kind == kindPSubscribe || sl.kind == kindSSubscribe) {
-				sl.n = 1 // wrong number of arguments: one error
-			}
-			if c.More {
-				sl.n = 1 // an argument too long to hold: at least one frame; errors end the slot anyway
-			}
-		}
-	case "client":
-		switch subcmd := lower(c.Args, 1, &sub); subcmd {
-		case "list", "info", "kill", "id":
-			if l, mine := st.client(c, subcmd); mine {
-				return st.answer(c, l, l.local != nil)
-			}
-		case "unblock", "tracking": // they name other clients by moat's IDs (clientid.go)
-			if st.translateClientIDs(c, subcmd) {
-				fwd = actReplace
-			}
-		case "getredir", "trackinginfo": // they answer with the backend's ID of the redirect target
-			if !st.multi {
-				sl.kind = kindMoatIDs
-			}
-		case "setname":
-			if !st.multi && len(c.Args) == 3 {
-				sl.call = &clientCall{op: opSetName, name: string(c.Args[2])}
-			}
-		case "reply":
-			// Inside MULTI, CLIENT REPLY is only queued.
-			if !st.multi && len(c.Args) == 3 {
-				switch lower(c.Args, 2, &arg) {
-				case "on":
-					st.replyOff, st.skipNext = false, false
-					return sl, actForward
-				case "off":
-					st.replyOff = true
-				case "skip":
-					if !st.replyOff {
-						st.skipNext = true
-						sl.kind = kindNone
-						return sl, actForward
-					}
-				}
-			}
-		}
+	if e.decide != nil && e.decide(st, c, d) {
+		return d.sl, d.fwd
 	}
 	if st.replyOff || st.skipNext {
 		st.skipNext = false
 		// Redis 7 sends subscription confirmations even then (they are pushes, which CLIENT REPLY does
 		// not silence), but not the error of a subscribe command without channels.
-		if subscriptionKind(cmd) == kindOne || st.multi || (len(c.Args) < 2 && sl.n == 1) {
-			sl.kind = kindNone
+		if e.flags&cmdSubscription == 0 || st.multi || (len(c.Args) < 2 && d.sl.n == 1) {
+			d.sl.kind = kindNone
 		}
-		sl.local = nil
-		if sl.kind == kindNone {
-			sl.call = nil
-		}
-	}
-	return sl, fwd
-}
-
-// guardedConfigSet is the refusal of a CONFIG SET that names a parameter of the backend's wiring
-// (rediscmd.GuardedConfig), as Redis refuses a protected config, or nil. The backend judges the rest,
-// and answers an odd number of arguments with a syntax error before it changes anything.
-func guardedConfigSet(c *resp.Command) []byte {
-	var sub [16]byte
-	if len(c.Args) < 4 || len(c.Args)%2 != 0 || lower(c.Args, 1, &sub) != "set" {
-		return nil
-	}
-	for i := 2; i < len(c.Args); i += 2 {
-		var long [64]byte
-		if len(c.Args[i]) <= len(long) && rediscmd.GuardedConfig(lowerInto(c.Args[i], long[:])) {
-			return replyGuardedConfig(c.Args[i])
+		d.sl.local = nil
+		if d.sl.kind == kindNone {
+			d.sl.call = nil
 		}
 	}
-	return nil
-}
-
-// protected is Redis's refusal of DEBUG or MODULE (name, lower case) for this connection under
-// enable-debug-command / enable-module-command, or nil: allowed (forwarded; the backend's own setting
-// then applies) or another command.
-func (st *decideState) protected(name string) []byte {
-	snap := st.sess.in.snap.Load()
-	enable := snap.DebugCommand
-	if name == "module" {
-		enable = snap.ModuleCommand
-	}
-	if enable.Allows(st.sess.addr.IsLoopback()) { // "local": loopback, as for protected mode
-		return nil
-	}
-	return protectedCommand(name)
+	return d.sl, d.fwd
 }
 
 // answer completes a slot moat answers itself (local bytes or a CLIENT call) for a command the backend
@@ -358,81 +203,4 @@ func (st *decideState) rewriteName(c *resp.Command, orig string) {
 	st.scratch = append(st.scratch, '\r', '\n')
 	st.scratch = append(st.scratch, raw[restAt:]...)
 	c.Raw = st.scratch[start:len(st.scratch):len(st.scratch)]
-}
-
-func indexCRLF(b []byte) int {
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] == '\r' && b[i+1] == '\n' {
-			return i
-		}
-	}
-	return -1
-}
-
-func appendInt(b []byte, n int) []byte {
-	var d [20]byte
-	i := len(d)
-	for {
-		i--
-		d[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(b, d[i:]...)
-}
-
-// helloSetName returns the call that records HELLO's SETNAME once the backend accepts the HELLO.
-func helloSetName(c *resp.Command) *clientCall {
-	for i := 2; i+1 < len(c.Args); i++ {
-		var b [16]byte
-		if lower(c.Args, i, &b) == "setname" {
-			return &clientCall{op: opSetName, name: string(c.Args[i+1])}
-		}
-	}
-	return nil
-}
-
-// subscriptionKind maps a confirmation or command name to its reply kind; kindOne for anything else.
-func subscriptionKind(name string) replyKind {
-	switch name {
-	case "subscribe":
-		return kindSubscribe
-	case "unsubscribe":
-		return kindUnsubscribe
-	case "psubscribe":
-		return kindPSubscribe
-	case "punsubscribe":
-		return kindPUnsubscribe
-	case "ssubscribe":
-		return kindSSubscribe
-	case "sunsubscribe":
-		return kindSUnsubscribe
-	}
-	return kindOne
-}
-
-// lower returns args[i] lower-cased in buf, or "" when absent or longer than buf (no command name that
-// matters here is). The string aliases buf, which must not change while the string is in use; this keeps
-// command dispatch free of allocations.
-func lower(args [][]byte, i int, buf *[16]byte) string {
-	if i >= len(args) {
-		return ""
-	}
-	return lowerInto(args[i], buf[:])
-}
-
-// lowerInto is lower for any buffer: a lower-cased in buf, or "" when a is longer than buf.
-func lowerInto(a []byte, buf []byte) string {
-	if len(a) > len(buf) || len(a) == 0 {
-		return ""
-	}
-	for j, c := range a {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf[j] = c
-	}
-	return unsafe.String(&buf[0], len(a))
 }

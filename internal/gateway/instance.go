@@ -3,15 +3,27 @@
 //
 // It is the data plane: it must not import the control plane, the server, the console, the CLI or the config
 // file; it serves what snapshots say and reaches the backend through package backend.
+//
+// A connection goes through these stages, each in its own files:
+//
+//   - listen.go, accept.go, accept_linux.go: the listeners and their accept loops; the peer address is
+//     judged before a byte is read (refuse.go writes and paces refusals);
+//   - admit.go: the verdict acted on, limits counted, the session started (session.go: its life);
+//   - handshake.go, proxysniff.go: the PROXY header and the TLS handshake;
+//   - reader.go: batches of commands read from the client and sent to the backend;
+//   - decide.go, decidehandlers.go, commandtable.go: each command judged once, by one table lookup
+//     (auth.go, aclcmd.go, clientcmd.go, configcmd.go, multiacl.go: what moat answers itself);
+//   - lanesend.go, lane*.go, ready.go: the lanes — shared backend connections, and the move to a dedicated one;
+//   - replystate.go: the reply slots and what tells which frame answers which;
+//   - pump.go, pumpshared.go, inbox.go: the replies written to the client, in order;
+//   - clientview.go: the connection as CLIENT LIST shows it.
 package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +71,22 @@ type Config struct {
 }
 
 // Instance serves one instance's listeners. Its methods are safe for concurrent use.
+//
+// Locks, in the order they may be taken (a goroutine holding one takes only those after it):
+//
+//	Instance.identMu, Instance.guardMu  (Publish's backend writes: identity.go, scriptguard.go)
+//	Instance.scriptLog.mu               (the backend's ACL LOG read and mirrored: scriptlog.go)
+//	Instance.mu                         (sessions, accept state; TLSSource.Config is called under it)
+//	session.mu, session.subs.mu         (a session's queue and view; its subscriptions)
+//	lanePool slot.mu → lane.mu, lanePool.mu
+//
+// and leaves, taken with nothing else held after: the ready pools', the move gate's, the refusal
+// pacer's, the activity record's and the lockout's. No lane lock is held while a session's is taken
+// or the other way round: a lane's reader delivers to a session (session.deliver) with no lane lock held.
+// Publish holds Instance.mu only to walk the sessions, never while it talks to the backend (which it does
+// under identMu and guardMu alone), so accepts — which take Instance.mu only to register a session
+// (admit) — do not wait for a snapshot being published. The caller of Publish (the server, under its own
+// publish lock) comes before all of these.
 type Instance struct {
 	id          string
 	backend     backend.Backend
@@ -72,7 +100,11 @@ type Instance struct {
 	snap    atomic.Pointer[snapshot.Snapshot]
 
 	listeners []net.Listener
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // the accept loops and the sessions
+	// bg: the instance's other goroutines (spawn) — the shared lanes' writers and readers, the ready
+	// pools' fills, the overflow lanes' dials, the refusal pacer. Close waits for them once it has closed
+	// what they serve. Only goroutines counted in wg or bg spawn them, and Start.
+	bg sync.WaitGroup
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -84,8 +116,9 @@ type Instance struct {
 	activity Activity // recent refusals, for the console (activity.go)
 
 	// ACLs (auth.go, aclcmd.go).
-	table      *acl.Table // the command table users are judged with (commands.go)
-	freshUsers *acl.Users // the users of a snapshot without any: Redis's fresh default user
+	table      *acl.Table    // the command table users are judged with (commands.go)
+	cmds       *commandTable // what the gateway does with each command, derived from table (commandtable.go)
+	freshUsers *acl.Users    // the users of a snapshot without any: Redis's fresh default user
 	aclLog     *acl.Log
 	users      UserStore
 	lockout    lockout // A5 (lockout.go); per process
@@ -109,7 +142,7 @@ type Instance struct {
 	identState atomic.Uint32 // identUnknown, identReady, identUnavailable
 	scriptLog  scriptLog     // their ACL LOG entries, mirrored (scriptlog.go)
 
-	x instanceX // network security and connection management (admit.go)
+	accept acceptState // listeners, connection IDs and counts, PROXY headers awaited (admit.go)
 }
 
 // Start binds every listen address and begins serving with snap. Nothing is served if any address
@@ -147,7 +180,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	in.aclLog = acl.NewLog(snap.ACLLogMaxLen)
 	in.users = cfg.Users
 	in.snap.Store(snap)
-	if err := in.configureX(cfg); err != nil {
+	if err := in.configureAccept(cfg); err != nil {
 		return nil, err
 	}
 	split := splitFamilies(cfg.Listen, cfg.TLSListen)
@@ -171,16 +204,18 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	if !cfg.DefaultCommands && in.backend != nil {
 		in.table = CommandTable(in.backend, in.dialTimeout, table, in.log)
 	}
+	in.cmds = newCommandTable(in.table)
 	in.freshUsers = acl.NewUsers(in.table, acl.Config{ScriptsNeedAllKeys: true})
 	in.syncScriptGuard(snap)
 	in.syncIdentities(snap)
 	in.snap.Store(in.scriptsByIdentity(in.bind(snap)))
 	in.refusals = newRefusalPacer(in.m.refusalsPaced, in.clock) // from here on Start succeeds: Close stops it
+	in.spawn(in.refusals.run)
 	for _, ln := range in.listeners {
 		in.wg.Add(1)
 		go in.acceptLoop(ln, false)
 	}
-	for _, ln := range in.x.tlsListeners {
+	for _, ln := range in.accept.tlsListeners {
 		in.wg.Add(1)
 		go in.acceptLoop(ln, true)
 	}
@@ -252,18 +287,9 @@ func (in *Instance) Publish(s *snapshot.Snapshot) {
 	}
 }
 
-// userGone reports an authenticated connection whose user users no longer has, and that is not itself
-// making the change. A disabled user's connections are not gone: Redis 7.0 keeps them working.
-func (ss *session) userGone(users *acl.Users) bool {
-	v := ss.snapshotView()
-	if !v.authed || ss.x.changingACL.Load() {
-		return false
-	}
-	return users.Get(v.user) == nil
-}
-
-// Close stops accepting, closes every client connection and waits for the sessions to end. The backend
-// is not closed: its owner does that.
+// Close stops accepting, closes every client connection and waits for the sessions to end, then closes the
+// shared lanes, the ready connections and the refusal pacer and waits for every goroutine the instance
+// started. The backend is not closed: its owner does that.
 func (in *Instance) Close() error {
 	in.mu.Lock()
 	in.closed = true
@@ -276,7 +302,7 @@ func (in *Instance) Close() error {
 	for _, ln := range in.listeners {
 		ln.Close()
 	}
-	for _, ln := range in.x.tlsListeners {
+	for _, ln := range in.accept.tlsListeners {
 		ln.Close()
 	}
 	for _, c := range pending {
@@ -295,68 +321,24 @@ func (in *Instance) Close() error {
 	for _, p := range in.ready {
 		p.close()
 	}
+	in.bg.Wait()
 	in.metrics.forget(in.id)
 	return nil
 }
 
-// acceptConns accepts connections from ln until it is closed and judges each (handle); the accept
-// loop of systems without accept_linux.go's, and of listeners that are not TCP.
-func (in *Instance) acceptConns(ln net.Listener, secure bool) {
-	var backoff time.Duration
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: wait a little rather than spin.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			in.log.Error("accept failed", "listen", ln.Addr().String(), "err", err, "retry_in", backoff)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		in.handle(conn, secure)
-	}
-}
-
-// handle judges a new connection before reading a byte from it (W8), and before any TLS handshake,
-// and starts its session if allowed (admit.go). The verdict is the snapshot's (snapshot.Admit); the
-// order of the checks is admit's. Refusals are handled right here on the accept goroutine (one write
-// and one close), or paced during a flood (refuse.go). A connection from a trusted load balancer is
-// judged by the address its PROXY header carries, which its session reads first (N5).
-func (in *Instance) handle(conn net.Conn, secure bool) {
-	addr := peerAddr(conn)
-	snap := in.snap.Load()
-	in.admit(conn, addr, snap, secure, snap.Admit(snapshot.Conn{Peer: addr, TLS: secure, Accepting: true}))
-}
-
-// logRefusal logs a refused connection, at most about one a second (bursts of 10), so that a scan cannot
-// flood the log; the count of refusals not logged is reported with the next line. Every refusal is counted
-// in the metrics regardless. peer names the client (its String is called only for a line logged).
-func (in *Instance) logRefusal(peer fmt.Stringer, reason string) {
-	if !in.refusalLog.Allow() {
-		in.suppressed.Add(1)
-		return
-	}
-	in.log.Warn("connection refused", "client", peer.String(), "reason", reason, "not_logged_since_last", in.suppressed.Swap(0))
+// spawn runs f on a goroutine of the instance's, which Close waits for (Instance.bg). f must end once
+// Close has closed the lanes, the ready pools and the refusal pacer, and the backend dials it makes are
+// cancelled (Instance.closing); a backend that does not answer holds it up to backend.AnswerTimeout.
+func (in *Instance) spawn(f func()) {
+	in.bg.Add(1)
+	go func() {
+		defer in.bg.Done()
+		f()
+	}()
 }
 
 // dialBackend opens a backend connection for clients' commands, within the backend's bounds (see
 // Config.DialTimeout); Close ends it.
 func (in *Instance) dialBackend() (net.Conn, error) {
 	return in.backend.Dial(in.closing)
-}
-
-// peerAddr returns the peer's IP address, IPv4-mapped IPv6 unmapped (W8). An address that cannot be
-// determined is the zero Addr, which no allow set contains.
-func peerAddr(conn net.Conn) netip.Addr {
-	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
-	}
-	ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
 }

@@ -445,8 +445,8 @@ func (p *lanePool) dial(overflow bool) (*lane, error) {
 		}
 	}
 	l := &lane{pool: p, be: be, kick: make(chan struct{}, 1), done: make(chan struct{}), overflow: overflow}
-	go l.write()
-	go l.read()
+	p.in.spawn(l.write)
+	p.in.spawn(l.read)
 	return l, nil
 }
 

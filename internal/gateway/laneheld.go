@@ -50,7 +50,7 @@ func (p *lanePool) prepare(n int) {
 	if 2*n > maxLanes || p.closed() || !p.preparing.CompareAndSwap(false, true) {
 		return
 	}
-	go func() {
+	p.in.spawn(func() {
 		defer p.preparing.Store(false)
 		sl := &p.slots[n] // the first overflow slot, which unheld tries first
 		sl.mu.Lock()
@@ -66,7 +66,7 @@ func (p *lanePool) prepare(n int) {
 				sl.l = d
 			}
 		}
-	}()
+	})
 }
 
 // unheld returns a working lane of the pool's first n that is not held up, or else an overflow lane

@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"syscall"
+	"time"
 )
 
 // Bind errors, wrapped with the address by listen (N1).
@@ -58,4 +60,51 @@ func splitFamilies(lists ...[]string) func(addr string) bool {
 		host, port, err := net.SplitHostPort(addr)
 		return err == nil && (host == "0.0.0.0" || host == "::") && v4[port] && v6[port]
 	}
+}
+
+// TLSSource gives the TLS configuration for each new handshake (tlsconf.Server implements it).
+// Config must be safe for concurrent use and may return a different configuration after a reload;
+// established connections keep theirs.
+type TLSSource interface {
+	Config() *tls.Config
+}
+
+// configureAccept applies the configuration of accepting connections: TLS and the handshake timeout.
+func (in *Instance) configureAccept(cfg Config) error {
+	in.accept.tls = cfg.TLS
+	in.accept.handshakeTimeout = cfg.HandshakeTimeout
+	if in.accept.handshakeTimeout <= 0 {
+		in.accept.handshakeTimeout = 10 * time.Second
+	}
+	if len(cfg.TLSListen) > 0 && cfg.TLS == nil {
+		return fmt.Errorf("instance %s: TLS listen addresses without a TLS configuration", cfg.ID)
+	}
+	in.applyLimits(in.snap.Load())
+	return nil
+}
+
+// listenTLS binds the TLS listen addresses; on error none is left open.
+func (in *Instance) listenTLS(cfg Config) error {
+	split := splitFamilies(cfg.Listen, cfg.TLSListen)
+	for _, addr := range cfg.TLSListen {
+		ln, err := listen(addr, split(addr))
+		if err != nil {
+			for _, l := range in.accept.tlsListeners {
+				l.Close()
+			}
+			in.accept.tlsListeners = nil
+			return fmt.Errorf("instance %s: listen (TLS) on %s: %w", cfg.ID, addr, err)
+		}
+		in.accept.tlsListeners = append(in.accept.tlsListeners, ln)
+	}
+	return nil
+}
+
+// TLSAddrs returns the bound TLS listen addresses.
+func (in *Instance) TLSAddrs() []net.Addr {
+	out := make([]net.Addr, len(in.accept.tlsListeners))
+	for i, ln := range in.accept.tlsListeners {
+		out[i] = ln.Addr()
+	}
+	return out
 }

@@ -151,7 +151,7 @@ func (in *Instance) killRevokedSubscribers(old, users *acl.Users) {
 	in.mu.Unlock()
 	for _, ss := range kill {
 		in.log.Info("closing connection: its ACL user lost the permission of a channel it is subscribed to", "client", ss.peer, "user", ss.user())
-		if ss.x.changingACL.Load() {
+		if ss.client.changingACL.Load() {
 			ss.subs.mu.Lock()
 			ss.subs.killed = true
 			ss.subs.mu.Unlock()

@@ -8,7 +8,7 @@ import (
 )
 
 // Order kept when a client changes lane (issue 18 item 2). A session that leaves the shared lane for a
-// dedicated one (shared.go) must not be overtaken by commands other clients send after it: Redis serves
+// dedicated one (lanesend.go) must not be overtaken by commands other clients send after it: Redis serves
 // blocked clients in the order they blocked, and a client that sent BLPOP before another client's LPUSH
 // expects to be the one served. Two things keep the order:
 //
@@ -53,7 +53,7 @@ func (p *readyPool) take() (net.Conn, error) {
 		p.filling = p.filling || refill
 		p.mu.Unlock()
 		if refill {
-			go p.fill()
+			p.in.spawn(p.fill)
 		}
 		if c == nil {
 			return p.dial()

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -37,6 +39,7 @@ const (
 	refusalQueue = 1024
 )
 
+// newRefusalPacer returns a pacer whose paced refusals wait for run, which its owner runs on a goroutine.
 func newRefusalPacer(paced prometheus.Counter, clk clock) *refusalPacer {
 	p := &refusalPacer{
 		lim:   rate.NewLimiter(refusalRate, refusalBurst),
@@ -45,7 +48,6 @@ func newRefusalPacer(paced prometheus.Counter, clk clock) *refusalPacer {
 		paced: paced,
 		done:  make(chan struct{}),
 	}
-	go p.run()
 	return p
 }
 
@@ -66,6 +68,7 @@ func (p *refusalPacer) send(conn net.Conn, reply []byte) {
 	}
 }
 
+// run writes the paced refusals until close; its owner runs it on a goroutine (Instance.spawn).
 func (p *refusalPacer) run() {
 	for {
 		select {
@@ -108,4 +111,50 @@ func finishRefusal(r refusal) {
 		r.conn.Write(r.reply)
 	}
 	r.conn.Close()
+}
+
+// refuse counts and logs a refusal, writes its reply and closes the connection (paced during a flood:
+// refuse.go).
+func (in *Instance) refuse(conn net.Conn, addr netip.Addr, reason string, reply []byte) {
+	in.refuseAs(conn, conn.RemoteAddr().String(), addr, reason, reply)
+}
+
+// refuseAs is refuse with the client named for the log (the address a PROXY header carried).
+func (in *Instance) refuseAs(conn net.Conn, peer string, addr netip.Addr, reason string, reply []byte) {
+	in.noteRefusal(peerName(peer), addr, reason)
+	in.refusals.send(conn, reply)
+}
+
+// peerName is a client's name for the log.
+type peerName string
+
+func (p peerName) String() string { return string(p) }
+
+// noteRefusal counts a refusal in the metrics and the activity record, and logs it (logRefusal).
+func (in *Instance) noteRefusal(peer fmt.Stringer, addr netip.Addr, reason string) {
+	switch reason {
+	case ReasonMaxClients:
+		in.m.refusedMaxClients.Inc()
+	case ReasonProtectedMode:
+		in.m.refusedProtected.Inc()
+	case ReasonIllegalAddress:
+		in.m.refusedAddress.Inc()
+	case ReasonProtocolError:
+		in.m.refusedProtocol.Inc()
+	case ReasonTLSHandshake:
+		in.m.refusedTLS.Inc()
+	}
+	in.activity.record(addr, reason)
+	in.logRefusal(peer, reason)
+}
+
+// logRefusal logs a refused connection, at most about one a second (bursts of 10), so that a scan cannot
+// flood the log; the count of refusals not logged is reported with the next line. Every refusal is counted
+// in the metrics regardless. peer names the client (its String is called only for a line logged).
+func (in *Instance) logRefusal(peer fmt.Stringer, reason string) {
+	if !in.refusalLog.Allow() {
+		in.suppressed.Add(1)
+		return
+	}
+	in.log.Warn("connection refused", "client", peer.String(), "reason", reason, "not_logged_since_last", in.suppressed.Swap(0))
 }

@@ -49,7 +49,7 @@ type scriptDenial struct {
 }
 
 // opMirrorLua is the call of a script command's (or EXEC's) slot on an identity connection: after its
-// reply, mirror the backend's new script denials (conn.go's noteReply, copyExec).
+// reply, mirror the backend's new script denials (clientview.go's noteReply, copyExec).
 const opMirrorLua clientOp = iota + 24
 
 // scriptLogCommand reads the backend's ACL LOG, as long as Redis keeps it by default.

@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// The shared lane (lane.go, shared.go): sessions start on a few shared backend connections and move,
-// for good, to one of their own before a command that needs connection state.
+// The shared lane (lane.go, lanesend.go, inbox.go): sessions start on a few shared backend connections
+// and move, for good, to one of their own before a command that needs connection state.
 
 // skipWithoutLanes skips a test about the shared lane when the package runs with the dedicated lane
 // alone (MOAT_TEST_SHARED_LANES=0).

@@ -165,6 +165,10 @@ func validName(n string) bool {
 // Len returns how many names the table holds (commands and subcommands).
 func Len() int { return len(names) }
 
+// Names returns every name the table holds, sorted: top-level commands and subcommands'
+// "container|sub". The slice is fresh; the strings are the ones Canonical returns.
+func Names() []string { return append([]string(nil), names[:]...) }
+
 // Denied returns, sorted, the original command names that a backend must refuse where moat cannot
 // translate names — inside scripts and functions, which run on the backend and call commands by their
 // backend names (N4): every removed command, the original of every renamed one, and an original name

@@ -215,3 +215,20 @@ func TestRenamesDenied(t *testing.T) {
 		}
 	}
 }
+
+// Names lists every name Canonical knows, sorted, in a slice of the caller's own.
+func TestNamesAreTheTable(t *testing.T) {
+	names := rediscmd.Names()
+	if len(names) != rediscmd.Len() || !slices.IsSorted(names) {
+		t.Fatalf("Names: %d names, sorted %v; want %d sorted", len(names), slices.IsSorted(names), rediscmd.Len())
+	}
+	for _, n := range names {
+		if c, ok := rediscmd.Canonical(n); !ok || c != n {
+			t.Errorf("Canonical(%q) = %q, %v", n, c, ok)
+		}
+	}
+	names[0] = "changed"
+	if again := rediscmd.Names(); again[0] == "changed" {
+		t.Error("Names returned the table itself")
+	}
+}

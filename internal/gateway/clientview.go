@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"net"
 	"net/netip"
 	"strconv"
@@ -9,20 +8,24 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/moat-dev/moat/internal/rediscmd"
+	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/resp"
 )
 
-// sessionX is what the network-security work adds to a session. Fields are set before the session
-// is visible to other goroutines and not changed after, unless noted.
-type sessionX struct {
+// The client connection as moat knows it: how it was accepted, and what CLIENT LIST and CLIENT INFO show
+// of it (describe), kept up to date by the reader and the pump.
+
+// clientState is what a session knows of its client connection: how it was accepted (socket, TLS, PROXY
+// header, address) and what CLIENT LIST shows of it. Fields are set before the session is visible to
+// other goroutines and not changed after, unless noted.
+type clientState struct {
 	id       int64
 	created  time.Time
 	raw      net.Conn       // the accepted socket (conn may be TLS, or read a PROXY header's leftovers first)
 	secure   bool           // accepted on a TLS listener
 	proxied  bool           // from a trusted load balancer: a PROXY header comes first
 	deferred string         // the verdict's refusal reason, sent once the TLS handshake is done (protected mode); "": none
-	counted  bool           // counted in instanceX.perIP; guarded by Instance.mu
+	counted  bool           // counted in acceptState.perIP; guarded by Instance.mu
 	addrPort netip.AddrPort // the client's address and port, unmapped (the PROXY header's when proxied)
 	lb       netip.AddrPort // the load balancer, when proxied
 
@@ -54,8 +57,8 @@ type subsView struct {
 }
 
 // noteBatch records, for CLIENT LIST, the last command of a batch the reader decided.
-func (s *session) noteBatch(st *decideState, last *resp.Command) {
-	name := commandName(st, last)
+func (s *session) noteBatch(st *decideState, e *command, last *resp.Command) {
+	name := commandName(e, last)
 	now := time.Now().UnixNano()
 	multi := -1
 	if st.multi {
@@ -63,49 +66,29 @@ func (s *session) noteBatch(st *decideState, last *resp.Command) {
 	}
 	s.mu.Lock()
 	if name != "" {
-		s.x.view.lastCmd = name
+		s.client.view.lastCmd = name
 	}
-	s.x.view.lastAt = now
-	s.x.view.multi = multi
+	s.client.view.lastAt = now
+	s.client.view.multi = multi
 	s.mu.Unlock()
 }
 
-// commandName is the canonical name CLIENT LIST shows for c: its original name (rename-command
-// undone), "container|sub" for a known subcommand, "" for a command Redis does not know.
-func commandName(st *decideState, c *resp.Command) string {
-	if len(c.Args) == 0 {
-		return ""
-	}
-	var buf [rediscmd.MaxNameLen + 1 + 32]byte
-	name := lowerInto(c.Args[0], buf[:rediscmd.MaxNameLen])
-	if r, ok := st.renames.Lookup(name); ok {
-		if r.Removed {
-			return ""
-		}
-		name = r.Original
-	}
-	if len(c.Args) > 1 && rediscmd.IsContainer(name) {
-		n := copy(buf[:], name)
-		buf[n] = '|'
-		if sub := lowerInto(c.Args[1], buf[n+1:]); sub != "" {
-			if full, ok := rediscmd.Canonical(string(buf[:n+1+len(sub)])); ok {
-				return full
-			}
-		}
-	}
-	full, _ := rediscmd.Canonical(name)
-	return full
+// commandName is the canonical name CLIENT LIST shows for c, whose entry decide looked up as e: its
+// original name (rename-command undone), "container|sub" for a known subcommand, "" for a command Redis
+// does not know.
+func commandName(e *command, c *resp.Command) string {
+	return e.canonicalFor(c)
 }
 
 // noteSubs publishes the pump's subscription state to the view when it changed.
 func (s *session) noteSubs(st *pumpState) {
 	v := subsView{sub: st.channels, psub: st.patterns, ssub: st.shards, monitor: st.monitoring}
-	if v == s.x.subs {
+	if v == s.client.subs {
 		return
 	}
-	s.x.subs = v
+	s.client.subs = v
 	s.mu.Lock()
-	s.x.view.subsView = v
+	s.client.view.subsView = v
 	s.mu.Unlock()
 }
 
@@ -116,13 +99,13 @@ func (s *session) noteReply(sl *slot, info *resp.ReplyInfo) {
 	switch {
 	case sl.kind == kindSelect && ok:
 		s.mu.Lock()
-		s.x.view.db = sl.n
+		s.client.view.db = sl.n
 		s.mu.Unlock()
 	case sl.kind == kindHello && ok:
 		s.mu.Lock()
-		s.x.view.resp3 = info.Type == '%' // HELLO answers a map in RESP3, an array in RESP2
+		s.client.view.resp3 = info.Type == '%' // HELLO answers a map in RESP3, an array in RESP2
 		if sl.call != nil {
-			s.x.view.name = sl.call.name
+			s.client.view.name = sl.call.name
 		}
 		s.mu.Unlock()
 	case sl.kind == kindReset && ok:
@@ -131,7 +114,7 @@ func (s *session) noteReply(sl *slot, info *resp.ReplyInfo) {
 		s.mirrorScriptDenials() // a restricted user's script refused something (scriptlog.go)
 	case sl.call != nil && sl.call.op == opSetName && ok:
 		s.mu.Lock()
-		s.x.view.name = sl.call.name
+		s.client.view.name = sl.call.name
 		s.mu.Unlock()
 	}
 }
@@ -139,22 +122,22 @@ func (s *session) noteReply(sl *slot, info *resp.ReplyInfo) {
 // noteReset records RESET's clean slate: database 0, no name, RESP2.
 func (s *session) noteReset() {
 	s.mu.Lock()
-	s.x.view.db, s.x.view.name, s.x.view.resp3 = 0, "", false
+	s.client.view.db, s.client.view.name, s.client.view.resp3 = 0, "", false
 	s.mu.Unlock()
 }
 
 func (s *session) snapshotView() clientView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.x.view
+	return s.client.view
 }
 
-func (s *session) addrPort() netip.AddrPort { return s.x.addrPort }
+func (s *session) addrPort() netip.AddrPort { return s.client.addrPort }
 
-func (s *session) addrString() string { return s.x.addrPort.String() }
+func (s *session) addrString() string { return s.client.addrPort.String() }
 
 func (s *session) laddrString() string {
-	a := s.x.raw.LocalAddr()
+	a := s.client.raw.LocalAddr()
 	if ta, ok := a.(*net.TCPAddr); ok {
 		ap := ta.AddrPort()
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
@@ -168,7 +151,7 @@ func (s *session) user() string { return s.snapshotView().user }
 // noteUser records the connection's ACL user (reader goroutine, at AUTH, HELLO AUTH and RESET).
 func (s *session) noteUser(name string, authed bool) {
 	s.mu.Lock()
-	s.x.view.user, s.x.view.authed = name, authed
+	s.client.view.user, s.client.view.authed = name, authed
 	s.mu.Unlock()
 }
 
@@ -182,7 +165,7 @@ func (s *session) clientType() int8 {
 
 // fd returns the socket's file descriptor, or -1.
 func (s *session) fd() int {
-	sc, ok := s.x.raw.(syscall.Conn)
+	sc, ok := s.client.raw.(syscall.Conn)
 	if !ok {
 		return -1
 	}
@@ -202,7 +185,7 @@ func (s *session) describe(b []byte, now time.Time) []byte {
 	v := s.snapshotView()
 	last := v.lastAt
 	if last == 0 {
-		last = s.x.created.UnixNano()
+		last = s.client.created.UnixNano()
 	}
 	flags := ""
 	if v.monitor {
@@ -226,7 +209,7 @@ func (s *session) describe(b []byte, now time.Time) []byte {
 		proto = 3
 	}
 	b = append(b, "id="...)
-	b = strconv.AppendInt(b, s.x.id, 10)
+	b = strconv.AppendInt(b, s.client.id, 10)
 	b = append(b, " addr="...)
 	b = append(b, s.addrString()...)
 	b = append(b, " laddr="...)
@@ -236,7 +219,7 @@ func (s *session) describe(b []byte, now time.Time) []byte {
 	b = append(b, " name="...)
 	b = append(b, v.name...)
 	b = append(b, " age="...)
-	b = strconv.AppendInt(b, int64(now.Sub(s.x.created)/time.Second), 10)
+	b = strconv.AppendInt(b, int64(now.Sub(s.client.created)/time.Second), 10)
 	b = append(b, " idle="...)
 	b = strconv.AppendInt(b, max(0, (now.UnixNano()-last)/int64(time.Second)), 10)
 	b = append(b, " flags="...)
@@ -262,19 +245,12 @@ func (s *session) describe(b []byte, now time.Time) []byte {
 	return b
 }
 
-// discardReply reports whether the next backend frame is the reply to a DISCARD sent in place of EXEC
-// (+OK, or an error), rather than an out-of-band push that arrived first.
-func (s *session) discardReply(br *bufio.Reader) bool {
-	b, err := br.Peek(3)
-	return err == nil && (string(b) == "+OK" || b[0] == '-')
-}
-
-// closing reports a session whose close has begun.
-func (s *session) closing() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
+// userGone reports an authenticated connection whose user users no longer has, and that is not itself
+// making the change. A disabled user's connections are not gone: Redis 7.0 keeps them working.
+func (ss *session) userGone(users *acl.Users) bool {
+	v := ss.snapshotView()
+	if !v.authed || ss.client.changingACL.Load() {
 		return false
 	}
+	return users.Get(v.user) == nil
 }

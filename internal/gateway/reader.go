@@ -1,0 +1,254 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/resp"
+)
+
+// Stage 3, the reader: the session's goroutine that reads batches of commands from the client, has each
+// decided (decide.go), queues their reply slots (replystate.go) and sends the forwarded ones — to the
+// session's own backend connection here (sendDedicated), or on a shared lane (lanesend.go).
+
+// read is the client-to-backend half.
+func (s *session) read() {
+	var src io.Reader = s.conn
+	if t := s.snap.IdleTimeout; t > 0 {
+		src = idleReader{s: s, timeout: t}
+	}
+	if !s.client.proxied {
+		s.client.sniff.r = src
+		src = &s.client.sniff
+	}
+	lim := s.snap.Limits
+	var raw net.Conn // the socket, when the reader reads nothing else (see commandReader)
+	if s.conn == s.client.raw {
+		raw = s.conn
+	}
+	rd := s.in.bufs.commandReader(src, lim, raw)
+	defer s.in.bufs.putCommandReader(rd)
+	st := decideState{renames: s.snap.Renames, sess: s}
+	st.auth.start(s.in, s.in.snap.Load(), s.addr)
+	s.noteUser(st.auth.user.Name(), st.auth.authed)
+	var slots []slot
+	var acts []act
+	var ents []*command // the command table's entries of the segment's commands (decide)
+	for {
+		if lim.Unauthenticated == st.auth.authed { // Redis's bounds until the client has authenticated
+			lim.Unauthenticated = !st.auth.authed
+			rd.SetLimits(lim)
+		}
+		cmds, err := rd.ReadBatch()
+		if err != nil {
+			var pe *resp.ProtocolError
+			if errors.As(err, &pe) {
+				s.in.m.refusedProtocol.Inc()
+				s.in.activity.record(s.addr, ReasonProtocolError)
+				s.in.log.Info("closing connection: protocol error", "client", s.peer, "err", pe.Error())
+				var final []byte
+				if !st.replyOff && !st.skipNext { // like Redis, CLIENT REPLY OFF|SKIP silences this too
+					final = pe.Reply()
+				}
+				s.hangUp(final)
+				return
+			}
+			if errors.Is(err, io.EOF) {
+				s.hangUp(nil)
+				return
+			}
+			// Idle timeout, or closed under us: nothing more to reply to.
+			s.close()
+			return
+		}
+		slots, acts = slots[:0], acts[:0]
+		st.batch()
+		if st.auth.refresh(s.in, s.addr); st.auth.gone { // deleted while the batch was on its way
+			s.in.log.Info("closing connection: its ACL user was deleted, or may not log in from this address", "client", s.peer)
+			s.close()
+			return
+		}
+		// The batch goes in segments: a command that needs the connection under another backend identity
+		// (identity.go) starts a new one, switched before it is decided.
+		for rest := cmds; len(rest) > 0; {
+			if !s.identityFor(&st, rest) {
+				return
+			}
+			seg := rest
+			slots, acts, ents = slots[:0], acts[:0], ents[:0]
+			quit, silentQuit := false, false
+			for i := range seg {
+				if i > 0 && (s.switchNeeded(&st, &seg[i]) || st.mixedConfigSet(&seg[i])) { // configmix.go
+					seg = seg[:i]
+					break
+				}
+				sl, a, e := st.decide(&seg[i])
+				acts, ents = append(acts, a), append(ents, e)
+				if sl.close {
+					seg = seg[:i+1]
+					quit = true
+					// QUIT under CLIENT REPLY OFF|SKIP says nothing: end like a hang-up, so that whatever the
+					// backend still sends (pub/sub pushes are not silenced) comes through. So does a command
+					// the backend answers after which the connection ends (an EXEC: multiacl.go), its slot
+					// queued.
+					if silentQuit = sl.local == nil; silentQuit && sl.kind == kindNone {
+						break
+					}
+				}
+				slots = append(slots, sl)
+				if quit {
+					break
+				}
+			}
+			rest = rest[len(seg):]
+			// Slots are queued before their commands can reach the backend, so the pump always knows what a
+			// frame answers.
+			s.noteBatch(&st, ents[len(seg)-1], &seg[len(seg)-1])
+			from := 0
+			if s.sh.lane != nil {
+				if from = s.sendShared(rd, &st, seg, ents, acts, slots); from < 0 {
+					return
+				}
+			} else {
+				s.enqueue(slots)
+			}
+			if from < len(seg) {
+				sent := s.sendDedicated(rd, seg[from:], acts[from:], st.guard)
+				s.moved() // a move's commands are written: the other sessions may send again (ready.go)
+				if !sent {
+					return
+				}
+			} else {
+				s.moved()
+			}
+			if quit {
+				if silentQuit {
+					s.hangUp(nil)
+				}
+				return
+			}
+		}
+	}
+}
+
+// sendDedicated writes a batch's commands to the session's own backend connection, and the rest of a
+// command too long to hold; g is the script guard of wrapped ones. False: the session ends.
+func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act, g *backend.ScriptGuard) bool {
+	// The writer to the backend is held only while a batch is written: an idle connection does not
+	// keep one (bufpool.go).
+	bw := s.in.bufs.writer(s.be)
+	forwarded := 0
+	for i := range cmds {
+		if acts[i] == actWrap {
+			bw.Write(g.Enter)
+		}
+		if acts[i] != actForward && acts[i] != actWrap {
+			if acts[i] == actReplace {
+				forwarded++
+				if _, err := bw.Write(cmds[i].Raw); err != nil {
+					s.backendLost(err)
+					return false
+				}
+			}
+			if cmds[i].More {
+				s.movedBefore(bw)
+				if err := rd.Continue(io.Discard); err != nil {
+					s.close()
+					return false
+				}
+			}
+			continue
+		}
+		forwarded++
+		if _, err := bw.Write(cmds[i].Raw); err != nil {
+			s.backendLost(err)
+			return false
+		}
+		if cmds[i].More {
+			s.movedBefore(bw)
+			if err := rd.Continue(bw); err != nil {
+				s.close() // the backend holds half a command: the lane cannot be reused
+				return false
+			}
+		}
+		if acts[i] == actWrap {
+			if _, err := bw.Write(g.Leave); err != nil {
+				s.backendLost(err)
+				return false
+			}
+		}
+	}
+	if forwarded > 0 {
+		if err := bw.Flush(); err != nil {
+			s.backendLost(err)
+			return false
+		}
+		s.in.m.forwarded.Add(float64(forwarded))
+	}
+	s.in.bufs.putWriter(bw)
+	return true
+}
+
+// hangUp ends the client's input: at its EOF (final nil), or at a protocol error (final is the error
+// reply, or nil when replies are off). The client may still be reading (printf … | nc): like Redis, which
+// answers the commands before the end of input, then sends final and closes, moat delivers every reply
+// still to come, then final, then closes. The backend is told the same way (its write side is shut), so
+// it answers what it has read and closes; the pump copies everything up to that EOF (see drained), which
+// needs no reply counting. A command still blocked is dropped, as Redis drops a blocked client that
+// hangs up. A backend connection that cannot be half-closed falls back on a closing reply slot.
+func (s *session) hangUp(final []byte) {
+	cw, ok := s.be.(interface{ CloseWrite() error })
+	if !ok {
+		s.enqueue([]slot{{local: final, kind: kindNone, close: true}})
+		return
+	}
+	s.mu.Lock()
+	s.final = final
+	s.mu.Unlock()
+	s.hungUp.Store(true)
+	if err := cw.CloseWrite(); err != nil {
+		s.close()
+	}
+}
+
+// idleReader reads from the client under the idle timeout (snapshot.IdleTimeout). Like Redis, which
+// exempts blocked and pub/sub clients, only an idle connection times out: no reply owed, not subscribed,
+// not monitoring, and no reply sent for the whole timeout. Every read restarts the clock, so a long
+// argument streamed slowly is not cut off while bytes keep coming. The time is the instance's clock
+// (clock.go), and bytes that arrived as the timeout passed are still read.
+type idleReader struct {
+	s       *session
+	timeout time.Duration
+}
+
+// idleLastLook is how long a connection found idle is read once more before it times out.
+const idleLastLook = time.Millisecond
+
+func (r idleReader) Read(p []byte) (int, error) {
+	clk := r.s.in.clock
+	end := clk.Now().Add(r.timeout)
+	for {
+		wait := clk.step(end.Sub(clk.Now()))
+		r.s.conn.SetReadDeadline(time.Now().Add(max(wait, idleLastLook)))
+		n, err := r.s.conn.Read(p)
+		var ne net.Error
+		if n > 0 || err == nil || !errors.As(err, &ne) || !ne.Timeout() {
+			return n, err
+		}
+		now := clk.Now()
+		if r.s.owed.Load() > 0 || r.s.listening.Load() {
+			end = now.Add(r.timeout)
+			continue
+		}
+		if last := time.Unix(0, r.s.lastReply.Load()).Add(r.timeout); last.After(end) {
+			end = last
+		}
+		if now.Before(end) || wait > idleLastLook {
+			continue
+		}
+		return n, err
+	}
+}
