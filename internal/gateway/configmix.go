@@ -196,7 +196,7 @@ type backendPairs struct {
 // before any (pass 0).
 func (b backendPairs) failure(text string) configFailure {
 	f := configFailure{pass: 0, at: 0, reply: errorReply(text)}
-	const unknown, failed = "ERR Unknown option or number of arguments for CONFIG SET - '", "ERR CONFIG SET failed (possibly related to argument '"
+	const unknown, failed = configSetUnknownText, configSetFailedText
 	var name, why string
 	switch {
 	case strings.HasPrefix(text, unknown) && strings.HasSuffix(text, "'"):

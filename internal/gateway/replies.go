@@ -119,23 +119,30 @@ func errorReply(msg string) []byte { return resp.AppendError(nil, msg) }
 
 // Replies that name client input (Redis 7.0.15's texts; input truncated by the callers as Redis does).
 
-// wrongArity is Redis's arity error for a command's full name ("client|kill").
 // replyGuardedConfig: CONFIG SET of a parameter of the backend's wiring (rediscmd.GuardedConfig), refused
 // as Redis refuses a protected config (config.c); name as the client spelled it.
 func replyGuardedConfig(name []byte) []byte {
 	return replyConfigSetFailed(name, "can't set protected config")
 }
 
+// Redis's CONFIG SET refusals begin so: a first-pass one (unknown name) and a second-pass one (a value
+// refused); configmix.go reads the backend's by them.
+const (
+	configSetUnknownText = "ERR Unknown option or number of arguments for CONFIG SET - '"
+	configSetFailedText  = "ERR CONFIG SET failed (possibly related to argument '"
+)
+
 // replyConfigSetFailed: CONFIG SET of one of moat's parameters refused (config.c's text); name as the
 // client spelled it.
 func replyConfigSetFailed(name []byte, why string) []byte {
-	return errorReply("ERR CONFIG SET failed (possibly related to argument '" + string(cstr(name, 128)) + "') - " + why)
+	return errorReply(configSetFailedText + string(cstr(name, 128)) + "') - " + why)
 }
 
 // replyConfigGetSecretInMulti: CONFIG GET matching a password parameter inside MULTI, which moat cannot
 // vet in EXEC's array (moat's own: Redis has no such refusal).
 var replyConfigGetSecretInMulti = []byte("-ERR CONFIG GET of a pattern matching a password parameter cannot be queued in MULTI through moat: send it outside the transaction\r\n")
 
+// wrongArity is Redis's arity error for a command's full name ("client|kill").
 func wrongArity(fullname string) []byte {
 	return errorReply("ERR wrong number of arguments for '" + fullname + "' command")
 }
