@@ -68,9 +68,9 @@ func (p *Plane) Users(in model.Instance) (*acl.Users, error) {
 	return p.usersFrom(in, slices.Clone(in.ACL), nil)
 }
 
-// usersFrom is Users of lines (in.ACL or a copy; the result keeps them: never changed after) taking over from
-// prev (nil: none) the users whose lines did not change, and reading only the lines that changed when
-// prev was read from lines as well (acl.ReparseACLLines).
+// usersFrom is Users of lines (in.ACL or a copy; the result keeps them: never changed after) taking
+// over from prev (nil: none) the users whose lines did not change, and reading only the lines that
+// changed when prev was read from lines as well (acl.ReparseACLLines).
 func (p *Plane) usersFrom(in model.Instance, lines []string, prev *acl.Users) (*acl.Users, error) {
 	cfg := ACLConfig(in)
 	t := p.commandsFor(in.ID)
