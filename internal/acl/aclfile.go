@@ -34,8 +34,8 @@ func ReparseACLText(prev *Users, t *Table, cfg Config, filename, data string) (*
 // ReparseACLLines is ReparseACLText of the lines joined with "\n", without joining them when no line
 // holds a newline or a NUL byte (which fgets would read otherwise). When prev was itself read from lines
 // (unchanged since), only the lines between the first and the last that differ are read (patchLines):
-// the result is the same, and says which users changed (ChangedFrom). The result keeps lines: the caller
-// must not change them after.
+// the result is the same, and says which users changed (ChangedFrom); it is prev itself when no line
+// differs. The result keeps lines: the caller must not change them after.
 func ReparseACLLines(prev *Users, t *Table, cfg Config, filename string, lines []string) (*Users, error) {
 	if us := prev.patchLines(t, cfg, filename, lines); us != nil {
 		return us, nil
@@ -50,7 +50,7 @@ func ReparseACLLines(prev *Users, t *Table, cfg Config, filename string, lines [
 
 // parseLines is ReparseACLFile of the file's lines as fgets reads them.
 func parseLines(prev *Users, t *Table, cfg Config, filename string, lines []string) (*Users, error) {
-	us := &Users{table: t, cfg: cfg, m: newUserMap(len(lines)), src: lines, srcUsers: make([]*User, len(lines))}
+	us := &Users{table: t, cfg: cfg, m: newUserMap(len(lines)), src: lines}
 	var reuse map[string]*User
 	if prev != nil && prev.table == t && prev.cfg == cfg {
 		reuse = prev.byLine()
@@ -62,8 +62,7 @@ func parseLines(prev *Users, t *Table, cfg Config, filename string, lines []stri
 			continue
 		}
 		if u := reuse[line]; u != nil && us.m.get(u.name) == nil {
-			us.m.put(u.name, u)
-			us.srcUsers[i] = u
+			us.m.set(u.name, u)
 			continue
 		}
 		linenum := strconv.Itoa(i + 1)
@@ -76,8 +75,7 @@ func parseLines(prev *Users, t *Table, cfg Config, filename string, lines []stri
 			continue
 		}
 		u := newUser(t, argv[1], cfg)
-		us.m.put(u.name, u)
-		us.srcUsers[i] = u
+		us.m.set(u.name, u)
 		applyLine(u, cfg, filename, linenum, argv, &errs)
 	}
 	if errs.Len() > 0 {
@@ -136,16 +134,16 @@ func (us *Users) addFreshDefault() {
 	for _, r := range []string{"+@all", "~*", "&*", "on", "nopass"} {
 		_ = d.applyRule(r, us.cfg)
 	}
-	us.m.put("default", d)
+	us.m.set("default", d)
 }
 
 // byLine returns the users of us that were read from a line (src) and are unchanged since, by their
 // line (trimmed).
 func (us *Users) byLine() map[string]*User {
 	out := make(map[string]*User, len(us.src))
-	for i, u := range us.srcUsers {
-		if u != nil && us.m.get(u.name) == u {
-			out[strings.Trim(us.src[i], " \t\r\n")] = u
+	for _, line := range us.src {
+		if u := us.lineUser(line); u != nil {
+			out[strings.Trim(line, " \t\r\n")] = u
 		}
 	}
 	return out

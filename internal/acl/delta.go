@@ -37,9 +37,37 @@ func (us *Users) changedInPlace() {
 	us.parent, us.changed, us.mutated = weak.Pointer[Users]{}, nil, true
 }
 
+// editedInPlace is changedInPlace by setting or deleting the user name: its line in src, if any, no
+// longer holds it.
+func (us *Users) editedInPlace(name string) {
+	us.changedInPlace()
+	if us.src == nil {
+		return
+	}
+	if us.edited == nil {
+		us.edited = map[string]bool{}
+	}
+	us.edited[name] = true
+}
+
+// lineUser is the user line (one of src) holds: the user of the line's name when it is not edited
+// since; nil for a blank line, or when that user was edited.
+func (us *Users) lineUser(line string) *User {
+	rest, ok := strings.CutPrefix(strings.Trim(line, " \t\r\n"), "user ")
+	if !ok {
+		return nil
+	}
+	name, _, _ := strings.Cut(rest, " ")
+	if us.edited[name] {
+		return nil
+	}
+	return us.m.get(name)
+}
+
 // patchLines is ReparseACLLines of lines when prev was read from prev.src with the same table and
 // settings, and the lines that differ (those between the common first and last lines) all read without
-// error: prev's users with the lines of the difference removed, then those lines read. Nil when that
+// error: prev's users with the lines of the difference removed, then those lines read (prev itself when
+// no line differs). Nil when that
 // does not hold (an error, a duplicate, a line holding a newline or NUL, a "default" line taken or
 // added): the caller reads every line, which reports errors as ACL LOAD does.
 func (prev *Users) patchLines(t *Table, cfg Config, filename string, lines []string) *Users {
@@ -52,18 +80,20 @@ func (prev *Users) patchLines(t *Table, cfg Config, filename string, lines []str
 	for head < n && old[head] == lines[head] {
 		head++
 	}
+	if head == len(old) && head == len(lines) {
+		return prev // the same lines: the same users
+	}
 	tail := 0
 	for tail < n-head && old[len(old)-1-tail] == lines[len(lines)-1-tail] {
 		tail++
 	}
 	added := lines[head : len(lines)-tail]
-	us := &Users{table: t, cfg: cfg, m: prev.m.clone(), src: lines, srcUsers: make([]*User, len(lines))}
-	copy(us.srcUsers, prev.srcUsers[:head])
-	copy(us.srcUsers[len(lines)-tail:], prev.srcUsers[len(old)-tail:])
+	us := &Users{table: t, cfg: cfg, m: prev.m.clone(), src: lines}
 	var names []string
-	for _, u := range prev.srcUsers[head : len(old)-tail] {
+	for _, line := range old[head : len(old)-tail] {
+		u := prev.lineUser(line) // every line but a blank one holds a user: prev was read without error
 		if u == nil {
-			continue // a blank line
+			continue
 		}
 		if u.name == "default" {
 			return nil // prev's default may have come from no line at all: parseLines knows
@@ -91,7 +121,6 @@ func (prev *Users) patchLines(t *Table, cfg Config, filename string, lines []str
 			return nil
 		}
 		us.m.set(u.name, u)
-		us.srcUsers[head+i] = u
 		names = append(names, u.name)
 	}
 	us.derived(prev, names)

@@ -138,40 +138,45 @@ func TestReparseACLLinesChangedFrom(t *testing.T) {
 	}
 }
 
-// userMap behaves as a plain map through sets, deletes, clones (which do not see each other's changes)
-// and the folds of its changes into a new base.
+// userMap behaves as a plain map through sets, deletes, clones (which do not see each other's changes,
+// whichever of them changes, and however often) and its growth into more shards.
 func TestUserMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	users := make([]*User, 300)
+	users := make([]*User, 3000)
 	for i := range users {
 		users[i] = &User{name: fmt.Sprint("u", i)}
-	}
-	m, plain := newUserMap(0), map[string]*User{}
-	for _, u := range users[:200] {
-		m.put(u.name, u)
-		plain[u.name] = u
 	}
 	type copyOf struct {
 		m     userMap
 		plain map[string]*User
 	}
-	var copies []copyOf
-	for i := range 5000 {
+	copies := []*copyOf{{newUserMap(0), map[string]*User{}}}
+	for _, u := range users[:200] {
+		copies[0].m.set(u.name, u)
+		copies[0].plain[u.name] = u
+	}
+	for i := range 20000 {
+		c := copies[r.IntN(len(copies))]
+		if i < 10000 {
+			c = copies[0] // first one map growing, cloned as it goes
+		}
 		u := users[r.IntN(len(users))]
 		if r.IntN(3) == 0 {
-			if m.del(u.name) != (plain[u.name] != nil) {
+			if c.m.del(u.name) != (c.plain[u.name] != nil) {
 				t.Fatalf("op %d: del %s", i, u.name)
 			}
-			delete(plain, u.name)
+			delete(c.plain, u.name)
 		} else {
-			m.set(u.name, u)
-			plain[u.name] = u
+			c.m.set(u.name, u)
+			c.plain[u.name] = u
 		}
 		if i%50 == 0 {
-			copies = append(copies, copyOf{m.clone(), maps.Clone(plain)})
+			copies = append(copies, &copyOf{c.m.clone(), maps.Clone(c.plain)})
 		}
 	}
-	copies = append(copies, copyOf{m, plain})
+	if len(copies[0].m.shards) < 16 {
+		t.Errorf("%d users in %d shards", copies[0].m.len(), len(copies[0].m.shards))
+	}
 	for i, c := range copies {
 		got := map[string]*User{}
 		for name, u := range c.m.all() {

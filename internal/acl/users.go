@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"weak"
@@ -22,11 +23,11 @@ type Users struct {
 	table *Table
 	cfg   Config
 	m     userMap
-	// src are the lines of the aclfile the set was read from (ReparseACLFile) and srcUsers the user read
-	// from each (nil for a blank line); never changed once read, so clones share them. A user changed
-	// since is no longer the one in m.
-	src      []string
-	srcUsers []*User
+	// src are the lines of the aclfile the set was read from (ReparseACLFile); never changed once read,
+	// so clones share them. Each line that is not blank holds one user, the one of its name in m
+	// (lineUser) unless that name is in edited: set or deleted in place since (copied by Clone).
+	src    []string
+	edited map[string]bool
 	// parent and changed say which set us was made from, changing which users alone (ChangedFrom);
 	// mutated: us has been changed in place, and no set made from it before knows how (delta.go).
 	parent  weak.Pointer[Users]
@@ -48,7 +49,7 @@ func (us *Users) Table() *Table { return us.table }
 
 // Clone returns a copy that shares the immutable users.
 func (us *Users) Clone() *Users {
-	return &Users{table: us.table, cfg: us.cfg, m: us.m.clone(), src: us.src, srcUsers: us.srcUsers}
+	return &Users{table: us.table, cfg: us.cfg, m: us.m.clone(), src: us.src, edited: maps.Clone(us.edited)}
 }
 
 // Config returns the settings the users are built with.
@@ -57,10 +58,11 @@ func (us *Users) Config() Config { return us.cfg }
 // SetScriptsNeedAllKeys changes Config.ScriptsNeedAllKeys for every user (each is replaced by a copy).
 func (us *Users) SetScriptsNeedAllKeys(on bool) {
 	us.changedInPlace()
+	us.src, us.edited = nil, nil // every user is replaced
 	us.cfg.ScriptsNeedAllKeys = on
 	m := newUserMap(us.m.len())
 	for name, u := range us.m.all() {
-		m.put(name, u.withScriptsNeedAllKeys(on))
+		m.set(name, u.withScriptsNeedAllKeys(on))
 	}
 	us.m = m
 }
@@ -92,10 +94,10 @@ func (us *Users) WithScriptsNeedAllKeys(on bool, from, prev *Users) *Users {
 	out.m = newUserMap(us.m.len())
 	for name, u := range us.m.all() {
 		if c := reusedCopy(from, prev, name, u); c != nil {
-			out.m.put(name, c)
+			out.m.set(name, c)
 			continue
 		}
-		out.m.put(name, u.withScriptsNeedAllKeys(on))
+		out.m.set(name, u.withScriptsNeedAllKeys(on))
 	}
 	return out
 }
@@ -159,7 +161,7 @@ func (us *Users) SetUser(name string, rules ...string) error {
 	if err != nil {
 		return err
 	}
-	us.changedInPlace()
+	us.editedInPlace(name)
 	us.m.set(name, u)
 	return nil
 }
@@ -195,7 +197,7 @@ func (us *Users) DelUser(names ...string) (int, error) {
 	n := 0
 	for _, name := range names {
 		if us.m.get(name) != nil {
-			us.changedInPlace()
+			us.editedInPlace(name)
 			us.m.del(name)
 			n++
 		}

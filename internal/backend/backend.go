@@ -33,11 +33,13 @@ type Backend interface {
 	Identity(instance, user string, rules []string) *Identity
 	// LoginAuth is AUTH as the backend login (a whole RESP command); nil without ACL users.
 	LoginAuth() []byte
-	// WriteIdentities writes set and deletes the identities named del, on one connection within ctx. The
-	// error wraps ErrNoACL or ErrACLPermission when the backend cannot hold them.
+	// WriteIdentities writes set and deletes the identities named del within ctx, on the one connection
+	// the backend keeps for these writes (dialled again when it breaks; closed by Close). The error wraps
+	// ErrNoACL or ErrACLPermission when the backend cannot hold them.
 	WriteIdentities(ctx context.Context, set []*Identity, del []string) error
-	// Close stops the backend: later Dials fail with ErrClosed. For the embedded engine it also stops
-	// the engine and closes its database; every write acknowledged before is on disk. Idempotent.
+	// Close stops the backend: later Dials fail with ErrClosed; it waits for an identity write under way
+	// (bounded by that write's ctx). For the embedded engine it also stops the engine and closes its
+	// database; every write acknowledged before is on disk. Idempotent.
 	Close() error
 }
 

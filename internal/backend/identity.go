@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -55,20 +57,14 @@ func (u *upstream) LoginAuth() []byte {
 	return appendCommand(nil, "AUTH", lu, u.loginPass)
 }
 
-// WriteIdentities implements Backend: one connection, every ACL SETUSER of set, then ACL DELUSER of del.
+// WriteIdentities implements Backend: every ACL SETUSER of set, then ACL DELUSER of del, on the
+// connection kept for identity writes (identConn) — dialled at the first write and kept while it works,
+// so that a change to one user among thousands costs its round trip and not a dial and handshake. A
+// write that fails on the kept connection (the backend restarted, or closed it while idle) is made once
+// more on a new one: ACL SETUSER with reset and ACL DELUSER may be sent twice.
 func (u *upstream) WriteIdentities(ctx context.Context, set []*Identity, del []string) error {
 	if len(set) == 0 && len(del) == 0 {
 		return nil
-	}
-	c, err := u.Dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	} else {
-		_ = c.SetDeadline(time.Now().Add(DialTimeout))
 	}
 	var b []byte
 	n := len(set)
@@ -79,12 +75,11 @@ func (u *upstream) WriteIdentities(ctx context.Context, set []*Identity, del []s
 		b = appendCommand(b, append([]string{"ACL", "DELUSER"}, del...)...)
 		n++
 	}
-	if _, err := c.Write(b); err != nil {
-		return fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, err)
-	}
-	replies, err := readLineReplies(c, n, "+-:")
+	u.ident.mu.Lock()
+	defer u.ident.mu.Unlock()
+	replies, err := u.ident.exchange(ctx, u, b, n)
 	if err != nil {
-		return fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, err)
+		return err
 	}
 	for i, r := range replies {
 		if r[0] == '-' {
@@ -96,6 +91,65 @@ func (u *upstream) WriteIdentities(ctx context.Context, set []*Identity, del []s
 		}
 	}
 	return nil
+}
+
+// identConn is the backend connection WriteIdentities keeps between writes (nil until the first, and
+// after a failure or Close). mu is held for a whole write.
+type identConn struct {
+	mu sync.Mutex
+	c  net.Conn
+}
+
+// exchange sends b (n commands) on the kept connection, or on a new one, and reads their n one-line
+// replies; a failure on a kept connection is tried once more on a new one. The connection is kept
+// after a complete exchange, and closed after any failure. Errors wrap ErrUnavailable, or are Dial's.
+// mu held.
+func (k *identConn) exchange(ctx context.Context, u *upstream, b []byte, n int) ([]string, error) {
+	for {
+		kept := k.c != nil
+		if !kept {
+			c, err := u.Dial(ctx)
+			if err != nil {
+				return nil, err
+			}
+			k.c = c
+		}
+		replies, err := exchangeLines(ctx, k.c, b, n)
+		if err == nil {
+			return replies, nil // kept: Close, which takes mu, closes it
+		}
+		k.close()
+		if !kept {
+			return nil, fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, err)
+		}
+	}
+}
+
+// close closes the kept connection, if any. mu held.
+func (k *identConn) close() {
+	if k.c != nil {
+		k.c.Close()
+		k.c = nil
+	}
+}
+
+// exchangeLines writes b on c and reads n one-line replies ('+', '-' or ':'), within ctx's deadline
+// (DialTimeout without one); c's deadline is cleared after.
+func exchangeLines(ctx context.Context, c net.Conn, b []byte, n int) ([]string, error) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(DialTimeout)
+	}
+	_ = c.SetDeadline(dl)
+	if _, err := c.Write(b); err != nil {
+		return nil, err
+	}
+	replies, err := readLineReplies(c, n, "+-:")
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Time{})
+	return replies, nil
 }
 
 // identityError classifies the backend's error reply to ACL SETUSER or DELUSER of user: ErrNoACL

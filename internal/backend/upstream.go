@@ -33,6 +33,7 @@ type upstream struct {
 	guard                guard
 	// answer bounds the handshake once connected: AnswerTimeout (tests shorten it).
 	answer time.Duration
+	ident  identConn // the connection identity writes keep (identity.go)
 }
 
 // step is one handshake command: its name for errors and the sentinel wrapped when it is refused.
@@ -78,9 +79,13 @@ func newUpstream(s Spec, log *slog.Logger) *upstream {
 
 func (u *upstream) String() string { return u.name }
 
-// Close makes later Dials fail. Connections already handed out stay open.
+// Close makes later Dials fail and closes the connection kept for identity writes. Connections already
+// handed out stay open.
 func (u *upstream) Close() error {
 	u.closed.Store(true)
+	u.ident.mu.Lock()
+	u.ident.close()
+	u.ident.mu.Unlock()
 	return nil
 }
 

@@ -22,20 +22,26 @@ func (p *Plane) CompileInstance(in model.Instance) (*snapshot.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Compile(in, bound, users), nil
+	return compileWith(in, p.allowSets.get(in, bound), users), nil
 }
 
 // Compile builds the data plane's snapshot of an instance. bound lists the instance's bound security
 // groups with their member hosts; users are its compiled ACL users (nil: the fresh default user alone),
 // which the snapshot takes over: the caller must not change them after.
 func Compile(in model.Instance, bound []allowlist.Bound, users *acl.Users) *snapshot.Snapshot {
+	return compileWith(in, allowlist.Compile(in.Groups, bound), users)
+}
+
+// compileWith is Compile with the allow set compiled (allowlist.Compile of in.Groups and the bound
+// groups).
+func compileWith(in model.Instance, allow *allowlist.Set, users *acl.Users) *snapshot.Snapshot {
 	lim := resp.DefaultLimits()
 	lim.MaxBulk = in.ParamInt("proto-max-bulk-len")
 	lim.MaxArgs = int(in.ParamInt("proto-max-multibulk-len"))
 	lim.MaxInline = int(in.ParamInt("proto-max-inline-len"))
 	s := &snapshot.Snapshot{
 		Instance:     in.ID,
-		Allow:        allowlist.Compile(in.Groups, bound),
+		Allow:        allow,
 		DropOnRevoke: in.ParamBool("drop-on-revoke"),
 		SharedLanes:  int(in.ParamInt("shared-lanes")),
 		Limits:       lim,

@@ -57,6 +57,8 @@ type Plane struct {
 	usersMu sync.Mutex               // guards users
 	users   map[string]compiledUsers // by instance ID: its users as last compiled (compiledUsers)
 
+	allowSets allowCache // the allow sets compiled last (allowcache.go)
+
 	keys keyCache // the access keys last read, for outages of a shared store (keycache.go)
 }
 

@@ -68,9 +68,9 @@ func (p *Plane) Users(in model.Instance) (*acl.Users, error) {
 	return p.usersFrom(in, slices.Clone(in.ACL), nil)
 }
 
-// usersFrom is Users of lines (in.ACL, which the result keeps: the caller's own copy) taking over from
-// prev (nil: none) the users whose lines did not change, and reading only the lines that changed when
-// prev was read from lines as well (acl.ReparseACLLines).
+// usersFrom is Users of lines (in.ACL or a copy; the result keeps them: never changed after) taking
+// over from prev (nil: none) the users whose lines did not change, and reading only the lines that
+// changed when prev was read from lines as well (acl.ReparseACLLines).
 func (p *Plane) usersFrom(in model.Instance, lines []string, prev *acl.Users) (*acl.Users, error) {
 	cfg := ACLConfig(in)
 	t := p.commandsFor(in.ID)
@@ -94,19 +94,20 @@ func (p *Plane) usersFrom(in model.Instance, lines []string, prev *acl.Users) (*
 // change): the instance's users as last compiled when its ACL lines and settings are unchanged, so that a
 // whitelist or parameter change does not recompile thousands of users; when some lines changed, only
 // their users are compiled again, and the result says which they are (acl.Users.ChangedFrom the last
-// result), which the data plane's publish carries on to the backend identities. The result is shared: it must not be changed (ChangeAccounts changes
-// a Clone).
+// result), which the data plane's publish carries on to the backend identities. The result is shared:
+// it must not be changed (ChangeAccounts changes a Clone). It keeps in.ACL as it is, not a copy (an
+// instance's slices are immutable once stored): a change to one user among 10,000 then copies none of
+// their lines.
 func (p *Plane) compiledUsers(in model.Instance) (*acl.Users, error) {
 	cfg := ACLConfig(in)
 	p.usersMu.Lock()
 	c, ok := p.users[in.ID]
 	p.usersMu.Unlock()
 	table := p.commandsFor(in.ID)
-	if ok && c.cfg == cfg && c.table == table && slices.Equal(c.lines, in.ACL) {
+	if ok && c.cfg == cfg && c.table == table && sameSlice(c.lines, in.ACL) {
 		return c.users, nil
 	}
-	lines := slices.Clone(in.ACL)
-	us, err := p.usersFrom(in, lines, c.users)
+	us, err := p.usersFrom(in, in.ACL, c.users)
 	if err != nil {
 		return nil, err
 	}
@@ -114,9 +115,16 @@ func (p *Plane) compiledUsers(in model.Instance) (*acl.Users, error) {
 	if p.users == nil {
 		p.users = map[string]compiledUsers{}
 	}
-	p.users[in.ID] = compiledUsers{lines: lines, cfg: cfg, table: table, users: us}
+	p.users[in.ID] = compiledUsers{lines: in.ACL, cfg: cfg, table: table, users: us}
 	p.usersMu.Unlock()
 	return us, nil
+}
+
+// sameSlice reports whether a and b are the same slice (or both empty). Lines equal in another slice are
+// found equal by usersFrom, which then returns the users as they were (acl.ReparseACLLines: one pass
+// over the lines, not two).
+func sameSlice(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // compiledUsers is one instance's entry in Plane.users.
@@ -127,11 +135,12 @@ type compiledUsers struct {
 	users *acl.Users
 }
 
-// forgetUsers drops what compiledUsers keeps of a deleted instance.
+// forgetUsers drops what compiledUsers and the allow sets' cache keep of a deleted instance.
 func (p *Plane) forgetUsers(id string) {
 	p.usersMu.Lock()
 	delete(p.users, id)
 	p.usersMu.Unlock()
+	p.allowSets.forget(id)
 }
 
 // setUsers stores us in in.ACL: nothing when us is only the fresh default user.

@@ -183,18 +183,7 @@ func TestCompiledUsersAreReusedUntilTheyChange(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	compile := func() *acl.Users {
-		t.Helper()
-		got, err := p.Instance("r-test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap, err := p.CompileInstance(got)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return snap.Users
-	}
+	compile := func() *acl.Users { return compileStored(t, p, "r-test").Users }
 	first := compile()
 	if _, err := p.ModifySecurityIps(admin, "r-test", allowlist.Change{Mode: allowlist.Append, Entries: "10.9.9.9"}); err != nil {
 		t.Fatal(err)
