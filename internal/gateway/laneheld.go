@@ -33,12 +33,28 @@ func (l *lane) held(now time.Time) bool {
 }
 
 // retireIdle retires an overflow lane that owes nothing (its reader calls it when it has waited
-// overflowIdle with nothing left to deliver).
+// overflowIdle with nothing left to deliver), unless another lane of its pool is held up: sessions that
+// leave that one (unheld) would find no lane ready and dial one while the backend is busy.
 func (l *lane) retireIdle() bool {
 	l.mu.Lock()
 	idle := len(l.fifo) == 0
 	l.mu.Unlock()
-	return idle && l.retire(nil)
+	return idle && !l.pool.anyHeld(l) && l.retire(nil)
+}
+
+// anyHeld reports whether a lane of the pool other than except is held up.
+func (p *lanePool) anyHeld(except *lane) bool {
+	now := time.Now()
+	for i := range p.slots {
+		sl := &p.slots[i]
+		sl.mu.Lock()
+		l := sl.l
+		sl.mu.Unlock()
+		if l != nil && l != except && l.held(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // prepare dials an overflow lane in the background when the pool's first overflow slot (n) holds no

@@ -31,3 +31,24 @@ func TestLaneHeld(t *testing.T) {
 		}
 	}
 }
+
+// An idle overflow lane stays while another lane of its pool is held up (anyHeld): the sessions that
+// leave that lane would otherwise dial one while the backend is busy.
+func TestAnyHeld(t *testing.T) {
+	var p lanePool
+	idle, held := &lane{pool: &p}, &lane{pool: &p}
+	held.owed.Store(1)
+	held.since.Store(time.Now().UnixNano()) // read a moment ago: held up only by the long reply
+	held.passing.Store(true)
+	p.slots[0].l, p.slots[2].l = idle, held
+	if !p.anyHeld(idle) {
+		t.Errorf("anyHeld(idle lane) = false while another lane of the pool is held up")
+	}
+	if p.anyHeld(held) {
+		t.Errorf("anyHeld(held lane) = true: no other lane is held up")
+	}
+	held.passing.Store(false)
+	if p.anyHeld(idle) {
+		t.Errorf("anyHeld = true once the long reply has passed")
+	}
+}
