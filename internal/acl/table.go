@@ -52,7 +52,26 @@ type KeySpec struct {
 	FindKeys    FindKeys    `json:"find_keys"`
 
 	mask KeyFlags
+	// begin and find are BeginSearch.Type and FindKeys.Type compiled (Table.add), for the ACL check.
+	begin beginKind
+	find  findKind
 }
+
+type beginKind uint8
+
+const (
+	beginUnknown beginKind = iota
+	beginIndex
+	beginKeyword
+)
+
+type findKind uint8
+
+const (
+	findUnknown findKind = iota
+	findRange
+	findKeynum
+)
 
 // BeginSearch says where a key spec's first key is.
 type BeginSearch struct {
@@ -273,12 +292,22 @@ func (t *Table) add(c *Command, parent *Command) error {
 		}
 		ks.mask = m
 		switch ks.BeginSearch.Type {
-		case "index", "keyword", "unknown":
+		case "index":
+			ks.begin = beginIndex
+		case "keyword":
+			ks.begin = beginKeyword
+		case "unknown":
+			ks.begin = beginUnknown
 		default:
 			return fmt.Errorf("command %q: key spec %d: begin_search type %q", c.Name, i, ks.BeginSearch.Type)
 		}
 		switch ks.FindKeys.Type {
-		case "range", "keynum", "unknown":
+		case "range":
+			ks.find = findRange
+		case "keynum":
+			ks.find = findKeynum
+		case "unknown":
+			ks.find = findUnknown
 		default:
 			return fmt.Errorf("command %q: key spec %d: find_keys type %q", c.Name, i, ks.FindKeys.Type)
 		}
