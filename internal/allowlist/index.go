@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+	"slices"
 )
 
 // index answers "is this address inside one of these spans?" for one address
@@ -23,13 +24,22 @@ import (
 // last one before it — and the slot before it the same for the bucket before.
 // An address at or after its slot's span is answered by that slot alone;
 // one before it, by the slot before (adjacent in memory), unless other spans
-// start in the bucket before the last one: then by those (or the child).
+// start in the bucket before the last one (its crowded bit): then by those
+// (or the child).
 //
 // An index is immutable once built and safe for concurrent use.
 type index struct {
 	spans []span
 	nodes []node // nodes[0] is the root; empty when there are few spans
-	slots []slot
+	// slots[i] is slot i's span, 32 bytes: one cache line holds it whole
+	// (Go's size classes for such arrays are multiples of 32 bytes, so the
+	// array starts 32-byte aligned). links[i] is the rest of slot i, read
+	// on the slower path only.
+	slots []span
+	links []link
+	// crowded has bit i set when slot i's bucket holds more than one span:
+	// 1 bit a slot, so it stays in the caches when the slots do not.
+	crowded []uint64
 }
 
 // span is the closed interval [first, last] of addresses.
@@ -53,12 +63,11 @@ type node struct {
 	lo, hi    uint32
 }
 
-// slot is one bucket: the last span starting at or before the bucket's last
-// address (noSpan if no span does), the bucket's spans [from, the next slot's
-// from), and the child node that splits them further, if any (0 means none:
-// the root is never a child).
-type slot struct {
-	span
+// A slot is one bucket: its span, the last span starting at or before the
+// bucket's last address (noSpan if no span does), and its link: the bucket's
+// spans [from, the next slot's from) and the child node that splits them
+// further, if any (0 means none: the root is never a child).
+type link struct {
 	from  uint32
 	child uint32
 }
@@ -73,11 +82,14 @@ func newIndex(spans []span) *index {
 	x := &index{spans: spans}
 	if len(spans) > leafSpans {
 		// The root has fewer than 2n+2 slots; spread-out spans need few children.
-		x.slots = make([]slot, 0, 2*len(spans)+2)
+		x.slots = make([]span, 0, 2*len(spans)+2)
+		x.links = make([]link, 0, 2*len(spans)+2)
 		x.nodes = make([]node, 0, 1+len(spans)/(4*leafSpans))
 		x.build(0, uint32(len(spans)))
+		x.crowded = append(x.crowded, make([]uint64, (len(x.slots)+63)/64-len(x.crowded))...)
 		if cap(x.slots)-len(x.slots) > len(x.slots)/8 {
-			x.slots = append([]slot(nil), x.slots...) // 40 bytes a slot: do not keep the slack
+			// 40 bytes a slot: do not keep the slack.
+			x.slots, x.links = slices.Clip(slices.Clone(x.slots)), slices.Clip(slices.Clone(x.links))
 		}
 	}
 	return x
@@ -98,27 +110,32 @@ func (x *index) build(lo, hi uint32) uint32 {
 	if lo > 0 {
 		before = x.spans[lo-1]
 	}
-	x.slots = append(x.slots, slot{span: before, from: lo})
+	x.slots, x.links = append(x.slots, before), append(x.links, link{from: lo})
 	buckets := uint32(1) << k
 	j := lo
 	for v := range buckets {
-		s := slot{span: before, from: j}
+		from := j
 		for j < hi && x.spans[j].first.bits(skip, k) == v {
 			j++
 		}
-		if j > s.from {
+		if j > from {
 			before = x.spans[j-1]
-			s.span = before
 		}
-		x.slots = append(x.slots, s)
+		x.slots, x.links = append(x.slots, before), append(x.links, link{from: from})
 	}
-	x.slots = append(x.slots, slot{span: before, from: hi})
+	x.slots, x.links = append(x.slots, before), append(x.links, link{from: hi})
 	for v := range buckets {
 		s := n.base + 1 + v
-		from, to := x.slots[s].from, x.slots[s+1].from
+		from, to := x.links[s].from, x.links[s+1].from
+		if to-from > 1 {
+			for len(x.crowded) <= int(s/64) {
+				x.crowded = append(x.crowded, 0)
+			}
+			x.crowded[s/64] |= 1 << (s % 64)
+		}
 		if to-from > leafSpans {
 			child := x.build(from, to)
-			x.slots[s].child = child
+			x.links[s].child = child
 		}
 	}
 	return at
@@ -156,11 +173,15 @@ func (x *index) contains(a u128) bool {
 		if x.slots[at-1].covers(a) {
 			return true
 		}
-		if s.child != 0 {
-			n = &x.nodes[s.child]
+		if x.crowded[at/64]&(1<<(at%64)) == 0 {
+			return false // the bucket's last span is its only one
+		}
+		l := &x.links[at]
+		if l.child != 0 {
+			n = &x.nodes[l.child]
 			continue
 		}
-		for i := int(x.slots[at+1].from) - 2; i >= int(s.from); i-- {
+		for i := int(x.links[at+1].from) - 2; i >= int(l.from); i-- {
 			if !a.less(x.spans[i].first) {
 				return !x.spans[i].last.less(a)
 			}
