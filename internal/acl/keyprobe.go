@@ -60,9 +60,11 @@ func keyHead(key []byte) uint64 {
 	if len(key) >= 8 {
 		return binary.LittleEndian.Uint64(key)
 	}
-	var w [8]byte
-	copy(w[:], key)
-	return binary.LittleEndian.Uint64(w[:])
+	var w uint64 // built in a register: a copy to memory read back as one word would stall
+	for i := len(key) - 1; i >= 0; i-- {
+		w = w<<8 | uint64(key[i])
+	}
+	return w
 }
 
 // keyAllowed reports whether some pattern grants need and matches key (ACLSelectorCheckKey).
