@@ -81,12 +81,14 @@ const (
 func newIndex(spans []span) *index {
 	x := &index{spans: spans}
 	if len(spans) > leafSpans {
-		// The root has fewer than 2n+2 slots; spread-out spans need few children.
-		x.slots = make([]span, 0, 2*len(spans)+2)
-		x.links = make([]link, 0, 2*len(spans)+2)
+		// The root has 2^k+2 slots; spread-out spans need few children.
+		_, k := x.stride(0, uint32(len(spans)))
+		guess := 1<<k + 2 + len(spans)/16
+		x.slots = make([]span, 0, guess)
+		x.links = make([]link, 0, guess)
 		x.nodes = make([]node, 0, 1+len(spans)/(4*leafSpans))
 		x.build(0, uint32(len(spans)))
-		x.crowded = append(x.crowded, make([]uint64, (len(x.slots)+63)/64-len(x.crowded))...)
+		x.markCrowded()
 		if cap(x.slots)-len(x.slots) > len(x.slots)/8 {
 			// 40 bytes a slot: do not keep the slack.
 			x.slots, x.links = slices.Clip(slices.Clone(x.slots)), slices.Clip(slices.Clone(x.links))
@@ -99,11 +101,9 @@ func newIndex(spans []span) *index {
 // and, depth first, the children of its crowded buckets. It returns the
 // node's position.
 func (x *index) build(lo, hi uint32) uint32 {
-	first, last := x.spans[lo].first, x.spans[hi-1].first
-	skip := first.commonPrefix(last) // < 128: the starts differ
-	k := min(uint(bits.Len32(hi-lo-1)), maxStride, 128-skip)
+	skip, k := x.stride(lo, hi)
 	mask := maskOf(skip)
-	n := node{pre: first.and(mask), mask: mask, skip: skip, k: k, base: uint32(len(x.slots)), lo: lo, hi: hi}
+	n := node{pre: x.spans[lo].first.and(mask), mask: mask, skip: skip, k: k, base: uint32(len(x.slots)), lo: lo, hi: hi}
 	at := uint32(len(x.nodes))
 	x.nodes = append(x.nodes, n)
 	before := noSpan()
@@ -127,18 +127,31 @@ func (x *index) build(lo, hi uint32) uint32 {
 	for v := range buckets {
 		s := n.base + 1 + v
 		from, to := x.links[s].from, x.links[s+1].from
-		if to-from > 1 {
-			for len(x.crowded) <= int(s/64) {
-				x.crowded = append(x.crowded, 0)
-			}
-			x.crowded[s/64] |= 1 << (s % 64)
-		}
 		if to-from > leafSpans {
 			child := x.build(from, to)
 			x.links[s].child = child
 		}
 	}
 	return at
+}
+
+// stride returns the bits the node for window [lo, hi) skips (the common
+// prefix of its starts) and the number it splits on.
+func (x *index) stride(lo, hi uint32) (skip, k uint) {
+	skip = x.spans[lo].first.commonPrefix(x.spans[hi-1].first) // < 128: the starts differ
+	return skip, min(uint(bits.Len32(hi-lo-1)), maxStride, 128-skip)
+}
+
+// markCrowded sets the crowded bit of every bucket holding more than one span.
+func (x *index) markCrowded() {
+	x.crowded = make([]uint64, (len(x.slots)+63)/64)
+	for _, n := range x.nodes {
+		for s := n.base + 1; s <= n.base+uint32(1)<<n.k; s++ {
+			if x.links[s+1].from-x.links[s].from > 1 {
+				x.crowded[s/64] |= 1 << (s % 64)
+			}
+		}
+	}
 }
 
 // contains reports whether a lies in one of the spans.
