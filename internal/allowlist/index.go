@@ -98,8 +98,8 @@ func newIndex(spans []span) *index {
 }
 
 // build adds the node for window [lo, hi), which holds at least two spans,
-// and, depth first, the children of its crowded buckets. It returns the
-// node's position.
+// and, depth first, the children of its buckets holding more than leafSpans
+// spans. It returns the node's position.
 func (x *index) build(lo, hi uint32) uint32 {
 	skip, k := x.stride(lo, hi)
 	mask := maskOf(skip)
