@@ -29,7 +29,9 @@ func BenchmarkCheck(b *testing.B) {
 	}{
 		{"get-first-pattern", "", bytesArgs("GET", "tenant0:42")},
 		{"get-15th-pattern", "", bytesArgs("GET", "tenant14:42")},
+		{"set-15th-pattern", "", bytesArgs("SET", "tenant14:42", "v")},
 		{"set-glob-pattern", "", bytesArgs("SET", "user:7:profile", "v")},
+		{"get-last-pattern", "", bytesArgs("GET", "k7")}, // every pattern tried, the last a general glob
 		{"mget-3-keys", "", bytesArgs("MGET", "tenant3:1", "shared:x", "k7")},
 		{"get-no-pattern", replyNoPermKey, bytesArgs("GET", "other:1")},
 		{"denied-command", "NOPERM this user has no permissions to run the 'config|get' command", bytesArgs("CONFIG", "GET", "x")},

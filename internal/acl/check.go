@@ -196,17 +196,6 @@ func (s *Selector) firstArgAllowed(cmd *Command, args [][]byte) bool {
 	return false
 }
 
-// keyAllowed reports whether some pattern grants need and matches key (ACLSelectorCheckKey).
-func (s *Selector) keyAllowed(key []byte, need Perm) bool {
-	for i := range s.keys {
-		kp := &s.keys[i]
-		if kp.Perm&need == need && kp.m.match(key) {
-			return true
-		}
-	}
-	return false
-}
-
 // channelAllowed is ACLCheckChannelAgainstList: a channel is glob-matched by the patterns; a
 // PSUBSCRIBE pattern must equal one of them (as C strings).
 func (s *Selector) channelAllowed(ch []byte, isPattern bool) bool {

@@ -32,6 +32,7 @@ func FuzzSetUser(f *testing.F) {
 			return
 		}
 		u := us.Get("u")
+		probesInStep(t, u)
 		desc := u.Describe()
 		_ = u.Info()
 		if renderQuirk(u) {
@@ -119,4 +120,19 @@ func samePermissions(a, b *User) string {
 		}
 	}
 	return ""
+}
+
+// probesInStep fails t unless every selector of u has one probe per key pattern, the pattern's own.
+func probesInStep(t *testing.T, u *User) {
+	t.Helper()
+	for _, s := range u.allSelectors() {
+		if len(s.probes) != len(s.keys) {
+			t.Fatalf("%d probes for %d key patterns", len(s.probes), len(s.keys))
+		}
+		for i, kp := range s.keys {
+			if want := newKeyProbe(kp.Pattern, kp.m, kp.Perm); s.probes[i] != want {
+				t.Fatalf("pattern %q: probe %+v, want %+v", kp.Pattern, s.probes[i], want)
+			}
+		}
+	}
 }

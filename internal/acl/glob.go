@@ -109,11 +109,14 @@ func matchSet(q string, c byte) (string, bool) {
 	return q[i+1:], match != not
 }
 
-// matcher is a compiled glob: the common shapes (a literal, a literal prefix followed by '*', '*' alone)
-// are matched without the general algorithm. It is kept small (the ACL check walks a user's patterns in
-// a tight loop). Its zero value matches only the empty string.
+// matcher is a compiled glob: the common shapes (a literal, "prefix*", "*suffix", "prefix*suffix", '*'
+// alone) are matched without the general algorithm. It is kept small (the ACL check walks a user's
+// patterns in a tight loop). Its zero value matches only the empty string.
 type matcher struct {
-	lit  string // the literal, the prefix, or the whole pattern for matchGlob
+	// lit is the literal (matchExact), the prefix (matchPrefix), the suffix (matchSuffix), the prefix
+	// followed by the suffix (matchPrefixSuffix, split at cut) or the whole pattern (matchGlob).
+	lit  string
+	cut  uint32
 	kind matchKind
 }
 
@@ -123,28 +126,50 @@ const (
 	matchExact matchKind = iota
 	matchPrefix
 	matchAll
+	matchSuffix
+	matchPrefixSuffix
 	matchGlob
 )
 
-// compileGlob picks the cheapest exact equivalent of GlobMatch(pattern, ·).
+// compileGlob picks the cheapest exact equivalent of GlobMatch(pattern, ·). The shapes it recognises
+// are a literal run, a run of '*', a literal run, in that order, each possibly empty (but no literal run
+// after a trailing '*'); a literal run holds no '*', '?', '[' or '\\'. Their stringmatchlen results:
+//
+//   - "lit": s equals lit;
+//   - "pre*" (and "pre**"…): s starts with pre and is not empty ('*' alone needs one byte);
+//   - "*suf": s ends with suf (a '*' tries every non-empty rest of s, and only suf itself matches suf);
+//   - "pre*suf": s starts with pre and the rest ends with suf (the rest is then not empty).
 func compileGlob(pattern string) matcher {
-	stars := 0
-	for stars < len(pattern) && pattern[len(pattern)-1-stars] == '*' {
+	pre := literalRun(pattern)
+	stars := pre
+	for stars < len(pattern) && pattern[stars] == '*' {
 		stars++
 	}
-	body := pattern[:len(pattern)-stars]
-	for i := 0; i < len(body); i++ {
-		if c := body[i]; c == '*' || c == '?' || c == '[' || c == '\\' {
-			return matcher{kind: matchGlob, lit: pattern}
-		}
+	suf := stars + literalRun(pattern[stars:])
+	if suf != len(pattern) {
+		return matcher{kind: matchGlob, lit: pattern}
 	}
 	switch {
-	case stars == 0:
-		return matcher{kind: matchExact, lit: body}
-	case body == "":
+	case stars == pre: // no '*' at all
+		return matcher{kind: matchExact, lit: pattern}
+	case stars == len(pattern) && pre == 0:
 		return matcher{kind: matchAll}
+	case stars == len(pattern):
+		return matcher{kind: matchPrefix, lit: pattern[:pre]}
+	case pre == 0:
+		return matcher{kind: matchSuffix, lit: pattern[stars:]}
 	}
-	return matcher{kind: matchPrefix, lit: body}
+	return matcher{kind: matchPrefixSuffix, lit: pattern[:pre] + pattern[stars:], cut: uint32(pre)}
+}
+
+// literalRun returns the length of the run of bytes at the start of p that match only themselves.
+func literalRun(p string) int {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c == '*' || c == '?' || c == '[' || c == '\\' {
+			return i
+		}
+	}
+	return len(p)
 }
 
 func (m *matcher) match(s []byte) bool {
@@ -159,6 +184,12 @@ func (m *matcher) match(s []byte) bool {
 		return len(s) >= n && s[n-1] == m.lit[n-1] && string(s[:n]) == m.lit
 	case matchAll:
 		return len(s) > 0 // like Redis, '*' does not match the empty string
+	case matchSuffix:
+		n := len(m.lit)
+		return len(s) >= n && string(s[len(s)-n:]) == m.lit
+	case matchPrefixSuffix:
+		n, pre := len(m.lit), int(m.cut)
+		return len(s) >= n && string(s[:pre]) == m.lit[:pre] && string(s[len(s)-(n-pre):]) == m.lit[pre:]
 	}
 	return GlobMatch(m.lit, s)
 }

@@ -78,10 +78,10 @@ func (c *Command) specKeys(args [][]byte, buf []keyRef, partial bool) (out []key
 		}
 		var first, last, step int
 		valid := true
-		switch spec.BeginSearch.Type {
-		case "index":
+		switch spec.begin {
+		case beginIndex:
 			first = spec.BeginSearch.Index
-		case "keyword":
+		case beginKeyword:
 			first = keywordSearch(args, spec.BeginSearch.Keyword, spec.BeginSearch.StartFrom)
 			if first == 0 {
 				continue // keyword absent: this spec has no keys
@@ -138,8 +138,8 @@ func keywordSearch(args [][]byte, keyword string, startfrom int) int {
 func findKeys(spec *KeySpec, args [][]byte, first int) (int, int, int, bool) {
 	argc := len(args)
 	fk := &spec.FindKeys
-	switch fk.Type {
-	case "range":
+	switch spec.find {
+	case findRange:
 		last := 0
 		switch {
 		case fk.LastKey >= 0:
@@ -150,7 +150,7 @@ func findKeys(spec *KeySpec, args [][]byte, first int) (int, int, int, bool) {
 			last = first + ((argc-first)/fk.Limit + fk.LastKey)
 		}
 		return first, last, fk.KeyStep, true
-	case "keynum":
+	case findKeynum:
 		idx := first + fk.KeyNumIdx
 		if idx >= argc || idx < 0 {
 			return 0, 0, 0, false

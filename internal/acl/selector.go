@@ -43,6 +43,7 @@ type Selector struct {
 	allowed   bitset           // by command id
 	firstArgs map[int][]string // deprecated first-arg allows, by command id, as typed
 	keys      []KeyPattern
+	probes    []keyProbe // one per key pattern, in step with keys (keyprobe.go)
 	channels  []channelPattern
 }
 
@@ -56,6 +57,7 @@ func (s *Selector) clone() *Selector {
 	c := *s
 	c.allowed = s.allowed.clone()
 	c.keys = slices.Clone(s.keys)
+	c.probes = slices.Clone(s.probes)
 	c.channels = slices.Clone(s.channels)
 	if s.firstArgs != nil {
 		c.firstArgs = make(map[int][]string, len(s.firstArgs))
@@ -91,10 +93,10 @@ func (s *Selector) apply(t *Table, op string) error {
 	switch {
 	case equalFold(word, "allkeys") || equalFold(word, "~*"):
 		s.allKeys = true
-		s.keys = nil
+		s.clearKeys()
 	case equalFold(word, "resetkeys"):
 		s.allKeys = false
-		s.keys = nil
+		s.clearKeys()
 	case equalFold(word, "allchannels") || equalFold(word, "&*"):
 		s.allChannels = true
 		s.channels = nil
@@ -166,13 +168,7 @@ func (s *Selector) addKeyPattern(op string) error {
 	if hasSpaces(pat) {
 		return errSyntax
 	}
-	for i := range s.keys {
-		if s.keys[i].Pattern == pat {
-			s.keys[i].Perm |= perm // re-adding a pattern ORs the permissions in
-			return nil
-		}
-	}
-	s.keys = append(s.keys, KeyPattern{Pattern: pat, Perm: perm, m: compileGlob(pat)})
+	s.addKey(pat, perm) // re-adding a pattern ORs the permissions in
 	s.allKeys = false
 	return nil
 }

@@ -52,7 +52,36 @@ type KeySpec struct {
 	FindKeys    FindKeys    `json:"find_keys"`
 
 	mask KeyFlags
+	// begin and find are BeginSearch.Type and FindKeys.Type compiled (Table.add), for the ACL check.
+	begin beginKind
+	find  findKind
 }
+
+type beginKind uint8
+
+const (
+	beginUnknown beginKind = iota
+	beginIndex
+	beginKeyword
+)
+
+type findKind uint8
+
+// kindOf returns the position of name among names, and whether it is there.
+func kindOf(name string, names ...string) (uint8, bool) {
+	for i, n := range names {
+		if n == name {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+const (
+	findUnknown findKind = iota
+	findRange
+	findKeynum
+)
 
 // BeginSearch says where a key spec's first key is.
 type BeginSearch struct {
@@ -272,16 +301,15 @@ func (t *Table) add(c *Command, parent *Command) error {
 			return fmt.Errorf("command %q: key spec %d: %w", c.Name, i, err)
 		}
 		ks.mask = m
-		switch ks.BeginSearch.Type {
-		case "index", "keyword", "unknown":
-		default:
+		begin, ok := kindOf(ks.BeginSearch.Type, "unknown", "index", "keyword") // in beginKind order
+		if !ok {
 			return fmt.Errorf("command %q: key spec %d: begin_search type %q", c.Name, i, ks.BeginSearch.Type)
 		}
-		switch ks.FindKeys.Type {
-		case "range", "keynum", "unknown":
-		default:
+		find, ok := kindOf(ks.FindKeys.Type, "unknown", "range", "keynum") // in findKind order
+		if !ok {
 			return fmt.Errorf("command %q: key spec %d: find_keys type %q", c.Name, i, ks.FindKeys.Type)
 		}
+		ks.begin, ks.find = beginKind(begin), findKind(find)
 		if m&KeyNotKey == 0 {
 			anyKey = true
 		}

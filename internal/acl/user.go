@@ -177,7 +177,8 @@ func (u *User) applyRule(op string, cfg Config) error {
 	case equalFold(word, "reset"):
 		u.nopass = false
 		u.passwords = nil
-		u.root.allKeys, u.root.keys = false, nil
+		u.root.allKeys = false
+		u.root.clearKeys()
 		u.root.allChannels, u.root.channels = cfg.AllChannels, nil
 		u.enabled = false
 		u.sanitize = sanitizeOn

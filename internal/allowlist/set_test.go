@@ -266,3 +266,22 @@ func TestSetConcurrentUse(t *testing.T) {
 		t.Errorf("concurrent use: wrong verdict for %s", a)
 	}
 }
+
+// The data plane's hot path allocates nothing, whatever the family and
+// whether the index has nodes (key6 reads the address through an inlined
+// AsSlice, whose array must stay on the stack).
+func TestAllowsDoesNotAllocate(t *testing.T) {
+	many := groupsOf(t, "default=10.0.0.0/8,192.168.1.1,203.0.113.0/24,198.51.100.7,172.16.0.0/12,100.64.0.1"+
+		",2001:db8::/32,fe80::1,2001:dba::/32,2002::/16,fd00::/8,2001:db8:1::/48")
+	for _, s := range []*Set{Compile(groupsOf(t, "default=10.0.0.0/8"), nil), Compile(many, nil)} {
+		if s.v4 == nil || s.v6 == nil {
+			t.Fatal("no index")
+		}
+		for _, a := range []string{"10.1.2.3", "192.168.1.2", "2001:db8::1", "2001:db9::1", "::ffff:10.0.0.1", "fe80::1%eth0"} {
+			addr := netip.MustParseAddr(a)
+			if allocs := testing.AllocsPerRun(100, func() { s.Allows(addr) }); allocs != 0 {
+				t.Errorf("Allows(%s): %v allocs", a, allocs)
+			}
+		}
+	}
+}
