@@ -17,9 +17,10 @@ import (
 //     readySpare of them from the first move on, refilled in the background; an instance whose sessions
 //     never move keeps none. A connection that the backend closed meanwhile is found so and dialled again.
 //   - The move gate (moveGate): from the moment a moving session has settled its shared replies until
-//     its commands are written to its new connection, the sessions of the instance hold their shared
-//     lane submissions, and later moves wait their turn. The cost on the shared lane's path is one
-//     atomic load per batch while no move is under way (BenchmarkRelaySingle).
+//     its commands are written to its new connection, the sessions of the instance hold their writes —
+//     shared lane submissions, and those of sessions already on a dedicated lane (sendDedicated) — and
+//     later moves wait their turn. The moving session itself never waits on the gate it holds. The cost
+//     on either path is one atomic load per batch while no move is under way (BenchmarkRelaySingle).
 //
 // A command whose rest is still being read from the client (longer than the read buffer) moves without
 // the gate, so that a slow client cannot hold the other clients up; a move to run a restricted user's
