@@ -138,11 +138,10 @@ func (s *session) read() {
 // sendDedicated writes a batch's commands to the session's own backend connection, and the rest of a
 // command too long to hold; g is the script guard of wrapped ones. False: the session ends.
 //
-// Like a shared submission, it first waits for the moves of other sessions under way (ready.go): a
-// command this client sent after another client's blocking one must not run before it. A session
-// whose own move holds the gate (sh.gated) writes at once: the gate waits for it.
+// It first waits for the moves of other sessions (awaitMoves): a command this client sent after another
+// client's blocking one must not run before it.
 func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act, g *backend.ScriptGuard) bool {
-	if !s.sh.gated && !s.in.moves.wait(s.done) {
+	if !s.awaitMoves() {
 		return false
 	}
 	// The writer to the backend is held only while a batch is written: an idle connection does not
