@@ -15,16 +15,17 @@ import (
 // benchRelay sends b.N commands through the gateway to redis-server, depth at a time in one write, and
 // reads every reply. Allocations reported include the client side's (none per command) and moat's.
 func benchRelay(b *testing.B, depth int) {
-	benchRelayAs(b, depth, allowLoopback(b), nil)
+	benchRelayAs(b, depth, allowLoopback(b))
 }
 
-// benchRelayAs is benchRelay under snapshot snap, logged in with auth (AUTH's arguments; nil: not at all).
-func benchRelayAs(b *testing.B, depth int, snap *snapshot.Snapshot, auth []string) {
+// benchRelayAs is benchRelay under snapshot snap, after the commands first (each answered +OK: AUTH,
+// CLIENT SETNAME).
+func benchRelayAs(b *testing.B, depth int, snap *snapshot.Snapshot, first ...[]string) {
 	e := newEnv(b, snap)
 	c := dial(b, e.addr, "127.0.0.2")
-	if auth != nil {
-		if got := c.do(append([]string{"AUTH"}, auth...)...); got != "+OK\r\n" {
-			b.Fatalf("AUTH: %q", got)
+	for _, f := range first {
+		if got := c.do(f...); got != "+OK\r\n" {
+			b.Fatalf("%s: %q", f[0], got)
 		}
 	}
 	if got := c.do("SET", "bench:key", strings.Repeat("x", 64)); got != "+OK\r\n" {
@@ -63,6 +64,16 @@ func BenchmarkRelaySingle(b *testing.B) { benchRelay(b, 1) }
 // BenchmarkRelayPipeline16 is 16 commands per write (redis-benchmark -P 16).
 func BenchmarkRelayPipeline16(b *testing.B) { benchRelay(b, 16) }
 
+// BenchmarkRelaySingleMoved and BenchmarkRelayPipeline16Moved are the same for a client that CLIENT
+// SETNAME moved to a dedicated lane: each batch yields once and looks at the move gate (ready.go).
+func BenchmarkRelaySingleMoved(b *testing.B) {
+	benchRelayAs(b, 1, allowLoopback(b), []string{"CLIENT", "SETNAME", "bench"})
+}
+
+func BenchmarkRelayPipeline16Moved(b *testing.B) {
+	benchRelayAs(b, 16, allowLoopback(b), []string{"CLIENT", "SETNAME", "bench"})
+}
+
 // aclBenchUser has 20 key patterns and 5 categories (as acl.BenchmarkCheck's user), and matches
 // bench:key with its last pattern.
 var aclBenchUser = func() []string {
@@ -76,9 +87,9 @@ var aclBenchUser = func() []string {
 // BenchmarkRelaySingleACL and BenchmarkRelayPipeline16ACL are the same with every command judged for
 // that user: the cost of the ACL check on the hot path.
 func BenchmarkRelaySingleACL(b *testing.B) {
-	benchRelayAs(b, 1, withUsers(b, allowLoopback(b), [][]string{aclBenchUser}), []string{"bench", "pw"})
+	benchRelayAs(b, 1, withUsers(b, allowLoopback(b), [][]string{aclBenchUser}), []string{"AUTH", "bench", "pw"})
 }
 
 func BenchmarkRelayPipeline16ACL(b *testing.B) {
-	benchRelayAs(b, 16, withUsers(b, allowLoopback(b), [][]string{aclBenchUser}), []string{"bench", "pw"})
+	benchRelayAs(b, 16, withUsers(b, allowLoopback(b), [][]string{aclBenchUser}), []string{"AUTH", "bench", "pw"})
 }

@@ -160,6 +160,46 @@ func TestOrderXREADBlockBeforeXADD(t *testing.T) {
 	})
 }
 
+// As Redis's "Blocking XREADGROUP: key deleted / key type changed with SET / … with transaction /
+// flushed DB": the client that changes the key is already on a dedicated lane (CLIENT SETNAME moved
+// it), and writes to its own backend connection. Its command, sent after the blocking one, must not
+// run first: the blocked client is told the key is gone, where it would otherwise have found no group
+// (NOGROUP) or a key of the wrong type (WRONGTYPE) when its XREADGROUP ran.
+func TestOrderXREADGROUPBeforeDedicatedClient(t *testing.T) {
+	t.Parallel()
+	changes := []struct {
+		name    string
+		raw     string
+		replies []string
+	}{
+		{"DEL", cmd("DEL", "mystream"), []string{":1\r\n"}},
+		{"SET", cmd("SET", "mystream", "val1"), []string{"+OK\r\n"}},
+		{"MULTI", cmd("MULTI") + cmd("DEL", "mystream") + cmd("SADD", "mystream", "e1") + cmd("EXEC"),
+			[]string{"+OK\r\n", "+QUEUED\r\n", "+QUEUED\r\n", "*2\r\n:1\r\n:1\r\n"}},
+		{"FLUSHALL", cmd("FLUSHALL"), []string{"+OK\r\n"}},
+	}
+	orderTargets(t, func(t *testing.T, tg orderTarget) {
+		r := dial(t, tg.addr, tg.from(0))
+		mustDo(t, r, "+OK\r\n", "CLIENT", "SETNAME", "main") // through moat: to a dedicated lane
+		for round := range orderRounds * len(changes) {
+			ch := changes[round%len(changes)]
+			r.do("DEL", "mystream")
+			mustDo(t, r, bulk("666-0"), "XADD", "mystream", "666", "f", "v")
+			mustDo(t, r, "+OK\r\n", "XGROUP", "CREATE", "mystream", "mygroup", "$")
+			rd := tg.clients(t, 1)
+			sendInTurn(cmd("XREADGROUP", "GROUP", "mygroup", "Alice", "BLOCK", "0", "STREAMS", "mystream", ">"), rd...)
+			r.send(ch.raw)
+			for _, want := range ch.replies {
+				r.expect(want)
+			}
+			if got := rd[0].readReply(); got != "-UNBLOCKED the stream key no longer exists\r\n" {
+				t.Fatalf("round %d: the XREADGROUP blocked before %s got %q, want UNBLOCKED", round, ch.name, got)
+			}
+			closeAll(rd)
+		}
+	})
+}
+
 // BenchmarkMoveToDedicated is one client's life that leaves the shared lane: connect, a command on the
 // shared lane, one that moves it (SELECT), close. The move takes a ready backend connection instead of
 // dialling one, and holds the other clients' shared commands while it writes.

@@ -16,6 +16,7 @@ import (
 
 // read is the client-to-backend half.
 func (s *session) read() {
+	defer s.moved() // a move that failed half-way (askBackendID) must not hold the other sessions up
 	var src io.Reader = s.conn
 	if t := s.snap.IdleTimeout; t > 0 {
 		src = idleReader{s: s, timeout: t}
@@ -136,7 +137,13 @@ func (s *session) read() {
 
 // sendDedicated writes a batch's commands to the session's own backend connection, and the rest of a
 // command too long to hold; g is the script guard of wrapped ones. False: the session ends.
+//
+// It first waits for the moves of other sessions (awaitMoves): a command this client sent after another
+// client's blocking one must not run before it.
 func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act, g *backend.ScriptGuard) bool {
+	if !s.awaitMoves() {
+		return false
+	}
 	// The writer to the backend is held only while a batch is written: an idle connection does not
 	// keep one (bufpool.go).
 	bw := s.in.bufs.writer(s.be)

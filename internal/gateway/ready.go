@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -17,9 +18,13 @@ import (
 //     readySpare of them from the first move on, refilled in the background; an instance whose sessions
 //     never move keeps none. A connection that the backend closed meanwhile is found so and dialled again.
 //   - The move gate (moveGate): from the moment a moving session has settled its shared replies until
-//     its commands are written to its new connection, the sessions of the instance hold their shared
-//     lane submissions, and later moves wait their turn. The cost on the shared lane's path is one
-//     atomic load per batch while no move is under way (BenchmarkRelaySingle).
+//     its commands are written to its new connection, the sessions of the instance hold their writes —
+//     shared lane submissions, and those of sessions already on a dedicated lane (sendDedicated) — and
+//     later moves wait their turn. The moving session itself never waits on the gate it holds. The cost
+//     on either path is one atomic load per batch while no move is under way (BenchmarkRelaySingle).
+//     Before it looks at the gate, a dedicated session yields once (awaitMoves), as the shared lanes'
+//     writer does: a client whose command arrived a moment before is then read, and its move begun,
+//     first (BenchmarkRelaySingleMoved).
 //
 // A command whose rest is still being read from the client (longer than the read buffer) moves without
 // the gate, so that a slow client cannot hold the other clients up; a move to run a restricted user's
@@ -183,6 +188,25 @@ func (g *moveGate) wait(done <-chan struct{}) bool {
 	case <-done:
 		return false
 	}
+}
+
+// awaitMoves is a dedicated session's wait on the move gate before it writes a batch to its own
+// backend connection. As the shared lanes' writer does (lane.write), it first lets the goroutines
+// ready to run go ahead: the reader of a client whose blocking command reached moat just before this
+// batch, woken at the same time, then begins its move before this one looks at the gate (Go's
+// scheduler does not run goroutines woken together in the order their input came). A session whose own
+// move holds the gate (sh.gated) writes at once: the gate waits for it. Under a snapshot without
+// shared lanes no session moves, so the session does not yield (the gate, one atomic load, is still
+// looked at: sessions started before the lanes were turned off may move). False: the session ended
+// while it waited.
+func (s *session) awaitMoves() bool {
+	if s.sh.gated {
+		return true
+	}
+	if s.snap.SharedLanes > 0 {
+		runtime.Gosched()
+	}
+	return s.in.moves.wait(s.done)
 }
 
 // movedBefore writes what bw holds and ends the move gate, before the rest of a long command is read
