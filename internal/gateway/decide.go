@@ -116,7 +116,7 @@ func (st *decideState) decideAs(c *resp.Command, e *command, r rediscmd.Rename, 
 		st.rewriteName(c, r.Original)
 	}
 	if !st.auth.free {
-		if sl, a, done := st.authorize(c, st.withName(c, orig)); done {
+		if sl, a, done := st.authorize(c, e, st.withName(c, orig)); done {
 			return sl, a
 		}
 	}

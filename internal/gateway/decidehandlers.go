@@ -17,11 +17,12 @@ func (st *decideState) decideACL(c *resp.Command, d *decision) bool {
 }
 
 // decideProtected: DEBUG and MODULE (a restricted connection had them refused by authorize already).
+// As in Redis, an unknown subcommand or a wrong arity is answered before a refusal.
 func (st *decideState) decideProtected(c *resp.Command, d *decision) bool {
-	if len(c.Args) < 2 {
-		return d.set(st.answer(c, slot{local: wrongArity(d.cmd.name)}, true))
+	if _, cerr := st.auth.users.Table().Resolve(st.withName(c, d.orig)); cerr != nil {
+		return d.set(st.answer(c, slot{local: errorReply(cerr.Reply)}, true))
 	}
-	if r := st.protected(d.cmd.name); r != nil {
+	if r := st.protected(d.cmd, c); r != nil {
 		return d.set(st.answer(c, slot{local: r}, true))
 	}
 	return false
@@ -242,19 +243,23 @@ func guardedConfigSet(c *resp.Command) []byte {
 	return nil
 }
 
-// protected is Redis's refusal of DEBUG or MODULE (name, lower case) for this connection under
-// enable-debug-command / enable-module-command, or nil: allowed (forwarded; the backend's own setting
-// then applies) or another command.
-func (st *decideState) protected(name string) []byte {
+// protected is Redis's refusal of c (a command of entry e) for this connection when it has Redis's
+// PROTECTED flag (DEBUG; MODULE LOAD, LOADEX, UNLOAD: cmdProtected) and enable-debug-command /
+// enable-module-command does not allow it; or nil: allowed (forwarded; the backend's own setting then
+// applies) or not protected (MODULE LIST, MODULE HELP, any other command).
+func (st *decideState) protected(e *command, c *resp.Command) []byte {
+	if !e.protectedFor(c) {
+		return nil
+	}
 	snap := st.sess.in.snap.Load()
-	enable := snap.DebugCommand
-	if name == "module" {
-		enable = snap.ModuleCommand
+	enable, refusal := snap.DebugCommand, replyDebugNotAllowed
+	if e.name == "module" {
+		enable, refusal = snap.ModuleCommand, replyModuleNotAllowed
 	}
 	if enable.Allows(st.sess.addr.IsLoopback()) { // "local": loopback, as for protected mode
 		return nil
 	}
-	return protectedCommand(name)
+	return refusal
 }
 
 // helloSetName returns the call that records HELLO's SETNAME once the backend accepts the HELLO.
