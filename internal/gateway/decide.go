@@ -16,8 +16,8 @@ type decideState struct {
 	replyOff bool // CLIENT REPLY OFF: no replies until CLIENT REPLY ON
 	skipNext bool // CLIENT REPLY SKIP: no reply for the next command
 
-	// dirty: moat refused a command inside MULTI (a renamed-away command, a CLIENT subcommand moat
-	// answers), which the backend never saw. Like Redis, the transaction must then fail: EXEC is
+	// dirty: moat refused a command inside MULTI (a renamed-away command, a wrong arity of a command
+	// moat answers), which the backend never saw. Like Redis, the transaction must then fail: EXEC is
 	// replaced by DISCARD and answered with EXECABORT.
 	dirty  bool
 	queued int // commands sent inside MULTI, for CLIENT LIST's multi=

@@ -125,7 +125,7 @@ func TestDecisionsPinned(t *testing.T) {
 			{cmd: "CLIENT ID", local: true, act: actDrop, name: "client|id", multi: 5},
 			{cmd: "WATCH k", lane: needDedicated, name: "watch", multi: 5},
 			{cmd: "MULTI", lane: needDedicated, name: "multi", multi: 5},
-			{cmd: "EXEC", kind: kindExecAbort, act: actReplace, lane: needDedicated, name: "exec"},
+			{cmd: "EXEC", kind: kindExecFiltered, lane: needDedicated, name: "exec"}, // CLIENT ID is run at EXEC
 			{cmd: "MULTI", lane: needDedicated, name: "multi"},
 			{cmd: "INCR k", lane: needShared, name: "incr", multi: 1},
 			{cmd: "DISCARD", lane: needDedicated, name: "discard"},

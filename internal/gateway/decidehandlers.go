@@ -182,12 +182,17 @@ func (st *decideState) decideClient(c *resp.Command, d *decision) bool {
 	return d.sub.decide(st, c, d)
 }
 
-// decideClientLocal: CLIENT LIST, INFO, KILL and ID, which moat answers (clientcmd.go).
+// decideClientLocal: CLIENT LIST, INFO, KILL and ID, which moat answers (clientcmd.go); inside MULTI
+// they are queued and run at EXEC, as in Redis, after the arity check.
 func (st *decideState) decideClientLocal(c *resp.Command, d *decision) bool {
-	if l, mine := st.client(c, d.sub.name); mine {
-		return d.set(st.answer(c, l, l.local != nil))
+	if r := clientArity(c, d.sub.name); r != nil {
+		return d.set(st.answer(c, slot{local: r}, true))
 	}
-	return false
+	if st.multi && !st.tx.replaying {
+		return d.set(st.queueAtExec(c, st.withName(c, d.orig)))
+	}
+	l := st.client(c, d.sub.name)
+	return d.set(st.answer(c, l, l.local != nil))
 }
 
 // decideClientIDs: CLIENT UNBLOCK and TRACKING name other clients by moat's IDs (clientid.go).

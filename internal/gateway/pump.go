@@ -74,13 +74,18 @@ func (s *session) pump(st pumpState) {
 			return
 		}
 		if len(work) > 0 && work[0].kind == kindExecFiltered && !pushNext(br) {
-			if err := s.copyExec(cw, br, &work[0], &st); err != nil {
+			end, err := s.copyExec(cw, br, &work[0], &st)
+			if err != nil {
 				if errors.Is(err, errGuardBypassed) {
 					cw.Flush()
 					s.guardBypassed()
 				} else if !s.drained(err, cw) && !errors.Is(err, net.ErrClosed) {
 					s.backendLost(err)
 				}
+				return
+			}
+			if end { // CLIENT KILL of itself inside the transaction
+				cw.Flush()
 				return
 			}
 			work = work[1:]
