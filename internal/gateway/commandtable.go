@@ -113,7 +113,7 @@ func moatCommands() map[string]moatCommand {
 		"client|list":         {decide: (*decideState).decideClientLocal, lane: needDedicated},
 		"client|info":         {decide: (*decideState).decideClientLocal, lane: needDedicated},
 		"client|kill":         {decide: (*decideState).decideClientLocal, lane: needDedicated},
-		"client|id":           {decide: (*decideState).decideClientLocal, lane: needDedicated},
+		"client|id":           {decide: (*decideState).decideClientID, lane: needDedicated},
 		"client|getredir":     {decide: (*decideState).decideKind, kind: kindMoatIDs, lane: needDedicated},
 		"client|trackinginfo": {decide: (*decideState).decideKind, kind: kindMoatIDs, lane: needDedicated},
 		"client|setname":      {decide: (*decideState).decideClientSetName, lane: needDedicated},

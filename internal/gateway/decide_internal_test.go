@@ -95,7 +95,7 @@ func TestDecisionsPinned(t *testing.T) {
 			{cmd: "CLIENT SETNAME n", local: false, lane: needDedicated, name: "client|setname"},
 			{cmd: "CLIENT GETREDIR", kind: kindMoatIDs, lane: needDedicated, name: "client|getredir"},
 			{cmd: "CLIENT TRACKINGINFO", kind: kindMoatIDs, lane: needDedicated, name: "client|trackinginfo"},
-			{cmd: "CLIENT ID", kind: kindNone, local: true, act: actDrop, name: "client|id"},
+			{cmd: "CLIENT ID", kind: kindClientID, lane: needDedicated, name: "client|id"},
 			{cmd: "CLIENT INFO x", local: true, act: actDrop, name: "client|info"},
 			{cmd: "CLIENT REPLY OFF", kind: kindNone, lane: needDedicated, name: "client|reply"},
 			{cmd: "GET k", kind: kindNone, lane: needDedicated, name: "get"}, // a reply-less slot is not shared

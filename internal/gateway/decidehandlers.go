@@ -195,6 +195,17 @@ func (st *decideState) decideClientLocal(c *resp.Command, d *decision) bool {
 	return d.set(st.answer(c, l, l.local != nil))
 }
 
+// decideClientID: CLIENT ID is forwarded (outside MULTI), which gives the client a backend connection
+// of its own, so that it can be named as a redirect target (CLIENT TRACKING … REDIRECT: clientid.go);
+// the client gets moat's ID in the reply (kindClientID).
+func (st *decideState) decideClientID(c *resp.Command, d *decision) bool {
+	if st.multi || len(c.Args) != 2 {
+		return st.decideClientLocal(c, d)
+	}
+	d.sl.kind = kindClientID
+	return false
+}
+
 // decideClientIDs: CLIENT UNBLOCK and TRACKING name other clients by moat's IDs (clientid.go).
 func (st *decideState) decideClientIDs(c *resp.Command, d *decision) bool {
 	if st.translateClientIDs(c, d.sub.name) {

@@ -125,7 +125,7 @@ func (s *session) pump(st pumpState) {
 			answered++
 			continue
 		}
-		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello || work[0].kind == kindConfigGet) && !pushNext(br)
+		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello || work[0].kind == kindConfigGet || work[0].kind == kindClientID) && !pushNext(br)
 		// A monitoring connection's MONITOR lines name the backend connection a command came on: the
 		// client's address goes in its place (clientid.go).
 		monitorLine := st.monitoring && dst == cw && !moatIDs && nextByte(br) == '+'

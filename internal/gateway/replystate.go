@@ -67,6 +67,9 @@ const (
 	// kindConfigGet: CONFIG GET whose patterns match a password parameter: the backend's passwords are
 	// hidden and moat's parameters are moat's (configcmd.go, configReply).
 	kindConfigGet
+	// kindClientID: the client's CLIENT ID, forwarded so that the client has a backend connection of its
+	// own: the backend's ID in the reply is kept as the session's, the client gets moat's (clientid.go).
+	kindClientID
 )
 
 // enqueue appends slots for the pump, and wakes the pump if it waits on the backend while the first new
