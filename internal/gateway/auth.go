@@ -74,9 +74,9 @@ func (a *authState) refresh(in *Instance, addr netip.Addr) {
 
 // authorize runs the checks Redis makes before a command runs, for a connection that is not free:
 // lookup and arity, DEBUG/MODULE's protected subcommands, NOAUTH, NOPERM. e is the command's entry and
-// args its command line under the command's original name. When the command may not run, done is true and sl/a are its refusal. A command too
-// long to hold (c.More) is judged by its name and what is held, strictly (acl.User.CheckHeld): its
-// arity and any key in the part not read yet cannot be seen.
+// args its command line under the command's original name. When the command may not run, done is true
+// and sl/a are its refusal. A command too long to hold (c.More) is judged by its name and what is held,
+// strictly (acl.User.CheckHeld): its arity and any key in the part not read yet cannot be seen.
 func (st *decideState) authorize(c *resp.Command, e *command, args [][]byte) (sl slot, a act, done bool) {
 	au := &st.auth
 	table := au.users.Table()

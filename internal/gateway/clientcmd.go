@@ -14,8 +14,10 @@ import (
 // instance's connections: the real client address (the one a trusted PROXY header carries), moat's
 // connection IDs, the instance. Their replies are built in the pump when their slot reaches the head,
 // so that they see the connection as Redis would at that point (protocol, name, database) and KILL acts
-// in order with the commands around it. CLIENT UNBLOCK and CLIENT TRACKING … REDIRECT take client IDs
-// too: they go to the backend with moat's IDs translated to the backend's (clientid.go).
+// in order with the commands around it. Outside MULTI, CLIENT ID goes to the backend, which gives the
+// client a backend connection of its own, and its reply becomes moat's ID (clientid.go). CLIENT UNBLOCK
+// and CLIENT TRACKING … REDIRECT take client IDs too: they go to the backend with moat's IDs translated
+// to the backend's (clientid.go).
 
 type clientOp uint8
 

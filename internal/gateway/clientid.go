@@ -14,8 +14,8 @@ import (
 )
 
 // Client IDs that mean one thing (issue 18 item 3). A client only ever sees moat's connection IDs
-// (CLIENT LIST, INFO, KILL are moat's: clientcmd.go; CLIENT ID's reply is turned into moat's). The two commands that name another client
-// for the backend to act on — CLIENT UNBLOCK id and CLIENT TRACKING … REDIRECT id — are forwarded with
+// (CLIENT LIST, INFO, KILL are moat's: clientcmd.go; CLIENT ID's reply is turned into moat's). The two
+// commands that name another client for the backend to act on — CLIENT UNBLOCK id and CLIENT TRACKING … REDIRECT id — are forwarded with
 // the ID translated to the backend's ID of that client's own backend connection:
 //
 //   - a client with its own backend connection (it moved to a dedicated lane: blocking commands,
