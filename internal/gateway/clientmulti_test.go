@@ -52,18 +52,23 @@ func TestClientCommandsInMulti(t *testing.T) {
 				t.Fatalf("HELLO %s: %q", proto, got)
 			}
 			id := clientID(t, c)
-			c.send(cmd("MULTI") + cmd("CLIENT", "ID") + cmd("SET", "k", "v") + cmd("CLIENT", "INFO") + cmd("CLIENT", "LIST", "ID", id) + cmd("EXEC"))
+			// SELECT and CLIENT SETNAME inside the transaction show from their place on.
+			c.send(cmd("MULTI") + cmd("CLIENT", "ID") + cmd("SELECT", "2") + cmd("CLIENT", "SETNAME", "w"+proto) +
+				cmd("CLIENT", "INFO") + cmd("CLIENT", "LIST", "ID", id) + cmd("SELECT", "0") + cmd("EXEC"))
 			c.expect("+OK\r\n")
-			for range 4 {
+			for range 6 {
 				c.expect("+QUEUED\r\n")
 			}
 			el := execElements(t, c.readReply())
-			if len(el) != 4 || el[0] != ":"+id+"\r\n" || el[1] != "+OK\r\n" {
+			if len(el) != 6 || el[0] != ":"+id+"\r\n" || el[1] != "+OK\r\n" || el[2] != "+OK\r\n" || el[5] != "+OK\r\n" {
 				t.Fatalf("RESP%s EXEC: %q (ID %s)", proto, el, id)
 			}
-			info, list := lineFields(t, el[2], proto), lineFields(t, el[3], proto)
-			if info["id"] != id || list["id"] != id {
-				t.Errorf("RESP%s: CLIENT INFO id=%s, CLIENT LIST id=%s, want %s", proto, info["id"], list["id"], id)
+			if after := lineFields(t, c.do("CLIENT", "INFO"), proto); after["db"] != "0" || after["name"] != "w"+proto {
+				t.Errorf("RESP%s after EXEC: db=%s name=%s, want db=0 name=w%s", proto, after["db"], after["name"], proto)
+			}
+			info, list := lineFields(t, el[3], proto), lineFields(t, el[4], proto)
+			if info["id"] != id || list["id"] != id || info["db"] != "2" || info["name"] != "w"+proto {
+				t.Errorf("RESP%s: CLIENT INFO id=%s db=%s name=%s, CLIENT LIST id=%s, want %s, 2, w%s", proto, info["id"], info["db"], info["name"], list["id"], id, proto)
 			}
 			views[i] = info
 			for _, k := range shownFields {

@@ -32,7 +32,7 @@ type decideState struct {
 	guard     *backend.ScriptGuard
 	wrapAt    []int
 	wrapExtra int
-	// hellos: the HELLOs sent inside MULTI (multiacl.go).
+	// hellos: the HELLO, SELECT and CLIENT SETNAME commands sent inside MULTI (multiacl.go: execHello).
 	hellos []execHello
 
 	// subscribedCtx: the last switch to a backend identity (identity.go) was refused because the

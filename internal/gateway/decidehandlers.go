@@ -138,10 +138,15 @@ func (st *decideState) decideHello(c *resp.Command, d *decision) bool {
 }
 
 func (st *decideState) decideSelect(c *resp.Command, d *decision) bool {
-	if !st.multi && len(c.Args) == 2 {
-		if db, ok := atoi(string(c.Args[1])); ok {
-			d.sl.kind, d.sl.n = d.cmd.kind, db
-		}
+	if len(c.Args) != 2 {
+		return false
+	}
+	switch db, ok := atoi(string(c.Args[1])); {
+	case !ok:
+	case st.multi:
+		st.noteInExec(execHello{kind: kindSelect, n: db}) // recorded from its place in EXEC's array
+	default:
+		d.sl.kind, d.sl.n = d.cmd.kind, db
 	}
 	return false
 }
@@ -215,8 +220,14 @@ func (st *decideState) decideClientIDs(c *resp.Command, d *decision) bool {
 }
 
 func (st *decideState) decideClientSetName(c *resp.Command, d *decision) bool {
-	if !st.multi && len(c.Args) == 3 {
-		d.sl.call = &clientCall{op: opSetName, name: string(c.Args[2])}
+	if len(c.Args) != 3 {
+		return false
+	}
+	call := &clientCall{op: opSetName, name: string(c.Args[2])}
+	if st.multi {
+		st.noteInExec(execHello{kind: kindOne, call: call}) // recorded from its place in EXEC's array
+	} else {
+		d.sl.call = call
 	}
 	return false
 }

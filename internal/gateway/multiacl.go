@@ -73,11 +73,15 @@ type txItem struct {
 	ex    int
 }
 
-// execHello is a HELLO the backend runs inside EXEC: at, its place in the backend's EXEC array; call,
-// the opSetName of its SETNAME, or nil; refuse: its AUTH failed at EXEC though it was judged to succeed
-// when queued — the element becomes the wrong-password reply and the connection closes after EXEC's.
+// execHello is a HELLO (kind kindHello), SELECT (kindSelect, n the database) or CLIENT SETNAME
+// (kindOne) the backend runs inside EXEC, whose success CLIENT LIST must see from its place on: at, its
+// place in the backend's EXEC array; call, the opSetName of its SETNAME, or nil; refuse: a HELLO's AUTH
+// failed at EXEC though it was judged to succeed when queued — the element becomes the wrong-password
+// reply and the connection closes after EXEC's.
 type execHello struct {
 	at     int
+	kind   replyKind
+	n      int
 	call   *clientCall
 	refuse bool
 }
@@ -155,7 +159,14 @@ func (st *decideState) queueHelloAuth(c *resp.Command, authAt int) (sl slot, a a
 
 // noteHello records a HELLO sent to the backend inside MULTI: its place in EXEC's array.
 func (st *decideState) noteHello(c *resp.Command) {
-	st.hellos = append(st.hellos, execHello{at: st.backendQueued() - 1 + st.wrapExtra, call: helloSetName(c)})
+	st.noteInExec(execHello{kind: kindHello, call: helloSetName(c)})
+}
+
+// noteInExec records h, a command just sent to the backend inside MULTI that changes what CLIENT LIST
+// shows (HELLO, SELECT, CLIENT SETNAME), at its place in EXEC's array.
+func (st *decideState) noteInExec(h execHello) {
+	h.at = st.backendQueued() - 1 + st.wrapExtra
+	st.hellos = append(st.hellos, h)
 }
 
 // txApply changes the transaction's idea of the connection's user and users as an AUTH or ACL
@@ -349,13 +360,17 @@ func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, st *p
 			}
 			out++
 		}
-		if len(hellos) > 0 && hellos[0].at == i {
+		if len(hellos) > 0 && hellos[0].at == i && hellos[0].kind == kindHello {
 			if err := s.copyExecHello(dst, src, &hellos[0], st, &info); err != nil {
 				return false, err
 			}
 			hellos = hellos[1:]
 		} else if err := resp.CopyReply(w, src, &info); err != nil {
 			return false, err
+		} else if len(hellos) > 0 && hellos[0].at == i { // SELECT, CLIENT SETNAME
+			h := slot{kind: hellos[0].kind, n: hellos[0].n, call: hellos[0].call}
+			s.noteReply(&h, &info)
+			hellos = hellos[1:]
 		}
 		switch {
 		case k >= 0 && k%2 == 0: // an AUTH to the script user

@@ -31,7 +31,7 @@ type slot struct {
 	// DISCARD's when not replyExecAbort (multiacl.go).
 	insert []execInsert
 	abort  []byte
-	hellos []execHello // kindExecFiltered: the HELLOs the backend runs in EXEC (multiacl.go)
+	hellos []execHello // kindExecFiltered: the HELLO, SELECT, CLIENT SETNAME the backend runs in EXEC (multiacl.go)
 	// kindSwitch (identity.go): n frames to swallow; how the switch went is sent on switched;
 	// subscribedCtx notes a refusal for a RESP2 connection's subscribed context.
 	switched      chan switchResult
