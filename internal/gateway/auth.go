@@ -73,11 +73,11 @@ func (a *authState) refresh(in *Instance, addr netip.Addr) {
 }
 
 // authorize runs the checks Redis makes before a command runs, for a connection that is not free:
-// lookup and arity, DEBUG/MODULE, NOAUTH, NOPERM. args are the command line under the command's
-// original name. When the command may not run, done is true and sl/a are its refusal. A command too
-// long to hold (c.More) is judged by its name and what is held, strictly (acl.User.CheckHeld): its
-// arity and any key in the part not read yet cannot be seen.
-func (st *decideState) authorize(c *resp.Command, args [][]byte) (sl slot, a act, done bool) {
+// lookup and arity, DEBUG/MODULE's protected subcommands, NOAUTH, NOPERM. e is the command's entry and
+// args its command line under the command's original name. When the command may not run, done is true
+// and sl/a are its refusal. A command too long to hold (c.More) is judged by its name and what is held,
+// strictly (acl.User.CheckHeld): its arity and any key in the part not read yet cannot be seen.
+func (st *decideState) authorize(c *resp.Command, e *command, args [][]byte) (sl slot, a act, done bool) {
 	au := &st.auth
 	table := au.users.Table()
 	var cmd *acl.Command
@@ -93,7 +93,7 @@ func (st *decideState) authorize(c *resp.Command, args [][]byte) (sl slot, a act
 		sl, a = st.reject(c, args, errorReply(cerr.Reply))
 		return sl, a, true
 	}
-	if r := st.protected(cmd.Name); r != nil {
+	if r := st.protected(e, c); r != nil {
 		sl, a = st.answer(c, slot{local: r}, true)
 		return sl, a, true
 	}
@@ -135,17 +135,6 @@ func (st *decideState) withName(c *resp.Command, orig string) [][]byte {
 	st.argsBuf = append(st.argsBuf[:0], []byte(orig))
 	st.argsBuf = append(st.argsBuf, c.Args[1:]...)
 	return st.argsBuf
-}
-
-// protectedCommand is Redis's refusal of DEBUG and MODULE (checked after arity, before NOAUTH), or nil.
-func protectedCommand(name string) []byte {
-	switch name {
-	case "debug":
-		return replyDebugNotAllowed
-	case "module":
-		return replyModuleNotAllowed
-	}
-	return nil
 }
 
 // logContext is the ACL LOG context of the command being decided.

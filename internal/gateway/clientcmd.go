@@ -14,8 +14,10 @@ import (
 // instance's connections: the real client address (the one a trusted PROXY header carries), moat's
 // connection IDs, the instance. Their replies are built in the pump when their slot reaches the head,
 // so that they see the connection as Redis would at that point (protocol, name, database) and KILL acts
-// in order with the commands around it. CLIENT UNBLOCK and CLIENT TRACKING … REDIRECT take client IDs
-// too: they go to the backend with moat's IDs translated to the backend's (clientid.go).
+// in order with the commands around it. Outside MULTI, CLIENT ID goes to the backend, which gives the
+// client a backend connection of its own, and its reply becomes moat's ID (clientid.go). CLIENT UNBLOCK
+// and CLIENT TRACKING … REDIRECT take client IDs too: they go to the backend with moat's IDs translated
+// to the backend's (clientid.go).
 
 type clientOp uint8
 
@@ -44,8 +46,9 @@ type clientCall struct {
 	silent bool   // CLIENT REPLY OFF|SKIP: act, but write nothing
 	name   string // opSetName
 
-	typ int8    // LIST TYPE; KILL TYPE
-	ids []int64 // LIST ID …; nil: every client
+	typ  int8    // LIST TYPE; KILL TYPE
+	exec int     // run inside EXEC of a transaction of exec commands (0: not): how the caller's line shows
+	ids  []int64 // LIST ID …; nil: every client
 
 	// KILL filters.
 	old            bool // CLIENT KILL ip:port: +OK or -ERR No such client, and it may kill the caller
@@ -60,24 +63,27 @@ type clientCall struct {
 	config []string // CONFIG GET of moat's parameters: name, value, … (configcmd.go)
 }
 
-// client parses a CLIENT subcommand moat owns (LIST, INFO, ID, KILL). Otherwise
-// the slot is an error (local) or a call. Checks run in Redis's order: arity, then MULTI, then syntax.
-func (st *decideState) client(c *resp.Command, sub string) (sl slot, mine bool) {
+// clientArity is Redis's arity error for a CLIENT subcommand moat owns (LIST, INFO, ID, KILL), or nil.
+// Inside MULTI it is the only check made when the command is queued, as in Redis.
+func clientArity(c *resp.Command, sub string) []byte {
 	n := len(c.Args)
 	switch sub {
 	case "id", "info":
 		if n != 2 {
-			return slot{local: wrongArity("client|" + sub)}, true
+			return wrongArity("client|" + sub)
 		}
-	case "list":
 	case "kill":
 		if n < 3 {
-			return slot{local: wrongArity("client|kill")}, true
+			return wrongArity("client|kill")
 		}
 	}
-	if st.multi {
-		return slot{local: replyNotInMulti}, true
-	}
+	return nil
+}
+
+// client parses a CLIENT subcommand moat owns (LIST, INFO, ID, KILL), whose arity clientArity accepted,
+// into a call; or the slot is an error (local). Inside MULTI it runs at EXEC (queueAtExec, txExec).
+func (st *decideState) client(c *resp.Command, sub string) slot {
+	n := len(c.Args)
 	call := &clientCall{typ: typeAny}
 	switch sub {
 	case "id":
@@ -91,7 +97,7 @@ func (st *decideState) client(c *resp.Command, sub string) (sl slot, mine bool) 
 		case n == 4 && strings.EqualFold(string(c.Args[2]), "type"):
 			t, ok := clientType(c.Args[3])
 			if !ok {
-				return slot{local: replyClientType(string(c.Args[3]))}, true
+				return slot{local: replyClientType(string(c.Args[3]))}
 			}
 			call.typ = t
 		case n > 3 && strings.EqualFold(string(c.Args[2]), "id"):
@@ -99,21 +105,21 @@ func (st *decideState) client(c *resp.Command, sub string) (sl slot, mine bool) 
 			for _, a := range c.Args[3:] {
 				id, err := strconv.ParseInt(string(a), 10, 64)
 				if err != nil || !strictInt(a) {
-					return slot{local: replyInvalidClientID}, true
+					return slot{local: replyInvalidClientID}
 				}
 				call.ids = append(call.ids, id)
 			}
 		default:
-			return slot{local: replySyntaxError}, true
+			return slot{local: replySyntaxError}
 		}
 	case "kill":
 		call.op = opKill
 		known := func(name string) bool { return st.auth.users.Get(name) != nil }
 		if l, ok := call.parseKill(c.Args, known); !ok {
-			return slot{local: l}, true
+			return slot{local: l}
 		}
 	}
-	return slot{call: call}, true
+	return slot{call: call}
 }
 
 // parseKill reads CLIENT KILL's filters; on a bad one it returns Redis's error reply. known tells
@@ -209,20 +215,20 @@ func (k *clientCall) run(s *session, resp3 bool) (reply []byte, closeSelf bool) 
 	case opID:
 		out = resp.AppendInt(nil, s.client.id)
 	case opInfo:
-		out = verbatim(resp3, s.describe(nil, time.Now()), '\n')
+		out = verbatim(resp3, k.line(nil, s, s, time.Now()), '\n')
 	case opList:
 		now := time.Now()
 		var text []byte
 		if k.ids != nil {
 			for _, id := range k.ids {
 				if ss := s.in.client(id); ss != nil {
-					text = append(ss.describe(text, now), '\n')
+					text = append(k.line(text, ss, s, now), '\n')
 				}
 			}
 		} else {
 			for _, ss := range s.in.clients() {
 				if k.typ == typeAny || ss.clientType() == k.typ {
-					text = append(ss.describe(text, now), '\n')
+					text = append(k.line(text, ss, s, now), '\n')
 				}
 			}
 		}
@@ -254,6 +260,14 @@ func (k *clientCall) run(s *session, resp3 bool) (reply []byte, closeSelf bool) 
 		out = nil
 	}
 	return out, closeSelf
+}
+
+// line appends ss's CLIENT LIST line, as caller (the connection running k) sees it.
+func (k *clientCall) line(b []byte, ss, caller *session, now time.Time) []byte {
+	if ss == caller && k.exec > 0 {
+		return ss.describeInExec(b, now, k.exec)
+	}
+	return ss.describe(b, now)
 }
 
 func (k *clientCall) matches(ss, self *session) bool {

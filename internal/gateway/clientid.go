@@ -14,8 +14,8 @@ import (
 )
 
 // Client IDs that mean one thing (issue 18 item 3). A client only ever sees moat's connection IDs
-// (CLIENT ID, LIST, INFO, KILL are moat's: clientcmd.go). The two commands that name another client
-// for the backend to act on — CLIENT UNBLOCK id and CLIENT TRACKING … REDIRECT id — are forwarded with
+// (CLIENT LIST, INFO, KILL are moat's: clientcmd.go; CLIENT ID's reply is turned into moat's). The two
+// commands that name another client for the backend to act on — CLIENT UNBLOCK id and CLIENT TRACKING … REDIRECT id — are forwarded with
 // the ID translated to the backend's ID of that client's own backend connection:
 //
 //   - a client with its own backend connection (it moved to a dedicated lane: blocking commands,
@@ -23,9 +23,15 @@ import (
 //     connection, on a connection of its own (one round trip, only for these two commands), and the ID
 //     is kept with the session; behind a Unix socket, where every connection has the same address,
 //     the connection was asked its ID with CLIENT ID when it was opened (askBackendID);
-//   - a client without one (on a shared lane, hence neither blocked nor subscribed), an unknown ID, or
-//     a backend that cannot tell gives the ID 0, which no Redis client has: CLIENT UNBLOCK then answers
-//     0 (not blocked) and REDIRECT Redis's "The client ID you want redirect to does not exist".
+//   - CLIENT ID gives its client a backend connection of its own (it is forwarded: decideClientID, and
+//     its reply tells the backend's ID at once): a client that learns its ID to hand it to another as a
+//     redirect target, as client-side caching does, is on a dedicated lane by then and can receive
+//     what Redis sends a redirect target (RESP3 invalidate pushes; __redis__:invalidate messages once
+//     subscribed under RESP2);
+//   - a client without one (on a shared lane: it never asked CLIENT ID, nor blocked or subscribed — it
+//     learnt its ID from HELLO or CLIENT LIST), an unknown ID, or a backend that cannot tell gives the
+//     ID 0, which no Redis client has: CLIENT UNBLOCK then answers 0 (not blocked) and REDIRECT
+//     Redis's "The client ID you want redirect to does not exist".
 //
 // Every other argument, and the order Redis checks them in, is left to the backend. The replies that
 // name a redirect target — CLIENT GETREDIR and the redirect of CLIENT TRACKINGINFO (kindMoatIDs), and
@@ -231,11 +237,19 @@ func (s *session) noteBackendID(reply []byte) {
 	}
 }
 
-// toMoatIDs returns a reply with the backend's client IDs in it turned into moat's: the id of HELLO's
-// reply (kind kindHello) becomes the session's; the reply of CLIENT GETREDIR (an integer) and the
+// toMoatIDs returns a reply with the backend's client IDs in it turned into moat's: the reply of the
+// client's CLIENT ID (kind kindClientID, kept as the session's backend ID) and the id of HELLO's reply
+// (kind kindHello) become the session's; the reply of CLIENT GETREDIR (an integer) and the
 // "redirect" entry of CLIENT TRACKINGINFO's become moat's ID of the redirect target the session named.
 // It may modify reply in place. Pump goroutine.
 func (s *session) toMoatIDs(reply []byte, kind replyKind) []byte {
+	if kind == kindClientID {
+		if len(reply) == 0 || reply[0] != ':' {
+			return reply
+		}
+		s.noteBackendID(reply)
+		return resp.AppendInt(nil, s.client.id)
+	}
 	if kind == kindHello {
 		key := []byte("$2\r\nid\r\n:")
 		at := bytes.Index(reply, key)

@@ -205,3 +205,54 @@ func trackingRedirBroken(t *testing.T, addr, from string) {
 	mustDo(t, w, "+OK\r\n", "SET", "rb", "2")
 	r.expect(push(bulk("tracking-redir-broken"), ":"+id+"\r\n"))
 }
+
+// A redirect target that only asked its ID (no blocking command, no subscription yet), as in Redis's
+// "RESP3 based basic redirect invalidation with client reply off": CLIENT ID gives it a backend
+// connection of its own, so REDIRECT to it is accepted, and what Redis sends a redirect target reaches
+// it through moat byte for byte as from redis-server: a RESP3 target gets the invalidate push (CLIENT
+// REPLY OFF does not silence it); a RESP2 target nothing until it subscribes, then the
+// __redis__:invalidate message.
+func TestTrackingRedirectToClientThatAskedItsID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allowLoopback(t))
+	for _, proto := range []string{"3", "2"} {
+		want := redirectToIDOnly(t, e.srv.Addr, "127.0.0.1", "direct"+proto, proto)
+		got := redirectToIDOnly(t, e.addr, "127.0.0.2", "moat"+proto, proto)
+		if got != want {
+			t.Errorf("RESP%s target: moat %q, redis %q", proto, got, want)
+		}
+	}
+}
+
+// redirectToIDOnly redirects a client's tracking at addr to a target that sent only HELLO proto and
+// CLIENT ID, invalidates a key (named key) it read, and returns what the target received from CLIENT
+// REPLY OFF on, with the key's name as "K".
+func redirectToIDOnly(t *testing.T, addr, from, key, proto string) string {
+	t.Helper()
+	target, r, w := dial(t, addr, from), dial(t, addr, from), dial(t, addr, from)
+	if got := target.do("HELLO", proto); !strings.HasPrefix(got, "%") && !strings.HasPrefix(got, "*") {
+		t.Fatalf("%s: HELLO %s: %q", addr, proto, got)
+	}
+	id := clientID(t, target)
+	r.expectOK("CLIENT", "TRACKING", "on", "REDIRECT", id)
+	mustDo(t, w, "+OK\r\n", "SET", key, "1")
+	mustDo(t, r, bulk("1"), "GET", key)
+	var out strings.Builder
+	if proto == "3" {
+		target.send(cmd("CLIENT", "REPLY", "OFF"))
+		mustDo(t, w, "+OK\r\n", "SET", key, "2")
+		out.WriteString(target.readReply())
+		target.send(cmd("CLIENT", "REPLY", "ON") + cmd("PING"))
+		out.WriteString(target.readReply() + target.readReply())
+	} else {
+		mustDo(t, w, "+OK\r\n", "SET", key, "2") // a RESP2 target outside pub/sub gets nothing
+		mustDo(t, r, bulk("2"), "GET", key)
+		out.WriteString(target.do("PING"))
+		target.send(cmd("SUBSCRIBE", "__redis__:invalidate"))
+		out.WriteString(target.readReply())
+		mustDo(t, w, "+OK\r\n", "SET", key, "3")
+		out.WriteString(target.readReply())
+	}
+	r.expect2("CLIENT", ":"+id+"\r\n", "GETREDIR")
+	return strings.ReplaceAll(out.String(), "$"+strconvItoa(len(key))+"\r\n"+key+"\r\n", "$1\r\nK\r\n")
+}

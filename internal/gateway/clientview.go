@@ -182,7 +182,19 @@ func (s *session) fd() int {
 // Redis's order, with moat's values, then moat's own instance=. Buffer sizes moat does not track the
 // way Redis does are 0.
 func (s *session) describe(b []byte, now time.Time) []byte {
+	return s.describeView(b, now, s.snapshotView())
+}
+
+// describeInExec is describe while the connection runs EXEC of a transaction of queued commands, as
+// Redis shows a client then: flags x, multi=queued, cmd=exec.
+func (s *session) describeInExec(b []byte, now time.Time, queued int) []byte {
 	v := s.snapshotView()
+	v.multi, v.lastCmd = queued, "exec"
+	return s.describeView(b, now, v)
+}
+
+// describeView is describe with the view v.
+func (s *session) describeView(b []byte, now time.Time, v clientView) []byte {
 	last := v.lastAt
 	if last == 0 {
 		last = s.client.created.UnixNano()
@@ -237,7 +249,7 @@ func (s *session) describe(b []byte, now time.Time) []byte {
 	b = append(b, " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
 	b = append(b, cmd...)
 	b = append(b, " user="...)
-	b = append(b, s.user()...)
+	b = append(b, v.user...)
 	b = append(b, " redir=-1 resp="...)
 	b = strconv.AppendInt(b, int64(proto), 10)
 	b = append(b, " instance="...)

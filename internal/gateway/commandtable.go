@@ -32,6 +32,9 @@ const (
 	cmdBlockOption
 	// cmdGuardedSet: CONFIG SET, whose parameters of the backend's wiring moat refuses (guardedConfigSet).
 	cmdGuardedSet
+	// cmdProtected: Redis 7.0.15's PROTECTED flag (DEBUG; MODULE LOAD, LOADEX, UNLOAD), which COMMAND
+	// does not show: refused unless enable-debug-command / enable-module-command allow it (protected).
+	cmdProtected
 )
 
 // decideFunc is moat's handling of a command in decide, on d (its slot and what reaches the backend).
@@ -71,7 +74,6 @@ func moatCommands() map[string]moatCommand {
 	dedicated := moatCommand{lane: needDedicated}
 	sub := moatCommand{decide: (*decideState).decideSubscription, lane: needDedicated, flags: cmdSubscription}
 	script := moatCommand{decide: (*decideState).decideScript}
-	protected := moatCommand{decide: (*decideState).decideProtected, lane: needDedicated} // DEBUG SLEEP would hold up a shared lane
 	m := map[string]moatCommand{
 		"auth":    {decide: (*decideState).decideAuth, flags: cmdJudgedAtExec},
 		"acl":     {decide: (*decideState).decideACL, flags: cmdJudgedAtExec},
@@ -87,8 +89,9 @@ func moatCommands() map[string]moatCommand {
 		"monitor": {decide: (*decideState).decideKind, kind: kindMonitor, lane: needDedicated},
 		"sync":    {decide: (*decideState).decideKind, kind: kindReplica, lane: needDedicated},
 		"psync":   {decide: (*decideState).decideKind, kind: kindReplica, lane: needDedicated},
-		"debug":   protected,
-		"module":  protected,
+		// DEBUG SLEEP would hold up a shared lane.
+		"debug":  {decide: (*decideState).decideProtected, lane: needDedicated, flags: cmdProtected},
+		"module": {decide: (*decideState).decideProtected, lane: needDedicated},
 		// Connection state a shared lane must not hold, or waits that would hold it up.
 		"unwatch": dedicated, "readonly": dedicated, "readwrite": dedicated, "asking": dedicated,
 		"replconf": dedicated, "wait": dedicated, "waitaof": dedicated,
@@ -96,6 +99,9 @@ func moatCommands() map[string]moatCommand {
 		"xread":      {flags: cmdBlockOption},
 		"xreadgroup": {flags: cmdBlockOption},
 		"config|set": {flags: cmdGuardedSet},
+		// MODULE's PROTECTED subcommands; LIST and HELP are not.
+		"module|load": {lane: needDedicated, flags: cmdProtected}, "module|loadex": {lane: needDedicated, flags: cmdProtected},
+		"module|unload": {lane: needDedicated, flags: cmdProtected},
 		// CLIENT: connection state (a dedicated lane), but for what a shared connection may run (a shared
 		// session has no name); moat answers some subcommands and translates the client IDs of others.
 		"client":              {decide: (*decideState).decideClient, lane: needDedicated},
@@ -107,7 +113,7 @@ func moatCommands() map[string]moatCommand {
 		"client|list":         {decide: (*decideState).decideClientLocal, lane: needDedicated},
 		"client|info":         {decide: (*decideState).decideClientLocal, lane: needDedicated},
 		"client|kill":         {decide: (*decideState).decideClientLocal, lane: needDedicated},
-		"client|id":           {decide: (*decideState).decideClientLocal, lane: needDedicated},
+		"client|id":           {decide: (*decideState).decideClientID, lane: needDedicated},
 		"client|getredir":     {decide: (*decideState).decideKind, kind: kindMoatIDs, lane: needDedicated},
 		"client|trackinginfo": {decide: (*decideState).decideKind, kind: kindMoatIDs, lane: needDedicated},
 		"client|setname":      {decide: (*decideState).decideClientSetName, lane: needDedicated},
@@ -258,6 +264,16 @@ func (e *command) laneFor(c *resp.Command) laneNeed {
 		return needDedicated
 	}
 	return e.lane
+}
+
+// protectedFor reports whether c (a command of entry e) has Redis's PROTECTED flag: e's, or its
+// subcommand's.
+func (e *command) protectedFor(c *resp.Command) bool {
+	if e.flags&cmdProtected != 0 {
+		return true
+	}
+	s := e.subcommand(c)
+	return s != nil && s.flags&cmdProtected != 0
 }
 
 // canonicalFor is the name CLIENT LIST shows for c (a command of entry e): "container|sub" for a known

@@ -16,8 +16,8 @@ type decideState struct {
 	replyOff bool // CLIENT REPLY OFF: no replies until CLIENT REPLY ON
 	skipNext bool // CLIENT REPLY SKIP: no reply for the next command
 
-	// dirty: moat refused a command inside MULTI (a renamed-away command, a CLIENT subcommand moat
-	// answers), which the backend never saw. Like Redis, the transaction must then fail: EXEC is
+	// dirty: moat refused a command inside MULTI (a renamed-away command, a wrong arity of a command
+	// moat answers), which the backend never saw. Like Redis, the transaction must then fail: EXEC is
 	// replaced by DISCARD and answered with EXECABORT.
 	dirty  bool
 	queued int // commands sent inside MULTI, for CLIENT LIST's multi=
@@ -32,7 +32,7 @@ type decideState struct {
 	guard     *backend.ScriptGuard
 	wrapAt    []int
 	wrapExtra int
-	// hellos: the HELLOs sent inside MULTI (multiacl.go).
+	// hellos: the HELLO, SELECT and CLIENT SETNAME commands sent inside MULTI (multiacl.go: execHello).
 	hellos []execHello
 
 	// subscribedCtx: the last switch to a backend identity (identity.go) was refused because the
@@ -116,7 +116,7 @@ func (st *decideState) decideAs(c *resp.Command, e *command, r rediscmd.Rename, 
 		st.rewriteName(c, r.Original)
 	}
 	if !st.auth.free {
-		if sl, a, done := st.authorize(c, st.withName(c, orig)); done {
+		if sl, a, done := st.authorize(c, e, st.withName(c, orig)); done {
 			return sl, a
 		}
 	}

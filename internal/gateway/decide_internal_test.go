@@ -95,7 +95,7 @@ func TestDecisionsPinned(t *testing.T) {
 			{cmd: "CLIENT SETNAME n", local: false, lane: needDedicated, name: "client|setname"},
 			{cmd: "CLIENT GETREDIR", kind: kindMoatIDs, lane: needDedicated, name: "client|getredir"},
 			{cmd: "CLIENT TRACKINGINFO", kind: kindMoatIDs, lane: needDedicated, name: "client|trackinginfo"},
-			{cmd: "CLIENT ID", kind: kindNone, local: true, act: actDrop, name: "client|id"},
+			{cmd: "CLIENT ID", kind: kindClientID, lane: needDedicated, name: "client|id"},
 			{cmd: "CLIENT INFO x", local: true, act: actDrop, name: "client|info"},
 			{cmd: "CLIENT REPLY OFF", kind: kindNone, lane: needDedicated, name: "client|reply"},
 			{cmd: "GET k", kind: kindNone, lane: needDedicated, name: "get"}, // a reply-less slot is not shared
@@ -125,7 +125,7 @@ func TestDecisionsPinned(t *testing.T) {
 			{cmd: "CLIENT ID", local: true, act: actDrop, name: "client|id", multi: 5},
 			{cmd: "WATCH k", lane: needDedicated, name: "watch", multi: 5},
 			{cmd: "MULTI", lane: needDedicated, name: "multi", multi: 5},
-			{cmd: "EXEC", kind: kindExecAbort, act: actReplace, lane: needDedicated, name: "exec"},
+			{cmd: "EXEC", kind: kindExecFiltered, lane: needDedicated, name: "exec"}, // CLIENT ID is run at EXEC
 			{cmd: "MULTI", lane: needDedicated, name: "multi"},
 			{cmd: "INCR k", lane: needShared, name: "incr", multi: 1},
 			{cmd: "DISCARD", lane: needDedicated, name: "discard"},
@@ -203,6 +203,8 @@ func TestCommandTableEntries(t *testing.T) {
 		{cmd: "CLIENT GETNAME", handled: true, lane: needShared, canonical: "client|getname"},
 		{cmd: "CLIENT SETINFO lib-ver 1", handled: true, lane: needShared, canonical: "client"},
 		{cmd: "CLIENT PAUSE 10", handled: true, lane: needDedicated, canonical: "client|pause"},
+		{cmd: "DEBUG SLEEP 0", handled: true, lane: needDedicated, flags: cmdProtected, canonical: "debug"},
+		{cmd: "MODULE LIST", handled: true, lane: needDedicated, canonical: "module|list"},
 		{cmd: "XCONF SET maxmemory 1", handled: true, canonical: "config|set"},
 		{cmd: "config|get maxmemory", canonical: "config|get"}, // typed as a name: forwarded as it is
 		{cmd: "CONFIG GET x", canonical: ""},                   // renamed away
@@ -222,6 +224,11 @@ func TestCommandTableEntries(t *testing.T) {
 	}
 	if s := ct.get("config").subs["set"]; s.flags != cmdGuardedSet {
 		t.Errorf("CONFIG SET's flags %b, want cmdGuardedSet", s.flags)
+	}
+	for _, sub := range []string{"load", "loadex", "unload"} {
+		if s := ct.get("module").subs[sub]; s.flags != cmdProtected {
+			t.Errorf("MODULE %s's flags %b, want cmdProtected", sub, s.flags)
+		}
 	}
 	if s := ct.get("client").subs["reply"]; s.decide == nil || s.lane != needDedicated {
 		t.Errorf("CLIENT REPLY: handled %v lane %d, want a handler and a dedicated lane", s.decide != nil, s.lane)

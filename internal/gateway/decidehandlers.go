@@ -17,11 +17,12 @@ func (st *decideState) decideACL(c *resp.Command, d *decision) bool {
 }
 
 // decideProtected: DEBUG and MODULE (a restricted connection had them refused by authorize already).
+// As in Redis, an unknown subcommand or a wrong arity is answered before a refusal.
 func (st *decideState) decideProtected(c *resp.Command, d *decision) bool {
-	if len(c.Args) < 2 {
-		return d.set(st.answer(c, slot{local: wrongArity(d.cmd.name)}, true))
+	if _, cerr := st.auth.users.Table().Resolve(st.withName(c, d.orig)); cerr != nil {
+		return d.set(st.answer(c, slot{local: errorReply(cerr.Reply)}, true))
 	}
-	if r := st.protected(d.cmd.name); r != nil {
+	if r := st.protected(d.cmd, c); r != nil {
 		return d.set(st.answer(c, slot{local: r}, true))
 	}
 	return false
@@ -137,10 +138,15 @@ func (st *decideState) decideHello(c *resp.Command, d *decision) bool {
 }
 
 func (st *decideState) decideSelect(c *resp.Command, d *decision) bool {
-	if !st.multi && len(c.Args) == 2 {
-		if db, ok := atoi(string(c.Args[1])); ok {
-			d.sl.kind, d.sl.n = d.cmd.kind, db
-		}
+	if len(c.Args) != 2 {
+		return false
+	}
+	switch db, ok := atoi(string(c.Args[1])); {
+	case !ok:
+	case st.multi:
+		st.noteInExec(execHello{kind: kindSelect, n: db}) // recorded from its place in EXEC's array
+	default:
+		d.sl.kind, d.sl.n = d.cmd.kind, db
 	}
 	return false
 }
@@ -181,11 +187,27 @@ func (st *decideState) decideClient(c *resp.Command, d *decision) bool {
 	return d.sub.decide(st, c, d)
 }
 
-// decideClientLocal: CLIENT LIST, INFO, KILL and ID, which moat answers (clientcmd.go).
+// decideClientLocal: CLIENT LIST, INFO, KILL and ID, which moat answers (clientcmd.go); inside MULTI
+// they are queued and run at EXEC, as in Redis, after the arity check.
 func (st *decideState) decideClientLocal(c *resp.Command, d *decision) bool {
-	if l, mine := st.client(c, d.sub.name); mine {
-		return d.set(st.answer(c, l, l.local != nil))
+	if r := clientArity(c, d.sub.name); r != nil {
+		return d.set(st.answer(c, slot{local: r}, true))
 	}
+	if st.multi && !st.tx.replaying {
+		return d.set(st.queueAtExec(c, st.withName(c, d.orig)))
+	}
+	l := st.client(c, d.sub.name)
+	return d.set(st.answer(c, l, l.local != nil))
+}
+
+// decideClientID: CLIENT ID is forwarded (outside MULTI), which gives the client a backend connection
+// of its own, so that it can be named as a redirect target (CLIENT TRACKING … REDIRECT: clientid.go);
+// the client gets moat's ID in the reply (kindClientID).
+func (st *decideState) decideClientID(c *resp.Command, d *decision) bool {
+	if st.multi || len(c.Args) != 2 {
+		return st.decideClientLocal(c, d)
+	}
+	d.sl.kind = kindClientID
 	return false
 }
 
@@ -198,8 +220,14 @@ func (st *decideState) decideClientIDs(c *resp.Command, d *decision) bool {
 }
 
 func (st *decideState) decideClientSetName(c *resp.Command, d *decision) bool {
-	if !st.multi && len(c.Args) == 3 {
-		d.sl.call = &clientCall{op: opSetName, name: string(c.Args[2])}
+	if len(c.Args) != 3 {
+		return false
+	}
+	call := &clientCall{op: opSetName, name: string(c.Args[2])}
+	if st.multi {
+		st.noteInExec(execHello{kind: kindOne, call: call}) // recorded from its place in EXEC's array
+	} else {
+		d.sl.call = call
 	}
 	return false
 }
@@ -242,19 +270,23 @@ func guardedConfigSet(c *resp.Command) []byte {
 	return nil
 }
 
-// protected is Redis's refusal of DEBUG or MODULE (name, lower case) for this connection under
-// enable-debug-command / enable-module-command, or nil: allowed (forwarded; the backend's own setting
-// then applies) or another command.
-func (st *decideState) protected(name string) []byte {
+// protected is Redis's refusal of c (a command of entry e) for this connection when it has Redis's
+// PROTECTED flag (DEBUG; MODULE LOAD, LOADEX, UNLOAD: cmdProtected) and enable-debug-command /
+// enable-module-command does not allow it; or nil: allowed (forwarded; the backend's own setting then
+// applies) or not protected (MODULE LIST, MODULE HELP, any other command).
+func (st *decideState) protected(e *command, c *resp.Command) []byte {
+	if !e.protectedFor(c) {
+		return nil
+	}
 	snap := st.sess.in.snap.Load()
-	enable := snap.DebugCommand
-	if name == "module" {
-		enable = snap.ModuleCommand
+	enable, refusal := snap.DebugCommand, replyDebugNotAllowed
+	if e.name == "module" {
+		enable, refusal = snap.ModuleCommand, replyModuleNotAllowed
 	}
 	if enable.Allows(st.sess.addr.IsLoopback()) { // "local": loopback, as for protected mode
 		return nil
 	}
-	return protectedCommand(name)
+	return refusal
 }
 
 // helloSetName returns the call that records HELLO's SETNAME once the backend accepts the HELLO.

@@ -26,6 +26,11 @@ import (
 // LOG, changes through the UserStore), and the refusals are logged; the pump puts their replies into
 // the backend's EXEC array at their places (copyExec).
 //
+// The CLIENT subcommands moat answers (LIST, INFO, ID, KILL: clientcmd.go) are queued the same way
+// after their arity check, and run at EXEC in their place with moat's IDs: their calls run in the pump
+// as EXEC's array is written, so each sees the connections as the commands before it left them, and
+// the connection itself shows as Redis shows a client running EXEC (flags x, multi=, cmd=exec).
+//
 // HELLO is queued whatever its arguments: moat's refusals of it (version, options) are elements of
 // EXEC's array; a HELLO moat forwards is run by the backend in its place, and the pump gives its
 // element moat's client ID and takes the protocol and name it sets from there on (copyExec). Its AUTH
@@ -41,7 +46,7 @@ import (
 
 // txState is what moat knows of a transaction holding commands it answers at EXEC. Reader-only.
 type txState struct {
-	on bool // the transaction holds AUTH or ACL
+	on bool // the transaction holds a command moat answers at EXEC (AUTH, ACL, CLIENT …) or refuses
 	// Who the connection will be when EXEC reaches the next command, and the users then.
 	user   *acl.User
 	authed bool
@@ -52,8 +57,9 @@ type txState struct {
 	replaying bool
 }
 
-// txItem is a queued command that does not reach the backend: an AUTH or ACL command (args), or a
-// command refused as EXEC will refuse it (refusal, its error reply; deny, for the ACL LOG).
+// txItem is a queued command that does not reach the backend: an AUTH, ACL, CONFIG or CLIENT command
+// moat answers (args), or a command refused as EXEC will refuse it (refusal, its error reply; deny,
+// for the ACL LOG).
 type txItem struct {
 	at      int // the command's place in EXEC's array
 	args    [][]byte
@@ -67,11 +73,15 @@ type txItem struct {
 	ex    int
 }
 
-// execHello is a HELLO the backend runs inside EXEC: at, its place in the backend's EXEC array; call,
-// the opSetName of its SETNAME, or nil; refuse: its AUTH failed at EXEC though it was judged to succeed
-// when queued — the element becomes the wrong-password reply and the connection closes after EXEC's.
+// execHello is a HELLO (kind kindHello), SELECT (kindSelect, n the database) or CLIENT SETNAME
+// (kindOne) the backend runs inside EXEC, whose success CLIENT LIST must see from its place on: at, its
+// place in the backend's EXEC array; call, the opSetName of its SETNAME, or nil; refuse: a HELLO's AUTH
+// failed at EXEC though it was judged to succeed when queued — the element becomes the wrong-password
+// reply and the connection closes after EXEC's.
 type execHello struct {
 	at     int
+	kind   replyKind
+	n      int
 	call   *clientCall
 	refuse bool
 }
@@ -91,8 +101,16 @@ func (st *decideState) queueLocal(c *resp.Command, args [][]byte) (slot, act) {
 	if sl, a, done := st.txJudge(c, args); done { // refused by an earlier AUTH or ACL of the transaction
 		return sl, a
 	}
-	st.tx.items = append(st.tx.items, txItem{at: st.queued - 1, args: cloneArgs(args)})
+	sl, a := st.queueAtExec(c, args)
 	st.txApply(args)
+	return sl, a
+}
+
+// queueAtExec queues a command moat answers inside MULTI (args under the original name), judged
+// already: it runs at EXEC (txExec), its reply in its place in EXEC's array.
+func (st *decideState) queueAtExec(c *resp.Command, args [][]byte) (slot, act) {
+	st.txBegin()
+	st.tx.items = append(st.tx.items, txItem{at: st.queued - 1, args: cloneArgs(args)})
 	return st.answer(c, slot{local: replyQueued}, false)
 }
 
@@ -141,7 +159,14 @@ func (st *decideState) queueHelloAuth(c *resp.Command, authAt int) (sl slot, a a
 
 // noteHello records a HELLO sent to the backend inside MULTI: its place in EXEC's array.
 func (st *decideState) noteHello(c *resp.Command) {
-	st.hellos = append(st.hellos, execHello{at: st.backendQueued() - 1 + st.wrapExtra, call: helloSetName(c)})
+	st.noteInExec(execHello{kind: kindHello, call: helloSetName(c)})
+}
+
+// noteInExec records h, a command just sent to the backend inside MULTI that changes what CLIENT LIST
+// shows (HELLO, SELECT, CLIENT SETNAME), at its place in EXEC's array.
+func (st *decideState) noteInExec(h execHello) {
+	h.at = st.backendQueued() - 1 + st.wrapExtra
+	st.hellos = append(st.hellos, h)
 }
 
 // txApply changes the transaction's idea of the connection's user and users as an AUTH or ACL
@@ -226,7 +251,7 @@ func (st *decideState) txJudge(c *resp.Command, args [][]byte) (sl slot, a act, 
 	return sl, a, true
 }
 
-// txExec runs the transaction's AUTH and ACL commands and logs its refusals, in order, and gives EXEC's
+// txExec runs the transaction's AUTH, ACL and CLIENT commands and logs its refusals, in order, and gives EXEC's
 // slot their replies. Called for an EXEC that reaches the backend.
 func (st *decideState) txExec(sl *slot) {
 	if !st.tx.on {
@@ -254,6 +279,11 @@ func (st *decideState) txExec(sl *slot) {
 				r, _ = st.authCommand(&c)
 			case "config":
 				r, _, _ = st.configCommand(&c)
+			case "client":
+				var sub [16]byte
+				if r = st.client(&c, lower(it.args, 1, &sub)); r.call != nil {
+					r.call.exec = st.queued
+				}
 			default:
 				r, _ = st.aclCommand(&c, it.args)
 			}
@@ -294,20 +324,21 @@ func (st *decideState) backendQueued() int { return st.queued - len(st.tx.items)
 
 // copyExec copies EXEC's reply without the elements at sl.skip (the script guard's AUTHs) and with
 // sl.insert's replies at their places. A reply that is not an array (EXECABORT, a null for a failed
-// WATCH) is copied as it is.
-func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, st *pumpState) error {
+// WATCH) is copied as it is. end: an insert killed the connection itself (CLIENT KILL), which then
+// closes: as in Redis, the elements after that one are not written.
+func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, st *pumpState) (end bool, err error) {
 	skip, insert, hellos := sl.skip, sl.insert, sl.hellos
 	line, err := src.ReadSlice('\n')
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(line) < 3 || line[0] != '*' || line[1] == '-' {
 		_, err = dst.Write(line)
-		return err
+		return false, err
 	}
 	n, err := strconv.Atoi(string(line[1 : len(line)-2]))
 	if err != nil || n < len(skip) {
-		return resp.ErrReply
+		return false, resp.ErrReply
 	}
 	dst.WriteByte('*')
 	dst.WriteString(strconv.Itoa(n - len(skip) + len(insert)))
@@ -324,34 +355,38 @@ func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, st *p
 			w = discard
 		} else {
 			var last bool
-			if insert, last = s.writeInserts(dst, insert, &out, st.resp3, false); last {
+			if insert, last = s.writeInserts(dst, insert, &out, st.resp3, false, &end); last {
 				dst, w = discard, discard
 			}
 			out++
 		}
-		if len(hellos) > 0 && hellos[0].at == i {
+		if len(hellos) > 0 && hellos[0].at == i && hellos[0].kind == kindHello {
 			if err := s.copyExecHello(dst, src, &hellos[0], st, &info); err != nil {
-				return err
+				return false, err
 			}
 			hellos = hellos[1:]
 		} else if err := resp.CopyReply(w, src, &info); err != nil {
-			return err
+			return false, err
+		} else if len(hellos) > 0 && hellos[0].at == i { // SELECT, CLIENT SETNAME
+			h := slot{kind: hellos[0].kind, n: hellos[0].n, call: hellos[0].call}
+			s.noteReply(&h, &info)
+			hellos = hellos[1:]
 		}
 		switch {
 		case k >= 0 && k%2 == 0: // an AUTH to the script user
 			enterFailed = info.Type == '-'
 		case k < 0 && enterFailed && info.Type != '-':
-			return errGuardBypassed
+			return false, errGuardBypassed
 		case k < 0:
 			enterFailed = false
 		}
 	}
-	s.writeInserts(dst, insert, &out, st.resp3, true)
+	s.writeInserts(dst, insert, &out, st.resp3, true, &end)
 	if sl.call != nil && sl.call.op == opMirrorLua {
 		cw.Flush() // the client has EXEC's reply before the backend's log is read
 		s.mirrorScriptDenials()
 	}
-	return nil
+	return end, nil
 }
 
 // copyExecHello copies the element of EXEC's array a HELLO answered (h): with moat's ID of the
@@ -376,15 +411,20 @@ func (s *session) copyExecHello(dst *bufio.Writer, src *bufio.Reader, h *execHel
 
 // writeInserts writes the inserts due at element *out (all of them when rest), advancing *out, and
 // returns the ones left; last when one of them ended the connection: like Redis, which writes nothing
-// to a client it is closing, the caller then writes nothing more of EXEC's array.
-func (s *session) writeInserts(dst *bufio.Writer, insert []execInsert, out *int, resp3, rest bool) (left []execInsert, last bool) {
+// to a client it is closing, the caller then writes nothing more of EXEC's array (the commands after
+// it still run). *killed is set when a call killed the connection itself (CLIENT KILL … SKIPME no),
+// which the pump closes after EXEC.
+func (s *session) writeInserts(dst *bufio.Writer, insert []execInsert, out *int, resp3, rest bool, killed *bool) (left []execInsert, last bool) {
 	for len(insert) > 0 && (rest || insert[0].at <= *out) {
+		last = insert[0].last
 		if insert[0].call != nil {
-			reply, _ := insert[0].call.run(s, resp3)
+			reply, closeSelf := insert[0].call.run(s, resp3)
 			dst.Write(reply)
+			if closeSelf {
+				*killed, last = true, true
+			}
 		}
 		dst.Write(insert[0].local)
-		last = insert[0].last
 		insert = insert[1:]
 		*out++
 		if last {

@@ -36,7 +36,7 @@ func TestEnableDebugAndModuleCommand(t *testing.T) {
 	snap := allowLoopback(t)
 	_, gw, addr := startOn(t, "r-debug", "redis://"+srv.Addr, snap)
 	c := dial(t, addr, "127.0.0.2")
-	for _, args := range [][]string{{"DEBUG", "SLEEP", "0"}, {"MODULE", "LIST"}} {
+	for _, args := range [][]string{{"DEBUG", "SLEEP", "0"}, {"MODULE", "UNLOAD", "nomod"}} {
 		if got := c.do(args...); !strings.HasPrefix(got, "-ERR "+args[0]+" command not allowed. If the enable-") {
 			t.Errorf("%v with the default no: %q", args, got)
 		}
@@ -60,7 +60,7 @@ func TestEnableDebugAndModuleCommand(t *testing.T) {
 	gw.Publish(local)
 	// Every test client is on loopback, which local allows (loopback as protected mode defines it).
 	c.expectOK("DEBUG", "SLEEP", "0")
-	if got := c.do("MODULE", "LIST"); !strings.HasPrefix(got, "-ERR MODULE command not allowed") {
+	if got := c.do("MODULE", "UNLOAD", "nomod"); !strings.HasPrefix(got, "-ERR MODULE command not allowed") {
 		t.Errorf("MODULE with no: %q", got)
 	}
 	for _, e := range []struct {
@@ -96,4 +96,47 @@ func TestEnableDebugCommandCheckOrder(t *testing.T) {
 	}
 	c.expectOK("AUTH", "pw")
 	c.expectOK("DEBUG", "SLEEP", "0")
+}
+
+// Redis refuses only the subcommands with the PROTECTED flag (DEBUG; MODULE LOAD, LOADEX, UNLOAD) under
+// enable-module-command no, after the unknown-subcommand and arity checks: MODULE LIST and HELP run.
+// Every reply through moat is the same bytes as a redis-server's with its defaults, for a free
+// connection and for a restricted user, inside MULTI too.
+func TestModuleSubcommandsAsRedis(t *testing.T) {
+	t.Parallel()
+	seqs := [][][]string{
+		{{"MODULE", "LIST"}}, {{"module", "help"}}, {{"MODULE", "LOAD", "/nonexistent.so"}},
+		{{"MODULE", "LOADEX", "/nonexistent.so", "ARGS", "a"}}, {{"MODULE", "UNLOAD", "nomod"}},
+		{{"MODULE", "LOAD"}}, {{"MODULE", "UNLOAD"}}, {{"MODULE", "UNLOAD", "a", "b"}}, {{"MODULE", "NOSUCH"}},
+		{{"MODULE"}}, {{"DEBUG"}}, {{"DEBUG", "SLEEP", "0"}},
+		{{"MULTI"}, {"MODULE", "LIST"}, {"MODULE", "HELP"}, {"EXEC"}},
+		{{"MULTI"}, {"MODULE", "LIST"}, {"MODULE", "UNLOAD", "nomod"}, {"EXEC"}},
+	}
+	for _, tc := range []struct {
+		name  string
+		users [][]string // nil: no ACL users (a free connection)
+	}{
+		{"free", nil},
+		{"restricted", [][]string{{"default", "on", "nopass", "~*", "&*", "+@all", "-flushall"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			snap := allowLoopback(t)
+			oracle := redistest.Start(t)
+			if tc.users != nil {
+				snap = withUsers(t, snap, tc.users)
+				oracle = aclOracle(t, tc.users)
+			}
+			srv := redistest.Start(t)
+			_, _, addr := startOn(t, "r-module-"+tc.name, "redis://"+srv.Addr, snap)
+			through, direct := dial(t, addr, "127.0.0.2"), dial(t, oracle.Addr, "127.0.0.1")
+			for _, seq := range seqs {
+				for _, args := range seq {
+					if got, want := through.do(args...), direct.do(args...); got != want {
+						t.Errorf("%v in %v: moat %q, redis %q", args, seq, got, want)
+					}
+				}
+			}
+		})
+	}
 }

@@ -74,13 +74,18 @@ func (s *session) pump(st pumpState) {
 			return
 		}
 		if len(work) > 0 && work[0].kind == kindExecFiltered && !pushNext(br) {
-			if err := s.copyExec(cw, br, &work[0], &st); err != nil {
+			end, err := s.copyExec(cw, br, &work[0], &st)
+			if err != nil {
 				if errors.Is(err, errGuardBypassed) {
 					cw.Flush()
 					s.guardBypassed()
 				} else if !s.drained(err, cw) && !errors.Is(err, net.ErrClosed) {
 					s.backendLost(err)
 				}
+				return
+			}
+			if end { // CLIENT KILL of itself inside the transaction
+				cw.Flush()
 				return
 			}
 			work = work[1:]
@@ -120,7 +125,7 @@ func (s *session) pump(st pumpState) {
 			answered++
 			continue
 		}
-		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello || work[0].kind == kindConfigGet) && !pushNext(br)
+		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello || work[0].kind == kindConfigGet || work[0].kind == kindClientID) && !pushNext(br)
 		// A monitoring connection's MONITOR lines name the backend connection a command came on: the
 		// client's address goes in its place (clientid.go).
 		monitorLine := st.monitoring && dst == cw && !moatIDs && nextByte(br) == '+'

@@ -31,7 +31,7 @@ type slot struct {
 	// DISCARD's when not replyExecAbort (multiacl.go).
 	insert []execInsert
 	abort  []byte
-	hellos []execHello // kindExecFiltered: the HELLOs the backend runs in EXEC (multiacl.go)
+	hellos []execHello // kindExecFiltered: the HELLO, SELECT, CLIENT SETNAME the backend runs in EXEC (multiacl.go)
 	// kindSwitch (identity.go): n frames to swallow; how the switch went is sent on switched;
 	// subscribedCtx notes a refusal for a RESP2 connection's subscribed context.
 	switched      chan switchResult
@@ -67,6 +67,9 @@ const (
 	// kindConfigGet: CONFIG GET whose patterns match a password parameter: the backend's passwords are
 	// hidden and moat's parameters are moat's (configcmd.go, configReply).
 	kindConfigGet
+	// kindClientID: the client's CLIENT ID, forwarded so that the client has a backend connection of its
+	// own: the backend's ID in the reply is kept as the session's, the client gets moat's (clientid.go).
+	kindClientID
 )
 
 // enqueue appends slots for the pump, and wakes the pump if it waits on the backend while the first new

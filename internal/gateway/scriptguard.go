@@ -68,7 +68,7 @@ func (st *decideState) execSlot(sl *slot) {
 		sl.kind = kindExecFiltered
 		sl.skip = slices.Clone(st.wrapAt)
 	}
-	if len(st.hellos) > 0 { // HELLO inside MULTI (multiacl.go)
+	if len(st.hellos) > 0 { // HELLO, SELECT, CLIENT SETNAME inside MULTI (multiacl.go)
 		sl.kind = kindExecFiltered
 		sl.hellos = slices.Clone(st.hellos)
 	}
