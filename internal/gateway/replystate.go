@@ -67,6 +67,9 @@ const (
 	// kindConfigGet: CONFIG GET whose patterns match a password parameter: the backend's passwords are
 	// hidden and moat's parameters are moat's (configcmd.go, configReply).
 	kindConfigGet
+	// kindInfo: INFO answering the Clients section, whose connected_clients and maxclients are moat's
+	// (info.go, infoReply); served on a shared lane as on a dedicated one.
+	kindInfo
 )
 
 // enqueue appends slots for the pump, and wakes the pump if it waits on the backend while the first new
