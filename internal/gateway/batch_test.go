@@ -22,6 +22,9 @@ type tapProxy struct {
 	t  testing.TB
 	ln net.Listener
 
+	// trickle: redis-server's bytes are passed on 1 KiB at a time, a millisecond apart (set before use).
+	trickle bool
+
 	mu        sync.Mutex
 	target    string
 	fromMoat  [][]byte // every read from moat, in order, across connections
@@ -91,8 +94,17 @@ func (p *tapProxy) copy(dst, src net.Conn, log *[][]byte) {
 			p.mu.Lock()
 			*log = append(*log, bytes.Clone(buf[:n]))
 			p.mu.Unlock()
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
+			piece := n
+			if p.trickle && log == &p.fromRedis {
+				piece = 1 << 10
+			}
+			for b := buf[:n]; len(b) > 0; b = b[min(piece, len(b)):] {
+				if _, werr := dst.Write(b[:min(piece, len(b))]); werr != nil {
+					return
+				}
+				if piece < n {
+					time.Sleep(time.Millisecond)
+				}
 			}
 		}
 		if err != nil {

@@ -78,6 +78,7 @@ func moatCommands() map[string]moatCommand {
 		"auth":    {decide: (*decideState).decideAuth, flags: cmdJudgedAtExec},
 		"acl":     {decide: (*decideState).decideACL, flags: cmdJudgedAtExec},
 		"config":  {decide: (*decideState).decideConfig},
+		"info":    {decide: (*decideState).decideInfo},
 		"quit":    {decide: (*decideState).decideQuit, flags: cmdNotQueued},
 		"reset":   {decide: (*decideState).decideReset, kind: kindReset, lane: needDedicated, flags: cmdNotQueued},
 		"hello":   {decide: (*decideState).decideHello, kind: kindHello},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/resp"
+	"github.com/moat-dev/moat/internal/snapshot"
 )
 
 // CONFIG SET and CONFIG GET of moat's own parameters are answered by moat, as Redis 7.0.15 answers
@@ -21,13 +22,19 @@ import (
 //     snapshot's RequirePass: CONFIG SET through any gateway, ModifyInstanceConfig, the CLI, the config
 //     file), whatever ACL SETUSER default did since.
 //   - acllog-max-len bounds moat's ACL LOG: it is the instance parameter, set through the ConfigStore.
+//   - maxclients is the instance parameter moat enforces on accept (admit.go: "max number of clients
+//     reached"), set through the ConfigStore and checked as Redis checks it (maxclients.go); the
+//     backend's own maxclients never changes. Connections already open above a lowered limit stay.
 //
-// A CONFIG SET naming only these is answered here; one that mixes them with the backend's parameters
+// A CONFIG SET naming only these is answered here, once every earlier command of the client has run
+// (configBarrier, as for a mixed one: a CONFIG GET still under way shows the values before it); one
+// that mixes them with the backend's parameters
 // is applied all or none with the backend's (configmix.go), and inside MULTI refused with Redis's
 // protected-config text naming moat's parameter. A CONFIG GET whose patterns are all exactly these
 // names is answered here; other patterns go to the backend, and when one matches a password parameter
-// (secretConfig) or these names come beside others, its reply is rewritten (configReply) so that no
-// client sees the backend's passwords and these have moat's values. The user's ACL rules have judged
+// (secretConfig) or one of these names (a glob such as max*, or the exact name beside others), its
+// reply is rewritten (configReply) so that no client sees the backend's passwords and these have
+// moat's values. The user's ACL rules have judged
 // CONFIG SET or GET before (authorize), as for any command.
 
 // ConfigStore makes a client's CONFIG SET of moat's parameters durable: SetParams sets the instance's
@@ -46,14 +53,28 @@ const opConfigGet clientOp = 32
 // takes any non-negative 64-bit integer.
 const maxACLLogLen = 100000
 
+// moatConfig are the canonical names of moat's CONFIG parameters.
+var moatConfig = [...]string{"requirepass", "acllog-max-len", "maxclients"}
+
 // moatConfigParam is the canonical name of one of moat's CONFIG parameters (name in any case), or "".
 func moatConfigParam(name []byte) string {
-	for _, p := range [...]string{"requirepass", "acllog-max-len"} {
+	for _, p := range moatConfig {
 		if bytes.EqualFold(name, []byte(p)) {
 			return p
 		}
 	}
 	return ""
+}
+
+// moatConfigValue is the value CONFIG GET answers for moat's parameter name (canonical), from snap.
+func moatConfigValue(snap *snapshot.Snapshot, name string) string {
+	switch name {
+	case "acllog-max-len":
+		return strconv.Itoa(snap.ACLLogMaxLen)
+	case "maxclients":
+		return strconv.Itoa(snap.MaxClients)
+	}
+	return snap.RequirePass
 }
 
 // configCommand answers CONFIG SET or GET when it names moat's parameters (done), else leaves the
@@ -75,13 +96,13 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 			other = true
 		}
 	}
-	secret := sub == "get" && secretPattern(args[2:], other)
+	secret := sub == "get" && configPattern(args[2:], other, secretConfig[:])
 	switch {
-	case secret || sub == "get" && mine != nil && other && !st.multi:
+	case secret || sub == "get" && configPattern(args[2:], other, moatConfig[:]) && !st.multi:
 		// The backend answers, and its passwords are hidden from the reply, moat's parameters given
 		// moat's values (configReply): a dedicated lane's reply path does that (sharedNeed sends this
 		// kind there). Inside MULTI the EXEC array is not rewritten: refused (not queued) rather than
-		// shown, or, naming acllog-max-len and no password, the backend's values.
+		// shown, or, matching moat's parameters and no password, the backend's values.
 		if st.multi {
 			sl, a = st.answer(c, slot{local: replyConfigGetSecretInMulti}, true)
 			return sl, a, true
@@ -110,6 +131,10 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 		sl, a = st.answer(c, slot{call: st.configGet(args[2:])}, false)
 		return sl, a, true
 	}
+	if !st.multi && !st.sess.configBarrier(st) { // as a mixed one: after the replies still owed
+		sl, a = st.answer(c, slot{local: replyBackendUnavailable}, true)
+		return sl, a, true
+	}
 	if r := st.configSet(args[2:]); r != nil {
 		sl, a = st.answer(c, slot{local: r}, true)
 		return sl, a, true
@@ -122,6 +147,9 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 // reply (nothing changed).
 func (st *decideState) configSet(pairs [][]byte) []byte {
 	values, bad := configValues(pairs, nil)
+	if bad.reply == nil {
+		bad = st.sess.in.applyFailure(values)
+	}
 	if bad.reply != nil {
 		return bad.reply
 	}
@@ -152,8 +180,9 @@ func (st *decideState) storeParams(values map[string]string) []byte {
 }
 
 // configFailure is a failure of one pair of a CONFIG SET as Redis reports it: in its first pass (names:
-// unknown, protected, duplicate) or its second (values, set in order), at pair index at, with its
-// reply. The zero value is none.
+// unknown, protected, duplicate), its second (values, set in order) or its third (the new values
+// applied: maxclients against the open-files limit), at pair index at, with its reply. The zero value
+// is none.
 type configFailure struct {
 	pass, at int
 	reply    []byte
@@ -195,13 +224,17 @@ func configValues(pairs [][]byte, mine func(i int) bool) (values map[string]stri
 
 // checkConfigValue is the reason Redis gives for refusing value v of moat's parameter name, or "".
 func checkConfigValue(name string, v []byte) string {
-	if name != "acllog-max-len" {
+	if name == "requirepass" {
 		return ""
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
-	switch {
-	case err != nil || !strictInt(v) || string(v) == "-0": // string2ll's rules
+	if err != nil || !strictInt(v) || string(v) == "-0" { // string2ll's rules
 		return "argument couldn't be parsed into an integer"
+	}
+	if name == "maxclients" {
+		return checkMaxClients(n)
+	}
+	switch {
 	case n < 0:
 		return "argument must be between 0 and 9223372036854775807 inclusive"
 	case n > maxACLLogLen: // moat's bound, in Redis's words
@@ -226,15 +259,15 @@ func configSetRequirePass(args [][]byte) (pass string, ok bool) {
 // through moat (moat's own requirepass is answered as configGet answers it).
 var secretConfig = [...]string{"requirepass", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"}
 
-// secretPattern reports whether a CONFIG GET pattern (any case, Redis's glob) matches a password
-// parameter. moat's own parameter names count only beside others (withOthers): alone, moat answers them.
-func secretPattern(patterns [][]byte, withOthers bool) bool {
+// configPattern reports whether a CONFIG GET pattern (any case, Redis's glob) matches one of names.
+// moat's own parameter names count only beside others (withOthers): alone, moat answers them.
+func configPattern(patterns [][]byte, withOthers bool, names []string) bool {
 	for _, p := range patterns {
 		if !withOthers && moatConfigParam(p) != "" {
 			continue
 		}
 		lp := string(bytes.ToLower(p))
-		for _, name := range secretConfig {
+		for _, name := range names {
 			if acl.GlobMatch(lp, []byte(name)) {
 				return true
 			}
@@ -243,9 +276,9 @@ func secretPattern(patterns [][]byte, withOthers bool) bool {
 	return false
 }
 
-// configReply is the backend's reply to a CONFIG GET whose patterns match a password parameter
-// (kindConfigGet), with each password's value hidden: requirepass as configGet answers it, the others
-// empty; acllog-max-len is moat's. A reply not of CONFIG GET's shape (an error, say) passes as it is
+// configReply is the backend's reply to a CONFIG GET whose patterns match a password parameter or
+// moat's (kindConfigGet), with each password's value hidden: moat's parameters (requirepass among
+// them) as configGet answers them, the other passwords empty. A reply not of CONFIG GET's shape (an error, say) passes as it is
 // when it holds no pair, else an empty array in its place: nothing of it could be vetted.
 func (s *session) configReply(reply []byte) []byte {
 	if len(reply) == 0 || (reply[0] != '*' && reply[0] != '%') {
@@ -272,10 +305,8 @@ func (s *session) configReply(reply []byte) []byte {
 		}
 		out = resp.AppendBulkString(out, string(name))
 		switch v := string(bytes.ToLower(name)); {
-		case v == "acllog-max-len":
-			out = resp.AppendBulkString(out, strconv.Itoa(s.in.snap.Load().ACLLogMaxLen))
-		case v == "requirepass":
-			out = resp.AppendBulkString(out, s.in.snap.Load().RequirePass)
+		case moatConfigParam(name) != "":
+			out = resp.AppendBulkString(out, moatConfigValue(s.in.snap.Load(), v))
 		case slices.Contains(secretConfig[:], v):
 			out = resp.AppendBulkString(out, "")
 		default:
@@ -310,12 +341,7 @@ func (st *decideState) configGet(names [][]byte) *clientCall {
 		if name == "" || slices.ContainsFunc(names[:i], func(m []byte) bool { return moatConfigParam(m) == name }) {
 			continue
 		}
-		snap := in.snap.Load()
-		v := snap.RequirePass
-		if name == "acllog-max-len" {
-			v = strconv.Itoa(snap.ACLLogMaxLen)
-		}
-		pairs = append(pairs, string(n), v)
+		pairs = append(pairs, string(n), moatConfigValue(in.snap.Load(), name))
 	}
 	return &clientCall{op: opConfigGet, config: pairs}
 }

@@ -9,7 +9,7 @@ import (
 
 // SetParams makes publishingStore a ConfigStore, doing what the control plane's ModifyInstanceConfig
 // does: requirepass edits the default user (acl.Users.SetRequirePass) and is the snapshot's RequirePass,
-// acllog-max-len is the snapshot's.
+// acllog-max-len and maxclients are the snapshot's.
 func (p *publishingStore) SetParams(_, _, _ string, values map[string]string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -22,12 +22,16 @@ func (p *publishingStore) SetParams(_, _, _ string, values map[string]string) er
 				return err
 			}
 			cp.RequirePass = v
-		case "acllog-max-len":
+		case "acllog-max-len", "maxclients":
 			n, err := strconv.Atoi(v)
 			if err != nil {
 				return err
 			}
-			cp.ACLLogMaxLen = n
+			if name == "maxclients" {
+				cp.MaxClients = n
+			} else {
+				cp.ACLLogMaxLen = n
+			}
 		default:
 			return fmt.Errorf("parameter %q: not one of moat's", name)
 		}

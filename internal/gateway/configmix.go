@@ -14,16 +14,18 @@ import (
 	"github.com/moat-dev/moat/internal/resp"
 )
 
-// A CONFIG SET that names moat's parameters (requirepass, acllog-max-len) beside the backend's is
-// applied all or none, as Redis 7.0.15 applies one CONFIG SET (config.c, configSetCommand: a first pass
-// over the names refuses unknown, immutable, protected and duplicate ones; a second sets the values in
-// order and, at the first that fails, puts back those set; the reply names the failure met first).
+// A CONFIG SET that names moat's parameters (requirepass, acllog-max-len, maxclients) beside the
+// backend's is applied all or none, as Redis 7.0.15 applies one CONFIG SET (config.c, configSetCommand:
+// a first pass over the names refuses unknown, immutable, protected and duplicate ones; a second sets
+// the values in order and, at the first that fails, puts back those set; a third applies them; the
+// reply names the failure met first).
 //
 // The contract of configSetMixed, outside MULTI:
 //
 //  1. It runs after every earlier command of the client has run: the batch is cut before it
 //     (mixedConfigSet, in session.read) and it waits for the replies still owed (configBarrier).
-//  2. moat's pairs are checked without changing anything (configValues); a guarded parameter
+//  2. moat's pairs are checked without changing anything (configValues, then applyFailure unless a
+//     value failed: maxclients against the open-files limit, Redis's third pass); a guarded parameter
 //     (rediscmd.GuardedConfig) fails Redis's first pass at its place, as a protected config, and is
 //     never sent.
 //  3. On a connection of moat's own login to the backend, the backend's first pass is asked without
@@ -46,10 +48,12 @@ import (
 // where moat cannot run this at EXEC, such a CONFIG SET is refused (configCommand), dooming the
 // transaction.
 
-// mixedConfigSet reports a CONFIG SET (by its original name) outside MULTI that names both moat's
-// parameters and others, which must run after every earlier command of the client (configBarrier).
+// mixedConfigSet reports a CONFIG SET (by its original name) outside MULTI that names moat's
+// parameters, alone or beside others, which must run after every earlier command of the client
+// (configBarrier): a mixed one reads and sets the backend's parameters; one of moat's alone must not
+// change the values a CONFIG GET still under way shows for them (configReply).
 func (st *decideState) mixedConfigSet(c *resp.Command) bool {
-	if st.multi || len(c.Args) < 6 || len(c.Args)%2 != 0 {
+	if st.multi || len(c.Args) < 4 || len(c.Args)%2 != 0 {
 		return false
 	}
 	var name, sub [16]byte
@@ -62,12 +66,12 @@ func (st *decideState) mixedConfigSet(c *resp.Command) bool {
 	if cmd != "config" || lower(c.Args, 1, &sub) != "set" {
 		return false
 	}
-	mine, other := false, false
 	for i := 2; i < len(c.Args); i += 2 {
-		m := moatConfigParam(c.Args[i]) != ""
-		mine, other = mine || m, other || !m
+		if moatConfigParam(c.Args[i]) != "" {
+			return true
+		}
 	}
-	return mine && other
+	return false
 }
 
 // configBarrier waits until the backend has run every command the client sent before this one: the
@@ -119,6 +123,9 @@ func (st *decideState) configSetMixed(pairs [][]byte) []byte {
 	}
 	if bad = bad.first(f); bad.pass == 1 || bad.pass == 0 && bad.reply != nil {
 		return bad.reply
+	}
+	if bad.reply == nil { // the backend's refusal of a value, if any, comes before (configFailure.first)
+		bad = s.in.applyFailure(values)
 	}
 	old, err := conn.get(theirs.pairs)
 	if err != nil {

@@ -53,6 +53,9 @@ type Config struct {
 	TLS       TLSSource
 	// HandshakeTimeout bounds reading a PROXY header and the TLS handshake (default 10 s).
 	HandshakeTimeout time.Duration
+	// OpenFiles is the open-files limit a client's CONFIG SET maxclients is held to, as Redis holds it
+	// (maxclients.go); 0: the process's RLIMIT_NOFILE, read at each such CONFIG SET.
+	OpenFiles int
 
 	// Commands is the command table ACL users are compiled against, for snapshots without users (nil:
 	// redis-server 7.0.15's, acl.LoadDefault). Users makes ACL SETUSER and DELUSER durable; nil refuses
@@ -94,6 +97,7 @@ type Instance struct {
 	metrics     *Metrics
 	m           instanceMetrics
 	dialTimeout time.Duration
+	openFiles   int // Config.OpenFiles
 	// closing is cancelled by Close: it ends backend dials under way and the accept loops.
 	closing context.Context
 	stop    context.CancelFunc
@@ -158,6 +162,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 		metrics:     cfg.Metrics,
 		m:           cfg.Metrics.forInstance(cfg.ID),
 		dialTimeout: cfg.DialTimeout,
+		openFiles:   cfg.OpenFiles,
 		sessions:    make(map[*session]struct{}),
 		refusalLog:  rate.NewLimiter(rate.Every(time.Second), 10),
 	}

@@ -125,7 +125,8 @@ func (s *session) pump(st pumpState) {
 			answered++
 			continue
 		}
-		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello || work[0].kind == kindConfigGet || work[0].kind == kindClientID) && !pushNext(br)
+		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello || work[0].kind == kindConfigGet ||
+			work[0].kind == kindClientID || work[0].kind == kindInfo) && !pushNext(br)
 		// A monitoring connection's MONITOR lines name the backend connection a command came on: the
 		// client's address goes in its place (clientid.go).
 		monitorLine := st.monitoring && dst == cw && !moatIDs && nextByte(br) == '+'
@@ -147,6 +148,10 @@ func (s *session) pump(st pumpState) {
 		case moatIDs && work[0].kind == kindConfigGet:
 			ided.w.Flush()
 			cw.Write(s.configReply(ided.buf.Bytes()))
+			ided.buf.Reset()
+		case moatIDs && work[0].kind == kindInfo:
+			ided.w.Flush()
+			cw.Write(s.infoReply(ided.buf.Bytes()))
 			ided.buf.Reset()
 		case moatIDs:
 			ided.w.Flush()

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"strconv"
+
 	"github.com/moat-dev/moat/internal/resp"
 	"github.com/moat-dev/moat/internal/snapshot"
 )
@@ -136,6 +138,12 @@ const (
 // client spelled it.
 func replyConfigSetFailed(name []byte, why string) []byte {
 	return errorReply(configSetFailedText + string(cstr(name, 128)) + "') - " + why)
+}
+
+// maxClientsUnservable is Redis's reason for refusing a maxclients above what the open-files limit
+// allows (config.c, updateMaxclients), n the most it can serve.
+func maxClientsUnservable(n int) string {
+	return "The operating system is not able to handle the specified number of clients, try with " + strconv.Itoa(n)
 }
 
 // replyConfigGetSecretInMulti: CONFIG GET matching a password parameter inside MULTI, which moat cannot

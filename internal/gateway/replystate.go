@@ -70,6 +70,9 @@ const (
 	// kindClientID: the client's CLIENT ID, forwarded so that the client has a backend connection of its
 	// own: the backend's ID in the reply is kept as the session's, the client gets moat's (clientid.go).
 	kindClientID
+	// kindInfo: INFO answering the Clients section, whose connected_clients and maxclients are moat's
+	// (info.go, infoReply); served on a shared lane as on a dedicated one.
+	kindInfo
 )
 
 // enqueue appends slots for the pump, and wakes the pump if it waits on the backend while the first new

@@ -209,12 +209,14 @@ type publishingStore struct {
 	base *snapshot.Snapshot
 }
 
-// newPublishingEnv is newEnv with users, changed through a publishingStore.
-func newPublishingEnv(t *testing.T, users [][]string) *env {
+// newPublishingEnv is newEnv with users, changed through a publishingStore, and Redis's default
+// maxclients (10000).
+func newPublishingEnv(t *testing.T, users [][]string, opts ...envOption) *env {
 	t.Helper()
 	snap := withUsers(t, allowLoopback(t), users)
+	snap.MaxClients = 10000
 	store := &publishingStore{base: snap}
-	e := newEnv(t, snap, func(c *gateway.Config) { c.Users = store })
+	e := newEnv(t, snap, append([]envOption{func(c *gateway.Config) { c.Users = store }}, opts...)...)
 	store.gw = e.gw
 	return e
 }

@@ -24,9 +24,10 @@ func (u userStore) ChangeUsers(instance, user, source, action string, fn func(*a
 
 var _ gateway.ConfigStore = userStore{}
 
-// SetParams is a client's CONFIG SET of moat's parameters (requirepass, acllog-max-len): the same
-// change as ModifyInstanceConfig, so requirepass edits the default user in the one place every source
-// of it does (Plane.SetParams → moveRequirePass), audited as "redis:<user>" like ACL SETUSER.
+// SetParams is a client's CONFIG SET of moat's parameters (requirepass, acllog-max-len, maxclients):
+// the same change as ModifyInstanceConfig, so requirepass edits the default user in the one place every
+// source of it does (Plane.SetParams → moveRequirePass), audited as "redis:<user>" like ACL SETUSER,
+// and maxclients is the instance's (CompileInstance → Snapshot.MaxClients, enforced on accept).
 func (u userStore) SetParams(instance, user, source string, values map[string]string) error {
 	return u.plane.SetParams(controlplane.Actor{KeyID: "redis:" + user, Source: source}, instance, values)
 }

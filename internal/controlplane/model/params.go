@@ -84,7 +84,7 @@ var params = map[string]Param{
 	"enable-module-command": {Name: "enable-module-command", Default: "no", Checking: "[no|yes|local]", check: checkOneOf("no", "yes", "local"),
 		Help: "As redis.conf's: no refuses MODULE with Redis's text, yes forwards it to the backend (which applies its own setting), local only from loopback clients."},
 	"maxclients": {Name: "maxclients", Default: "10000", Checking: rangeText(1, 1000000), check: checkRange(1, 1000000),
-		Help: "Most client connections the instance serves at once; more get -ERR max number of clients reached."},
+		Help: "Most client connections the instance serves at once; more get -ERR max number of clients reached. Clients allowed CONFIG SET may set it too (CONFIG SET maxclients); lowering it closes no connection."},
 	"maxclients-per-ip": {Name: "maxclients-per-ip", Default: "0", Checking: rangeText(0, 1000000), check: checkRange(0, 1000000),
 		Help: "Most client connections from one source address (0: no limit); more get -ERR max number of clients reached."},
 	"proxy-protocol": {Name: "proxy-protocol", Default: "", Checking: "IPs or CIDR blocks, comma-separated", check: checkTrusted,
