@@ -75,16 +75,22 @@ func (st *decideState) mixedConfigSet(c *resp.Command) bool {
 }
 
 // configBarrier waits until the backend has run every command the client sent before this one: the
-// shared lane's replies delivered, or a PING answered on the session's own connection. False: the
-// session ended.
+// shared lane's replies delivered, or on a dedicated lane every reply owed written to the client (owed,
+// polled: a CONFIG SET of moat's parameters is rare). False: the session ended.
 func (s *session) configBarrier(st *decideState) bool {
 	if s.sh.lane != nil {
 		return s.settle()
 	}
-	ctx := st.subscribedCtx // what an identity switch learnt stays
-	_, alive := s.switchLane(st, pingCmd, 1)
-	st.subscribedCtx = ctx
-	return alive
+	// On a dedicated lane every earlier command has run once its reply has been written: the pump has
+	// answered every slot queued so far.
+	for wait := 50 * time.Microsecond; s.owed.Load() > 0; wait = min(2*wait, 5*time.Millisecond) {
+		select {
+		case <-s.done:
+			return false
+		case <-time.After(wait):
+		}
+	}
+	return true
 }
 
 // configSetMixed applies CONFIG SET's pairs, moat's and the backend's, all or none (the contract above),

@@ -86,8 +86,6 @@ var aclHelp = []string{
 var (
 	// maxclients and maxclients-per-ip, sent on accept, then the connection is closed.
 	replyMaxClients = []byte("-ERR max number of clients reached\r\n")
-	// A command moat answers itself, or a command renamed away, inside MULTI: the transaction is doomed.
-	replyNotInMulti = []byte("-ERR Command not allowed inside a transaction\r\n")
 	replyExecAbort  = []byte("-EXECABORT Transaction discarded because of previous errors.\r\n")
 	// AUTH and ACL inside MULTI, which moat runs at EXEC (multiacl.go), and commands they will refuse.
 	replyQueued = []byte("+QUEUED\r\n")
