@@ -106,14 +106,6 @@ func diffScriptFor(user, pass string, seed uint64, n int) string {
 // count them into other entries.)
 func TestDifferentialACL(t *testing.T) {
 	t.Parallel()
-	if testLanes == 0 {
-		// Known bug, open: on a session that started on a dedicated lane (shared-lanes 0), the identity
-		// switch before a restricted user's first script (switchLane: ACL SETUSER, AUTH) sometimes gets
-		// only its first reply, and the client waits for good — 2 to 5 runs in 30 of this test, never with
-		// shared lanes (0 in 30). Repro: remove this skip and run MOAT_TEST_SHARED_LANES=0 go test
-		// -count=30 -run 'TestDifferentialACL$' ./internal/gateway/.
-		t.Skip("known hang of the identity switch on sessions that start on a dedicated lane (see the comment)")
-	}
 	e := &aclEnv{env: newEnv(t, withUsers(t, allowLoopback(t), diffUsers)), oracle: aclOracle(t, diffUsers)}
 	if !e.gw.IdentitiesReady() {
 		t.Fatal("identities not ready against a redis-server 7 whose default user may manage users")

@@ -279,14 +279,20 @@ func (s *session) serveLocal(cw **bufio.Writer, q *slotQueue, work *[]slot, st *
 	if *cw == nil {
 		*cw = s.in.bufs.writer(s.conn)
 	}
-	if len(*work) == 0 {
-		*work = q.take(s)
+	// Slots queued while the local ones were answered are taken too: a backend frame already read must
+	// be matched against every slot queued before it (an identity switch's, say), not taken for one no
+	// command asked for.
+	for {
+		if len(*work) == 0 {
+			*work = q.take(s)
+		}
+		rest, n, end := s.answerLocal(*cw, *work, st)
+		*work = rest
+		*answered += n
+		if end || len(rest) > 0 || n == 0 {
+			return end
+		}
 	}
-	var n int
-	var end bool
-	*work, n, end = s.answerLocal(*cw, *work, st)
-	*answered += n
-	return end
 }
 
 // answerLocal writes moat's own replies (and runs the calls) of the slots at the head of work, up to the
