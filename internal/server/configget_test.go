@@ -13,6 +13,7 @@ import (
 
 	"github.com/moat-dev/moat/internal/cli"
 	"github.com/moat-dev/moat/internal/redistest"
+	"github.com/moat-dev/moat/internal/resp"
 )
 
 // rawConn is a client connection that sends RESP arrays and returns each reply whole, as received,
@@ -46,39 +47,12 @@ func (r *rawConn) do(args ...string) string {
 		r.t.Fatal(err)
 	}
 	var out strings.Builder
-	if err := readReply(r.br, &out); err != nil {
-		r.t.Fatalf("%q: %v (read %q)", args, err, out.String())
+	w := bufio.NewWriter(&out)
+	if err := resp.CopyReply(w, r.br, nil); err != nil {
+		r.t.Fatalf("%q: %v", args, err)
 	}
+	w.Flush()
 	return out.String()
-}
-
-// readReply copies one RESP2 or RESP3 reply (simple types, bulks, arrays, maps, sets) from br to out.
-func readReply(br *bufio.Reader, out *strings.Builder) error {
-	line, err := br.ReadString('\n')
-	out.WriteString(line)
-	if err != nil || len(line) < 3 {
-		return err
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
-	switch line[0] {
-	case '$', '=', '!':
-		if n >= 0 {
-			body := make([]byte, n+2)
-			_, err = io.ReadFull(br, body)
-			out.Write(body)
-		}
-		return err
-	case '*', '~', '>', '%':
-		if line[0] == '%' {
-			n *= 2
-		}
-		for range max(n, 0) {
-			if err := readReply(br, out); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // CONFIG GET requirepass and acllog-max-len through moat answer the instance's parameters as the
