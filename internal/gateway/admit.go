@@ -70,6 +70,7 @@ func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapsho
 		ss.client.deferred = v.Reason
 	}
 	ss.client.view.multi = -1
+	ss.park.never.Store(secure || proxied || snap.IdleTimeout > 0)
 	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
 		ap := ta.AddrPort()
 		ss.client.addrPort = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
@@ -92,12 +93,29 @@ func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapsho
 		in.m.accepted.Inc()
 	}
 	in.m.active.Inc()
-	go func() {
-		defer in.wg.Done()
-		ss.run()
-		in.forget(ss)
-		in.m.active.Dec()
-	}()
+	go in.live(ss, ss.run)
+}
+
+// live runs a session — from its start (run) or as it wakes from a park (serveShared) — and ends it
+// unless it parks (park.go), which it may do again and again.
+func (in *Instance) live(ss *session, serve func() bool) {
+	for serve() {
+		if in.park(ss) {
+			return
+		}
+		if ss.closing() {
+			break
+		}
+		serve = ss.serveShared // it could not park: it goes on
+	}
+	in.ended(ss)
+}
+
+// ended removes a session whose connection was closed.
+func (in *Instance) ended(ss *session) {
+	in.forget(ss)
+	in.m.active.Dec()
+	in.wg.Done()
 }
 
 // overIPLimit reports a client address at its maxclients-per-ip. Called with mu held.

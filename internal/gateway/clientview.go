@@ -136,8 +136,15 @@ func (s *session) addrPort() netip.AddrPort { return s.client.addrPort }
 
 func (s *session) addrString() string { return s.client.addrPort.String() }
 
+// rawConn is the client's socket (it changes when the session wakes from a park: park.go).
+func (s *session) rawConn() net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.client.raw
+}
+
 func (s *session) laddrString() string {
-	a := s.client.raw.LocalAddr()
+	a := s.rawConn().LocalAddr()
 	if ta, ok := a.(*net.TCPAddr); ok {
 		ap := ta.AddrPort()
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
@@ -165,7 +172,13 @@ func (s *session) clientType() int8 {
 
 // fd returns the socket's file descriptor, or -1.
 func (s *session) fd() int {
-	sc, ok := s.client.raw.(syscall.Conn)
+	s.mu.Lock()
+	raw, parked := s.client.raw, s.park.gc
+	s.mu.Unlock()
+	if parked != nil {
+		return parked.Fd()
+	}
+	sc, ok := raw.(syscall.Conn)
 	if !ok {
 		return -1
 	}

@@ -147,6 +147,7 @@ type Instance struct {
 	scriptLog  scriptLog     // their ACL LOG entries, mirrored (scriptlog.go)
 
 	accept acceptState // listeners, connection IDs and counts, PROXY headers awaited (admit.go)
+	room   waitingRoom // where idle connections wait without goroutines (park.go)
 }
 
 // Start binds every listen address and begins serving with snap. Nothing is served if any address
@@ -170,6 +171,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	in.lanes = [2]*lanePool{{in: in}, {in: in, resp3: true}}
 	in.ready = [2]*readyPool{{in: in}, {in: in, resp3: true}}
 	in.clock = clock{now: cfg.Now}
+	in.room.in = in
 	in.lockout.clk = in.clock
 	if in.dialTimeout <= 0 {
 		in.dialTimeout = 2 * time.Second
@@ -216,6 +218,7 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	in.snap.Store(in.scriptsByIdentity(in.bind(snap)))
 	in.refusals = newRefusalPacer(in.m.refusalsPaced, in.clock) // from here on Start succeeds: Close stops it
 	in.spawn(in.refusals.run)
+	in.spawn(in.sweepParking)
 	for _, ln := range in.listeners {
 		in.wg.Add(1)
 		go in.acceptLoop(ln, false)
@@ -318,6 +321,7 @@ func (in *Instance) Close() error {
 		ss.close()
 	}
 	in.wg.Wait()
+	in.room.close()
 	in.scriptLog.close()
 	in.refusals.close()
 	for _, p := range in.lanes {

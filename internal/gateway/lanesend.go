@@ -238,6 +238,7 @@ func (s *session) settle() bool {
 // another client sends later overtakes them. On failure the client gets moat's backend-unavailable
 // error after the replies still owed, and the session ends.
 func (s *session) moveToDedicated(gated bool) bool {
+	s.park.never.Store(true) // its own backend connection may send at any time (park.go)
 	if !s.settle() {
 		return false
 	}

@@ -32,6 +32,7 @@ type Metrics struct {
 	acl       *prometheus.CounterVec
 	moved     *prometheus.CounterVec
 	paced     *prometheus.CounterVec
+	parked    *prometheus.GaugeVec
 }
 
 // NewMetrics creates the collectors; nothing is registered yet.
@@ -69,12 +70,16 @@ func NewMetrics() *Metrics {
 			Name: "moat_refusals_paced_total",
 			Help: "Refused connections whose reply waited its turn: refusals beyond 500 a second (a connect-and-refuse flood) are paced so that the clients being served keep their CPU.",
 		}, []string{"instance"}),
+		parked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "moat_connections_parked",
+			Help: "Client connections idle long enough to wait without goroutines of their own (counted in moat_connections_active too).",
+		}, []string{"instance"}),
 	}
 }
 
 // Register adds the collectors to r.
 func (m *Metrics) Register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.active, m.forwarded, m.backend, m.acl, m.moved, m.paced} {
+	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.active, m.forwarded, m.backend, m.acl, m.moved, m.paced, m.parked} {
 		if err := r.Register(c); err != nil {
 			return err
 		}
@@ -108,6 +113,7 @@ type instanceMetrics struct {
 
 	movedDedicated prometheus.Counter
 	refusalsPaced  prometheus.Counter
+	parked         prometheus.Gauge
 }
 
 func (m *Metrics) forInstance(id string) instanceMetrics {
@@ -134,12 +140,13 @@ func (m *Metrics) forInstance(id string) instanceMetrics {
 
 		movedDedicated: m.moved.WithLabelValues(id),
 		refusalsPaced:  m.paced.WithLabelValues(id),
+		parked:         m.parked.WithLabelValues(id),
 	}
 }
 
 // forget removes an instance's series when it stops being served.
 func (m *Metrics) forget(id string) {
-	for _, v := range []*prometheus.MetricVec{m.accepted.MetricVec, m.refused.MetricVec, m.active.MetricVec, m.forwarded.MetricVec, m.backend.MetricVec, m.acl.MetricVec, m.moved.MetricVec, m.paced.MetricVec} {
+	for _, v := range []*prometheus.MetricVec{m.accepted.MetricVec, m.refused.MetricVec, m.active.MetricVec, m.forwarded.MetricVec, m.backend.MetricVec, m.acl.MetricVec, m.moved.MetricVec, m.paced.MetricVec, m.parked.MetricVec} {
 		v.DeletePartialMatch(prometheus.Labels{"instance": id})
 	}
 }

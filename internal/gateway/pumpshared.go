@@ -154,6 +154,9 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 		answered = 0
 		if len(work) == 0 {
 			s.putClientWriter(&cw)
+			if s.park.now.Load() { // the reader parks the session, which owes nothing (park.go)
+				return st, false
+			}
 		}
 		select {
 		case <-s.sh.wake:

@@ -14,8 +14,9 @@ import (
 // decided (decide.go), queues their reply slots (replystate.go) and sends the forwarded ones — to the
 // session's own backend connection here (sendDedicated), or on a shared lane (lanesend.go).
 
-// read is the client-to-backend half.
-func (s *session) read() {
+// read is the client-to-backend half. It returns true when it ends to park the session (park.go): the
+// session is then idle, and its state is kept for the reader that resumes it.
+func (s *session) read() (parked bool) {
 	defer s.moved() // a move that failed half-way (askBackendID) must not hold the other sessions up
 	var src io.Reader = s.conn
 	if t := s.snap.IdleTimeout; t > 0 {
@@ -25,25 +26,40 @@ func (s *session) read() {
 		s.client.sniff.r = src
 		src = &s.client.sniff
 	}
-	lim := s.snap.Limits
+	rs := s.park.rs // kept across a park
+	if rs == nil {
+		rs = &readerState{st: decideState{renames: s.snap.Renames, sess: s}, lim: s.snap.Limits}
+		rs.st.auth.start(s.in, s.in.snap.Load(), s.addr)
+		s.noteUser(rs.st.auth.user.Name(), rs.st.auth.authed)
+	}
+	s.park.rs = nil
+	st, lim := &rs.st, &rs.lim
 	var raw net.Conn // the socket, when the reader reads nothing else (see commandReader)
 	if s.conn == s.client.raw {
 		raw = s.conn
 	}
-	rd := s.in.bufs.commandReader(src, lim, raw)
+	rd := s.in.bufs.commandReader(src, *lim, raw)
 	defer s.in.bufs.putCommandReader(rd)
-	st := decideState{renames: s.snap.Renames, sess: s}
-	st.auth.start(s.in, s.in.snap.Load(), s.addr)
-	s.noteUser(st.auth.user.Name(), st.auth.authed)
+	rd.Preload(s.park.prefix) // what the client sent while the session was parked
+	s.park.prefix = nil
 	var slots []slot
 	var acts []act
 	var ents []*command // the command table's entries of the segment's commands (decide)
 	for {
 		if lim.Unauthenticated == st.auth.authed { // Redis's bounds until the client has authenticated
 			lim.Unauthenticated = !st.auth.authed
-			rd.SetLimits(lim)
+			rd.SetLimits(*lim)
 		}
 		cmds, err := rd.ReadBatch()
+		if err != nil && s.park.req.Load() && isTimeout(err) { // the sweeper asks it to park
+			s.park.req.Store(false)
+			s.conn.SetReadDeadline(time.Time{})
+			if s.parkable(rd.Idle()) {
+				s.park.rs = rs
+				return true
+			}
+			continue
+		}
 		if err != nil {
 			var pe *resp.ProtocolError
 			if errors.As(err, &pe) {
@@ -55,34 +71,34 @@ func (s *session) read() {
 					final = pe.Reply()
 				}
 				s.hangUp(final)
-				return
+				return false
 			}
 			if errors.Is(err, io.EOF) {
 				s.hangUp(nil)
-				return
+				return false
 			}
 			// Idle timeout, or closed under us: nothing more to reply to.
 			s.close()
-			return
+			return false
 		}
 		slots, acts = slots[:0], acts[:0]
 		st.batch()
 		if st.auth.refresh(s.in, s.addr); st.auth.gone { // deleted while the batch was on its way
 			s.in.log.Info("closing connection: its ACL user was deleted, or may not log in from this address", "client", s.peer)
 			s.close()
-			return
+			return false
 		}
 		// The batch goes in segments: a command that needs the connection under another backend identity
 		// (identity.go) starts a new one, switched before it is decided.
 		for rest := cmds; len(rest) > 0; {
-			if !s.identityFor(&st, rest) {
-				return
+			if !s.identityFor(st, rest) {
+				return false
 			}
 			seg := rest
 			slots, acts, ents = slots[:0], acts[:0], ents[:0]
 			quit, silentQuit := false, false
 			for i := range seg {
-				if i > 0 && (s.switchNeeded(&st, &seg[i]) || st.mixedConfigSet(&seg[i])) { // configmix.go
+				if i > 0 && (s.switchNeeded(st, &seg[i]) || st.mixedConfigSet(&seg[i])) { // configmix.go
 					seg = seg[:i]
 					break
 				}
@@ -107,11 +123,11 @@ func (s *session) read() {
 			rest = rest[len(seg):]
 			// Slots are queued before their commands can reach the backend, so the pump always knows what a
 			// frame answers.
-			s.noteBatch(&st, ents[len(seg)-1], &seg[len(seg)-1])
+			s.noteBatch(st, ents[len(seg)-1], &seg[len(seg)-1])
 			from := 0
 			if s.sh.lane != nil {
-				if from = s.sendShared(rd, &st, seg, ents, acts, slots); from < 0 {
-					return
+				if from = s.sendShared(rd, st, seg, ents, acts, slots); from < 0 {
+					return false
 				}
 			} else {
 				s.enqueue(slots)
@@ -120,7 +136,7 @@ func (s *session) read() {
 				sent := s.sendDedicated(rd, seg[from:], acts[from:], st.guard)
 				s.moved() // a move's commands are written: the other sessions may send again (ready.go)
 				if !sent {
-					return
+					return false
 				}
 			} else {
 				s.moved()
@@ -129,7 +145,7 @@ func (s *session) read() {
 				if silentQuit {
 					s.hangUp(nil)
 				}
-				return
+				return false
 			}
 		}
 	}

@@ -59,6 +59,8 @@ type session struct {
 	redirected atomic.Bool
 
 	client clientState // the client connection as accepted and as CLIENT LIST shows it (clientview.go, admit.go)
+
+	park parkState // an idle session's goroutines end while its socket waits (park.go)
 }
 
 func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
@@ -69,39 +71,39 @@ func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Sna
 func (s *session) close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
-		s.conn.Close()
-		s.mu.Lock() // run sets be under mu, and may still be dialling
-		be := s.be
+		s.mu.Lock() // run sets be under mu, and may still be dialling; wake sets conn
+		conn, be, parked := s.conn, s.be, s.park.gc
 		s.mu.Unlock()
+		conn.Close()
 		if be != nil {
 			be.Close()
+		}
+		if parked != nil {
+			parked.Close() // its OnClose ends the session (park.go)
 		}
 	})
 }
 
-func (s *session) run() {
+// run serves the session from its start until it ends, or parks (true: park.go).
+func (s *session) run() bool {
 	if !s.open() {
-		return
+		return false
 	}
 	if n := s.snap.SharedLanes; n > 0 {
 		l, err := s.in.lanes[0].acquire(n)
 		if err != nil {
 			s.refuseBackend(err)
-			return
+			return false
 		}
 		s.sh = sharedState{lane: l, out: progressWriter{s}, unsent: unsentBytes(s.client.raw),
 			wake: make(chan struct{}, 1), drained: make(chan struct{}, 1), settled: make(chan struct{}, 1)}
-		s.serve(func() {
-			if st, moved := s.sharedPump(); moved {
-				s.pump(st)
-			}
-		})
-		return
+		return s.serveShared()
 	}
+	s.park.never.Store(true)
 	be, err := s.in.dialBackend()
 	if err != nil {
 		s.refuseBackend(err)
-		return
+		return false
 	}
 	s.mu.Lock()
 	s.be = be
@@ -109,26 +111,44 @@ func (s *session) run() {
 	select {
 	case <-s.done: // closed (drop-on-revoke, shutdown) while dialling
 		be.Close()
-		return
+		return false
 	default:
 	}
 	if !s.askBackendID(be) {
 		s.close()
-		return
+		return false
 	}
-	s.serve(func() { s.pump(pumpState{}) })
+	return s.serve(func() { s.pump(pumpState{}) })
 }
 
-// serve runs pump beside the reader until both end.
-func (s *session) serve(pump func()) {
+// serveShared serves a session on a shared lane (from its start, or as it wakes from a park) until
+// it ends or parks (true).
+func (s *session) serveShared() bool {
+	return s.serve(func() {
+		if st, moved := s.sharedPump(); moved {
+			s.pump(st)
+		}
+	})
+}
+
+// serve runs pump beside the reader until both end; true: they ended to park the session.
+func (s *session) serve(pump func()) bool {
 	pumpDone := make(chan struct{})
 	go func() {
 		defer close(pumpDone)
 		pump()
-		s.close()
+		if !s.park.now.Load() {
+			s.close()
+		}
 	}()
-	s.read()
+	parked := s.read()
+	if parked {
+		s.park.now.Store(true) // the pump, which has nothing to do, ends
+		s.signal()
+	}
 	<-pumpDone
+	s.park.now.Store(false)
+	return parked
 }
 
 // refuseBackend answers a client that cannot be served because the backend is unreachable.

@@ -133,10 +133,52 @@ func (rd *Reader) ReadBatch() ([]Command, error) {
 			return rd.cmds, nil
 		}
 		if err := rd.fill(); err != nil {
-			rd.err = err
+			if !isTimeout(err) { // a read deadline leaves the Reader as it was: ReadBatch may be called again
+				rd.err = err
+			}
 			return nil, err
 		}
 	}
+}
+
+// isTimeout reports an error of a read that timed out (net.Error's Timeout).
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// Idle reports whether rd holds no received byte and is in no command: nothing would be lost if it
+// were reset.
+func (rd *Reader) Idle() bool {
+	return rd.r == rd.w && !rd.part.active && !rd.stream.active && rd.err == nil
+}
+
+// Preload makes b the input rd parses before it reads its source: bytes of the connection read
+// elsewhere (a parked connection's, while it waited). rd must be Idle; b is copied.
+func (rd *Reader) Preload(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if len(rd.buf) < len(b) {
+		if a, ok := rd.borrow(); ok && len(b) <= minBuffer {
+			rd.buf = a
+		} else {
+			rd.buf = make([]byte, max(minBuffer, len(b)))
+		}
+	}
+	rd.r, rd.w = 0, copy(rd.buf, b)
+}
+
+// borrow takes a buffer from rd's lender, if it has one.
+func (rd *Reader) borrow() ([]byte, bool) {
+	if rd.lender == nil {
+		return nil, false
+	}
+	a, ok := rd.lender.Get().(*[minBuffer]byte)
+	if !ok {
+		return nil, false
+	}
+	return a[:], true
 }
 
 // parseBuffered appends the complete commands in buf[r:w] to rd.cmds.

@@ -1,0 +1,269 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/moat-dev/moat/internal/resp"
+)
+
+// Parking: idle connections cost no goroutine (issue 20, "idle connection ≤ 4 KiB").
+//
+// A session serves its client with two goroutines (its reader and its pump), whose stacks are most of
+// what an idle connection costs. A session that has sent nothing for parkAfter, on a shared lane, owing
+// no reply, with no command half read, not subscribed or monitoring, over plain TCP without a PROXY
+// header or an idle timeout, parks: both goroutines end, its buffers go back to their pools, and its
+// socket waits in the instance's waiting room — a gnet event loop, one goroutine for every parked
+// connection of the instance. The session itself stays what it was: registered (CLIENT LIST, CLIENT
+// KILL, drop-on-revoke, maxclients and moat_connections_active count it), with its ID, its user, its
+// decide state and its lane.
+//
+// When the client sends something (or hangs up), the loop takes the socket out of the room — a
+// duplicate of its descriptor becomes the session's connection again — and the session resumes with the
+// bytes the loop read handed to its reader first, so that nothing is lost or reordered. A hang-up while
+// parked ends the session as a hang-up with nothing owed does. Closing a parked session (CLIENT KILL,
+// drop-on-revoke, Close) closes the socket in the room, which ends it.
+//
+// The reader decides to park, not the sweeper: the sweeper (once every parkSweep) only asks the readers
+// of sessions that look idle, by a read deadline in the past; a reader that finds it is not idle after
+// all (a command half read, a reply owed) goes on reading. Sessions that can never park (TLS, PROXY
+// header, idle timeout, a dedicated lane) are marked so and never asked.
+
+const (
+	// parkAfter: a session that has sent no command for this long is asked to park.
+	parkAfter = 2 * time.Second
+	// parkSweep: how often the sweeper looks for sessions to park.
+	parkSweep = time.Second
+)
+
+// parkState is a session's part in parking.
+type parkState struct {
+	never atomic.Bool // the session may not park (see above); set once, never cleared
+	req   atomic.Bool // the sweeper asked the reader to park at its next wait
+	now   atomic.Bool // the reader parks: the pump ends without closing the session
+
+	// Guarded by session.mu.
+	parked bool      // the socket is in the waiting room, or on its way in or out
+	gc     gnet.Conn // the socket in the room; nil on its way in or out
+
+	// The reader's alone: what it keeps across a park, and the bytes read while parked.
+	rs     *readerState
+	prefix []byte
+}
+
+// readerState is what the reader keeps across a park: its decisions' state and its limits.
+type readerState struct {
+	st  decideState
+	lim resp.Limits
+}
+
+// parkable reports whether the session may park now (its reader asks, with rdIdle: its command reader
+// holds nothing).
+func (s *session) parkable(rdIdle bool) bool {
+	if !rdIdle || s.park.never.Load() || s.sh.lane == nil || s.closing() || s.owed.Load() != 0 ||
+		s.inflight.Load() != 0 || s.listening.Load() || s.hungUp.Load() {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) == 0 && len(s.sh.inbox) == 0
+}
+
+// sweepParking asks the readers of sessions idle for parkAfter to park, every parkSweep, until Close.
+func (in *Instance) sweepParking() {
+	t := time.NewTicker(parkSweep)
+	defer t.Stop()
+	var idle []*session
+	for {
+		select {
+		case <-in.closing.Done():
+			return
+		case <-t.C:
+		}
+		idle = idle[:0]
+		in.mu.Lock()
+		for ss := range in.sessions {
+			if !ss.park.never.Load() && ss.owed.Load() == 0 && !ss.listening.Load() {
+				idle = append(idle, ss)
+			}
+		}
+		in.mu.Unlock()
+		before := time.Now().Add(-parkAfter).UnixNano()
+		for _, ss := range idle {
+			ss.mu.Lock()
+			last, parked, conn := ss.client.view.lastAt, ss.park.parked, ss.conn
+			ss.mu.Unlock()
+			if last != 0 && last < before && !parked {
+				ss.park.req.Store(true) // before the deadline: the reader looks at it when its read times out
+				conn.SetReadDeadline(time.Unix(1, 0))
+			}
+		}
+		clear(idle)
+	}
+}
+
+// waitingRoom is the event loop parked sockets wait in, started at the first park. Safe for concurrent
+// use.
+type waitingRoom struct {
+	gnet.BuiltinEventEngine
+	in *Instance
+
+	mu   sync.Mutex
+	cli  *gnet.Client
+	err  error
+	shut bool
+}
+
+// client returns the room's running event loop, starting it the first time.
+func (r *waitingRoom) client() (*gnet.Client, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shut {
+		return nil, net.ErrClosed
+	}
+	if r.cli != nil || r.err != nil {
+		return r.cli, r.err
+	}
+	cli, err := gnet.NewClient(r, gnet.WithLogger(gnetLog{r.in.log}), gnet.WithMulticore(false))
+	if err == nil {
+		err = cli.Start()
+	}
+	if err != nil {
+		r.err = fmt.Errorf("starting the waiting room of idle connections: %w", err)
+		return nil, r.err
+	}
+	r.cli = cli
+	return cli, nil
+}
+
+// close stops the event loop; nothing parks after. Close calls it once every session has ended.
+func (r *waitingRoom) close() {
+	r.mu.Lock()
+	cli := r.cli
+	r.shut, r.cli = true, nil
+	r.mu.Unlock()
+	if cli != nil {
+		cli.Stop()
+	}
+}
+
+// park puts the session's socket in the waiting room (its goroutines have ended). False: it could not,
+// and the session goes on (the reason is logged, and it will not be asked again) or, closed meanwhile,
+// ends.
+func (in *Instance) park(s *session) bool {
+	if s.closing() {
+		return false
+	}
+	cli, err := in.room.client()
+	if err != nil {
+		if !errors.Is(err, net.ErrClosed) {
+			in.log.Warn("idle connections keep their goroutines", "err", err)
+		}
+		s.park.never.Store(true)
+		return false
+	}
+	s.mu.Lock()
+	conn := s.conn
+	s.park.parked = true
+	s.mu.Unlock()
+	if _, err := cli.EnrollContext(conn, s); err != nil { // closes conn: the room holds a duplicate of its socket
+		in.log.Warn("closing connection: it could not wait in the waiting room of idle connections", "client", s.peer, "err", err)
+		s.close()
+		return false
+	}
+	return true
+}
+
+// OnOpen records a socket that entered the room, where close finds it; a session closed meanwhile
+// (close could not reach it) ends at once.
+func (r *waitingRoom) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	s := c.Context().(*session)
+	r.in.m.parked.Inc()
+	s.mu.Lock()
+	s.park.gc = c
+	s.mu.Unlock()
+	if s.closing() {
+		return nil, gnet.Close
+	}
+	return nil, gnet.None
+}
+
+// OnTraffic takes a parked socket out of the room when its client sends something: the session
+// resumes on a duplicate of the socket, with what the loop read first.
+func (r *waitingRoom) OnTraffic(c gnet.Conn) gnet.Action {
+	s := c.Context().(*session)
+	b, _ := c.Next(-1)
+	prefix := bytes.Clone(b)
+	fd, err := c.Dup()
+	if err != nil {
+		r.in.log.Warn("closing connection: it could not leave the waiting room of idle connections", "client", s.peer, "err", err)
+		return gnet.Close // OnClose ends the session
+	}
+	s.mu.Lock()
+	s.park.gc = nil
+	s.mu.Unlock()
+	r.in.m.parked.Dec()
+	c.SetContext(nil) // its OnClose is not the session's end
+	go r.in.wake(s, fd, prefix)
+	return gnet.Close // the loop's descriptor; the duplicate keeps the socket open
+}
+
+// OnClose ends a parked session whose client hung up or that was closed (a socket OnTraffic took out
+// of the room has no session by then).
+func (r *waitingRoom) OnClose(c gnet.Conn, _ error) gnet.Action {
+	s, ok := c.Context().(*session)
+	if !ok { // OnTraffic took it out of the room
+		return gnet.None
+	}
+	s.mu.Lock()
+	s.park.gc = nil
+	s.mu.Unlock()
+	r.in.m.parked.Dec()
+	s.close()
+	r.in.ended(s)
+	return gnet.None
+}
+
+// wake resumes a session whose socket left the room as descriptor fd, with prefix read from it there.
+func (in *Instance) wake(s *session, fd int, prefix []byte) {
+	f := os.NewFile(uintptr(fd), "")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		in.log.Warn("closing connection: it could not leave the waiting room of idle connections", "client", s.peer, "err", err)
+		s.close()
+		in.ended(s)
+		return
+	}
+	s.mu.Lock()
+	s.conn, s.client.raw = nc, nc
+	s.client.view.lastAt = time.Now().UnixNano() // not asked to park again before it reads
+	s.park.parked = false
+	s.mu.Unlock()
+	if s.closing() { // closed while it left the room: close could not reach the new socket
+		nc.Close()
+		in.ended(s)
+		return
+	}
+	s.sh.unsent = unsentBytes(nc)
+	s.park.prefix = prefix
+	in.live(s, s.serveShared)
+}
+
+// gnetLog is the waiting room's event loop's log, in the instance's.
+type gnetLog struct{ log *slog.Logger }
+
+func (l gnetLog) Debugf(format string, args ...any) { l.log.Debug(fmt.Sprintf(format, args...)) }
+func (l gnetLog) Infof(format string, args ...any)  { l.log.Debug(fmt.Sprintf(format, args...)) }
+func (l gnetLog) Warnf(format string, args ...any)  { l.log.Warn(fmt.Sprintf(format, args...)) }
+func (l gnetLog) Errorf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
+func (l gnetLog) Fatalf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }

@@ -1,0 +1,164 @@
+package gateway_test
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moat-dev/moat/internal/allowlist"
+)
+
+// parked is moat_connections_parked.
+func (e *env) parked() float64 {
+	return e.counter("moat_connections_parked", map[string]string{"instance": "r-test"})
+}
+
+// waitParked waits until n of the instance's connections are parked (idle for 2 s, swept every 1 s).
+func waitParked(t *testing.T, e *env, n int) {
+	t.Helper()
+	if !eventually(15*time.Second, func() bool { return e.parked() == float64(n) }) {
+		t.Fatalf("moat_connections_parked = %v, want %d", e.parked(), n)
+	}
+}
+
+// twoParked starts an instance with clients from 127.0.0.2 and 127.0.0.3 and waits until both are
+// parked.
+func twoParked(t *testing.T) (*env, *client, *client) {
+	t.Helper()
+	skipWithoutLanes(t)
+	e := newEnv(t, allowLoopback(t))
+	a := expectAdmitted(t, e.addr, "127.0.0.2")
+	b := expectAdmitted(t, e.addr, "127.0.0.3")
+	waitParked(t, e, 2)
+	return e, a, b
+}
+
+// An idle session parks (its goroutines end) and resumes when its client sends again, as the same
+// connection: the same user and state, every reply in order — also for a pipeline longer than
+// what the waiting room reads at once, sent while parked, and again after a second park.
+func TestIdleSessionParksAndResumes(t *testing.T) {
+	t.Parallel()
+	skipWithoutLanes(t)
+	e := newEnv(t, withUsers(t, allowLoopback(t), aclUsers))
+	c := dial(t, e.addr, "127.0.0.2")
+	mustDo(t, c, "+OK\r\n", "AUTH", "alice", "apw")
+	mustDo(t, c, "+OK\r\n", "SET", "app:k", "v")
+	waitParked(t, e, 1)
+	if got := e.activeConns(); got != 1 {
+		t.Errorf("moat_connections_active = %v while parked, want 1", got)
+	}
+
+	var b strings.Builder
+	const n = 3000 // ~240 KiB: more than the waiting room reads at once
+	for i := range n {
+		b.WriteString(cmd("SET", "app:"+strconv.Itoa(i), strings.Repeat("x", 40)))
+	}
+	b.WriteString(cmd("GET", "app:k") + cmd("GET", "secret") + cmd("ACL", "WHOAMI"))
+	c.send(b.String())
+	for i := range n {
+		if got := c.readReply(); got != "+OK\r\n" {
+			t.Fatalf("reply %d after waking: %q", i, got)
+		}
+	}
+	for _, want := range []string{bulk("v"), "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n", bulk("alice")} {
+		if got := c.readReply(); got != want {
+			t.Fatalf("after waking: %q, want %q", got, want)
+		}
+	}
+	if got := e.parked(); got != 0 {
+		t.Errorf("moat_connections_parked = %v after the client sent, want 0", got)
+	}
+	waitParked(t, e, 1)
+	mustDo(t, c, bulk(strings.Repeat("x", 40)), "GET", "app:2999")
+}
+
+// A parked session is still a connection: CLIENT LIST shows it, CLIENT KILL closes it, and a client that
+// hangs up while parked ends its session.
+func TestParkedSessionIsListedAndKillable(t *testing.T) {
+	t.Parallel()
+	e, idle, gone := twoParked(t)
+
+	admin := expectAdmitted(t, e.addr, "127.0.0.4")
+	list := admin.do("CLIENT", "LIST")
+	if !strings.Contains(list, "addr=127.0.0.2:") || strings.Contains(list, "fd=-1") {
+		t.Errorf("CLIENT LIST with a parked client: %q", list)
+	}
+	gone.c.Close()
+	if !eventually(10*time.Second, func() bool { return e.activeConns() == 2 }) {
+		t.Fatalf("moat_connections_active = %v after a parked client hung up, want 2", e.activeConns())
+	}
+	if got := admin.do("CLIENT", "KILL", "ADDR", idle.c.LocalAddr().String()); got != ":1\r\n" {
+		t.Fatalf("CLIENT KILL of a parked client: %q", got)
+	}
+	idle.expectEOF(replyTimeout)
+	if !eventually(10*time.Second, func() bool { return e.activeConns() == 1 && e.parked() == 0 }) {
+		t.Fatalf("after CLIENT KILL: active %v, parked %v, want 1 and 0", e.activeConns(), e.parked())
+	}
+}
+
+// Drop-on-revoke closes a parked session whose address is no longer allowed; Close ends parked
+// sessions too.
+func TestParkedSessionIsDroppedOnRevoke(t *testing.T) {
+	t.Parallel()
+	e, c, stays := twoParked(t)
+	snap := dropOnRevoke(compile([]allowlist.Group{group(t, "default", "127.0.0.1,127.0.0.3")}))
+	snap.SharedLanes = e.gw.Snapshot().SharedLanes
+	e.gw.Publish(snap)
+	c.expectEOF(replyTimeout)
+	mustDo(t, stays, "+PONG\r\n", "PING")
+	e.gw.Close()
+	stays.expectEOF(replyTimeout)
+}
+
+// Sessions with connection state of their own never park: a dedicated lane (here after SELECT) may
+// be sent replies at any time.
+func TestDedicatedSessionDoesNotPark(t *testing.T) {
+	t.Parallel()
+	skipWithoutLanes(t)
+	e := newEnv(t, allowLoopback(t))
+	c := expectAdmitted(t, e.addr, "127.0.0.2")
+	mustDo(t, c, "+OK\r\n", "SELECT", "1")
+	time.Sleep(4 * time.Second) // two sweeps past the idle time
+	if got := e.parked(); got != 0 {
+		t.Fatalf("moat_connections_parked = %v with a dedicated session, want 0", got)
+	}
+	mustDo(t, c, "+PONG\r\n", "PING")
+}
+
+// Clients that send just as the sweeper asks their sessions to park (idle a little less or more than the
+// 2 s) lose no command and no reply: pipelines of SETs and GETs from many clients, every reply checked.
+func TestParkingRacesTraffic(t *testing.T) {
+	t.Parallel()
+	skipWithoutLanes(t)
+	e := newEnv(t, allowLoopback(t))
+	const clients, rounds = 40, 3
+	errs := make(chan error, clients)
+	for i := range clients {
+		c := expectAdmitted(t, e.addr, "127.0.1."+strconv.Itoa(i+1))
+		go func() {
+			for r := range rounds {
+				time.Sleep(1800*time.Millisecond + time.Duration((i*37+r*101)%1400)*time.Millisecond)
+				key := "k" + strconv.Itoa(i)
+				val := strconv.Itoa(r)
+				c.send(cmd("SET", key, val) + cmd("GET", key) + cmd("PING"))
+				for _, want := range []string{"+OK\r\n", bulk(val), "+PONG\r\n"} {
+					if got, err := c.readReplyErr(replyTimeout); err != nil || got != want {
+						errs <- fmt.Errorf("client %d round %d: %q, %v; want %q", i, r, got, err, want)
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	if !eventually(10*time.Second, func() bool { return e.parked() > 0 }) {
+		t.Error("no session parked: the test raced nothing")
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
