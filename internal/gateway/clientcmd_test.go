@@ -160,7 +160,7 @@ func TestClientKill(t *testing.T) {
 	s := dial(t, e.addr, "127.0.0.4")
 	s.send(cmd("SUBSCRIBE", "c"))
 	s.readReply()
-	n := dial(t, e.addr, "127.0.0.5")
+	n := expectAdmitted(t, e.addr, "127.0.0.5") // registered before the kill looks for it
 	admin.expect2("CLIENT", ":1\r\n", "KILL", "TYPE", "pubsub")
 	s.expectEOF(replyTimeout)
 	admin.expect2("CLIENT", ":1\r\n", "KILL", "LADDR", e.addr, "ADDR", n.c.LocalAddr().String())
