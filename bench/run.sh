@@ -20,7 +20,10 @@
 # a table of medians and ratios to direct Redis, and writes results.csv, chart.png, summary.md, the raw
 # samples and every log into bench/out/<UTC time>/ (OUT= to choose).
 #
-# Settings (environment): ROUNDS (5), REQUESTS (200000), CLIENTS (50), CHURN_N (50000), IDLE_CONNS (10000),
+# Settings (environment): ROUNDS (5; 0: the idle-memory test alone), REQUESTS (200000), CLIENTS (50),
+# CHURN_N (50000), IDLE_CONNS (10000), IDLE_SETTLE (15s: the wait before each RSS reading of the idle test —
+# moat parks a connection idle for 2 s, and the Go runtime returns the memory its goroutines held over
+# seconds),
 # FLOOD (1; 0 skips the flood test), FLOOD_RATE (5000: open-loop connection attempts a second; 0: closed
 # loops instead), FLOOD_WORKERS (2, the closed loops), FLOOD_NICE (0: niceness added to the flood client),
 # NICE (-10: niceness of every server and of the client, as in the reference baseline; needs root),
@@ -37,6 +40,7 @@ REQUESTS=${REQUESTS:-200000}
 CLIENTS=${CLIENTS:-50}
 CHURN_N=${CHURN_N:-50000}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+IDLE_SETTLE=${IDLE_SETTLE:-15s}
 FLOOD=${FLOOD:-1}
 FLOOD_WORKERS=${FLOOD_WORKERS:-2}
 FLOOD_NICE=${FLOOD_NICE:-0}
@@ -292,10 +296,14 @@ if [ $((idle_conns + 256)) -gt "$moat_nofile" ]; then
   say "idle test: $idle_note"
 fi
 say "idle-memory test: $idle_conns connections to moat"
-fg "$mb" idle -addr "127.0.0.1:$p_moat" -pid "$pid_moat" -conns "$idle_conns" \
+fg "$mb" idle -addr "127.0.0.1:$p_moat" -pid "$pid_moat" -conns "$idle_conns" -settle "$IDLE_SETTLE" \
   -metrics "http://127.0.0.1:$p_moat_api/metrics" -metrics-token "$work/moat-data/status-token" -out "$OUT/idle.json" -note "$idle_note" ||
   say "idle-memory test failed; continuing without it"
 sleep 2 # let moat close the sessions before the throughput rounds
+if [ "$ROUNDS" = 0 ]; then
+  say "ROUNDS=0: the idle-memory test alone; results in $OUT"
+  exit 0
+fi
 
 # --- the rounds -------------------------------------------------------------------------------------
 flood_args=()

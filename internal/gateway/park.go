@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-
-	"github.com/moat-dev/moat/internal/resp"
 )
 
 // Parking: idle connections cost no goroutine (issue 20, "idle connection ≤ 4 KiB").
@@ -43,6 +43,13 @@ const (
 	parkAfter = 2 * time.Second
 	// parkSweep: how often the sweeper looks for sessions to park.
 	parkSweep = time.Second
+	// releaseAfter: when the sweeps of a wave of parking (until one that asks none) asked at least this
+	// many sessions to park, the memory their goroutines and buffers held goes back to the operating
+	// system (at most once per releaseEvery).
+	// An idle process would otherwise hold it until its next garbage collection, which nothing
+	// allocating may not bring for minutes, and its RSS for longer.
+	releaseAfter = 256
+	releaseEvery = 30 * time.Second
 )
 
 // parkState is a session's part in parking.
@@ -55,15 +62,11 @@ type parkState struct {
 	parked bool      // the socket is in the waiting room, or on its way in or out
 	gc     gnet.Conn // the socket in the room; nil on its way in or out
 
-	// The reader's alone: what it keeps across a park, and the bytes read while parked.
-	rs     *readerState
+	// The reader's alone: who the connection is, kept across a park (the rest of its decide state is
+	// that of a new connection: anything else — MULTI, CLIENT REPLY, subscriptions — keeps a session on
+	// a dedicated lane, which never parks), and the bytes read while parked.
+	auth   *authState
 	prefix []byte
-}
-
-// readerState is what the reader keeps across a park: its decisions' state and its limits.
-type readerState struct {
-	st  decideState
-	lim resp.Limits
 }
 
 // parkable reports whether the session may park now (its reader asks, with rdIdle: its command reader
@@ -83,12 +86,15 @@ func (in *Instance) sweepParking() {
 	t := time.NewTicker(parkSweep)
 	defer t.Stop()
 	var idle []*session
+	var wave int           // sessions asked to park by the sweeps since the last that asked none
+	var released time.Time // when the memory was last returned
 	for {
 		select {
 		case <-in.closing.Done():
 			return
 		case <-t.C:
 		}
+		asked := 0
 		idle = idle[:0]
 		in.mu.Lock()
 		for ss := range in.sessions {
@@ -105,9 +111,18 @@ func (in *Instance) sweepParking() {
 			if last != 0 && last < before && !parked {
 				ss.park.req.Store(true) // before the deadline: the reader looks at it when its read times out
 				conn.SetReadDeadline(time.Unix(1, 0))
+				asked++
 			}
 		}
 		clear(idle)
+		if wave += asked; asked == 0 && wave > 0 { // a wave of parking has ended
+			if wave >= releaseAfter && time.Since(released) >= releaseEvery {
+				runtime.GC() // the pools' buffers survive one collection (sync.Pool's victim cache)
+				debug.FreeOSMemory()
+				released = time.Now()
+			}
+			wave = 0
+		}
 	}
 }
 

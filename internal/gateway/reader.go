@@ -26,19 +26,19 @@ func (s *session) read() (parked bool) {
 		s.client.sniff.r = src
 		src = &s.client.sniff
 	}
-	rs := s.park.rs // kept across a park
-	if rs == nil {
-		rs = &readerState{st: decideState{renames: s.snap.Renames, sess: s}, lim: s.snap.Limits}
-		rs.st.auth.start(s.in, s.in.snap.Load(), s.addr)
-		s.noteUser(rs.st.auth.user.Name(), rs.st.auth.authed)
+	st := &decideState{renames: s.snap.Renames, sess: s}
+	if a := s.park.auth; a != nil { // kept across a park (park.go)
+		st.auth, s.park.auth = *a, nil
+	} else {
+		st.auth.start(s.in, s.in.snap.Load(), s.addr)
+		s.noteUser(st.auth.user.Name(), st.auth.authed)
 	}
-	s.park.rs = nil
-	st, lim := &rs.st, &rs.lim
+	lim := s.snap.Limits
 	var raw net.Conn // the socket, when the reader reads nothing else (see commandReader)
 	if s.conn == s.client.raw {
 		raw = s.conn
 	}
-	rd := s.in.bufs.commandReader(src, *lim, raw)
+	rd := s.in.bufs.commandReader(src, lim, raw)
 	defer s.in.bufs.putCommandReader(rd)
 	rd.Preload(s.park.prefix) // what the client sent while the session was parked
 	s.park.prefix = nil
@@ -48,14 +48,15 @@ func (s *session) read() (parked bool) {
 	for {
 		if lim.Unauthenticated == st.auth.authed { // Redis's bounds until the client has authenticated
 			lim.Unauthenticated = !st.auth.authed
-			rd.SetLimits(*lim)
+			rd.SetLimits(lim)
 		}
 		cmds, err := rd.ReadBatch()
 		if err != nil && s.park.req.Load() && isTimeout(err) { // the sweeper asks it to park
 			s.park.req.Store(false)
 			s.conn.SetReadDeadline(time.Time{})
 			if s.parkable(rd.Idle()) {
-				s.park.rs = rs
+				a := st.auth
+				s.park.auth = &a
 				return true
 			}
 			continue
