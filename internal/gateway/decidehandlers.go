@@ -112,7 +112,7 @@ func (st *decideState) decideScript(c *resp.Command, d *decision) bool {
 // silences it.
 func (st *decideState) decideReset(c *resp.Command, d *decision) bool {
 	skipped := st.skipNext
-	*st = decideState{renames: st.renames, scratch: st.scratch, sess: st.sess, argsBuf: st.argsBuf, dec: st.dec}
+	*st = decideState{renames: st.renames, scratch: st.scratch, sess: st.sess, argsBuf: st.argsBuf, dec: st.dec, rd: st.rd}
 	st.sess.subs.clear()
 	st.auth.start(st.sess.in, st.sess.in.snap.Load(), st.sess.addr)
 	st.sess.noteUser(st.auth.user.Name(), st.auth.authed)

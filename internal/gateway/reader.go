@@ -32,7 +32,7 @@ func (s *session) read() {
 	}
 	rd := s.in.bufs.commandReader(src, lim, raw)
 	defer s.in.bufs.putCommandReader(rd)
-	st := decideState{renames: s.snap.Renames, sess: s}
+	st := decideState{renames: s.snap.Renames, sess: s, rd: rd}
 	st.auth.start(s.in, s.in.snap.Load(), s.addr)
 	s.noteUser(st.auth.user.Name(), st.auth.authed)
 	var slots []slot
