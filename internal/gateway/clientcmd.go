@@ -59,6 +59,8 @@ type clientCall struct {
 	hasUser        bool
 	skipMe         bool
 
+	figs bufferFigures // LIST, INFO: the caller's buffers (clientview.go)
+
 	acl    *aclCall // ACL GETUSER, ACL LOG (aclcmd.go)
 	config []string // CONFIG GET of moat's parameters: name, value, … (configcmd.go)
 }
@@ -89,9 +91,9 @@ func (st *decideState) client(c *resp.Command, sub string) slot {
 	case "id":
 		call.op = opID
 	case "info":
-		call.op = opInfo
+		call.op, call.figs = opInfo, st.readFigures(c)
 	case "list":
-		call.op = opList
+		call.op, call.figs = opList, st.readFigures(c)
 		switch {
 		case n == 2:
 		case n == 4 && strings.EqualFold(string(c.Args[2]), "type"):
@@ -262,10 +264,14 @@ func (k *clientCall) run(s *session, resp3 bool) (reply []byte, closeSelf bool) 
 	return out, closeSelf
 }
 
-// line appends ss's CLIENT LIST line, as caller (the connection running k) sees it.
+// line appends ss's CLIENT LIST line, as caller (the connection running k) sees it: with k's figures of
+// the caller's buffers on the caller's own line.
 func (k *clientCall) line(b []byte, ss, caller *session, now time.Time) []byte {
-	if ss == caller && k.exec > 0 {
-		return ss.describeInExec(b, now, k.exec)
+	switch {
+	case ss == caller && k.exec > 0:
+		return ss.describeInExec(b, now, k.exec, k.figs)
+	case ss == caller:
+		return ss.describeView(b, now, ss.snapshotView(), k.figs)
 	}
 	return ss.describe(b, now)
 }

@@ -39,7 +39,7 @@ func TestClientCommandErrorsMatchRedis(t *testing.T) {
 	}
 }
 
-var clientLine = regexp.MustCompile(`^id=(\d+) addr=(\S+) laddr=(\S+) fd=(-?\d+) name=(\S*) age=\d+ idle=\d+ flags=(\S+) db=(\d+) sub=(\d+) psub=(\d+) ssub=(\d+) multi=(-?\d+) qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=(\S+) user=(\S+) redir=-1 resp=([23]) instance=(\S+)$`)
+var clientLine = regexp.MustCompile(`^id=(\d+) addr=(\S+) laddr=(\S+) fd=(-?\d+) name=(\S*) age=\d+ idle=\d+ flags=(\S+) db=(\d+) sub=(\d+) psub=(\d+) ssub=(\d+) multi=(-?\d+) qbuf=\d+ qbuf-free=\d+ argv-mem=\d+ multi-mem=0 rbs=\d+ rbp=\d+ obl=\d+ oll=0 omem=0 tot-mem=\d+ events=r cmd=(\S+) user=(\S+) redir=-1 resp=([23]) instance=(\S+)$`)
 
 // clientLines parses a CLIENT LIST or CLIENT INFO reply (RESP2 bulk) into field maps by ID.
 func clientLines(t testing.TB, reply string) map[string]map[string]string {

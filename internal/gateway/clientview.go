@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"net"
 	"net/netip"
 	"strconv"
@@ -191,23 +192,69 @@ func (s *session) fd() int {
 	return fd
 }
 
+// bufferFigures are the buffer fields of a CLIENT LIST / CLIENT INFO line of the connection that runs
+// the command. moat measures them only then — the reader when it decides the command (readFigures), the
+// pump when it builds the reply (replyBuffer) — so forwarded commands pay nothing for them. What each
+// field shows in moat [Redis 7.0's meaning]:
+//
+//   - qbuf [query buffer length]: the bytes the CLIENT LIST/INFO command took in moat's read buffer (26
+//     for *2 $6 client $4 list; an inline command's line). Redis also counts what else of the same read
+//     is still in its buffer; moat's reader has moved on by the time the reply is built.
+//   - qbuf-free [the query buffer's free space]: the rest of moat's read buffer (its size less qbuf).
+//   - argv-mem [the current command's arguments]: the bytes of its arguments, as Redis's argv_len_sum.
+//   - multi-mem [the commands queued in MULTI]: 0, moat holds none: the backend queues them.
+//   - rbs [the reply buffer's usable size]: the size of the buffer moat writes the client's replies
+//     through (16 KiB).
+//   - rbp [the reply buffer's peak use in the last 5 s]: not tracked; rbs, as Redis shows it before its
+//     cron first measures a peak.
+//   - obl [bytes in the reply buffer]: replies to the client's earlier commands buffered, not yet written.
+//   - oll, omem [the reply list beyond the buffer]: 0, moat keeps no list: a reply longer than the
+//     buffer is written through to the socket.
+//   - tot-mem [the client's memory]: moat's read and reply buffers (qbuf + qbuf-free + rbs).
+//
+// Inside EXEC the command's bytes left the read buffer when it was queued: qbuf, qbuf-free and argv-mem
+// are 0. Another connection's line shows 0 for every field: its buffers belong to its own goroutines,
+// which CLIENT LIST does not stop to read (an idle one holds neither: bufpool.go lends its read buffer,
+// but on TLS, and pools its reply writer). Redis's resizing of its buffers (its clients cron, which
+// unit/querybuf.tcl tests) has no counterpart in moat.
+type bufferFigures struct {
+	qbuf, qbufFree, argvMem int // the reader's, when it decides the command
+	rbs, obl                int // the pump's, when it builds the reply
+}
+
+// readFigures measures c, a CLIENT LIST or INFO being decided, in the read buffer. Reader goroutine.
+func (st *decideState) readFigures(c *resp.Command) bufferFigures {
+	if c.Raw == nil || st.rd == nil { // replayed at EXEC: no longer in the read buffer
+		return bufferFigures{}
+	}
+	f := bufferFigures{qbuf: c.InputSize()}
+	f.qbufFree = max(st.rd.Size()-f.qbuf, 0)
+	for _, a := range c.Args {
+		f.argvMem += len(a)
+	}
+	return f
+}
+
+// replyBuffer measures w, the pump's writer to the client, as a call's reply is about to be built.
+func (f *bufferFigures) replyBuffer(w *bufio.Writer) { f.rbs, f.obl = w.Size(), w.Buffered() }
+
 // describe appends the connection's CLIENT LIST line (without the newline): Redis 7.0's fields in
-// Redis's order, with moat's values, then moat's own instance=. Buffer sizes moat does not track the
-// way Redis does are 0.
+// Redis's order, with moat's values, then moat's own instance=. Its buffer figures are 0
+// (bufferFigures: the caller's own line has them).
 func (s *session) describe(b []byte, now time.Time) []byte {
-	return s.describeView(b, now, s.snapshotView())
+	return s.describeView(b, now, s.snapshotView(), bufferFigures{})
 }
 
 // describeInExec is describe while the connection runs EXEC of a transaction of queued commands, as
-// Redis shows a client then: flags x, multi=queued, cmd=exec.
-func (s *session) describeInExec(b []byte, now time.Time, queued int) []byte {
+// Redis shows a client then: flags x, multi=queued, cmd=exec; with the figures f of its buffers.
+func (s *session) describeInExec(b []byte, now time.Time, queued int, f bufferFigures) []byte {
 	v := s.snapshotView()
 	v.multi, v.lastCmd = queued, "exec"
-	return s.describeView(b, now, v)
+	return s.describeView(b, now, v, f)
 }
 
-// describeView is describe with the view v.
-func (s *session) describeView(b []byte, now time.Time, v clientView) []byte {
+// describeView is describe with the view v and the buffer figures f.
+func (s *session) describeView(b []byte, now time.Time, v clientView, f bufferFigures) []byte {
 	last := v.lastAt
 	if last == 0 {
 		last = s.client.created.UnixNano()
@@ -259,7 +306,21 @@ func (s *session) describeView(b []byte, now time.Time, v clientView) []byte {
 	b = strconv.AppendInt(b, int64(v.ssub), 10)
 	b = append(b, " multi="...)
 	b = strconv.AppendInt(b, int64(v.multi), 10)
-	b = append(b, " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
+	b = append(b, " qbuf="...)
+	b = strconv.AppendInt(b, int64(f.qbuf), 10)
+	b = append(b, " qbuf-free="...)
+	b = strconv.AppendInt(b, int64(f.qbufFree), 10)
+	b = append(b, " argv-mem="...)
+	b = strconv.AppendInt(b, int64(f.argvMem), 10)
+	b = append(b, " multi-mem=0 rbs="...)
+	b = strconv.AppendInt(b, int64(f.rbs), 10)
+	b = append(b, " rbp="...)
+	b = strconv.AppendInt(b, int64(f.rbs), 10)
+	b = append(b, " obl="...)
+	b = strconv.AppendInt(b, int64(f.obl), 10)
+	b = append(b, " oll=0 omem=0 tot-mem="...)
+	b = strconv.AppendInt(b, int64(f.qbuf+f.qbufFree+f.rbs), 10)
+	b = append(b, " events=r cmd="...)
 	b = append(b, cmd...)
 	b = append(b, " user="...)
 	b = append(b, v.user...)

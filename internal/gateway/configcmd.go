@@ -77,8 +77,9 @@ func moatConfigValue(snap *snapshot.Snapshot, name string) string {
 	return snap.RequirePass
 }
 
-// configCommand answers CONFIG SET or GET when it names moat's parameters (done), else leaves the
-// command to the backend after the guarded-parameter check (guardedConfigSet).
+// configCommand answers CONFIG SET or GET when it names moat's parameters, and CONFIG SET naming the
+// backend's wiring outside MULTI (configwiring.go) (done); else it leaves the command to the backend
+// after the guarded-parameter check (guardedConfigSet).
 func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool) {
 	var b [16]byte
 	args := c.Args
@@ -86,13 +87,17 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 	if len(args) < 3 || (sub != "set" && sub != "get") || (sub == "set" && len(args)%2 != 0) {
 		return sl, a, false // the backend answers the arity and syntax errors, changing nothing
 	}
-	mine, other := []byte(nil), false
+	mine, other, wiring := []byte(nil), false, false
 	for i := 2; i < len(args); i += 1 + boolInt(sub == "set") {
-		if moatConfigParam(args[i]) != "" {
+		var long [64]byte
+		switch {
+		case moatConfigParam(args[i]) != "":
 			if mine == nil {
 				mine = args[i]
 			}
-		} else {
+		case sub == "set" && guardedParam(args[i], &long) != "":
+			other, wiring = true, true
+		default:
 			other = true
 		}
 	}
@@ -108,7 +113,7 @@ func (st *decideState) configCommand(c *resp.Command) (sl slot, a act, done bool
 			return sl, a, true
 		}
 		return slot{kind: kindConfigGet}, actForward, true
-	case mine == nil:
+	case mine == nil && (!wiring || st.multi): // the backend's, or refused in MULTI (guardedConfigSet)
 		return sl, a, false
 	case other && sub == "get":
 		return sl, a, false
@@ -211,7 +216,7 @@ func configValues(pairs [][]byte, mine func(i int) bool) (values map[string]stri
 		}
 		name, v := moatConfigParam(pairs[i]), pairs[i+1]
 		if _, dup := values[name]; dup { // as typed: the first pass names argv
-			bad = bad.first(configFailure{1, i / 2, replyConfigSetFailed(pairs[i], "duplicate parameter")})
+			bad = bad.first(configFailure{1, i / 2, replyDuplicateConfig(pairs[i])})
 			continue
 		}
 		values[name] = string(v)

@@ -10,12 +10,11 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/acl"
-	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
 )
 
-// A CONFIG SET that names moat's parameters (requirepass, acllog-max-len, maxclients) beside the
-// backend's is applied all or none, as Redis 7.0.15 applies one CONFIG SET (config.c, configSetCommand:
+// A CONFIG SET that names moat's parameters (requirepass, acllog-max-len, maxclients) or the backend's
+// wiring (configwiring.go) beside the backend's other parameters is applied all or none, as Redis 7.0.15 applies one CONFIG SET (config.c, configSetCommand:
 // a first pass over the names refuses unknown, immutable, protected and duplicate ones; a second sets
 // the values in order and, at the first that fails, puts back those set; a third applies them; the
 // reply names the failure met first).
@@ -25,9 +24,9 @@ import (
 //  1. It runs after every earlier command of the client has run: the batch is cut before it
 //     (mixedConfigSet, in session.read) and it waits for the replies still owed (configBarrier).
 //  2. moat's pairs are checked without changing anything (configValues, then applyFailure unless a
-//     value failed: maxclients against the open-files limit, Redis's third pass); a guarded parameter
-//     (rediscmd.GuardedConfig) fails Redis's first pass at its place, as a protected config, and is
-//     never sent.
+//     value failed: maxclients against the open-files limit, Redis's third pass); a pair of the
+//     backend's wiring (rediscmd.GuardedConfig) is never sent: it fails Redis's first pass at its place
+//     as a protected config unless it sets the value the backend has (configwiring.go).
 //  3. On a connection of moat's own login to the backend, the backend's first pass is asked without
 //     effect: CONFIG SET of its pairs and a repeat of the first, which Redis refuses as a duplicate
 //     unless an earlier name fails first (unknown, immutable, protected, repeated) — and then it changes
@@ -49,9 +48,9 @@ import (
 // transaction.
 
 // mixedConfigSet reports a CONFIG SET (by its original name) outside MULTI that names moat's
-// parameters, alone or beside others, which must run after every earlier command of the client
-// (configBarrier): a mixed one reads and sets the backend's parameters; one of moat's alone must not
-// change the values a CONFIG GET still under way shows for them (configReply).
+// parameters or the backend's wiring, alone or beside others, which must run after every earlier
+// command of the client (configBarrier): a mixed one reads and sets the backend's parameters; one of
+// moat's alone must not change the values a CONFIG GET still under way shows for them (configReply).
 func (st *decideState) mixedConfigSet(c *resp.Command) bool {
 	if st.multi || len(c.Args) < 4 || len(c.Args)%2 != 0 {
 		return false
@@ -67,7 +66,8 @@ func (st *decideState) mixedConfigSet(c *resp.Command) bool {
 		return false
 	}
 	for i := 2; i < len(c.Args); i += 2 {
-		if moatConfigParam(c.Args[i]) != "" {
+		var long [64]byte
+		if moatConfigParam(c.Args[i]) != "" || guardedParam(c.Args[i], &long) != "" {
 			return true
 		}
 	}
@@ -93,8 +93,9 @@ func (s *session) configBarrier(st *decideState) bool {
 	return true
 }
 
-// configSetMixed applies CONFIG SET's pairs, moat's and the backend's, all or none (the contract above),
-// and returns the reply (nil: the session ended).
+// configSetMixed applies CONFIG SET's pairs, moat's, the backend's and those of its wiring (judged by
+// the backend's values: configwiring.go, never sent), all or none (the contract above), and returns the
+// reply (nil: the session ended).
 func (st *decideState) configSetMixed(pairs [][]byte) []byte {
 	s := st.sess
 	if !s.configBarrier(st) {
@@ -102,18 +103,18 @@ func (st *decideState) configSetMixed(pairs [][]byte) []byte {
 	}
 	mine := func(i int) bool { return moatConfigParam(pairs[2*i]) != "" }
 	values, bad := configValues(pairs, mine)
-	var theirs backendPairs
+	var theirs, wiring backendPairs
 	for i := 0; i < len(pairs); i += 2 {
 		var long [64]byte
 		switch {
 		case mine(i / 2):
-		case len(pairs[i]) <= len(long) && rediscmd.GuardedConfig(lowerInto(pairs[i], long[:])):
-			bad = bad.first(configFailure{1, i / 2, replyGuardedConfig(pairs[i])}) // never sent
+		case guardedParam(pairs[i], &long) != "":
+			wiring.pairs, wiring.at = append(wiring.pairs, pairs[i], pairs[i+1]), append(wiring.at, i/2)
 		default:
 			theirs.pairs, theirs.at = append(theirs.pairs, pairs[i], pairs[i+1]), append(theirs.at, i/2)
 		}
 	}
-	if _, ok := s.in.users.(ConfigStore); !ok {
+	if _, ok := s.in.users.(ConfigStore); !ok && len(values) > 0 {
 		return replyACLSaveFailed
 	}
 	conn, err := s.in.dialConfig()
@@ -122,32 +123,39 @@ func (st *decideState) configSetMixed(pairs [][]byte) []byte {
 		return replyBackendUnavailable
 	}
 	defer conn.close()
+	w, err := conn.wiringFailure(wiring, s.addr.IsLoopback())
+	if err != nil {
+		s.in.log.Error("CONFIG SET not applied: the backend's wiring could not be read", "client", s.peer, "err", err)
+		return replyBackendUnavailable
+	}
 	f, err := conn.firstPass(theirs)
 	if err != nil {
 		s.in.log.Error("CONFIG SET not applied: the backend's check of the names failed", "client", s.peer, "err", err)
 		return replyBackendUnavailable
 	}
-	if bad = bad.first(f); bad.pass == 1 || bad.pass == 0 && bad.reply != nil {
+	if bad = bad.first(w).first(f); bad.pass == 1 || bad.pass == 0 && bad.reply != nil {
 		return bad.reply
 	}
 	if bad.reply == nil { // the backend's refusal of a value, if any, comes before (configFailure.first)
 		bad = s.in.applyFailure(values)
 	}
-	old, err := conn.get(theirs.pairs)
-	if err != nil {
-		s.in.log.Error("CONFIG SET not applied: the backend's parameters could not be read", "client", s.peer, "err", err)
-		return replyBackendUnavailable
+	var old [][]byte
+	if len(theirs.pairs) > 0 {
+		if old, err = conn.get(theirs.pairs); err != nil {
+			s.in.log.Error("CONFIG SET not applied: the backend's parameters could not be read", "client", s.peer, "err", err)
+			return replyBackendUnavailable
+		}
+		refused, err := conn.set(theirs.pairs)
+		if err != nil {
+			s.in.log.Error("CONFIG SET: the backend's answer was lost", "client", s.peer, "err", err)
+			st.restoreConfig(old) // whether it applied them is unknown
+			return replyBackendUnavailable
+		}
+		if refused != "" { // the backend changed nothing
+			return theirs.failure(refused).first(bad).reply
+		}
 	}
-	refused, err := conn.set(theirs.pairs)
-	if err != nil {
-		s.in.log.Error("CONFIG SET: the backend's answer was lost", "client", s.peer, "err", err)
-		st.restoreConfig(old) // whether it applied them is unknown
-		return replyBackendUnavailable
-	}
-	if refused != "" { // the backend changed nothing
-		return theirs.failure(refused).first(bad).reply
-	}
-	if bad.reply == nil {
+	if bad.reply == nil && len(values) > 0 {
 		bad.reply = st.storeParams(values)
 	}
 	if bad.reply != nil {
@@ -179,6 +187,9 @@ func (c *configConn) firstPass(theirs backendPairs) (configFailure, error) {
 	}
 	return configFailure{}, nil
 }
+
+// errNoBackend: the Instance has no backend to ask.
+var errNoBackend = errors.New("no backend")
 
 // errRepeatAccepted: the backend accepted a CONFIG SET that repeats a parameter, which Redis 7 refuses.
 var errRepeatAccepted = errors.New("the backend accepted a CONFIG SET naming a parameter twice")
@@ -269,6 +280,9 @@ type configConn struct {
 
 // dialConfig dials moat's login to the backend for configSetMixed.
 func (in *Instance) dialConfig() (*configConn, error) {
+	if in.backend == nil { // an Instance started without one (Start allows it)
+		return nil, errNoBackend
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), in.dialTimeout)
 	defer cancel()
 	c, err := in.backend.Dial(ctx)

@@ -48,9 +48,10 @@ type decideState struct {
 
 	dec decision // the decision decide is making (its handlers work on it)
 
-	auth    authState // who the connection is (auth.go)
-	sess    *session  // for the ACL LOG's client info, the ACL command and the UserStore
-	argsBuf [][]byte  // a renamed command's arguments under their original name
+	auth    authState    // who the connection is (auth.go)
+	sess    *session     // for the ACL LOG's client info, the ACL command and the UserStore
+	rd      *resp.Reader // the client's command reader, for CLIENT LIST's figures (clientview.go); may be nil
+	argsBuf [][]byte     // a renamed command's arguments under their original name
 }
 
 // act is what the reader sends the backend for a command.

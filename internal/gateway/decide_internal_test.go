@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -34,7 +35,8 @@ func pinnedState(t *testing.T, renames string) (*decideState, *session) {
 		t.Fatal(err)
 	}
 	st.renames = r
-	s.in.snap.Store(&snapshot.Snapshot{}) // DEBUG and MODULE: enable-*-command no
+	s.in.snap.Store(&snapshot.Snapshot{})    // DEBUG and MODULE: enable-*-command no
+	s.in.log = slog.New(slog.DiscardHandler) // CONFIG SET dir: no backend to read its value from (logged)
 	s.in.freshUsers = acl.NewUsers(s.in.table, acl.Config{ScriptsNeedAllKeys: true})
 	st.auth.users = s.in.freshUsers
 	st.auth.set(st.auth.users.Get("default"), true)

@@ -112,7 +112,7 @@ func (st *decideState) decideScript(c *resp.Command, d *decision) bool {
 // silences it.
 func (st *decideState) decideReset(c *resp.Command, d *decision) bool {
 	skipped := st.skipNext
-	*st = decideState{renames: st.renames, scratch: st.scratch, sess: st.sess, argsBuf: st.argsBuf, dec: st.dec}
+	*st = decideState{renames: st.renames, scratch: st.scratch, sess: st.sess, argsBuf: st.argsBuf, dec: st.dec, rd: st.rd}
 	st.sess.subs.clear()
 	st.auth.start(st.sess.in, st.sess.in.snap.Load(), st.sess.addr)
 	st.sess.noteUser(st.auth.user.Name(), st.auth.authed)
@@ -254,9 +254,10 @@ func (st *decideState) decideClientReply(c *resp.Command, d *decision) bool {
 	return false
 }
 
-// guardedConfigSet is the refusal of a CONFIG SET (c is one) that names a parameter of the backend's
-// wiring (rediscmd.GuardedConfig), as Redis refuses a protected config, or nil. The backend judges the
-// rest, and answers an odd number of arguments with a syntax error before it changes anything.
+// guardedConfigSet is the refusal of a CONFIG SET (c is one, inside MULTI: outside, configCommand
+// judges it by the backend's values, configwiring.go) that names a parameter of the backend's wiring
+// (rediscmd.GuardedConfig), as Redis refuses a protected config, or nil. The backend judges the rest,
+// and answers an odd number of arguments with a syntax error before it changes anything.
 func guardedConfigSet(c *resp.Command) []byte {
 	if len(c.Args) < 4 || len(c.Args)%2 != 0 {
 		return nil

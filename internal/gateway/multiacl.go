@@ -418,6 +418,7 @@ func (s *session) writeInserts(dst *bufio.Writer, insert []execInsert, out *int,
 	for len(insert) > 0 && (rest || insert[0].at <= *out) {
 		last = insert[0].last
 		if insert[0].call != nil {
+			insert[0].call.figs.replyBuffer(dst)
 			reply, closeSelf := insert[0].call.run(s, resp3)
 			dst.Write(reply)
 			if closeSelf {

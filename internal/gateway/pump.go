@@ -301,6 +301,7 @@ func (s *session) serveLocal(cw **bufio.Writer, q *slotQueue, work *[]slot, st *
 func (s *session) answerLocal(cw *bufio.Writer, work []slot, st *pumpState) (rest []slot, n int, end bool) {
 	for len(work) > 0 && (work[0].local != nil || work[0].kind == kindNone) && !work[0].move {
 		if work[0].call != nil {
+			work[0].call.figs.replyBuffer(cw)
 			reply, closeSelf := work[0].call.run(s, st.resp3)
 			cw.Write(reply)
 			if closeSelf {

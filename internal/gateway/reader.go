@@ -40,6 +40,7 @@ func (s *session) read() (parked bool) {
 	}
 	rd := s.in.bufs.commandReader(src, lim, raw)
 	defer s.in.bufs.putCommandReader(rd)
+	st.rd = rd
 	rd.Preload(s.park.prefix) // what the client sent while the session was parked
 	s.park.prefix = nil
 	var slots []slot

@@ -125,6 +125,18 @@ func replyGuardedConfig(name []byte) []byte {
 	return replyConfigSetFailed(name, "can't set protected config")
 }
 
+// replyImmutableConfig: CONFIG SET of an immutable parameter (rediscmd.GuardedImmutable) to the value it
+// has, refused as Redis refuses any CONFIG SET of it; name as the client spelled it.
+func replyImmutableConfig(name []byte) []byte {
+	return replyConfigSetFailed(name, "can't set immutable config")
+}
+
+// replyDuplicateConfig: CONFIG SET naming a parameter twice, refused at the second (name as the client
+// spelled it there).
+func replyDuplicateConfig(name []byte) []byte {
+	return replyConfigSetFailed(name, "duplicate parameter")
+}
+
 // Redis's CONFIG SET refusals begin so: a first-pass one (unknown name) and a second-pass one (a value
 // refused); configmix.go reads the backend's by them.
 const (

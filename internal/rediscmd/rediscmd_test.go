@@ -232,3 +232,50 @@ func TestNamesAreTheTable(t *testing.T) {
 		t.Error("Names returned the table itself")
 	}
 }
+
+// A CONFIG SET of a guarded parameter is the same value as CONFIG GET's exactly when Redis 7.0.15 would
+// leave the parameter as it is: yes/no and enumerations in any case, the octal permission by value,
+// integers, bind's list and strings byte for byte.
+func TestSameConfigValue(t *testing.T) {
+	for _, c := range []struct {
+		name, value, current string
+		same                 bool
+	}{
+		{"protected-mode", "YES", "yes", true},
+		{"protected-mode", "no", "yes", false},
+		{"protected-mode", "1", "yes", false},
+		{"tls-auth-clients", "Optional", "optional", true},
+		{"tls-replication", "No", "no", true},
+		{"port", "6379", "6379", true},
+		{"port", "06379", "6379", false},
+		{"port", "+6379", "6379", false},
+		{"port", "6380", "6379", false},
+		{"bind", "127.0.0.1 -::1", "127.0.0.1 -::1", true},
+		{"bind", "-::1 127.0.0.1", "127.0.0.1 -::1", false},
+		{"bind", "127.0.0.1  -::1", "127.0.0.1 -::1", false},
+		{"bind", "", "", true},
+		{"unixsocketperm", "0700", "700", true},
+		{"unixsocketperm", " +700", "700", true},
+		{"unixsocketperm", "", "0", true},
+		{"unixsocketperm", "770", "700", false},
+		{"unixsocketperm", "0x1c0", "700", false},
+		{"unixsocketperm", "+", "0", false},
+		{"dir", "/tmp/x", "/tmp/x", true},
+		{"dir", "/tmp/x/", "/tmp/x", false},
+		{"masteruser", "Alice", "alice", false},
+		{"masterauth", "", "", true},
+	} {
+		if got := rediscmd.SameConfigValue(c.name, []byte(c.value), []byte(c.current)); got != c.same {
+			t.Errorf("SameConfigValue(%q, %q, %q) = %v, want %v", c.name, c.value, c.current, got, c.same)
+		}
+	}
+	for name, want := range map[string][2]bool{"aclfile": {true, false}, "unixsocketperm": {true, false},
+		"dir": {false, true}, "dbfilename": {false, true}, "bind": {false, false}, "tls-port": {false, false}} {
+		if got := [2]bool{rediscmd.GuardedImmutable(name), rediscmd.GuardedProtected(name)}; got != want {
+			t.Errorf("%s: immutable, protected = %v, want %v", name, got, want)
+		}
+		if !rediscmd.GuardedConfig(name) {
+			t.Errorf("%s is not guarded", name)
+		}
+	}
+}

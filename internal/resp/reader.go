@@ -25,6 +25,17 @@ type Command struct {
 	More bool
 	// Inline reports that the client sent an inline (telnet-style) command.
 	Inline bool
+
+	line int // an inline command's bytes in the input, its line ending included
+}
+
+// InputSize is how many bytes the command took in the client's input: Raw for a multibulk command (where
+// More is set, up to where the held arguments end), the line for an inline one.
+func (c *Command) InputSize() int {
+	if c.Inline {
+		return c.line
+	}
+	return len(c.Raw)
 }
 
 // Reader reads batches of commands from one client. It is not safe for concurrent use. Commands returned
@@ -108,6 +119,10 @@ func (rd *Reader) SetLimits(lim Limits) { rd.lim = lim }
 
 // Buffered reports how many received bytes are not yet handed out.
 func (rd *Reader) Buffered() int { return rd.w - rd.r }
+
+// Size is the size of the read buffer: 16 KiB, more while a long command is held, 0 while an idle
+// Reader has lent it (Lend).
+func (rd *Reader) Size() int { return len(rd.buf) }
 
 // ReadBatch returns every complete command already buffered (up to Limits.MaxBuffered bytes), reading
 // from the source once when none is. A protocol error is returned after the commands that preceded it have
@@ -321,7 +336,7 @@ func (rd *Reader) parseInline() (bool, error) {
 		rd.args[i] = raw[pos : pos+n : pos+n]
 		pos += n + 2
 	}
-	rd.cmds = append(rd.cmds, Command{Raw: raw, Args: rd.args[first:len(rd.args):len(rd.args)], Inline: true})
+	rd.cmds = append(rd.cmds, Command{Raw: raw, Args: rd.args[first:len(rd.args):len(rd.args)], Inline: true, line: nl + 1})
 	return true, nil
 }
 

@@ -1045,3 +1045,22 @@ func TestReaderReset(t *testing.T) {
 
 // protoErr builds the oracle's protocol errors from their texts, independently of the reader's table.
 func protoErr(msg string) error { return &ProtocolError{Msg: msg} }
+
+// InputSize is the bytes a command took in the input — a multibulk command's Raw, an inline command's
+// line with its line ending, not its re-encoding — and Size the read buffer's size.
+func TestInputSize(t *testing.T) {
+	in := "*2\r\n$6\r\nclient\r\n$4\r\nlist\r\n" + "client  info\r\n" + "ping\n"
+	rd := NewReader(strings.NewReader(in), DefaultLimits())
+	cmds, err := rd.ReadBatch()
+	if err != nil || len(cmds) != 3 {
+		t.Fatalf("ReadBatch: %d commands, %v", len(cmds), err)
+	}
+	for i, want := range []int{26, 14, 5} {
+		if got := cmds[i].InputSize(); got != want {
+			t.Errorf("command %d (%q): InputSize %d, want %d", i, cmds[i].Args, got, want)
+		}
+	}
+	if rd.Size() != minBuffer {
+		t.Errorf("Size %d, want %d", rd.Size(), minBuffer)
+	}
+}
