@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,15 +25,25 @@ import (
 //     and at EXEC of a transaction holding one there, the pump reads the backend's ACL LOG (the entries
 //     of this instance's identities, context lua) on a connection of its own as moat's login, and adds
 //     to moat's log one entry per occurrence new since the last read (the backend groups entries as
-//     Redis does: what is new is the growth of each (reason, object, identity)'s count);
-//   - the backend's log as it stands when the identities are first written is the starting point.
+//     Redis does: what is new is the growth of each (reason, object, identity)'s count), before the
+//     client gets the reply: an ACL LOG sent after it, on any connection, shows the entry;
+//   - the backend's log as it stands when the identities are first written is the starting point;
+//   - a connection the backend closed since the last read (ACL LOAD, CLIENT KILL, timeout, restart) is
+//     found dead by the read, which is made again once on a new one;
+//   - entries the backend's log lost since the last read (ACL LOG RESET there, a restart, trimming)
+//     show as a count that grew less than the number of that denial's entries updated since the last
+//     read (age-seconds below the time between the reads, each at least one new occurrence): those
+//     entries' counts are then new whole.
 //
 // Limits: a denial a script catches (pcall) and that ends without an error is mirrored at the next read,
 // with that read's client; two connections of one user whose scripts are refused at the same moment
 // may each be named for the other's entry; the entries come after the moat entries of commands
 // pipelined behind the script (moat logs its own refusals when it decides them, so that a client that
 // hangs up cannot take them back), so Redis's grouping of neighbouring entries can count them
-// differently.
+// differently. Redis 7.0's entries have no identity: when the backend's log lost entries and an entry
+// updated since the last read had been there before it, its earlier occurrences are counted again;
+// when it lost them and the denial's count still grew at least by its number of updated entries (a
+// reset followed by more occurrences than it took), the lost ones are not made up for.
 
 // scriptLog is an instance's mirror of its identities' ACL LOG entries on the backend. Safe for
 // concurrent use.
@@ -40,6 +52,7 @@ type scriptLog struct {
 	conn   net.Conn
 	br     *bufio.Reader
 	seen   map[scriptDenial]int // the backend's count per denial at the last read
+	readAt time.Time            // when the last read's reply came
 	primed bool
 }
 
@@ -61,51 +74,74 @@ func (in *Instance) primeScriptLog() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.primed {
-		l.primed = in.readScriptLog(nil) == nil
+		l.primed = in.readScriptLog(nil, 0) == nil
 	}
 }
 
 // mirrorScriptDenials adds to moat's ACL LOG the script denials the backend logged since the last read,
-// as s's.
-func (s *session) mirrorScriptDenials() {
+// as s's: running EXEC of a transaction of exec commands (0: not), whose scripts were refused there.
+func (s *session) mirrorScriptDenials(exec int) {
 	l := &s.in.scriptLog
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := s.in.readScriptLog(s); err != nil {
+	if err := s.in.readScriptLog(s, exec); err != nil {
 		s.in.log.Warn("script denials not mirrored into ACL LOG: the backend's ACL LOG could not be read", "client", s.peer, "err", err)
 	}
 }
 
-// readScriptLog reads the backend's ACL LOG and, for s (nil: only note the counts), adds the new
-// occurrences of this instance's identities' script denials to moat's log. l.mu held.
-func (in *Instance) readScriptLog(s *session) error {
+// readScriptLog reads the backend's ACL LOG and, for s (nil: only note the counts) running EXEC of exec
+// commands (0: not), adds the new occurrences of this instance's identities' script denials to moat's
+// log, with s's CLIENT LIST line as Redis writes it then. l.mu held.
+func (in *Instance) readScriptLog(s *session, exec int) error {
 	l := &in.scriptLog
+	sent := time.Now()
 	v, err := l.query(in)
 	if err != nil {
-		if l.conn != nil {
-			l.conn.Close()
-			l.conn = nil
-		}
 		return err
 	}
+	// The backend ran the last read before l.readAt and this one after sent: an entry younger than the
+	// time between them was updated since the last read. Its age is in whole milliseconds of the
+	// backend's clock, less than the true one by up to 1 ms.
+	since := sent.Sub(l.readAt) - time.Millisecond
+	l.readAt = time.Now()
 	prefix := backend.IdentityName(in.id, "")
 	counts := map[scriptDenial]int{}
+	updated := map[scriptDenial]scriptUpdates{}
 	for _, e := range v.Elems {
 		f := logFields(e)
 		if f["context"].Str != string(acl.ContextLua) || !strings.HasPrefix(f["username"].Str, prefix) {
 			continue
 		}
-		counts[scriptDenial{reason: f["reason"].Str, object: f["object"].Str, identity: f["username"].Str}] += int(f["count"].Int)
+		d := scriptDenial{reason: f["reason"].Str, object: f["object"].Str, identity: f["username"].Str}
+		n := int(f["count"].Int)
+		counts[d] += n
+		if age, err := strconv.ParseFloat(f["age-seconds"].Str, 64); err == nil && age >= 0 && age*float64(time.Second) < float64(since) {
+			u := updated[d]
+			u.entries++
+			u.count += n
+			updated[d] = u
+		}
 	}
 	now := time.Now()
+	var info string
+	switch {
+	case s != nil && exec > 0:
+		info = string(s.describeInExec(nil, now, exec))
+	case s != nil:
+		info = string(s.describe(nil, now))
+	}
 	for d, n := range counts {
-		for k := n - l.seen[d]; s != nil && k > 0; k-- {
+		k := n - l.seen[d]
+		if u := updated[d]; k < u.entries { // entries of d were lost: the updated ones are new
+			k = u.count
+		}
+		for ; s != nil && k > 0; k-- {
 			name, err := hex.DecodeString(strings.TrimPrefix(d.identity, prefix))
 			if err != nil {
 				break
 			}
 			in.aclLog.Add(acl.LogEntry{Count: 1, Reason: acl.LogReason(d.reason), Context: acl.ContextLua, Object: d.object,
-				Username: string(name), ClientInfo: string(s.describe(nil, now)), Time: now})
+				Username: string(name), ClientInfo: info, Time: now})
 			in.m.aclDenied.Inc()
 		}
 	}
@@ -113,8 +149,25 @@ func (in *Instance) readScriptLog(s *session) error {
 	return nil
 }
 
-// query sends ACL LOG on the mirror's connection (dialled as moat's login when there is none).
+// scriptUpdates are a denial's entries updated since the last read: how many, and their counts' sum.
+type scriptUpdates struct {
+	entries, count int
+}
+
+// query sends ACL LOG on the mirror's connection (dialled as moat's login when there is none). A
+// connection kept from an earlier read that fails (the backend closed it meanwhile) is replaced, and
+// the command sent again on the new one, once.
 func (l *scriptLog) query(in *Instance) (acl.Value, error) {
+	kept := l.conn != nil
+	v, err := l.queryOnce(in)
+	if err != nil && kept && !errors.Is(err, resp.ErrReply) {
+		v, err = l.queryOnce(in)
+	}
+	return v, err
+}
+
+// queryOnce is one attempt of query; the connection is closed when it fails.
+func (l *scriptLog) queryOnce(in *Instance) (v acl.Value, err error) {
 	if l.conn == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), in.dialTimeout)
 		c, err := in.backend.Dial(ctx)
@@ -124,11 +177,17 @@ func (l *scriptLog) query(in *Instance) (acl.Value, error) {
 		}
 		l.conn, l.br = c, bufio.NewReader(c)
 	}
+	defer func() {
+		if err != nil && !errors.Is(err, resp.ErrReply) {
+			l.conn.Close()
+			l.conn = nil
+		}
+	}()
 	l.conn.SetDeadline(time.Now().Add(in.dialTimeout))
 	if _, err := l.conn.Write(scriptLogCommand); err != nil {
 		return acl.Value{}, err
 	}
-	v, err := acl.ReadValue(l.br)
+	v, err = acl.ReadValue(l.br)
 	if err == nil && v.Kind != acl.KindArray {
 		err = resp.ErrReply
 	}
