@@ -158,14 +158,14 @@ func sameEntry(t *testing.T, what string, got, want logEntry) {
 }
 
 // killMirror closes, on the backend at addr, moat's connection that reads its ACL LOG (the one whose
-// last command was ACL LOG), as a backend's ACL LOAD, CLIENT KILL, timeout or restart does; it reports
-// whether there was one.
+// last command was the TIME moat sends after ACL LOG), as a backend's ACL LOAD, CLIENT KILL, timeout or
+// restart does; it reports whether there was one.
 func killMirror(t *testing.T, addr string) bool {
 	t.Helper()
 	b := dial(t, addr, "127.0.0.1")
 	defer b.c.Close()
 	for _, line := range strings.Split(b.do("CLIENT", "LIST"), "\n") {
-		if !strings.Contains(line, " cmd=acl|log ") {
+		if !strings.Contains(line, " cmd=time ") {
 			continue
 		}
 		id, _, _ := strings.Cut(strings.TrimPrefix(line, "id="), " ")
