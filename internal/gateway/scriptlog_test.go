@@ -174,23 +174,38 @@ func killMirror(t *testing.T, addr string) bool {
 	return false
 }
 
+// resetBackendLog sends ACL LOG RESET to the backend at addr directly, later than moat's last read of
+// its log by more than the log can tell apart (age-seconds: milliseconds).
+func resetBackendLog(t *testing.T, addr string) {
+	t.Helper()
+	time.Sleep(5 * time.Millisecond)
+	b := dial(t, addr, "127.0.0.1")
+	b.expectOK("ACL", "LOG", "RESET")
+	b.c.Close()
+}
+
 // D8 of the issue 18 suite report: unit/acl.tcl's "ACL can log errors in the context of Lua scripting"
-// failed through moat in the run that followed a direct run against the same backend, whose ACL LOAD
-// had closed every backend connection, moat's ACL LOG reader included: the read after the script's
-// denial failed on the dead connection and the entry was never mirrored. Here the reader's connection
-// is closed before each round's script; the top entry is the script's, as redis-server writes it.
-func TestScriptDenialMirroredAfterTheBackendClosedTheReader(t *testing.T) {
+// failed through moat in the run that followed a direct run against the same backend. That run had reset
+// the backend's ACL LOG (ACL LOG RESET), so the script's denial gave an entry of count 1 where moat had
+// last seen 1: no growth, nothing mirrored; and when it had closed every backend connection (ACL LOAD),
+// moat's ACL LOG reader included, the read after the script's denial failed on the dead connection. Here
+// the rounds repeat the suite's tests through moat, after none, either or both of those done to the
+// backend directly; the top entry is the script's, as redis-server writes it.
+func TestScriptDenialMirroredAfterADirectRunOnTheBackend(t *testing.T) {
 	t.Parallel()
 	e := newPublishingEnv(t, suiteUsers)
 	oracle := redistest.Start(t)
 	want := aclLogSuite(t, oracle.Addr, "127.0.0.1", func() {})
-	for round := range 3 {
+	for round, direct := range []struct{ reset, kill bool }{{}, {reset: true}, {kill: true}, {reset: true, kill: true}} {
 		got := aclLogSuite(t, e.addr, "127.0.0.2", func() {
-			if !killMirror(t, e.srv.Addr) {
+			if direct.reset {
+				resetBackendLog(t, e.srv.Addr)
+			}
+			if direct.kill && !killMirror(t, e.srv.Addr) {
 				t.Fatalf("round %d: no connection of moat reading the backend's ACL LOG", round)
 			}
 		})
-		sameEntry(t, fmt.Sprintf("round %d", round), got, want)
+		sameEntry(t, fmt.Sprintf("round %d (%+v)", round, direct), got, want)
 	}
 }
 
@@ -244,12 +259,7 @@ func TestScriptDenialsMirroredAfterTheBackendsLogWasReset(t *testing.T) {
 		for range 3 {
 			app.do("EVAL", getSecret, "0")
 			if srv.addr == e.addr {
-				// Later than the mirror's last read by more than the backend's log can tell apart
-				// (age-seconds: milliseconds).
-				time.Sleep(5 * time.Millisecond)
-				b := dial(t, e.srv.Addr, "127.0.0.1")
-				b.expectOK("ACL", "LOG", "RESET")
-				b.c.Close()
+				resetBackendLog(t, e.srv.Addr)
 			}
 			app.do("EVAL", getSecret, "0")
 		}
