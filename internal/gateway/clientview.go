@@ -112,7 +112,7 @@ func (s *session) noteReply(sl *slot, info *resp.ReplyInfo) {
 	case sl.kind == kindReset && ok:
 		s.noteReset()
 	case sl.call != nil && sl.call.op == opMirrorLua && !ok:
-		s.mirrorScriptDenials() // a restricted user's script refused something (scriptlog.go)
+		s.mirrorScriptDenials(0) // a restricted user's script refused something (scriptlog.go)
 	case sl.call != nil && sl.call.op == opSetName && ok:
 		s.mu.Lock()
 		s.client.view.name = sl.call.name

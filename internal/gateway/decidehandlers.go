@@ -78,7 +78,7 @@ func (st *decideState) endTransaction(c *resp.Command, d *decision, exec bool) {
 		st.execSlot(&d.sl)
 		st.txExec(&d.sl)
 		if st.multiScript && st.sess.identUser != "" {
-			d.sl.kind, d.sl.call = kindExecFiltered, &clientCall{op: opMirrorLua}
+			d.sl.kind, d.sl.call = kindExecFiltered, &clientCall{op: opMirrorLua, exec: st.queued}
 		}
 	}
 	st.multiScript = false

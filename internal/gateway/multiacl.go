@@ -344,7 +344,6 @@ func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, st *p
 	dst.WriteString(strconv.Itoa(n - len(skip) + len(insert)))
 	dst.WriteString("\r\n")
 	discard := bufio.NewWriterSize(io.Discard, 64)
-	cw := dst // dst becomes discard after an element that ends the connection
 	var info resp.ReplyInfo
 	enterFailed := false
 	out := 0 // elements written
@@ -356,7 +355,7 @@ func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, st *p
 		} else {
 			var last bool
 			if insert, last = s.writeInserts(dst, insert, &out, st.resp3, false, &end); last {
-				dst, w = discard, discard
+				dst, w = discard, discard // nothing more of the array after an element that ends the connection
 			}
 			out++
 		}
@@ -383,8 +382,7 @@ func (s *session) copyExec(dst *bufio.Writer, src *bufio.Reader, sl *slot, st *p
 	}
 	s.writeInserts(dst, insert, &out, st.resp3, true, &end)
 	if sl.call != nil && sl.call.op == opMirrorLua {
-		cw.Flush() // the client has EXEC's reply before the backend's log is read
-		s.mirrorScriptDenials()
+		s.mirrorScriptDenials(sl.call.exec) // before the end of EXEC's reply goes out (scriptlog.go)
 	}
 	return end, nil
 }
