@@ -147,6 +147,8 @@ type Instance struct {
 	scriptLog  scriptLog     // their ACL LOG entries, mirrored (scriptlog.go)
 
 	accept acceptState // listeners, connection IDs and counts, PROXY headers awaited (admit.go)
+
+	stats stats // the error replies of the commands moat answers itself; their calls: cmds (stats.go)
 }
 
 // Start binds every listen address and begins serving with snap. Nothing is served if any address
