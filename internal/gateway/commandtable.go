@@ -53,8 +53,9 @@ type command struct {
 	lane   laneNeed  // needShared or needDedicated (HELLO's protocol is its argument's: sharedNeed)
 	flags  cmdFlags
 	subs   map[string]*command // subcommands by their own name; nil: none
-	// timed: moat may run the command itself, and its handler is timed for the statistics of the calls
-	// moat answers (stats.go); no other command's decision reads the clock.
+	// timed: moat may run the command itself when deciding it, and its handler is timed for the
+	// statistics of the calls moat answers (stats.go); no other command's decision reads the clock. (The
+	// CLIENT subcommands moat runs are timed in the pump, which builds their replies.)
 	timed bool
 
 	// The statistics of the calls moat answers itself (stats.go): the name they show under (Redis's:
@@ -76,7 +77,7 @@ type moatCommand struct {
 	kind   replyKind
 	lane   laneNeed
 	flags  cmdFlags
-	timed  bool // moat may run it itself (AUTH, ACL, CLIENT, CONFIG, HELLO, QUIT): see command.timed
+	timed  bool // moat may run it itself at decide (AUTH, ACL, CONFIG, HELLO, QUIT): see command.timed
 }
 
 // moatCommands is moat's handling of the commands it answers, watches or sends on a dedicated lane. A
@@ -118,7 +119,7 @@ func moatCommands() map[string]moatCommand {
 		"module|unload": {lane: needDedicated, flags: cmdProtected},
 		// CLIENT: connection state (a dedicated lane), but for what a shared connection may run (a shared
 		// session has no name); moat answers some subcommands and translates the client IDs of others.
-		"client":              {decide: (*decideState).decideClient, lane: needDedicated, timed: true},
+		"client":              {decide: (*decideState).decideClient, lane: needDedicated},
 		"client|setinfo":      {},
 		"client|getname":      {},
 		"client|help":         {},

@@ -29,7 +29,8 @@ func (st *decideState) decideLatency(c *resp.Command, d *decision) bool {
 	if !st.multi && !c.More && len(c.Args) >= 2 && lower(c.Args, 1, &b) == "histogram" {
 		d.sl.kind = kindLatency
 		if len(c.Args) > 2 {
-			d.sl.names = cloneArgs(c.Args[2:])
+			names := cloneArgs(c.Args[2:])
+			d.sl.names = &names
 		}
 	}
 	return false
@@ -45,7 +46,7 @@ type histogramEntry struct {
 
 // latencyReply is the backend's LATENCY HISTOGRAM reply with moat's histograms of the commands names
 // names (nil: all) merged in. A reply of another shape (an error) is returned as it is.
-func (s *session) latencyReply(reply []byte, names [][]byte) []byte {
+func (s *session) latencyReply(reply []byte, names *[][]byte) []byte {
 	mine := s.in.latencyCounts(names)
 	if len(mine) == 0 || len(reply) == 0 || (reply[0] != '*' && reply[0] != '%') {
 		return reply
@@ -83,11 +84,11 @@ func (s *session) latencyReply(reply []byte, names [][]byte) []byte {
 }
 
 // latencyCounts are the counts of the commands moat counted that names name (nil: all), with calls.
-func (in *Instance) latencyCounts(names [][]byte) []cmdCounts {
+func (in *Instance) latencyCounts(names *[][]byte) []cmdCounts {
 	all := in.commandCounts()
 	var out []cmdCounts
 	for _, c := range all {
-		if c.samples() > 0 && (names == nil || histogramNamed(c.name, names)) {
+		if c.samples() > 0 && (names == nil || histogramNamed(c.name, *names)) {
 			out = append(out, c)
 		}
 	}

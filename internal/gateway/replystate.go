@@ -36,8 +36,9 @@ type slot struct {
 	// subscribedCtx notes a refusal for a RESP2 connection's subscribed context.
 	switched      chan switchResult
 	subscribedCtx bool
-	// kindLatency: the commands LATENCY HISTOGRAM named (a copy); nil: all.
-	names [][]byte
+	// kindLatency: the commands LATENCY HISTOGRAM named (a copy); nil: all. A pointer, to keep the
+	// slots every command is given small.
+	names *[][]byte
 }
 
 type replyKind uint8

@@ -18,8 +18,9 @@ import (
 // HISTOGRAM (latency.go). CONFIG RESETSTAT forgets them with the backend's.
 //
 //   - A call: a command moat ran (calls, usec, its latency histogram); failed_calls when its reply
-//     is an error. The time is the decision's (AUTH's password check, ACL's changes), or the run of
-//     the call in the pump for the replies built there (CLIENT LIST/INFO/KILL, ACL LOG, CONFIG GET).
+//     is an error. The time is the decision's for AUTH, ACL, CONFIG, HELLO and QUIT (the password
+//     check, ACL's changes: command.timed), or the run of the call in the pump for the replies built
+//     there (CLIENT LIST/INFO/KILL, ACL LOG, CONFIG GET); 0 for a CLIENT syntax error.
 //   - A rejected call: a command refused before it ran (lookup, arity, NOAUTH, NOPERM, a protected
 //     command, a renamed command on a backend identity): rejected_calls of the command, when the name
 //     is known (an unknown command or subcommand counts only as an error reply, as in Redis).
@@ -44,7 +45,9 @@ import (
 // each new backend connection, logins and CLIENT REPLY of backend identities, the script guard's AUTH,
 // DISCARD in place of a doomed EXEC, CLIENT LIST looking up backend IDs), and moat does not take those
 // out. For a command both count (client|id, answered by the backend outside MULTI and by moat inside),
-// INFO latencystats shows the backend's percentiles. Under CLIENT REPLY OFF|SKIP, moat's calls answered
+// INFO latencystats shows the backend's percentiles. moat records latencies whatever the backend's
+// latency-tracking says, and writes latencystats lines at the percentiles the backend's own lines show
+// (Redis's default 50, 99, 99.9 when it shows none). Under CLIENT REPLY OFF|SKIP, moat's calls answered
 // in the pump are counted, but not whether their silenced reply was an error.
 
 // histBuckets is the number of latency buckets: 1024·2^20 ns ≥ 1 s, Redis's largest recorded value.
