@@ -79,16 +79,7 @@ func (s *session) infoReply(reply []byte) []byte {
 	if reply[0] == '=' && len(body) >= 4 {
 		format, body = body[:4], body[4:]
 	}
-	ed := s.infoEditor()
-	text := make([]byte, 0, len(body)+256)
-	text = append(text, format...)
-	for line := range bytes.SplitSeq(bytes.TrimSuffix(body, crlf), crlf) {
-		text = ed.line(text, line)
-	}
-	text = ed.end(text)
-	if !bytes.HasSuffix(body, crlf) {
-		text = bytes.TrimSuffix(text, crlf)
-	}
+	text := s.infoEditor().edit(append([]byte(nil), format...), body)
 	out := make([]byte, 0, len(text)+16)
 	out = strconv.AppendInt(append(out, reply[0]), int64(len(text)), 10)
 	out = append(out, crlf...)

@@ -47,6 +47,18 @@ func (s *session) infoEditor() *infoEditor {
 	return ed
 }
 
+// edit appends body (INFO's text) to text as moat shows it.
+func (ed *infoEditor) edit(text, body []byte) []byte {
+	for line := range bytes.SplitSeq(bytes.TrimSuffix(body, crlf), crlf) {
+		text = ed.line(text, line)
+	}
+	text = ed.end(text)
+	if !bytes.HasSuffix(body, crlf) {
+		text = bytes.TrimSuffix(text, crlf)
+	}
+	return text
+}
+
 // line appends line (without its CRLF) to text as moat shows it, and what moat adds at the end of a
 // section.
 func (ed *infoEditor) line(text, line []byte) []byte {

@@ -79,3 +79,49 @@ func BenchmarkNoteCall(b *testing.B) {
 		s.in.noteCall(e, 3*time.Microsecond, reply)
 	}
 }
+
+// INFO's text with moat's figures: Clients' two fields; total_commands_processed and
+// total_error_replies summed; a backend's errorstat and cmdstat line summed, moat's others added at the
+// end of their section; latencystats lines added at the backend's percentiles; sections the reply
+// lacks are not added, and a reply without any of them is unchanged.
+func TestInfoEditorMergesStatistics(t *testing.T) {
+	var set, auth, list cmdCounts
+	set = cmdCounts{name: "set", rejected: 2}
+	auth = cmdCounts{name: "auth", calls: 2, usec: 10, failed: 1}
+	auth.hist[0], auth.hist[3] = 1, 1
+	list = cmdCounts{name: "client|list", calls: 1, usec: 3}
+	list.hist[2] = 1
+	editor := func() *infoEditor {
+		cmds := []cmdCounts{auth, list, set}
+		return &infoEditor{connected: "7", maxClients: "100", cmds: cmds, used: make([]bool, len(cmds)),
+			errors: map[string]int64{"ERR": 1, "NOPERM": 2}, errorsTotal: 3, calls: 3}
+	}
+	body := "# Clients\r\nconnected_clients:5\r\nmaxclients:10000\r\nblocked_clients:0\r\n\r\n" +
+		"# Stats\r\ntotal_connections_received:3\r\ntotal_commands_processed:10\r\ntotal_error_replies:2\r\n\r\n" +
+		"# Errorstats\r\nerrorstat_ERR:count=2\r\n\r\n" +
+		"# Commandstats\r\ncmdstat_set:calls=4,usec=8,usec_per_call=2.00,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_get:calls=1,usec=1,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r\n\r\n" +
+		"# Latencystats\r\nlatency_percentiles_usec_set:p0=1.003,p100=2.007\r\n"
+	want := "# Clients\r\nconnected_clients:7\r\nmaxclients:100\r\nblocked_clients:0\r\n\r\n" +
+		"# Stats\r\ntotal_connections_received:3\r\ntotal_commands_processed:13\r\ntotal_error_replies:5\r\n\r\n" +
+		"# Errorstats\r\nerrorstat_ERR:count=3\r\nerrorstat_NOPERM:count=2\r\n\r\n" +
+		"# Commandstats\r\ncmdstat_set:calls=4,usec=8,usec_per_call=2.00,rejected_calls=2,failed_calls=0\r\n" +
+		"cmdstat_get:calls=1,usec=1,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_auth:calls=2,usec=10,usec_per_call=5.00,rejected_calls=0,failed_calls=1\r\n" +
+		"cmdstat_client|list:calls=1,usec=3,usec_per_call=3.00,rejected_calls=0,failed_calls=0\r\n\r\n" +
+		"# Latencystats\r\nlatency_percentiles_usec_set:p0=1.003,p100=2.007\r\n" +
+		"latency_percentiles_usec_auth:p0=0.000,p100=8.255\r\nlatency_percentiles_usec_client|list:p0=2.064,p100=4.127\r\n"
+	for _, tc := range []struct{ body, want string }{
+		{body, want},
+		{"# Server\r\nredis_version:7.0.15\r\n", "# Server\r\nredis_version:7.0.15\r\n"},
+		{"# Commandstats\r\n", "# Commandstats\r\ncmdstat_auth:calls=2,usec=10,usec_per_call=5.00,rejected_calls=0,failed_calls=1\r\n" +
+			"cmdstat_client|list:calls=1,usec=3,usec_per_call=3.00,rejected_calls=0,failed_calls=0\r\n" +
+			"cmdstat_set:calls=0,usec=0,usec_per_call=0.00,rejected_calls=2,failed_calls=0\r\n"},
+		{"# Latencystats\r\n", "# Latencystats\r\nlatency_percentiles_usec_auth:p50=1.031,p99=8.255,p99.9=8.255\r\n" +
+			"latency_percentiles_usec_client|list:p50=4.127,p99=4.127,p99.9=4.127\r\n"},
+	} {
+		if got := string(editor().edit(nil, []byte(tc.body))); got != tc.want {
+			t.Errorf("INFO %q:\ngot  %q\nwant %q", tc.body, got, tc.want)
+		}
+	}
+}

@@ -276,3 +276,22 @@ func TestStatsOfMoatsRefusalsMatchRedis(t *testing.T) {
 		t.Errorf("redis-server's statistics: %q", got[0])
 	}
 }
+
+// CLIENT ID is answered by the backend outside MULTI and by moat inside: its calls add up in
+// commandstats and in one LATENCY HISTOGRAM entry, whose buckets merge, as in redis-server's.
+func TestStatsOfACommandBothCount(t *testing.T) {
+	t.Parallel()
+	want := "client|id calls=3 samples=3 | cmdstat_client|id:calls=3,usec=T,usec_per_call=T,rejected_calls=0,failed_calls=0"
+	newStatsPair(t).check(t, "CLIENT ID inside and outside MULTI", want, func(c *client) string {
+		c.do("CLIENT", "ID")
+		c.expectOK("MULTI")
+		c.send(cmd("CLIENT", "ID") + cmd("CLIENT", "ID"))
+		c.expect("+QUEUED\r\n")
+		c.expect("+QUEUED\r\n")
+		if r := c.do("EXEC"); !strings.HasPrefix(r, "*2\r\n:") {
+			t.Errorf("EXEC: %q", r)
+		}
+		got := strings.Join(histogramEntries(t, c.do("LATENCY", "HISTOGRAM", "client|id")), ",")
+		return got + " | " + statLines(c.do("INFO", "commandstats"), "cmdstat_client|id")
+	})
+}
