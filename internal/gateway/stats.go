@@ -48,7 +48,10 @@ import (
 // INFO latencystats shows the backend's percentiles. moat records latencies whatever the backend's
 // latency-tracking says, and writes latencystats lines at the percentiles the backend's own lines show
 // (Redis's default 50, 99, 99.9 when it shows none). Under CLIENT REPLY OFF|SKIP, moat's calls answered
-// in the pump are counted, but not whether their silenced reply was an error.
+// in the pump are counted, but not whether their silenced reply was an error. A command EXEC refuses
+// (the transaction's ACL changes, HELLO's refusals) counts as an error reply only. CONFIG RESETSTAT
+// resets moat's counts when it is decided (at EXEC inside MULTI): a call the pump runs for a command
+// pipelined before it is counted after the reset.
 
 // histBuckets is the number of latency buckets: 1024·2^20 ns ≥ 1 s, Redis's largest recorded value.
 const histBuckets = 21
