@@ -94,7 +94,7 @@ func (st *decideState) authorize(c *resp.Command, e *command, args [][]byte) (sl
 		return sl, a, true
 	}
 	if r := st.protected(e, c); r != nil {
-		sl, a = st.answer(c, slot{local: r}, true)
+		sl, a = st.refuse(c, r)
 		return sl, a, true
 	}
 	if !au.authed && !cmd.NoAuth() {

@@ -63,6 +63,21 @@ type clientCall struct {
 
 	acl    *aclCall // ACL GETUSER, ACL LOG (aclcmd.go)
 	config []string // CONFIG GET of moat's parameters: name, value, … (configcmd.go)
+
+	// stat: the entry whose statistics count the call when it runs (stats.go); nil: not counted.
+	stat *command
+}
+
+// runCounted runs k (run) and counts it in the instance's statistics when it is a command moat
+// answers (stat). Pump goroutine.
+func (k *clientCall) runCounted(s *session, resp3 bool) (reply []byte, closeSelf bool) {
+	if k.stat == nil {
+		return k.run(s, resp3)
+	}
+	began := time.Now()
+	reply, closeSelf = k.run(s, resp3) // nil when silent: not counted as an error
+	s.in.noteCall(k.stat, time.Since(began), reply)
+	return reply, closeSelf
 }
 
 // clientArity is Redis's arity error for a CLIENT subcommand moat owns (LIST, INFO, ID, KILL), or nil.

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"cmp"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/rediscmd"
@@ -51,6 +53,16 @@ type command struct {
 	lane   laneNeed  // needShared or needDedicated (HELLO's protocol is its argument's: sharedNeed)
 	flags  cmdFlags
 	subs   map[string]*command // subcommands by their own name; nil: none
+	// timed: moat may run the command itself when deciding it, and its handler is timed for the
+	// statistics of the calls moat answers (stats.go); no other command's decision reads the clock. (The
+	// CLIENT subcommands moat runs are timed in the pump, which builds their replies.)
+	timed bool
+
+	// The statistics of the calls moat answers itself (stats.go): the name they show under (Redis's:
+	// "client|list"; a command Redis 7.0.15 does not know by its name as looked up), and the counters,
+	// nil until the first count.
+	statName string
+	stats    atomic.Pointer[cmdStats]
 }
 
 // commandTable is an instance's command table. Immutable once built; safe for concurrent use.
@@ -65,6 +77,7 @@ type moatCommand struct {
 	kind   replyKind
 	lane   laneNeed
 	flags  cmdFlags
+	timed  bool // moat may run it itself at decide (AUTH, ACL, CONFIG, HELLO, QUIT): see command.timed
 }
 
 // moatCommands is moat's handling of the commands it answers, watches or sends on a dedicated lane. A
@@ -75,13 +88,14 @@ func moatCommands() map[string]moatCommand {
 	sub := moatCommand{decide: (*decideState).decideSubscription, lane: needDedicated, flags: cmdSubscription}
 	script := moatCommand{decide: (*decideState).decideScript}
 	m := map[string]moatCommand{
-		"auth":    {decide: (*decideState).decideAuth, flags: cmdJudgedAtExec},
-		"acl":     {decide: (*decideState).decideACL, flags: cmdJudgedAtExec},
-		"config":  {decide: (*decideState).decideConfig},
+		"auth":    {decide: (*decideState).decideAuth, flags: cmdJudgedAtExec, timed: true},
+		"acl":     {decide: (*decideState).decideACL, flags: cmdJudgedAtExec, timed: true},
+		"config":  {decide: (*decideState).decideConfig, timed: true},
 		"info":    {decide: (*decideState).decideInfo},
-		"quit":    {decide: (*decideState).decideQuit, flags: cmdNotQueued},
+		"latency": {decide: (*decideState).decideLatency},
+		"quit":    {decide: (*decideState).decideQuit, flags: cmdNotQueued, timed: true},
 		"reset":   {decide: (*decideState).decideReset, kind: kindReset, lane: needDedicated, flags: cmdNotQueued},
-		"hello":   {decide: (*decideState).decideHello, kind: kindHello},
+		"hello":   {decide: (*decideState).decideHello, kind: kindHello, timed: true},
 		"multi":   {decide: (*decideState).decideMulti, lane: needDedicated, flags: cmdNotQueued},
 		"exec":    {decide: (*decideState).decideExec, lane: needDedicated, flags: cmdNotQueued},
 		"discard": {decide: (*decideState).decideDiscard, lane: needDedicated, flags: cmdNotQueued},
@@ -195,6 +209,7 @@ func (ct *commandTable) entry(name string) *command {
 	if e == nil {
 		e = &command{name: base}
 		e.canonical, _ = rediscmd.Canonical(base)
+		e.statName = cmp.Or(e.canonical, base)
 		ct.top[base] = e
 	}
 	if !isSub {
@@ -208,14 +223,41 @@ func (ct *commandTable) entry(name string) *command {
 	}
 	s := e.subs[sub]
 	if s == nil {
-		s = &command{name: sub, canonical: canonical}
+		s = &command{name: sub, canonical: canonical, statName: cmp.Or(canonical, name)}
 		e.subs[sub] = s
 	}
 	return s
 }
 
 func (e *command) apply(m moatCommand) {
-	e.decide, e.kind, e.lane, e.flags = m.decide, m.kind, m.lane, m.flags
+	e.decide, e.kind, e.lane, e.flags, e.timed = m.decide, m.kind, m.lane, m.flags, m.timed
+}
+
+// each calls fn with every entry of a command or subcommand (not those of "container|sub" typed as a
+// command's name, which only forward).
+func (ct *commandTable) each(fn func(e *command)) {
+	for name, e := range ct.top {
+		if strings.Contains(name, "|") {
+			continue
+		}
+		fn(e)
+		for _, s := range e.subs {
+			fn(s)
+		}
+	}
+}
+
+// statEntry is the entry c's statistics count under (e is c's entry): its subcommand's; e's for a
+// command without subcommands or a container without its subcommand (an arity error); nil for an
+// unknown command or subcommand, which Redis counts under no command.
+func (ct *commandTable) statEntry(e *command, c *resp.Command) *command {
+	switch {
+	case e == &ct.unknown:
+		return nil
+	case e.subs == nil || len(c.Args) < 2:
+		return e
+	}
+	return e.subcommand(c)
 }
 
 // get returns the entry of a command name (lower case), or the unknown entry.

@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"bytes"
+	"time"
+
 	"github.com/moat-dev/moat/internal/backend"
 	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
@@ -47,6 +50,14 @@ type decideState struct {
 	multiScript bool
 
 	dec decision // the decision decide is making (its handlers work on it)
+
+	// For the statistics of the commands moat answers (stats.go): when the handler of a timed entry
+	// (command.timed) began; the command was refused before it ran (refuse); the reply CLIENT REPLY OFF|SKIP
+	// silenced (answer); CONFIG RESETSTAT inside MULTI, applied at EXEC.
+	began       time.Time
+	rejected    bool
+	silenced    []byte
+	resetAtExec bool
 
 	auth    authState    // who the connection is (auth.go)
 	sess    *session     // for the ACL LOG's client info, the ACL command and the UserStore
@@ -98,8 +109,53 @@ func (d *decision) set(sl slot, a act) bool {
 func (st *decideState) decide(c *resp.Command) (slot, act, *command) {
 	var buf [rediscmd.MaxNameLen]byte
 	e, r, renamed := st.sess.in.cmds.lookup(st.renames, c, &buf)
+	st.rejected = false
 	sl, a := st.decideAs(c, e, r, renamed)
+	if a != actForward {
+		st.noteAnswer(c, e, &sl, a)
+	}
 	return sl, a, e
+}
+
+// noteAnswer counts a command decided as sl and a (not forwarded as it is) in the instance's
+// statistics when moat answers it (stats.go): a rejected call, a call (one the pump runs is counted
+// there: clientCall.stat), or nothing for a command queued inside MULTI or one the backend answers.
+func (st *decideState) noteAnswer(c *resp.Command, e *command, sl *slot, a act) {
+	rejected, silenced := st.rejected, st.silenced
+	st.rejected, st.silenced = false, nil
+	reply := sl.local
+	if reply == nil {
+		reply = silenced
+	}
+	switch {
+	case a == actReplace && sl.kind == kindExecAbort:
+		reply = execAbortReply(sl)
+	case a == actReplace && !bytes.Equal(c.Raw, pingCmd):
+		return // forwarded, rewritten
+	case bytes.Equal(reply, replyQueued):
+		return
+	}
+	in := st.sess.in
+	se := in.cmds.statEntry(e, c)
+	switch {
+	case rejected:
+		in.noteRejected(se, reply)
+	case sl.call != nil && reply == nil:
+		sl.call.stat = se
+	default:
+		var d time.Duration
+		if e.timed {
+			d = time.Since(st.began)
+		}
+		in.noteCall(se, d, reply)
+	}
+}
+
+// refuse answers c with the error reply of a command refused before it runs: a rejected call in the
+// statistics (stats.go).
+func (st *decideState) refuse(c *resp.Command, reply []byte) (slot, act) {
+	st.rejected = true
+	return st.answer(c, slot{local: reply}, true)
 }
 
 // decideAs is decide for the command c of entry e, whose name renames touched when renamed (r then
@@ -108,10 +164,10 @@ func (st *decideState) decideAs(c *resp.Command, e *command, r rediscmd.Rename, 
 	orig := "" // the original name of a renamed command
 	if renamed {
 		if r.Removed {
-			return st.answer(c, slot{local: unknownCommand(c)}, true)
+			return st.refuse(c, unknownCommand(c))
 		}
 		if st.sess.identUser != "" {
-			return st.answer(c, slot{local: replyRenamedOnIdentity}, true)
+			return st.refuse(c, replyRenamedOnIdentity)
 		}
 		orig = r.Original
 		st.rewriteName(c, r.Original)
@@ -130,6 +186,9 @@ func (st *decideState) decideAs(c *resp.Command, e *command, r rediscmd.Rename, 
 				return sl, a
 			}
 		}
+	}
+	if e.timed {
+		st.began = time.Now()
 	}
 	if e.decide != nil && e.decide(st, c, d) {
 		return d.sl, d.fwd
@@ -164,6 +223,7 @@ func (st *decideState) answer(c *resp.Command, sl slot, isErr bool) (slot, act) 
 		}
 		return sl, actDrop
 	}
+	st.silenced = sl.local
 	sl.local, sl.kind = nil, kindNone
 	if sl.call != nil {
 		sl.call.silent = true

@@ -20,10 +20,10 @@ func (st *decideState) decideACL(c *resp.Command, d *decision) bool {
 // As in Redis, an unknown subcommand or a wrong arity is answered before a refusal.
 func (st *decideState) decideProtected(c *resp.Command, d *decision) bool {
 	if _, cerr := st.auth.users.Table().Resolve(st.withName(c, d.orig)); cerr != nil {
-		return d.set(st.answer(c, slot{local: errorReply(cerr.Reply)}, true))
+		return d.set(st.refuse(c, errorReply(cerr.Reply)))
 	}
 	if r := st.protected(d.cmd, c); r != nil {
-		return d.set(st.answer(c, slot{local: r}, true))
+		return d.set(st.refuse(c, r))
 	}
 	return false
 }
@@ -32,9 +32,17 @@ func (st *decideState) decideConfig(c *resp.Command, d *decision) bool {
 	if sl, a, done := st.configCommand(c); done {
 		return d.set(sl, a)
 	}
-	if s := d.cmd.subcommand(c); s != nil && s.flags&cmdGuardedSet != 0 {
+	s := d.cmd.subcommand(c)
+	if s != nil && s.flags&cmdGuardedSet != 0 {
 		if r := guardedConfigSet(c); r != nil {
 			return d.set(st.answer(c, slot{local: r}, true))
+		}
+	}
+	if s != nil && s.name == "resetstat" && len(c.Args) == 2 { // moat's statistics too (stats.go)
+		if st.multi {
+			st.resetAtExec = true
+		} else {
+			st.sess.in.resetStats()
 		}
 	}
 	return false
@@ -70,6 +78,10 @@ func (st *decideState) decideDiscard(c *resp.Command, d *decision) bool {
 // EXECABORT; EXEC's slot learns what moat put in or left out of its array.
 func (st *decideState) endTransaction(c *resp.Command, d *decision, exec bool) {
 	st.multiDone(exec && !st.dirty)
+	if st.resetAtExec && exec && st.multi && !st.dirty {
+		st.sess.in.resetStats()
+	}
+	st.resetAtExec = false
 	if exec && st.multi && st.dirty && !c.More {
 		c.Raw = discardCmd
 		d.sl.kind = kindExecAbort
@@ -91,9 +103,9 @@ func (st *decideState) endTransaction(c *resp.Command, d *decision, exec bool) {
 func (st *decideState) decideScript(c *resp.Command, d *decision) bool {
 	if !st.auth.free && st.identityRefuses() {
 		if st.subscribedCtx {
-			return d.set(st.answer(c, slot{local: cantExecute(c)}, true))
+			return d.set(st.refuse(c, cantExecute(c)))
 		}
-		return d.set(st.answer(c, slot{local: replyIdentityUnavailable}, true))
+		return d.set(st.refuse(c, replyIdentityUnavailable))
 	}
 	if sl, a, done := st.guardScript(c); done {
 		return d.set(sl, a)

@@ -148,6 +148,8 @@ type Instance struct {
 
 	accept acceptState // listeners, connection IDs and counts, PROXY headers awaited (admit.go)
 	room   waitingRoom // where idle connections wait without goroutines (park.go)
+
+	stats stats // the error replies of the commands moat answers itself; their calls: cmds (stats.go)
 }
 
 // Start binds every listen address and begins serving with snap. Nothing is served if any address

@@ -64,7 +64,7 @@ func (s *session) sharedNeed(e *command, c *resp.Command, sl *slot) laneNeed {
 		return needDedicated
 	}
 	switch sl.kind {
-	case kindOne, kindWrapped, kindInfo:
+	case kindOne, kindWrapped, kindInfo, kindLatency:
 	case kindHello:
 		if len(c.Args) < 2 {
 			return needShared

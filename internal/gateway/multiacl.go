@@ -6,8 +6,10 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/moat-dev/moat/internal/acl"
+	"github.com/moat-dev/moat/internal/rediscmd"
 	"github.com/moat-dev/moat/internal/resp"
 )
 
@@ -270,10 +272,14 @@ func (st *decideState) txExec(sl *slot) {
 			}
 		case it.deny != nil:
 			st.logDenied(*it.deny, it.args)
-		case it.refusal == nil:
+			st.sess.in.noteError(it.refusal)
+		case it.refusal != nil:
+			st.sess.in.noteError(it.refusal)
+		default:
 			c := resp.Command{Args: it.args}
 			var r slot
 			var b [16]byte
+			began := time.Now()
 			switch lower(it.args, 0, &b) {
 			case "auth":
 				r, _ = st.authCommand(&c)
@@ -288,6 +294,7 @@ func (st *decideState) txExec(sl *slot) {
 				r, _ = st.aclCommand(&c, it.args)
 			}
 			ins.local, ins.call = r.local, r.call
+			st.noteExecCall(&c, r, began)
 			if ins.call != nil && ins.call.op == opACLLog { // the log as it is at this point of EXEC
 				ins.call.acl.entries = st.sess.in.aclLog.Entries(ins.call.acl.count)
 				ins.call.acl.captured = true
@@ -300,6 +307,19 @@ func (st *decideState) txExec(sl *slot) {
 	st.replyOff, st.skipNext = off, skip
 	st.tx = txState{}
 	sl.kind = kindExecFiltered
+}
+
+// noteExecCall counts in the statistics (stats.go) a command moat ran inside EXEC (c, answered r,
+// begun at began): at once for a local reply, when the pump runs it for a call.
+func (st *decideState) noteExecCall(c *resp.Command, r slot, began time.Time) {
+	in := st.sess.in
+	var buf [rediscmd.MaxNameLen]byte
+	se := in.cmds.statEntry(in.cmds.get(lowerInto(c.Args[0], buf[:])), c)
+	if r.call != nil {
+		r.call.stat = se
+		return
+	}
+	in.noteCall(se, time.Since(began), r.local)
 }
 
 // helloLogin runs the login of a queued HELLO … AUTH at EXEC, and reports whether moat answers in its
@@ -417,7 +437,7 @@ func (s *session) writeInserts(dst *bufio.Writer, insert []execInsert, out *int,
 		last = insert[0].last
 		if insert[0].call != nil {
 			insert[0].call.figs.replyBuffer(dst)
-			reply, closeSelf := insert[0].call.run(s, resp3)
+			reply, closeSelf := insert[0].call.runCounted(s, resp3)
 			dst.Write(reply)
 			if closeSelf {
 				*killed, last = true, true
@@ -440,8 +460,9 @@ func (s *session) writeInserts(dst *bufio.Writer, insert []execInsert, out *int,
 func (st *decideState) reject(c *resp.Command, args [][]byte, reply []byte) (slot, act) {
 	var b [16]byte
 	if lower(args, 0, &b) != "exec" {
-		return st.answer(c, slot{local: reply}, true)
+		return st.refuse(c, reply)
 	}
+	st.rejected = true
 	msg := bytes.TrimPrefix(reply[1:], []byte("ERR ")) // Redis's arity text has no code there
 	text := append(append([]byte(nil), execAbortBecause...), msg...)
 	if !st.multi {
@@ -449,6 +470,7 @@ func (st *decideState) reject(c *resp.Command, args [][]byte, reply []byte) (slo
 	}
 	st.multiDone(false)
 	st.multi, st.dirty, st.queued, st.multiScript = false, false, 0, false
+	st.resetAtExec = false
 	st.endMulti()
 	st.tx = txState{}
 	c.Raw = discardCmd

@@ -126,7 +126,7 @@ func (s *session) pump(st pumpState) {
 			continue
 		}
 		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello || work[0].kind == kindConfigGet ||
-			work[0].kind == kindClientID || work[0].kind == kindInfo) && !pushNext(br)
+			work[0].kind == kindClientID || rewrittenWhole(work[0].kind)) && !pushNext(br)
 		// A monitoring connection's MONITOR lines name the backend connection a command came on: the
 		// client's address goes in its place (clientid.go).
 		monitorLine := st.monitoring && dst == cw && !moatIDs && nextByte(br) == '+'
@@ -149,9 +149,9 @@ func (s *session) pump(st pumpState) {
 			ided.w.Flush()
 			cw.Write(s.configReply(ided.buf.Bytes()))
 			ided.buf.Reset()
-		case moatIDs && work[0].kind == kindInfo:
+		case moatIDs && rewrittenWhole(work[0].kind):
 			ided.w.Flush()
-			cw.Write(s.infoReply(ided.buf.Bytes()))
+			cw.Write(s.rewriteWhole(&work[0], ided.buf.Bytes()))
 			ided.buf.Reset()
 		case moatIDs:
 			ided.w.Flush()
@@ -302,7 +302,7 @@ func (s *session) answerLocal(cw *bufio.Writer, work []slot, st *pumpState) (res
 	for len(work) > 0 && (work[0].local != nil || work[0].kind == kindNone) && !work[0].move {
 		if work[0].call != nil {
 			work[0].call.figs.replyBuffer(cw)
-			reply, closeSelf := work[0].call.run(s, st.resp3)
+			reply, closeSelf := work[0].call.runCounted(s, st.resp3)
 			cw.Write(reply)
 			if closeSelf {
 				cw.Flush()

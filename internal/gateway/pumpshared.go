@@ -40,7 +40,7 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 	var work []slot        // what is left of the slots last taken
 	var in, inSpare []byte // in[pos:] is the part of the inbox taken and not yet written
 	var ends, endsSpare []int
-	var held []byte // the part of a frame to rewrite (kindInfo) taken before its end
+	var held []byte // the part of a frame to rewrite (rewrittenWhole) taken before its end
 	pos, ei := 0, 0
 	var head byte // the first byte of the head slot's frame, once some of it was written
 	answered := 0
@@ -72,13 +72,13 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 				switch {
 				case work[0].kind == kindHello && head == in[pos]: // whole here: its id becomes moat's
 					cw.Write(s.toMoatIDs(in[pos:ends[ei]], kindHello))
-				case work[0].kind == kindInfo: // rewritten whole (info.go)
+				case rewrittenWhole(work[0].kind): // info.go, latency.go
 					frame := in[pos:ends[ei]]
 					if len(held) > 0 {
 						held = append(held, frame...)
 						frame, held = held, nil
 					}
-					cw.Write(s.infoReply(frame))
+					cw.Write(s.rewriteWhole(&work[0], frame))
 				case showing:
 					cw.Write(in[pos:ends[ei]])
 				}
@@ -113,7 +113,7 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 					head = in[pos]
 				}
 				switch {
-				case work[0].kind == kindInfo:
+				case rewrittenWhole(work[0].kind):
 					held = append(held, in[pos:]...)
 				case showing:
 					cw.Write(in[pos:])

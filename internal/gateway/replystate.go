@@ -36,6 +36,9 @@ type slot struct {
 	// subscribedCtx notes a refusal for a RESP2 connection's subscribed context.
 	switched      chan switchResult
 	subscribedCtx bool
+	// kindLatency: the commands LATENCY HISTOGRAM named (a copy); nil: all. A pointer, to keep the
+	// slots every command is given small.
+	names *[][]byte
 }
 
 type replyKind uint8
@@ -73,7 +76,14 @@ const (
 	// kindInfo: INFO answering the Clients section, whose connected_clients and maxclients are moat's
 	// (info.go, infoReply); served on a shared lane as on a dedicated one.
 	kindInfo
+	// kindLatency: LATENCY HISTOGRAM, whose reply gets the histograms of the commands moat answers
+	// (latency.go, latencyReply; names holds the commands named); served on any lane.
+	kindLatency
 )
+
+// rewrittenWhole reports a reply kind whose reply the pump takes whole and rewrites (INFO, LATENCY
+// HISTOGRAM).
+func rewrittenWhole(k replyKind) bool { return k == kindInfo || k == kindLatency }
 
 // enqueue appends slots for the pump, and wakes the pump if it waits on the backend while the first new
 // reply is moat's own (otherwise the backend's reply wakes it).

@@ -41,7 +41,7 @@ func (st *decideState) guardScript(c *resp.Command) (sl slot, a act, done bool) 
 		if st.sess.in.snap.Load().UnguardedScripts {
 			return slot{}, actForward, false
 		}
-		sl, a = st.answer(c, slot{local: replyScriptsUnguarded}, true)
+		sl, a = st.refuse(c, replyScriptsUnguarded)
 		return sl, a, true
 	}
 	st.guard = g
