@@ -76,6 +76,8 @@ func (p *readyPool) dial() (net.Conn, error) {
 	if err == nil && p.resp3 {
 		if err = hello3(be); err != nil {
 			be.Close()
+		} else {
+			p.in.monitor.helloed(be)
 		}
 	}
 	return be, err

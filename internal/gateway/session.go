@@ -59,6 +59,11 @@ type session struct {
 	redirected atomic.Bool
 
 	client clientState // the client connection as accepted and as CLIENT LIST shows it (clientview.go, admit.go)
+
+	// monitorOn: the session sent MONITOR and counts in Instance.monitor (monitor.go); monFrom: where
+	// each shared lane's records for it begin, guarded by mu.
+	monitorOn atomic.Bool
+	monFrom   map[*lane]uint64
 }
 
 func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
@@ -69,6 +74,7 @@ func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Sna
 func (s *session) close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
+		s.stopMonitor()
 		s.conn.Close()
 		s.mu.Lock() // run sets be under mu, and may still be dialling
 		be := s.be

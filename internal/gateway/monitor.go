@@ -1,0 +1,196 @@
+package gateway
+
+import (
+	"hash/maphash"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/moat-dev/moat/internal/resp"
+)
+
+// MONITOR through moat (issue 18 item 3): every line names the client that sent the command through
+// moat, by the address CLIENT LIST shows (its peer address, or the one its PROXY header carried), as
+// Redis names its own clients. The backend's MONITOR names the backend connection a command came on —
+// moat's end of it — so the monitoring session's pump (pump.go) rewrites each line (monitorView.rewrite):
+//
+//   - a dedicated backend connection is one session's own: its lines get that session's address;
+//   - a shared lane carries many sessions' commands, in the order of its FIFO. While at least one
+//     session monitors (monitorState.n > 0), the lane records, for each command it is given (submit,
+//     under the lane's lock, so before its bytes can reach the backend), the sender's address and a
+//     fingerprint of the command's bytes in a ring of monitorRing records (laneRing). The backend shows a
+//     lane's commands in the order it runs them, which is the order of the ring: each monitor keeps, per
+//     lane, the sequence number of the next record its lines have not matched, and a line takes the first
+//     record from there whose fingerprint is the line's (its arguments unquoted and encoded as moat sent
+//     them). Records skipped are commands the backend showed no line for (refused, say, or run before the
+//     monitor's MONITOR was). A monitor begins at the records made after it sent MONITOR (session.monFrom);
+//   - lines of moat's own work are dropped: AUTH (every AUTH the backend sees is moat's: its login,
+//     the script guard's and identities' switches); a shared lane's line that matches no record (the
+//     lane's own handshake: HELLO 3 of a RESP3 lane, SELECT <db> of a backend URL with a database); the
+//     HELLO 3 that turns a ready connection to RESP3 (ready.go) — while no session owns it, and, when it
+//     was dialled while a session monitored, as its owner's first line; HELLO 3 and SELECT <db> of a
+//     connection that is neither a session's nor a lane (moat's own: ready connections, lookups,
+//     identity writes). CLIENT LIST, CONFIG GET and the ACL commands moat sends on connections of its
+//     own are admin commands, which Redis shows no monitor;
+//   - "[<db> lua]" lines (what scripts call) are the backend's, as Redis shows them; a connection that is
+//     neither a session's nor a lane (another client of the backend, not through this gateway) is shown
+//     as the backend names it, but for moat's handshake lines.
+//
+// Commands moat answers itself never reach the backend and have no line. Behind a unix:// backend every
+// connection has the socket's address: lines keep it. The cost while nobody monitors is one atomic load
+// per shared-lane batch (BenchmarkRelaySingle). Known limits: a monitor that falls more than monitorRing
+// commands of one lane behind finds records overwritten (a line then takes a later identical command's
+// record, or none and is dropped); a command sent on a lane at the very moment MONITOR began may take the
+// record of a later identical command of another client; the SELECT <db> of a dedicated connection's
+// handshake (a backend URL with a database), dialled just as a client takes it, may be shown as that
+// client's; a line whose arguments the backend redacted (MIGRATE … AUTH) matches no record and is not
+// shown when it came on a shared lane.
+
+// monitorRing is how many commands a shared lane remembers for its monitors (a power of two).
+const monitorRing = 1 << 14
+
+// monitorState is an instance's record of its monitoring sessions.
+type monitorState struct {
+	n    atomic.Int32 // sessions that sent MONITOR and are open: lanes record while > 0
+	seed maphash.Seed // of the commands' fingerprints
+
+	mu sync.Mutex
+	// hellos: moat's end of the connections for dedicated lanes turned to RESP3 (ready.go) while a
+	// session monitored, whose HELLO 3 a monitor may see. Emptied when the last monitor leaves.
+	hellos map[string]struct{}
+}
+
+// helloed notes a connection for a dedicated lane that moat turned to RESP3 (HELLO 3): while a session
+// monitors, that line may be shown to it, and is to be dropped.
+func (m *monitorState) helloed(be net.Conn) {
+	if m.n.Load() == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.hellos == nil {
+		m.hellos = make(map[string]struct{})
+	}
+	m.hellos[be.LocalAddr().String()] = struct{}{}
+}
+
+// helloShown reports whether the connection with moat's end addr was turned to RESP3 while a session
+// monitored.
+func (m *monitorState) helloShown(addr string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.hellos[addr]
+	return ok
+}
+
+// startMonitor makes the lanes record their commands for the session, which is about to send MONITOR
+// (reader goroutine), and notes where each lane's records for it begin. Idempotent.
+func (s *session) startMonitor() {
+	if s.monitorOn.Swap(true) {
+		return
+	}
+	s.in.monitor.n.Add(1)
+	from := make(map[*lane]uint64)
+	for _, l := range s.in.allLanes() {
+		l.mu.Lock()
+		from[l] = l.mon.next
+		l.mu.Unlock()
+	}
+	s.mu.Lock()
+	s.monFrom = from
+	s.mu.Unlock()
+	if s.closing() { // close may have run before monitorOn was set
+		s.stopMonitor()
+	}
+}
+
+// stopMonitor undoes startMonitor when the session closes.
+func (s *session) stopMonitor() {
+	if !s.monitorOn.Swap(false) {
+		return
+	}
+	m := &s.in.monitor
+	if m.n.Add(-1) == 0 {
+		m.mu.Lock()
+		m.hellos = nil
+		m.mu.Unlock()
+	}
+}
+
+// allLanes returns the instance's shared lanes: those of both pools' slots and those draining.
+func (in *Instance) allLanes() []*lane {
+	var out []*lane
+	for _, p := range in.lanes {
+		for i := range p.slots {
+			sl := &p.slots[i]
+			sl.mu.Lock()
+			if sl.l != nil {
+				out = append(out, sl.l)
+			}
+			sl.mu.Unlock()
+		}
+		p.mu.Lock()
+		for l := range p.draining {
+			out = append(out, l)
+		}
+		p.mu.Unlock()
+	}
+	return out
+}
+
+// laneAt returns the shared lane whose backend connection has the local address addr, or nil.
+func (in *Instance) laneAt(addr string) *lane {
+	for _, l := range in.allLanes() {
+		if l.be.LocalAddr().String() == addr {
+			return l
+		}
+	}
+	return nil
+}
+
+// laneRing is a shared lane's record of the commands it was given while a session monitored (see
+// above). Guarded by the lane's mu; recs is allocated at the first record.
+type laneRing struct {
+	recs []laneRec
+	next uint64 // the sequence number of the next record (its index is next % monitorRing)
+}
+
+// laneRec is one command given to a lane: who sent it and its fingerprint.
+type laneRec struct {
+	fp   uint64
+	addr netip.AddrPort
+}
+
+// record notes the forwarded commands of one batch of s (lane.submit, under the lane's mu).
+func (r *laneRing) record(seed maphash.Seed, s *session, cmds []resp.Command, acts []act) {
+	if r.recs == nil {
+		r.recs = make([]laneRec, monitorRing)
+	}
+	for i := range cmds {
+		if acts[i] == actDrop {
+			continue
+		}
+		r.recs[r.next%monitorRing] = laneRec{fp: maphash.Bytes(seed, cmds[i].Raw), addr: s.client.addrPort}
+		r.next++
+	}
+}
+
+// attribute returns the address of the client whose command has the fingerprint fp: the first record
+// from *next on that has it, and moves *next past it. ok is false when no record has it.
+func (l *lane) attribute(fp uint64, next *uint64) (addr netip.AddrPort, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := &l.mon
+	from := *next
+	if r.next > monitorRing && from < r.next-monitorRing {
+		from = r.next - monitorRing // overwritten
+	}
+	for q := from; q < r.next; q++ {
+		if rec := &r.recs[q%monitorRing]; rec.fp == fp {
+			*next = q + 1
+			return rec.addr, true
+		}
+	}
+	return netip.AddrPort{}, false
+}

@@ -1,0 +1,150 @@
+package gateway_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// MONITOR through moat names every command by the address of the client that sent it (monitor.go), on
+// shared lanes as on dedicated ones, and shows nothing of moat's own work.
+
+// monitorAddr is the address a MONITOR line names ("+<time> [<db> <addr>] …"); "" when it has none.
+func monitorAddr(line string) string {
+	_, rest, ok := strings.Cut(line, "[")
+	if !ok {
+		return ""
+	}
+	rest, _, ok = strings.Cut(rest, "]")
+	if !ok {
+		return ""
+	}
+	_, addr, _ := strings.Cut(rest, " ")
+	return addr
+}
+
+// monitorUntil reads mon's lines until every marker has appeared in one, and returns them all.
+func monitorUntil(t *testing.T, mon *client, markers ...string) []string {
+	t.Helper()
+	var lines []string
+	left := len(markers)
+	seen := make(map[string]bool)
+	for left > 0 {
+		line := mon.readReply()
+		lines = append(lines, line)
+		for _, m := range markers {
+			if !seen[m] && strings.Contains(line, m) {
+				seen[m] = true
+				left--
+			}
+		}
+	}
+	return lines
+}
+
+// Three clients, each sending pipelines, a script, a transaction, a move to RESP3 and one to a
+// dedicated lane, all at once: each command's line names its own client, exactly once, with one,
+// two and no shared lanes.
+func TestMonitorNamesTheSenderOfEveryCommand(t *testing.T) {
+	t.Parallel()
+	for _, lanes := range []int{1, 2, 0} {
+		t.Run(fmt.Sprintf("shared-lanes=%d", lanes), func(t *testing.T) {
+			t.Parallel()
+			snap := allowLoopback(t)
+			snap.SharedLanes = lanes
+			e := newEnv(t, snap)
+			mon := dial(t, e.addr, "127.0.0.2")
+			mon.expectOK("MONITOR")
+			var cs []*client
+			addr := map[string]string{} // key prefix → the address of the client using it
+			for i := range 3 {
+				c := dial(t, e.addr, fmt.Sprintf("127.0.0.%d", 3+i))
+				cs = append(cs, c)
+				addr[fmt.Sprintf("m%d:", i)] = c.c.LocalAddr().String()
+			}
+			// Round 1: every client's pipeline is sent before any reply is read, so that they share the
+			// lanes' writes.
+			const n = 8
+			for i, c := range cs {
+				var b strings.Builder
+				for j := range n {
+					b.WriteString(cmd("SET", fmt.Sprintf("m%d:%d", i, j), "v"))
+				}
+				b.WriteString(cmd("GET", fmt.Sprintf("m%d:0", i)))
+				b.WriteString(cmd("EVAL", "return redis.call('incr', KEYS[1])", "1", fmt.Sprintf("m%d:n", i)))
+				c.send(b.String())
+			}
+			for _, c := range cs {
+				for range n {
+					c.expect("+OK\r\n")
+				}
+				c.expect(bulk("v"))
+				c.expect(":1\r\n")
+			}
+			// Round 2: a RESP3 client, a transaction (dedicated), a SELECT (dedicated), again all at once.
+			cs[0].send(cmd("HELLO", "3") + cmd("SET", "m0:r3", "v"))
+			cs[1].send(cmd("MULTI") + cmd("SET", "m1:tx", "v") + cmd("INCR", "m1:n") + cmd("EXEC"))
+			cs[2].send(cmd("SELECT", "0") + cmd("SET", "m2:sel", "v"))
+			cs[0].readReply()
+			cs[0].expect("+OK\r\n")
+			for _, want := range []string{"+OK\r\n", "+QUEUED\r\n", "+QUEUED\r\n", "*2\r\n+OK\r\n:2\r\n"} {
+				cs[1].expect(want)
+			}
+			cs[2].expect("+OK\r\n")
+			cs[2].expect("+OK\r\n")
+			for i, c := range cs {
+				mustDo(t, c, "+OK\r\n", "SET", fmt.Sprintf("m%d:end", i), "v")
+			}
+			lines := monitorUntil(t, mon, `"m0:end"`, `"m1:end"`, `"m2:end"`)
+
+			clients := map[string]bool{}
+			for _, a := range addr {
+				clients[a] = true
+			}
+			count := map[string]int{}
+			for _, line := range lines {
+				got := monitorAddr(line)
+				if got == "lua" {
+					if !strings.Contains(line, `"incr"`) {
+						t.Errorf("a script line of no script sent: %q", line)
+					}
+					continue
+				}
+				if !clients[got] {
+					t.Errorf("line %q names %q, which is none of the clients", line, got)
+					continue
+				}
+				for prefix, a := range addr {
+					if k := `"` + prefix; strings.Contains(line, k) && got != a {
+						t.Errorf("line %q names %s, want %s (the client using %s*)", line, got, a, prefix)
+					}
+				}
+				_, args, _ := strings.Cut(line, "] ")
+				count[got+" "+strings.TrimSpace(args)]++
+			}
+			want := map[string]int{
+				addr["m0:"] + ` "HELLO" "3"`:   1, // the client's; the RESP3 lane's own is not shown
+				addr["m1:"] + ` "MULTI"`:       1,
+				addr["m1:"] + ` "EXEC"`:        1,
+				addr["m1:"] + ` "INCR" "m1:n"`: 1,
+				addr["m2:"] + ` "SELECT" "0"`:  1,
+				addr["m2:"] + ` "EVAL" "return redis.call('incr', KEYS[1])" "1" "m2:n"`: 1,
+			}
+			for i := range cs {
+				p := fmt.Sprintf("m%d:", i)
+				for j := range n {
+					want[fmt.Sprintf(`%s "SET" "%s%d" "v"`, addr[p], p, j)] = 1
+				}
+				want[fmt.Sprintf(`%s "GET" "%s0"`, addr[p], p)] = 1
+			}
+			for k, w := range want {
+				if count[k] != w {
+					t.Errorf("%d lines %s, want %d", count[k], k, w)
+				}
+			}
+			// Nothing else comes: the ready connections dialled meanwhile, turned to RESP3, show nothing.
+			mon.expectNothing(200 * time.Millisecond)
+		})
+	}
+}
