@@ -148,3 +148,80 @@ func TestMonitorNamesTheSenderOfEveryCommand(t *testing.T) {
 		})
 	}
 }
+
+// What moat does on connections of its own — a restricted user's script switching its connection to the
+// user's backend identity (AUTH), identities written when an administrator changes a user (ACL SETUSER),
+// the backend ID looked up for CLIENT UNBLOCK (CLIENT LIST), the HELLO 3 of a new RESP3 lane — shows no
+// line: every line a monitor sees names one of the clients, or a script.
+func TestMonitorShowsNoneOfMoatsOwnWork(t *testing.T) {
+	t.Parallel()
+	e := newPublishingEnv(t, scriptUsers)
+	mon := dial(t, e.addr, "127.0.0.2")
+	mustDo(t, mon, "+OK\r\n", "AUTH", "admin", "adminpw")
+	mon.expectOK("MONITOR")
+	app := dial(t, e.addr, "127.0.0.3")
+	admin := dial(t, e.addr, "127.0.0.4")
+	r3 := dial(t, e.addr, "127.0.0.5")
+	mustDo(t, app, "+OK\r\n", "AUTH", "app", "apw")
+	mustDo(t, admin, "+OK\r\n", "AUTH", "admin", "adminpw")
+	mustDo(t, r3, "+OK\r\n", "AUTH", "admin", "adminpw")
+
+	mustDo(t, app, bulk("1"), "EVAL", "return redis.call('set', KEYS[1], '1') and '1'", "1", "app:s")
+	mustDo(t, admin, "+OK\r\n", "ACL", "SETUSER", "app", "~app:*", "~more:*")
+	mustDo(t, app, "+OK\r\n", "SET", "more:k", "v")
+	mustDo(t, admin, ":0\r\n", "CLIENT", "UNBLOCK", clientID(t, app))
+	if got := admin.do("CONFIG", "GET", "maxmemory"); !strings.HasPrefix(got, "*2\r\n") {
+		t.Fatalf("CONFIG GET maxmemory: %q", got)
+	}
+	if got := r3.do("HELLO", "3"); !strings.HasPrefix(got, "%") {
+		t.Fatalf("HELLO 3: %q", truncate(got))
+	}
+	mustDo(t, r3, "+OK\r\n", "SET", "r3:k", "v")
+	mustDo(t, app, "+OK\r\n", "SET", "app:end", "v")
+	mustDo(t, admin, "+OK\r\n", "SET", "admin:end", "v")
+	lines := monitorUntil(t, mon, `"app:end"`, `"admin:end"`, `"r3:k"`)
+
+	clients := map[string]string{
+		app.c.LocalAddr().String():   "app",
+		admin.c.LocalAddr().String(): "admin",
+		r3.c.LocalAddr().String():    "r3",
+		"lua":                        "a script",
+	}
+	var script, moved, hello bool
+	for _, line := range lines {
+		who, ok := clients[monitorAddr(line)]
+		if !ok {
+			t.Errorf("line %q names none of the clients", line)
+		}
+		if strings.Contains(strings.ToUpper(line), `"AUTH"`) {
+			t.Errorf("line of moat's AUTH: %q", line)
+		}
+		script = script || who == "app" && strings.Contains(line, `"EVAL"`)
+		moved = moved || who == "app" && strings.Contains(line, `"SET" "more:k" "v"`)
+		hello = hello || who == "r3" && strings.Contains(line, `"HELLO" "3"`)
+	}
+	if !script || !moved || !hello {
+		t.Errorf("the clients' own EVAL (%v), SET more:k (%v) and HELLO 3 (%v) not all shown under their addresses: %q",
+			script, moved, hello, lines)
+	}
+	mon.expectNothing(200 * time.Millisecond)
+}
+
+// A client behind a trusted load balancer is named by the address its PROXY header carried, as CLIENT
+// LIST names it, on its shared lane and on a dedicated one.
+func TestMonitorNamesProxiedClientsByTheirCarriedAddress(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, proxySnap(t))
+	mon := dial(t, e.addr, "127.0.0.2")
+	mon.expectOK("MONITOR")
+	c := dial(t, e.addr, lb)
+	c.send(headerV1("10.1.2.3", 40001) + cmd("SET", "px:shared", "v"))
+	c.expect("+OK\r\n")
+	mustDo(t, c, "+OK\r\n", "SELECT", "0")
+	mustDo(t, c, "+OK\r\n", "SET", "px:own", "v")
+	for _, line := range monitorUntil(t, mon, `"px:shared"`, `"px:own"`) {
+		if got := monitorAddr(line); got != "10.1.2.3:40001" {
+			t.Errorf("line %q names %s, want the carried 10.1.2.3:40001", line, got)
+		}
+	}
+}
