@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"bytes"
 	"hash/maphash"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -23,8 +25,10 @@ import (
 //     lane's commands in the order it runs them, which is the order of the ring: each monitor keeps, per
 //     lane, the sequence number of the next record its lines have not matched, and a line takes the first
 //     record from there whose fingerprint is the line's (its arguments unquoted and encoded as moat sent
-//     them). Records skipped are commands the backend showed no line for (refused, say, or run before the
-//     monitor's MONITOR was). A monitor begins at the records made after it sent MONITOR (session.monFrom);
+//     them; for a line whose arguments the backend redacted, as MIGRATE's AUTH, that of the argument count
+//     and name alone). Records skipped are commands the backend showed no line for (refused, say, or run
+//     before the monitor's MONITOR was). A monitor begins at the records made after it sent MONITOR
+//     (session.monFrom), and again after each new MONITOR (RESET ends one);
 //   - lines of moat's own work are dropped: AUTH (every AUTH the backend sees is moat's: its login,
 //     the script guard's and identities' switches); a shared lane's line that matches no record (the
 //     lane's own handshake: HELLO 3 of a RESP3 lane, SELECT <db> of a backend URL with a database); the
@@ -44,8 +48,7 @@ import (
 // record, or none and is dropped); a command sent on a lane at the very moment MONITOR began may take the
 // record of a later identical command of another client; the SELECT <db> of a dedicated connection's
 // handshake (a backend URL with a database), dialled just as a client takes it, may be shown as that
-// client's; a line whose arguments the backend redacted (MIGRATE … AUTH) matches no record and is not
-// shown when it came on a shared lane.
+// client's.
 
 // monitorRing is how many commands a shared lane remembers for its monitors (a power of two).
 const monitorRing = 1 << 14
@@ -84,22 +87,24 @@ func (m *monitorState) helloShown(addr string) bool {
 	return ok
 }
 
+// monStart is where each shared lane's records for one MONITOR of a session begin (a lane dialled
+// after: at 0).
+type monStart struct{ from map[*lane]uint64 }
+
 // startMonitor makes the lanes record their commands for the session, which is about to send MONITOR
-// (reader goroutine), and notes where each lane's records for it begin. Idempotent.
+// (reader goroutine), and notes where each lane's records for it begin. A session that monitors again
+// (after RESET) begins anew; it counts once in monitorState.n until it closes.
 func (s *session) startMonitor() {
-	if s.monitorOn.Swap(true) {
-		return
+	if !s.monitorOn.Swap(true) {
+		s.in.monitor.n.Add(1)
 	}
-	s.in.monitor.n.Add(1)
-	from := make(map[*lane]uint64)
+	start := &monStart{from: make(map[*lane]uint64)}
 	for _, l := range s.in.allLanes() {
 		l.mu.Lock()
-		from[l] = l.mon.next
+		start.from[l] = l.mon.next
 		l.mu.Unlock()
 	}
-	s.mu.Lock()
-	s.monFrom = from
-	s.mu.Unlock()
+	s.monFrom.Store(start)
 	if s.closing() { // close may have run before monitorOn was set
 		s.stopMonitor()
 	}
@@ -122,6 +127,9 @@ func (s *session) stopMonitor() {
 func (in *Instance) allLanes() []*lane {
 	var out []*lane
 	for _, p := range in.lanes {
+		if p == nil { // an instance that was never started (the decide tests')
+			continue
+		}
 		for i := range p.slots {
 			sl := &p.slots[i]
 			sl.mu.Lock()
@@ -156,10 +164,11 @@ type laneRing struct {
 	next uint64 // the sequence number of the next record (its index is next % monitorRing)
 }
 
-// laneRec is one command given to a lane: who sent it and its fingerprint.
+// laneRec is one command given to a lane: who sent it, its fingerprint and that of its head (the
+// argument count and the name), for a line whose arguments the backend redacted.
 type laneRec struct {
-	fp   uint64
-	addr netip.AddrPort
+	fp, head uint64
+	addr     netip.AddrPort
 }
 
 // record notes the forwarded commands of one batch of s (lane.submit, under the lane's mu).
@@ -171,14 +180,34 @@ func (r *laneRing) record(seed maphash.Seed, s *session, cmds []resp.Command, ac
 		if acts[i] == actDrop {
 			continue
 		}
-		r.recs[r.next%monitorRing] = laneRec{fp: maphash.Bytes(seed, cmds[i].Raw), addr: s.client.addrPort}
+		raw := cmds[i].Raw
+		r.recs[r.next%monitorRing] = laneRec{fp: maphash.Bytes(seed, raw), head: maphash.Bytes(seed, cmdHead(raw)), addr: s.client.addrPort}
 		r.next++
 	}
 }
 
-// attribute returns the address of the client whose command has the fingerprint fp: the first record
-// from *next on that has it, and moves *next past it. ok is false when no record has it.
-func (l *lane) attribute(fp uint64, next *uint64) (addr netip.AddrPort, ok bool) {
+// cmdHead is the start of a command (an array of bulk strings, as the reader gives it) up to the end of
+// its name; the command itself when it is not such.
+func cmdHead(raw []byte) []byte {
+	i := bytes.IndexByte(raw, '\n') // the end of "*<n>\r\n"
+	if i < 0 || i+1 >= len(raw) || raw[i+1] != '$' {
+		return raw
+	}
+	j := bytes.IndexByte(raw[i+1:], '\n') // the end of "$<len>\r\n", from i+1
+	if j < 2 {
+		return raw
+	}
+	n, err := strconv.Atoi(string(raw[i+2 : i+j]))
+	if end := i + j + 2 + n + 2; err == nil && n >= 0 && end <= len(raw) {
+		return raw[:end]
+	}
+	return raw
+}
+
+// attribute returns the address of the client whose command has the fingerprint fp (or, byHead, whose
+// head has it): the first record from *next on that has it, and moves *next past it. ok is false when no
+// record has it.
+func (l *lane) attribute(fp uint64, byHead bool, next *uint64) (addr netip.AddrPort, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r := &l.mon
@@ -187,7 +216,7 @@ func (l *lane) attribute(fp uint64, next *uint64) (addr netip.AddrPort, ok bool)
 		from = r.next - monitorRing // overwritten
 	}
 	for q := from; q < r.next; q++ {
-		if rec := &r.recs[q%monitorRing]; rec.fp == fp {
+		if rec := &r.recs[q%monitorRing]; rec.fp == fp && !byHead || rec.head == fp && byHead {
 			*next = q + 1
 			return rec.addr, true
 		}

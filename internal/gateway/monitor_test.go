@@ -225,3 +225,66 @@ func TestMonitorNamesProxiedClientsByTheirCarriedAddress(t *testing.T) {
 		}
 	}
 }
+
+// A line whose arguments the backend redacted (MIGRATE's AUTH password) still names its client, on a
+// shared lane as on a dedicated one.
+func TestMonitorNamesRedactedCommands(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allowLoopback(t))
+	mon := dial(t, e.addr, "127.0.0.2")
+	mon.expectOK("MONITOR")
+	a := dial(t, e.addr, "127.0.0.3")
+	b := dial(t, e.addr, "127.0.0.4")
+	migrate := []string{"MIGRATE", "127.0.0.1", "1", "", "0", "1000", "AUTH", "secret", "KEYS", "nokey"}
+	mustDo(t, a, "+NOKEY\r\n", migrate...)
+	mustDo(t, b, "+OK\r\n", "SELECT", "0")
+	mustDo(t, b, "+NOKEY\r\n", migrate...)
+	mustDo(t, a, "+OK\r\n", "SET", "rd:end", "v")
+	var got []string
+	for _, line := range monitorUntil(t, mon, `"rd:end"`) {
+		if strings.Contains(line, `"MIGRATE"`) {
+			got = append(got, monitorAddr(line))
+			if strings.Contains(line, "secret") {
+				t.Errorf("MIGRATE line shows the password: %q", line)
+			}
+		}
+	}
+	want := []string{a.c.LocalAddr().String(), b.c.LocalAddr().String()}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("MIGRATE lines name %q, want %q", got, want)
+	}
+}
+
+// A client that monitors again after RESET is shown the commands from then on, each under its sender's
+// address: a command another client sent while it did not monitor is neither shown nor taken for the
+// same command sent after.
+func TestMonitorAgainAfterReset(t *testing.T) {
+	t.Parallel()
+	snap := allowLoopback(t)
+	snap.SharedLanes = 1 // a's and b's commands on one lane
+	e := newEnv(t, snap)
+	mon := dial(t, e.addr, "127.0.0.2")
+	a := dial(t, e.addr, "127.0.0.3")
+	b := dial(t, e.addr, "127.0.0.4")
+	check := func(lines []string, key string, want *client) {
+		t.Helper()
+		for _, line := range lines {
+			if strings.Contains(line, key) && monitorAddr(line) != want.c.LocalAddr().String() {
+				t.Errorf("line %q names %s, want %s", line, monitorAddr(line), want.c.LocalAddr())
+			}
+		}
+	}
+	mon.expectOK("MONITOR")
+	mustDo(t, a, "+OK\r\n", "SET", "rs:a", "1")
+	check(monitorUntil(t, mon, `"rs:a"`), `"rs:a"`, a)
+	mon.send(cmd("RESET"))
+	monitorUntil(t, mon, "+RESET\r\n")
+	mustDo(t, a, "+OK\r\n", "SET", "rs:same", "v")
+	mon.expectOK("MONITOR")
+	mustDo(t, b, "+OK\r\n", "SET", "rs:same", "v")
+	lines := monitorUntil(t, mon, `"rs:same"`)
+	check(lines, `"rs:same"`, b)
+	mustDo(t, b, "+OK\r\n", "SET", "rs:end", "v")
+	lines = monitorUntil(t, mon, `"rs:end"`)
+	check(lines, `"rs:same"`, b)
+}

@@ -12,8 +12,7 @@ import (
 // (monitor.go), by moat's end of each. The zero value is ready. Pump goroutine.
 type monitorView struct {
 	conns map[string]*monConn
-	from  map[*lane]uint64 // session.monFrom, taken at the first line
-	taken bool
+	start *monStart // session.monFrom, as of the last line: a new MONITOR begins anew
 
 	buf  []byte // the line's arguments, unquoted, one after another
 	ends []int  // where each argument ends in buf
@@ -76,7 +75,8 @@ func (v *monitorView) rewrite(s *session, line []byte) []byte {
 		if !parse() {
 			return line
 		}
-		a, ok := c.l.attribute(v.fingerprint(s.in.monitor.seed), &c.next)
+		fp, byHead := v.fingerprint(s.in.monitor.seed)
+		a, ok := c.l.attribute(fp, byHead, &c.next)
 		if !ok {
 			return nil
 		}
@@ -90,11 +90,8 @@ func (v *monitorView) rewrite(s *session, line []byte) []byte {
 // has ended; nil when it is neither a session's nor a lane (not kept: a ready connection becomes a
 // session's later).
 func (v *monitorView) conn(s *session, addr string) *monConn {
-	if !v.taken {
-		s.mu.Lock()
-		v.from = s.monFrom
-		s.mu.Unlock()
-		v.taken = true
+	if start := s.monFrom.Load(); start != v.start {
+		v.start, v.conns = start, nil
 	}
 	c := v.conns[addr]
 	switch {
@@ -106,7 +103,10 @@ func (v *monitorView) conn(s *session, addr string) *monConn {
 	if ss := in.ownerOf(addr); ss != nil {
 		c = &monConn{s: ss}
 	} else if l := in.laneAt(addr); l != nil {
-		c = &monConn{l: l, next: v.from[l]}
+		c = &monConn{l: l}
+		if v.start != nil {
+			c.next = v.start.from[l]
+		}
 	} else {
 		return c // nil, or a connection that ended: its last lines may still come
 	}
@@ -203,13 +203,21 @@ func (v *monitorView) arg(i int) []byte {
 }
 
 // fingerprint is the parsed line's command's, as laneRing.record takes it: of the command encoded as
-// moat sends it (an array of bulk strings).
-func (v *monitorView) fingerprint(seed maphash.Seed) uint64 {
+// moat sends it (an array of bulk strings); byHead: of its head alone, as the backend redacted some of
+// its arguments (Redis shows "(redacted)" in place of MIGRATE's AUTH, say).
+func (v *monitorView) fingerprint(seed maphash.Seed) (fp uint64, byHead bool) {
 	v.enc = resp.AppendArray(v.enc[:0], len(v.ends))
 	for i := range v.ends {
-		v.enc = resp.AppendBulk(v.enc, v.arg(i))
+		a := v.arg(i)
+		if i > 0 && string(a) == "(redacted)" {
+			byHead = true
+		}
+		v.enc = resp.AppendBulk(v.enc, a)
 	}
-	return maphash.Bytes(seed, v.enc)
+	if byHead {
+		return maphash.Bytes(seed, cmdHead(v.enc)), true
+	}
+	return maphash.Bytes(seed, v.enc), false
 }
 
 // handshakeLine reports whether the parsed line is one moat's handshake of a backend connection sends:

@@ -49,7 +49,7 @@ func TestMonitorLineArgsAreTheCommandSent(t *testing.T) {
 				t.Errorf("MONITOR line %q: argument %d is %q, want %q", line, i, got, a)
 			}
 		}
-		if v.fingerprint(seed) != maphash.Bytes(seed, raw) {
+		if fp, byHead := v.fingerprint(seed); byHead || fp != maphash.Bytes(seed, raw) {
 			t.Errorf("MONITOR line %q: fingerprint differs from the command's", line)
 		}
 	}
@@ -86,4 +86,22 @@ func (tc *testConn) do(t *testing.T, args []string) []byte {
 		t.Fatalf("reply to %q: %v", args[0], err)
 	}
 	return raw
+}
+
+// A command's head, which a line whose arguments the backend redacted is matched by, is its argument
+// count and name.
+func TestCmdHead(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ raw, want string }{
+		{"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", "*3\r\n$3\r\nSET\r\n"},
+		{"*1\r\n$4\r\nPING\r\n", "*1\r\n$4\r\nPING\r\n"},
+		{"*2\r\n$0\r\n\r\n$1\r\nx\r\n", "*2\r\n$0\r\n\r\n"},
+		{"*1\r\n$9\r\nPING\r\n", "*1\r\n$9\r\nPING\r\n"}, // cut short: all of it
+		{"*1\r\n", "*1\r\n"},
+		{"PING\r\n", "PING\r\n"},
+	} {
+		if got := string(cmdHead([]byte(tc.raw))); got != tc.want {
+			t.Errorf("cmdHead(%q) = %q, want %q", tc.raw, got, tc.want)
+		}
+	}
 }

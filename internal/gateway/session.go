@@ -61,9 +61,9 @@ type session struct {
 	client clientState // the client connection as accepted and as CLIENT LIST shows it (clientview.go, admit.go)
 
 	// monitorOn: the session sent MONITOR and counts in Instance.monitor (monitor.go); monFrom: where
-	// each shared lane's records for it begin, guarded by mu.
+	// each shared lane's records for its last MONITOR begin.
 	monitorOn atomic.Bool
-	monFrom   map[*lane]uint64
+	monFrom   atomic.Pointer[monStart]
 }
 
 func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
