@@ -25,6 +25,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,6 +175,9 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	in.ready = [2]*readyPool{{in: in}, {in: in, resp3: true}}
 	in.clock = clock{now: cfg.Now}
 	in.monitor.seed = maphash.MakeSeed()
+	if hd, ok := cfg.Backend.(handshakeDB); ok && hd.HandshakeDB() != 0 {
+		in.monitor.selectDB = strconv.Itoa(hd.HandshakeDB())
+	}
 	in.lockout.clk = in.clock
 	if in.dialTimeout <= 0 {
 		in.dialTimeout = 2 * time.Second

@@ -109,6 +109,8 @@ func (l *lane) submit(s *session, cmds []resp.Command, acts []act, n int, g *bac
 	l.fifo = append(l.fifo, pending{s: s, n: n})
 	if m := &l.pool.in.monitor; m.n.Load() > 0 {
 		l.mon.record(m.seed, s, cmds, acts)
+	} else if l.mon.recs != nil {
+		l.mon.recs = nil // nobody monitors any more
 	}
 	s.inflight.Add(int64(n))
 	if l.owed.Add(int64(n)) == int64(n) {

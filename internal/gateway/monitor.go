@@ -30,13 +30,14 @@ import (
 //     before the monitor's MONITOR was). A monitor begins at the records made after it sent MONITOR
 //     (session.monFrom), and again after each new MONITOR (RESET ends one);
 //   - lines of moat's own work are dropped: AUTH (every AUTH the backend sees is moat's: its login,
-//     the script guard's and identities' switches); a shared lane's line that matches no record (the
-//     lane's own handshake: HELLO 3 of a RESP3 lane, SELECT <db> of a backend URL with a database); the
-//     HELLO 3 that turns a ready connection to RESP3 (ready.go) — while no session owns it, and, when it
-//     was dialled while a session monitored, as its owner's first line; HELLO 3 and SELECT <db> of a
-//     connection that is neither a session's nor a lane (moat's own: ready connections, lookups,
-//     identity writes). CLIENT LIST, CONFIG GET and the ACL commands moat sends on connections of its
-//     own are admin commands, which Redis shows no monitor;
+//     the script guard's and identities' switches); the handshake lines of the connections moat dials —
+//     SELECT <db> of a backend URL with a database (handshakeDB), HELLO 3 of a RESP3 one: on a shared
+//     lane they match no record; on a connection that is neither a session's nor a lane (ready
+//     connections not yet taken, lookups, identity writes) they are known by their shape; on a
+//     connection dialled for a dedicated lane while a session monitored (noteDial), which a client may
+//     own by the time its handshake's lines come, they are dropped as the first lines of it the monitor
+//     sees. A shared lane's line that matches no record is dropped too. CLIENT LIST, CONFIG GET and the
+//     ACL commands moat sends on connections of its own are admin commands, which Redis shows no monitor;
 //   - "[<db> lua]" lines (what scripts call) are the backend's, as Redis shows them; a connection that is
 //     neither a session's nor a lane (another client of the backend, not through this gateway) is shown
 //     as the backend names it, but for moat's handshake lines.
@@ -46,9 +47,8 @@ import (
 // per shared-lane batch (BenchmarkRelaySingle). Known limits: a monitor that falls more than monitorRing
 // commands of one lane behind finds records overwritten (a line then takes a later identical command's
 // record, or none and is dropped); a command sent on a lane at the very moment MONITOR began may take the
-// record of a later identical command of another client; the SELECT <db> of a dedicated connection's
-// handshake (a backend URL with a database), dialled just as a client takes it, may be shown as that
-// client's.
+// record of a later identical command of another client. The records go when a lane is given commands
+// while nobody monitors.
 
 // monitorRing is how many commands a shared lane remembers for its monitors (a power of two).
 const monitorRing = 1 << 14
@@ -58,33 +58,56 @@ type monitorState struct {
 	n    atomic.Int32 // sessions that sent MONITOR and are open: lanes record while > 0
 	seed maphash.Seed // of the commands' fingerprints
 
+	// selectDB is the database the backend's handshake selects ("": none; see handshakeDB).
+	selectDB string
+
 	mu sync.Mutex
-	// hellos: moat's end of the connections for dedicated lanes turned to RESP3 (ready.go) while a
-	// session monitored, whose HELLO 3 a monitor may see. Emptied when the last monitor leaves.
-	hellos map[string]struct{}
+	// dialled: moat's end of the connections for dedicated lanes dialled while a session monitored, and
+	// the handshake lines a monitor may see of each. Emptied when the last monitor leaves.
+	dialled map[string]handshake
 }
 
-// helloed notes a connection for a dedicated lane that moat turned to RESP3 (HELLO 3): while a session
-// monitors, that line may be shown to it, and is to be dropped.
-func (m *monitorState) helloed(be net.Conn) {
+// handshake is the lines of a backend connection's handshake that the backend's MONITOR shows, in
+// their order.
+type handshake uint8
+
+const (
+	hsSelect handshake = 1 << iota // SELECT <db>: a backend URL with a database
+	hsHello                        // HELLO 3: a RESP3 connection
+)
+
+// handshakeDB is what a backend tells of the database its handshake selects (backend's upstream).
+type handshakeDB interface{ HandshakeDB() int }
+
+// noteDial notes a connection for a dedicated lane, dialled and (hello) turned to RESP3: while a session
+// monitors, its handshake lines may be shown to it, and are to be dropped.
+func (m *monitorState) noteDial(be net.Conn, hello bool) {
 	if m.n.Load() == 0 {
+		return
+	}
+	var hs handshake
+	if m.selectDB != "" {
+		hs |= hsSelect
+	}
+	if hello {
+		hs |= hsHello
+	}
+	if hs == 0 {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.hellos == nil {
-		m.hellos = make(map[string]struct{})
+	if m.dialled == nil {
+		m.dialled = make(map[string]handshake)
 	}
-	m.hellos[be.LocalAddr().String()] = struct{}{}
+	m.dialled[be.LocalAddr().String()] = hs
 }
 
-// helloShown reports whether the connection with moat's end addr was turned to RESP3 while a session
-// monitored.
-func (m *monitorState) helloShown(addr string) bool {
+// handshakeOf is the handshake lines a monitor may see of the connection with moat's end addr.
+func (m *monitorState) handshakeOf(addr string) handshake {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, ok := m.hellos[addr]
-	return ok
+	return m.dialled[addr]
 }
 
 // monStart is where each shared lane's records for one MONITOR of a session begin (a lane dialled
@@ -118,7 +141,7 @@ func (s *session) stopMonitor() {
 	m := &s.in.monitor
 	if m.n.Add(-1) == 0 {
 		m.mu.Lock()
-		m.hellos = nil
+		m.dialled = nil
 		m.mu.Unlock()
 	}
 }
@@ -211,6 +234,9 @@ func (l *lane) attribute(fp uint64, byHead bool, next *uint64) (addr netip.AddrP
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r := &l.mon
+	if r.recs == nil {
+		return netip.AddrPort{}, false
+	}
 	from := *next
 	if r.next > monitorRing && from < r.next-monitorRing {
 		from = r.next - monitorRing // overwritten

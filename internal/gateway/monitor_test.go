@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moat-dev/moat/internal/backend"
+	"github.com/moat-dev/moat/internal/gateway"
+	"github.com/moat-dev/moat/internal/redistest"
 )
 
 // MONITOR through moat names every command by the address of the client that sent it (monitor.go), on
@@ -287,4 +291,46 @@ func TestMonitorAgainAfterReset(t *testing.T) {
 	mustDo(t, b, "+OK\r\n", "SET", "rs:end", "v")
 	lines = monitorUntil(t, mon, `"rs:end"`)
 	check(lines, `"rs:same"`, b)
+}
+
+// Behind a backend URL with a database, every connection moat dials selects it first: that SELECT is
+// moat's, and no monitor sees it — on shared lanes, on connections ready for moves, on connections
+// dialled for a client as it moves (RESP2 and RESP3), and on moat's own lookups.
+func TestMonitorHidesTheBackendDatabaseSelect(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	be, err := backend.Open("redis://"+srv.Addr+"/2", t.TempDir(), nil)
+	if err != nil {
+		t.Fatalf("backend.Open: %v", err)
+	}
+	t.Cleanup(func() { be.Close() })
+	e := newEnv(t, allowLoopback(t), func(c *gateway.Config) { c.Backend = be })
+	mon := dial(t, e.addr, "127.0.0.2")
+	mon.expectOK("MONITOR")
+	clients := map[string]bool{"lua": true}
+	var markers []string
+	for i := range 4 {
+		c := dial(t, e.addr, fmt.Sprintf("127.0.0.%d", 3+i))
+		clients[c.c.LocalAddr().String()] = true
+		mustDo(t, c, "+OK\r\n", "SET", fmt.Sprintf("db:%d", i), "v")
+		if i%2 == 1 {
+			if got := c.do("HELLO", "3"); !strings.HasPrefix(got, "%") {
+				t.Fatalf("HELLO 3: %q", truncate(got))
+			}
+		}
+		mustDo(t, c, "+OK\r\n", "SELECT", "0") // a dedicated lane of its own
+		mustDo(t, c, ":0\r\n", "CLIENT", "UNBLOCK", clientID(t, c))
+		key := fmt.Sprintf("db:end%d", i)
+		mustDo(t, c, "+OK\r\n", "SET", key, "v")
+		markers = append(markers, `"`+key+`"`)
+	}
+	for _, line := range monitorUntil(t, mon, markers...) {
+		if !clients[monitorAddr(line)] {
+			t.Errorf("line %q names none of the clients", line)
+		}
+		if strings.Contains(line, `"SELECT" "2"`) {
+			t.Errorf("moat's SELECT of the backend URL's database shown: %q", line)
+		}
+	}
+	mon.expectNothing(200 * time.Millisecond)
 }

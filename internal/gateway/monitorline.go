@@ -24,9 +24,10 @@ type monConn struct {
 	s    *session // the owner of a dedicated connection
 	l    *lane    // or the shared lane
 	next uint64   // the lane's next record to match (laneRing)
-	// hello: a dedicated connection moat turned to RESP3 while a session monitored; shown: a line of it
-	// was shown. Its HELLO 3, which comes first, is dropped until then.
-	hello, shown bool
+	// hs: the handshake lines of a dedicated connection dialled while a session monitored, still to be
+	// dropped (they come first); shown: a line of it was shown (no handshake line comes after).
+	hs    handshake
+	shown bool
 }
 
 // rewrite returns a MONITOR line ("+<time> [<db> <addr>] "arg" …") of the session s with the backend
@@ -65,7 +66,7 @@ func (v *monitorView) rewrite(s *session, line []byte) []byte {
 		}
 		return line
 	}
-	if c.hello && !c.shown && parse() && v.handshakeLine() && string(v.arg(0)) == "HELLO" {
+	if c.hs != 0 && !c.shown && parse() && v.dropHandshake(c, s.in.monitor.selectDB) {
 		return nil
 	}
 	var client string
@@ -110,7 +111,9 @@ func (v *monitorView) conn(s *session, addr string) *monConn {
 	} else {
 		return c // nil, or a connection that ended: its last lines may still come
 	}
-	c.hello = c.s != nil && in.monitor.helloShown(addr)
+	if c.s != nil {
+		c.hs = in.monitor.handshakeOf(addr)
+	}
 	if v.conns == nil {
 		v.conns = make(map[string]*monConn)
 	}
@@ -231,6 +234,23 @@ func (v *monitorView) handshakeLine() bool {
 		return string(a) == "3"
 	case "SELECT":
 		return strictInt(a)
+	}
+	return false
+}
+
+// dropHandshake reports whether the parsed line, the first of c shown to this monitor, is one of c's
+// handshake lines still expected, and if so takes it (and those before it) off c.hs.
+func (v *monitorView) dropHandshake(c *monConn, db string) bool {
+	if len(v.ends) != 2 {
+		return false
+	}
+	switch name, a := string(v.arg(0)), string(v.arg(1)); {
+	case c.hs&hsSelect != 0 && name == "SELECT" && a == db:
+		c.hs &^= hsSelect
+		return true
+	case c.hs&hsHello != 0 && name == "HELLO" && a == "3":
+		c.hs = 0
+		return true
 	}
 	return false
 }

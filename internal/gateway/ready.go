@@ -77,8 +77,10 @@ func (p *readyPool) dial() (net.Conn, error) {
 		if err = hello3(be); err != nil {
 			be.Close()
 		} else {
-			p.in.monitor.helloed(be)
+			p.in.monitor.noteDial(be, true)
 		}
+	} else if err == nil {
+		p.in.monitor.noteDial(be, false)
 	}
 	return be, err
 }

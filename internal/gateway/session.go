@@ -109,6 +109,7 @@ func (s *session) run() {
 		s.refuseBackend(err)
 		return
 	}
+	s.in.monitor.noteDial(be, false)
 	s.mu.Lock()
 	s.be = be
 	s.mu.Unlock()
