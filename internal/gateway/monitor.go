@@ -43,12 +43,12 @@ import (
 //     as the backend names it, but for moat's handshake lines.
 //
 // Commands moat answers itself never reach the backend and have no line. Behind a unix:// backend every
-// connection has the socket's address: lines keep it. The cost while nobody monitors is one atomic load
-// per shared-lane batch (BenchmarkRelaySingle). Known limits: a monitor that falls more than monitorRing
-// commands of one lane behind finds records overwritten (a line then takes a later identical command's
-// record, or none and is dropped); a command sent on a lane at the very moment MONITOR began may take the
-// record of a later identical command of another client. The records go when a lane is given commands
-// while nobody monitors.
+// connection has the socket's address: lines keep it, moat's handshake lines (HELLO 3, CLIENT ID) too.
+// The cost while nobody monitors is one atomic load per shared-lane batch (BenchmarkRelaySingle). Known
+// limits: a monitor that falls more than monitorRing commands of one lane behind finds records
+// overwritten (a line then takes a later identical command's record, or none and is dropped); a command
+// sent on a lane at the very moment MONITOR began may take the record of a later identical command of
+// another client. The records go when a lane is given commands while nobody monitors.
 
 // monitorRing is how many commands a shared lane remembers for its monitors (a power of two).
 const monitorRing = 1 << 14

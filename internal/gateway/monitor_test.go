@@ -334,3 +334,29 @@ func TestMonitorHidesTheBackendDatabaseSelect(t *testing.T) {
 	}
 	mon.expectNothing(200 * time.Millisecond)
 }
+
+// Behind a unix:// backend every backend connection has the socket's address, so lines keep it, and
+// none of the clients' commands is taken for moat's handshake and dropped.
+func TestMonitorBehindUnixSocketShowsEveryCommand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allowLoopback(t), withUnixBackend(t))
+	mon := dial(t, e.addr, "127.0.0.2")
+	mon.expectOK("MONITOR")
+	c := dial(t, e.addr, "127.0.0.3")
+	if got := c.do("HELLO", "3"); !strings.HasPrefix(got, "%") {
+		t.Fatalf("HELLO 3: %q", truncate(got))
+	}
+	mustDo(t, c, "+OK\r\n", "SELECT", "1")
+	mustDo(t, c, "+OK\r\n", "SET", "ux:end", "v")
+	var hello, sel bool
+	for _, line := range monitorUntil(t, mon, `"ux:end"`) {
+		if !strings.HasPrefix(monitorAddr(line), "unix:") {
+			t.Errorf("line %q does not name the socket", line)
+		}
+		hello = hello || strings.HasSuffix(line, `"HELLO" "3"`+"\r\n")
+		sel = sel || strings.HasSuffix(line, `"SELECT" "1"`+"\r\n")
+	}
+	if !hello || !sel {
+		t.Errorf("the client's HELLO 3 (%v) or SELECT 1 (%v) not shown", hello, sel)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"hash/maphash"
 	"slices"
+	"strings"
 
 	"github.com/moat-dev/moat/internal/resp"
 )
@@ -49,7 +50,8 @@ func (v *monitorView) rewrite(s *session, line []byte) []byte {
 		return nil
 	}
 	addr := string(line[addrAt:addrEnd])
-	if addr == "lua" {
+	// A script's; behind a unix socket ("unix:<path>", "<path>:0" in older Redis), any connection's.
+	if addr == "lua" || strings.HasPrefix(addr, "unix:") || strings.HasPrefix(addr, "/") {
 		return line
 	}
 	parsed := false
