@@ -27,6 +27,9 @@ import (
 //
 // A session leaves the shared lane for a dedicated one, before the command is sent, when the command
 // needs state a shared connection cannot hold (sharedNeed); it never comes back.
+//
+// While a session monitors, submit also records who sent each command, for the MONITOR lines that
+// name the lane (monitor.go).
 type lane struct {
 	pool *lanePool
 	be   net.Conn

@@ -57,6 +57,9 @@ const monitorRing = 1 << 14
 type monitorState struct {
 	n    atomic.Int32 // sessions that sent MONITOR and are open: lanes record while > 0
 	seed maphash.Seed // of the commands' fingerprints
+	// owners counts the backend connections that became a session's own (owned): a monitor looks up
+	// again an address it found nobody's only once this has changed.
+	owners atomic.Uint64
 
 	// selectDB is the database the backend's handshake selects ("": none; see handshakeDB).
 	selectDB string
@@ -66,6 +69,9 @@ type monitorState struct {
 	// the handshake lines a monitor may see of each. Emptied when the last monitor leaves.
 	dialled map[string]handshake
 }
+
+// owned notes that a backend connection became a session's own (s.be set).
+func (m *monitorState) owned() { m.owners.Add(1) }
 
 // handshake is the lines of a backend connection's handshake that the backend's MONITOR shows, in
 // their order.

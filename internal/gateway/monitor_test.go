@@ -360,3 +360,33 @@ func TestMonitorBehindUnixSocketShowsEveryCommand(t *testing.T) {
 		t.Errorf("the client's HELLO 3 (%v) or SELECT 1 (%v) not shown", hello, sel)
 	}
 }
+
+// A client of the backend that does not come through moat (another gateway's connection, say) is
+// shown as the backend names it, line after line.
+func TestMonitorShowsOtherBackendClientsAsTheBackendNamesThem(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allowLoopback(t))
+	mon := dial(t, e.addr, "127.0.0.2")
+	mon.expectOK("MONITOR")
+	direct := dial(t, e.srv.Addr, "127.0.0.1") // the backend takes only 127.0.0.1 for loopback
+	c := dial(t, e.addr, "127.0.0.3")
+	for i := range 3 {
+		mustDo(t, direct, "+OK\r\n", "SET", fmt.Sprintf("fx:%d", i), "v")
+		mustDo(t, c, "+OK\r\n", "SET", fmt.Sprintf("mx:%d", i), "v")
+	}
+	want := map[string]string{`"fx:`: direct.c.LocalAddr().String(), `"mx:`: c.c.LocalAddr().String()}
+	n := 0
+	for _, line := range monitorUntil(t, mon, `"fx:2"`, `"mx:2"`) {
+		for k, addr := range want {
+			if strings.Contains(line, k) {
+				n++
+				if got := monitorAddr(line); got != addr {
+					t.Errorf("line %q names %s, want %s", line, got, addr)
+				}
+			}
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d lines of the six SETs", n)
+	}
+}

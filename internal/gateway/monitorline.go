@@ -14,6 +14,9 @@ import (
 type monitorView struct {
 	conns map[string]*monConn
 	start *monStart // session.monFrom, as of the last line: a new MONITOR begins anew
+	// unowned: the addresses no session owned when looked up, with monitorState.owners then (another
+	// gateway's connections to the backend, say, whose every line would cost a walk of the sessions).
+	unowned map[string]uint64
 
 	buf  []byte // the line's arguments, unquoted, one after another
 	ends []int  // where each argument ends in buf
@@ -89,6 +92,9 @@ func (v *monitorView) rewrite(s *session, line []byte) []byte {
 	return slices.Concat(line[:addrAt], []byte(client), line[addrEnd:])
 }
 
+// maxUnowned bounds monitorView.unowned (it starts again empty).
+const maxUnowned = 4096
+
 // conn returns what v knows of the connection with moat's end addr, looking it up when it is new or
 // has ended; nil when it is neither a session's nor a lane (not kept: a ready connection becomes a
 // session's later).
@@ -103,7 +109,17 @@ func (v *monitorView) conn(s *session, addr string) *monConn {
 		return c
 	}
 	in := s.in
-	if ss := in.ownerOf(addr); ss != nil {
+	var ss *session
+	owners := in.monitor.owners.Load()
+	if seen, ok := v.unowned[addr]; !ok || seen != owners {
+		if ss = in.ownerOf(addr); ss == nil {
+			if v.unowned == nil || len(v.unowned) >= maxUnowned {
+				v.unowned = make(map[string]uint64)
+			}
+			v.unowned[addr] = owners
+		}
+	}
+	if ss != nil {
 		c = &monConn{s: ss}
 	} else if l := in.laneAt(addr); l != nil {
 		c = &monConn{l: l}

@@ -76,11 +76,10 @@ func (p *readyPool) dial() (net.Conn, error) {
 	if err == nil && p.resp3 {
 		if err = hello3(be); err != nil {
 			be.Close()
-		} else {
-			p.in.monitor.noteDial(be, true)
 		}
-	} else if err == nil {
-		p.in.monitor.noteDial(be, false)
+	}
+	if err == nil {
+		p.in.monitor.noteDial(be, p.resp3) // its handshake's lines are moat's (monitor.go)
 	}
 	return be, err
 }

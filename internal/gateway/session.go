@@ -113,6 +113,7 @@ func (s *session) run() {
 	s.mu.Lock()
 	s.be = be
 	s.mu.Unlock()
+	s.in.monitor.owned()
 	select {
 	case <-s.done: // closed (drop-on-revoke, shutdown) while dialling
 		be.Close()
