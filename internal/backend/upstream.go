@@ -24,6 +24,7 @@ type upstream struct {
 	tls     *tls.Config // nil unless rediss
 	hello   []byte      // AUTH and SELECT commands sent on every new connection, pipelined
 	steps   []step      // one per command in hello, in order
+	db      int         // the database hello selects (0: none)
 	closed  atomic.Bool
 	log     *slog.Logger
 	// files are rediss's CA and client certificate, nil without (tlsfiles.go).
@@ -70,6 +71,7 @@ func newUpstream(s Spec, log *slog.Logger) *upstream {
 		u.steps = append(u.steps, step{"AUTH", ErrAuth})
 	}
 	if s.DB != 0 {
+		u.db = s.DB
 		db := strconv.Itoa(s.DB)
 		u.hello = appendCommand(u.hello, "SELECT", db)
 		u.steps = append(u.steps, step{"SELECT " + db, ErrSelect})
@@ -78,6 +80,10 @@ func newUpstream(s Spec, log *slog.Logger) *upstream {
 }
 
 func (u *upstream) String() string { return u.name }
+
+// HandshakeDB is the database each new connection's handshake selects — a SELECT the backend's MONITOR
+// shows — or 0 when it selects none. The gateway drops that line from what its monitors see.
+func (u *upstream) HandshakeDB() int { return u.db }
 
 // Close makes later Dials fail and closes the connection kept for identity writes. Connections already
 // handed out stay open.

@@ -171,6 +171,9 @@ func (st *decideState) decideKind(c *resp.Command, d *decision) bool {
 	}
 	if !st.multi {
 		d.sl.kind = e.kind
+		if e.kind == kindMonitor {
+			st.sess.startMonitor() // before MONITOR reaches the backend (monitor.go)
+		}
 	}
 	return false
 }

@@ -16,14 +16,16 @@
 //   - lanesend.go, lane*.go, ready.go: the lanes — shared backend connections, and the move to a dedicated one;
 //   - replystate.go: the reply slots and what tells which frame answers which;
 //   - pump.go, pumpshared.go, inbox.go: the replies written to the client, in order;
-//   - clientview.go: the connection as CLIENT LIST shows it.
+//   - clientview.go: the connection as CLIENT LIST shows it; monitor.go, monitorline.go: MONITOR's lines.
 package gateway
 
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,6 +137,8 @@ type Instance struct {
 	ready [2]*readyPool // connections ready for sessions leaving them, RESP2 and RESP3 (ready.go)
 	moves moveGate      // orders those moves against the shared lanes' traffic (ready.go)
 
+	monitor monitorState // the sessions that monitor, and what lanes record for them (monitor.go)
+
 	// The script guard's denied commands as last given to the backend (scriptguard.go).
 	guardMu     sync.Mutex
 	guardDeny   []string
@@ -174,6 +178,10 @@ func Start(cfg Config, snap *snapshot.Snapshot) (*Instance, error) {
 	in.ready = [2]*readyPool{{in: in}, {in: in, resp3: true}}
 	in.clock = clock{now: cfg.Now}
 	in.room.in = in
+	in.monitor.seed = maphash.MakeSeed()
+	if hd, ok := cfg.Backend.(handshakeDB); ok && hd.HandshakeDB() != 0 {
+		in.monitor.selectDB = strconv.Itoa(hd.HandshakeDB())
+	}
 	in.lockout.clk = in.clock
 	if in.dialTimeout <= 0 {
 		in.dialTimeout = 2 * time.Second

@@ -27,6 +27,9 @@ import (
 //
 // A session leaves the shared lane for a dedicated one, before the command is sent, when the command
 // needs state a shared connection cannot hold (sharedNeed); it never comes back.
+//
+// While a session monitors, submit also records who sent each command, for the MONITOR lines that
+// name the lane (monitor.go).
 type lane struct {
 	pool *lanePool
 	be   net.Conn
@@ -49,6 +52,8 @@ type lane struct {
 	since    atomic.Int64 // unix nanoseconds of the last reply read, or of the submit that ended idleness
 	passing  atomic.Bool  // a reply longer than inboxLimit is passing: whatever is sent now waits for its end
 	overflow bool         // an extra lane, dialled while every lane was held up; it retires once idle
+
+	mon laneRing // the commands given while a session monitors, guarded by mu (monitor.go)
 }
 
 // pending is n replies owed to s, in order.
@@ -105,6 +110,11 @@ func (l *lane) submit(s *session, cmds []resp.Command, acts []act, n int, g *bac
 		}
 	}
 	l.fifo = append(l.fifo, pending{s: s, n: n})
+	if m := &l.pool.in.monitor; m.n.Load() > 0 {
+		l.mon.record(m.seed, s, cmds, acts)
+	} else if l.mon.recs != nil {
+		l.mon.recs = nil // nobody monitors any more
+	}
 	s.inflight.Add(int64(n))
 	if l.owed.Add(int64(n)) == int64(n) {
 		l.since.Store(time.Now().UnixNano())

@@ -262,6 +262,7 @@ func (s *session) moveToDedicated(gated bool) bool {
 	s.mu.Lock()
 	s.be = be
 	s.mu.Unlock()
+	s.in.monitor.owned()
 	if s.closing() { // close may have run before be was set
 		be.Close()
 		s.moved()

@@ -40,8 +40,8 @@ func (s *session) pump(st pumpState) {
 	var info resp.ReplyInfo
 	var discard *bufio.Writer // swallows the reply of a DISCARD sent in place of EXEC
 	var captured *capture     // holds the replies of an identity switch (identity.go)
-	var ided *capture         // holds a reply whose client IDs become moat's, or a MONITOR line (clientid.go)
-	monitored := monitorAddrs{}
+	var ided *capture         // holds a reply whose client IDs become moat's (clientid.go), or a MONITOR line (monitor.go)
+	var monitored monitorView
 	answered := 0 // slots completed since the last flush
 	for {
 		// Moat's own replies and reply-less slots at the head go out at once.
@@ -128,7 +128,7 @@ func (s *session) pump(st pumpState) {
 		moatIDs := len(work) > 0 && (work[0].kind == kindMoatIDs || work[0].kind == kindHello || work[0].kind == kindConfigGet ||
 			work[0].kind == kindClientID || rewrittenWhole(work[0].kind)) && !pushNext(br)
 		// A monitoring connection's MONITOR lines name the backend connection a command came on: the
-		// client's address goes in its place (clientid.go).
+		// client's address goes in its place (monitor.go).
 		monitorLine := st.monitoring && dst == cw && !moatIDs && nextByte(br) == '+'
 		// A push may name a redirect target (tracking-redir-broken): by moat's ID (clientid.go).
 		redirPush := dst == cw && !moatIDs && s.redirected.Load() && nextByte(br) == '>'
@@ -161,7 +161,7 @@ func (s *session) pump(st pumpState) {
 			ided.w.Flush()
 			line := ided.buf.Bytes()
 			if len(work) == 0 || st.outOfBand(&info, work[0].kind) {
-				line = monitored.rewrite(s.in, line)
+				line = monitored.rewrite(s, line)
 			}
 			cw.Write(line)
 			ided.buf.Reset()

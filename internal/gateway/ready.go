@@ -78,6 +78,9 @@ func (p *readyPool) dial() (net.Conn, error) {
 			be.Close()
 		}
 	}
+	if err == nil {
+		p.in.monitor.noteDial(be, p.resp3) // its handshake's lines are moat's (monitor.go)
+	}
 	return be, err
 }
 

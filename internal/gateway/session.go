@@ -61,6 +61,11 @@ type session struct {
 	client clientState // the client connection as accepted and as CLIENT LIST shows it (clientview.go, admit.go)
 
 	park parkState // an idle session's goroutines end while its socket waits (park.go)
+
+	// monitorOn: the session sent MONITOR and counts in Instance.monitor (monitor.go); monFrom: where
+	// each shared lane's records for its last MONITOR begin.
+	monitorOn atomic.Bool
+	monFrom   atomic.Pointer[monStart]
 }
 
 func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Snapshot) *session {
@@ -71,6 +76,7 @@ func newSession(in *Instance, conn net.Conn, addr netip.Addr, snap *snapshot.Sna
 func (s *session) close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
+		s.stopMonitor()
 		s.mu.Lock() // run sets be under mu, and may still be dialling; wake sets conn
 		conn, be, parked := s.conn, s.be, s.park.gc
 		s.mu.Unlock()
@@ -105,9 +111,11 @@ func (s *session) run() bool {
 		s.refuseBackend(err)
 		return false
 	}
+	s.in.monitor.noteDial(be, false)
 	s.mu.Lock()
 	s.be = be
 	s.mu.Unlock()
+	s.in.monitor.owned()
 	select {
 	case <-s.done: // closed (drop-on-revoke, shutdown) while dialling
 		be.Close()
