@@ -204,7 +204,9 @@ func (r *waitingRoom) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	s := c.Context().(*session)
 	r.in.m.parked.Inc()
 	s.mu.Lock()
-	s.park.gc = c
+	// The room's connection stands for the socket while parked: CLIENT LIST takes its addresses, close
+	// closes it; nothing reads or writes it. The closed socket of before is let go.
+	s.park.gc, s.conn, s.client.raw = c, c, c
 	s.mu.Unlock()
 	if s.closing() {
 		return nil, gnet.Close
