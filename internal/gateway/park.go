@@ -70,7 +70,7 @@ type parkState struct {
 }
 
 // parkable reports whether the session may park now (its reader asks, with rdIdle: its command reader
-// holds nothing).
+// holds nothing); if so, the empty queue and inbox let their arrays go.
 func (s *session) parkable(rdIdle bool) bool {
 	if !rdIdle || s.park.never.Load() || s.sh.lane == nil || s.closing() || s.owed.Load() != 0 ||
 		s.inflight.Load() != 0 || s.listening.Load() || s.hungUp.Load() {
@@ -78,7 +78,11 @@ func (s *session) parkable(rdIdle bool) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue) == 0 && len(s.sh.inbox) == 0
+	if len(s.queue) > 0 || len(s.sh.inbox) > 0 || len(s.sh.ends) > 0 {
+		return false
+	}
+	s.queue, s.sh.inbox, s.sh.ends = nil, nil, nil
+	return true
 }
 
 // sweepParking asks the readers of sessions idle for parkAfter to park, every parkSweep, until Close.
