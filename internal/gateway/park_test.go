@@ -162,3 +162,23 @@ func TestParkingRacesTraffic(t *testing.T) {
 		}
 	}
 }
+
+// A session with half a command read does not park: the sweeper's request finds it busy, and the rest
+// of the command, sent seconds later, completes it.
+func TestHalfSentCommandIsNotParked(t *testing.T) {
+	t.Parallel()
+	skipWithoutLanes(t)
+	e := newEnv(t, allowLoopback(t))
+	c := expectAdmitted(t, e.addr, "127.0.0.2")
+	half := cmd("SET", "k", "value")
+	c.send(half[:len(half)-4])
+	time.Sleep(4 * time.Second) // two sweeps past the idle time
+	if got := e.parked(); got != 0 {
+		t.Fatalf("moat_connections_parked = %v with half a command read, want 0", got)
+	}
+	c.send(half[len(half)-4:])
+	if got := c.readReply(); got != "+OK\r\n" {
+		t.Fatalf("the command completed seconds later: %q", got)
+	}
+	mustDo(t, c, bulk("value"), "GET", "k")
+}
