@@ -81,11 +81,14 @@ const powerCutSlack = 500 * time.Millisecond
 // with its log in a volatileFile (writes reach the disk only when fsynced), writing continuously; it is
 // killed at a random moment 2.5–3.5 s in, and what is on disk then is what a power cut would leave.
 // After the restart the writes there are a prefix of the acknowledged ones, every write acknowledged
-// more than SyncEvery (+ slack) before the cut is there, and some later ones are lost (the model
-// drops what was not fsynced, so the test can fail).
+// more than SyncEvery (+ slack) before the cut is there, and in some round later ones are lost (the
+// model drops what was not fsynced, so the test can fail). A round may lose nothing when the cut
+// comes right after an fsync that nothing followed (a busy machine did not run the child between
+// them): up to 5 rounds are run until one loses something.
 func TestPowerCutLosesAtMostOneSecond(t *testing.T) {
 	dir := shortDir(t)
-	for round := range 2 {
+	sawLoss := false
+	for round := 0; round < 2 || (!sawLoss && round < 5); round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestPowerCutChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), powerCutEnv+"="+dir)
 		var stderr bytes.Buffer
@@ -160,12 +163,13 @@ func TestPowerCutLosesAtMostOneSecond(t *testing.T) {
 		if window > SyncEvery+powerCutSlack {
 			t.Errorf("round %d: a write acknowledged %v before the power cut is lost, want at most %v", round, window, SyncEvery)
 		}
-		if lost == 0 {
-			t.Errorf("round %d: nothing lost: the model did not drop what was not fsynced", round)
-		}
+		sawLoss = sawLoss || lost > 0
 		s.Close()
 		// The next round writes the same keys again, over the log as the cut left it.
 		_ = os.Remove(filepath.Join(dir, LogFile))
+	}
+	if !sawLoss {
+		t.Error("no round lost anything: the model did not drop what was not fsynced")
 	}
 }
 
