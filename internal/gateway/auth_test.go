@@ -183,16 +183,7 @@ func TestHelloAuthAndRESP3Replies(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, withUsers(t, allowLoopback(t), aclUsers))
 	c := dial(t, e.addr, "127.0.0.2")
-	read := func(args ...string) acl.Value {
-		t.Helper()
-		c.send(cmd(args...))
-		c.c.SetReadDeadline(time.Now().Add(replyTimeout))
-		v, err := acl.ReadValue(c.br)
-		if err != nil {
-			t.Fatalf("%q: %v", args, err)
-		}
-		return v
-	}
+	read := func(args ...string) acl.Value { t.Helper(); return c.value(args...) }
 	v := read("HELLO", "3", "AUTH", "alice", "apw", "SETNAME", "app")
 	if v.Kind != acl.KindMap || mapGet(v, "proto").Int != 3 || mapGet(v, "server").Str != "redis" {
 		t.Fatalf("HELLO 3 AUTH alice: %v, want the backend's RESP3 map", v)

@@ -173,7 +173,7 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 		start, n, fwd = i, 1, 1
 	}
 	if last := &cmds[len(cmds)-1]; last.More && acts[len(cmds)-1] == actDrop {
-		if err := rd.Continue(io.Discard); err != nil {
+		if err := s.cont(rd, io.Discard); err != nil {
 			s.close()
 			return -1
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/moat-dev/moat/internal/resp"
 )
 
 // Parking: idle connections cost no goroutine (issue 20, "idle connection ≤ 4 KiB").
@@ -67,6 +70,9 @@ type parkState struct {
 	// a dedicated lane, which never parks), and the bytes read while parked.
 	auth   *authState
 	prefix []byte
+
+	// The pump's alone: the protocol its replies are in (HELLO 3), kept across a park.
+	resp3 bool
 }
 
 // parkable reports whether the session may park now (its reader asks, with rdIdle: its command reader
@@ -83,6 +89,19 @@ func (s *session) parkable(rdIdle bool) bool {
 	}
 	s.queue, s.sh.inbox, s.sh.ends = nil, nil, nil
 	return true
+}
+
+// cont is rd.Continue(w) for the session's reader: a read cut short by the sweeper's request to park
+// (a deadline set just as a long command began, or while it streams slowly) is no error: the command
+// goes on, and the session is asked again later.
+func (s *session) cont(rd *resp.Reader, w io.Writer) error {
+	for {
+		err := rd.Continue(w)
+		if err == nil || !isTimeout(err) || !s.park.req.Swap(false) {
+			return err
+		}
+		s.conn.SetReadDeadline(time.Time{})
+	}
 }
 
 // sweepParking asks the readers of sessions idle for parkAfter to park, every parkSweep, until Close.

@@ -34,7 +34,8 @@ func (w *progressWriter) Write(p []byte) (int, error) {
 // frames the lane delivered to the inbox. At the move slot it hands the rest of the queue back and
 // returns moved (the dedicated pump takes over with st); otherwise the session ended.
 func (s *session) sharedPump() (st pumpState, moved bool) {
-	var cw *bufio.Writer // taken by serveLocal
+	st.resp3 = s.park.resp3 // as it was when the session parked (HELLO 3), if it did
+	var cw *bufio.Writer    // taken by serveLocal
 	defer s.putClientWriter(&cw)
 	var q slotQueue
 	var work []slot        // what is left of the slots last taken
@@ -155,6 +156,7 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 		if len(work) == 0 {
 			s.putClientWriter(&cw)
 			if s.park.now.Load() { // the reader parks the session, which owes nothing (park.go)
+				s.park.resp3 = st.resp3
 				return st, false
 			}
 		}

@@ -180,7 +180,7 @@ func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act
 			}
 			if cmds[i].More {
 				s.movedBefore(bw)
-				if err := rd.Continue(io.Discard); err != nil {
+				if err := s.cont(rd, io.Discard); err != nil {
 					s.close()
 					return false
 				}
@@ -194,7 +194,7 @@ func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act
 		}
 		if cmds[i].More {
 			s.movedBefore(bw)
-			if err := rd.Continue(bw); err != nil {
+			if err := s.cont(rd, bw); err != nil {
 				s.close() // the backend holds half a command: the lane cannot be reused
 				return false
 			}

@@ -437,8 +437,9 @@ func (rd *Reader) header(at int, prefix byte, tooBig, invalid error, max int64) 
 }
 
 // Continue writes the rest of a command handed out with More to w, streaming long arguments through the
-// buffer in chunks. A denied command is discarded with Continue(io.Discard). After an error the
-// connection must be closed: the command's framing is lost.
+// buffer in chunks. A denied command is discarded with Continue(io.Discard). After a read that timed
+// out (a read deadline) Continue may be called again and resumes where it stopped; after any other error
+// the connection must be closed: the command's framing is lost.
 func (rd *Reader) Continue(w io.Writer) error {
 	if rd.err != nil && rd.stream.active {
 		return rd.err
@@ -504,7 +505,9 @@ func (rd *Reader) fillStream() error {
 	if err == nil {
 		err = io.ErrNoProgress
 	}
-	rd.err = err
+	if !isTimeout(err) { // as in ReadBatch: after a read deadline Continue may be called again
+		rd.err = err
+	}
 	return err
 }
 

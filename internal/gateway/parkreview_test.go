@@ -1,0 +1,68 @@
+package gateway_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moat-dev/moat/internal/acl"
+)
+
+// A RESP3 session (HELLO 3 on a shared lane) is still RESP3 after it parked and woke: moat's own
+// replies (here ACL GETUSER's map) keep the protocol the client chose.
+func TestParkedRESP3SessionStaysRESP3(t *testing.T) {
+	t.Parallel()
+	skipWithoutLanes(t)
+	e := newEnv(t, withUsers(t, allowLoopback(t), aclUsers))
+	c := dial(t, e.addr, "127.0.0.2")
+	read := func(args ...string) acl.Value { t.Helper(); return c.value(args...) }
+	if v := read("HELLO", "3", "AUTH", "admin", "adminpw"); v.Kind != acl.KindMap {
+		t.Fatalf("HELLO 3: %v, want a map", v)
+	}
+	if v := read("ACL", "GETUSER", "alice"); v.Kind != acl.KindMap {
+		t.Fatalf("ACL GETUSER before parking: %v, want a RESP3 map", v)
+	}
+	waitParked(t, e, 1)
+	if v := read("ACL", "GETUSER", "alice"); v.Kind != acl.KindMap {
+		t.Errorf("ACL GETUSER after waking: %v, want a RESP3 map", v)
+	}
+	if v := read("HGETALL", "nokey"); v.Kind != acl.KindMap {
+		t.Errorf("HGETALL after waking: %v, want the backend's RESP3 map", v)
+	}
+}
+
+// A long command (over 1 MiB, streamed through) that moat refuses and discards, streamed slowly for
+// longer than the idle time, is not cut off by the sweeper's request to park: the client gets its
+// NOPERM and the connection goes on.
+func TestSlowRefusedLongCommandIsNotCutByParking(t *testing.T) {
+	t.Parallel()
+	skipWithoutLanes(t)
+	e := newEnv(t, withUsers(t, allowLoopback(t), aclUsers))
+	c := dial(t, e.addr, "127.0.0.2")
+	mustDo(t, c, "+OK\r\n", "AUTH", "alice", "apw")
+	const chunks, size = 10, 10 * 200 << 10
+	c.send("*3\r\n$3\r\nSET\r\n$6\r\nsecret\r\n$" + strconv.Itoa(size) + "\r\n")
+	chunk := strings.Repeat("x", size/chunks)
+	for range chunks { // ~5 s: two sweeps past the idle time
+		time.Sleep(500 * time.Millisecond)
+		c.send(chunk)
+	}
+	c.send("\r\n")
+	if got, err := c.readReplyErr(replyTimeout); err != nil || !strings.HasPrefix(got, "-NOPERM") {
+		t.Fatalf("SET secret streamed slowly: %q, %v; want NOPERM", got, err)
+	}
+	mustDo(t, c, "+PONG\r\n", "PING")
+}
+
+// value sends a command and reads its reply as a value (RESP2 or RESP3).
+func (c *client) value(args ...string) acl.Value {
+	c.t.Helper()
+	c.send(cmd(args...))
+	c.c.SetReadDeadline(time.Now().Add(replyTimeout))
+	v, err := acl.ReadValue(c.br)
+	if err != nil {
+		c.t.Fatalf("%q: %v", args, err)
+	}
+	return v
+}
