@@ -137,15 +137,20 @@ func (s *session) addrPort() netip.AddrPort { return s.client.addrPort }
 
 func (s *session) addrString() string { return s.client.addrPort.String() }
 
-// rawConn is the client's socket (it changes when the session wakes from a park: park.go).
-func (s *session) rawConn() net.Conn {
+// localAddr is the client's socket's local address. While the session is parked it is the one the
+// waiting room's connection had as it entered the room (park.go): that connection's own addresses are
+// cleared, on the room's goroutine, once it leaves the room or closes.
+func (s *session) localAddr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.client.raw
+	if s.park.parked && s.park.laddr != nil {
+		return s.park.laddr
+	}
+	return s.client.raw.LocalAddr()
 }
 
 func (s *session) laddrString() string {
-	a := s.rawConn().LocalAddr()
+	a := s.localAddr()
 	if ta, ok := a.(*net.TCPAddr); ok {
 		ap := ta.AddrPort()
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()

@@ -64,6 +64,7 @@ type parkState struct {
 	// Guarded by session.mu.
 	parked bool      // the socket is in the waiting room, or on its way in or out
 	gc     gnet.Conn // the socket in the room; nil on its way in or out
+	laddr  net.Addr  // the socket's local address, taken as it entered the room (CLIENT LIST's laddr)
 
 	// The reader's alone: who the connection is, kept across a park (the rest of its decide state is
 	// that of a new connection: anything else — MULTI, CLIENT REPLY, subscriptions — keeps a session on
@@ -230,6 +231,7 @@ func (r *waitingRoom) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	// The room's connection stands for the socket while parked: CLIENT LIST takes its addresses, close
 	// closes it; nothing reads or writes it. The closed socket of before is let go.
 	s.park.gc, s.conn, s.client.raw = c, c, c
+	s.park.laddr = c.LocalAddr() // c's own is cleared as it leaves the room, on this goroutine
 	s.mu.Unlock()
 	if s.closing() {
 		return nil, gnet.Close
@@ -287,7 +289,7 @@ func (in *Instance) wake(s *session, fd int, prefix []byte) {
 	s.mu.Lock()
 	s.conn, s.client.raw = nc, nc
 	s.client.view.lastAt = time.Now().UnixNano() // not asked to park again before it reads
-	s.park.parked = false
+	s.park.parked, s.park.laddr = false, nil
 	s.mu.Unlock()
 	if s.closing() { // closed while it left the room: close could not reach the new socket
 		nc.Close()

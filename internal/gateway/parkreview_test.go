@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,4 +66,51 @@ func (c *client) value(args ...string) acl.Value {
 		c.t.Fatalf("%q: %v", args, err)
 	}
 	return v
+}
+
+// CLIENT LIST, run while parked sessions wake, reads each session's local address safely: the waiting
+// room's connection, once closed by its event loop as the socket leaves the room, has none (its
+// addresses are cleared on the loop's goroutine).
+func TestClientListWhileParkedSessionsWake(t *testing.T) {
+	t.Parallel()
+	skipWithoutLanes(t)
+	e := newEnv(t, allowLoopback(t))
+	const n = 200
+	cs := make([]*client, n)
+	for i := range cs {
+		cs[i] = expectAdmitted(t, e.addr, "127.0.2."+strconv.Itoa(i%250+1))
+	}
+	admin := expectAdmitted(t, e.addr, "127.0.0.4")
+	for range 2 {
+		waitParked(t, e, n+1)
+		stop := make(chan struct{})
+		listed := make(chan error, 1)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					listed <- nil
+					return
+				default:
+				}
+				admin.send(cmd("CLIENT", "LIST"))
+				if got, err := admin.readReplyErr(replyTimeout); err != nil || !strings.HasPrefix(got, "$") {
+					listed <- fmt.Errorf("CLIENT LIST: %q, %v", truncate(got), err)
+					return
+				}
+			}
+		}()
+		for _, c := range cs {
+			c.send(cmd("PING"))
+		}
+		for i, c := range cs {
+			if got, err := c.readReplyErr(replyTimeout); err != nil || got != "+PONG\r\n" {
+				t.Fatalf("client %d: %q, %v", i, got, err)
+			}
+		}
+		close(stop)
+		if err := <-listed; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
