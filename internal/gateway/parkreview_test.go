@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,4 +114,52 @@ func TestClientListWhileParkedSessionsWake(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Clients that end while parked: one sends a command and closes at once (its session ends, the
+// command runs), one sends a pipeline and half-closes (every reply comes, then EOF). Nothing is left
+// counted: no active or parked connection.
+func TestParkedClientSendsAndEnds(t *testing.T) {
+	t.Parallel()
+	e, a, b := twoParked(t)
+	a.send(cmd("SET", "gone", "1"))
+	a.c.Close()
+	b.send(cmd("SET", "half", "2") + cmd("GET", "half") + cmd("PING"))
+	b.c.(*net.TCPConn).CloseWrite()
+	for _, want := range []string{"+OK\r\n", bulk("2"), "+PONG\r\n"} {
+		if got := b.readReply(); got != want {
+			t.Fatalf("half-closed client: %q, want %q", got, want)
+		}
+	}
+	b.expectEOF(replyTimeout)
+	if !eventually(10*time.Second, func() bool { return e.activeConns() == 0 && e.parked() == 0 }) {
+		t.Fatalf("active %v, parked %v after both ended, want 0 and 0", e.activeConns(), e.parked())
+	}
+	c := expectAdmitted(t, e.addr, "127.0.0.4")
+	mustDo(t, c, bulk("1"), "GET", "gone")
+}
+
+// A parked session's user deleted while it waits: its connection is closed, as Redis closes a deleted
+// user's connections; the others' go on.
+func TestParkedSessionOfDeletedUser(t *testing.T) {
+	t.Parallel()
+	skipWithoutLanes(t)
+	e := newEnv(t, withUsers(t, allowLoopback(t), aclUsers))
+	alice := dial(t, e.addr, "127.0.0.2")
+	mustDo(t, alice, "+OK\r\n", "AUTH", "alice", "apw")
+	admin := dial(t, e.addr, "127.0.0.3")
+	mustDo(t, admin, "+OK\r\n", "AUTH", "admin", "adminpw")
+	waitParked(t, e, 2)
+	var rest [][]string
+	for _, u := range aclUsers {
+		if u[0] != "alice" {
+			rest = append(rest, u)
+		}
+	}
+	snap := withUsers(t, allowLoopback(t), rest)
+	snap.SharedLanes = e.gw.Snapshot().SharedLanes
+	e.gw.Publish(snap)
+	alice.send(cmd("GET", "app:k"))
+	alice.expectEOF(replyTimeout)
+	mustDo(t, admin, "+OK\r\n", "SET", "k", "v")
 }
