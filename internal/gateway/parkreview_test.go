@@ -139,8 +139,8 @@ func TestParkedClientSendsAndEnds(t *testing.T) {
 	mustDo(t, c, bulk("1"), "GET", "gone")
 }
 
-// A parked session's user deleted while it waits: its connection is closed, as Redis closes a deleted
-// user's connections; the others' go on.
+// A parked session's user deleted while it waits: its connection is closed at once, as Redis closes a
+// deleted user's connections; the others' go on.
 func TestParkedSessionOfDeletedUser(t *testing.T) {
 	t.Parallel()
 	skipWithoutLanes(t)
@@ -158,8 +158,29 @@ func TestParkedSessionOfDeletedUser(t *testing.T) {
 	}
 	snap := withUsers(t, allowLoopback(t), rest)
 	snap.SharedLanes = e.gw.Snapshot().SharedLanes
-	e.gw.Publish(snap)
-	alice.send(cmd("GET", "app:k"))
+	e.gw.Publish(snap) // closes alice's connection, parked or not, before it returns
 	alice.expectEOF(replyTimeout)
 	mustDo(t, admin, "+OK\r\n", "SET", "k", "v")
+}
+
+// Connection state a client set holds past the idle time: CLIENT REPLY OFF (nothing answered until
+// CLIENT REPLY ON) and CLIENT SETNAME. Such a session (on a dedicated lane) does not park at all.
+func TestConnectionStateAcrossPark(t *testing.T) {
+	t.Parallel()
+	skipWithoutLanes(t)
+	e := newEnv(t, allowLoopback(t))
+	c := expectAdmitted(t, e.addr, "127.0.0.2")
+	mustDo(t, c, "+OK\r\n", "CLIENT", "SETNAME", "app")
+	c.send(cmd("CLIENT", "REPLY", "OFF"))
+	time.Sleep(4 * time.Second) // two sweeps past the idle time: parked if it may
+	c.send(cmd("SET", "k", "v") + cmd("CLIENT", "REPLY", "ON"))
+	mustDo(t, c, "+OK\r\n", "PING") // the "+OK" is CLIENT REPLY ON's, then PING's reply
+	if got := c.readReply(); got != "+PONG\r\n" {
+		t.Fatalf("after CLIENT REPLY ON: %q, want +PONG (the SET sent under OFF was answered?)", got)
+	}
+	mustDo(t, c, bulk("app"), "CLIENT", "GETNAME")
+	mustDo(t, c, bulk("v"), "GET", "k")
+	if got := e.parked(); got != 0 {
+		t.Errorf("moat_connections_parked = %v: a session with connection state of its own parked", got)
+	}
 }
