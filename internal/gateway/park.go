@@ -92,16 +92,25 @@ func (s *session) parkable(rdIdle bool) bool {
 	return true
 }
 
+// parkAsked reports whether err, a read's error, is the sweeper's request to park (a read deadline in
+// the past, sweepParking) rather than a failure; the request is then taken and the deadline cleared,
+// so that the reader may go on reading when it cannot park.
+func (s *session) parkAsked(err error) bool {
+	if err == nil || !isTimeout(err) || !s.park.req.Swap(false) {
+		return false
+	}
+	s.conn.SetReadDeadline(time.Time{})
+	return true
+}
+
 // cont is rd.Continue(w) for the session's reader: a read cut short by the sweeper's request to park
 // (a deadline set just as a long command began, or while it streams slowly) is no error: the command
 // goes on, and the session is asked again later.
 func (s *session) cont(rd *resp.Reader, w io.Writer) error {
 	for {
-		err := rd.Continue(w)
-		if err == nil || !isTimeout(err) || !s.park.req.Swap(false) {
+		if err := rd.Continue(w); !s.parkAsked(err) {
 			return err
 		}
-		s.conn.SetReadDeadline(time.Time{})
 	}
 }
 

@@ -52,9 +52,7 @@ func (s *session) read() (parked bool) {
 			rd.SetLimits(lim)
 		}
 		cmds, err := rd.ReadBatch()
-		if err != nil && s.park.req.Load() && isTimeout(err) { // the sweeper asks it to park
-			s.park.req.Store(false)
-			s.conn.SetReadDeadline(time.Time{})
+		if s.parkAsked(err) {
 			if s.parkable(rd.Idle()) {
 				a := st.auth
 				s.park.auth = &a
