@@ -24,8 +24,8 @@ const sessionBufferSize = 16 * 1024
 
 // commandReader returns a command reader of src. When src's bytes come straight from the socket raw
 // (a plain TCP connection), the reader lends its buffer back while it waits (resp.Reader.Lend), so that
-// an idle connection holds no 16 KiB buffer.
-func (p *sessionBuffers) commandReader(src io.Reader, lim resp.Limits, raw net.Conn) *resp.Reader {
+// an idle connection holds no 16 KiB buffer; arr, when not nil, is raw's arrival-stamping source.
+func (p *sessionBuffers) commandReader(src io.Reader, lim resp.Limits, raw net.Conn, arr *arrivals) *resp.Reader {
 	rd, ok := p.cmds.Get().(*resp.Reader)
 	if ok {
 		rd.Reset(src, lim)
@@ -33,7 +33,9 @@ func (p *sessionBuffers) commandReader(src io.Reader, lim resp.Limits, raw net.C
 		rd = resp.NewReader(src, lim)
 	}
 	rd.Lend(nil, nil)
-	if now := readNow(raw); now != nil {
+	if arr != nil {
+		rd.Lend(&p.lent, arr.Now)
+	} else if now := readNow(raw); now != nil {
 		rd.Lend(&p.lent, now)
 	}
 	return rd

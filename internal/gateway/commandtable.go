@@ -37,6 +37,10 @@ const (
 	// cmdProtected: Redis 7.0.15's PROTECTED flag (DEBUG; MODULE LOAD, LOADEX, UNLOAD), which COMMAND
 	// does not show: refused unless enable-debug-command / enable-module-command allow it (protected).
 	cmdProtected
+	// cmdBlocks: the ACL command table flags the command "blocking" (BLPOP, BRPOPLPUSH, BZPOPMIN, …):
+	// its move to a dedicated lane waits moveWindow, so that it keeps its place among other clients'
+	// blocking commands (ready.go).
+	cmdBlocks
 )
 
 // decideFunc is moat's handling of a command in decide, on d (its slot and what reaches the backend).
@@ -167,18 +171,18 @@ func newCommandTable(t *acl.Table) *commandTable {
 	// container goes unless moat says otherwise.
 	for name, e := range ct.top {
 		if strings.Contains(name, "|") { // "container|sub" typed as a command's name: forwarded as it is
-			e.apply(moatCommand{lane: laneOf(blocking(t, name))})
+			e.apply(forwarded(t, name))
 			continue
 		}
 		m, mine := moat[name]
 		if !mine {
-			m.lane = laneOf(blocking(t, name))
+			m = forwarded(t, name)
 		}
 		e.apply(m)
 		for subName, s := range e.subs {
 			m, mine := moat[name+"|"+subName]
 			if !mine {
-				m = moatCommand{lane: e.lane}
+				m = moatCommand{lane: e.lane, flags: e.flags & cmdBlocks}
 			}
 			s.apply(m)
 		}
@@ -193,12 +197,13 @@ func blocking(t *acl.Table, name string) bool {
 	return c != nil && slices.Contains(c.Flags, "blocking")
 }
 
-// laneOf is the lane of a command that blocks or not.
-func laneOf(blocks bool) laneNeed {
-	if blocks {
-		return needDedicated
+// forwarded is moat's handling of a command it does not handle itself: sent as it is, on a
+// dedicated lane when the ACL command table flags it blocking.
+func forwarded(t *acl.Table, name string) moatCommand {
+	if blocking(t, name) {
+		return moatCommand{lane: needDedicated, flags: cmdBlocks}
 	}
-	return needShared
+	return moatCommand{lane: needShared}
 }
 
 // entry returns the entry of name ("get" or "container|sub"), added when new, with its canonical name.
@@ -307,6 +312,14 @@ func (e *command) laneFor(c *resp.Command) laneNeed {
 		return needDedicated
 	}
 	return e.lane
+}
+
+// blocksFor reports whether c (a command of entry e) blocks by its name or by its BLOCK option.
+func (e *command) blocksFor(c *resp.Command) bool {
+	if s := e.subcommand(c); s != nil {
+		return s.flags&cmdBlocks != 0
+	}
+	return e.flags&cmdBlocks != 0 || (e.flags&cmdBlockOption != 0 && xreadBlocks(c.Args))
 }
 
 // protectedFor reports whether c (a command of entry e) has Redis's PROTECTED flag: e's, or its

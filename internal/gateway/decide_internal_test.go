@@ -184,12 +184,13 @@ func TestCommandTableEntries(t *testing.T) {
 		lane      laneNeed
 		flags     cmdFlags
 		canonical string
+		blocks    bool // its move waits moveWindow (blocksFor)
 	}{
 		{cmd: "GET k", canonical: "get"},
 		{cmd: "Get k", canonical: "get"},
-		{cmd: "BLMOVE a b LEFT LEFT 0", lane: needDedicated, canonical: "blmove"},
+		{cmd: "BLMOVE a b LEFT LEFT 0", lane: needDedicated, flags: cmdBlocks, canonical: "blmove", blocks: true},
 		{cmd: "XREAD STREAMS s 0", flags: cmdBlockOption, canonical: "xread"},
-		{cmd: "XREADGROUP GROUP g c BLOCK 0 STREAMS s >", lane: needDedicated, flags: cmdBlockOption, canonical: "xreadgroup"},
+		{cmd: "XREADGROUP GROUP g c BLOCK 0 STREAMS s >", lane: needDedicated, flags: cmdBlockOption, canonical: "xreadgroup", blocks: true},
 		{cmd: "AUTH pw", handled: true, flags: cmdJudgedAtExec, canonical: "auth"},
 		{cmd: "ACL SETUSER u", handled: true, flags: cmdJudgedAtExec, canonical: "acl|setuser"},
 		{cmd: "MULTI", handled: true, lane: needDedicated, flags: cmdNotQueued, canonical: "multi"},
@@ -222,6 +223,9 @@ func TestCommandTableEntries(t *testing.T) {
 		if e.kind != tc.kind || e.laneFor(&c) != tc.lane || e.flags != tc.flags || e.canonicalFor(&c) != tc.canonical {
 			t.Errorf("%s: kind %d lane %d flags %b name %q, want kind %d lane %d flags %b name %q", tc.cmd,
 				e.kind, e.laneFor(&c), e.flags, e.canonicalFor(&c), tc.kind, tc.lane, tc.flags, tc.canonical)
+		}
+		if got := e.blocksFor(&c); got != tc.blocks {
+			t.Errorf("%s: blocks %v, want %v", tc.cmd, got, tc.blocks)
 		}
 	}
 	if s := ct.get("config").subs["set"]; s.flags != cmdGuardedSet {

@@ -294,7 +294,7 @@ func (s *session) identityFor(st *decideState, rest []resp.Command) bool {
 	}
 	u := st.auth.user
 	restricted := s.identityWanted(st, &rest[0]) != ""
-	if s.sh.lane != nil && !s.moveToDedicated(false) {
+	if s.sh.lane != nil && !s.moveToDedicated(false, 0) {
 		return false
 	}
 	var cmd []byte

@@ -129,7 +129,7 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 		}
 		if n > 0 {
 			s.avoidHeld()
-			if !s.in.moves.wait(s.done) { // a move that began first writes first (ready.go)
+			if !s.in.moves.wait(s.arrived, s.done) { // a move that began first writes first (ready.go)
 				return -1
 			}
 		}
@@ -149,7 +149,11 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 			break
 		}
 		if need == needDedicated {
-			if !s.moveToDedicated(!cmds[i].More) {
+			window := time.Duration(0)
+			if ents[i].blocksFor(&cmds[i]) {
+				window = moveWindow
+			}
+			if !s.moveToDedicated(!cmds[i].More, window) {
 				return -1
 			}
 			s.enqueue(slots[i:])
@@ -163,7 +167,7 @@ func (s *session) sendShared(rd *resp.Reader, st *decideState, cmds []resp.Comma
 		l, err := s.in.lanes[boolIndex(need == needRESP3)].acquire(s.snap.SharedLanes)
 		if err != nil {
 			s.in.log.Info("no shared lane for the protocol: moving to a dedicated lane", "client", s.peer, "err", err)
-			if !s.moveToDedicated(false) {
+			if !s.moveToDedicated(false, 0) {
 				return -1
 			}
 			s.enqueue(slots[i:])
@@ -237,13 +241,13 @@ func (s *session) settle() bool {
 // instance's move gate until the reader has written its commands (session.moved), so that no command
 // another client sends later overtakes them. On failure the client gets moat's backend-unavailable
 // error after the replies still owed, and the session ends.
-func (s *session) moveToDedicated(gated bool) bool {
+func (s *session) moveToDedicated(gated bool, window time.Duration) bool {
 	s.park.never.Store(true) // its own backend connection may send at any time (park.go)
 	if !s.settle() {
 		return false
 	}
 	if gated {
-		s.in.moves.begin()
+		s.in.moves.begin(s.arrived, window)
 		s.sh.gated = true
 	}
 	pool := s.in.ready[boolIndex(s.sh.resp3)]

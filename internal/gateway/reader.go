@@ -17,10 +17,18 @@ import (
 // read is the client-to-backend half. It returns true when it ends to park the session (park.go): the
 // session is then idle, and its state is kept for the reader that resumes it.
 func (s *session) read() (parked bool) {
-	defer s.moved() // a move that failed half-way (askBackendID) must not hold the other sessions up
+	defer s.moved()  // a move that failed half-way (askBackendID) must not hold the other sessions up
+	var raw net.Conn // the socket, when the reader reads nothing else (see commandReader)
+	if s.conn == s.client.raw {
+		raw = s.conn
+	}
 	var src io.Reader = s.conn
+	arr := newArrivals(raw)
+	if arr != nil {
+		src = arr
+	}
 	if t := s.snap.IdleTimeout; t > 0 {
-		src = idleReader{s: s, timeout: t}
+		src = idleReader{s: s, src: src, timeout: t}
 	}
 	if !s.client.proxied {
 		s.client.sniff.r = src
@@ -34,11 +42,7 @@ func (s *session) read() (parked bool) {
 		s.noteUser(st.auth.user.Name(), st.auth.authed)
 	}
 	lim := s.snap.Limits
-	var raw net.Conn // the socket, when the reader reads nothing else (see commandReader)
-	if s.conn == s.client.raw {
-		raw = s.conn
-	}
-	rd := s.in.bufs.commandReader(src, lim, raw)
+	rd := s.in.bufs.commandReader(src, lim, raw, arr)
 	defer s.in.bufs.putCommandReader(rd)
 	st.rd = rd
 	rd.Preload(s.park.prefix) // what the client sent while the session was parked
@@ -52,6 +56,7 @@ func (s *session) read() (parked bool) {
 			rd.SetLimits(lim)
 		}
 		cmds, err := rd.ReadBatch()
+		s.arrived = arrivedAt(arr)
 		if s.parkAsked(err) {
 			if s.parkable(rd.Idle()) {
 				a := st.auth
@@ -244,6 +249,7 @@ func (s *session) hangUp(final []byte) {
 // (clock.go), and bytes that arrived as the timeout passed are still read.
 type idleReader struct {
 	s       *session
+	src     io.Reader // s.conn, or its arrivals
 	timeout time.Duration
 }
 
@@ -256,7 +262,7 @@ func (r idleReader) Read(p []byte) (int, error) {
 	for {
 		wait := clk.step(end.Sub(clk.Now()))
 		r.s.conn.SetReadDeadline(time.Now().Add(max(wait, idleLastLook)))
-		n, err := r.s.conn.Read(p)
+		n, err := r.src.Read(p)
 		var ne net.Error
 		if n > 0 || err == nil || !errors.As(err, &ne) || !ne.Timeout() {
 			return n, err

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Order kept when a client changes lane (issue 18 item 2). A session that leaves the shared lane for a
@@ -140,57 +142,104 @@ func open(c net.Conn) bool {
 	return n == 0 && err == nil
 }
 
-// moveGate orders moves against the shared lanes' traffic (see above). The zero value is ready.
+// moveWindow is how long after its command arrived a move of a blocking command waits before it takes
+// its turn, so that the reader of a client whose command arrived a moment earlier — woken together with
+// this one but run later (Go's scheduler runs readers woken together in no particular order, often the
+// reverse of their input's) — begins its move first: blocked clients are served in the order they
+// blocked. The instance's other commands that arrived after the move wait that long too; the moving
+// session itself waits once in its life. Other moves (MULTI, SUBSCRIBE, …) do not wait.
+const moveWindow = 200 * time.Microsecond
+
+// moveGate orders moves against the shared lanes' traffic and against each other (see above). Moves
+// take their turns in the order their commands arrived (arrivals), each once its window (moveWindow
+// for a blocking command, none for others) has passed since its command arrived; commands of other sessions wait while a move that arrived before them is
+// under way or waiting. The zero value is ready.
 type moveGate struct {
-	turn   sync.Mutex    // held by a moving session from its turn to end: moves write in turn
-	active atomic.Bool   // moves are under way or waiting for their turn: shared submissions wait
-	mu     sync.Mutex    // guards moving and open
-	moving int           // moves begun and not ended
-	open   chan struct{} // closed when moving falls to 0
+	active  atomic.Bool   // moves are under way or waiting: submissions look at the gate
+	mu      sync.Mutex    // guards the rest
+	queue   []*moveTurn   // the moves waiting for their turn, by arrival
+	running *moveTurn     // the move that has its turn, nil when none
+	changed chan struct{} // closed, and replaced, when a turn ends or a move ends
 }
 
-// begin starts a move: from now on shared submissions wait, and the move waits for its turn (the end
-// of the moves begun before it).
-func (g *moveGate) begin() {
+// A moveTurn is one move's place in the gate.
+type moveTurn struct{ at int64 } // when its command arrived, unix nanoseconds
+
+// begin starts a move of a command that arrived at at: from now on the commands of other sessions that
+// arrived after it wait, and it returns once it has its turn (every move that arrived before it ended,
+// and window passed since at).
+func (g *moveGate) begin(at int64, window time.Duration) {
+	t := &moveTurn{at: at}
 	g.mu.Lock()
-	if g.moving == 0 {
-		g.open = make(chan struct{})
-		g.active.Store(true)
+	i := len(g.queue)
+	for i > 0 && g.queue[i-1].at > at {
+		i--
 	}
-	g.moving++
+	g.queue = slices.Insert(g.queue, i, t)
+	g.active.Store(true)
 	g.mu.Unlock()
-	g.turn.Lock()
+	for time.Now().UnixNano() < at+int64(window) {
+		runtime.Gosched() // readers of earlier commands run meanwhile
+	}
+	for {
+		g.mu.Lock()
+		if g.running == nil && g.queue[0] == t {
+			g.queue = g.queue[1:]
+			g.running = t
+			g.mu.Unlock()
+			return
+		}
+		ch := g.changes()
+		g.mu.Unlock()
+		<-ch
+	}
 }
 
-// end ends the move begin started.
+// end ends the move that has its turn.
 func (g *moveGate) end() {
-	g.turn.Unlock()
 	g.mu.Lock()
-	if g.moving--; g.moving == 0 {
+	g.running = nil
+	if len(g.queue) == 0 {
 		g.active.Store(false)
-		close(g.open)
+	}
+	if g.changed != nil {
+		close(g.changed)
+		g.changed = nil
 	}
 	g.mu.Unlock()
 }
 
-// wait returns once no move is under way or waiting, false when done closed first. While moves
-// overlap, shared submissions wait for all of them.
-func (g *moveGate) wait(done <-chan struct{}) bool {
-	if !g.active.Load() {
-		return true
+// changes returns the channel closed at the next end; g.mu held.
+func (g *moveGate) changes() chan struct{} {
+	if g.changed == nil {
+		g.changed = make(chan struct{})
 	}
-	g.mu.Lock()
-	ch, moving := g.open, g.moving > 0
-	g.mu.Unlock()
-	if !moving {
-		return true
+	return g.changed
+}
+
+// wait returns once no move that arrived before at (unix nanoseconds: when the waiting command
+// arrived) is under way or waiting, false when done closed first.
+func (g *moveGate) wait(at int64, done <-chan struct{}) bool {
+	for g.active.Load() {
+		g.mu.Lock()
+		if !g.before(at) {
+			g.mu.Unlock()
+			return true
+		}
+		ch := g.changes()
+		g.mu.Unlock()
+		select {
+		case <-ch:
+		case <-done:
+			return false
+		}
 	}
-	select {
-	case <-ch:
-		return true
-	case <-done:
-		return false
-	}
+	return true
+}
+
+// before reports whether a move that arrived before at is under way or waiting; g.mu held.
+func (g *moveGate) before(at int64) bool {
+	return (g.running != nil && g.running.at <= at) || (len(g.queue) > 0 && g.queue[0].at <= at)
 }
 
 // awaitMoves is a dedicated session's wait on the move gate before it writes a batch to its own
@@ -209,7 +258,7 @@ func (s *session) awaitMoves() bool {
 	if s.snap.SharedLanes > 0 {
 		runtime.Gosched()
 	}
-	return s.in.moves.wait(s.done)
+	return s.in.moves.wait(s.arrived, s.done)
 }
 
 // movedBefore writes what bw holds and ends the move gate, before the rest of a long command is read

@@ -49,6 +49,10 @@ type session struct {
 	// backend login (identity.go). The reader's alone.
 	identUser string
 
+	// arrived: when the bytes of the batch the reader handles reached the machine, unix nanoseconds
+	// (arrivals; the time it was read where the socket gives none). The reader's alone.
+	arrived int64
+
 	subs subscriptions // the channels it subscribed to, for ACL changes (pubsubacl.go)
 
 	sh       sharedState  // on a shared lane (lanesend.go, inbox.go)
