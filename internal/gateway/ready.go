@@ -13,20 +13,27 @@ import (
 // Order kept when a client changes lane (issue 18 item 2). A session that leaves the shared lane for a
 // dedicated one (lanesend.go) must not be overtaken by commands other clients send after it: Redis serves
 // blocked clients in the order they blocked, and a client that sent BLPOP before another client's LPUSH
-// expects to be the one served. Two things keep the order:
+// expects to be the one served. Three things keep the order:
 //
 //   - Ready connections (readyPool): moves take a backend connection dialled ahead of time, so that a
 //     move costs no dial, handshake or HELLO 3 round trip. Each pool of an instance (RESP2, RESP3) keeps
 //     readySpare of them from the first move on, refilled in the background; an instance whose sessions
 //     never move keeps none. A connection that the backend closed meanwhile is found so and dialled again.
 //   - The move gate (moveGate): from the moment a moving session has settled its shared replies until
-//     its commands are written to its new connection, the sessions of the instance hold their writes —
-//     shared lane submissions, and those of sessions already on a dedicated lane (sendDedicated) — and
-//     later moves wait their turn. The moving session itself never waits on the gate it holds. The cost
-//     on either path is one atomic load per batch while no move is under way (BenchmarkRelaySingle).
-//     Before it looks at the gate, a dedicated session yields once (awaitMoves), as the shared lanes'
-//     writer does: a client whose command arrived a moment before is then read, and its move begun,
-//     first (BenchmarkRelaySingleMoved).
+//     its commands are written to its new connection, the sessions of the instance hold the writes of
+//     commands that arrived after the move's — shared lane submissions, and those of sessions already
+//     on a dedicated lane (sendDedicated) — and moves take their turns in the order their commands
+//     arrived. The moving session itself never waits on the gate it holds. The cost on either path is
+//     one atomic load per batch while no move is under way (BenchmarkRelaySingle). Before it looks at
+//     the gate, a dedicated session yields once (awaitMoves), as the shared lanes' writer does: a client
+//     whose command arrived a moment before is then read, and its move begun, first
+//     (BenchmarkRelaySingleMoved).
+//   - Arrival times (arrivals, arrival_linux.go): "arrived" is when the kernel received a command's
+//     bytes, not when its reader ran. Go's scheduler runs the readers of two clients whose commands came
+//     microseconds apart in either order — most often the reverse — so a blocking command's move waits
+//     moveWindow from its arrival before it takes its turn: the reader of a blocking command that
+//     arrived just before it has then begun its move, and goes first. Where the kernel gives no arrival
+//     time (TLS, PROXY headers, other systems), the time the batch was read stands in.
 //
 // A command whose rest is still being read from the client (longer than the read buffer) moves without
 // the gate, so that a slow client cannot hold the other clients up; a move to run a restricted user's
