@@ -185,7 +185,9 @@ func (g *moveGate) begin(at int64, window time.Duration) {
 	g.queue = slices.Insert(g.queue, i, t)
 	g.active.Store(true)
 	g.mu.Unlock()
-	for time.Now().UnixNano() < at+int64(window) {
+	// At most window from now (the monotonic clock), should the wall clock have stepped back since at.
+	wait := min(time.Duration(at+int64(window)-time.Now().UnixNano()), window)
+	for end := time.Now().Add(wait); time.Now().Before(end); {
 		runtime.Gosched() // readers of earlier commands run meanwhile
 	}
 	for {

@@ -75,6 +75,13 @@ func TestMoveGateWindow(t *testing.T) {
 		t.Fatalf("the move had its turn %v after its command arrived, before its window of %v", got, window)
 	}
 	g.end()
+	// A command stamped in the future (the wall clock stepped back since) waits no longer than window.
+	start := time.Now()
+	g.begin(start.Add(time.Hour).UnixNano(), window)
+	if got := time.Since(start); got > 10*time.Second {
+		t.Fatalf("a move stamped an hour ahead waited %v, want about %v", got, window)
+	}
+	g.end()
 }
 
 // waitFor waits until n moves are under way or waiting in g.
