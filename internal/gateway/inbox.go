@@ -17,7 +17,7 @@ func (s *session) deliver(p []byte, ends []int) {
 	}
 	if !s.closing() {
 		base := len(s.sh.inbox)
-		s.sh.inbox = append(s.sh.inbox, p...)
+		s.sh.inbox = s.in.inboxes.appendTo(s.sh.inbox, p)
 		for _, e := range ends {
 			s.sh.ends = append(s.sh.ends, base+e)
 		}

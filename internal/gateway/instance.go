@@ -131,6 +131,7 @@ type Instance struct {
 
 	clock    clock          // Config.Now (clock.go)
 	bufs     sessionBuffers // bufpool.go
+	inboxes  inboxBuffers   // bufpool.go
 	refusals *refusalPacer  // refuse.go
 
 	lanes [2]*lanePool  // shared lanes, RESP2 and RESP3 (lane.go)

@@ -124,7 +124,8 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 			s.mu.Lock()
 			took := len(s.sh.inbox) > 0 || len(s.sh.ends) > 0 // an end alone finishes a frame taken before
 			if took {
-				if cap(in) > keepBuffer {
+				if cap(in) > keepBuffer { // written out: nothing refers to it (held is a copy)
+					s.in.inboxes.put(in)
 					in = nil
 				}
 				inSpare, endsSpare = in[:0], ends[:0]
