@@ -36,6 +36,7 @@ type lane struct {
 
 	mu     sync.Mutex
 	out    []byte    // commands not yet written
+	outAt  int64     // the latest arrival (session.arrived) among the commands in out
 	fifo   []pending // replies owed, in the order of the commands
 	kicked bool      // the writer has been told about out
 	err    error     // the lane failed or retired: nothing more is accepted
@@ -110,6 +111,7 @@ func (l *lane) submit(s *session, cmds []resp.Command, acts []act, n int, g *bac
 		}
 	}
 	l.fifo = append(l.fifo, pending{s: s, n: n})
+	l.outAt = max(l.outAt, s.arrived)
 	if m := &l.pool.in.monitor; m.n.Load() > 0 {
 		l.mon.record(m.seed, s, cmds, acts)
 	} else if l.mon.recs != nil {
@@ -139,11 +141,16 @@ func (l *lane) write() {
 		// Let the other sessions that are ready add their commands, so they share this write.
 		runtime.Gosched()
 		l.mu.Lock()
-		buf := l.out
-		l.out, l.kicked = l.spare[:0], false
+		buf, at := l.out, l.outAt
+		l.out, l.outAt, l.kicked = l.spare[:0], 0, false
 		failed := l.err != nil
 		l.mu.Unlock()
 		if failed {
+			return
+		}
+		// A move that began since these commands passed the gate, of a command that arrived before one
+		// of them, writes first (ready.go).
+		if !l.pool.in.moves.wait(at, l.done) {
 			return
 		}
 		if _, err := l.be.Write(buf); err != nil {

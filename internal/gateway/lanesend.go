@@ -26,7 +26,8 @@ type sharedState struct {
 	lane  *lane // nil: on a dedicated lane (or never shared)
 	resp3 bool  // lane is of the RESP3 pool
 
-	gated bool // the reader's move holds the instance's move gate until its commands are written (ready.go)
+	gated bool     // the reader's move holds the instance's move gate until its commands are written (ready.go)
+	turn  moveTurn // its place in the gate while gated
 
 	inbox []byte // reply bytes delivered and not yet taken by the pump
 	ends  []int  // where each complete frame in inbox ends
@@ -247,7 +248,7 @@ func (s *session) moveToDedicated(gated bool, window time.Duration) bool {
 		return false
 	}
 	if gated {
-		s.in.moves.begin(s.arrived, window)
+		s.in.moves.begin(&s.sh.turn, s.arrived, window)
 		s.sh.gated = true
 	}
 	pool := s.in.ready[boolIndex(s.sh.resp3)]

@@ -172,11 +172,12 @@ type moveGate struct {
 // A moveTurn is one move's place in the gate.
 type moveTurn struct{ at int64 } // when its command arrived, unix nanoseconds
 
-// begin starts a move of a command that arrived at at: from now on the commands of other sessions that
-// arrived after it wait, and it returns once it has its turn (every move that arrived before it ended,
-// and window passed since at).
-func (g *moveGate) begin(at int64, window time.Duration) {
-	t := &moveTurn{at: at}
+// begin starts a move (or a dedicated session's write: awaitMoves), t, of a command that arrived at at: from
+// now on the commands of other sessions that arrived after it wait, and it returns once it has its turn
+// (every move that arrived before it ended, and window passed since at; it yields at least once). t is
+// the caller's until end.
+func (g *moveGate) begin(t *moveTurn, at int64, window time.Duration) {
+	t.at = at
 	g.mu.Lock()
 	i := len(g.queue)
 	for i > 0 && g.queue[i-1].at > at {
@@ -185,10 +186,11 @@ func (g *moveGate) begin(at int64, window time.Duration) {
 	g.queue = slices.Insert(g.queue, i, t)
 	g.active.Store(true)
 	g.mu.Unlock()
-	// At most window from now (the monotonic clock), should the wall clock have stepped back since at.
+	// Readers of earlier commands, woken with this one, run meanwhile: once, then until the window
+	// passed — at most window from now (the monotonic clock), should the wall clock have stepped back.
 	wait := min(time.Duration(at+int64(window)-time.Now().UnixNano()), window)
-	for end := time.Now().Add(wait); time.Now().Before(end); {
-		runtime.Gosched() // readers of earlier commands run meanwhile
+	for end, first := time.Now().Add(wait), true; first || time.Now().Before(end); first = false {
+		runtime.Gosched()
 	}
 	for {
 		g.mu.Lock()
@@ -251,23 +253,26 @@ func (g *moveGate) before(at int64) bool {
 	return (g.running != nil && g.running.at <= at) || (len(g.queue) > 0 && g.queue[0].at <= at)
 }
 
-// awaitMoves is a dedicated session's wait on the move gate before it writes a batch to its own
-// backend connection. As the shared lanes' writer does (lane.write), it first lets the goroutines
-// ready to run go ahead: the reader of a client whose blocking command reached moat just before this
-// batch, woken at the same time, then begins its move before this one looks at the gate (Go's
-// scheduler does not run goroutines woken together in the order their input came). A session whose own
-// move holds the gate (sh.gated) writes at once: the gate waits for it. Under a snapshot without
-// shared lanes no session moves, so the session does not yield (the gate, one atomic load, is still
-// looked at: sessions started before the lanes were turned off may move). False: the session ended
-// while it waited.
+// awaitMoves is a dedicated session's turn in the move gate before it writes a batch to its own
+// backend connection: the batch takes its place among the moves by its arrival, so that commands of
+// other clients that arrived after it wait until it is written (a PUBLISH after this client's
+// UNSUBSCRIBE, an LPUSH after its EXEC), and it waits for those that arrived before it — the move of a
+// client whose blocking command reached moat just before this batch, whose reader, woken at the same
+// time, begin lets run first. The turn ends once the batch is written (session.moved). A session whose
+// own move holds the gate (sh.gated) writes at once: the gate waits for it. Under a snapshot without
+// shared lanes no session moves, and nothing shared can overtake: the session only looks at the gate
+// (one atomic load; sessions started before the lanes were turned off may move). False: the session
+// ended while it waited.
 func (s *session) awaitMoves() bool {
 	if s.sh.gated {
 		return true
 	}
-	if s.snap.SharedLanes > 0 {
-		runtime.Gosched()
+	if s.snap.SharedLanes == 0 {
+		return s.in.moves.wait(s.arrived, s.done)
 	}
-	return s.in.moves.wait(s.arrived, s.done)
+	s.in.moves.begin(&s.sh.turn, s.arrived, 0)
+	s.sh.gated = true
+	return true
 }
 
 // movedBefore writes what bw holds and ends the move gate, before the rest of a long command is read

@@ -15,10 +15,10 @@ func TestMoveGateOrdersByArrival(t *testing.T) {
 	if !g.wait(1000, done) {
 		t.Fatal("wait with no move under way did not return true")
 	}
-	g.begin(100, 0) // has its turn at once
+	g.begin(new(moveTurn), 100, 0) // has its turn at once
 	began := func(at int64) <-chan struct{} {
 		ch := make(chan struct{})
-		go func() { g.begin(at, 0); close(ch) }()
+		go func() { g.begin(new(moveTurn), at, 0); close(ch) }()
 		return ch
 	}
 	late := began(300)
@@ -57,7 +57,7 @@ func TestMoveGateOrdersByArrival(t *testing.T) {
 	if g.active.Load() {
 		t.Fatal("the gate is active with no move left")
 	}
-	g.begin(100, 0)
+	g.begin(new(moveTurn), 100, 0)
 	close(done)
 	if g.wait(1000, done) {
 		t.Fatal("wait returned true for a closing session while a move was under way")
@@ -70,14 +70,14 @@ func TestMoveGateWindow(t *testing.T) {
 	var g moveGate
 	const window = 30 * time.Millisecond
 	at := time.Now()
-	g.begin(at.UnixNano(), window)
+	g.begin(new(moveTurn), at.UnixNano(), window)
 	if got := time.Since(at); got < window {
 		t.Fatalf("the move had its turn %v after its command arrived, before its window of %v", got, window)
 	}
 	g.end()
 	// A command stamped in the future (the wall clock stepped back since) waits no longer than window.
 	start := time.Now()
-	g.begin(start.Add(time.Hour).UnixNano(), window)
+	g.begin(new(moveTurn), start.Add(time.Hour).UnixNano(), window)
 	if got := time.Since(start); got > 10*time.Second {
 		t.Fatalf("a move stamped an hour ahead waited %v, want about %v", got, window)
 	}
