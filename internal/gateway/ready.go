@@ -23,11 +23,12 @@ import (
 //     its commands are written to its new connection, the sessions of the instance hold the writes of
 //     commands that arrived after the move's — shared lane submissions, and those of sessions already
 //     on a dedicated lane (sendDedicated) — and moves take their turns in the order their commands
-//     arrived. The moving session itself never waits on the gate it holds. The cost on either path is
-//     one atomic load per batch while no move is under way (BenchmarkRelaySingle). Before it looks at
-//     the gate, a dedicated session yields once (awaitMoves), as the shared lanes' writer does: a client
-//     whose command arrived a moment before is then read, and its move begun, first
-//     (BenchmarkRelaySingleMoved).
+//     arrived. The moving session itself never waits on the gate it holds. A shared lane's writer
+//     looks again before it writes (a move may have begun since its commands passed), and each batch of
+//     a session already on a dedicated lane takes a turn like a move (awaitMoves), so that what other
+//     clients send after it waits for it too. The cost on a shared lane is one atomic load per batch
+//     while no move is under way (BenchmarkRelaySingle); a dedicated batch's turn is a lock and a yield
+//     (BenchmarkRelaySingleMoved, BenchmarkRelayMovedParallel).
 //   - Arrival times (arrivals, arrival_linux.go): "arrived" is when the kernel received a command's
 //     bytes, not when its reader ran. Go's scheduler runs the readers of two clients whose commands came
 //     microseconds apart in either order — most often the reverse — so a blocking command's move waits
