@@ -73,10 +73,11 @@ func (a *arrivals) read(p []byte) (int, error) {
 		return 0, nil
 	}
 	a.p, a.n, a.err = p, 0, nil
-	if err := a.rc.Read(a.recv); err != nil {
+	err := a.rc.Read(a.recv)
+	a.p = nil // keep no reference to p: it may be a parked session's lent buffer (park.go)
+	if err != nil {
 		return 0, a.opError(err)
 	}
-	a.p = nil // keep no reference to p
 	switch {
 	case a.err == syscall.EAGAIN:
 		return 0, a.err
