@@ -61,6 +61,7 @@ func (s *session) read() (parked bool) {
 			if s.parkable(rd.Idle()) {
 				a := st.auth
 				s.park.auth = &a
+				s.client.sniff.r = nil // the socket is the room's now: keep nothing of this read path
 				return true
 			}
 			continue
