@@ -69,6 +69,9 @@ func TestArrivalsStampWhenBytesArrived(t *testing.T) {
 	if first.At() != at {
 		t.Fatal("a read of nothing changed the stamp")
 	}
+	if first.p != nil { // a parked session's reader would stay alive through it
+		t.Fatal("a failed read kept a reference to the buffer it read into")
+	}
 	first.conn.SetReadDeadline(time.Time{})
 	firstC.Close()
 	if _, err := first.Read(buf); err != io.EOF {
