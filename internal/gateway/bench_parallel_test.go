@@ -11,7 +11,9 @@ import (
 // BenchmarkRelayMovedParallel is 50 clients on dedicated lanes (CLIENT SETNAME moved them) beside shared
 // lanes, each sending GET and reading its reply: what a turn in the move gate (ready.go) costs when every
 // dedicated batch takes one, and the batches of many clients contend.
-func BenchmarkRelayMovedParallel(b *testing.B) { benchRelayParallel(b, []string{"CLIENT", "SETNAME", "bench"}) }
+func BenchmarkRelayMovedParallel(b *testing.B) {
+	benchRelayParallel(b, []string{"CLIENT", "SETNAME", "bench"})
+}
 
 // BenchmarkRelaySharedParallel is the same on shared lanes.
 func BenchmarkRelaySharedParallel(b *testing.B) { benchRelayParallel(b, nil) }
