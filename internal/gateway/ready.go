@@ -160,8 +160,8 @@ const moveWindow = 200 * time.Microsecond
 
 // moveGate orders moves against the shared lanes' traffic and against each other (see above). Moves
 // take their turns in the order their commands arrived (arrivals), each once its window (moveWindow
-// for a blocking command, none for others) has passed since its command arrived; commands of other sessions wait while a move that arrived before them is
-// under way or waiting. The zero value is ready.
+// for a blocking command, none for others) has passed since its command arrived; commands of other
+// sessions wait while a move that arrived before them is under way or waiting. The zero value is ready.
 type moveGate struct {
 	active  atomic.Bool   // moves are under way or waiting: submissions look at the gate
 	mu      sync.Mutex    // guards the rest
@@ -173,10 +173,10 @@ type moveGate struct {
 // A moveTurn is one move's place in the gate.
 type moveTurn struct{ at int64 } // when its command arrived, unix nanoseconds
 
-// begin starts a move (or a dedicated session's write: awaitMoves), t, of a command that arrived at at: from
-// now on the commands of other sessions that arrived after it wait, and it returns once it has its turn
-// (every move that arrived before it ended, and window passed since at; it yields at least once). t is
-// the caller's until end.
+// begin starts a move (or a dedicated session's write: awaitMoves), t, of a command that arrived at
+// at: from now on the commands of other sessions that arrived after it wait, and it returns once it has
+// its turn (every move that arrived before it ended, and window passed since at; it yields at least
+// once). t is the caller's until end.
 func (g *moveGate) begin(t *moveTurn, at int64, window time.Duration) {
 	t.at = at
 	g.mu.Lock()
@@ -196,6 +196,7 @@ func (g *moveGate) begin(t *moveTurn, at int64, window time.Duration) {
 	for {
 		g.mu.Lock()
 		if g.running == nil && g.queue[0] == t {
+			g.queue[0] = nil // the array keeps no session alive
 			g.queue = g.queue[1:]
 			g.running = t
 			g.mu.Unlock()
