@@ -217,7 +217,9 @@ func newPublishingEnv(t *testing.T, users [][]string, opts ...envOption) *env {
 	snap.MaxClients = 10000
 	store := &publishingStore{base: snap}
 	e := newEnv(t, snap, append([]envOption{func(c *gateway.Config) { c.Users = store }}, opts...)...)
+	store.mu.Lock() // a client may change users as soon as the instance listens
 	store.gw = e.gw
+	store.mu.Unlock()
 	return e
 }
 
