@@ -12,23 +12,9 @@ import (
 // Arrival stamps are the kernel's receive times, not the times of the reads: bytes that arrived first
 // carry the earlier stamp though they are read last.
 func TestArrivalsStampWhenBytesArrived(t *testing.T) {
-	ln, err := listen("127.0.0.1:0", false) // as an instance listens: its sockets are stamped
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	pair := func() (net.Conn, *arrivals) {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		s, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		a := newArrivals(s)
+		c, srv := acceptedPair(t)
+		a := newArrivals(srv)
 		if a == nil {
 			t.Fatal("no arrival stamps on a TCP socket")
 		}
@@ -61,7 +47,7 @@ func TestArrivalsStampWhenBytesArrived(t *testing.T) {
 		t.Fatalf("Now on an empty socket: %d, %v", n, err)
 	}
 	first.conn.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
-	_, err = first.Read(buf)
+	_, err := first.Read(buf)
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Read past its deadline: %v, want a timeout", err)
@@ -91,24 +77,10 @@ func BenchmarkArrivalsRead(b *testing.B) { benchRead(b, true) }
 func BenchmarkPlainRead(b *testing.B)    { benchRead(b, false) }
 
 func benchRead(b *testing.B, stamped bool) {
-	ln, err := listen("127.0.0.1:0", false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	var src io.Reader = s
+	c, srv := acceptedPair(b)
+	var src io.Reader = srv
 	if stamped {
-		src = newArrivals(s)
+		src = newArrivals(srv)
 	}
 	msg := []byte("*1\r\n$4\r\nPING\r\n")
 	buf := make([]byte, 1024)
@@ -119,4 +91,25 @@ func benchRead(b *testing.B, stamped bool) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// acceptedPair returns both ends of a loopback TCP connection accepted as an instance accepts
+// (listen: its sockets are stamped), closed when tb ends.
+func acceptedPair(tb testing.TB) (client, server net.Conn) {
+	ln, err := listen("127.0.0.1:0", false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { server.Close() })
+	return client, server
 }

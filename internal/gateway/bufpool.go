@@ -43,6 +43,7 @@ func (p *sessionBuffers) commandReader(src io.Reader, lim resp.Limits, raw net.C
 
 func (p *sessionBuffers) putCommandReader(rd *resp.Reader) {
 	rd.Reset(nil, resp.Limits{}) // drop the connection, keep the memory
+	rd.Lend(nil, nil)            // and its non-waiting read, which holds the socket
 	p.cmds.Put(rd)
 }
 
