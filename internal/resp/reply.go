@@ -284,12 +284,13 @@ func (c *copier) headElement(info *ReplyInfo, i int) error {
 	}
 	switch b[0] {
 	case '$', '+', ':':
-		l, _, err := c.line()
+		// b points into src's buffer, which reading the line may move: the type byte is line's to report.
+		l, first, err := c.line()
 		if err != nil {
 			return err
 		}
 		if l == nil {
-			if b[0] == '$' { // a bulk header is never that long
+			if first[0] == '$' { // a bulk header is never that long
 				return ErrReply
 			}
 			return nil
