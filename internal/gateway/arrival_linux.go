@@ -4,26 +4,49 @@ package gateway
 
 import (
 	"io"
+	"iter"
 	"net"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // arrivals reads a plain TCP client socket as its session's command source, and keeps when the kernel
 // received the bytes it read last (SO_TIMESTAMPNS): the order moves take (ready.go) is the order their
 // commands reached the machine, not the order Go's scheduler ran their readers in. Not safe for
-// concurrent use: its session's reader alone reads it.
+// concurrent use: its session's reader alone reads it, and ends it with release.
+//
+// Its reads are one RawConn.Read held open across calls (hold, run as a coroutine). Every RawConn.Read
+// starts by forgetting that the socket became readable, so it must read before it may wait: after each
+// batch, that read is the one that finds nothing. Held open, the read may wait at once instead, and the
+// poller still wakes it for whatever arrived since — when the read before it left nothing behind and
+// the end of the connection, should it come now, cannot go unseen:
+//   - the kernel says so: the socket's TCP_INQ hint counts the bytes left, and counts a received FIN
+//     as one;
+//   - a peer's reset (RST) is not in that hint, so the session must be about to write to the client
+//     (answering, the reader's word for its batch): the write fails on a reset socket, and the session
+//     closes, which shuts the socket down and wakes this read.
 type arrivals struct {
 	conn *net.TCPConn
 	rc   syscall.RawConn
-	recv func(fd uintptr) bool // a.recvmsg, made once
-	p    []byte                // what Read or Now reads into
-	oob  [8]uint64             // room for one control message, aligned for its header
-	wait bool                  // recvmsg waits for input (Read), or not (Now)
+	p    []byte    // what Read or Now reads into
+	oob  [8]uint64 // room for both control messages (control), aligned for their headers
+	wait bool      // recvmsg waits for input (Read), or not (Now)
 	n    int
 	oobn int
 	err  error
 	at   int64 // when the last bytes read arrived, unix nanoseconds; 0 before any
+
+	next    func() (struct{}, bool) // resumes the held read (iter.Pull of hold); nil when none is held
+	stop    func()
+	heldErr error // why the held read ended: RawConn.Read's error (a deadline, a close)
+	empty   bool  // the held read's last read left the socket empty: its next waits before it reads
+	inq     int32 // the TCP_INQ hint of the last read; -1: none came
+	reads   int   // recvmsg calls made (tests)
+	// answered: the session will write to its client in reply to the batch it read last (answering);
+	// mayWait: that was so for the read under way. Each read takes answered and clears it.
+	answered, mayWait bool
 }
 
 // newArrivals returns the arrival-stamping source of c, nil when c is not a TCP socket. c's bytes carry
@@ -33,9 +56,10 @@ func newArrivals(c net.Conn) *arrivals {
 	if rc == nil {
 		return nil
 	}
-	a := &arrivals{conn: c.(*net.TCPConn), rc: rc}
-	a.recv = a.recvmsg
-	return a
+	// The kernel's hint of the bytes left after each read (hold); accepted sockets do not inherit it. A
+	// kernel without it gives no hint, and every wait reads first.
+	rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_INQ, 1) })
+	return &arrivals{conn: c.(*net.TCPConn), rc: rc}
 }
 
 // stampAccepted is a listening socket's Control (net.ListenConfig): the sockets it accepts inherit
@@ -73,9 +97,16 @@ func (a *arrivals) read(p []byte) (int, error) {
 		return 0, nil
 	}
 	a.p, a.n, a.err = p, 0, nil
-	err := a.rc.Read(a.recv)
+	a.mayWait, a.answered = a.answered, false
+	if a.next == nil {
+		a.empty = false // a new RawConn.Read must read first
+		a.next, a.stop = iter.Pull(a.hold)
+	}
+	_, ok := a.next()
 	a.p = nil // keep no reference to p: it may be a parked session's lent buffer (park.go)
-	if err != nil {
+	if !ok {  // the held read ended
+		err := a.heldErr
+		a.next, a.stop, a.heldErr = nil, nil, nil
 		return 0, a.opError(err)
 	}
 	switch {
@@ -89,15 +120,55 @@ func (a *arrivals) read(p []byte) (int, error) {
 	return a.n, nil
 }
 
+// answering tells a that the session will write to its client in reply to the batch it read last, so
+// that its next read may wait without reading first (hold). Any read clears it.
+func (a *arrivals) answering(ok bool) {
+	if a != nil {
+		a.answered = ok
+	}
+}
+
+// release ends the held read, if any. The session's reader calls it when it stops reading.
+func (a *arrivals) release() {
+	if a != nil && a.stop != nil {
+		a.stop()
+		a.next, a.stop = nil, nil
+	}
+}
+
+// hold is the held read: one RawConn.Read whose function reads once for each call of next and yields.
+// It ends when RawConn.Read fails (heldErr) or release stops it.
+func (a *arrivals) hold(yield func(struct{}) bool) {
+	a.heldErr = a.rc.Read(func(fd uintptr) bool {
+		for {
+			if a.wait && a.empty && a.mayWait {
+				// Nothing was left to read: wait for the poller. Readiness that came since the read
+				// that emptied the socket was kept, so this wakes at once for it.
+				a.empty = false
+				return false
+			}
+			if !a.recvmsg(fd) {
+				return false // nothing yet: wait
+			}
+			// Nothing found, or all there was taken with no end of input behind it.
+			a.empty = a.err == syscall.EAGAIN || (a.err == nil && a.n > 0 && a.inq == 0)
+			if !yield(struct{}{}) {
+				return true
+			}
+		}
+	})
+}
+
 // opError wraps err as net.Conn.Read does, so that callers see the same errors either way.
 func (a *arrivals) opError(err error) error {
 	return &net.OpError{Op: "read", Net: "tcp", Source: a.conn.LocalAddr(), Addr: a.conn.RemoteAddr(), Err: err}
 }
 
-// recvmsg is the read RawConn.Read runs: false asks it to wait for input.
+// recvmsg reads once into p; false: nothing is there and it should wait for input.
 func (a *arrivals) recvmsg(fd uintptr) bool {
 	oob := unsafe.Slice((*byte)(unsafe.Pointer(&a.oob)), unsafe.Sizeof(a.oob))
 	for {
+		a.reads++
 		n, oobn, _, _, err := syscall.Recvmsg(int(fd), a.p, oob, 0)
 		switch err {
 		case syscall.EINTR:
@@ -110,7 +181,7 @@ func (a *arrivals) recvmsg(fd uintptr) bool {
 			return true
 		case nil:
 			a.n, a.oobn = n, oobn
-			a.stamp()
+			a.control()
 			return true
 		default:
 			a.err = err
@@ -119,16 +190,24 @@ func (a *arrivals) recvmsg(fd uintptr) bool {
 	}
 }
 
-// stamp takes the receive time from the control message recvmsg filled in (SCM_TIMESTAMPNS: a
-// timespec). Without one (nothing read, or the kernel gave none) the last stamp stays.
-func (a *arrivals) stamp() {
-	if a.oobn < syscall.CmsgLen(int(unsafe.Sizeof(syscall.Timespec{}))) {
-		return
+// control takes what the control messages recvmsg filled in say: the receive time (SCM_TIMESTAMPNS: a
+// timespec; without one the last stamp stays) and the bytes left to read (TCP_CM_INQ; -1 without).
+func (a *arrivals) control() {
+	a.inq = -1
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&a.oob)), a.oobn)
+	for len(b) >= syscall.CmsgLen(0) {
+		h := (*syscall.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(h.Len)
+		if l < syscall.CmsgLen(0) || l > len(b) {
+			return
+		}
+		data := b[syscall.CmsgLen(0):l]
+		switch {
+		case h.Level == syscall.SOL_SOCKET && h.Type == syscall.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(syscall.Timespec{})):
+			a.at = (*syscall.Timespec)(unsafe.Pointer(&data[0])).Nano()
+		case h.Level == syscall.IPPROTO_TCP && h.Type == unix.TCP_CM_INQ && len(data) >= 4:
+			a.inq = *(*int32)(unsafe.Pointer(&data[0]))
+		}
+		b = b[min(syscall.CmsgSpace(l-syscall.CmsgLen(0)), len(b)):]
 	}
-	h := (*syscall.Cmsghdr)(unsafe.Pointer(&a.oob))
-	if h.Level != syscall.SOL_SOCKET || h.Type != syscall.SCM_TIMESTAMPNS {
-		return
-	}
-	ts := (*syscall.Timespec)(unsafe.Add(unsafe.Pointer(&a.oob), syscall.CmsgLen(0)))
-	a.at = ts.Nano()
 }

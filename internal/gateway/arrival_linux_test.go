@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -18,6 +19,7 @@ func TestArrivalsStampWhenBytesArrived(t *testing.T) {
 		if a == nil {
 			t.Fatal("no arrival stamps on a TCP socket")
 		}
+		t.Cleanup(a.release) // before the socket's Close, which a held read would keep waiting
 		return c, a
 	}
 	firstC, first := pair()
@@ -66,9 +68,90 @@ func TestArrivalsStampWhenBytesArrived(t *testing.T) {
 	if n, err := first.Now(buf); n != 0 || err != io.EOF {
 		t.Fatalf("Now at the end: %d, %v, want EOF", n, err)
 	}
+	first.release() // a held read keeps Close waiting
 	first.conn.Close()
 	if _, err := first.Read(buf); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Read of a closed connection: %v, want net.ErrClosed", err)
+	}
+}
+
+// A held read waits without reading first only where the end of the connection cannot go unseen: the
+// kernel's TCP_INQ hint shows a FIN that came with the last bytes, and a reset is seen by the write the
+// session promised (answering) — or, without that promise, by reading first.
+func TestArrivalsHeldReadSeesTheEnd(t *testing.T) {
+	pair := func() (*net.TCPConn, *arrivals) {
+		c, srv := acceptedPair(t)
+		a := newArrivals(srv)
+		t.Cleanup(a.release)
+		return c.(*net.TCPConn), a
+	}
+	buf := make([]byte, 64)
+	// readWithin reads under a deadline, so that a read that waits for what it already missed fails.
+	readWithin := func(a *arrivals) (int, error) {
+		a.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		defer a.conn.SetReadDeadline(time.Time{})
+		return a.Read(buf)
+	}
+
+	// Requests answered one at a time: one recvmsg per request, none that finds nothing.
+	c, a := pair()
+	for i := range 50 {
+		c.Write([]byte("*1\r\n$4\r\nPING\r\n"))
+		if n, err := readWithin(a); err != nil || n != 14 {
+			t.Fatalf("request %d: %d, %v", i, n, err)
+		}
+		a.answering(true)
+		a.conn.Write([]byte("+PONG\r\n"))
+		io.ReadFull(c, buf[:7])
+	}
+	if a.inq != 0 {
+		t.Skipf("the kernel gives no TCP_INQ hint (%d): every wait reads first", a.inq)
+	}
+	if a.reads > 52 {
+		t.Errorf("%d recvmsg calls for 50 requests answered one at a time", a.reads)
+	}
+
+	// The last bytes and the FIN arrive together: the FIN is not missed.
+	c, a = pair()
+	c.Write([]byte("*1\r\n$4\r\nPING\r\n"))
+	c.CloseWrite()
+	time.Sleep(10 * time.Millisecond)
+	if n, err := readWithin(a); n != 14 || err != nil {
+		t.Fatalf("read before the FIN: %d, %v", n, err)
+	}
+	a.answering(true)
+	if _, err := readWithin(a); err != io.EOF {
+		t.Fatalf("read after bytes and FIN came together: %v, want EOF", err)
+	}
+
+	// The last bytes and a reset arrive together. Not answered: the next read reads first, and sees it.
+	reset := func() *arrivals {
+		c, a := pair()
+		c.SetLinger(0)
+		c.Write([]byte("*1\r\n$4\r\nPING\r\n"))
+		c.Close() // with linger 0: a reset
+		time.Sleep(10 * time.Millisecond)
+		if n, err := readWithin(a); n != 14 || err != nil {
+			t.Fatalf("read before the reset: %d, %v", n, err)
+		}
+		return a
+	}
+	a = reset()
+	if _, err := readWithin(a); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after bytes and a reset came together: %v, want ECONNRESET", err)
+	}
+	// Answered: the write fails, and the session's close (a shutdown, as the read is held) wakes the read.
+	a = reset()
+	a.answering(true)
+	done := make(chan error, 1)
+	go func() { _, err := readWithin(a); done <- err }()
+	time.Sleep(10 * time.Millisecond)
+	if _, err := a.conn.Write([]byte("+PONG\r\n")); err == nil {
+		t.Fatal("a write to a reset socket succeeded")
+	}
+	shutdown(a.conn)
+	if err := <-done; err == nil || isTimeout(err) {
+		t.Fatalf("held read after the shutdown: %v, want the end of the connection", err)
 	}
 }
 
@@ -112,4 +195,57 @@ func acceptedPair(tb testing.TB) (client, server net.Conn) {
 	}
 	tb.Cleanup(func() { server.Close() })
 	return client, server
+}
+
+// BenchmarkArrivalsPingPong is a session's reader at one command per round trip: it waits for the
+// command, reads it and answers, and the client waits for the answer before it sends the next, so every
+// read after the first waits for input. BenchmarkPlainPingPong is the same with net.Conn's Read.
+func BenchmarkArrivalsPingPong(b *testing.B) { benchPingPong(b, true) }
+func BenchmarkPlainPingPong(b *testing.B)    { benchPingPong(b, false) }
+
+func benchPingPong(b *testing.B, stamped bool) {
+	c, srv := acceptedPair(b)
+	done := make(chan struct{})
+	go func() { // the session's reader: it alone reads, and releases its source when it ends
+		defer close(done)
+		var src io.Reader = srv
+		if stamped {
+			a := newArrivals(srv)
+			defer a.release()
+			src = a
+		}
+		buf := make([]byte, 1024)
+		for {
+			if _, err := src.Read(buf); err != nil {
+				return
+			}
+			if a, ok := src.(*arrivals); ok {
+				a.answering(true) // as the reader does for a batch it answers
+			}
+			if _, err := srv.Write([]byte("+PONG\r\n")); err != nil {
+				return
+			}
+		}
+	}()
+	msg := []byte("*1\r\n$4\r\nPING\r\n")
+	buf := make([]byte, 64)
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	for range b.N {
+		c.Write(msg)
+		if _, err := io.ReadFull(c, buf[:7]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	c.Close()
+	<-done
+}
+
+// processCPU is the CPU time the process used so far (user and system), in nanoseconds.
+func processCPU() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

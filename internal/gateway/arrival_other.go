@@ -16,5 +16,7 @@ func newArrivals(net.Conn) *arrivals { return nil }
 func (*arrivals) Read([]byte) (int, error) { return 0, nil }
 func (*arrivals) Now([]byte) (int, error)  { return 0, nil }
 func (*arrivals) At() int64                { return 0 }
+func (*arrivals) release()                 {}
+func (*arrivals) answering(bool)           {}
 
 func stampAccepted(string, string, syscall.RawConn) error { return nil }

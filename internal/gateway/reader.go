@@ -23,9 +23,10 @@ func (s *session) read() (parked bool) {
 		raw = s.conn
 	}
 	var src io.Reader = s.conn
-	arr := newArrivals(raw)
+	arr := s.holdRead(raw)
 	if arr != nil {
 		src = arr
+		defer s.letGo(arr, raw) // after the command reader is put back (its non-waiting read is arr's)
 	}
 	if t := s.snap.IdleTimeout; t > 0 {
 		src = idleReader{s: s, src: src, timeout: t}
@@ -89,6 +90,9 @@ func (s *session) read() (parked bool) {
 		}
 		slots, acts = slots[:0], acts[:0]
 		st.batch()
+		// The batch is answered when a reply of it is written now: the client's socket is written to, and
+		// so found dead, before the reader waits again (arrivals.answering).
+		answered, blocking := false, false
 		if st.auth.refresh(s.in, s.addr); st.auth.gone { // deleted while the batch was on its way
 			s.in.log.Info("closing connection: its ACL user was deleted, or may not log in from this address", "client", s.peer)
 			s.close()
@@ -110,6 +114,8 @@ func (s *session) read() (parked bool) {
 				}
 				sl, a, e := st.decide(&seg[i])
 				acts, ents = append(acts, a), append(ents, e)
+				answered = answered || sl.local != nil || sl.kind == kindOne
+				blocking = blocking || (e != nil && e.blocksFor(&seg[i]))
 				if sl.close {
 					seg = seg[:i+1]
 					quit = true
@@ -154,6 +160,7 @@ func (s *session) read() (parked bool) {
 				return false
 			}
 		}
+		arr.answering(answered && !blocking)
 	}
 }
 
@@ -219,6 +226,34 @@ func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act
 	}
 	s.in.bufs.putWriter(bw)
 	return true
+}
+
+// holdRead returns the arrival-stamping source of the client socket raw (nil: there is none, or the
+// session is closing), and notes that the reader may hold a read of it open, which close must not wait for.
+func (s *session) holdRead(raw net.Conn) *arrivals {
+	arr := newArrivals(raw)
+	if arr == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing() {
+		return nil
+	}
+	s.holding = true
+	return arr
+}
+
+// letGo ends the reader's hold of raw; if close came meanwhile (and only shut raw down), it closes raw.
+func (s *session) letGo(arr *arrivals, raw net.Conn) {
+	arr.release()
+	s.mu.Lock()
+	s.holding = false
+	closed := s.closing()
+	s.mu.Unlock()
+	if closed {
+		raw.Close()
+	}
 }
 
 // hangUp ends the client's input: at its EOF (final nil), or at a protocol error (final is the error

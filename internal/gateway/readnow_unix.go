@@ -3,6 +3,7 @@
 package gateway
 
 import (
+	"errors"
 	"io"
 	"net"
 	"syscall"
@@ -47,4 +48,18 @@ func tcpRaw(c net.Conn) syscall.RawConn {
 		return nil
 	}
 	return rc
+}
+
+// shutdown ends both directions of the TCP socket c without closing it: the peer sees the end at once,
+// and a read of c returns it. Unlike Close, it does not wait for reads under way.
+func shutdown(c net.Conn) error {
+	rc := tcpRaw(c)
+	if rc == nil {
+		return errors.ErrUnsupported
+	}
+	var err error
+	if cerr := rc.Control(func(fd uintptr) { err = syscall.Shutdown(int(fd), syscall.SHUT_RDWR) }); cerr != nil {
+		return cerr
+	}
+	return err
 }

@@ -44,6 +44,10 @@ type session struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+	// holding: the reader holds a read of the client socket open (arrivals), which a Close would wait
+	// for; close shuts the socket down instead, and the reader closes it when it lets the read go.
+	// Guarded by mu.
+	holding bool
 
 	// identUser is the user whose backend identity the session's own backend connection runs as; "": the
 	// backend login (identity.go). The reader's alone.
@@ -82,9 +86,13 @@ func (s *session) close() {
 		close(s.done)
 		s.stopMonitor()
 		s.mu.Lock() // run sets be under mu, and may still be dialling; wake sets conn
-		conn, be, parked := s.conn, s.be, s.park.gc
+		conn, be, parked, holding := s.conn, s.be, s.park.gc, s.holding
 		s.mu.Unlock()
-		conn.Close()
+		if holding {
+			shutdown(conn) // the reader wakes to it, and closes conn
+		} else {
+			conn.Close()
+		}
 		if be != nil {
 			be.Close()
 		}
