@@ -17,11 +17,12 @@ import (
 // commands reached the machine, not the order Go's scheduler ran their readers in. Not safe for
 // concurrent use: its session's reader alone reads it, and ends it with release.
 //
-// Its reads are one RawConn.Read held open across calls (hold, run as a coroutine). Every RawConn.Read
-// starts by forgetting that the socket became readable, so it must read before it may wait: after each
-// batch, that read is the one that finds nothing. Held open, the read may wait at once instead, and the
-// poller still wakes it for whatever arrived since — when the read before it left nothing behind and
-// the end of the connection, should it come now, cannot go unseen:
+// Once the session is busy (holdAfter), its reads are one RawConn.Read held open across calls (hold,
+// run as a coroutine). Every RawConn.Read starts by forgetting that the socket became readable, so it
+// must read before it may wait: after each batch, that read is the one that finds nothing. Held open,
+// the read may wait at once instead, and the poller still wakes it for whatever arrived since — when
+// the read before it left nothing behind and the end of the connection, should it come now, cannot go
+// unseen:
 //   - the kernel says so: the socket's TCP_INQ hint counts the bytes left, and counts a received FIN
 //     as one;
 //   - a peer's reset (RST) is not in that hint, so the session must be about to write to the client
@@ -47,6 +48,8 @@ type arrivals struct {
 	// answered: the session will write to its client in reply to the batch it read last (answering);
 	// mayWait: that was so for the read under way. Each read takes answered and clears it.
 	answered, mayWait bool
+	answers           int                   // batches answered, up to holdAfter
+	recv              func(fd uintptr) bool // a.recvmsg, made once: the read of a RawConn.Read not held
 }
 
 // newArrivals returns the arrival-stamping source of c, nil when c is not a TCP socket. c's bytes carry
@@ -59,7 +62,9 @@ func newArrivals(c net.Conn) *arrivals {
 	// The kernel's hint of the bytes left after each read (hold); accepted sockets do not inherit it. A
 	// kernel without it gives no hint, and every wait reads first.
 	rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_INQ, 1) })
-	return &arrivals{conn: c.(*net.TCPConn), rc: rc}
+	a := &arrivals{conn: c.(*net.TCPConn), rc: rc}
+	a.recv = a.recvmsg
+	return a
 }
 
 // stampAccepted is a listening socket's Control (net.ListenConfig): the sockets it accepts inherit
@@ -98,16 +103,24 @@ func (a *arrivals) read(p []byte) (int, error) {
 	}
 	a.p, a.n, a.err = p, 0, nil
 	a.mayWait, a.answered = a.answered, false
-	if a.next == nil {
+	if a.next == nil && a.answers >= holdAfter {
 		a.empty = false // a new RawConn.Read must read first
 		a.next, a.stop = iter.Pull(a.hold)
 	}
-	_, ok := a.next()
-	a.p = nil // keep no reference to p: it may be a parked session's lent buffer (park.go)
-	if !ok {  // the held read ended
-		err := a.heldErr
-		a.next, a.stop, a.heldErr = nil, nil, nil
-		return 0, a.opError(err)
+	if a.next != nil {
+		_, ok := a.next()
+		a.p = nil // keep no reference to p: it may be a parked session's lent buffer (park.go)
+		if !ok {  // the held read ended
+			err := a.heldErr
+			a.next, a.stop, a.heldErr = nil, nil, nil
+			return 0, a.opError(err)
+		}
+	} else {
+		err := a.rc.Read(a.recv)
+		a.p = nil
+		if err != nil {
+			return 0, a.opError(err)
+		}
 	}
 	switch {
 	case a.err == syscall.EAGAIN:
@@ -125,8 +138,16 @@ func (a *arrivals) read(p []byte) (int, error) {
 func (a *arrivals) answering(ok bool) {
 	if a != nil {
 		a.answered = ok
+		if ok && a.answers < holdAfter {
+			a.answers++
+		}
 	}
 }
+
+// holdAfter is how many answered batches a session reads before its reads are held (hold): a held read
+// costs a goroutine, which the runtime keeps once it ends (about 0.5 KiB), and a connection that sends
+// a command or two and then idles would pay that for nothing.
+const holdAfter = 8
 
 // release ends the held read, if any. The session's reader calls it when it stops reading.
 func (a *arrivals) release() {

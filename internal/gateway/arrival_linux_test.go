@@ -82,6 +82,7 @@ func TestArrivalsHeldReadSeesTheEnd(t *testing.T) {
 	pair := func() (*net.TCPConn, *arrivals) {
 		c, srv := acceptedPair(t)
 		a := newArrivals(srv)
+		a.answers = holdAfter // a busy session's
 		t.Cleanup(a.release)
 		return c.(*net.TCPConn), a
 	}
@@ -93,26 +94,48 @@ func TestArrivalsHeldReadSeesTheEnd(t *testing.T) {
 		return a.Read(buf)
 	}
 
-	// Requests answered one at a time: one recvmsg per request, none that finds nothing.
-	c, a := pair()
-	for i := range 50 {
-		c.Write([]byte("*1\r\n$4\r\nPING\r\n"))
-		if n, err := readWithin(a); err != nil || n != 14 {
-			t.Fatalf("request %d: %d, %v", i, n, err)
+	// Requests answered one at a time, the reader waiting for each: one recvmsg per request, none that
+	// finds nothing; a session not yet busy reads before each wait (it holds no goroutine while it may
+	// go idle), and so makes two.
+	pingPong := func(answers int) *arrivals {
+		c, a := pair()
+		a.answers = answers
+		reads := make(chan int)
+		go func() {
+			for i := 0; ; i++ {
+				if i == 50 {
+					reads <- a.reads
+				}
+				if _, err := a.Read(buf); err != nil {
+					return
+				}
+				a.answering(true)
+				a.conn.Write([]byte("+PONG\r\n"))
+			}
+		}()
+		pong := make([]byte, 7)
+		for range 50 {
+			time.Sleep(100 * time.Microsecond) // the reader waits first
+			c.Write([]byte("*1\r\n$4\r\nPING\r\n"))
+			if _, err := io.ReadFull(c, pong); err != nil {
+				t.Fatal(err)
+			}
 		}
-		a.answering(true)
-		a.conn.Write([]byte("+PONG\r\n"))
-		io.ReadFull(c, buf[:7])
+		a.reads = <-reads
+		c.Close()
+		return a
 	}
-	if a.inq != 0 {
+	if a := pingPong(holdAfter); a.inq != 0 {
 		t.Skipf("the kernel gives no TCP_INQ hint (%d): every wait reads first", a.inq)
+	} else if a.reads > 52 {
+		t.Errorf("busy session: %d recvmsg calls for 50 requests answered one at a time", a.reads)
 	}
-	if a.reads > 52 {
-		t.Errorf("%d recvmsg calls for 50 requests answered one at a time", a.reads)
+	if a := pingPong(0); a.reads < 50+holdAfter-1 {
+		t.Errorf("new session: %d recvmsg calls for 50 requests, want two a request until it is busy", a.reads)
 	}
 
 	// The last bytes and the FIN arrive together: the FIN is not missed.
-	c, a = pair()
+	c, a := pair()
 	c.Write([]byte("*1\r\n$4\r\nPING\r\n"))
 	c.CloseWrite()
 	time.Sleep(10 * time.Millisecond)
