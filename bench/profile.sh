@@ -6,7 +6,9 @@
 # Starts a redis-server and the run's moat (with --pprof) on free loopback ports, with a copy of the run's
 # moat-data (the ACL user "bench" is in it), then for -P 1 (200,000 GETs) and -P 16 (1,000,000 GETs)
 # against the ACL instance: counts moat's read and write syscalls per command (/proc/<pid>/io syscr,
-# syscw), its CPU per request (/proc/<pid>/stat), and takes a CPU profile during the run. Writes
+# syscw; and, where perf can trace syscalls, each kind of syscall per command — syscr does not count the
+# recvmsg a plain client socket is read with), its CPU per request (/proc/<pid>/stat), and takes a CPU
+# profile during the run. Writes
 # profile.txt, cpu-P1.pprof and cpu-P16.pprof into <run>/profile/; read a profile with
 # `go tool pprof -top -cum <run>/bin/moat <run>/profile/cpu-P1.pprof`. Every process it starts is stopped
 # on exit.
@@ -49,6 +51,10 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
+# perf's syscall tracepoints, when perf and tracefs are there (root): syscalls of each kind per command.
+perf=""
+syscalls=syscalls:sys_enter_recvmsg,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex
+if command -v perf >/dev/null && perf stat -e syscalls:sys_enter_recvmsg -- true >/dev/null 2>&1; then perf=1; fi
 cpu() { awk '{print $14+$15}' "/proc/$moat/stat"; }
 io() { awk '/syscr|syscw/ {printf "%s ", $2}' "/proc/$moat/io"; }
 bench() { redis-benchmark -h 127.0.0.1 -p "$1" "${@:2}" -q 2>/dev/null | tr '\r' '\n' | grep 'requests per second' | tail -1; }
@@ -62,12 +68,21 @@ bench() { redis-benchmark -h 127.0.0.1 -p "$1" "${@:2}" -q 2>/dev/null | tr '\r'
     c0=$(cpu) t0=$(date +%s.%N)
     (sleep 1 && curl -s -o "$out/cpu-P$P.pprof" "http://127.0.0.1:$p_api/debug/pprof/profile?seconds=$secs") &
     prof=$!
+    sys=""
+    if [ -n "$perf" ]; then # every syscall moat makes, by kind (/proc's syscr misses recvmsg)
+      perf stat -x, -o "$out/syscalls-P$P.csv" -p "$moat" -e "$syscalls" &
+      perfpid=$!
+    fi
     res=$(bench "$p_acl" --user bench -a "$pw" -t get -n "$n" -c 50 -P "$P")
     read -r r1 w1 <<<"$(io)"
     c1=$(cpu) t1=$(date +%s.%N)
+    if [ -n "$perf" ]; then
+      kill -INT "$perfpid"; wait "$perfpid" || true
+      sys=" | per cmd:$(awk -F, -v n="$n" '$3 ~ /sys_enter_/ {sub(/.*sys_enter_/, "", $3); printf " %s %.3f", $3, $1/n}' "$out/syscalls-P$P.csv")"
+    fi
     wait "$prof"
     echo "moat+acl P$P: $res | reads/cmd $(echo "scale=3; ($r1-$r0)/$n" | bc) writes/cmd $(echo "scale=3; ($w1-$w0)/$n" | bc)" \
-      "| moat cores $(echo "scale=2; ($c1-$c0)/100/($t1-$t0)" | bc) µs/op $(echo "scale=2; ($c1-$c0)*10000/$n" | bc)"
+      "| moat cores $(echo "scale=2; ($c1-$c0)/100/($t1-$t0)" | bc) µs/op $(echo "scale=2; ($c1-$c0)*10000/$n" | bc)$sys"
   done
   for P in 1 16; do
     echo "direct P$P: $(bench "$p_redis" -t get -n $((P == 1 ? 200000 : 1000000)) -c 50 -P "$P")"

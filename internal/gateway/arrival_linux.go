@@ -49,6 +49,7 @@ type arrivals struct {
 	// mayWait: that was so for the read under way. Each read takes answered and clears it.
 	answered, mayWait bool
 	answers           int                   // batches answered, up to holdAfter
+	hinted            bool                  // TCP_INQ is on
 	recv              func(fd uintptr) bool // a.recvmsg, made once: the read of a RawConn.Read not held
 }
 
@@ -59,9 +60,6 @@ func newArrivals(c net.Conn) *arrivals {
 	if rc == nil {
 		return nil
 	}
-	// The kernel's hint of the bytes left after each read (hold); accepted sockets do not inherit it. A
-	// kernel without it gives no hint, and every wait reads first.
-	rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_INQ, 1) })
 	a := &arrivals{conn: c.(*net.TCPConn), rc: rc}
 	a.recv = a.recvmsg
 	return a
@@ -104,6 +102,13 @@ func (a *arrivals) read(p []byte) (int, error) {
 	a.p, a.n, a.err = p, 0, nil
 	a.mayWait, a.answered = a.answered, false
 	if a.next == nil && a.answers >= holdAfter {
+		if !a.hinted {
+			// The kernel's hint of the bytes left after each read; accepted sockets do not inherit it,
+			// and a session that never holds a read does not pay for it. A kernel without it gives no
+			// hint, and every wait reads first.
+			a.rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_INQ, 1) })
+			a.hinted = true
+		}
 		a.empty = false // a new RawConn.Read must read first
 		a.next, a.stop = iter.Pull(a.hold)
 	}

@@ -97,21 +97,20 @@ func TestArrivalsHeldReadSeesTheEnd(t *testing.T) {
 	// Requests answered one at a time, the reader waiting for each: one recvmsg per request, none that
 	// finds nothing; a session not yet busy reads before each wait (it holds no goroutine while it may
 	// go idle), and so makes two.
-	pingPong := func(answers int) *arrivals {
+	// pingPong returns the recvmsg calls and the last TCP_INQ hint of a reader that answered 50.
+	pingPong := func(answers int) (reads, inq int) {
 		c, a := pair()
 		a.answers = answers
-		reads := make(chan int)
-		go func() {
-			for i := 0; ; i++ {
-				if i == 50 {
-					reads <- a.reads
-				}
+		res := make(chan [2]int, 1)
+		go func() { // the session's reader: a is its alone until it has answered 50
+			for range 50 {
 				if _, err := a.Read(buf); err != nil {
-					return
+					break
 				}
 				a.answering(true)
 				a.conn.Write([]byte("+PONG\r\n"))
 			}
+			res <- [2]int{a.reads, int(a.inq)}
 		}()
 		pong := make([]byte, 7)
 		for range 50 {
@@ -121,17 +120,16 @@ func TestArrivalsHeldReadSeesTheEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		a.reads = <-reads
-		c.Close()
-		return a
+		r := <-res
+		return r[0], r[1]
 	}
-	if a := pingPong(holdAfter); a.inq != 0 {
-		t.Skipf("the kernel gives no TCP_INQ hint (%d): every wait reads first", a.inq)
-	} else if a.reads > 52 {
-		t.Errorf("busy session: %d recvmsg calls for 50 requests answered one at a time", a.reads)
+	if reads, inq := pingPong(holdAfter); inq != 0 {
+		t.Skipf("the kernel gives no TCP_INQ hint (%d): every wait reads first", inq)
+	} else if reads > 52 {
+		t.Errorf("busy session: %d recvmsg calls for 50 requests answered one at a time", reads)
 	}
-	if a := pingPong(0); a.reads < 50+holdAfter-1 {
-		t.Errorf("new session: %d recvmsg calls for 50 requests, want two a request until it is busy", a.reads)
+	if reads, _ := pingPong(0); reads < 50+holdAfter-1 {
+		t.Errorf("new session: %d recvmsg calls for 50 requests, want two a request until it is busy", reads)
 	}
 
 	// The last bytes and the FIN arrive together: the FIN is not missed.

@@ -81,7 +81,9 @@ func (s *session) read() (parked bool) {
 				return false
 			}
 			if errors.Is(err, io.EOF) {
-				s.hangUp(nil)
+				if !s.closing() { // a held read closed under it sees the shutdown as an EOF (holdRead)
+					s.hangUp(nil)
+				}
 				return false
 			}
 			// Idle timeout, or closed under us: nothing more to reply to.
