@@ -48,9 +48,12 @@ type arrivals struct {
 	// answered: the session will write to its client in reply to the batch it read last (answering);
 	// mayWait: that was so for the read under way. Each read takes answered and clears it.
 	answered, mayWait bool
-	answers           int                   // batches answered, up to holdAfter
-	hinted            bool                  // TCP_INQ is on
-	recv              func(fd uintptr) bool // a.recvmsg, made once: the read of a RawConn.Read not held
+	answers           int  // batches answered, up to holdAfter
+	hinted            bool // TCP_INQ is on
+	// onHold, when set, is told when a held read begins (true; false refuses it: reads are not held)
+	// and ends (false), so that the socket's Close does not wait for it (session.setHolding).
+	onHold func(on bool) bool
+	recv   func(fd uintptr) bool // a.recvmsg, made once: the read of a RawConn.Read not held
 }
 
 // newArrivals returns the arrival-stamping source of c, nil when c is not a TCP socket. c's bytes carry
@@ -101,7 +104,7 @@ func (a *arrivals) read(p []byte) (int, error) {
 	}
 	a.p, a.n, a.err = p, 0, nil
 	a.mayWait, a.answered = a.answered, false
-	if a.next == nil && a.answers >= holdAfter {
+	if a.next == nil && a.answers >= holdAfter && (a.onHold == nil || a.onHold(true)) {
 		if !a.hinted {
 			// The kernel's hint of the bytes left after each read; accepted sockets do not inherit it,
 			// and a session that never holds a read does not pay for it. A kernel without it gives no
@@ -118,6 +121,7 @@ func (a *arrivals) read(p []byte) (int, error) {
 		if !ok {  // the held read ended
 			err := a.heldErr
 			a.next, a.stop, a.heldErr = nil, nil, nil
+			a.endHold()
 			return 0, a.opError(err)
 		}
 	} else {
@@ -159,6 +163,14 @@ func (a *arrivals) release() {
 	if a != nil && a.stop != nil {
 		a.stop()
 		a.next, a.stop = nil, nil
+		a.endHold()
+	}
+}
+
+// endHold tells onHold that the held read ended.
+func (a *arrivals) endHold() {
+	if a.onHold != nil {
+		a.onHold(false)
 	}
 }
 

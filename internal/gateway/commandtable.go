@@ -41,6 +41,10 @@ const (
 	// its move to a dedicated lane waits moveWindow, so that it keeps its place among other clients'
 	// blocking commands (ready.go).
 	cmdBlocks
+	// cmdMayStall: the reply may wait without bound though the command is not flagged blocking (a script
+	// or function runs until it ends; MIGRATE waits on another server): no promise of a prompt reply
+	// (arrivals.answering).
+	cmdMayStall
 )
 
 // decideFunc is moat's handling of a command in decide, on d (its slot and what reaches the backend).
@@ -141,6 +145,12 @@ func moatCommands() map[string]moatCommand {
 	for _, name := range []string{"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "function"} {
 		m[name] = script
 	}
+	for _, name := range []string{"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"} {
+		c := m[name]
+		c.flags |= cmdMayStall
+		m[name] = c
+	}
+	m["migrate"] = moatCommand{flags: cmdMayStall}
 	for _, name := range []string{"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe"} {
 		s := sub
 		s.kind = subscriptionKind(name)
@@ -312,6 +322,13 @@ func (e *command) laneFor(c *resp.Command) laneNeed {
 		return needDedicated
 	}
 	return e.lane
+}
+
+// promptFor reports whether the backend answers c (a command of entry e) as soon as it runs it, on a
+// shared lane: not blocking, not held to a dedicated lane (whose waits and state may delay it), and not
+// a command whose run may last without bound (cmdMayStall).
+func (e *command) promptFor(c *resp.Command) bool {
+	return e.laneFor(c) == needShared && !e.blocksFor(c) && e.flags&cmdMayStall == 0
 }
 
 // blocksFor reports whether c (a command of entry e) blocks by its name or by its BLOCK option.

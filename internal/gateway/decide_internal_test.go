@@ -185,12 +185,13 @@ func TestCommandTableEntries(t *testing.T) {
 		flags     cmdFlags
 		canonical string
 		blocks    bool // its move waits moveWindow (blocksFor)
+		late      bool // its reply may come late on a shared lane too (not promptFor; a dedicated lane's may)
 	}{
 		{cmd: "GET k", canonical: "get"},
 		{cmd: "Get k", canonical: "get"},
-		{cmd: "BLMOVE a b LEFT LEFT 0", lane: needDedicated, flags: cmdBlocks, canonical: "blmove", blocks: true},
+		{cmd: "BLMOVE a b LEFT LEFT 0", lane: needDedicated, flags: cmdBlocks, canonical: "blmove", blocks: true, late: true},
 		{cmd: "XREAD STREAMS s 0", flags: cmdBlockOption, canonical: "xread"},
-		{cmd: "XREADGROUP GROUP g c BLOCK 0 STREAMS s >", lane: needDedicated, flags: cmdBlockOption, canonical: "xreadgroup", blocks: true},
+		{cmd: "XREADGROUP GROUP g c BLOCK 0 STREAMS s >", lane: needDedicated, flags: cmdBlockOption, canonical: "xreadgroup", blocks: true, late: true},
 		{cmd: "AUTH pw", handled: true, flags: cmdJudgedAtExec, canonical: "auth"},
 		{cmd: "ACL SETUSER u", handled: true, flags: cmdJudgedAtExec, canonical: "acl|setuser"},
 		{cmd: "MULTI", handled: true, lane: needDedicated, flags: cmdNotQueued, canonical: "multi"},
@@ -201,7 +202,10 @@ func TestCommandTableEntries(t *testing.T) {
 		{cmd: "HELLO 3", handled: true, kind: kindHello, canonical: "hello"},
 		{cmd: "SUBSCRIBE a", handled: true, kind: kindSubscribe, lane: needDedicated, flags: cmdSubscription, canonical: "subscribe"},
 		{cmd: "SUNSUBSCRIBE", handled: true, kind: kindSUnsubscribe, lane: needDedicated, flags: cmdSubscription, canonical: "sunsubscribe"},
-		{cmd: "EVALSHA x 0", handled: true, canonical: "evalsha"},
+		{cmd: "EVALSHA x 0", handled: true, flags: cmdMayStall, canonical: "evalsha", late: true},
+		{cmd: "FCALL_RO f 0", handled: true, flags: cmdMayStall, canonical: "fcall_ro", late: true},
+		{cmd: "MIGRATE h 1 k 0 0", flags: cmdMayStall, canonical: "migrate", late: true},
+		{cmd: "WAIT 1 0", lane: needDedicated, canonical: "wait", late: true},
 		{cmd: "FUNCTION LIST", handled: true, canonical: "function|list"},
 		{cmd: "CLIENT GETNAME", handled: true, lane: needShared, canonical: "client|getname"},
 		{cmd: "CLIENT SETINFO lib-ver 1", handled: true, lane: needShared, canonical: "client"},
@@ -226,6 +230,9 @@ func TestCommandTableEntries(t *testing.T) {
 		}
 		if got := e.blocksFor(&c); got != tc.blocks {
 			t.Errorf("%s: blocks %v, want %v", tc.cmd, got, tc.blocks)
+		}
+		if late, want := !e.promptFor(&c), tc.late || tc.lane == needDedicated; late != want {
+			t.Errorf("%s: reply may come late %v, want %v", tc.cmd, late, want)
 		}
 	}
 	if s := ct.get("config").subs["set"]; s.flags != cmdGuardedSet {

@@ -57,6 +57,9 @@ func (s *session) read() (parked bool) {
 			rd.SetLimits(lim)
 		}
 		cmds, err := rd.ReadBatch()
+		if s.closing() { // nothing read after a close runs (a held read's socket is only shut down: holdRead)
+			return false
+		}
 		s.arrived = arrivedAt(arr)
 		if s.parkAsked(err) {
 			if s.parkable(rd.Idle()) {
@@ -81,9 +84,7 @@ func (s *session) read() (parked bool) {
 				return false
 			}
 			if errors.Is(err, io.EOF) {
-				if !s.closing() { // a held read closed under it sees the shutdown as an EOF (holdRead)
-					s.hangUp(nil)
-				}
+				s.hangUp(nil)
 				return false
 			}
 			// Idle timeout, or closed under us: nothing more to reply to.
@@ -92,9 +93,11 @@ func (s *session) read() (parked bool) {
 		}
 		slots, acts = slots[:0], acts[:0]
 		st.batch()
-		// The batch is answered when a reply of it is written now: the client's socket is written to, and
-		// so found dead, before the reader waits again (arrivals.answering).
-		answered, blocking := false, false
+		// The batch is answered when a reply of it is written promptly: the client's socket is written to,
+		// and so found reset, before the reader would miss it (arrivals.answering). Only commands moat
+		// answers or a shared lane runs at once qualify, and only while the session is on a shared lane
+		// (a dedicated connection may hold its replies behind a blocked command).
+		answered, late := false, false
 		if st.auth.refresh(s.in, s.addr); st.auth.gone { // deleted while the batch was on its way
 			s.in.log.Info("closing connection: its ACL user was deleted, or may not log in from this address", "client", s.peer)
 			s.close()
@@ -116,8 +119,14 @@ func (s *session) read() (parked bool) {
 				}
 				sl, a, e := st.decide(&seg[i])
 				acts, ents = append(acts, a), append(ents, e)
-				answered = answered || sl.local != nil || sl.kind == kindOne
-				blocking = blocking || (e != nil && e.blocksFor(&seg[i]))
+				switch {
+				case sl.local != nil:
+					answered = true
+				case e == nil || !e.promptFor(&seg[i]):
+					late = true
+				case sl.kind == kindOne:
+					answered = true
+				}
 				if sl.close {
 					seg = seg[:i+1]
 					quit = true
@@ -162,7 +171,7 @@ func (s *session) read() (parked bool) {
 				return false
 			}
 		}
-		arr.answering(answered && !blocking)
+		arr.answering(answered && !late && s.sh.lane != nil)
 	}
 }
 
@@ -230,30 +239,33 @@ func (s *session) sendDedicated(rd *resp.Reader, cmds []resp.Command, acts []act
 	return true
 }
 
-// holdRead returns the arrival-stamping source of the client socket raw (nil: there is none, or the
-// session is closing), and notes that the reader may hold a read of it open, which close must not wait for.
+// holdRead returns the arrival-stamping source of the client socket raw, nil when there is none. While
+// it holds a read open (arrivals.hold), which a Close would wait for, close only shuts raw down.
 func (s *session) holdRead(raw net.Conn) *arrivals {
 	arr := newArrivals(raw)
-	if arr == nil {
-		return nil
+	if arr != nil {
+		arr.onHold = s.setHolding
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing() {
-		return nil
-	}
-	s.holding = true
 	return arr
 }
 
-// letGo ends the reader's hold of raw; if close came meanwhile (and only shut raw down), it closes raw.
+// setHolding records whether the reader holds a read of the client socket open; it refuses to begin
+// one once close has begun (which then closes the socket itself).
+func (s *session) setHolding(on bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on && s.closing() {
+		return false
+	}
+	s.holding = on
+	return true
+}
+
+// letGo ends the reader's hold of raw; if close came while it was held (and only shut raw down), it
+// closes raw.
 func (s *session) letGo(arr *arrivals, raw net.Conn) {
 	arr.release()
-	s.mu.Lock()
-	s.holding = false
-	closed := s.closing()
-	s.mu.Unlock()
-	if closed {
+	if s.closing() {
 		raw.Close()
 	}
 }
