@@ -25,9 +25,10 @@ import (
 // unseen:
 //   - the kernel says so: the socket's TCP_INQ hint counts the bytes left, and counts a received FIN
 //     as one;
-//   - a peer's reset (RST) is not in that hint, so the session must be about to write to the client
-//     (answering, the reader's word for its batch): the write fails on a reset socket, and the session
-//     closes, which shuts the socket down and wakes this read.
+//   - a peer's reset (RST) is not in that hint, so the batch read last must owe the client a reply that
+//     is written at once (answering, the reader's word for it: session.read, command.promptFor): the
+//     write fails on a reset socket, and the session closes, which shuts the socket down (a Close
+//     would wait for this read: session.setHolding) and wakes this read.
 type arrivals struct {
 	conn *net.TCPConn
 	rc   syscall.RawConn
