@@ -142,13 +142,11 @@ func moatCommands() map[string]moatCommand {
 		"client|setname":      {decide: (*decideState).decideClientSetName, lane: needDedicated},
 		"client|reply":        {decide: (*decideState).decideClientReply, lane: needDedicated},
 	}
-	for _, name := range []string{"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "function"} {
-		m[name] = script
-	}
+	m["function"] = script
+	running := script // a script or function runs until it ends
+	running.flags |= cmdMayStall
 	for _, name := range []string{"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"} {
-		c := m[name]
-		c.flags |= cmdMayStall
-		m[name] = c
+		m[name] = running
 	}
 	m["migrate"] = moatCommand{flags: cmdMayStall}
 	for _, name := range []string{"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe"} {
