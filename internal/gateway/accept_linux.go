@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -17,10 +16,11 @@ import (
 
 // acceptLoop accepts on ln's socket itself (accept4), so that a connection the snapshot refuses on its
 // address alone (the whitelist stage, snapshot.RuleNone) is refused with three system calls — accept4,
-// one write of the reply, close — without becoming a net.Conn: no poller registration, no keep-alive
-// options, no goroutine, no pacing. A flood of refused addresses then costs a few microseconds a
-// connection and never holds up the accept queue that allowed clients wait in. Every other connection
-// becomes a net.Conn (with Go's default keep-alive) and goes through handle as on other systems.
+// one write of the reply, close — without becoming a net.Conn: no poller registration, no goroutine,
+// no pacing. A flood of refused addresses then costs a few microseconds a connection and never holds
+// up the accept queue that allowed clients wait in. Every other connection is served as a net.Conn
+// made of the socket as it is (sockConn: two system calls more; its options are the listener's,
+// listenControl) and admitted as on other systems.
 func (in *Instance) acceptLoop(ln net.Listener, secure bool) {
 	defer in.wg.Done()
 	tl, ok := ln.(*net.TCPListener)
@@ -49,6 +49,7 @@ func (in *Instance) acceptLoop(ln net.Listener, secure bool) {
 			<-closed
 		}
 	}()
+	laddr, _ := tl.Addr().(*net.TCPAddr)
 	var backoff time.Duration
 	for {
 		var nfd int
@@ -71,13 +72,16 @@ func (in *Instance) acceptLoop(ln net.Listener, secure bool) {
 			continue
 		}
 		backoff = 0
-		in.handleFD(nfd, sockaddrPort(sa), secure)
+		in.handleFD(nfd, sa, laddr, secure)
 	}
 }
 
 // handleFD judges an accepted socket by its peer's address: refused at once when the verdict's
-// whitelist stage refuses it, else made a net.Conn and judged in full (handle).
-func (in *Instance) handleFD(fd int, peer netip.AddrPort, secure bool) {
+// whitelist stage refuses it, else served as a net.Conn (sockConn) and judged in full (admit). A peer
+// that reset the connection before it was accepted is served like one that resets later: its first
+// read fails.
+func (in *Instance) handleFD(fd int, sa unix.Sockaddr, ln *net.TCPAddr, secure bool) {
+	peer := sockaddrPort(sa)
 	addr := peer.Addr()
 	snap := in.snap.Load()
 	v := snap.Admit(snapshot.Conn{Peer: addr, TLS: secure, Accepting: true})
@@ -87,35 +91,7 @@ func (in *Instance) handleFD(fd int, peer netip.AddrPort, secure bool) {
 		unix.Close(fd)
 		return
 	}
-	conn, err := fileConn(fd)
-	if err != nil {
-		in.log.Error("accept failed", "client", peer.String(), "err", err)
-		return
-	}
-	if conn == nil { // the peer left already: nothing to serve
-		return
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true}) // what net.Listener.Accept sets
-	}
-	in.admit(conn, addr, snap, secure, v)
-}
-
-// fileConn makes the accepted socket fd a net.Conn (a dup of fd, registered with Go's poller; fd is
-// closed). It returns nil and no error when the peer has gone already (reset before it was looked at:
-// the conn would have no remote address).
-func fileConn(fd int) (net.Conn, error) {
-	f := os.NewFile(uintptr(fd), "")
-	conn, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		return nil, err
-	}
-	if conn.RemoteAddr() == nil {
-		conn.Close()
-		return nil, nil
-	}
-	return conn, nil
+	in.admit(newSockConn(fd, sa, ln), addr, snap, secure, v)
 }
 
 // sockaddrPort is sa's address and port, an IPv4-mapped IPv6 address unmapped (W8); the zero AddrPort

@@ -2,10 +2,22 @@
 
 package gateway
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
 // acceptLoop accepts connections and judges each (handle).
 func (in *Instance) acceptLoop(ln net.Listener, secure bool) {
 	defer in.wg.Done()
 	in.acceptConns(ln, secure)
 }
+
+// listenControl is a listening socket's Control (net.ListenConfig): nothing here (Go's Accept sets each
+// accepted socket's options).
+func listenControl(network, address string, c syscall.RawConn) error {
+	return stampAccepted(network, address, c)
+}
+
+// netConn returns c: every connection here is Go's own kind.
+func netConn(c net.Conn) (net.Conn, error) { return c, nil }

@@ -30,7 +30,7 @@ import (
 //     write fails on a reset socket, and the session closes, which shuts the socket down (a Close
 //     would wait for this read: session.setHolding) and wakes this read.
 type arrivals struct {
-	conn *net.TCPConn
+	conn net.Conn
 	rc   syscall.RawConn
 	p    []byte    // what Read or Now reads into
 	oob  [8]uint64 // room for both control messages (control), aligned for their headers
@@ -64,7 +64,7 @@ func newArrivals(c net.Conn) *arrivals {
 	if rc == nil {
 		return nil
 	}
-	a := &arrivals{conn: c.(*net.TCPConn), rc: rc}
+	a := &arrivals{conn: c, rc: rc}
 	a.recv = a.recvmsg
 	return a
 }

@@ -28,7 +28,7 @@ func listen(addr string, split bool) (net.Listener, error) {
 			network = "tcp4"
 		}
 	}
-	ln, err := (&net.ListenConfig{Control: stampAccepted}).Listen(context.Background(), network, addr)
+	ln, err := (&net.ListenConfig{Control: listenControl}).Listen(context.Background(), network, addr)
 	switch {
 	case err == nil:
 		return ln, nil

@@ -223,7 +223,11 @@ func (in *Instance) park(s *session) bool {
 	conn := s.conn
 	s.park.parked = true
 	s.mu.Unlock()
-	if _, err := cli.EnrollContext(conn, s); err != nil { // closes conn: the room holds a duplicate of its socket
+	conn, err = netConn(conn) // the room takes only Go's own kinds of connection
+	if err == nil {
+		_, err = cli.EnrollContext(conn, s) // closes conn: the room holds a duplicate of its socket
+	}
+	if err != nil {
 		in.log.Warn("closing connection: it could not wait in the waiting room of idle connections", "client", s.peer, "err", err)
 		s.close()
 		return false

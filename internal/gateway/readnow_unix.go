@@ -37,13 +37,24 @@ func readNow(c net.Conn) func([]byte) (int, error) {
 	}
 }
 
+// tcpSocket is a TCP socket served as a net.Conn other than *net.TCPConn (sockConn).
+type tcpSocket interface {
+	syscall.Conn
+	tcpSocket()
+}
+
 // tcpRaw returns the file descriptor access of c, nil when c is not a TCP socket.
 func tcpRaw(c net.Conn) syscall.RawConn {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
+	var sc syscall.Conn
+	switch c := c.(type) {
+	case *net.TCPConn:
+		sc = c
+	case tcpSocket:
+		sc = c
+	default:
 		return nil
 	}
-	rc, err := tc.SyscallConn()
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return nil
 	}
