@@ -9,7 +9,9 @@ import (
 
 // arrivals is Linux's alone (arrival_linux.go): elsewhere moves are ordered by the time their commands
 // were read.
-type arrivals struct{}
+type arrivals struct {
+	onHold func(on bool) bool // never called: no read is held here
+}
 
 func newArrivals(net.Conn) *arrivals { return nil }
 
