@@ -14,7 +14,7 @@ import (
 
 // acceptRaw accepts one connection from ln as the accept loop does (accept4 on a duplicate of its
 // socket).
-func acceptRaw(t *testing.T, ln net.Listener) (int, unix.Sockaddr) {
+func acceptRaw(t *testing.T, ln net.Listener) (int, syscall.Sockaddr) {
 	t.Helper()
 	lf, err := ln.(*net.TCPListener).File()
 	if err != nil {
@@ -23,10 +23,10 @@ func acceptRaw(t *testing.T, ln net.Listener) (int, unix.Sockaddr) {
 	defer lf.Close()
 	rc, _ := lf.SyscallConn()
 	var fd int
-	var sa unix.Sockaddr
+	var sa syscall.Sockaddr
 	var aerr error
 	rc.Read(func(s uintptr) bool {
-		fd, sa, aerr = unix.Accept4(int(s), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, sa, aerr = syscall.Accept4(int(s), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 		return aerr != unix.EAGAIN
 	})
 	if aerr != nil {

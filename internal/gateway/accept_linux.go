@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -53,10 +54,10 @@ func (in *Instance) acceptLoop(ln net.Listener, secure bool) {
 	var backoff time.Duration
 	for {
 		var nfd int
-		var sa unix.Sockaddr
+		var sa syscall.Sockaddr
 		var aerr error
 		err := rc.Read(func(fd uintptr) bool {
-			nfd, sa, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			nfd, sa, aerr = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 			return !errors.Is(aerr, unix.EAGAIN) // false: wait until a connection is there
 		})
 		switch {
@@ -80,7 +81,7 @@ func (in *Instance) acceptLoop(ln net.Listener, secure bool) {
 // whitelist stage refuses it, else served as a net.Conn (sockConn) and judged in full (admit). A peer
 // that reset the connection before it was accepted is served like one that resets later: its first
 // read fails.
-func (in *Instance) handleFD(fd int, sa unix.Sockaddr, ln *net.TCPAddr, secure bool) {
+func (in *Instance) handleFD(fd int, sa syscall.Sockaddr, ln *net.TCPAddr, secure bool) {
 	peer := sockaddrPort(sa)
 	addr := peer.Addr()
 	snap := in.snap.Load()
@@ -96,11 +97,11 @@ func (in *Instance) handleFD(fd int, sa unix.Sockaddr, ln *net.TCPAddr, secure b
 
 // sockaddrPort is sa's address and port, an IPv4-mapped IPv6 address unmapped (W8); the zero AddrPort
 // (which no allow set contains) for any other kind.
-func sockaddrPort(sa unix.Sockaddr) netip.AddrPort {
+func sockaddrPort(sa syscall.Sockaddr) netip.AddrPort {
 	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
+	case *syscall.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *unix.SockaddrInet6:
+	case *syscall.SockaddrInet6:
 		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
 	}
 	return netip.AddrPort{}

@@ -223,7 +223,7 @@ func (in *Instance) park(s *session) bool {
 	conn := s.conn
 	s.park.parked = true
 	s.mu.Unlock()
-	s.sh.unsent = nil // it held on to the socket as it was; wake watches the new one's send queue
+	s.sh.unsent = nil         // it held on to the socket as it was; wake watches the new one's send queue
 	conn, err = netConn(conn) // the room takes only Go's own kinds of connection
 	if err == nil {
 		_, err = cli.EnrollContext(conn, s) // closes conn: the room holds a duplicate of its socket

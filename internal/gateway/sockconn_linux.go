@@ -30,10 +30,10 @@ type sockConn struct {
 
 // newSockConn serves the accepted socket fd (non-blocking), whose peer accept4 reported as sa, on the
 // listener whose address is ln.
-func newSockConn(fd int, sa unix.Sockaddr, ln *net.TCPAddr) *sockConn {
+func newSockConn(fd int, sa syscall.Sockaddr, ln *net.TCPAddr) *sockConn {
 	c := &sockConn{f: os.NewFile(uintptr(fd), ""), raddr: tcpAddr(sa), laddr: ln}
 	if ln == nil || ln.IP.IsUnspecified() { // a wildcard listener: the address the client reached
-		if local, err := unix.Getsockname(fd); err == nil {
+		if local, err := syscall.Getsockname(fd); err == nil {
 			c.laddr = tcpAddr(local)
 		}
 	}
@@ -41,11 +41,11 @@ func newSockConn(fd int, sa unix.Sockaddr, ln *net.TCPAddr) *sockConn {
 }
 
 // tcpAddr is sa as net reports a TCP socket's address; nil for any other kind.
-func tcpAddr(sa unix.Sockaddr) *net.TCPAddr {
+func tcpAddr(sa syscall.Sockaddr) *net.TCPAddr {
 	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
+	case *syscall.SockaddrInet4:
 		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port}
-	case *unix.SockaddrInet6:
+	case *syscall.SockaddrInet6:
 		zone := ""
 		if a.ZoneId != 0 {
 			if ifi, err := net.InterfaceByIndex(int(a.ZoneId)); err == nil {
