@@ -21,3 +21,6 @@ func listenControl(network, address string, c syscall.RawConn) error {
 
 // netConn returns c: every connection here is Go's own kind.
 func netConn(c net.Conn) (net.Conn, error) { return c, nil }
+
+// socketConn serves fd, a TCP socket (a parked session's, as it leaves the waiting room), as a net.Conn.
+func socketConn(fd int, _, _ net.Addr) (net.Conn, error) { return fileConn(fd) }

@@ -269,7 +269,7 @@ func (r *waitingRoom) OnTraffic(c gnet.Conn) gnet.Action {
 	s.mu.Unlock()
 	r.in.m.parked.Dec()
 	c.SetContext(nil) // its OnClose is not the session's end
-	go r.in.wake(s, fd, prefix)
+	go r.in.wake(s, fd, prefix, c.RemoteAddr())
 	return gnet.Close // the loop's descriptor; the duplicate keeps the socket open
 }
 
@@ -289,11 +289,13 @@ func (r *waitingRoom) OnClose(c gnet.Conn, _ error) gnet.Action {
 	return gnet.None
 }
 
-// wake resumes a session whose socket left the room as descriptor fd, with prefix read from it there.
-func (in *Instance) wake(s *session, fd int, prefix []byte) {
-	f := os.NewFile(uintptr(fd), "")
-	nc, err := net.FileConn(f)
-	f.Close()
+// wake resumes a session whose socket left the room as descriptor fd, with prefix read from it there;
+// raddr is its peer's address.
+func (in *Instance) wake(s *session, fd int, prefix []byte, raddr net.Addr) {
+	s.mu.Lock()
+	laddr := s.park.laddr
+	s.mu.Unlock()
+	nc, err := socketConn(fd, laddr, raddr)
 	if err != nil {
 		in.log.Warn("closing connection: it could not leave the waiting room of idle connections", "client", s.peer, "err", err)
 		s.close()
@@ -313,6 +315,13 @@ func (in *Instance) wake(s *session, fd int, prefix []byte) {
 	s.sh.unsent = unsentBytes(nc)
 	s.park.prefix = prefix
 	in.live(s, s.serveShared)
+}
+
+// fileConn makes the socket fd a net.Conn of Go's own kind (of a duplicate of fd; fd is closed).
+func fileConn(fd int) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "")
+	defer f.Close()
+	return net.FileConn(f)
 }
 
 // gnetLog is the waiting room's event loop's log, in the instance's.

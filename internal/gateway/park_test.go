@@ -70,6 +70,11 @@ func TestIdleSessionParksAndResumes(t *testing.T) {
 	if got := e.parked(); got != 0 {
 		t.Errorf("moat_connections_parked = %v after the client sent, want 0", got)
 	}
+	// The socket it resumed on is the same connection, with both its addresses.
+	info := c.do("CLIENT", "INFO")
+	if !strings.Contains(info, " addr="+c.c.LocalAddr().String()+" ") || !strings.Contains(info, " laddr="+e.addr+" ") {
+		t.Errorf("CLIENT INFO after waking: %q, want addr=%v laddr=%v", info, c.c.LocalAddr(), e.addr)
+	}
 	waitParked(t, e, 1)
 	mustDo(t, c, bulk(strings.Repeat("x", 40)), "GET", "app:2999")
 }

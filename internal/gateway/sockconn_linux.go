@@ -31,13 +31,24 @@ type sockConn struct {
 // newSockConn serves the accepted socket fd (non-blocking), whose peer accept4 reported as sa, on the
 // listener whose address is ln.
 func newSockConn(fd int, sa syscall.Sockaddr, ln *net.TCPAddr) *sockConn {
-	c := &sockConn{f: os.NewFile(uintptr(fd), ""), raddr: tcpAddr(sa), laddr: ln}
+	laddr := ln
 	if ln == nil || ln.IP.IsUnspecified() { // a wildcard listener: the address the client reached
 		if local, err := syscall.Getsockname(fd); err == nil {
-			c.laddr = tcpAddr(local)
+			laddr = tcpAddr(local)
 		}
 	}
-	return c
+	return &sockConn{f: os.NewFile(uintptr(fd), ""), laddr: laddr, raddr: tcpAddr(sa)}
+}
+
+// socketConn serves fd, a non-blocking TCP socket whose addresses are known already (a parked
+// session's, as it leaves the waiting room), as a net.Conn.
+func socketConn(fd int, laddr, raddr net.Addr) (net.Conn, error) {
+	la, lok := laddr.(*net.TCPAddr)
+	ra, rok := raddr.(*net.TCPAddr)
+	if !lok || !rok {
+		return fileConn(fd)
+	}
+	return &sockConn{f: os.NewFile(uintptr(fd), ""), laddr: la, raddr: ra}, nil
 }
 
 // tcpAddr is sa as net reports a TCP socket's address; nil for any other kind.
@@ -186,9 +197,7 @@ func netConn(c net.Conn) (net.Conn, error) {
 	if cerr := rc.Control(func(fd uintptr) { dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
 		return nil, sc.opError("dup", errors.Join(cerr, err))
 	}
-	f := os.NewFile(uintptr(dup), "")
-	defer f.Close()
-	nc, err := net.FileConn(f)
+	nc, err := fileConn(dup)
 	if err != nil {
 		return nil, sc.opError("dup", err)
 	}
