@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Where a request's microseconds go (issue 20): moat + ACL user at -P 1 and -P 16.
+# Where a request's microseconds go (issue 20): moat + ACL user at -P 1 and -P 16, and a new connection's.
 #
 #   bench/profile.sh bench/out/<run>        # a directory a harness run wrote (its moat binary and config)
 #
 # Starts a redis-server and the run's moat (with --pprof) on free loopback ports, with a copy of the run's
-# moat-data (the ACL user "bench" is in it), then for -P 1 (200,000 GETs) and -P 16 (1,000,000 GETs)
-# against the ACL instance: counts moat's read and write syscalls per command (/proc/<pid>/io syscr,
-# syscw; and, where perf can trace syscalls, each kind of syscall per command — syscr does not count the
-# recvmsg a plain client socket is read with), its CPU per request (/proc/<pid>/stat), and takes a CPU
-# profile during the run. Writes
-# profile.txt, cpu-P1.pprof and cpu-P16.pprof into <run>/profile/; read a profile with
-# `go tool pprof -top -cum <run>/bin/moat <run>/profile/cpu-P1.pprof`. Every process it starts is stopped
-# on exit.
+# moat-data (the ACL user "bench" is in it), then against the ACL instance runs -P 1 (200,000 GETs),
+# -P 16 (1,000,000 GETs) and churn (50,000 new connections, each AUTH + PING, then close). For each: moat's
+# CPU per request or connection (/proc/<pid>/stat), its read and write syscalls per command
+# (/proc/<pid>/io syscr, syscw), and, where perf can trace syscalls, each kind of syscall per command or
+# connection (syscr does not count the recvmsg a plain client socket is read with); and a CPU profile.
+# Writes profile.txt, cpu-P1.pprof, cpu-P16.pprof and cpu-churn.pprof into <run>/profile/; read a profile
+# with `go tool pprof -top -cum <run>/bin/moat <run>/profile/cpu-P1.pprof`. Every process it starts is
+# stopped on exit.
 set -euo pipefail
 run=$(cd "${1:?usage: bench/profile.sh bench/out/<run>}" && pwd)
 work=$run/work
@@ -54,6 +54,7 @@ done
 # perf's syscall tracepoints, when perf and tracefs are there (root): syscalls of each kind per command.
 perf=""
 syscalls=syscalls:sys_enter_recvmsg,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex
+churn_syscalls=syscalls:sys_enter_accept4,syscalls:sys_enter_close,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_fcntl,syscalls:sys_enter_setsockopt,syscalls:sys_enter_getsockopt,syscalls:sys_enter_getsockname,syscalls:sys_enter_getpeername
 if command -v perf >/dev/null && perf stat -e syscalls:sys_enter_recvmsg -- true >/dev/null 2>&1; then perf=1; fi
 cpu() { awk '{print $14+$15}' "/proc/$moat/stat"; }
 io() { awk '/syscr|syscw/ {printf "%s ", $2}' "/proc/$moat/io"; }
@@ -87,4 +88,24 @@ bench() { redis-benchmark -h 127.0.0.1 -p "$1" "${@:2}" -q 2>/dev/null | tr '\r'
   for P in 1 16; do
     echo "direct P$P: $(bench "$p_redis" -t get -n $((P == 1 ? 200000 : 1000000)) -c 50 -P "$P")"
   done
+  # New connections (churn): each connects, AUTHs as the ACL user, PINGs and closes.
+  n=50000
+  bench "$p_acl" --user bench -a "$pw" -t ping_mbulk -n 5000 -c 50 -k 0 >/dev/null # warm-up
+  c0=$(cpu)
+  (sleep 1 && curl -s -o "$out/cpu-churn.pprof" "http://127.0.0.1:$p_api/debug/pprof/profile?seconds=3") &
+  prof=$!
+  sys=""
+  if [ -n "$perf" ]; then
+    perf stat -x, -o "$out/syscalls-churn.csv" -p "$moat" -e "$syscalls,$churn_syscalls" &
+    perfpid=$!
+  fi
+  res=$(bench "$p_acl" --user bench -a "$pw" -t ping_mbulk -n "$n" -c 50 -k 0)
+  c1=$(cpu)
+  if [ -n "$perf" ]; then
+    kill -INT "$perfpid"; wait "$perfpid" || true
+    sys=" | per connection:$(awk -F, -v n="$n" '$3 ~ /sys_enter_/ {sub(/.*sys_enter_/, "", $3); printf " %s %.2f", $3, $1/n}' "$out/syscalls-churn.csv")"
+  fi
+  wait "$prof"
+  echo "moat+acl churn: $res | µs/connection $(echo "scale=1; ($c1-$c0)*10000/$n" | bc)$sys"
+  echo "direct churn: $(bench "$p_redis" -t ping_mbulk -n "$n" -c 50 -k 0)"
 } | tee "$out/profile.txt"
