@@ -92,6 +92,11 @@ func (in *Instance) handleFD(fd int, sa syscall.Sockaddr, ln *net.TCPAddr, secur
 		unix.Close(fd)
 		return
 	}
+	fd, err := aboveStdio(fd)
+	if err != nil {
+		in.log.Error("accept failed", "client", peer.String(), "err", err)
+		return
+	}
 	in.admit(newSockConn(fd, sa, ln), addr, snap, secure, v)
 }
 

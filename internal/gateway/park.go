@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -229,7 +230,11 @@ func (in *Instance) park(s *session) bool {
 		_, err = cli.EnrollContext(conn, s) // closes conn: the room holds a duplicate of its socket
 	}
 	if err != nil {
-		in.log.Warn("closing connection: it could not wait in the waiting room of idle connections", "client", s.peer, "err", err)
+		if errors.Is(err, syscall.ENOTCONN) { // the client reset the connection as it parked
+			in.log.Debug("closing connection: the client reset it as it parked", "client", s.peer)
+		} else {
+			in.log.Warn("closing connection: it could not wait in the waiting room of idle connections", "client", s.peer, "err", err)
+		}
 		s.close()
 		return false
 	}

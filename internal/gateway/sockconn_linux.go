@@ -40,6 +40,21 @@ func newSockConn(fd int, sa syscall.Sockaddr, ln *net.TCPAddr) *sockConn {
 	return &sockConn{f: os.NewFile(uintptr(fd), ""), laddr: laddr, raddr: tcpAddr(sa)}
 }
 
+// aboveStdio returns fd, or, when it is 0, 1 or 2 (a process started with standard streams closed), a
+// duplicate of it above them (fd is closed): an *os.File of descriptor 1 or 2 raises SIGPIPE on a
+// write that fails with EPIPE (os.File.Write, for `prog | head`), which ends the process.
+func aboveStdio(fd int) (int, error) {
+	if fd > 2 {
+		return fd, nil
+	}
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+	unix.Close(fd)
+	if err != nil {
+		return -1, os.NewSyscallError("fcntl", err)
+	}
+	return nfd, nil
+}
+
 // socketConn serves fd, a non-blocking TCP socket whose addresses are known already (a parked
 // session's, as it leaves the waiting room), as a net.Conn.
 func socketConn(fd int, laddr, raddr net.Addr) (net.Conn, error) {
@@ -47,6 +62,10 @@ func socketConn(fd int, laddr, raddr net.Addr) (net.Conn, error) {
 	ra, rok := raddr.(*net.TCPAddr)
 	if !lok || !rok {
 		return fileConn(fd)
+	}
+	fd, err := aboveStdio(fd)
+	if err != nil {
+		return nil, err
 	}
 	return &sockConn{f: os.NewFile(uintptr(fd), ""), laddr: la, raddr: ra}, nil
 }
@@ -200,6 +219,10 @@ func netConn(c net.Conn) (net.Conn, error) {
 	nc, err := fileConn(dup)
 	if err != nil {
 		return nil, sc.opError("dup", err)
+	}
+	if nc.RemoteAddr() == nil { // the peer reset the connection: getpeername fails, and gnet would panic
+		nc.Close()
+		return nil, sc.opError("dup", syscall.ENOTCONN)
 	}
 	return nc, nil
 }
