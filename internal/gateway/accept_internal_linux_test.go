@@ -35,19 +35,27 @@ func acceptRaw(t *testing.T, ln net.Listener) (int, syscall.Sockaddr) {
 	return fd, sa
 }
 
-// A connection its client resets before moat looks at it is served with its peer's address (which
-// accept4 reports), and its first read fails: HAProxy's health checks connect and reset at once, and a
-// session without a remote address once crashed every gateway behind it.
-func TestSockConnOfAResetConnection(t *testing.T) {
+// listenAndDial returns a listener as moat makes them (listen) and a client connected to it.
+func listenAndDial(t *testing.T) (net.Listener, net.Conn) {
+	t.Helper()
 	ln, err := listen("127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
+	return ln, c
+}
+
+// A connection its client resets before moat looks at it is served with its peer's address (which
+// accept4 reports), and its first read fails: HAProxy's health checks connect and reset at once, and a
+// session without a remote address once crashed every gateway behind it.
+func TestSockConnOfAResetConnection(t *testing.T) {
+	ln, c := listenAndDial(t)
 	c.(*net.TCPConn).SetLinger(0) // close sends RST
 	local := c.LocalAddr().String()
 	c.Close()

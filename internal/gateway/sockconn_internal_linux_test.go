@@ -12,15 +12,7 @@ import (
 // remote address (gnet's EnrollContext dereferences it, and the whole process would panic): netConn of
 // such a socket fails with ENOTCONN, and park closes the session.
 func TestNetConnOfAResetConnection(t *testing.T) {
-	ln, err := listen("127.0.0.1:0", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, c := listenAndDial(t)
 	fd, sa := acceptRaw(t, ln)
 	sc := newSockConn(fd, sa, ln.Addr().(*net.TCPAddr))
 	c.(*net.TCPConn).SetLinger(0) // close sends RST
