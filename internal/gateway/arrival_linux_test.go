@@ -22,6 +22,20 @@ func TestArrivalsStampWhenBytesArrived(t *testing.T) {
 		t.Cleanup(a.release) // before the socket's Close, which a held read would keep waiting
 		return c, a
 	}
+	// The kernel turns stamping on a moment after the first socket asks for it, and off after the last
+	// one goes (other tests' sockets come and go): bytes that arrive in between are not stamped. A pair
+	// kept open through the test holds it on; wait until it is.
+	warmC, warm := pair()
+	buf := make([]byte, 16)
+	for deadline := time.Now().Add(5 * time.Second); warm.At() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the kernel stamped none of the bytes read in 5 s")
+		}
+		warmC.Write([]byte("x"))
+		if _, err := warm.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
 	firstC, first := pair()
 	secondC, second := pair()
 	before := time.Now().UnixNano()
@@ -32,7 +46,6 @@ func TestArrivalsStampWhenBytesArrived(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	after := time.Now().UnixNano()
 
-	buf := make([]byte, 16)
 	if n, err := second.Read(buf); err != nil || string(buf[:n]) != "second" {
 		t.Fatalf("read %q, %v", buf[:n], err)
 	}
