@@ -101,8 +101,10 @@ func FuzzSecretURL(f *testing.F) {
 	f.Add("", "p/w?#", "h")
 	f.Add("u", "a:b:c", "h:1")
 	f.Fuzz(func(t *testing.T, user, pw, rest string) {
+		// Skipped: a password the masked text would hold anyway — in what is not secret, or made of the
+		// mask's letter and the delimiters around masked values ("=x" in "?a=xxxxx").
 		if pw == "" || strings.ContainsAny(user, ":@") || strings.Contains(rest, "@") ||
-			strings.Contains("redis://"+user+":"+Mask+"@"+rest, pw) {
+			strings.Contains("redis://"+user+":"+Mask+"@"+rest, pw) || strings.Trim(pw, Mask[:1]+"=&;:@?#/") == "" {
 			t.Skip()
 		}
 		spec := "redis://" + user + ":" + pw + "@" + rest
