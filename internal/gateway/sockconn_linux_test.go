@@ -32,7 +32,7 @@ func TestClientsResettingAsTheyParkLeaveMoatRunning(t *testing.T) {
 		} else if len(s) > 1500 {
 			s = s[len(s)-1500:]
 		}
-		t.Fatalf("moat died (%v):\n%s", err, s)
+		t.Fatalf("moat died, or stopped serving (%v):\n%s", err, s)
 	}
 }
 
@@ -61,6 +61,13 @@ func resetWhileParking(t *testing.T) {
 		}
 		t.Logf("round %d: reset at tick+%v, parked %v→%v (%v after start)", round, delta, before, e.parked(), time.Since(start))
 		time.Sleep(300 * time.Millisecond)
+	}
+	// Every reset session ended, and moat serves a new client.
+	if !eventually(15*time.Second, func() bool { return e.activeConns() == 0 }) {
+		t.Fatalf("moat_connections_active = %v after every client reset, want 0", e.activeConns())
+	}
+	if got := expectAdmitted(t, e.addr, "127.0.0.2").do("PING"); got != "+PONG\r\n" {
+		t.Fatalf("PING after the resets: %q", got)
 	}
 }
 
