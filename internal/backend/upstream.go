@@ -16,6 +16,15 @@ import (
 // keepAlive is the TCP keep-alive period of backend connections.
 const keepAlive = 30 * time.Second
 
+// receiveBuffer is the SO_RCVBUF of TCP backend connections, set before any byte arrives (Linux
+// doubles it: 2 MiB of kernel buffer, about 1 MiB of advertised window). Left to autotuning, the
+// buffer of a connection that moat reads fast grows to tcp_rmem's maximum (32 MiB here), and one write
+// of a long reply by the backend — redis-server writes a whole value per call — then copies for as long
+// as moat keeps reading or dropping, up to hundreds of MB and of ms, while its event loop serves no one
+// else. With the cap each such write ends once a few MiB are in flight. The cost is throughput over
+// long round trips: about 1 MiB per round trip per connection (1 GB/s at 1 ms).
+const receiveBuffer = 1 << 20
+
 // upstream is a RESP server reached over TCP, TLS or a unix socket.
 type upstream struct {
 	name    string // Spec.String(), password redacted
@@ -110,6 +119,9 @@ func (u *upstream) Dial(ctx context.Context) (net.Conn, error) {
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w: %w", u.name, ErrUnavailable, err)
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(receiveBuffer) // best effort: an unset cap costs latency, not correctness
 	}
 	plan := u.guard.plan.Load()
 	// One deadline for the whole handshake, and cancellation of ctx unblocks it at once.

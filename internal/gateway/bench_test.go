@@ -93,3 +93,36 @@ func BenchmarkRelaySingleACL(b *testing.B) {
 func BenchmarkRelayPipeline16ACL(b *testing.B) {
 	benchRelayAs(b, 16, withUsers(b, allowLoopback(b), [][]string{aclBenchUser}), []string{"AUTH", "bench", "pw"})
 }
+
+// benchRelayValue GETs a value of size bytes through the gateway b.N times, one at a time: the cost of
+// relaying long replies (throughput in MB/s).
+func benchRelayValue(b *testing.B, size int) {
+	e := newEnv(b, allowLoopback(b))
+	c := dial(b, e.addr, "127.0.0.2")
+	setValue(b, e, "bench:big", size)
+	one := []byte(cmd("GET", "bench:big"))
+	bw := bufio.NewWriter(io.Discard)
+	var info resp.ReplyInfo
+	c.c.SetDeadline(time.Now().Add(5 * time.Minute))
+
+	b.ReportAllocs()
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.c.Write(one); err != nil {
+			b.Fatalf("write: %v", err)
+		}
+		if err := resp.CopyReply(bw, c.br, &info); err != nil {
+			b.Fatalf("read reply: %v", err)
+		}
+		if info.Type != '$' {
+			b.Fatalf("reply type %q, want a bulk string", info.Type)
+		}
+	}
+	b.StopTimer()
+}
+
+// BenchmarkRelayValue1MiB and BenchmarkRelayValue64MiB relay long replies to a client that reads at
+// once.
+func BenchmarkRelayValue1MiB(b *testing.B)  { benchRelayValue(b, 1<<20) }
+func BenchmarkRelayValue64MiB(b *testing.B) { benchRelayValue(b, 64<<20) }

@@ -37,7 +37,7 @@ func stallSize(t *testing.T) int {
 
 // setValue makes key a string of size bytes straight on redis-server (a long SET through moat moves to
 // a dedicated lane, and the test need not hold the value).
-func setValue(t *testing.T, e *env, key string, size int) {
+func setValue(t testing.TB, e *env, key string, size int) {
 	t.Helper()
 	if got := doSlow(t, e.srv.Addr, "SETRANGE", key, strconv.Itoa(size-1), "x"); got != ":"+strconv.Itoa(size)+"\r\n" {
 		t.Fatalf("SETRANGE %s: %q", key, got)
@@ -46,7 +46,7 @@ func setValue(t *testing.T, e *env, key string, size int) {
 
 // doSlow sends one command straight to redis-server on a connection of its own and reads the reply,
 // allowing a minute: with values of hundreds of MiB, redis-server can be busy for seconds.
-func doSlow(t *testing.T, addr string, args ...string) string {
+func doSlow(t testing.TB, addr string, args ...string) string {
 	t.Helper()
 	c := dial(t, addr, "127.0.0.1") // redis-server's protected mode trusts only 127.0.0.1
 	defer c.c.Close()
