@@ -22,7 +22,7 @@
 #
 # Settings (environment): ROUNDS (5; 0: the idle-memory test alone), REQUESTS (200000), CLIENTS (50),
 # CHURN_N (50000), IDLE_CONNS (10000), IDLE_SETTLE (15s: the wait before each RSS reading of the idle test —
-# moat parks a connection idle for 2 s, and the Go runtime returns the memory its goroutines held over
+# moat parks a connection idle for 0.5 s, and the Go runtime returns the memory its goroutines held over
 # seconds),
 # FLOOD (1; 0 skips the flood test), FLOOD_RATE (5000: open-loop connection attempts a second; 0: closed
 # loops instead), FLOOD_WORKERS (2, the closed loops), FLOOD_NICE (0: niceness added to the flood client),

@@ -43,10 +43,18 @@ import (
 // header, idle timeout, a dedicated lane) are marked so and never asked.
 
 const (
-	// parkAfter: a session that has sent no command for this long is asked to park.
-	parkAfter = 2 * time.Second
-	// parkSweep: how often the sweeper looks for sessions to park.
-	parkSweep = time.Second
+	// parkAfter: a session that has sent no command for this long is asked to park; one woken from the
+	// room waits twice as long as before it parks again, up to parkAfterMax. The Go runtime keeps the
+	// descriptor of every goroutine it ever ran at once, so the sooner a wave of new idle clients parks,
+	// the less each costs for good: 10,000 clients opened 32 at a time (bench/run.sh's idle test) cost
+	// 4.5–4.9 KB each with 2 s, 3.6 KB with 500 ms. A park and a wake cost about 60 µs of moat's CPU,
+	// and a wake waits behind the parks of its sweep: the back-off lets a client that sends a command
+	// every second pay them once or twice, not for every command.
+	parkAfter    = 500 * time.Millisecond
+	parkAfterMax = 2 * time.Second
+	// parkSweep: how often the sweeper looks for sessions to park. Each sweep's sessions park at once:
+	// short sweeps keep those waves small.
+	parkSweep = 100 * time.Millisecond
 	// releaseAfter: when the sweeps of a wave of parking (until one that asks none) asked at least this
 	// many sessions to park, the memory their goroutines and buffers held goes back to the operating
 	// system (at most once per releaseEvery).
@@ -62,10 +70,13 @@ type parkState struct {
 	req   atomic.Bool // the sweeper asked the reader to park at its next wait
 	now   atomic.Bool // the reader parks: the pump ends without closing the session
 
+	// Written under session.mu; the sweeper reads parked without it, to pass parked sessions by.
+	parked atomic.Bool // the socket is in the waiting room, or on its way in or out
+
 	// Guarded by session.mu.
-	parked bool      // the socket is in the waiting room, or on its way in or out
-	gc     gnet.Conn // the socket in the room; nil on its way in or out
-	laddr  net.Addr  // the socket's local address, taken as it entered the room (CLIENT LIST's laddr)
+	after time.Duration // how long the session must be idle to be asked to park; 0: parkAfter
+	gc    gnet.Conn     // the socket in the room; nil on its way in or out
+	laddr net.Addr      // the socket's local address, taken as it entered the room (CLIENT LIST's laddr)
 
 	// The reader's alone: who the connection is, kept across a park (the rest of its decide state is
 	// that of a new connection: anything else — MULTI, CLIENT REPLY, subscriptions — keeps a session on
@@ -132,17 +143,17 @@ func (in *Instance) sweepParking() {
 		idle = idle[:0]
 		in.mu.Lock()
 		for ss := range in.sessions {
-			if !ss.park.never.Load() && ss.owed.Load() == 0 && !ss.listening.Load() {
+			if !ss.park.never.Load() && !ss.park.parked.Load() && ss.owed.Load() == 0 && !ss.listening.Load() {
 				idle = append(idle, ss)
 			}
 		}
 		in.mu.Unlock()
-		before := time.Now().Add(-parkAfter).UnixNano()
+		now := time.Now().UnixNano()
 		for _, ss := range idle {
 			ss.mu.Lock()
-			last, parked, conn := ss.client.view.lastAt, ss.park.parked, ss.conn
+			last, parked, conn, after := ss.client.view.lastAt, ss.park.parked.Load(), ss.conn, ss.park.after
 			ss.mu.Unlock()
-			if last != 0 && last < before && !parked {
+			if last != 0 && last < now-int64(max(after, parkAfter)) && !parked {
 				ss.park.req.Store(true) // before the deadline: the reader looks at it when its read times out
 				conn.SetReadDeadline(time.Unix(1, 0))
 				asked++
@@ -222,7 +233,7 @@ func (in *Instance) park(s *session) bool {
 	}
 	s.mu.Lock()
 	conn := s.conn
-	s.park.parked = true
+	s.park.parked.Store(true)
 	s.mu.Unlock()
 	s.sh.unsent = nil         // it held on to the socket as it was; wake watches the new one's send queue
 	conn, err = netConn(conn) // the room takes only Go's own kinds of connection
@@ -310,7 +321,9 @@ func (in *Instance) wake(s *session, fd int, prefix []byte, raddr net.Addr) {
 	s.mu.Lock()
 	s.conn, s.client.raw = nc, nc
 	s.client.view.lastAt = time.Now().UnixNano() // not asked to park again before it reads
-	s.park.parked, s.park.laddr = false, nil
+	s.park.parked.Store(false)
+	s.park.laddr = nil
+	s.park.after = min(2*max(s.park.after, parkAfter), parkAfterMax)
 	s.mu.Unlock()
 	if s.closing() { // closed while it left the room: close could not reach the new socket
 		nc.Close()

@@ -15,7 +15,8 @@ func (e *env) parked() float64 {
 	return e.counter("moat_connections_parked", map[string]string{"instance": "r-test"})
 }
 
-// waitParked waits until n of the instance's connections are parked (idle for 2 s, swept every 1 s).
+// waitParked waits until n of the instance's connections are parked (idle for 0.5 s — longer once
+// woken — and swept every 0.1 s).
 func waitParked(t *testing.T, e *env, n int) {
 	t.Helper()
 	if !eventually(15*time.Second, func() bool { return e.parked() == float64(n) }) {
@@ -77,6 +78,26 @@ func TestIdleSessionParksAndResumes(t *testing.T) {
 	}
 	waitParked(t, e, 1)
 	mustDo(t, c, bulk(strings.Repeat("x", 40)), "GET", "app:2999")
+}
+
+// A session woken from the waiting room waits twice as long before it parks again (1 s, then 2 s), so
+// that a client sending a command every second or so does not park and wake for every command.
+func TestWokenSessionParksLater(t *testing.T) {
+	t.Parallel()
+	skipWithoutLanes(t)
+	e := newEnv(t, allowLoopback(t))
+	c := expectAdmitted(t, e.addr, "127.0.0.2")
+	for _, after := range []time.Duration{time.Second, 2 * time.Second} {
+		waitParked(t, e, 1)
+		mustDo(t, c, "+PONG\r\n", "PING")
+		woke := time.Now()
+		if !eventually(15*time.Second, func() bool { return e.parked() == 1 }) {
+			t.Fatalf("not parked again after waking (moat_connections_parked = %v)", e.parked())
+		}
+		if idle := time.Since(woke); idle < after {
+			t.Fatalf("parked again %v after waking, want at least %v", idle, after)
+		}
+	}
 }
 
 // A parked session is still a connection: CLIENT LIST shows it, CLIENT KILL closes it, and a client that
