@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/moat-dev/moat/internal/gateway"
 )
@@ -114,12 +115,13 @@ func TestBindErrors(t *testing.T) {
 			t.Errorf("Start(%v) = %v, want %v naming %q", c.listen, err, c.want, c.text)
 		}
 	}
-	// The first address of the failed start was released.
-	ln, err := net.Listen("tcp", freeAddr)
-	if err != nil {
-		t.Errorf("%s still bound after a failed start: %v", freeAddr, err)
-	} else {
+	// The first address of the failed start was released. Binding it again can also fail because a
+	// parallel test's connection took the freed port as its own; then nothing may accept on it.
+	if ln, err := net.Listen("tcp", freeAddr); err == nil {
 		ln.Close()
+	} else if c, derr := net.DialTimeout("tcp", freeAddr, time.Second); derr == nil {
+		c.Close()
+		t.Errorf("%s still accepts connections after a failed start (bind: %v)", freeAddr, err)
 	}
 	// TLS listen addresses are named as such.
 	f := newTLSFixture(t)
