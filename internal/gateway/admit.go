@@ -99,15 +99,19 @@ func (in *Instance) admit(conn net.Conn, addr netip.Addr, snap *snapshot.Snapsho
 // live runs a session — from its start (run) or as it wakes from a park (serveShared) — and ends it
 // unless it parks (park.go), which it may do again and again.
 func (in *Instance) live(ss *session, serve func() bool) {
+	in.awake.add(ss)
 	for serve() {
+		in.awake.remove(ss) // before the room has it: its wake may add it again at once
 		if in.park(ss) {
 			return
 		}
+		in.awake.add(ss)
 		if ss.closing() {
 			break
 		}
 		serve = ss.serveShared // it could not park: it goes on
 	}
+	in.awake.remove(ss)
 	in.ended(ss)
 }
 

@@ -97,6 +97,9 @@ func BenchmarkRelayPipeline16ACL(b *testing.B) {
 // benchRelayValue GETs a value of size bytes through the gateway b.N times, one at a time: the cost of
 // relaying long replies (throughput in MB/s).
 func benchRelayValue(b *testing.B, size int) {
+	if testing.Short() && size > 1<<20 {
+		b.Skip("values over 1 MiB: run without -short")
+	}
 	e := newEnv(b, allowLoopback(b))
 	c := dial(b, e.addr, "127.0.0.2")
 	setValue(b, e, "bench:big", size)

@@ -153,6 +153,7 @@ type Instance struct {
 
 	accept acceptState // listeners, connection IDs and counts, PROXY headers awaited (admit.go)
 	room   waitingRoom // where idle connections wait without goroutines (park.go)
+	awake  awakeSet    // the sessions whose goroutines run, which the sweeper looks at (park.go)
 
 	stats stats // the error replies of the commands moat answers itself; their calls: cmds (stats.go)
 }

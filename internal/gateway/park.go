@@ -140,14 +140,7 @@ func (in *Instance) sweepParking() {
 		case <-t.C:
 		}
 		asked := 0
-		idle = idle[:0]
-		in.mu.Lock()
-		for ss := range in.sessions {
-			if !ss.park.never.Load() && !ss.park.parked.Load() && ss.owed.Load() == 0 && !ss.listening.Load() {
-				idle = append(idle, ss)
-			}
-		}
-		in.mu.Unlock()
+		idle = in.parkCandidates(idle[:0])
 		now := time.Now().UnixNano()
 		for _, ss := range idle {
 			ss.mu.Lock()
@@ -169,6 +162,42 @@ func (in *Instance) sweepParking() {
 			wave = 0
 		}
 	}
+}
+
+// awakeSet is the sessions whose goroutines run (Instance.live): the only ones the sweeper may ask to
+// park. Parked sessions are not in it, so a sweep costs nothing per parked connection. Safe for
+// concurrent use; its lock is taken alone.
+type awakeSet struct {
+	mu sync.Mutex
+	m  map[*session]struct{}
+}
+
+func (a *awakeSet) add(s *session) {
+	a.mu.Lock()
+	if a.m == nil {
+		a.m = make(map[*session]struct{})
+	}
+	a.m[s] = struct{}{}
+	a.mu.Unlock()
+}
+
+func (a *awakeSet) remove(s *session) {
+	a.mu.Lock()
+	delete(a.m, s)
+	a.mu.Unlock()
+}
+
+// parkCandidates appends to idle the awake sessions that may park, by what their atomics say, and
+// returns it.
+func (in *Instance) parkCandidates(idle []*session) []*session {
+	in.awake.mu.Lock()
+	defer in.awake.mu.Unlock()
+	for ss := range in.awake.m {
+		if !ss.park.never.Load() && !ss.park.parked.Load() && ss.owed.Load() == 0 && !ss.listening.Load() {
+			idle = append(idle, ss)
+		}
+	}
+	return idle
 }
 
 // waitingRoom is the event loop parked sockets wait in, started at the first park. Safe for concurrent
