@@ -188,12 +188,15 @@ func (a *awakeSet) remove(s *session) {
 }
 
 // parkCandidates appends to idle the awake sessions that may park, by what their atomics say, and
-// returns it.
+// returns it. A session that may never park leaves the set: later sweeps pass it by for nothing.
 func (in *Instance) parkCandidates(idle []*session) []*session {
 	in.awake.mu.Lock()
 	defer in.awake.mu.Unlock()
 	for ss := range in.awake.m {
-		if !ss.park.never.Load() && !ss.park.parked.Load() && ss.owed.Load() == 0 && !ss.listening.Load() {
+		switch {
+		case ss.park.never.Load():
+			delete(in.awake.m, ss)
+		case !ss.park.parked.Load() && ss.owed.Load() == 0 && !ss.listening.Load():
 			idle = append(idle, ss)
 		}
 	}
