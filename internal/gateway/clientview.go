@@ -143,7 +143,7 @@ func (s *session) addrString() string { return s.client.addrPort.String() }
 func (s *session) localAddr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.park.parked.Load() && s.park.laddr != nil {
+	if s.park.parked && s.park.laddr != nil {
 		return s.park.laddr
 	}
 	return s.client.raw.LocalAddr()

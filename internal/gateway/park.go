@@ -70,13 +70,11 @@ type parkState struct {
 	req   atomic.Bool // the sweeper asked the reader to park at its next wait
 	now   atomic.Bool // the reader parks: the pump ends without closing the session
 
-	// Written under session.mu; the sweeper reads parked without it, to pass parked sessions by.
-	parked atomic.Bool // the socket is in the waiting room, or on its way in or out
-
 	// Guarded by session.mu.
-	after time.Duration // how long the session must be idle to be asked to park; 0: parkAfter
-	gc    gnet.Conn     // the socket in the room; nil on its way in or out
-	laddr net.Addr      // the socket's local address, taken as it entered the room (CLIENT LIST's laddr)
+	parked bool          // the socket is in the waiting room, or on its way in or out
+	after  time.Duration // how long the session must be idle to be asked to park; 0: parkAfter
+	gc     gnet.Conn     // the socket in the room; nil on its way in or out
+	laddr  net.Addr      // the socket's local address, taken as it entered the room (CLIENT LIST's laddr)
 
 	// The reader's alone: who the connection is, kept across a park (the rest of its decide state is
 	// that of a new connection: anything else — MULTI, CLIENT REPLY, subscriptions — keeps a session on
@@ -144,7 +142,7 @@ func (in *Instance) sweepParking() {
 		now := time.Now().UnixNano()
 		for _, ss := range idle {
 			ss.mu.Lock()
-			last, parked, conn, after := ss.client.view.lastAt, ss.park.parked.Load(), ss.conn, ss.park.after
+			last, parked, conn, after := ss.client.view.lastAt, ss.park.parked, ss.conn, ss.park.after
 			ss.mu.Unlock()
 			if last != 0 && last < now-int64(max(after, parkAfter)) && !parked {
 				ss.park.req.Store(true) // before the deadline: the reader looks at it when its read times out
@@ -196,7 +194,7 @@ func (in *Instance) parkCandidates(idle []*session) []*session {
 		switch {
 		case ss.park.never.Load():
 			delete(in.awake.m, ss)
-		case !ss.park.parked.Load() && ss.owed.Load() == 0 && !ss.listening.Load():
+		case ss.owed.Load() == 0 && !ss.listening.Load():
 			idle = append(idle, ss)
 		}
 	}
@@ -265,7 +263,7 @@ func (in *Instance) park(s *session) bool {
 	}
 	s.mu.Lock()
 	conn := s.conn
-	s.park.parked.Store(true)
+	s.park.parked = true
 	s.mu.Unlock()
 	s.sh.unsent = nil         // it held on to the socket as it was; wake watches the new one's send queue
 	conn, err = netConn(conn) // the room takes only Go's own kinds of connection
@@ -353,8 +351,7 @@ func (in *Instance) wake(s *session, fd int, prefix []byte, raddr net.Addr) {
 	s.mu.Lock()
 	s.conn, s.client.raw = nc, nc
 	s.client.view.lastAt = time.Now().UnixNano() // not asked to park again before it reads
-	s.park.parked.Store(false)
-	s.park.laddr = nil
+	s.park.parked, s.park.laddr = false, nil
 	s.park.after = min(2*max(s.park.after, parkAfter), parkAfterMax)
 	s.mu.Unlock()
 	if s.closing() { // closed while it left the room: close could not reach the new socket
