@@ -149,11 +149,16 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 				continue
 			}
 		}
-		if err := cw.Flush(); err != nil {
-			return st, false
+		// Replies already written wait for the head slot's when the backend answers it at once and none of
+		// it has come: they go out in one write, as Redis writes the replies of what it read at once (an
+		// AUTH and the command after it, say). The head's reply, or the inbox filling, wakes the pump.
+		if hold := len(work) > 0 && work[0].prompt && head == 0; !hold {
+			if err := cw.Flush(); err != nil {
+				return st, false
+			}
+			s.answered(answered)
+			answered = 0
 		}
-		s.answered(answered)
-		answered = 0
 		if len(work) == 0 {
 			s.putClientWriter(&cw)
 			if s.park.now.Load() { // the reader parks the session, which owes nothing (park.go)

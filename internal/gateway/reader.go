@@ -125,7 +125,7 @@ func (s *session) read() (parked bool) {
 				case e == nil || !e.promptFor(&seg[i]):
 					late = true
 				case sl.kind == kindOne:
-					answered = true
+					answered, sl.prompt = true, true
 				}
 				if sl.close {
 					seg = seg[:i+1]
