@@ -19,8 +19,5 @@ func listenControl(network, address string, c syscall.RawConn) error {
 	return stampAccepted(network, address, c)
 }
 
-// netConn returns c: every connection here is Go's own kind.
-func netConn(c net.Conn) (net.Conn, error) { return c, nil }
-
 // socketConn serves fd, a TCP socket (a parked session's, as it leaves the waiting room), as a net.Conn.
 func socketConn(fd int, _, _ net.Addr) (net.Conn, error) { return fileConn(fd) }

@@ -137,15 +137,10 @@ func (s *session) addrPort() netip.AddrPort { return s.client.addrPort }
 
 func (s *session) addrString() string { return s.client.addrPort.String() }
 
-// localAddr is the client's socket's local address. While the session is parked it is the one the
-// waiting room's connection had as it entered the room (park.go): that connection's own addresses are
-// cleared, on the room's goroutine, once it leaves the room or closes.
+// localAddr is the client's socket's local address (while the session is parked, its parkedConn's).
 func (s *session) localAddr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.park.parked && s.park.laddr != nil {
-		return s.park.laddr
-	}
 	return s.client.raw.LocalAddr()
 }
 
@@ -179,10 +174,10 @@ func (s *session) clientType() int8 {
 // fd returns the socket's file descriptor, or -1.
 func (s *session) fd() int {
 	s.mu.Lock()
-	raw, parked := s.client.raw, s.park.gc
+	raw, parked := s.client.raw, s.park.pc
 	s.mu.Unlock()
 	if parked != nil {
-		return parked.Fd()
+		return parked.fd
 	}
 	sc, ok := raw.(syscall.Conn)
 	if !ok {

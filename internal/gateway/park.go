@@ -1,21 +1,15 @@
 package gateway
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"github.com/panjf2000/gnet/v2"
 
 	"github.com/moat-dev/moat/internal/resp"
 )
@@ -26,16 +20,16 @@ import (
 // what an idle connection costs. A session that has sent nothing for parkAfter, on a shared lane, owing
 // no reply, with no command half read, not subscribed or monitoring, over plain TCP without a PROXY
 // header or an idle timeout, parks: both goroutines end, its buffers go back to their pools, and its
-// socket waits in the instance's waiting room — a gnet event loop, one goroutine for every parked
-// connection of the instance. The session itself stays what it was: registered (CLIENT LIST, CLIENT
-// KILL, drop-on-revoke, maxclients and moat_connections_active count it), with its ID, its user, its
-// decide state and its lane.
+// socket waits in the instance's waiting room (room_linux.go) — an epoll instance of moat's own, whose
+// descriptor Go's poller watches like any socket: one goroutine, and no thread of its own, for every
+// parked connection of the instance. The session itself stays what it was: registered (CLIENT LIST,
+// CLIENT KILL, drop-on-revoke, maxclients and moat_connections_active count it), with its ID, its user,
+// its decide state and its lane.
 //
-// When the client sends something (or hangs up), the loop takes the socket out of the room — a
-// duplicate of its descriptor becomes the session's connection again — and the session resumes with the
-// bytes the loop read handed to its reader first, so that nothing is lost or reordered. A hang-up while
-// parked ends the session as a hang-up with nothing owed does. Closing a parked session (CLIENT KILL,
-// drop-on-revoke, Close) closes the socket in the room, which ends it.
+// When the client sends something (or hangs up), the socket leaves the room as it is, nothing read
+// from it, and the session resumes: its reader reads what came, as it would have awake. Closing a
+// parked session (CLIENT KILL, drop-on-revoke, Close) takes the socket out of the room, closes it and
+// ends the session.
 //
 // The reader decides to park, not the sweeper: the sweeper (once every parkSweep) only asks the readers
 // of sessions that look idle, by a read deadline in the past; a reader that finds it is not idle after
@@ -73,14 +67,12 @@ type parkState struct {
 	// Guarded by session.mu.
 	parked bool          // the socket is in the waiting room, or on its way in or out
 	after  time.Duration // how long the session must be idle to be asked to park; 0: parkAfter
-	gc     gnet.Conn     // the socket in the room; nil on its way in or out
-	laddr  net.Addr      // the socket's local address, taken as it entered the room (CLIENT LIST's laddr)
+	pc     *parkedConn   // the socket in the room; nil on its way in or out
 
 	// The reader's alone: who the connection is, kept across a park (the rest of its decide state is
 	// that of a new connection: anything else — MULTI, CLIENT REPLY, subscriptions — keeps a session on
-	// a dedicated lane, which never parks), and the bytes read while parked.
-	auth   *authState
-	prefix []byte
+	// a dedicated lane, which never parks).
+	auth *authState
 
 	// The pump's alone: the protocol its replies are in (HELLO 3), kept across a park.
 	resp3 bool
@@ -201,147 +193,58 @@ func (in *Instance) parkCandidates(idle []*session) []*session {
 	return idle
 }
 
-// waitingRoom is the event loop parked sockets wait in, started at the first park. Safe for concurrent
-// use.
-type waitingRoom struct {
-	gnet.BuiltinEventEngine
-	in *Instance
-
-	mu   sync.Mutex
-	cli  *gnet.Client
-	err  error
-	shut bool
-}
-
-// client returns the room's running event loop, starting it the first time.
-func (r *waitingRoom) client() (*gnet.Client, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.shut {
-		return nil, net.ErrClosed
-	}
-	if r.cli != nil || r.err != nil {
-		return r.cli, r.err
-	}
-	cli, err := gnet.NewClient(r, gnet.WithLogger(gnetLog{r.in.log}), gnet.WithMulticore(false))
-	if err == nil {
-		err = cli.Start()
-	}
-	if err != nil {
-		r.err = fmt.Errorf("starting the waiting room of idle connections: %w", err)
-		return nil, r.err
-	}
-	r.cli = cli
-	return cli, nil
-}
-
-// close stops the event loop; nothing parks after. Close calls it once every session has ended.
-func (r *waitingRoom) close() {
-	r.mu.Lock()
-	cli := r.cli
-	r.shut, r.cli = true, nil
-	r.mu.Unlock()
-	if cli != nil {
-		cli.Stop()
-	}
-}
-
 // park puts the session's socket in the waiting room (its goroutines have ended). False: it could not,
-// and the session goes on (the reason is logged, and it will not be asked again) or, closed meanwhile,
-// ends.
+// and the session goes on (it will not be asked again) or, closed meanwhile, ends.
 func (in *Instance) park(s *session) bool {
 	if s.closing() {
-		return false
-	}
-	cli, err := in.room.client()
-	if err != nil {
-		if !errors.Is(err, net.ErrClosed) {
-			in.log.Warn("idle connections keep their goroutines", "err", err)
-		}
-		s.park.never.Store(true)
 		return false
 	}
 	s.mu.Lock()
 	conn := s.conn
 	s.park.parked = true
 	s.mu.Unlock()
-	s.sh.unsent = nil         // it held on to the socket as it was; wake watches the new one's send queue
-	conn, err = netConn(conn) // the room takes only Go's own kinds of connection
-	if err == nil {
-		_, err = cli.EnrollContext(conn, s) // closes conn: the room holds a duplicate of its socket
-	}
-	if err != nil {
-		if errors.Is(err, syscall.ENOTCONN) { // the client reset the connection as it parked
-			in.log.Debug("closing connection: the client reset it as it parked", "client", s.peer)
-		} else {
-			in.log.Warn("closing connection: it could not wait in the waiting room of idle connections", "client", s.peer, "err", err)
-		}
+	s.sh.unsent = nil // it held on to the socket as it was; wake watches the socket anew
+	err := in.room.enter(s, conn)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, errNoRoom):
+		s.park.never.Store(true)
+	case errors.Is(err, net.ErrClosed): // the instance is closing, or the session
+	default:
+		in.log.Warn("closing connection: it could not wait in the waiting room of idle connections", "client", s.peer, "err", err)
 		s.close()
-		return false
-	}
-	return true
-}
-
-// OnOpen records a socket that entered the room, where close finds it; a session closed meanwhile
-// (close could not reach it) ends at once.
-func (r *waitingRoom) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	s := c.Context().(*session)
-	r.in.m.parked.Inc()
-	s.mu.Lock()
-	// The room's connection stands for the socket while parked: CLIENT LIST takes its addresses, close
-	// closes it; nothing reads or writes it. The closed socket of before is let go.
-	s.park.gc, s.conn, s.client.raw = c, c, c
-	s.park.laddr = c.LocalAddr() // c's own is cleared as it leaves the room, on this goroutine
-	s.mu.Unlock()
-	if s.closing() {
-		return nil, gnet.Close
-	}
-	return nil, gnet.None
-}
-
-// OnTraffic takes a parked socket out of the room when its client sends something: the session
-// resumes on a duplicate of the socket, with what the loop read first.
-func (r *waitingRoom) OnTraffic(c gnet.Conn) gnet.Action {
-	s := c.Context().(*session)
-	b, _ := c.Next(-1)
-	prefix := bytes.Clone(b)
-	fd, err := c.Dup()
-	if err != nil {
-		r.in.log.Warn("closing connection: it could not leave the waiting room of idle connections", "client", s.peer, "err", err)
-		return gnet.Close // OnClose ends the session
 	}
 	s.mu.Lock()
-	s.park.gc = nil
+	s.park.parked = false
 	s.mu.Unlock()
-	r.in.m.parked.Dec()
-	c.SetContext(nil) // its OnClose is not the session's end
-	go r.in.wake(s, fd, prefix, c.RemoteAddr())
-	return gnet.Close // the loop's descriptor; the duplicate keeps the socket open
+	return false
 }
 
-// OnClose ends a parked session whose client hung up or that was closed (a socket OnTraffic took out
-// of the room has no session by then).
-func (r *waitingRoom) OnClose(c gnet.Conn, _ error) gnet.Action {
-	s, ok := c.Context().(*session)
-	if !ok { // OnTraffic took it out of the room
-		return gnet.None
-	}
-	s.mu.Lock()
-	s.park.gc = nil
-	s.mu.Unlock()
-	r.in.m.parked.Dec()
-	s.close()
-	r.in.ended(s)
-	return gnet.None
+// parkedConn stands for a parked session's socket, which the waiting room holds as descriptor fd:
+// CLIENT LIST takes its addresses, and closing it (session.close) takes the socket out of the room,
+// closes it and ends the session. Nothing reads or writes it.
+type parkedConn struct {
+	room         *waitingRoom
+	s            *session
+	fd           int
+	laddr, raddr net.Addr
 }
 
-// wake resumes a session whose socket left the room as descriptor fd, with prefix read from it there;
-// raddr is its peer's address.
-func (in *Instance) wake(s *session, fd int, prefix []byte, raddr net.Addr) {
-	s.mu.Lock()
-	laddr := s.park.laddr
-	s.mu.Unlock()
-	nc, err := socketConn(fd, laddr, raddr)
+func (c *parkedConn) Read([]byte) (int, error)         { return 0, net.ErrClosed }
+func (c *parkedConn) Write([]byte) (int, error)        { return 0, net.ErrClosed }
+func (c *parkedConn) Close() error                     { c.room.evict(c); return nil }
+func (c *parkedConn) LocalAddr() net.Addr              { return c.laddr }
+func (c *parkedConn) RemoteAddr() net.Addr             { return c.raddr }
+func (c *parkedConn) SetDeadline(time.Time) error      { return nil }
+func (c *parkedConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *parkedConn) SetWriteDeadline(time.Time) error { return nil }
+
+// wake resumes a session whose socket left the room as descriptor fd: its client sent something, or
+// hung up, which its reader finds as it would have awake.
+func (in *Instance) wake(pc *parkedConn) {
+	s := pc.s
+	nc, err := socketConn(pc.fd, pc.laddr, pc.raddr)
 	if err != nil {
 		in.log.Warn("closing connection: it could not leave the waiting room of idle connections", "client", s.peer, "err", err)
 		s.close()
@@ -351,7 +254,7 @@ func (in *Instance) wake(s *session, fd int, prefix []byte, raddr net.Addr) {
 	s.mu.Lock()
 	s.conn, s.client.raw = nc, nc
 	s.client.view.lastAt = time.Now().UnixNano() // not asked to park again before it reads
-	s.park.parked, s.park.laddr = false, nil
+	s.park.parked, s.park.pc = false, nil
 	s.park.after = min(2*max(s.park.after, parkAfter), parkAfterMax)
 	s.mu.Unlock()
 	if s.closing() { // closed while it left the room: close could not reach the new socket
@@ -360,7 +263,6 @@ func (in *Instance) wake(s *session, fd int, prefix []byte, raddr net.Addr) {
 		return
 	}
 	s.sh.unsent = unsentBytes(nc)
-	s.park.prefix = prefix
 	in.live(s, s.serveShared)
 }
 
@@ -370,12 +272,3 @@ func fileConn(fd int) (net.Conn, error) {
 	defer f.Close()
 	return net.FileConn(f)
 }
-
-// gnetLog is the waiting room's event loop's log, in the instance's.
-type gnetLog struct{ log *slog.Logger }
-
-func (l gnetLog) Debugf(format string, args ...any) { l.log.Debug(fmt.Sprintf(format, args...)) }
-func (l gnetLog) Infof(format string, args ...any)  { l.log.Debug(fmt.Sprintf(format, args...)) }
-func (l gnetLog) Warnf(format string, args ...any)  { l.log.Warn(fmt.Sprintf(format, args...)) }
-func (l gnetLog) Errorf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
-func (l gnetLog) Fatalf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }

@@ -46,8 +46,6 @@ func (s *session) read() (parked bool) {
 	rd := s.in.bufs.commandReader(src, lim, raw, arr)
 	defer s.in.bufs.putCommandReader(rd)
 	st.rd = rd
-	rd.Preload(s.park.prefix) // what the client sent while the session was parked
-	s.park.prefix = nil
 	var slots []slot
 	var acts []act
 	var ents []*command // the command table's entries of the segment's commands (decide)

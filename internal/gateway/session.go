@@ -86,7 +86,7 @@ func (s *session) close() {
 		close(s.done)
 		s.stopMonitor()
 		s.mu.Lock() // run sets be under mu, and may still be dialling; wake sets conn
-		conn, be, parked, holding := s.conn, s.be, s.park.gc, s.holding
+		conn, be, parked, holding := s.conn, s.be, s.park.pc, s.holding
 		s.mu.Unlock()
 		if holding {
 			shutdown(conn) // the reader wakes to it, and closes conn
@@ -97,7 +97,7 @@ func (s *session) close() {
 			be.Close()
 		}
 		if parked != nil {
-			parked.Close() // its OnClose ends the session (park.go)
+			parked.Close() // takes the socket out of the waiting room and ends the session (room_linux.go)
 		}
 	})
 }

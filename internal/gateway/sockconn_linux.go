@@ -199,34 +199,6 @@ func pollError(err error) error {
 	return net.ErrClosed
 }
 
-// netConn returns c as Go's own kind of net.Conn: a sockConn becomes a *net.TCPConn of its socket,
-// and is closed; anything else is returned as it is.
-func netConn(c net.Conn) (net.Conn, error) {
-	sc, ok := c.(*sockConn)
-	if !ok {
-		return c, nil
-	}
-	defer sc.Close()
-	rc, err := sc.f.SyscallConn()
-	if err != nil {
-		return nil, sc.opError("dup", err)
-	}
-	dup := -1
-	// Under Control, so that a close meanwhile cannot hand the descriptor's number to another socket.
-	if cerr := rc.Control(func(fd uintptr) { dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
-		return nil, sc.opError("dup", errors.Join(cerr, err))
-	}
-	nc, err := fileConn(dup)
-	if err != nil {
-		return nil, sc.opError("dup", err)
-	}
-	if nc.RemoteAddr() == nil { // the peer reset the connection: getpeername fails, and gnet would panic
-		nc.Close()
-		return nil, sc.opError("dup", syscall.ENOTCONN)
-	}
-	return nc, nil
-}
-
 // listenControl is a TCP listening socket's Control (net.ListenConfig): the options every socket it
 // accepts inherits — TCP_NODELAY and the keep-alive Go's Accept sets (probes after 15 s idle, every
 // 15 s, 9 of them) — and arrival stamps (stampAccepted). A kernel that refuses one leaves it unset, not

@@ -13,9 +13,9 @@ import (
 )
 
 // Idle clients that reset their connections just as the sweeper parks them leave moat running: a session
-// whose client resets between its reader ending and its socket entering the waiting room is closed (a
-// *net.TCPConn of it has no remote address, which gnet's EnrollContext would dereference). In a child
-// process, so that a panic fails this test rather than the whole binary.
+// whose client resets between its reader ending and its socket entering the waiting room wakes at once
+// to the reset and ends. In a child process, so that a panic fails this test rather than the whole
+// binary.
 func TestClientsResettingAsTheyParkLeaveMoatRunning(t *testing.T) {
 	if os.Getenv("MOAT_TEST_CHILD") == "park-reset" {
 		resetWhileParking(t)

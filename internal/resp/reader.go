@@ -168,34 +168,6 @@ func (rd *Reader) Idle() bool {
 	return rd.r == rd.w && !rd.part.active && !rd.stream.active && rd.err == nil
 }
 
-// Preload makes b the input rd parses before it reads its source: bytes of the connection read
-// elsewhere (a parked connection's, while it waited). rd must be Idle; b is copied.
-func (rd *Reader) Preload(b []byte) {
-	if len(b) == 0 {
-		return
-	}
-	if len(rd.buf) < len(b) {
-		if a, ok := rd.borrow(); ok && len(b) <= minBuffer {
-			rd.buf = a
-		} else {
-			rd.buf = make([]byte, max(minBuffer, len(b)))
-		}
-	}
-	rd.r, rd.w = 0, copy(rd.buf, b)
-}
-
-// borrow takes a buffer from rd's lender, if it has one.
-func (rd *Reader) borrow() ([]byte, bool) {
-	if rd.lender == nil {
-		return nil, false
-	}
-	a, ok := rd.lender.Get().(*[minBuffer]byte)
-	if !ok {
-		return nil, false
-	}
-	return a[:], true
-}
-
 // parseBuffered appends the complete commands in buf[r:w] to rd.cmds.
 func (rd *Reader) parseBuffered() error {
 	if rd.err != nil {

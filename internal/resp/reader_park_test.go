@@ -3,7 +3,6 @@ package resp
 import (
 	"io"
 	"net"
-	"strings"
 	"testing"
 	"time"
 )
@@ -38,37 +37,5 @@ func TestReadBatchTimeoutIsNotSticky(t *testing.T) {
 	}
 	if rd.Idle() {
 		t.Fatal("Idle after an error")
-	}
-}
-
-// Preloaded bytes are parsed before the source is read, in order, also when they are longer than the
-// Reader's buffer and end in the middle of a command that the source completes.
-func TestPreload(t *testing.T) {
-	var in []byte
-	for i := 0; i < 2000; i++ {
-		in = AppendCommand(in, "SET", "k", strings.Repeat("v", 20))
-	}
-	in = AppendCommand(in, "GET", "last")
-	cut := len(in) - 5
-	rd := NewReader(strings.NewReader(string(in[cut:])), DefaultLimits())
-	rd.Preload(in[:cut])
-	n := 0
-	for {
-		cmds, err := rd.ReadBatch()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range cmds {
-			n++
-			if n == 2001 && string(c.Args[1]) != "last" {
-				t.Fatalf("last command %q", c.Args)
-			}
-		}
-	}
-	if n != 2001 {
-		t.Fatalf("%d commands, want 2001", n)
 	}
 }
