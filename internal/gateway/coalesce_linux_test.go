@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +30,9 @@ func dataSegsIn(t *testing.T, c net.Conn) uint32 {
 // A reply of moat's own (AUTH's) and the backend's replies to the commands read with it leave in one
 // write, as redis-server writes the replies of what it read at once: a client that connects, AUTHs and
 // sends its command in one packet (redis-benchmark does) gets one segment back, not two. (The shared
-// lane's pump does this; a dedicated lane's writes moat's own reply at once, as before.)
+// lane's pump does this; a dedicated lane's writes moat's own reply at once, as before.) The pump holds
+// AUTH's reply for at most holdReplies, so on a loaded box some tries may come in two: the test asks
+// for most, where writing AUTH's reply at once gives none.
 func TestLocalReplyLeavesWithTheBackendsReplies(t *testing.T) {
 	skipWithoutLanes(t)
 	e := newEnv(t, withUsers(t, allowLoopback(t), aclUsers))
@@ -37,10 +40,11 @@ func TestLocalReplyLeavesWithTheBackendsReplies(t *testing.T) {
 		name, send, want string
 	}{
 		{"auth+ping", cmd("AUTH", "admin", "adminpw") + cmd("PING"), "+OK\r\n+PONG\r\n"},
-		{"auth+set+get", cmd("AUTH", "admin", "adminpw") + cmd("SET", "k", "v") + cmd("GET", "k"), "+OK\r\n+OK\r\n$1\r\nv\r\n"},
+		{"auth+get", cmd("AUTH", "admin", "adminpw") + cmd("GET", "nosuchkey"), "+OK\r\n$-1\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for range 20 { // the old pump wrote AUTH's reply at once, the backend's a round trip later
+			one := 0
+			for range 20 {
 				c := dial(t, e.addr, "127.0.0.1")
 				before := dataSegsIn(t, c.c)
 				c.send(tc.send)
@@ -57,10 +61,17 @@ func TestLocalReplyLeavesWithTheBackendsReplies(t *testing.T) {
 				if string(got) != tc.want {
 					t.Fatalf("replies %q, want %q", got, tc.want)
 				}
-				if segs := dataSegsIn(t, c.c) - before; segs != 1 {
-					t.Fatalf("the replies came in %d segments, want 1", segs)
+				switch segs := dataSegsIn(t, c.c) - before; segs {
+				case 1:
+					one++
+				case 2:
+				default:
+					t.Fatalf("the replies came in %d segments, want 1 (or 2 when the backend was slow)", segs)
 				}
 				c.c.Close()
+			}
+			if one < 10 {
+				t.Fatalf("the replies came in one segment %d times of 20, want most", one)
 			}
 		})
 	}
@@ -89,6 +100,91 @@ func TestLocalReplyDoesNotWaitForABlockingCommand(t *testing.T) {
 			}
 			if got, err := c.readReplyErr(5 * time.Second); err != nil || got == "" {
 				t.Fatalf("the second reply: %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// pauseBackend pauses the backend's clients for d (CLIENT PAUSE, as an operator or FAILOVER does; mode
+// WRITE or ALL), and unpauses it when the test ends.
+func pauseBackend(t *testing.T, e *env, d time.Duration, mode string) {
+	t.Helper()
+	adm := dial(t, e.srv.Addr, "127.0.0.1")
+	if got := adm.do("CLIENT", "PAUSE", strconvItoa(int(d/time.Millisecond)), mode); got != "+OK\r\n" {
+		t.Fatalf("CLIENT PAUSE: %q", got)
+	}
+	t.Cleanup(func() {
+		if c, err := dialErr(e.srv.Addr, "127.0.0.1"); err == nil {
+			c.c.SetDeadline(time.Now().Add(time.Second))
+			c.c.Write([]byte(cmd("CLIENT", "UNPAUSE")))
+			c.c.Close()
+		}
+	})
+}
+
+// Under CLIENT PAUSE WRITE redis-server answers a read and AUTH at once and postpones a write read with
+// them: through moat too, the first reply comes at once — a reply is not held for a command the
+// backend may postpone.
+func TestRepliesAreNotHeldForAPausedWrite(t *testing.T) {
+	e := newEnv(t, withUsers(t, allowLoopback(t), aclUsers))
+	a := dial(t, e.addr, "127.0.0.1")
+	mustDo(t, a, "+OK\r\n", "AUTH", "admin", "adminpw")
+	mustDo(t, a, "+OK\r\n", "SET", "x", "1")
+	pauseBackend(t, e, 3*time.Second, "WRITE")
+	for _, tc := range []struct{ send, want string }{
+		{cmd("GET", "x") + cmd("SET", "y", "2"), "$1\r\n1\r\n"},
+		{cmd("AUTH", "admin", "adminpw") + cmd("SET", "y", "3"), "+OK\r\n"},
+	} {
+		start := time.Now()
+		a.send(tc.send)
+		if got, err := a.readReplyErr(time.Second); err != nil || got != tc.want {
+			t.Fatalf("after %q: %q, %v after %v; want %q at once", tc.send, got, err, time.Since(start), tc.want)
+		}
+		if got, err := a.readReplyErr(5 * time.Second); err != nil || got != "+OK\r\n" {
+			t.Fatalf("the write's reply once the pause ended: %q, %v", got, err)
+		}
+	}
+}
+
+// A reply is held for a prompt command's at most briefly (holdReplies): under CLIENT PAUSE ALL the
+// backend postpones even a GET, and AUTH's reply still comes at once.
+func TestRepliesAreHeldBriefly(t *testing.T) {
+	e := newEnv(t, withUsers(t, allowLoopback(t), aclUsers))
+	a := dial(t, e.addr, "127.0.0.1")
+	mustDo(t, a, "+OK\r\n", "AUTH", "admin", "adminpw")
+	mustDo(t, a, "+PONG\r\n", "PING") // the lane is dialled before the pause
+	pauseBackend(t, e, 2*time.Second, "ALL")
+	start := time.Now()
+	a.send(cmd("AUTH", "admin", "adminpw") + cmd("GET", "x"))
+	if got, err := a.readReplyErr(time.Second); err != nil || got != "+OK\r\n" {
+		t.Fatalf("AUTH's reply: %q, %v after %v", got, err, time.Since(start))
+	}
+	if got, err := a.readReplyErr(5 * time.Second); err != nil || got != "$-1\r\n" {
+		t.Fatalf("GET's reply once the pause ended: %q, %v", got, err)
+	}
+}
+
+// A reply the backend sent before the session ended reaches the client: when the backend dies (its
+// lane fails) or another client kills the session while a later command is postponed.
+func TestRepliesSentBeforeTheEndArrive(t *testing.T) {
+	for _, end := range []string{"backend dies", "client kill"} {
+		t.Run(end, func(t *testing.T) {
+			e := newEnv(t, allowLoopback(t))
+			a := dial(t, e.addr, "127.0.0.1")
+			mustDo(t, a, "+OK\r\n", "SET", "x", "1")
+			pauseBackend(t, e, 5*time.Second, "WRITE")
+			a.send(cmd("GET", "x") + cmd("INCR", "n"))
+			time.Sleep(200 * time.Millisecond) // GET's reply has reached moat
+			if end == "backend dies" {
+				e.srv.Stop()
+			} else {
+				k := dial(t, e.addr, "127.0.0.2")
+				if got := k.do("CLIENT", "KILL", "ADDR", a.c.LocalAddr().String()); !strings.HasPrefix(got, "+OK") && got != ":1\r\n" {
+					t.Fatalf("CLIENT KILL: %q", got)
+				}
+			}
+			if got, err := a.readReplyErr(2 * time.Second); got != "$1\r\n1\r\n" {
+				t.Fatalf("GET's reply, sent by the backend before the end: %q, %v", got, err)
 			}
 		})
 	}

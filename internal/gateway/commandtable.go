@@ -19,7 +19,7 @@ import (
 // decide its handler and flags, sendShared its lane (laneFor), CLIENT LIST its canonical name.
 
 // cmdFlags are what a command's name tells beyond its handler, as a bitset.
-type cmdFlags uint8
+type cmdFlags uint16
 
 const (
 	// cmdNotQueued: inside MULTI the command is not queued (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
@@ -45,6 +45,10 @@ const (
 	// or function runs until it ends; MIGRATE waits on another server): no promise of a prompt reply
 	// (arrivals.answering).
 	cmdMayStall
+	// cmdPausable: the backend may postpone the command's reply under CLIENT PAUSE WRITE (an operator's,
+	// or FAILOVER's): the ACL command table flags it "write" or "may_replicate". Replies before it are
+	// not held for it (pumpshared.go).
+	cmdPausable
 )
 
 // decideFunc is moat's handling of a command in decide, on d (its slot and what reaches the backend).
@@ -160,6 +164,7 @@ func moatCommands() map[string]moatCommand {
 // newCommandTable derives an instance's command table from its ACL command table t.
 func newCommandTable(t *acl.Table) *commandTable {
 	ct := &commandTable{top: map[string]*command{}}
+	ct.unknown.flags = cmdPausable // a module's command, say, may write
 	// Every name anyone may know: Redis 7.0.15's, the backend's, moat's own.
 	for _, name := range rediscmd.Names() {
 		ct.entry(name)
@@ -187,12 +192,14 @@ func newCommandTable(t *acl.Table) *commandTable {
 			m = forwarded(t, name)
 		}
 		e.apply(m)
+		e.flags |= pausable(t, name)
 		for subName, s := range e.subs {
 			m, mine := moat[name+"|"+subName]
 			if !mine {
 				m = moatCommand{lane: e.lane, flags: e.flags & cmdBlocks}
 			}
 			s.apply(m)
+			s.flags |= pausable(t, name+"|"+subName)
 		}
 	}
 	return ct
@@ -204,6 +211,21 @@ func blocking(t *acl.Table, name string) bool {
 	c := t.Lookup(name)
 	return c != nil && slices.Contains(c.Flags, "blocking")
 }
+
+// pausable is cmdPausable when the ACL command table flags the command name ("container|sub" for a
+// subcommand) "write" or "may_replicate", or Redis 7.0.15 does (mayReplicate: its COMMAND does not show
+// the flag); a name the table does not know may be either.
+func pausable(t *acl.Table, name string) cmdFlags {
+	c := t.Lookup(name)
+	if c == nil || slices.Contains(c.Flags, "write") || slices.Contains(c.Flags, "may_replicate") || slices.Contains(mayReplicate, name) {
+		return cmdPausable
+	}
+	return 0
+}
+
+// mayReplicate are Redis 7.0.15's commands flagged MAY_REPLICATE and not WRITE (src/commands/*.json),
+// which CLIENT PAUSE WRITE postpones too.
+var mayReplicate = []string{"eval", "evalsha", "fcall", "pfcount", "publish", "spublish"}
 
 // forwarded is moat's handling of a command it does not handle itself: sent as it is, on a
 // dedicated lane when the ACL command table flags it blocking.
@@ -327,6 +349,15 @@ func (e *command) laneFor(c *resp.Command) laneNeed {
 // a command whose run may last without bound (cmdMayStall).
 func (e *command) promptFor(c *resp.Command) bool {
 	return e.laneFor(c) == needShared && !e.blocksFor(c) && e.flags&cmdMayStall == 0
+}
+
+// pausableFor reports whether the backend may postpone c (a command of entry e) under CLIENT PAUSE
+// WRITE: e's flag, or its subcommand's.
+func (e *command) pausableFor(c *resp.Command) bool {
+	if s := e.subcommand(c); s != nil {
+		return s.flags&cmdPausable != 0
+	}
+	return e.flags&cmdPausable != 0
 }
 
 // blocksFor reports whether c (a command of entry e) blocks by its name or by its BLOCK option.

@@ -186,12 +186,13 @@ func TestCommandTableEntries(t *testing.T) {
 		canonical string
 		blocks    bool // its move waits moveWindow (blocksFor)
 		late      bool // its reply may come late on a shared lane too (not promptFor; a dedicated lane's may)
+		pausable  bool // CLIENT PAUSE WRITE may postpone its reply (pausableFor)
 	}{
 		{cmd: "GET k", canonical: "get"},
 		{cmd: "Get k", canonical: "get"},
-		{cmd: "BLMOVE a b LEFT LEFT 0", lane: needDedicated, flags: cmdBlocks, canonical: "blmove", blocks: true, late: true},
+		{cmd: "BLMOVE a b LEFT LEFT 0", lane: needDedicated, flags: cmdBlocks, canonical: "blmove", blocks: true, late: true, pausable: true},
 		{cmd: "XREAD STREAMS s 0", flags: cmdBlockOption, canonical: "xread"},
-		{cmd: "XREADGROUP GROUP g c BLOCK 0 STREAMS s >", lane: needDedicated, flags: cmdBlockOption, canonical: "xreadgroup", blocks: true, late: true},
+		{cmd: "XREADGROUP GROUP g c BLOCK 0 STREAMS s >", lane: needDedicated, flags: cmdBlockOption, canonical: "xreadgroup", blocks: true, late: true, pausable: true},
 		{cmd: "AUTH pw", handled: true, flags: cmdJudgedAtExec, canonical: "auth"},
 		{cmd: "ACL SETUSER u", handled: true, flags: cmdJudgedAtExec, canonical: "acl|setuser"},
 		{cmd: "MULTI", handled: true, lane: needDedicated, flags: cmdNotQueued, canonical: "multi"},
@@ -202,21 +203,24 @@ func TestCommandTableEntries(t *testing.T) {
 		{cmd: "HELLO 3", handled: true, kind: kindHello, canonical: "hello"},
 		{cmd: "SUBSCRIBE a", handled: true, kind: kindSubscribe, lane: needDedicated, flags: cmdSubscription, canonical: "subscribe"},
 		{cmd: "SUNSUBSCRIBE", handled: true, kind: kindSUnsubscribe, lane: needDedicated, flags: cmdSubscription, canonical: "sunsubscribe"},
-		{cmd: "EVALSHA x 0", handled: true, flags: cmdMayStall, canonical: "evalsha", late: true},
+		{cmd: "EVALSHA x 0", handled: true, flags: cmdMayStall, canonical: "evalsha", late: true, pausable: true},
 		{cmd: "FCALL_RO f 0", handled: true, flags: cmdMayStall, canonical: "fcall_ro", late: true},
-		{cmd: "MIGRATE h 1 k 0 0", flags: cmdMayStall, canonical: "migrate", late: true},
+		{cmd: "MIGRATE h 1 k 0 0", flags: cmdMayStall, canonical: "migrate", late: true, pausable: true},
+		{cmd: "SET k v", canonical: "set", pausable: true},
+		{cmd: "PUBLISH c m", canonical: "publish", pausable: true}, // MAY_REPLICATE, which COMMAND does not show
+		{cmd: "PFCOUNT k", canonical: "pfcount", pausable: true},
 		{cmd: "WAIT 1 0", lane: needDedicated, canonical: "wait", late: true},
 		{cmd: "FUNCTION LIST", handled: true, canonical: "function|list"},
 		{cmd: "CLIENT GETNAME", handled: true, lane: needShared, canonical: "client|getname"},
-		{cmd: "CLIENT SETINFO lib-ver 1", handled: true, lane: needShared, canonical: "client"},
+		{cmd: "CLIENT SETINFO lib-ver 1", handled: true, lane: needShared, canonical: "client", pausable: true}, // unknown to the table
 		{cmd: "CLIENT PAUSE 10", handled: true, lane: needDedicated, canonical: "client|pause"},
 		{cmd: "DEBUG SLEEP 0", handled: true, lane: needDedicated, flags: cmdProtected, canonical: "debug"},
 		{cmd: "MODULE LIST", handled: true, lane: needDedicated, canonical: "module|list"},
 		{cmd: "XCONF SET maxmemory 1", handled: true, canonical: "config|set"},
 		{cmd: "config|get maxmemory", canonical: "config|get"}, // typed as a name: forwarded as it is
-		{cmd: "CONFIG GET x", canonical: ""},                   // renamed away
-		{cmd: "FLUSHALL", canonical: ""},                       // removed
-		{cmd: "NOSUCHCOMMAND", canonical: ""},
+		{cmd: "CONFIG GET x", canonical: "", pausable: true},   // renamed away: unknown
+		{cmd: "FLUSHALL", canonical: "", pausable: true},       // removed: unknown
+		{cmd: "NOSUCHCOMMAND", canonical: "", pausable: true},
 	} {
 		c := benchCommand(strings.Fields(tc.cmd)...)
 		var buf [rediscmd.MaxNameLen]byte
@@ -224,9 +228,12 @@ func TestCommandTableEntries(t *testing.T) {
 		if got := e.decide != nil; got != tc.handled {
 			t.Errorf("%s: handled by moat %v, want %v", tc.cmd, got, tc.handled)
 		}
-		if e.kind != tc.kind || e.laneFor(&c) != tc.lane || e.flags != tc.flags || e.canonicalFor(&c) != tc.canonical {
+		if flags := e.flags &^ cmdPausable; e.kind != tc.kind || e.laneFor(&c) != tc.lane || flags != tc.flags || e.canonicalFor(&c) != tc.canonical {
 			t.Errorf("%s: kind %d lane %d flags %b name %q, want kind %d lane %d flags %b name %q", tc.cmd,
-				e.kind, e.laneFor(&c), e.flags, e.canonicalFor(&c), tc.kind, tc.lane, tc.flags, tc.canonical)
+				e.kind, e.laneFor(&c), flags, e.canonicalFor(&c), tc.kind, tc.lane, tc.flags, tc.canonical)
+		}
+		if got := e.pausableFor(&c); got != tc.pausable {
+			t.Errorf("%s: pausable %v, want %v", tc.cmd, got, tc.pausable)
 		}
 		if got := e.blocksFor(&c); got != tc.blocks {
 			t.Errorf("%s: blocks %v, want %v", tc.cmd, got, tc.blocks)

@@ -84,6 +84,11 @@ const (
 	// progressChunk: the shared pump writes to its client in pieces of at most this size, and tells the
 	// lane's reader of each one taken (see progressWriter).
 	progressChunk = 64 << 10
+	// holdReplies bounds how long the shared pump holds replies written for the reply of a prompt
+	// command read with them (sharedPump): about a round trip to a backend on the same host, so that a
+	// backend slower than that (busy, or its lane held up by another client) costs one more write, not
+	// the client's wait.
+	holdReplies = time.Millisecond
 	// keepBuffer: buffers larger than this are not kept for reuse once they are empty.
 	keepBuffer = 256 << 10
 	// longReply: a client sent a reply longer than this moves to a dedicated lane at its next command.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"slices"
+	"time"
 
 	"github.com/moat-dev/moat/internal/resp"
 )
@@ -45,6 +46,9 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 	pos, ei := 0, 0
 	var head byte // the first byte of the head slot's frame, once some of it was written
 	answered := 0
+	var hold *time.Timer       // bounds a hold (below); made at the first
+	var holdC <-chan time.Time // hold's channel while a hold runs
+	holdOver := false          // the hold ran out: the replies written go out now
 	for {
 		if cw == nil {
 			cw = s.in.bufs.writer(&s.sh.out)
@@ -150,9 +154,22 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 			}
 		}
 		// Replies already written wait for the head slot's when the backend answers it at once and none of
-		// it has come: they go out in one write, as Redis writes the replies of what it read at once (an
-		// AUTH and the command after it, say). The head's reply, or the inbox filling, wakes the pump.
-		if hold := len(work) > 0 && work[0].prompt && head == 0; !hold {
+		// it has come, for at most holdReplies: they go out in one write, as Redis writes the replies of
+		// what it read at once (an AUTH and the command after it, say). The head's reply wakes the pump.
+		if len(work) > 0 && work[0].prompt && head == 0 && cw.Buffered() > 0 && !holdOver {
+			if holdC == nil {
+				if hold == nil {
+					hold = time.NewTimer(holdReplies)
+				} else {
+					hold.Reset(holdReplies)
+				}
+				holdC = hold.C
+			}
+		} else {
+			if holdC != nil {
+				hold.Stop()
+			}
+			holdC, holdOver = nil, false
 			if err := cw.Flush(); err != nil {
 				return st, false
 			}
@@ -168,7 +185,12 @@ func (s *session) sharedPump() (st pumpState, moved bool) {
 		}
 		select {
 		case <-s.sh.wake:
+		case <-holdC:
+			holdC, holdOver = nil, true
 		case <-s.done:
+			if holdC != nil {
+				hold.Stop()
+			}
 			return st, false
 		}
 	}

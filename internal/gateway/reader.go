@@ -123,7 +123,7 @@ func (s *session) read() (parked bool) {
 				case e == nil || !e.promptFor(&seg[i]):
 					late = true
 				case sl.kind == kindOne:
-					answered, sl.prompt = true, true
+					answered, sl.prompt = true, !e.pausableFor(&seg[i])
 				}
 				if sl.close {
 					seg = seg[:i+1]

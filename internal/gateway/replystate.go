@@ -18,8 +18,9 @@ type slot struct {
 	close bool // close the connection once this reply is written
 	move  bool // kindNone: the session moved to its dedicated lane here (lanesend.go)
 	reset bool // a RESET whose reply is skipped (kindNone): the connection state resets here
-	// prompt: a shared lane's command the backend answers as soon as it runs it (command.promptFor), so
-	// that replies written before it may wait for its own and go out in the same write (pumpshared.go).
+	// prompt: a shared lane's command the backend answers as soon as it runs it (command.promptFor), even
+	// under CLIENT PAUSE WRITE (not command.pausableFor), so that replies written before it may wait for
+	// its own and go out in the same write (pumpshared.go).
 	prompt bool
 	// call: a CLIENT subcommand moat answers (kindNone: run when the slot reaches the head), or a name
 	// to record once the backend accepts the command (clientcmd.go).
