@@ -208,7 +208,7 @@ func (in *Instance) park(s *session) bool {
 	switch {
 	case err == nil:
 		return true
-	case errors.Is(err, errNoRoom):
+	case errors.Is(err, errNoRoom): // it goes on as it was (enter logged why)
 		s.park.never.Store(true)
 	case errors.Is(err, net.ErrClosed): // the instance is closing, or the session
 	default:
@@ -217,7 +217,11 @@ func (in *Instance) park(s *session) bool {
 	}
 	s.mu.Lock()
 	s.park.parked = false
+	conn = s.conn // a new connection of the same socket, if enter resumed it so
 	s.mu.Unlock()
+	if s.sh.unsent == nil {
+		s.sh.unsent = unsentBytes(conn)
+	}
 	return false
 }
 

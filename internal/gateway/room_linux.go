@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,27 +22,28 @@ import (
 type waitingRoom struct {
 	in *Instance
 
-	mu    sync.Mutex
-	ep    *os.File // the epoll instance; nil until the first park
-	epfd  int      // its descriptor, while ep is open
-	err   error    // why the room could not start
-	shut  bool
-	socks map[int]*parkedConn // parked sockets by descriptor
+	mu     sync.Mutex
+	ep     *os.File // the epoll instance; nil until the first park, or after it failed
+	epfd   int      // its descriptor, while ep is open
+	shut   bool
+	socks  map[int]*parkedConn // parked sockets by descriptor
+	warned time.Time           // when a failure to park was last logged
 }
 
 // roomEvents is how many parked sockets one look at the room takes.
 const roomEvents = 128
 
-// errNoRoom: this system has no waiting room (room_other.go).
-var errNoRoom = errors.New("no waiting room for idle connections here")
+// errNoRoom: the socket could not enter the waiting room, and is as it was: the session keeps its
+// goroutines (here, wrapping the reason; on other systems there is no room, room_other.go).
+var errNoRoom = errors.New("no waiting room for idle connections")
 
-// start opens the epoll instance and starts the room's goroutine, the first time. r.mu held.
+// start opens the epoll instance and starts the room's goroutine, unless it runs. r.mu held.
 func (r *waitingRoom) start() error {
 	if r.shut {
 		return net.ErrClosed
 	}
-	if r.ep != nil || r.err != nil {
-		return r.err
+	if r.ep != nil {
+		return nil
 	}
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err == nil {
@@ -51,34 +53,60 @@ func (r *waitingRoom) start() error {
 		}
 	}
 	if err != nil {
-		r.err = fmt.Errorf("starting the waiting room of idle connections: %w", os.NewSyscallError("epoll_create1", err))
-		return r.err
+		return os.NewSyscallError("epoll_create1", err)
 	}
 	ep := os.NewFile(uintptr(fd), "waiting-room")
 	raw, err := ep.SyscallConn()
 	if err != nil {
 		ep.Close()
-		r.err = fmt.Errorf("starting the waiting room of idle connections: %w", err)
-		return r.err
+		return err
 	}
 	r.ep, r.epfd, r.socks = ep, fd, make(map[int]*parkedConn)
-	r.in.spawn(func() { r.run(raw) })
+	r.in.spawn(func() { r.run(ep, raw) })
 	return nil
 }
 
 // enter moves the socket of conn, the session's connection, into the room: a duplicate of its
 // descriptor waits there, and conn is closed. Once it returns nil the room owns the session's end.
-// net.ErrClosed: the session or the instance is closing.
+// net.ErrClosed: the session or the instance is closing. errNoRoom: the session goes on as it was, on
+// conn or on a connection of the duplicate (the reason is logged, at most once a minute).
 func (r *waitingRoom) enter(s *session, conn net.Conn) error {
+	err := r.enter1(s, conn)
+	var re roomError
+	if errors.As(err, &re) {
+		r.mu.Lock()
+		warn := time.Since(r.warned) >= time.Minute
+		if warn {
+			r.warned = time.Now()
+		}
+		r.mu.Unlock()
+		if warn {
+			r.in.log.Warn("an idle connection keeps its goroutines: it could not wait in the waiting room of idle connections (logged once a minute)",
+				"client", s.peer, "err", re.err)
+		}
+		return fmt.Errorf("%w: %w", errNoRoom, re.err)
+	}
+	return err
+}
+
+// roomError is a failure of enter after which the session goes on (errNoRoom).
+type roomError struct{ err error }
+
+func (e roomError) Error() string { return e.err.Error() }
+
+func (r *waitingRoom) enter1(s *session, conn net.Conn) error {
 	r.mu.Lock()
 	err := r.start()
 	r.mu.Unlock()
-	if err != nil {
+	if errors.Is(err, net.ErrClosed) {
 		return err
+	}
+	if err != nil {
+		return roomError{fmt.Errorf("starting the waiting room: %w", err)}
 	}
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return errNoRoom
+		return roomError{fmt.Errorf("a %T has no descriptor", conn)}
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
@@ -91,7 +119,7 @@ func (r *waitingRoom) enter(s *session, conn net.Conn) error {
 		return net.ErrClosed
 	}
 	if derr != nil {
-		return os.NewSyscallError("fcntl", derr)
+		return roomError{os.NewSyscallError("fcntl", derr)}
 	}
 	pc := &parkedConn{room: r, s: s, fd: fd, laddr: conn.LocalAddr(), raddr: conn.RemoteAddr()}
 	conn.Close()
@@ -105,19 +133,42 @@ func (r *waitingRoom) enter(s *session, conn net.Conn) error {
 		unix.Close(fd)
 		return net.ErrClosed
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}
-	if err := unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	err = errors.New("the waiting room failed")
+	if r.ep != nil {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}
+		err = os.NewSyscallError("epoll_ctl", unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, fd, &ev))
+	}
+	if err != nil {
 		r.mu.Unlock()
-		unix.Close(fd)
-		return os.NewSyscallError("epoll_ctl", err)
+		return resume(pc, err)
 	}
 	r.socks[fd] = pc
+	r.in.m.parked.Inc() // under mu, before any take can count it out
 	r.mu.Unlock()
-	r.in.m.parked.Inc()
 	if s.closing() { // closed before the room had it: its close found nothing to take out
 		r.evict(pc)
 	}
 	return nil
+}
+
+// resume serves pc's session on pc's descriptor again, which could not wait in the room for reason:
+// it goes on (a roomError), unless it is closing (net.ErrClosed).
+func resume(pc *parkedConn, reason error) error {
+	s := pc.s
+	nc, err := socketConn(pc.fd, pc.laddr, pc.raddr)
+	if err != nil {
+		unix.Close(pc.fd)
+		return net.ErrClosed
+	}
+	s.mu.Lock()
+	s.park.pc, s.conn, s.client.raw = nil, nc, nc
+	s.mu.Unlock()
+	s.sh.unsent = unsentBytes(nc)
+	if s.closing() { // closed meanwhile: its close reached only the parked connection
+		nc.Close()
+		return net.ErrClosed
+	}
+	return roomError{reason}
 }
 
 // take removes pc's socket from the room, if it is still there, and reports whether it was: the one
@@ -147,8 +198,8 @@ func (r *waitingRoom) evict(pc *parkedConn) {
 }
 
 // run waits for parked sockets with input or a hang-up, and wakes their sessions, until the room
-// closes.
-func (r *waitingRoom) run(raw syscall.RawConn) {
+// closes. Should the room fail, every parked session wakes, and the next park opens a new room.
+func (r *waitingRoom) run(ep *os.File, raw syscall.RawConn) {
 	events := make([]unix.EpollEvent, roomEvents)
 	for {
 		n := 0
@@ -161,26 +212,46 @@ func (r *waitingRoom) run(raw syscall.RawConn) {
 				}
 			}
 		})
-		if err != nil || werr != nil {
-			if !errors.Is(err, os.ErrClosed) && werr != nil {
-				r.in.log.Error("the waiting room of idle connections failed", "err", werr)
+		if err == nil && werr == nil {
+			for _, ev := range events[:n] {
+				r.mu.Lock()
+				pc := r.socks[int(ev.Fd)]
+				r.mu.Unlock()
+				if pc != nil && r.take(pc) { // else closed meanwhile
+					r.leave(pc)
+				}
 			}
-			return
+			continue
 		}
-		for _, ev := range events[:n] {
-			r.mu.Lock()
-			pc := r.socks[int(ev.Fd)]
-			r.mu.Unlock()
-			if pc == nil || !r.take(pc) {
-				continue // closed meanwhile
+		r.mu.Lock()
+		shut := r.shut
+		var woken []*parkedConn
+		if !shut && r.ep == ep {
+			for _, pc := range r.socks {
+				woken = append(woken, pc)
 			}
-			r.in.m.parked.Dec()
-			pc.s.mu.Lock()
-			pc.s.park.pc = nil
-			pc.s.mu.Unlock()
-			go r.in.wake(pc)
+			clear(r.socks)
+			r.ep = nil
+			ep.Close()
 		}
+		r.mu.Unlock()
+		if !shut {
+			r.in.log.Error("the waiting room of idle connections failed: its connections wake", "err", errors.Join(err, werr), "parked", len(woken))
+		}
+		for _, pc := range woken {
+			r.leave(pc)
+		}
+		return
 	}
+}
+
+// leave wakes the session of pc, which left the room (take).
+func (r *waitingRoom) leave(pc *parkedConn) {
+	r.in.m.parked.Dec()
+	pc.s.mu.Lock()
+	pc.s.park.pc = nil
+	pc.s.mu.Unlock()
+	go r.in.wake(pc)
 }
 
 // close stops the room; nothing parks after. Close calls it once every session has ended.
