@@ -85,10 +85,11 @@ const (
 	// lane's reader of each one taken (see progressWriter).
 	progressChunk = 64 << 10
 	// holdReplies bounds how long the shared pump holds replies written for the reply of a prompt
-	// command read with them (sharedPump): about a round trip to a backend on the same host, so that a
-	// backend slower than that (busy, or its lane held up by another client) costs one more write, not
-	// the client's wait.
-	holdReplies = time.Millisecond
+	// command read with them (sharedPump): a few round trips of a shared lane to a backend on the same
+	// host under load, so that a backend slower than that (busy, or its lane held up by another client)
+	// costs one more write, not the client's wait. With 50 clients churning (AUTH + PING each), 1 ms
+	// ran out on a third to a half of connections, 3 ms on ~3 % (bench/RESULTS.md, stop 21).
+	holdReplies = 3 * time.Millisecond
 	// keepBuffer: buffers larger than this are not kept for reuse once they are empty.
 	keepBuffer = 256 << 10
 	// longReply: a client sent a reply longer than this moves to a dedicated lane at its next command.
