@@ -205,15 +205,11 @@ func (in *Instance) park(s *session) bool {
 	s.mu.Unlock()
 	s.sh.unsent = nil // it held on to the socket as it was; wake watches the socket anew
 	err := in.room.enter(s, conn)
-	switch {
-	case err == nil:
+	if err == nil {
 		return true
-	case errors.Is(err, errNoRoom): // it goes on as it was (enter logged why)
+	}
+	if !errors.Is(err, net.ErrClosed) { // errNoRoom: it goes on as it was; else the session is closing
 		s.park.never.Store(true)
-	case errors.Is(err, net.ErrClosed): // the instance is closing, or the session
-	default:
-		in.log.Warn("closing connection: it could not wait in the waiting room of idle connections", "client", s.peer, "err", err)
-		s.close()
 	}
 	s.mu.Lock()
 	s.park.parked = false

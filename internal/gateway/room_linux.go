@@ -71,9 +71,8 @@ func (r *waitingRoom) start() error {
 // net.ErrClosed: the session or the instance is closing. errNoRoom: the session goes on as it was, on
 // conn or on a connection of the duplicate (the reason is logged, at most once a minute).
 func (r *waitingRoom) enter(s *session, conn net.Conn) error {
-	err := r.enter1(s, conn)
-	var re roomError
-	if errors.As(err, &re) {
+	err := r.admit(s, conn)
+	if errors.Is(err, errNoRoom) {
 		r.mu.Lock()
 		warn := time.Since(r.warned) >= time.Minute
 		if warn {
@@ -82,19 +81,17 @@ func (r *waitingRoom) enter(s *session, conn net.Conn) error {
 		r.mu.Unlock()
 		if warn {
 			r.in.log.Warn("an idle connection keeps its goroutines: it could not wait in the waiting room of idle connections (logged once a minute)",
-				"client", s.peer, "err", re.err)
+				"client", s.peer, "err", err)
 		}
-		return fmt.Errorf("%w: %w", errNoRoom, re.err)
 	}
 	return err
 }
 
-// roomError is a failure of enter after which the session goes on (errNoRoom).
-type roomError struct{ err error }
+// noRoom is err as a failure to enter after which the session goes on.
+func noRoom(err error) error { return fmt.Errorf("%w: %w", errNoRoom, err) }
 
-func (e roomError) Error() string { return e.err.Error() }
-
-func (r *waitingRoom) enter1(s *session, conn net.Conn) error {
+// admit is enter without its log.
+func (r *waitingRoom) admit(s *session, conn net.Conn) error {
 	r.mu.Lock()
 	err := r.start()
 	r.mu.Unlock()
@@ -102,11 +99,11 @@ func (r *waitingRoom) enter1(s *session, conn net.Conn) error {
 		return err
 	}
 	if err != nil {
-		return roomError{fmt.Errorf("starting the waiting room: %w", err)}
+		return noRoom(fmt.Errorf("starting the waiting room: %w", err))
 	}
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return roomError{fmt.Errorf("a %T has no descriptor", conn)}
+		return noRoom(fmt.Errorf("a %T has no descriptor", conn))
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
@@ -119,7 +116,7 @@ func (r *waitingRoom) enter1(s *session, conn net.Conn) error {
 		return net.ErrClosed
 	}
 	if derr != nil {
-		return roomError{os.NewSyscallError("fcntl", derr)}
+		return noRoom(os.NewSyscallError("fcntl", derr))
 	}
 	pc := &parkedConn{room: r, s: s, fd: fd, laddr: conn.LocalAddr(), raddr: conn.RemoteAddr()}
 	conn.Close()
@@ -152,7 +149,7 @@ func (r *waitingRoom) enter1(s *session, conn net.Conn) error {
 }
 
 // resume serves pc's session on pc's descriptor again, which could not wait in the room for reason:
-// it goes on (a roomError), unless it is closing (net.ErrClosed).
+// it goes on (errNoRoom), unless it is closing (net.ErrClosed).
 func resume(pc *parkedConn, reason error) error {
 	s := pc.s
 	nc, err := socketConn(pc.fd, pc.laddr, pc.raddr)
@@ -168,20 +165,30 @@ func resume(pc *parkedConn, reason error) error {
 		nc.Close()
 		return net.ErrClosed
 	}
-	return roomError{reason}
+	return noRoom(reason)
 }
 
 // take removes pc's socket from the room, if it is still there, and reports whether it was: the one
 // that takes it (a wake or a close) owns the descriptor and the session's end.
 func (r *waitingRoom) take(pc *parkedConn) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.socks[pc.fd] != pc {
+		r.mu.Unlock()
 		return false
 	}
 	delete(r.socks, pc.fd)
 	unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, pc.fd, nil)
+	r.mu.Unlock()
+	r.out(pc)
 	return true
+}
+
+// out records that pc's socket left the room (take, or the room's failure).
+func (r *waitingRoom) out(pc *parkedConn) {
+	r.in.m.parked.Dec()
+	pc.s.mu.Lock()
+	pc.s.park.pc = nil
+	pc.s.mu.Unlock()
 }
 
 // evict closes a parked socket and ends its session (session.close). Idempotent.
@@ -190,10 +197,6 @@ func (r *waitingRoom) evict(pc *parkedConn) {
 		return
 	}
 	unix.Close(pc.fd)
-	r.in.m.parked.Dec()
-	pc.s.mu.Lock()
-	pc.s.park.pc = nil
-	pc.s.mu.Unlock()
 	go r.in.ended(pc.s) // not under the closer's locks
 }
 
@@ -218,7 +221,7 @@ func (r *waitingRoom) run(ep *os.File, raw syscall.RawConn) {
 				pc := r.socks[int(ev.Fd)]
 				r.mu.Unlock()
 				if pc != nil && r.take(pc) { // else closed meanwhile
-					r.leave(pc)
+					go r.in.wake(pc)
 				}
 			}
 			continue
@@ -239,19 +242,11 @@ func (r *waitingRoom) run(ep *os.File, raw syscall.RawConn) {
 			r.in.log.Error("the waiting room of idle connections failed: its connections wake", "err", errors.Join(err, werr), "parked", len(woken))
 		}
 		for _, pc := range woken {
-			r.leave(pc)
+			r.out(pc)
+			go r.in.wake(pc)
 		}
 		return
 	}
-}
-
-// leave wakes the session of pc, which left the room (take).
-func (r *waitingRoom) leave(pc *parkedConn) {
-	r.in.m.parked.Dec()
-	pc.s.mu.Lock()
-	pc.s.park.pc = nil
-	pc.s.mu.Unlock()
-	go r.in.wake(pc)
 }
 
 // close stops the room; nothing parks after. Close calls it once every session has ended.
