@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -218,18 +219,34 @@ func TestHalfSentCommandIsNotParked(t *testing.T) {
 func TestWaitingRoomHoldsNoThread(t *testing.T) {
 	t.Parallel()
 	e, a, _ := twoParked(t)
+	// A goroutine of the test's own, blocked in read(2) on a pipe: the looks must see it, or they cannot
+	// see a blocked goroutine at all (the runtime names goroutine states in its stack dump's text).
+	var p [2]int
+	if err := syscall.Pipe(p[:]); err != nil {
+		t.Fatal(err)
+	}
+	go canaryBlockedRead(p[0])
+	t.Cleanup(func() { syscall.Write(p[1], []byte{0}); syscall.Close(p[1]) })
 	// Three looks 50 ms apart: a goroutine of the gateway's in a system call at every look is blocked in it.
 	inSyscall := map[string]int{}
+	canary := 0
 	for range 3 {
+		time.Sleep(50 * time.Millisecond)
 		buf := make([]byte, 8<<20)
 		buf = buf[:runtime.Stack(buf, true)]
 		for _, g := range strings.Split(string(buf), "\n\n") {
 			head, _, _ := strings.Cut(g, "\n")
-			if strings.Contains(head, "[syscall") && (strings.Contains(g, "moat/internal/gateway") || strings.Contains(g, "gnet")) {
+			switch {
+			case !strings.Contains(head, "[syscall"):
+			case strings.Contains(g, "canaryBlockedRead"):
+				canary++
+			case strings.Contains(g, "moat/internal/gateway"):
 				inSyscall[head]++
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	if canary != 3 {
+		t.Fatalf("the test's goroutine blocked in read(2) was seen in a system call at %d of 3 looks: the looks cannot tell", canary)
 	}
 	for head, n := range inSyscall {
 		if n == 3 {
@@ -240,4 +257,11 @@ func TestWaitingRoomHoldsNoThread(t *testing.T) {
 		t.Fatalf("moat_connections_parked = %v, want 2", got)
 	}
 	mustDo(t, a, "+PONG\r\n", "PING")
+}
+
+// canaryBlockedRead blocks in read(2) on fd, a blocking pipe, until a byte comes; then it closes fd.
+func canaryBlockedRead(fd int) {
+	var b [1]byte
+	syscall.Read(fd, b[:])
+	syscall.Close(fd)
 }
