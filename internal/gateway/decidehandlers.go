@@ -101,7 +101,11 @@ func (st *decideState) endTransaction(c *resp.Command, d *decision, exec bool) {
 
 // decideScript: EVAL, FCALL and FUNCTION, run under the script guard or a backend identity.
 func (st *decideState) decideScript(c *resp.Command, d *decision) bool {
-	if !st.auth.free && st.identityRefuses() {
+	if st.tx.on { // EXEC runs it as the transaction makes the user, not as the connection is now
+		if st.txIdentityRefuses() {
+			return d.set(st.queueRefusal(c, replyScriptAfterTxLogin))
+		}
+	} else if !st.auth.free && st.identityRefuses() {
 		if st.subscribedCtx {
 			return d.set(st.refuse(c, cantExecute(c)))
 		}

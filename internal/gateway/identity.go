@@ -441,6 +441,22 @@ func (st *decideState) identityRefuses() bool {
 	return st.auth.authed && !u.UnrestrictedRules() && !st.auth.users.Config().ScriptsNeedAllKeys && st.sess.identUser != u.Name()
 }
 
+// txIdentityRefuses reports a script or function command queued after an AUTH or ACL change of its
+// transaction (txState.on) that EXEC would not run as the user it runs as by then: the connection
+// cannot switch identities inside MULTI, so the command runs as the identity the connection has, which
+// must be the one tx.user needs (a restricted user's, else the login) and made from tx.user's rules.
+func (st *decideState) txIdentityRefuses() bool {
+	tx := &st.tx
+	want := ""
+	if tx.authed && !tx.user.UnrestrictedRules() && !tx.users.Config().ScriptsNeedAllKeys {
+		want = tx.user.Name()
+	}
+	if want != st.sess.identUser {
+		return true
+	}
+	return want != "" && st.auth.users.Get(want) != tx.user // its rules changed in the transaction
+}
+
 // UserScripts says in one sentence how the scripts and functions of user run on this instance, for
 // `moat check --user`: "" when the user does not exist or is unrestricted (its scripts run as moat's
 // login, as any command of it).

@@ -15,14 +15,17 @@ var (
 	replyBackendUnavailable = []byte("-ERR backend unavailable, try again later\r\n")
 	// QUIT.
 	replyOK = []byte("+OK\r\n")
-	// moat's (N4): a script or function command while commands are removed or renamed and the backend
-	// cannot refuse them inside scripts (scriptguard.go).
 	// moat's (issue 18): a restricted user's script or function command when its connection could not be
 	// switched to the user's backend identity (identity.go), or runs as another user's.
 	replyIdentityUnavailable = []byte("-ERR scripts and functions of this ACL user are unavailable: moat could not run them on the backend as the user's ACL identity\r\n")
+	// moat's: a script or function command queued after an AUTH, HELLO … AUTH or ACL change of its
+	// transaction that EXEC would not run as the user the transaction makes the connection (identity.go).
+	replyScriptAfterTxLogin = []byte("-ERR scripts and functions cannot run after AUTH or an ACL change in the same transaction: moat runs them as the connection's backend ACL identity, which it cannot switch inside MULTI\r\n")
 	// moat's (issue 18): a renamed command on a connection running as its user's backend identity.
 	replyRenamedOnIdentity = []byte("-ERR renamed commands are unavailable on this connection: it runs as its ACL user's backend identity since its first script (its rules exclude the original names)\r\n")
-	replyScriptsUnguarded  = []byte("-ERR scripts and functions are disabled on this instance: rename-command removed or renamed commands and the backend cannot refuse them inside scripts (see the unguarded-scripts parameter)\r\n")
+	// moat's (N4): a script or function command while commands are removed or renamed and the backend
+	// cannot refuse them inside scripts (scriptguard.go).
+	replyScriptsUnguarded = []byte("-ERR scripts and functions are disabled on this instance: rename-command removed or renamed commands and the backend cannot refuse them inside scripts (see the unguarded-scripts parameter)\r\n")
 )
 
 // Authentication (A1, A2): Redis 7.0.15's texts.

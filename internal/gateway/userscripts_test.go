@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -307,5 +308,83 @@ func TestScriptDenialsInACLLog(t *testing.T) {
 	want, got := aclLogEntries(t, e.oracle.Addr, "127.0.0.1", "127.0.0.1"), aclLogEntries(t, e.addr, "127.0.0.3", "127.0.0.2")
 	if !slices.Contains(want, "count=3 reason=key context=lua object=secret username=app") || !slices.Equal(got, want) {
 		t.Errorf("ACL LOG:\nredis: %q\nmoat:  %q", want, got)
+	}
+}
+
+// A script queued after an AUTH or an ACL change of its transaction runs at EXEC as the identity the
+// connection had when MULTI came, since no identity can be switched inside MULTI: moat refuses it in its
+// place in EXEC's array unless that identity is the one Redis would run it as (the same user, with the
+// same rules). It never runs with the rights of the user from before the AUTH.
+func TestScriptsAfterALoginInTheTransaction(t *testing.T) {
+	t.Parallel()
+	e := newPublishingEnv(t, scriptUsers)
+	if !e.gw.IdentitiesReady() {
+		t.Fatal("identities not ready")
+	}
+	admin := dial(t, e.addr, "127.0.0.2")
+	admin.expectOK("AUTH", "admin", "adminpw")
+	admin.expectOK("MSET", "app:1", "a", "secret", "s")
+	const refused = "-ERR scripts and functions cannot run after AUTH or an ACL change in the same transaction"
+	writeSecret := "redis.call('set','secret','pwned') return redis.call('get','secret')"
+	for _, tc := range []struct {
+		name  string
+		login []string   // before MULTI
+		tx    [][]string // inside it
+		want  []string   // EXEC's elements, each a prefix of the element's raw reply
+	}{
+		{"an administrator's script after AUTH as a restricted user", []string{"admin", "adminpw"},
+			[][]string{{"AUTH", "app", "apw"}, {"EVAL", writeSecret, "0"}, {"GET", "app:1"}},
+			[]string{"+OK", refused, "$1\r\na"}},
+		{"a restricted user's script after AUTH as an administrator", []string{"app", "apw"},
+			[][]string{{"AUTH", "admin", "adminpw"}, {"EVAL", getSecret, "0"}},
+			[]string{"+OK", refused}},
+		{"a restricted user's script after AUTH as another", []string{"app", "apw"},
+			[][]string{{"AUTH", "ro", "rpw"}, {"EVAL", "return redis.call('get','ro:1')", "0"}},
+			[]string{"+OK", refused}},
+		{"a HELLO's login", []string{"admin", "adminpw"},
+			[][]string{{"HELLO", "2", "AUTH", "app", "apw"}, {"FCALL", "nosuch", "0"}},
+			[]string{"*", refused}},
+		{"the same user again: runs as Redis runs it", []string{"app", "apw"},
+			[][]string{{"AUTH", "app", "apw"}, {"EVAL", getKey, "1", "app:1"}, {"EVAL", getSecret, "0"}},
+			[]string{"+OK", "$1\r\na", "-ERR The user executing the script can't access at least one of the keys"}},
+		{"another user's rules changed", []string{"admin", "adminpw"},
+			[][]string{{"ACL", "SETUSER", "newbie", "on", ">npw"}, {"EVAL", "return 1", "0"}},
+			[]string{"+OK", ":1"}},
+		{"the user's own rules changed (last: they stay changed)", []string{"app", "apw"},
+			[][]string{{"ACL", "SETUSER", "app", "resetkeys", "~x:*"}, {"EVAL", "return redis.call('get','app:1')", "0"}},
+			[]string{"+OK", refused}},
+	} {
+		c := dial(t, e.addr, "127.0.0.3")
+		c.expectOK(append([]string{"AUTH"}, tc.login...)...)
+		c.expectOK("MULTI")
+		for _, args := range tc.tx {
+			if got := c.do(args...); got != "+QUEUED\r\n" {
+				t.Fatalf("%s: %v: %q", tc.name, args, got)
+			}
+		}
+		got := c.do("EXEC")
+		elems := strings.SplitAfterN(got, "\r\n", 2)
+		if elems[0] != "*"+strconv.Itoa(len(tc.want))+"\r\n" {
+			t.Fatalf("%s: EXEC: %q", tc.name, got)
+		}
+		rest := elems[1]
+		for i, w := range tc.want {
+			if !strings.HasPrefix(rest, w) {
+				t.Errorf("%s: EXEC element %d: %q, want it to begin %q", tc.name, i, rest, w)
+				break
+			}
+			if w == "*" { // HELLO's map: skip to the next element by the refusal's text
+				rest = rest[strings.Index(rest, "-ERR"):]
+				continue
+			}
+			rest = rest[strings.Index(rest, "\r\n")+2:]
+			if strings.HasPrefix(w, "$") {
+				rest = rest[strings.Index(rest, "\r\n")+2:]
+			}
+		}
+		c.c.Close()
+	}
+	if got := admin.do("GET", "secret"); got != bulk("s") {
+		t.Errorf("secret after the transactions: %q", got)
 	}
 }
