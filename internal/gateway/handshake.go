@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -63,7 +64,8 @@ var errProxyUntrusted = errors.New("PROXY protocol header from an address not in
 // readProxyHeader reads the PROXY header a trusted load balancer sends first (v1 or v2), then takes the
 // client address it carries through the checks admit makes on a direct peer, in the same order: the
 // snapshot's verdict on it (snapshot.Admit, with the balancer as the peer), the per-address limit,
-// protected mode. A LOCAL header (the balancer's own health check) is judged as the balancer.
+// protected mode. A LOCAL header (the balancer's own health check) and a v1 UNKNOWN one are judged as
+// the balancer; one carrying a UDP or unix-socket client is a protocol error.
 func (s *session) readProxyHeader() bool {
 	in := s.in
 	br := bufio.NewReaderSize(s.client.raw, 256)
@@ -75,9 +77,15 @@ func (s *session) readProxyHeader() bool {
 	}
 	client := s.client.lb
 	if hdr.Command.IsProxy() {
-		if ta, ok := hdr.SourceAddr.(*net.TCPAddr); ok {
+		switch ta, ok := hdr.SourceAddr.(*net.TCPAddr); {
+		case ok:
 			ap := ta.AddrPort()
 			client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		case hdr.TransportProtocol.IsUnspec(): // v1 "PROXY UNKNOWN": the balancer's own, as the protocol says
+		default: // a UDP or unix-socket client: not one of a TCP service, and no address to judge
+			in.log.Info("closing connection: the PROXY header carries no TCP client address", "lb", s.peer, "family_protocol", fmt.Sprintf("%#02x", byte(hdr.TransportProtocol)))
+			in.refuse(s.client.raw, s.addr, ReasonProtocolError, snapshot.ReplyProxyNotTCP)
+			return false
 		}
 	}
 	var conn net.Conn = &bufferedConn{Conn: s.client.raw, r: br}

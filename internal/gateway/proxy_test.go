@@ -196,6 +196,41 @@ func TestProxyCarriedAddressIsJudged(t *testing.T) {
 	other.expect("+PONG\r\n")
 }
 
+// N5: a PROXY header whose client is not a TCP one (v2 over UDP, or a unix socket) is a protocol error,
+// whatever address it carries (10.9.9.9 is not whitelisted, 10.1.2.3 is): moat serves TCP clients, and
+// judging the balancer in their place would let the balancer's rights stand for any client. A v1
+// "PROXY UNKNOWN" is the balancer's own connection, as the protocol says.
+func TestProxyHeaderWithoutATCPClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, proxySnap(t))
+	dst := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6379}
+	for _, h := range []*proxyproto.Header{
+		{Version: 2, Command: proxyproto.PROXY, TransportProtocol: proxyproto.UDPv4,
+			SourceAddr: &net.UDPAddr{IP: net.IPv4(10, 9, 9, 9), Port: 1}, DestinationAddr: dst},
+		{Version: 2, Command: proxyproto.PROXY, TransportProtocol: proxyproto.UDPv4,
+			SourceAddr: &net.UDPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 1}, DestinationAddr: dst},
+		{Version: 2, Command: proxyproto.PROXY, TransportProtocol: proxyproto.UnixStream,
+			SourceAddr: &net.UnixAddr{Net: "unix", Name: "/run/client"}, DestinationAddr: &net.UnixAddr{Net: "unix", Name: "/run/moat"}},
+	} {
+		b, err := h.Format()
+		if err != nil {
+			t.Fatalf("format %#x header: %v", byte(h.TransportProtocol), err)
+		}
+		c := dial(t, e.addr, lb)
+		c.send(string(b) + cmd("PING"))
+		c.expect("-ERR Protocol error: the PROXY protocol header carries no TCP client address\r\n")
+		c.expectEOF(replyTimeout)
+	}
+	if got := e.refused("protocol_error"); got != 3 {
+		t.Errorf("refused{protocol_error} = %v, want 3", got)
+	}
+	unknown := dial(t, e.addr, lb)
+	unknown.send("PROXY UNKNOWN\r\n" + cmd("CLIENT", "INFO"))
+	if info := unknown.readReply(); !strings.Contains(info, " addr="+lb+":") {
+		t.Errorf("PROXY UNKNOWN: CLIENT INFO %q, want the balancer's address", info)
+	}
+}
+
 // N5: the address a PROXY header carries is the one the refusal log names and CLIENT LIST shows; the
 // trusted balancer's own address appears in neither.
 func TestProxyCarriedAddressInLogAndClientList(t *testing.T) {

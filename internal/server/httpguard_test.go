@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pires/go-proxyproto"
 )
 
 // dialHTTP opens a TCP connection to addr from source address src.
@@ -328,5 +330,17 @@ func TestTrustedProxyProtocolNamesTheClient(t *testing.T) {
 	}
 	if code, _ := exchange(t, dialHTTP(t, api, "127.0.0.2"), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); code != http.StatusOK {
 		t.Errorf("trusted proxy without a PROXY header: /healthz %d", code)
+	}
+	// A v2 header naming a UDP client (no TCP client to name) is a malformed request, as a header from an
+	// untrusted peer is: not served as the proxy's own.
+	udp := &proxyproto.Header{Version: 2, Command: proxyproto.PROXY, TransportProtocol: proxyproto.UDPv4,
+		SourceAddr:      &net.UDPAddr{IP: net.IPv4(203, 0, 113, 10), Port: 1},
+		DestinationAddr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6390}}
+	b, err := udp.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := exchange(t, dialHTTP(t, api, "127.0.0.2"), string(b)+"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); code != http.StatusBadRequest {
+		t.Errorf("a PROXY header naming a UDP client: /healthz %d, want 400", code)
 	}
 }

@@ -49,15 +49,21 @@ func (c *proxiedConn) init() {
 		hdr, err := proxyproto.Read(c.r)
 		c.Conn.SetReadDeadline(time.Time{})
 		switch {
-		case err == nil:
-			if src, _, ok := hdr.TCPAddrs(); ok && hdr.Command.IsProxy() {
-				c.remote = src // a LOCAL header (the proxy's own health check) keeps the proxy's address
+		case err == nil && hdr.Command.IsProxy():
+			// A LOCAL header (the proxy's own health check) and a v1 UNKNOWN one keep the proxy's
+			// address; one naming a UDP or unix-socket client is refused, as the gateway refuses it.
+			if src, _, ok := hdr.TCPAddrs(); ok {
+				c.remote = src
+			} else if !hdr.TransportProtocol.IsUnspec() {
+				c.err = errProxyNotTCP
 			}
 		case !errors.Is(err, proxyproto.ErrNoProxyProtocol):
 			c.err = err
 		}
 	})
 }
+
+var errProxyNotTCP = errors.New("the PROXY protocol header carries no TCP client address")
 
 // RemoteAddr is the client a PROXY header named, else the peer.
 func (c *proxiedConn) RemoteAddr() net.Addr {

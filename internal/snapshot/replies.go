@@ -17,6 +17,8 @@ var (
 	ReplyDenied = []byte("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n")
 	// N5, moat's: a trusted load balancer's connection did not start with a valid PROXY header.
 	ReplyProxyExpected = []byte("-ERR Protocol error: expected a PROXY protocol header from this load balancer\r\n")
+	// N5, moat's: a trusted load balancer's PROXY header whose client is not a TCP one (v2 UDP or unix).
+	ReplyProxyNotTCP = []byte("-ERR Protocol error: the PROXY protocol header carries no TCP client address\r\n")
 	// N5, moat's: a PROXY header from a peer that is not a trusted load balancer (ErrUntrustedProxy).
 	ReplyProxyUntrusted = ErrUntrustedProxy.Reply()
 )
