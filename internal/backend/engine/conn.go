@@ -230,7 +230,7 @@ func (c *conn) execQueued(name string, args []string) {
 		}
 	default:
 		run := args
-		if isOwn(name) {
+		if isOwn(name) || limited(name) {
 			run = ownInTx(args)
 		}
 		switch r := c.dispatch(run); {

@@ -31,8 +31,8 @@ func ownInTx(args []string) []string {
 	return append([]string{"EVAL", ownScript, "0"}, args...)
 }
 
-// preHook answers the own commands (name is upper case, args without it); false lets the library
-// answer.
+// preHook answers the own commands (name is upper case, args without it) and refuses a string grown
+// past Redis's limit (limits.go); false lets the library answer.
 func (e *Engine) preHook(p *server.Peer, name string, args ...string) bool {
 	switch name {
 	case "PFADD":
@@ -49,7 +49,7 @@ func (e *Engine) preHook(p *server.Peer, name string, args ...string) bool {
 		}
 		e.xclaim(p, args)
 	default:
-		return false
+		return limited(name) && e.overLimit(p, name, args)
 	}
 	return true
 }

@@ -51,3 +51,11 @@ func appendInfo(b []byte, text string, resp3 bool) []byte {
 	b = append(b, text...)
 	return append(b, "\r\n"...)
 }
+
+// Redis's replies (without "-") to a string grown past proto-max-bulk-len (t_string.c
+// checkStringLength) and to SETBIT's bit offset outside 0 … 2^32-1 (getBitOffsetFromArgument), which
+// the library does not refuse (limits.go).
+const (
+	replyStringTooLong = "ERR string exceeds maximum allowed size"
+	replyBitOffset     = "ERR bit offset is not an integer or out of range"
+)
