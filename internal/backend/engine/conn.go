@@ -26,6 +26,7 @@ type conn struct {
 	src  *stashReader
 	rd   *resp.Reader
 	peer *server.Peer
+	pw   *bufio.Writer // the peer's, into out
 	out  *sink
 
 	db      int        // the database this connection has selected
@@ -40,10 +41,11 @@ func newConn(e *Engine, nc net.Conn) *conn {
 	src := &stashReader{nc: nc}
 	lim := resp.DefaultLimits()
 	lim.MaxBuffered = maxCommand // hold every command whole: the engine needs all of it
+	pw := bufio.NewWriterSize(out, 16*1024)
 	return &conn{
-		e: e, nc: nc, src: src, out: out,
+		e: e, nc: nc, src: src, out: out, pw: pw,
 		rd:   resp.NewReader(src, lim),
-		peer: server.NewPeer(bufio.NewWriterSize(out, 16*1024)),
+		peer: server.NewPeer(pw),
 	}
 }
 
@@ -100,8 +102,13 @@ func (c *conn) close() {
 func (c *conn) dispatch(args []string) []byte {
 	start := c.out.mark()
 	began := time.Now()
-	c.e.srv.Dispatch(c.peer, args)
-	c.peer.Flush()
+	if !scriptReply(args[0]) {
+		c.e.srv.Dispatch(c.peer, args)
+		c.peer.Flush()
+	} else if c.dispatchGuarded(args) {
+		c.out.truncate(start)
+		c.out.appendReply(replyLuaStackLimit)
+	}
 	r := c.out.since(start)
 	c.e.stats.command(args, r, time.Since(began))
 	switch {
@@ -114,6 +121,50 @@ func (c *conn) dispatch(args []string) []byte {
 		return c.out.appendReply(m)
 	}
 	return r
+}
+
+// scriptReply reports a command whose reply a script may build: EVAL, EVALSHA and their _RO forms, and
+// EXEC, whose transaction may hold one.
+func scriptReply(name string) bool {
+	switch strings.ToUpper(name) {
+	case "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "EXEC":
+		return true
+	}
+	return false
+}
+
+// dispatchGuarded runs args (a scriptReply command) with its reply's nesting followed by the sink, and
+// reports whether the reply was cut for nesting past maxReplyDepth (the sink's errReplyTooDeep, raised
+// while the library writes it, stops the library's recursion). Then what the library holds is put
+// right: its lock, which EVAL's path keeps until the script's reply is written and EXEC's releases as it
+// unwinds; a transaction, which EXEC ends only after its last command (so a cut EXEC ends there: the
+// commands after the script do not run); the protocol a script's redis.setresp changed; and the reply
+// written so far, which the caller drops.
+func (c *conn) dispatchGuarded(args []string) (cut bool) {
+	resp3 := c.peer.Resp3
+	c.out.follow(true)
+	defer func() {
+		c.out.follow(false)
+		r := recover()
+		if r == nil {
+			return
+		}
+		if r != errReplyTooDeep {
+			panic(r)
+		}
+		cut = true
+		if strings.EqualFold(args[0], "EXEC") {
+			c.e.srv.Dispatch(c.peer, []string{"DISCARD"})
+		} else {
+			c.e.m.Unlock()
+		}
+		c.pw.Reset(c.out)
+		c.peer.Resp3, c.peer.SwitchResp3 = resp3, nil
+		c.e.wake() // what the script wrote may serve a blocked client
+	}()
+	c.e.srv.Dispatch(c.peer, args)
+	c.peer.Flush()
+	return false
 }
 
 // ttl answers TTL as Redis does: the milliseconds left rounded to the nearest second (the engine
@@ -213,8 +264,9 @@ func (c *conn) execQueued(name string, args []string) {
 		}
 		c.e.wmu.Lock()
 		r := c.dispatch(args)
-		if len(r) > 1 && r[0] == '*' && r[1] != '-' {
-			// It ran: each queued command's effect goes into the log as one unit.
+		if len(r) > 1 && r[0] == '*' && r[1] != '-' || bytes.Equal(r, replyLuaStackLimit) {
+			// It ran (or ran up to a script whose reply was cut): each queued command's effect goes into
+			// the log as one unit.
 			c.logUnit(c.db, c.queued, nil, true)
 		}
 		c.e.wmu.Unlock()
@@ -317,16 +369,32 @@ type sink struct {
 	netOut   *atomic.Int64 // bytes sent, for INFO
 	buf      []byte
 	batching bool
+	depth    *replyDepth // while a script's reply is written (follow): its nesting
 }
 
+// Write gathers p during a batch, else sends it. While a script's reply is followed, a reply nesting
+// past maxReplyDepth panics with errReplyTooDeep (conn.dispatchGuarded recovers it), p not taken.
 func (s *sink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.batching {
+		if s.depth != nil && s.depth.feed(p) {
+			panic(errReplyTooDeep)
+		}
 		s.buf = append(s.buf, p...)
 		return len(p), nil
 	}
 	return s.nc.Write(p)
+}
+
+// follow starts (on) or ends following the nesting of the replies written.
+func (s *sink) follow(on bool) {
+	s.mu.Lock()
+	s.depth = nil
+	if on {
+		s.depth = &replyDepth{}
+	}
+	s.mu.Unlock()
 }
 
 func (s *sink) begin() {

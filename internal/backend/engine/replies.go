@@ -59,3 +59,6 @@ const (
 	replyStringTooLong = "ERR string exceeds maximum allowed size"
 	replyBitOffset     = "ERR bit offset is not an integer or out of range"
 )
+
+// replyLuaStackLimit: a script's reply nested past maxReplyDepth (depth.go), Redis's text for it.
+var replyLuaStackLimit = []byte("-ERR reached lua stack limit\r\n")
