@@ -121,6 +121,9 @@ type Server struct {
 	// gateway); guarded by mu.
 	startErrs map[string]error
 
+	// reconcileMu serialises the config file's reconciliations (reconcile.go): at start and on SIGHUP.
+	reconcileMu sync.Mutex
+
 	// pubMu orders the publications of this gateway's own changes (onChange) and of the fleet's
 	// (fleet.go), so that an older state is never published over a newer one.
 	pubMu sync.Mutex
@@ -225,7 +228,7 @@ func Start(opts Options) (_ *Server, err error) {
 
 	var toServe []model.Instance
 	if opts.ConfigPath != "" {
-		toServe, err = s.reconcileConfig(declared)
+		toServe, err = s.reconcileConfig(declaredFrom(file, declared))
 	} else {
 		var in model.Instance
 		in, err = s.defaultInstance()
@@ -356,53 +359,6 @@ func (s *Server) appendAPIInstances(list []model.Instance) ([]model.Instance, er
 		}
 	}
 	return list, nil
-}
-
-// reconcileConfig makes the store agree with the config file: declared instances take the file's listen
-// addresses, backend, parameters and declared whitelist groups (groups created through the API are kept);
-// instances that came from the file but are no longer in it are removed from the model (their data
-// directories stay). It returns the instances to serve.
-func (s *Server) reconcileConfig(declared []model.Instance) ([]model.Instance, error) {
-	all, err := s.plane.Instances()
-	if err != nil {
-		return nil, err
-	}
-	stored := map[string]model.Instance{}
-	for _, in := range all {
-		stored[in.ID] = in
-	}
-	want := map[string]bool{}
-	var out []model.Instance
-	for _, d := range declared {
-		want[d.ID] = true
-		if old, ok := stored[d.ID]; ok {
-			d.Groups = mergeGroups(old.Groups, d.Groups, s.log.With("instance", d.ID))
-			d.SecurityGroups = old.SecurityGroups // bound through the API (ModifySecurityGroupConfiguration)
-			d.ACL = old.ACL                       // users are managed by ACL commands and the API; a declared requirepass edits them
-			d.RequirePass = old.RequirePass       // as last set, until a declared requirepass replaces it
-		}
-		if err := s.plane.PutInstance(configActor, d); err != nil {
-			return nil, fmt.Errorf("instance %s: %w", d.ID, err)
-		}
-		d, err := s.plane.Instance(d.ID) // as stored: a declared requirepass is in its default user now
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	for _, in := range all {
-		switch {
-		case want[in.ID]:
-		case in.Origin == model.OriginConfig:
-			s.log.Warn("instance no longer in the config file: removed (its data directory is kept)", "instance", in.ID)
-			if err := s.plane.DeleteInstance(configActor, in.ID); err != nil {
-				return nil, err
-			}
-		case in.Origin == model.OriginAPI:
-			out = append(out, in)
-		}
-	}
-	return out, nil
 }
 
 // startPending starts serving an instance stored Pending (controlplane.Plane.Create, StartPending),
@@ -576,16 +532,17 @@ func (s *Server) Gateway(id string) *gateway.Instance {
 	return nil
 }
 
-// Reload re-reads the config file and applies what can change live: whitelist groups and parameters.
+// Reload re-reads the config file and applies what can change live: whitelist groups and parameters
+// (reconcileConfig). A file that is invalid, or that any instance cannot take, changes nothing.
 func (s *Server) Reload() error {
 	if s.opts.ConfigPath == "" {
 		return errors.New("no config file to reload")
 	}
-	_, declared, err := config.Load(s.opts.ConfigPath)
+	file, declared, err := config.Load(s.opts.ConfigPath)
 	if err != nil {
 		return err
 	}
-	_, err = s.reconcileConfig(declared)
+	_, err = s.reconcileConfig(declaredFrom(file, declared))
 	s.reloadTLS()
 	return err
 }
