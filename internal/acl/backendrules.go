@@ -24,7 +24,3 @@ func (u *User) BackendRules(deny []string) []string {
 	}
 	return out
 }
-
-// AllKeysAndChannels reports whether the root selector has allkeys and allchannels: moat's scripting
-// rule (Config.ScriptsNeedAllKeys) lets such a selector run scripts.
-func (u *User) AllKeysAndChannels() bool { return u.root.allKeys && u.root.allChannels }

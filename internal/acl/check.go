@@ -147,9 +147,10 @@ func (s *Selector) commandAllowed(cmd *Command, args [][]byte) bool {
 	return s.allCommands || cmd.noAuth || s.allowed.get(cmd.id) || s.firstArgAllowed(cmd, args)
 }
 
-// mayRunScript is Config.ScriptsNeedAllKeys: a @scripting command needs allkeys and allchannels.
+// mayRunScript is Config.ScriptsNeedAllKeys: a @scripting command needs allkeys, allchannels and
+// allcommands, since nothing judges what the script runs.
 func (s *Selector) mayRunScript(cmd *Command) bool {
-	return !cmd.cats.Has(CatScripting) || (s.allKeys && s.allChannels)
+	return !cmd.cats.Has(CatScripting) || (s.allKeys && s.allChannels && s.allCommands)
 }
 
 // checkArgs is the key and channel part of ACLSelectorCheckCmd: the reason and the failing argument.

@@ -266,14 +266,17 @@ func TestSortByGetMatchesRedis(t *testing.T) {
 	}
 }
 
-// ScriptsNeedAllKeys: with it, a user restricted by key or channel patterns may not run scripts at all.
+// ScriptsNeedAllKeys: with it, a user restricted by key or channel patterns, or by commands, may not
+// run scripts at all: nothing would judge what they run.
 func TestScriptsNeedAllKeys(t *testing.T) {
 	tbl := mustDefault(t)
 	us := NewUsers(tbl, Config{ScriptsNeedAllKeys: true})
 	_ = us.SetUser("restricted", "on", "+@all", "~app:*", "&*")
 	_ = us.SetUser("nochannels", "on", "+@all", "~*")
 	_ = us.SetUser("full", "on", "+@all", "~*", "&*")
-	_ = us.SetUser("selector", "on", "+@all", "~app:*", "(+eval ~* &*)")
+	_ = us.SetUser("selector", "on", "+@all", "~app:*", "(+eval ~* &*)", "(+@all ~* &*)")
+	_ = us.SetUser("evalonly", "on", "+@all", "~app:*", "(+eval ~* &*)")
+	_ = us.SetUser("commands", "on", "+@all", "-@dangerous", "~*", "&*")
 	for _, tc := range []struct {
 		user, cmd, want string
 	}{
@@ -284,7 +287,10 @@ func TestScriptsNeedAllKeys(t *testing.T) {
 		{"nochannels", "evalsha x 0", permCmd("evalsha")},
 		{"full", "eval s 1 anything", ""},
 		{"selector", "eval s 1 anything", ""},
-		{"selector", "fcall f 0", permCmd("fcall")},
+		{"selector", "fcall f 0", ""},
+		{"evalonly", "eval s 1 anything", permCmd("eval")},
+		{"commands", "eval s 0", permCmd("eval")},
+		{"commands", "get anything", ""},
 	} {
 		args := bytesArgs(splitCommandLine(t, tc.cmd)...)
 		c, _ := tbl.Resolve(args)

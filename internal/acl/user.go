@@ -42,9 +42,9 @@ type Config struct {
 
 	// ScriptsNeedAllKeys is moat's rule for scripts (§7 of the reference): a script (EVAL, FCALL…) runs
 	// inside the backend with the backend connection's rights, where moat cannot see the keys and
-	// channels it touches. With this set, a selector allows a @scripting command only when it also has
-	// allkeys and allchannels; a user restricted by key or channel patterns gets the ordinary NOPERM
-	// for the command. The control plane sets it; the gateway clears it while the backend holds each
+	// channels it touches, nor the commands it runs. With this set, a selector allows a @scripting
+	// command only when it also has allkeys, allchannels and allcommands; a user restricted by key or
+	// channel patterns or by commands gets the ordinary NOPERM for the command. The control plane sets it; the gateway clears it while the backend holds each
 	// restricted user's identity (gateway/identity.go), which then enforces the rules inside scripts. The
 	// zero value is Redis's own behaviour, which only judges the keys a script declares.
 	ScriptsNeedAllKeys bool

@@ -469,11 +469,7 @@ func (in *Instance) UserScripts(user string) string {
 		return "scripts and functions run on the backend as its ACL identity " + backend.IdentityName(in.id, user) +
 			", which judges the keys and commands they touch as Redis does"
 	}
-	why := "the backend does not hold its ACL identity (no ACL users, moat's backend login may not manage them, or not reached since the users changed)"
-	if u.AllKeysAndChannels() {
-		return "scripts and functions run as moat's backend login, where its command rules do not apply inside them: " + why
-	}
-	return "scripts and functions are refused (NOPERM): " + why
+	return "scripts and functions are refused (NOPERM): the backend does not hold its ACL identity (no ACL users, moat's backend login may not manage them, or not reached since the users changed)"
 }
 
 // cantExecute is Redis's refusal of a script or function command (c) on a RESP2 connection subscribed

@@ -193,12 +193,19 @@ func TestRestrictedUserScriptsWithoutIdentities(t *testing.T) {
 	if got := app.do("EVAL", "return 1", "0"); got != "-NOPERM this user has no permissions to run the 'eval' command\r\n" {
 		t.Errorf("EVAL by a restricted user: %q", got)
 	}
-	for _, login := range [][]string{{"admin", "adminpw"}, {"cmds", "cpw"}} { // unrestricted; all keys and channels
-		c := dial(t, addr, "127.0.0.3")
-		c.do("AUTH", login[0], login[1])
-		if got := c.do("EVAL", "return 1", "0"); got != ":1\r\n" {
-			t.Errorf("EVAL by %s: %q", login[0], got)
-		}
+	// All keys and channels but not all commands: a script would run FLUSHALL for it unjudged.
+	cmds := dial(t, addr, "127.0.0.3")
+	cmds.do("AUTH", "cmds", "cpw")
+	if got := cmds.do("EVAL", "return redis.call('flushall')", "0"); got != "-NOPERM this user has no permissions to run the 'eval' command\r\n" {
+		t.Errorf("EVAL by a user without -@dangerous: %q", got)
+	}
+	if got := gw.UserScripts("cmds"); !strings.HasPrefix(got, "scripts and functions are refused (NOPERM): ") {
+		t.Errorf("UserScripts cmds: %q", got)
+	}
+	admin := dial(t, addr, "127.0.0.3") // unrestricted
+	admin.do("AUTH", "admin", "adminpw")
+	if got := admin.do("EVAL", "return 1", "0"); got != ":1\r\n" {
+		t.Errorf("EVAL by admin: %q", got)
 	}
 }
 

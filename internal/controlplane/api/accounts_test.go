@@ -552,13 +552,13 @@ func TestAccountSourcesAndCheckAccess(t *testing.T) {
 			}
 		}
 	}
-	// How a restricted user's scripts run (here: the embedded engine has no ACL users; app has all keys and
-	// channels, so moat's scripting rule lets them run as the login).
+	// How a restricted user's scripts run (here: the embedded engine has no ACL users, so moat's scripting
+	// rule refuses them to any user it restricts, by commands too: nothing would judge what they run).
 	scripts := func(user string) any {
 		out := m.mustCall("CheckAccess", map[string]string{"InstanceId": m.inst, "SourceIp": "127.0.0.2", "UserName": user})
 		return out["User"].(map[string]any)["Scripts"]
 	}
-	if s, _ := scripts("app").(string); !strings.HasPrefix(s, "scripts and functions run as moat's backend login, where its command rules do not apply inside them: the backend does not hold its ACL identity") {
+	if s, _ := scripts("app").(string); !strings.HasPrefix(s, "scripts and functions are refused (NOPERM): the backend does not hold its ACL identity") {
 		t.Errorf("CheckAccess app: Scripts %q", s)
 	}
 	if s, ok := scripts("default").(string); ok {
