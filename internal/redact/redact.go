@@ -71,17 +71,21 @@ var publicParams = map[string]bool{"db": true, "user": true, "sni": true, "insec
 // "passwd=" are likely typos of password).
 func url(s string) string {
 	out := s
+	// The userinfo follows "://"; in a string without it (":pw@host", "redis:/:pw@host", "//:pw@host")
+	// whatever precedes the last '@' may be, and is masked from its first ':'.
+	start := 0
 	if i := strings.Index(out, "://"); i >= 0 {
-		rest := out[i+3:]
-		// A password written without percent-encoding may hold '/', '?' or '#': the userinfo runs to the
-		// last '@' (a path or query holding '@' and ':' is over-masked, never under-masked).
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if c := strings.Index(rest[:at], ":"); c >= 0 {
-				rest = rest[:c+1] + Mask + rest[at:]
-			}
-		}
-		out = out[:i+3] + rest
+		start = i + 3
 	}
+	rest := out[start:]
+	// A password written without percent-encoding may hold '/', '?' or '#': the userinfo runs to the
+	// last '@' (a path or query holding '@' and ':' is over-masked, never under-masked).
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if c := strings.Index(rest[:at], ":"); c >= 0 {
+			rest = rest[:c+1] + Mask + rest[at:]
+		}
+	}
+	out = out[:start] + rest
 	if q := strings.Index(out, "?"); q >= 0 {
 		parts := strings.Split(out[q+1:], "&")
 		for i, p := range parts {

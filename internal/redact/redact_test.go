@@ -22,6 +22,11 @@ func TestSecret(t *testing.T) {
 		{KindURL, "unix:///s?user=u&password=pw&passwd=pw", "unix:///s?user=u&password=xxxxx&passwd=xxxxx"},
 		{KindURL, "embedded", "embedded"},
 		{KindURL, "redis://u:xxxxx@h", "redis://u:xxxxx@h"}, // idempotent
+		// Near misses of a URL: the userinfo is still masked.
+		{KindURL, ":LeakPW@127.0.0.1:1", ":xxxxx@127.0.0.1:1"},
+		{KindURL, "redis:/:LeakPW@127.0.0.1:1", "redis:xxxxx@127.0.0.1:1"},
+		{KindURL, "//:LeakPW@127.0.0.1:1", "//:xxxxx@127.0.0.1:1"},
+		{KindURL, "host:6379", "host:6379"},
 		{KindACLRule, ">pw", ">xxxxx"},
 		{KindACLRule, "<pw", "<xxxxx"},
 		{KindACLRule, "#" + hash, "#xxxxx"},
@@ -55,6 +60,11 @@ func TestSecret(t *testing.T) {
 func TestSecretNeverLeavesThePassword(t *testing.T) {
 	passwords := []string{"Sup3rSecret", "p%40ss", "a:b:c", "xxxxxSecret", "pw#frag", "pw?q=1", "p/w", "pw)(", "é秘密"}
 	for _, pw := range passwords {
+		for _, nearMiss := range []string{":" + pw + "@h:1", "redis:/:" + pw + "@h:1", "//u:" + pw + "@h"} { // a spec, not text
+			if u := Secret(KindURL, nearMiss); strings.Contains(u, pw) {
+				t.Errorf("URL redaction of %q = %q: the password is still there", nearMiss, u)
+			}
+		}
 		for _, spec := range []string{"redis://u:" + pw + "@h:1", "rediss://:" + pw + "@h/3?sni=s", "unix:///s.sock?password=" + pw + "&db=1"} {
 			u := Secret(KindURL, spec)
 			txt := Secret(KindText, "err: dial "+spec+": refused; again "+spec)

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/moat-dev/moat/internal/controlplane/api/sign"
 )
 
 // errors.go is the package's one table of error codes: no other source file calls invalid or builds
@@ -117,5 +119,19 @@ func TestCallerErrorIsNotLogged(t *testing.T) {
 	}
 	if logged.Len() != 0 {
 		t.Errorf("logged %q for a caller's mistake", logged.String())
+	}
+}
+
+// A signature mismatch is logged without the string to sign its answer carries: that holds the call's
+// parameter values, a password being set among them. Other authentication errors keep their text.
+func TestSignatureMismatchLogsNoParameters(t *testing.T) {
+	mismatch := &sign.Error{Code: sign.CodeSignatureDoesNotMatch, Status: http.StatusBadRequest,
+		Message: "Specified signature is not matched with our calculation. server string to sign is:POST&%2F&Config%3D%257B%2522requirepass%2522%253A%2522LeakPW%2522%257D"}
+	if got := authLogText(mismatch); strings.Contains(got, "LeakPW") || !strings.Contains(got, sign.CodeSignatureDoesNotMatch) {
+		t.Errorf("mismatch logged as %q", got)
+	}
+	used := &sign.Error{Code: sign.CodeSignatureNonceUsed, Status: http.StatusBadRequest, Message: "Specified signature nonce was used already."}
+	if got := authLogText(used); got != used.Error() {
+		t.Errorf("nonce refusal logged as %q", got)
 	}
 }

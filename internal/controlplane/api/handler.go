@@ -107,6 +107,16 @@ func NewWithLimits(plane *controlplane.Plane, runtime Runtime, log *slog.Logger,
 	return h
 }
 
+// authLogText is an authentication error as the log shows it: a signature mismatch without the string to
+// sign its answer carries, which holds the call's parameter values (a password being set, say); only
+// the caller gets those.
+func authLogText(err error) string {
+	if errors.Is(err, sign.ErrSignatureDoesNotMatch) {
+		return sign.CodeSignatureDoesNotMatch + ": the signature does not match moat's calculation"
+	}
+	return err.Error()
+}
+
 // ServeHTTP answers one RPC call at "/".
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{h: h, r: r, requestID: newRequestID()}
@@ -153,7 +163,7 @@ func (c *call) serve() (any, error) {
 	v, err := h.authenticate(c.r.Context(), c.r.RemoteAddr, sr) // a signature, or the console's session (session.go)
 	if err != nil {
 		if h.failLog.Allow() {
-			h.log.Warn("API call refused: authentication failed", "action", c.action, "source", c.r.RemoteAddr, "err", err)
+			h.log.Warn("API call refused: authentication failed", "action", c.action, "source", c.r.RemoteAddr, "err", authLogText(err))
 		}
 		return nil, err
 	}
