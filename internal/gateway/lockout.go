@@ -10,7 +10,8 @@ import (
 	"github.com/moat-dev/moat/internal/snapshot"
 )
 
-// lockout is the brute-force lockout of one instance (A5). Failed logins are counted twice:
+// lockout is the brute-force lockout of one instance (A5). Failed logins are counted twice, by source:
+// an IPv4 address, or an IPv6 /64 (lockSource):
 //
 //   - per (address, user name): AuthLockoutThreshold failures within AuthLockoutWindow lock that pair;
 //   - per address, across user names: AuthLockoutAddressThreshold failures within the same window lock
@@ -85,6 +86,7 @@ type attempt struct {
 // says by what and counts nothing; otherwise the attempt is counted as in flight and the caller must
 // pass it to end with its result. With the lockout off (a zero threshold) nothing is counted.
 func (l *lockout) begin(addr netip.Addr, user string, snap *snapshot.Snapshot) (attempt, lockScope) {
+	addr = lockSource(addr)
 	at := attempt{key: lockPair{addr, user}}
 	if snap.AuthLockoutThreshold <= 0 {
 		return at, lockNone
@@ -156,6 +158,7 @@ func (s LockoutStatus) LockedOut() bool { return !s.PairUntil.IsZero() || !s.Add
 
 // status returns the lockout's state for user from addr under snap's settings.
 func (l *lockout) status(addr netip.Addr, user string, snap *snapshot.Snapshot) LockoutStatus {
+	addr = lockSource(addr)
 	now := l.clk.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -163,6 +166,19 @@ func (l *lockout) status(addr netip.Addr, user string, snap *snapshot.Snapshot) 
 	s.PairUntil, s.PairFailures = l.pairs[lockPair{addr, user}].state(now, snap.AuthLockoutWindow)
 	s.AddressUntil, s.AddressFailures = l.addrs[addr].state(now, snap.AuthLockoutWindow)
 	return s
+}
+
+// lockSource is what the lockout counts an address as: an IPv4 address (an IPv4-mapped IPv6 one too),
+// or an IPv6 address's /64, which one host or one customer usually holds whole: counted by address, a
+// client with a /64 could try a few passwords from each of its 2^64 addresses. (The API and the
+// console count sources the same way.)
+func lockSource(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 // blocks reports whether c refuses an attempt now: locked, or its failures and attempts in flight have
@@ -268,7 +284,7 @@ func (l *lockout) sweep(now time.Time, window time.Duration) {
 // AUTH would find it: this process's counts only. Safe for concurrent use.
 func (in *Instance) Lockout(addr netip.Addr, user string) LockoutStatus {
 	snap := in.snap.Load()
-	return in.lockout.status(addr.Unmap(), lockKey(in.usersOf(snap), user), snap)
+	return in.lockout.status(addr, lockKey(in.usersOf(snap), user), snap)
 }
 
 // lockKey is the user part of a login's pair: the name of a user of the instance, or "" for every

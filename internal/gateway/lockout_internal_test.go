@@ -163,3 +163,39 @@ func TestLockoutUntrackedAttemptEndsCleanly(t *testing.T) {
 		t.Fatalf("after the tracked attempt failed: %+v", st)
 	}
 }
+
+// An IPv6 client is counted by its /64: rotating through its addresses neither escapes a pair's lock
+// nor the address threshold, while another /64 and IPv4 clients are counted apart. An IPv4-mapped
+// address is its IPv4 address.
+func TestLockoutCountsIPv6ByPrefix(t *testing.T) {
+	l, _ := testLockout(0)
+	s := lockoutSnap(3, 10)
+	in := func(i int) netip.Addr { return netip.MustParseAddr("fd01::" + strconv.FormatInt(int64(i), 16)) }
+	for i := range 3 {
+		if sc := failOnce(l, in(i+1), "carol", s); sc != lockNone {
+			t.Fatalf("failure %d: %v", i+1, sc)
+		}
+	}
+	if sc := succeedOnce(l, in(0x9999), "carol", s); sc != lockByPair {
+		t.Errorf("carol from another address of the /64: %v, want the pair locked", sc)
+	}
+	if sc := succeedOnce(l, netip.MustParseAddr("fd01:0:0:1::1"), "carol", s); sc != lockNone {
+		t.Errorf("carol from the next /64: %v", sc)
+	}
+	for i := range 7 { // two guesses an address, names sprayed: the /64's count reaches 10
+		failOnce(l, in(0x100+i), "user"+strconv.Itoa(i), s)
+	}
+	if sc := succeedOnce(l, in(0x200), "dave", s); sc != lockByAddress {
+		t.Errorf("after 10 failures across the /64: %v, want it locked", sc)
+	}
+	if st := l.status(in(0xabc), "dave", s); st.AddressUntil.IsZero() {
+		t.Errorf("status from the /64: %+v, want it locked", st)
+	}
+	v4 := netip.MustParseAddr("192.0.2.7")
+	for range 3 {
+		failOnce(l, netip.AddrFrom16(v4.As16()), "erin", s)
+	}
+	if sc := succeedOnce(l, v4, "erin", s); sc != lockByPair {
+		t.Errorf("erin from the IPv4 address after 3 failures from its mapped form: %v", sc)
+	}
+}
