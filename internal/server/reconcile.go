@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 
 	"github.com/moat-dev/moat/internal/acl"
 	"github.com/moat-dev/moat/internal/allowlist"
@@ -43,7 +44,7 @@ func declaredFrom(f *config.File, list []model.Instance) []declared {
 //
 // A declared instance takes the file's listen addresses, backend, name, engine version, type and
 // architecture, the parameters the file declares (the others keep their stored values, however set)
-// and the whitelist groups it declares (mergeGroups); what the API keeps beside it (bound security
+// and the whitelist groups it declares (groupsFromFile); what the API keeps beside it (bound security
 // groups, ACL users, accounts, source restrictions, requirepass as last set) stays. Each instance's
 // merge and store is one transaction on the instance as stored then, so a change made through the API
 // meanwhile is merged, never overwritten. Instances that came from the file and are no longer in it are
@@ -60,12 +61,13 @@ func (s *Server) reconcileConfig(decl []declared) ([]model.Instance, error) {
 	for _, in := range all {
 		stored[in.ID] = in
 	}
+	rec := s.readDeclared()
 	var errs []error
 	for _, d := range decl {
 		old, ok := stored[d.in.ID]
 		in := d.in
 		if ok {
-			in, _ = fromFile(old, d)
+			in, _ = fromFile(old, d, rec)
 		}
 		if err := s.checkDeclared(in); err != nil {
 			errs = append(errs, fmt.Errorf("instance %s: %w", d.in.ID, err))
@@ -75,9 +77,18 @@ func (s *Server) reconcileConfig(decl []declared) ([]model.Instance, error) {
 		return nil, err
 	}
 
+	// What the file declared before stays recorded until every instance is stored: a reload cut short
+	// by the store leaves the groups of either file removable.
+	next := declaredRecord{}
+	for _, d := range decl {
+		next[d.in.ID] = d.groups
+	}
+	if err := s.writeDeclared(rec.union(next)); err != nil {
+		return nil, err
+	}
 	var out []model.Instance
 	for _, d := range decl {
-		in, err := s.storeDeclared(d)
+		in, err := s.storeDeclared(d, rec)
 		if err != nil {
 			return nil, fmt.Errorf("instance %s: %w", d.in.ID, err)
 		}
@@ -98,6 +109,9 @@ func (s *Server) reconcileConfig(decl []declared) ([]model.Instance, error) {
 		case in.Origin == model.OriginAPI:
 			out = append(out, in)
 		}
+	}
+	if err := s.writeDeclared(next); err != nil {
+		s.log.Error("the config file's declared groups could not be recorded: a group it stops declaring may be kept", "err", err)
 	}
 	return out, nil
 }
@@ -125,11 +139,11 @@ func (s *Server) checkDeclared(in model.Instance) error {
 // (Plane.ChangeAccounts: the Plane's read-modify-write of a whole instance; audited as PutInstance, as
 // the config file's changes always were), or creates it when it is not stored. It returns the instance as
 // stored and logs what the merge changed in the whitelist.
-func (s *Server) storeDeclared(d declared) (model.Instance, error) {
+func (s *Server) storeDeclared(d declared, rec declaredRecord) (model.Instance, error) {
 	for range 2 { // an instance created or deleted through the API meanwhile: the other way, once
 		var notes []note
 		err := s.plane.ChangeAccounts(configActor, "PutInstance", d.in.ID, func(in *model.Instance, _ *acl.Users) error {
-			*in, notes = fromFile(*in, d) // the latest attempt's notes (a store may run this again)
+			*in, notes = fromFile(*in, d, rec) // the latest attempt's notes (a store may run this again)
 			return nil
 		})
 		if errors.Is(err, controlplane.ErrInstanceNotFound) {
@@ -153,15 +167,22 @@ func (s *Server) storeDeclared(d declared) (model.Instance, error) {
 
 // fromFile returns stored with d applied: the file's own settings (listen addresses, backend, name,
 // engine version, type, architecture, origin), the parameters it declares, and its whitelist groups
-// (mergeGroups). Everything else is stored's.
-func fromFile(stored model.Instance, d declared) (model.Instance, []note) {
+// (groupsFromFile, with rec: which groups the file declared before). Everything else is stored's.
+func fromFile(stored model.Instance, d declared, rec declaredRecord) (model.Instance, []note) {
 	out := stored
 	f := d.in
 	out.Name, out.Listen, out.TLSListen, out.Backend, out.EngineVersion = f.Name, f.Listen, f.TLSListen, f.Backend, f.EngineVersion
 	out.Origin, out.Type, out.Architecture, out.Pending = f.Origin, f.Type, f.Architecture, false
 	out.Params = paramsFromFile(stored.Params, f.Params)
+	var groups []allowlist.Group
+	for _, g := range f.Groups {
+		if slices.Contains(d.groups, g.Name) {
+			groups = append(groups, g)
+		}
+	}
+	was, known := rec[f.ID]
 	var notes []note
-	out.Groups, notes = mergeGroups(stored.Groups, f.Groups)
+	out.Groups, notes = groupsFromFile(stored.Groups, groups, was, known, f.ID)
 	return out, notes
 }
 

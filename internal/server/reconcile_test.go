@@ -1,14 +1,20 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/controlplane"
+	"github.com/moat-dev/moat/internal/redistest"
 )
 
 // Reconciling the config file (at start and on SIGHUP, reconcile.go) against what the API changed.
@@ -181,4 +187,129 @@ func TestReloadRacingAPILosesNoChange(t *testing.T) {
 	if got := groupEntries(t, s, "r-race", "api"); len(got) != n {
 		t.Fatalf("after %d appends racing %d reloads, group api holds %d entries: %v", n, reloads, len(got), got)
 	}
+}
+
+// F6: a whitelist group the config file declared and no longer declares is removed — at the reload
+// that drops it, or at the next start — and the removal is logged; groups created through the API stay;
+// the default group, which cannot be removed, goes back to 127.0.0.1. A default group declared as
+// 127.0.0.1 is applied like any other declaration.
+func TestGroupNoLongerDeclaredIsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "moat.yaml")
+	listen := freeAddr(t)
+	head := "instances:\n  - id: r-grp\n    listen: [" + listen + "]\n    whitelist:\n"
+	const (
+		app   = "      - group: app\n        ips: [127.0.0.5]\n"
+		ops   = "      - group: ops\n        attribute: hidden\n        ips: [127.0.0.7]\n"
+		deflt = "      - group: default\n        ips: [127.0.0.8]\n"
+	)
+	writeConfig(t, cfg, head+app+ops+deflt)
+	var logs redistest.Buffer
+	opts := Options{ConfigPath: cfg, DataDir: dir, Log: slog.New(slog.NewTextHandler(&logs, nil)), APIListen: "127.0.0.1:0"}
+	s, err := Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	if err := adminClient(t, s).Call("ModifySecurityIps", map[string]string{"InstanceId": "r-grp", "SecurityIpGroupName": "api",
+		"SecurityIps": "127.0.0.9", "ModifyMode": "Cover"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{"127.0.0.5", "127.0.0.7", "127.0.0.8", "127.0.0.9"} {
+		if got := do(t, listen, src, "PING"); !pong(got) {
+			t.Fatalf("%s before: %q", src, got)
+		}
+	}
+
+	// The file drops ops and declares default as 127.0.0.1: both apply at the reload.
+	writeConfig(t, cfg, head+app+"      - group: default\n        ips: [127.0.0.1]\n")
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]bool{"127.0.0.5": true, "127.0.0.7": false, "127.0.0.8": false, "127.0.0.9": true} {
+		if got := do(t, listen, src, "PING"); pong(got) != want || (!want && got != illegal) {
+			t.Errorf("after dropping ops, %s: %q", src, got)
+		}
+	}
+	if got := groupEntries(t, s, "r-grp", "ops"); got != nil {
+		t.Errorf("ops still stored: %v", got)
+	}
+	if !strings.Contains(logs.String(), "level=WARN msg=\"whitelist group no longer in the config file: removed\" instance=r-grp group=ops") {
+		t.Errorf("no WARN naming the removed group:\n%s", logs.String())
+	}
+
+	// While moat is stopped the file drops app and the default group: the start removes app, and the
+	// default group stays 127.0.0.1; the API's group is kept.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, cfg, head+"      - group: other\n        ips: [127.0.0.6]\n")
+	if s, err = Start(opts); err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]bool{"127.0.0.5": false, "127.0.0.6": true, "127.0.0.8": false, "127.0.0.9": true} {
+		if got := do(t, listen, src, "PING"); pong(got) != want || (!want && got != illegal) {
+			t.Errorf("after a restart without app, %s: %q", src, got)
+		}
+	}
+	in, err := s.Plane().Instance("r-grp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, g := range in.Groups {
+		names = append(names, g.Name)
+	}
+	if !slices.Equal(names, []string{allowlist.DefaultGroup, "api", "other"}) {
+		t.Errorf("groups after the restart: %v, want default, api, other", names)
+	}
+	if got := groupEntries(t, s, "r-grp", allowlist.DefaultGroup); !slices.Equal(got, []string{"127.0.0.1/32"}) {
+		t.Errorf("default group: %v", got)
+	}
+}
+
+// Before moat knew which groups the file declared (a data directory without that record), a group
+// the file does not declare is kept, and a WARN says so and how to delete it.
+func TestUndeclaredGroupOfUnknownOriginIsKeptWithWarning(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "moat.yaml")
+	listen := freeAddr(t)
+	head := "instances:\n  - id: r-old\n    listen: [" + listen + "]\n    whitelist:\n      - group: app\n        ips: [127.0.0.5]\n"
+	writeConfig(t, cfg, head+"      - group: ops\n        ips: [127.0.0.7]\n")
+	s := start(t, Options{ConfigPath: cfg, DataDir: dir})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeDeclaredRecord(dir); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, cfg, head)
+	var logs redistest.Buffer
+	s, err := Start(Options{ConfigPath: cfg, DataDir: dir, Log: slog.New(slog.NewTextHandler(&logs, nil)), APIListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := do(t, listen, "127.0.0.7", "PING"); !pong(got) {
+		t.Errorf("ops, of unknown origin: %q, want kept", got)
+	}
+	if !strings.Contains(logs.String(), "group=ops") || !strings.Contains(logs.String(), "moat whitelist delete-group --instance r-old --group ops") {
+		t.Errorf("no WARN naming the kept group and how to delete it:\n%s", logs.String())
+	}
+	// The start recorded what the file declares now: the next reload takes ops for the API's.
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "group=ops"); n != 1 {
+		t.Errorf("%d log lines name ops after a reload, want the one of the start", n)
+	}
+}
+
+// removeDeclaredRecord removes the record of the groups the config file declared from data directory dir.
+func removeDeclaredRecord(dir string) error {
+	err := os.Remove(filepath.Join(dir, declaredFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
