@@ -33,6 +33,12 @@ func missing(param string) *Error {
 
 func invalid(code, msg string) *Error { return &Error{http.StatusBadRequest, code, msg} }
 
+// headerConflict refuses a call giving p (Action, Version) as a parameter and in its x-acs- header with
+// different values.
+func headerConflict(p string) *Error {
+	return invalid("InvalidParameter.Duplicate", "The parameter "+p+" and the header x-acs-"+strings.ToLower(p)+" are both given, with different values: give one.")
+}
+
 // Refusals of a call's parameters that name no domain sentinel: each states the input it refuses.
 var (
 	errPassword = invalid("InvalidParameter.Password",

@@ -152,6 +152,13 @@ func (c *call) serve() (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A parameter and its header (V3) name one thing: two different values are refused, as a parameter
+	// given twice is, so that nothing in front of moat can read one while moat acts on the other.
+	for _, p := range [...]string{"Action", "Version"} {
+		if v, hv := c.params.Get(p), c.r.Header.Get("x-acs-"+strings.ToLower(p)); v != "" && hv != "" && v != hv {
+			return nil, headerConflict(p)
+		}
+	}
 	c.action = first(c.params.Get("Action"), c.r.Header.Get("x-acs-action"))
 	version := first(c.params.Get("Version"), c.r.Header.Get("x-acs-version"))
 	act, err := c.find(version)

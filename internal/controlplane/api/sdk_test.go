@@ -419,9 +419,13 @@ func TestSDKOpenToEveryAddressWarns(t *testing.T) {
 // secret is not.
 func TestV3Signature(t *testing.T) {
 	m := startMoat(t)
+	var extra url.Values // more query parameters, signed with the rest
 	send := func(secret, nonce string) (int, []byte) {
 		t.Helper()
 		query := url.Values{"InstanceId": {m.inst}, "SecurityIpGroupName": {"tea"}, "ModifyMode": {"Append"}, "SecurityIps": {"10.7.0.1,192.168.0.0/24"}}
+		for k, v := range extra {
+			query[k] = v
+		}
 		hr, _ := http.NewRequest("POST", "http://"+m.api+"/?"+query.Encode(), nil)
 		hr.Header.Set("x-acs-action", "ModifySecurityIps")
 		hr.Header.Set("x-acs-version", "2015-01-01")
@@ -447,5 +451,19 @@ func TestV3Signature(t *testing.T) {
 	g := m.groups(m.inst)
 	if last := g[len(g)-1]; last.SecurityIpGroupName != "tea" || last.SecurityIpList != "10.7.0.1,192.168.0.0/24" {
 		t.Fatalf("after the V3 call: %+v", g)
+	}
+	// The header says ModifySecurityIps, the query another action (both signed): refused, nothing done,
+	// so that a proxy filtering on the header cannot be walked past.
+	for _, q := range []url.Values{{"Action": {"DeleteInstance"}}, {"Version": {"2099-01-01"}}} {
+		extra = q
+		status, body := send(m.secret, sign.NewNonce())
+		wantErrorJSON(t, status, body, 400, "InvalidParameter.Duplicate")
+	}
+	if status, out := m.call("DescribeInstanceAttribute", map[string]string{"InstanceId": m.inst}); status != 200 {
+		t.Fatalf("the instance after the conflicting calls: HTTP %d %v", status, out)
+	}
+	extra = url.Values{"Action": {"ModifySecurityIps"}, "ModifyMode": {"Cover"}} // the same value twice is one
+	if status, body := send(m.secret, sign.NewNonce()); status != 200 {
+		t.Fatalf("V3 request with Action in both: HTTP %d %s", status, body)
 	}
 }
