@@ -118,9 +118,17 @@ func (g *hostGuard) client(r *http.Request) (netip.Addr, bool) {
 }
 
 // wrap puts the guard in front of h: a foreign Host gets 421 Misdirected Request; a request relayed by
-// a trusted proxy reaches h with RemoteAddr set to its client's address (port 0).
+// a trusted proxy reaches h with RemoteAddr set to its client's address (port 0). A request with a
+// Transfer-Encoding gets 501 and the connection is closed: net/http takes a chunked body over a
+// Content-Length sent with it, which a proxy in front may read the other way (request smuggling), and
+// no SDK or moat client sends one.
 func (g *hostGuard) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+			api.WriteError(w, r, api.ErrTransferEncoding)
+			return
+		}
 		if !g.allows(r.Host) {
 			api.WriteError(w, r, api.ErrMisdirected)
 			return

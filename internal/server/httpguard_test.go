@@ -174,6 +174,31 @@ func TestForeignHostAndOriginRefused(t *testing.T) {
 	}
 }
 
+// A request with a Transfer-Encoding is refused (501) and its connection closed, on every path: with a
+// Content-Length beside it, net/http would read the chunked body while a proxy in front may read the
+// Content-Length, and what one takes for a body the other takes for the next request.
+func TestTransferEncodingRefused(t *testing.T) {
+	s := start(t, Options{DataDir: t.TempDir(), Listen: freeAddr(t)})
+	defer s.Close()
+	api := s.APIAddr().String()
+	smuggled := "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+	for _, path := range []string{"/", "/console/login", "/healthz"} {
+		c := dialHTTP(t, api, "127.0.0.1")
+		req := "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n" +
+			"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled
+		code, body := exchange(t, c, req)
+		if code != http.StatusNotImplemented || !strings.Contains(body, "UnsupportedTransferEncoding") {
+			t.Errorf("%s with Transfer-Encoding and Content-Length: %d %s, want 501 UnsupportedTransferEncoding", path, code, body)
+		}
+		if !closedByServer(c) {
+			t.Errorf("%s: the connection stays open after the refusal", path)
+		}
+	}
+	if code, _ := exchange(t, dialHTTP(t, api, "127.0.0.1"), "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"); code == http.StatusNotImplemented {
+		t.Errorf("a plain POST: %d", code)
+	}
+}
+
 // /metrics and /readyz's details are for the holder of the status token (or the metrics listener):
 // a stranger learns neither instance IDs nor backend addresses.
 func TestStatusEndpointsQuietToStrangers(t *testing.T) {

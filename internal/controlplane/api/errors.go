@@ -151,8 +151,8 @@ var (
 		"The request is not well-formed HTTP/1.1."}
 	errHTTPVersion = &Error{http.StatusHTTPVersionNotSupported, "UnsupportedHTTPVersion",
 		"Use HTTP/1.0 or HTTP/1.1."}
-	errTransferEncoding = &Error{http.StatusNotImplemented, "UnsupportedTransferEncoding",
-		"The request's Transfer-Encoding is not supported; send a Content-Length or chunked body."}
+	ErrTransferEncoding = &Error{http.StatusNotImplemented, "UnsupportedTransferEncoding",
+		"The request's Transfer-Encoding is not supported; send the body with a Content-Length."}
 	errExpectation = &Error{http.StatusExpectationFailed, "UnsupportedExpectation",
 		"The request's Expect header is not supported (only 100-continue is)."}
 	errHTTPToHTTPS = &Error{http.StatusBadRequest, "HttpsRequired",

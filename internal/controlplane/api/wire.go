@@ -101,7 +101,7 @@ func cannedError(p []byte) *Error {
 	case "505":
 		return errHTTPVersion
 	case "501":
-		return errTransferEncoding
+		return ErrTransferEncoding
 	default:
 		return malformed(string(rest[len(headers):]))
 	}
