@@ -123,3 +123,20 @@ func TestConfigGetHidesTheBackendsPasswords(t *testing.T) {
 		t.Errorf("CONFIG GET *auth* over RESP3: %q", got)
 	}
 }
+
+// On the embedded engine, which has no CONFIG, the backend's wiring is refused with the same
+// protected-config text (there is no value to keep), not as an unreachable backend.
+func TestConfigSetWiringOnTheEmbeddedEngine(t *testing.T) {
+	t.Parallel()
+	_, _, addr := startOn(t, "r-emb", "embedded", allowLoopback(t))
+	c := dial(t, addr, "127.0.0.2")
+	for _, name := range []string{"protected-mode", "dir", "bind"} {
+		want := "-ERR CONFIG SET failed (possibly related to argument '" + name + "') - can't set protected config\r\n"
+		if got := c.do("CONFIG", "SET", name, "x"); got != want {
+			t.Errorf("CONFIG SET %s: %q", name, got)
+		}
+	}
+	if got := c.do("PING"); got != "+PONG\r\n" {
+		t.Errorf("PING: %q", got)
+	}
+}

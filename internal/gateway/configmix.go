@@ -328,6 +328,8 @@ func (c *configConn) get(pairs [][]byte) ([][]byte, error) {
 	switch {
 	case err != nil:
 		return nil, err
+	case v.Kind == acl.KindError && strings.HasPrefix(v.Str, "ERR unknown command"):
+		return nil, errNoConfig
 	case v.Kind == acl.KindError:
 		return nil, fmt.Errorf("CONFIG GET: %s", v.Str)
 	case v.Kind != acl.KindArray && v.Kind != acl.KindMap:
@@ -339,6 +341,9 @@ func (c *configConn) get(pairs [][]byte) ([][]byte, error) {
 	}
 	return old[:len(old)/2*2], nil
 }
+
+// errNoConfig: the backend has no CONFIG command (the in-process engine).
+var errNoConfig = errors.New("the backend has no CONFIG command")
 
 // set sends CONFIG SET pairs: refused is the backend's error text, "" when it accepted.
 func (c *configConn) set(pairs [][]byte) (refused string, err error) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"strings"
 
@@ -55,7 +56,7 @@ func (c *configConn) wiringFailure(guarded backendPairs, local bool) (configFail
 	}
 	query = append(query, []byte("enable-protected-configs"), nil)
 	got, err := c.get(query)
-	if err != nil {
+	if err != nil && !errors.Is(err, errNoConfig) { // without CONFIG there is no value: each is refused
 		return configFailure{}, err
 	}
 	current := make(map[string][]byte, len(got)/2)
