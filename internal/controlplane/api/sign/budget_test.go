@@ -68,8 +68,10 @@ func TestKeyNonceShare(t *testing.T) {
 	}
 	mustVerify(t, v, otherRequest(t, t0, "b0"))
 	mustVerify(t, v, otherRequest(t, t0, "b1"))
-	_, err = v.Verify(otherRequest(t, t0, "b2"))
-	wantError(t, err, CodeNonceCacheFull, 429) // 6 remembered in all
+	// 6 remembered in all: the other key, under its share (6 / 2 keys), is still served, then not.
+	mustVerify(t, v, otherRequest(t, t0, "b2"))
+	_, err = v.Verify(otherRequest(t, t0, "b3"))
+	wantError(t, err, CodeNonceCacheFull, 429)
 	// When the first key's nonces expire, its share is free again.
 	c.Set(t0.Add(30 * time.Minute))
 	mustVerify(t, v, requestAt(t, 1, c.Now(), "a4"))
@@ -118,5 +120,27 @@ func TestKeyLimitersPrune(t *testing.T) {
 	}
 	if len(k.m) > minPrune {
 		t.Fatalf("%d buckets kept for %d quiet keys, want at most %d", len(k.m), 3*minPrune, minPrune)
+	}
+}
+
+// Keys that filled the nonce cache between them do not lock every other key out until their nonces
+// expire: a key holding less than its share (the cap divided among the keys holding nonces) is still
+// served, the ones that filled it are not, and the cache holds at most twice the cap.
+func TestFullNonceCacheServesOtherKeys(t *testing.T) {
+	v, _ := newVerifier()
+	v.KeyRate, v.KeyBurst = 1000, 1000
+	v.MaxKeyNonces, v.MaxNonces = 10, 10
+	for i := range 10 {
+		mustVerify(t, v, requestAt(t, 1, t0, fmt.Sprint("a", i)))
+	}
+	for i := range 5 { // 10 / 2 keys
+		mustVerify(t, v, otherRequest(t, t0, fmt.Sprint("b", i)))
+	}
+	_, err := v.Verify(otherRequest(t, t0, "b5"))
+	wantError(t, err, CodeNonceCacheFull, 429)
+	_, err = v.Verify(requestAt(t, 1, t0, "a10"))
+	wantError(t, err, CodeNonceCacheFull, 429)
+	if n := v.nonces.len(); n != 15 {
+		t.Fatalf("%d nonces remembered, want 15", n)
 	}
 }

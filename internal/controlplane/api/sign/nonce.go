@@ -19,7 +19,7 @@ type nonceResult int
 const (
 	nonceAdded     nonceResult = iota
 	nonceUsed                  // the key is remembered and not yet expired
-	nonceFull                  // max keys are remembered and none has expired
+	nonceFull                  // max keys are remembered, the owner holds its share, and none has expired
 	nonceOwnerFull             // the owner has maxOwned keys remembered and none has expired
 )
 
@@ -31,13 +31,21 @@ func (s *nonceSet) used(key string, now time.Time) bool {
 }
 
 // add forgets the keys expired at now, then records key for owner until expiry unless it is already
-// remembered, max keys are, or maxOwned keys of owner are.
+// remembered, max keys are and owner holds its share of them (max divided among the owners holding
+// keys, owner counted), 2×max keys are, or maxOwned keys of owner are. The share keeps a few owners
+// that filled the set from refusing every other owner until their keys expire; 2×max bounds memory.
 func (s *nonceSet) add(owner, key string, now, expiry time.Time, max, maxOwned int) nonceResult {
 	if s.used(key, now) {
 		return nonceUsed
 	}
 	if len(s.seen) >= max {
-		return nonceFull
+		owners := len(s.owned)
+		if s.owned[owner] == 0 {
+			owners++
+		}
+		if len(s.seen) >= 2*max || s.owned[owner] >= max/owners {
+			return nonceFull
+		}
 	}
 	if s.owned[owner] >= maxOwned {
 		return nonceOwnerFull

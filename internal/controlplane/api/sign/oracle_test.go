@@ -101,14 +101,16 @@ func (o *nonceOracle) add(owner, key string, now, expiry time.Time, max, maxOwne
 			return nonceUsed
 		}
 	}
-	if len(o.keys) >= max {
-		return nonceFull
-	}
 	n := 0
+	distinct := map[string]bool{owner: true}
 	for _, ow := range o.owners {
+		distinct[ow] = true
 		if ow == owner {
 			n++
 		}
+	}
+	if len(o.keys) >= 2*max || len(o.keys) >= max && n >= max/len(distinct) {
+		return nonceFull
 	}
 	if n >= maxOwned {
 		return nonceOwnerFull
