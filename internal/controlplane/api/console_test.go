@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +138,30 @@ func TestCallsAsAuthenticatedCaller(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode < 400 {
 		t.Errorf("unsigned call over HTTP: %d", res.StatusCode)
+	}
+}
+
+// A console session spends its key's call rate as the key's signed calls do: a key allowed to change a
+// whitelist cannot flood changes (and change records) through the console faster than over the API.
+func TestConsoleCallsSpendTheKeysRate(t *testing.T) {
+	m := startMoat(t)
+	h := api.NewWithLimits(m.srv.Plane(), m.srv, slog.New(slog.DiscardHandler), api.Limits{KeyRate: 0.001, KeyBurst: 5})
+	ctx := api.AsKey(context.Background(), m.keyID)
+	codes := map[int]int{}
+	for i := range 8 {
+		params := url.Values{"Action": {"ModifySecurityIps"}, "InstanceId": {m.inst}, "SecurityIpGroupName": {"app"},
+			"SecurityIps": {"10.1.0." + strconv.Itoa(i)}, "Version": {api.VersionKVStore}}
+		r := httptest.NewRequest("POST", "/", strings.NewReader(params.Encode())).WithContext(ctx)
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.RemoteAddr = "192.0.2.7:51000"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		codes[w.Code]++
+		if w.Code != 200 {
+			wantErrorJSON(t, w.Code, w.Body.Bytes(), http.StatusBadRequest, "Throttling.User")
+		}
+	}
+	if codes[200] != 5 || codes[400] != 3 {
+		t.Errorf("8 console calls at burst 5: %v", codes)
 	}
 }

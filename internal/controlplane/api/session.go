@@ -43,8 +43,13 @@ func inProcess(ctx context.Context) bool {
 }
 
 // verify authenticates a call: by the caller in ctx when moat put one there, else by its signature.
+// Either way the call spends its key's call rate, so that a console session cannot change (and audit)
+// faster than the key's signed calls may.
 func (h *Handler) verify(ctx context.Context, sr *sign.Request) (sign.Verified, error) {
 	if c, ok := ctx.Value(callerKey{}).(caller); ok {
+		if e := h.verifier.Spend(c.keyID); e != nil {
+			return sign.Verified{}, e
+		}
 		return sign.Verified{AccessKeyID: c.keyID}, nil
 	}
 	return h.verifier.Verify(sr)

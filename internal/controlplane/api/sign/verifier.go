@@ -228,6 +228,20 @@ func (v *Verifier) useNonce(id, nonce string, now time.Time, readOnly bool) *Err
 	return nil
 }
 
+// Spend counts one call of access key id against its call rate (KeyRate, in bursts of KeyBurst), for a
+// call authenticated without a signature (the console's, which has no nonce to remember): over it,
+// Throttling.User, as for a signed call. nil: the call may go on.
+func (v *Verifier) Spend(id string) *Error {
+	now := v.now()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if r, b := v.keyRate(); !v.keys.allow(id, now, r, b) {
+		return throttled(id, "at most "+strconv.FormatFloat(float64(r), 'g', -1, 64)+
+			" calls per second (bursts of "+strconv.Itoa(b)+")")
+	}
+	return nil
+}
+
 // remember records the nonce in memory, in this order: a replay is refused before the key's budget is
 // spent; then the key's rate, the key's nonces and all nonces are checked.
 func (v *Verifier) remember(id, nonce string, now, expiry time.Time) *Error {
@@ -237,8 +251,7 @@ func (v *Verifier) remember(id, nonce string, now, expiry time.Time) *Error {
 	if v.nonces.used(key, now) {
 		return badRequest(CodeSignatureNonceUsed, msgSignatureNonceUsed)
 	}
-	r, b := v.keyRate()
-	if !v.keys.allow(id, now, r, b) {
+	if r, b := v.keyRate(); !v.keys.allow(id, now, r, b) {
 		return throttled(id, "at most "+strconv.FormatFloat(float64(r), 'g', -1, 64)+
 			" calls per second (bursts of "+strconv.Itoa(b)+")")
 	}
