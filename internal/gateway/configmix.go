@@ -328,7 +328,7 @@ func (c *configConn) get(pairs [][]byte) ([][]byte, error) {
 	switch {
 	case err != nil:
 		return nil, err
-	case v.Kind == acl.KindError && strings.HasPrefix(v.Str, "ERR unknown command"):
+	case v.Kind == acl.KindError && strings.HasPrefix(v.Str, backendUnknownCommand):
 		return nil, errNoConfig
 	case v.Kind == acl.KindError:
 		return nil, fmt.Errorf("CONFIG GET: %s", v.Str)

@@ -215,3 +215,7 @@ func cstr(a []byte, n int) []byte {
 	}
 	return a[:min(len(a), max(n, 0))]
 }
+
+// backendUnknownCommand begins a backend's (Redis's) refusal of a command it does not have, without
+// "-": a backend without CONFIG (the in-process engine) answers CONFIG GET so (configmix.go).
+const backendUnknownCommand = "ERR unknown command"
