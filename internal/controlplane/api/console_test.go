@@ -165,3 +165,24 @@ func TestConsoleCallsSpendTheKeysRate(t *testing.T) {
 		t.Errorf("8 console calls at burst 5: %v", codes)
 	}
 }
+
+// A console call giving a parameter twice is refused as a signed call is, not served with the first
+// value.
+func TestConsoleCallsRefuseDuplicateParameters(t *testing.T) {
+	m := startMoat(t)
+	h := api.New(m.srv.Plane(), m.srv, slog.New(slog.DiscardHandler))
+	for _, raw := range []string{
+		"Action=DescribeInstances&Action=DeleteInstance&InstanceId=" + m.inst,
+		"Action=DeleteInstance&InstanceId=" + m.inst + "&InstanceId=r-other",
+	} {
+		r := httptest.NewRequest("POST", "/?Version="+api.VersionKVStore, strings.NewReader(raw)).WithContext(api.AsKey(context.Background(), m.keyID))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.RemoteAddr = "192.0.2.7:51000"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		wantErrorJSON(t, w.Code, w.Body.Bytes(), http.StatusBadRequest, "InvalidParameter.Duplicate")
+	}
+	if status, out := m.call("DescribeInstanceAttribute", map[string]string{"InstanceId": m.inst}); status != 200 {
+		t.Fatalf("the instance after the refused calls: HTTP %d %v", status, out)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/moat-dev/moat/internal/allowlist"
@@ -32,6 +33,12 @@ func missing(param string) *Error {
 }
 
 func invalid(code, msg string) *Error { return &Error{http.StatusBadRequest, code, msg} }
+
+// duplicateParam refuses a console call giving parameter k more than once, as a signed call's is
+// refused (sign.CodeDuplicateParameter, in its words).
+func duplicateParam(k string) *Error {
+	return invalid("InvalidParameter.Duplicate", "The parameter "+strconv.Quote(k)+" is given more than once.")
+}
 
 // headerConflict refuses a call giving p (Action, Version) as a parameter and in its x-acs- header with
 // different values.

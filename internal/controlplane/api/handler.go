@@ -280,7 +280,12 @@ func (c *call) readRequest() (*sign.Request, error) {
 					return nil, errTooLarge
 				}
 			}
-			if _, dup := c.params[k]; !dup {
+			_, dup := c.params[k]
+			if (dup || len(v) > 1) && inProcess(c.r.Context()) {
+				// As a signed call's are (sign.Verify), which these calls skip: no first value wins.
+				return nil, duplicateParam(k)
+			}
+			if !dup {
 				c.params[k] = v
 			}
 		}
