@@ -122,6 +122,13 @@ func TestDescribeAuditLogsFiltersAndPages(t *testing.T) {
 	if !slices.Equal(seqs(got), seqs(all[1:3])) {
 		t.Fatalf("from the third newest to before the newest: %q, want %q", seqs(got), seqs(all[1:3]))
 	}
+	// The zero time is a bound like any other: nothing ends before it, everything starts after it.
+	if got, _ := page(map[string]string{"EndTime": "0001-01-01T00:00:00Z"}); len(got) != 0 {
+		t.Fatalf("EndTime=0001-01-01: %q, want nothing", seqs(got))
+	}
+	if got, _ := page(map[string]string{"StartTime": "0001-01-01T00:00:00Z"}); !slices.Equal(seqs(got), seqs(all)) {
+		t.Fatalf("StartTime=0001-01-01: %q, want every record", seqs(got))
+	}
 
 	for _, tc := range []struct {
 		params        map[string]string

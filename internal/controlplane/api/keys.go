@@ -75,7 +75,9 @@ func describeAuditLogs(c *call) (any, error) {
 			if err != nil {
 				return nil, badTime(t.param, s)
 			}
-			*t.to = v
+			// The filter takes a zero time for "no bound": a time given before any record's (year 1)
+			// is the Unix epoch, so EndTime=0001-01-01T00:00:00Z selects nothing, not everything.
+			*t.to = later(v, time.Unix(0, 0).UTC())
 		}
 	}
 	var list any
@@ -100,4 +102,12 @@ func describeAuditLogs(c *call) (any, error) {
 		out["NextToken"] = next
 	}
 	return out, nil
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
 }
