@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/moat-dev/moat/internal/controlplane/store"
 )
@@ -27,7 +29,18 @@ var (
 	ErrKeyNotFound = errors.New("access key not found")
 	ErrPolicy      = errors.New("invalid policy")
 	ErrLastAdmin   = errors.New("cannot delete the last key allowed every action on every instance")
+	// ErrKeyDescription: a description that is not UTF-8 text of at most 256 characters without control
+	// characters (the API's answers, the console and the audit show it).
+	ErrKeyDescription = errors.New("the description must be UTF-8 text of at most 256 characters, without control characters")
 )
+
+// checkKeyDescription returns ErrKeyDescription, with the description quoted, for one it refuses.
+func checkKeyDescription(d string) error {
+	if !utf8.ValidString(d) || utf8.RuneCountInString(d) > 256 || strings.IndexFunc(d, unicode.IsControl) >= 0 {
+		return fmt.Errorf("%q: %w", d, ErrKeyDescription)
+	}
+	return nil
+}
 
 const keyPrefix = "keys/"
 

@@ -77,6 +77,9 @@ func (p *Plane) newKey(a Actor, action, description string, actions, instances [
 	if err := checkPolicy(actions, instances); err != nil {
 		return AccessKey{}, err
 	}
+	if err := checkKeyDescription(description); err != nil {
+		return AccessKey{}, err
+	}
 	k := AccessKey{
 		ID:          "MOAT" + model.Random("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 20),
 		Secret:      model.Random("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 30),

@@ -181,6 +181,7 @@ var codes = []struct {
 	{controlplane.ErrInstanceExists, 400, "InvalidInstanceId.Duplicate"},
 	{controlplane.ErrKeyNotFound, 404, "InvalidAccessKeyId.NotFound"},
 	{controlplane.ErrPolicy, 400, "InvalidPolicy.Malformed"},
+	{controlplane.ErrKeyDescription, 400, "InvalidDescription.Malformed"},
 	{controlplane.ErrLastAdmin, 400, "OperationDenied.LastAdminKey"},
 	{allowlist.ErrSystemGroup, 403, "OperationDenied.SystemGroup"},
 	{allowlist.ErrDeleteDefault, 400, "OperationDenied.DefaultGroup"},

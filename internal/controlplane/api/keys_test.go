@@ -240,3 +240,14 @@ func TestDeleteAccessKeyV1NamesAnotherKey(t *testing.T) {
 		t.Fatalf("the caller's key after deleting another: %v", err)
 	}
 }
+
+// A key's description is text: invalid UTF-8, control characters or over 256 characters are refused
+// with InvalidDescription.Malformed; 256 characters of any script are taken.
+func TestAccessKeyDescriptionIsText(t *testing.T) {
+	m := startMoat(t)
+	for _, d := range []string{"bad\xffbytes", "line\nbreak", "nul\x00", strings.Repeat("é", 257)} {
+		m.wantRefused(t, "CreateAccessKey", map[string]string{"Actions": "Describe*", "Instances": "*", "Description": d},
+			400, "InvalidDescription.Malformed", "UTF-8 text")
+	}
+	m.createKey("Describe*", "*", strings.Repeat("秘", 256))
+}
