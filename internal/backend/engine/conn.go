@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -21,13 +22,15 @@ import (
 // conn serves one connection: it reads every command already received, runs them one after the
 // other, logs the writes, and sends the replies of the whole batch in one write.
 type conn struct {
-	e    *Engine
-	nc   net.Conn
-	src  *stashReader
-	rd   *resp.Reader
-	peer *server.Peer
-	pw   *bufio.Writer // the peer's, into out
-	out  *sink
+	e      *Engine
+	nc     net.Conn
+	src    *stashReader
+	rd     *resp.Reader
+	peer   *server.Peer
+	sp     *server.Peer // the script peer: scriptReply commands run on it (dispatchGuarded)
+	so     scriptOut    // its writer
+	failed guarded      // how the last scriptReply command ended
+	out    *sink
 
 	db      int        // the database this connection has selected
 	multi   bool       // between MULTI and EXEC/DISCARD
@@ -41,11 +44,10 @@ func newConn(e *Engine, nc net.Conn) *conn {
 	src := &stashReader{nc: nc}
 	lim := resp.DefaultLimits()
 	lim.MaxBuffered = maxCommand // hold every command whole: the engine needs all of it
-	pw := bufio.NewWriterSize(out, 16*1024)
 	return &conn{
-		e: e, nc: nc, src: src, out: out, pw: pw,
+		e: e, nc: nc, src: src, out: out,
 		rd:   resp.NewReader(src, lim),
-		peer: server.NewPeer(pw),
+		peer: server.NewPeer(bufio.NewWriterSize(out, 16*1024)),
 	}
 }
 
@@ -105,9 +107,9 @@ func (c *conn) dispatch(args []string) []byte {
 	if !scriptReply(args[0]) {
 		c.e.srv.Dispatch(c.peer, args)
 		c.peer.Flush()
-	} else if c.dispatchGuarded(args) {
+	} else if c.failed = c.dispatchGuarded(args); c.failed.failed {
 		c.out.truncate(start)
-		c.out.appendReply(replyLuaStackLimit)
+		c.out.appendReply(c.failed.reply)
 	}
 	r := c.out.since(start)
 	c.e.stats.command(args, r, time.Since(began))
@@ -133,38 +135,60 @@ func scriptReply(name string) bool {
 	return false
 }
 
-// dispatchGuarded runs args (a scriptReply command) with its reply's nesting followed by the sink, and
-// reports whether the reply was cut for nesting past maxReplyDepth (the sink's errReplyTooDeep, raised
-// while the library writes it, stops the library's recursion). Then what the library holds is put
-// right: its lock, which EVAL's path keeps until the script's reply is written and EXEC's releases as it
-// unwinds; a transaction, which EXEC ends only after its last command (so a cut EXEC ends there: the
-// commands after the script do not run); the protocol a script's redis.setresp changed; and the reply
-// written so far, which the caller drops.
-func (c *conn) dispatchGuarded(args []string) (cut bool) {
-	resp3 := c.peer.Resp3
-	c.out.follow(true)
+// guarded is how a scriptReply command ended: failed, with reply to send instead of what was written
+// (a reply nested too deep, or a panic of the library's while it wrote it); for a failed EXEC, ran is
+// how many of the queued commands ran (the rest did not).
+type guarded struct {
+	failed bool
+	reply  []byte
+	ran    int
+}
+
+// dispatchGuarded runs args, a scriptReply command, on the connection's script peer: the same
+// connection state (c.peer's Ctx and protocol), but an unbuffered writer that follows the reply's
+// nesting (scriptOut). Every byte of the reply reaches it while the library writes it, so a reply
+// nesting past maxReplyDepth panics (errReplyTooDeep) inside the library's recursion, while the
+// library's lock is held: EVAL's path (withTx) holds it from before the script runs until its reply is
+// written, and releases it only after; EXEC's holds it with a deferred unlock, which the panic runs.
+// A panic of the library's own while it runs or answers a script (a Lua value it cannot convert, say)
+// happens there too and is taken the same way. Then what the library holds is put right: its lock on
+// EVAL's path, the transaction on EXEC's (which EXEC ends only after its last command: a failed EXEC
+// ends there, the queued commands after the failing one do not run), and the protocol a script's
+// redis.setresp changed.
+func (c *conn) dispatchGuarded(args []string) (g guarded) {
+	if c.sp == nil {
+		c.sp = server.NewPeer(bufio.NewWriterSize(&c.so, 1))
+	}
+	c.so = scriptOut{s: c.out}
+	c.sp.Ctx, c.sp.Resp3, c.sp.ClientName = c.peer.Ctx, c.peer.Resp3, c.peer.ClientName
+	exec := strings.EqualFold(args[0], "EXEC")
 	defer func() {
-		c.out.follow(false)
+		c.peer.Ctx = c.sp.Ctx // made by the library at this connection's first command, if it was this one
+		c.peer.Resp3, c.sp.SwitchResp3 = c.sp.Resp3, nil
 		r := recover()
 		if r == nil {
 			return
 		}
-		if r != errReplyTooDeep {
-			panic(r)
+		g.failed, g.reply = true, replyScriptFailed
+		if r == errReplyTooDeep {
+			g.reply = replyLuaStackLimit
 		}
-		cut = true
-		if strings.EqualFold(args[0], "EXEC") {
-			c.e.srv.Dispatch(c.peer, []string{"DISCARD"})
+		c.e.lg.Warn("engine: a script's reply was cut", "reason", fmt.Sprint(r))
+		if exec {
+			g.ran = min(c.so.d.current()+1, len(c.queued))
+			c.e.srv.Dispatch(c.sp, []string{"DISCARD"})
 		} else {
 			c.e.m.Unlock()
 		}
-		c.pw.Reset(c.out)
-		c.peer.Resp3, c.peer.SwitchResp3 = resp3, nil
+		c.sp = nil // its writer may hold part of the reply
+		c.peer.Resp3 = c.so.resp3
 		c.e.wake() // what the script wrote may serve a blocked client
 	}()
-	c.e.srv.Dispatch(c.peer, args)
-	c.peer.Flush()
-	return false
+	c.so.resp3 = c.peer.Resp3
+	c.e.srv.Dispatch(c.sp, args)
+	c.so.after = true // a byte the 1-byte buffer kept is only its end: no deeper level comes
+	c.sp.Flush()
+	return g
 }
 
 // ttl answers TTL as Redis does: the milliseconds left rounded to the nearest second (the engine
@@ -264,13 +288,17 @@ func (c *conn) execQueued(name string, args []string) {
 		}
 		c.e.wmu.Lock()
 		r := c.dispatch(args)
-		if len(r) > 1 && r[0] == '*' && r[1] != '-' || bytes.Equal(r, replyLuaStackLimit) {
-			// It ran (or ran up to a script whose reply was cut): each queued command's effect goes into
-			// the log as one unit.
-			c.logUnit(c.db, c.queued, nil, true)
+		ran := c.queued
+		switch {
+		case c.failed.failed: // it ran up to the failing command (dispatchGuarded)
+			ran = c.queued[:c.failed.ran]
+			c.logUnit(c.db, ran, nil, true)
+		case len(r) > 1 && r[0] == '*' && r[1] != '-':
+			// It ran: each queued command's effect goes into the log as one unit.
+			c.logUnit(c.db, ran, nil, true)
 		}
 		c.e.wmu.Unlock()
-		for _, q := range c.queued {
+		for _, q := range ran {
 			if strings.EqualFold(q[0], "SELECT") {
 				c.db = atoiOr(q[1], c.db)
 			}
@@ -369,32 +397,34 @@ type sink struct {
 	netOut   *atomic.Int64 // bytes sent, for INFO
 	buf      []byte
 	batching bool
-	depth    *replyDepth // while a script's reply is written (follow): its nesting
 }
 
-// Write gathers p during a batch, else sends it. While a script's reply is followed, a reply nesting
-// past maxReplyDepth panics with errReplyTooDeep (conn.dispatchGuarded recovers it), p not taken.
+// Write gathers p during a batch, else sends it.
 func (s *sink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.batching {
-		if s.depth != nil && s.depth.feed(p) {
-			panic(errReplyTooDeep)
-		}
 		s.buf = append(s.buf, p...)
 		return len(p), nil
 	}
 	return s.nc.Write(p)
 }
 
-// follow starts (on) or ends following the nesting of the replies written.
-func (s *sink) follow(on bool) {
-	s.mu.Lock()
-	s.depth = nil
-	if on {
-		s.depth = &replyDepth{}
+// scriptOut is the script peer's writer (conn.dispatchGuarded): it follows the reply's nesting and
+// panics with errReplyTooDeep, p not taken, when it goes past maxReplyDepth while the library writes
+// it; after (the last flush, the library done) it lets the reply through.
+type scriptOut struct {
+	s     *sink
+	d     replyDepth
+	after bool
+	resp3 bool // the connection's protocol before the command
+}
+
+func (w *scriptOut) Write(p []byte) (int, error) {
+	if w.d.feed(p) && !w.after {
+		panic(errReplyTooDeep)
 	}
-	s.mu.Unlock()
+	return w.s.Write(p)
 }
 
 func (s *sink) begin() {

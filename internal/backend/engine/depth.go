@@ -20,6 +20,7 @@ var errReplyTooDeep = errors.New("reply nested past maxReplyDepth")
 // part of a header line or blob a write cut.
 type replyDepth struct {
 	open   []int64 // elements still to come in each open aggregate, outermost first
+	first  int64   // the elements of the first aggregate opened at the top (EXEC's array)
 	line   []byte  // the part of a header line read so far (its first byte says what it is)
 	inLine bool    // a line has begun and its LF has not come
 	skip   int64   // bytes of a blob string's body and its CRLF still to pass
@@ -73,6 +74,9 @@ func (d *replyDepth) header() bool {
 		if d.line[0] == '%' {
 			n *= 2
 		}
+		if len(d.open) == 0 && d.first == 0 {
+			d.first = n
+		}
 		d.open = append(d.open, n)
 		return len(d.open) > maxReplyDepth
 	case '$', '=', '!':
@@ -85,6 +89,15 @@ func (d *replyDepth) header() bool {
 	}
 	d.done()
 	return false
+}
+
+// current is the index of the element of the first top-level aggregate being written (its count once
+// it is whole): for a cut EXEC, the queued command whose reply was being written.
+func (d *replyDepth) current() int {
+	if len(d.open) == 0 {
+		return int(d.first)
+	}
+	return int(d.first - d.open[0])
 }
 
 // done counts one element of the innermost open aggregate, closing each that it completes.

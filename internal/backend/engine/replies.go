@@ -58,7 +58,13 @@ func appendInfo(b []byte, text string, resp3 bool) []byte {
 const (
 	replyStringTooLong = "ERR string exceeds maximum allowed size"
 	replyBitOffset     = "ERR bit offset is not an integer or out of range"
+	replyNotInteger    = "ERR value is not an integer or out of range"
+	replyOutOfRange    = "ERR value is out of range"
 )
 
 // replyLuaStackLimit: a script's reply nested past maxReplyDepth (depth.go), Redis's text for it.
 var replyLuaStackLimit = []byte("-ERR reached lua stack limit\r\n")
+
+// replyScriptFailed (moat's): the library failed while it ran or answered a script (a Lua value it
+// cannot convert, say); the engine put its state right and logged why.
+var replyScriptFailed = []byte("-ERR the in-process engine could not answer this script (moat's log says why)\r\n")
