@@ -232,7 +232,7 @@ func (st *decideState) authCommand(c *resp.Command) (slot, act) {
 	name, pass := string(args[1]), args[len(args)-1]
 	if len(args) == 2 {
 		var ok bool
-		if name, pass, ok = st.oneArgCredentials(args[1]); !ok {
+		if name, pass, ok = oneArgCredentials(st.auth.users, args[1]); !ok {
 			return st.answer(c, slot{local: replyAuthNoPassword}, true)
 		}
 	}
@@ -242,11 +242,10 @@ func (st *decideState) authCommand(c *resp.Command) (slot, act) {
 	return slot{local: replyOK}, actDrop
 }
 
-// oneArgCredentials reads AUTH's one argument: the default user's password, or else (moat's addition,
-// the managed-cloud form) "user:password" for an existing user. ok is false for Redis's error: AUTH
-// <password> while the default user is nopass.
-func (st *decideState) oneArgCredentials(arg []byte) (name string, pass []byte, ok bool) {
-	us := st.auth.users
+// oneArgCredentials reads AUTH's one argument against the users us: the default user's password, or
+// else (moat's addition, the managed-cloud form) "user:password" for an existing user. ok is false for
+// Redis's error: AUTH <password> while the default user is nopass.
+func oneArgCredentials(us *acl.Users, arg []byte) (name string, pass []byte, ok bool) {
 	def := us.Get("default")
 	if !def.NoPass() && us.Authenticate("default", arg) != nil {
 		return "default", arg, true

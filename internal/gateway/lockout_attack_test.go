@@ -225,3 +225,35 @@ func TestLockoutBehindProxyCountsClientAddress(t *testing.T) {
 		t.Errorf("the carried address's pair: %+v, want locked", st)
 	}
 }
+
+// AUTH inside MULTI is judged at queue time as EXEC will run it, lockout included: alice's pair locked
+// from this address, her right password queued after it fails at EXEC, and the commands after it are
+// judged as the user the connection stays (admin), not as alice. The one-argument "user:password"
+// form is judged the same way.
+func TestLockoutHoldsForAuthInsideMulti(t *testing.T) {
+	t.Parallel()
+	e, _ := lockoutEnv(t, 3, 100, lockWindow, lockDuration)
+	c := dial(t, e.addr, "127.0.0.24")
+	guess(t, c, "alice", 3)
+	loggedIn(t, c, "admin", "adminpw", "the attacker's own login")
+	for _, auth := range [][]string{{"AUTH", "alice", "apw"}, {"AUTH", "alice:apw"}} {
+		c.expectOK("MULTI")
+		for _, args := range [][]string{auth, {"SET", "secret", "x"}} {
+			if got := c.do(args...); got != "+QUEUED\r\n" {
+				t.Fatalf("%v: %q", args, got)
+			}
+		}
+		if got := c.do("EXEC"); got != "*2\r\n"+wrongPass+"+OK\r\n" {
+			t.Errorf("EXEC with %v while alice is locked out: %q, want WRONGPASS then the SET as admin", auth, got)
+		}
+	}
+	// Not locked out, from another address: after "alice:apw" the SET is judged as alice.
+	d := dial(t, e.addr, "127.0.0.25")
+	loggedIn(t, d, "admin", "adminpw", "admin from a fresh address")
+	d.expectOK("MULTI")
+	d.do("AUTH", "alice:apw")
+	d.do("SET", "secret", "x")
+	if got := d.do("EXEC"); !strings.HasPrefix(got, "*2\r\n+OK\r\n-NOPERM") {
+		t.Errorf("EXEC with AUTH alice:apw: %q, want the SET refused as alice", got)
+	}
+}

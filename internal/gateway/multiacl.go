@@ -182,11 +182,16 @@ func (st *decideState) txApply(args [][]byte) {
 		if len(args) < 2 || len(args) > 3 {
 			return
 		}
-		name, pass := "default", args[1]
+		name, pass, ok := "", []byte(nil), true
 		if len(args) == 3 {
 			name, pass = string(args[1]), args[2]
+		} else if name, pass, ok = oneArgCredentials(tx.users, args[1]); !ok {
+			return
 		}
-		if u := tx.users.Authenticate(name, pass); u != nil && st.auth.snap.SourceAllows(name, st.sess.addr) {
+		// As EXEC will run it (authCommand): the password, the user's sources and the lockout as it
+		// stands, so that a locked-out guess is judged a failure here too.
+		if u := tx.users.Authenticate(name, pass); u != nil && st.auth.snap.SourceAllows(name, st.sess.addr) &&
+			!st.sess.in.lockout.status(st.sess.addr, lockKey(tx.users, name), st.auth.snap).LockedOut() {
 			tx.user, tx.authed = u, true
 		}
 		return
