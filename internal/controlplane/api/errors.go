@@ -41,9 +41,9 @@ func duplicateParam(k string) *Error {
 }
 
 // headerConflict refuses a call giving p (Action, Version) as a parameter and in its x-acs- header with
-// different values.
+// different values, or in the header twice.
 func headerConflict(p string) *Error {
-	return invalid("InvalidParameter.Duplicate", "The parameter "+p+" and the header x-acs-"+strings.ToLower(p)+" are both given, with different values: give one.")
+	return invalid("InvalidParameter.Duplicate", "The parameter "+p+" is given more than once (as a parameter or its header x-acs-"+strings.ToLower(p)+"), with different values: give it once.")
 }
 
 // Refusals of a call's parameters that name no domain sentinel: each states the input it refuses.

@@ -155,7 +155,11 @@ func (c *call) serve() (any, error) {
 	// A parameter and its header (V3) name one thing: two different values are refused, as a parameter
 	// given twice is, so that nothing in front of moat can read one while moat acts on the other.
 	for _, p := range [...]string{"Action", "Version"} {
-		if v, hv := c.params.Get(p), c.r.Header.Get("x-acs-"+strings.ToLower(p)); v != "" && hv != "" && v != hv {
+		hvs := c.r.Header.Values("x-acs-" + strings.ToLower(p))
+		if len(hvs) > 1 {
+			return nil, headerConflict(p)
+		}
+		if v := c.params.Get(p); v != "" && len(hvs) == 1 && v != hvs[0] {
 			return nil, headerConflict(p)
 		}
 	}

@@ -420,6 +420,7 @@ func TestSDKOpenToEveryAddressWarns(t *testing.T) {
 func TestV3Signature(t *testing.T) {
 	m := startMoat(t)
 	var extra url.Values // more query parameters, signed with the rest
+	twice := false       // x-acs-action sent twice (DeleteInstance after it), both signed
 	send := func(secret, nonce string) (int, []byte) {
 		t.Helper()
 		query := url.Values{"InstanceId": {m.inst}, "SecurityIpGroupName": {"tea"}, "ModifyMode": {"Append"}, "SecurityIps": {"10.7.0.1,192.168.0.0/24"}}
@@ -428,6 +429,9 @@ func TestV3Signature(t *testing.T) {
 		}
 		hr, _ := http.NewRequest("POST", "http://"+m.api+"/?"+query.Encode(), nil)
 		hr.Header.Set("x-acs-action", "ModifySecurityIps")
+		if twice {
+			hr.Header.Add("x-acs-action", "DeleteInstance")
+		}
 		hr.Header.Set("x-acs-version", "2015-01-01")
 		hr.Header.Set("x-acs-date", time.Now().UTC().Format(sign.TimeFormat))
 		hr.Header.Set("x-acs-signature-nonce", nonce)
@@ -462,6 +466,11 @@ func TestV3Signature(t *testing.T) {
 	if status, out := m.call("DescribeInstanceAttribute", map[string]string{"InstanceId": m.inst}); status != 200 {
 		t.Fatalf("the instance after the conflicting calls: HTTP %d %v", status, out)
 	}
+	// The header twice, with the same value as the signed one first: refused as well.
+	extra, twice = nil, true
+	status, body = send(m.secret, sign.NewNonce())
+	wantErrorJSON(t, status, body, 400, "InvalidParameter.Duplicate")
+	twice = false
 	extra = url.Values{"Action": {"ModifySecurityIps"}, "ModifyMode": {"Cover"}} // the same value twice is one
 	if status, body := send(m.secret, sign.NewNonce()); status != 200 {
 		t.Fatalf("V3 request with Action in both: HTTP %d %s", status, body)
