@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/moat-dev/moat/internal/allowlist"
 )
 
 // Login rationing defaults (Config fields of the same meaning override them).
@@ -20,22 +22,6 @@ const (
 	defaultHashQueue    = 4                // password checks that may wait for one; more are turned away at once
 	defaultHashRate     = 0.5              // password checks per second in all, after a burst of parallel+queue
 )
-
-// SourceOf is the key a client is limited by, in the console's login limit and the API listener's
-// per-address connection cap: its IPv4 address, or its IPv6 /64 (what one host or one customer usually
-// gets, so that rotating through a /64 is not a fresh start). An invalid address has the zero prefix,
-// shared by all such.
-func SourceOf(addr netip.Addr) netip.Prefix {
-	addr = addr.Unmap().WithZone("")
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p
-	}
-	if addr.Is4() {
-		return netip.PrefixFrom(addr, 32)
-	}
-	return netip.Prefix{}
-}
 
 // failureLimiter rations login attempts per source: a token bucket of burst attempts refilled one per
 // every. An attempt takes its token before the credentials are checked (reserve), so concurrent
@@ -87,7 +73,7 @@ func (f *failureLimiter) bucketLocked(key netip.Prefix, now time.Time) *bucket {
 func (f *failureLimiter) reserve(addr netip.Addr, now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b := f.bucketLocked(SourceOf(addr), now)
+	b := f.bucketLocked(allowlist.SourceOf(addr), now)
 	if b.tokens < 1 {
 		return false
 	}
@@ -99,7 +85,7 @@ func (f *failureLimiter) reserve(addr netip.Addr, now time.Time) bool {
 func (f *failureLimiter) refund(addr netip.Addr, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b := f.bucketLocked(SourceOf(addr), now)
+	b := f.bucketLocked(allowlist.SourceOf(addr), now)
 	b.tokens = min(float64(f.burst), b.tokens+1)
 }
 

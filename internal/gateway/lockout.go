@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/moat-dev/moat/internal/acl"
+	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/snapshot"
 )
 
@@ -168,18 +169,10 @@ func (l *lockout) status(addr netip.Addr, user string, snap *snapshot.Snapshot) 
 	return s
 }
 
-// lockSource is what the lockout counts an address as: an IPv4 address (an IPv4-mapped IPv6 one too),
-// or an IPv6 address's /64, which one host or one customer usually holds whole: counted by address, a
-// client with a /64 could try a few passwords from each of its 2^64 addresses. (The API and the
-// console count sources the same way.)
-func lockSource(a netip.Addr) netip.Addr {
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.Addr()
-	}
-	return a
-}
+// lockSource is what the lockout counts an address as: its source block's address
+// (allowlist.SourceOf: an IPv6 client by its /64, or it could try a few passwords from each of its
+// 2^64 addresses), as the API and the console count sources.
+func lockSource(a netip.Addr) netip.Addr { return allowlist.SourceOf(a).Addr() }
 
 // blocks reports whether c refuses an attempt now: locked, or its failures and attempts in flight have
 // reached threshold (0: never). A nil c blocks nothing.

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moat-dev/moat/internal/console"
+	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/controlplane/api"
 )
 
@@ -61,7 +61,7 @@ func (l *cappedListener) take(addr netip.Addr) string {
 	if l.open >= l.max {
 		return "total"
 	}
-	src := console.SourceOf(addr)
+	src := allowlist.SourceOf(addr)
 	if perAddr && l.byAddr[src] >= l.perAddr {
 		return "per_address"
 	}
@@ -74,7 +74,7 @@ func (l *cappedListener) release(addr netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.open--
-	src := console.SourceOf(addr)
+	src := allowlist.SourceOf(addr)
 	if n := l.byAddr[src] - 1; n > 0 {
 		l.byAddr[src] = n
 	} else {

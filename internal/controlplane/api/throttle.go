@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/moat-dev/moat/internal/allowlist"
 	"github.com/moat-dev/moat/internal/controlplane/api/sign"
 )
 
@@ -83,13 +84,7 @@ func sourcePrefix(remoteAddr string) (netip.Prefix, bool) {
 		}
 		ap = netip.AddrPortFrom(a, 0)
 	}
-	a := ap.Addr().Unmap().WithZone("")
-	bits := 32
-	if a.Is6() {
-		bits = 64
-	}
-	p, _ := a.Prefix(bits)
-	return p, true
+	return allowlist.SourceOf(ap.Addr()), true
 }
 
 // blocked reports whether the source has no failed authentication left at now. It spends nothing.
