@@ -11,8 +11,8 @@ import (
 // which ends moat's whole process, and a table that holds itself never ends.
 const maxReplyDepth = 8000
 
-// errReplyTooDeep is what the sink panics with when a reply nests past maxReplyDepth, to stop the
-// library's recursion; conn.dispatch recovers it (dispatchGuarded).
+// errReplyTooDeep is what the script peer's writer (scriptOut) panics with when a reply nests past
+// maxReplyDepth, to stop the library's recursion; conn.dispatchGuarded recovers it.
 var errReplyTooDeep = errors.New("reply nested past maxReplyDepth")
 
 // replyDepth follows the RESP2/RESP3 replies written through it, a write at a time, and reports a

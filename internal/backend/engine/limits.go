@@ -12,9 +12,10 @@ import (
 // engine runs in moat's process, so every instance would go down with it.
 const maxString = 512 << 20
 
-// limited reports the commands (upper case) that may grow a string past maxString from a short command
-// line: the pre-hook answers them when they would (overLimit), and MULTI queues them as a script so that the check runs at
-// EXEC, on the values as they are then (ownInTx).
+// limited reports the commands (upper case) with which a short command line makes the library allocate
+// without bound: a string past maxString, room for a huge COUNT, a huge repeated reply. The pre-hook
+// answers them when they would (overLimit), and MULTI queues them as a script so that the check runs
+// at EXEC, on the values as they are then (ownInTx).
 func limited(name string) bool {
 	switch name {
 	case "SETRANGE", "APPEND", "SETBIT", "LPOS", "HRANDFIELD", "ZRANDMEMBER", "SRANDMEMBER":
@@ -32,9 +33,11 @@ const maxRepeats = 1 << 24
 // longer than it: the library allocates room for COUNT matches, 8 bytes each, before it looks.
 const lposCountAll = 1 << 16
 
-// overLimit answers name args (upper case, arguments without it) as p runs it, as Redis does, when the
-// command would grow a string past maxString (checked in Redis's order) or names an offset past it with
-// nothing to write; false lets the library run it (and give its own replies to a wrong arity or type).
+// overLimit answers name args (a limited command, upper case, arguments without it) as p runs it when
+// the library would allocate without bound: as Redis does for a string past maxString (checked in
+// Redis's order) or an offset past it with nothing to write, as Redis's answer for LPOS's large COUNT,
+// and with Redis's out-of-range reply for a repeated count below -maxRepeats. False lets the library
+// run it (and give its own replies to a wrong arity or type).
 func (e *Engine) overLimit(p *server.Peer, name string, args []string) bool {
 	switch name {
 	case "SETRANGE": // key offset value: the offset's range, the type, then the size, for a non-empty value
